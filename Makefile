@@ -1,0 +1,135 @@
+# messenger-fcgi — plain Makefile, pkg-config for every dependency.
+#
+#   make                 libmsgr (static + shared), cgi-bin/messenger.fcgi, bin/msgrctl
+#   make check           every test: unit (cmocka), fuzz corpus replay, integration (cgi-fcgi, web servers)
+#   make check SAN=1     the same, built and run under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make CC=clang        builds clean with clang as well as gcc
+#   make install         honours PREFIX and DESTDIR
+#
+# Sources are found by wildcard (lib/*.c, tests/unit/test_*.c) so adding a module needs no edit here.
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+SYSCONFDIR ?= $(PREFIX)/etc
+LIBEXECDIR ?= $(PREFIX)/lib/messenger-fcgi
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS        = fcgi jansson libconfig libcrypto libcurl sqlite3
+
+WARN  = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes -Wvla -Werror
+OPT  ?= -O2 -g
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring
+
+CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
+             -fPIC -fvisibility=hidden -Ilib $(DEPCFLAGS) \
+             -DMSGR_DEFAULT_CONFIG='"$(SYSCONFDIR)/messenger-fcgi/msgr.conf"' $(CFLAGS)
+LDFLAGS_ALL = $(LDFLAGS)
+
+# SAN=1 builds everything into build/san with ASan+UBSan; the normal build lives in build/.
+ifeq ($(SAN),1)
+O           = build/san
+SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS_ALL += $(SANFLAGS)
+LDFLAGS_ALL += $(SANFLAGS)
+FCGI_OUT    = $(O)/cgi-bin/messenger.fcgi
+CTL_OUT     = $(O)/bin/msgrctl
+else
+O           = build
+FCGI_OUT    = cgi-bin/messenger.fcgi
+CTL_OUT     = bin/msgrctl
+endif
+
+LIB_SRC  = $(sort $(wildcard lib/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN = $(UNIT_SRC:%.c=$(O)/%)
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN = $(FUZZ_SRC:%.c=$(O)/%)
+STATIC   = $(O)/libmsgr.a
+SHARED   = $(O)/libmsgr.so
+
+.PHONY: all check unit integration fuzz install uninstall clean symbols
+all: $(STATIC) $(SHARED) $(FCGI_OUT) $(CTL_OUT)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# Only msgr_ symbols leave the shared library (lib/libmsgr.map).
+$(SHARED): $(LIB_OBJ) lib/libmsgr.map
+	$(CC) -shared -Wl,-soname,libmsgr.so.0 -Wl,--version-script=lib/libmsgr.map \
+	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
+
+$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC) $(DEPLIBS)
+
+$(CTL_OUT): $(O)/src/msgrctl.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/msgrctl.o $(STATIC) $(DEPLIBS)
+
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/unit -o $@ $< $(STATIC) \
+	  $(LDFLAGS_ALL) $(DEPLIBS) $$($(PKG_CONFIG) --libs cmocka)
+
+# Fuzz targets: with clang and FUZZ=1 they are libFuzzer binaries; otherwise a small driver
+# (tests/fuzz/driver.c) replays the corpus so every build checks the targets still hold.
+ifeq ($(FUZZ),1)
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  $(STATIC) $(DEPLIBS)
+else
+$(O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< tests/fuzz/driver.c $(STATIC) \
+	  $(LDFLAGS_ALL) $(DEPLIBS)
+endif
+
+fuzz: $(FUZZ_BIN)
+
+# Every test tier, one closing "N passed, N failed" line (tests/run).
+check: all $(UNIT_BIN) $(FUZZ_BIN)
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) sh tests/run
+
+unit: all $(UNIT_BIN)
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) TIERS=unit sh tests/run
+
+integration: all
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) TIERS=integration sh tests/run
+
+# Exported symbols of the shared library that do not start with msgr_ (should print nothing).
+symbols: $(SHARED)
+	@nm -D --defined-only $(SHARED) | awk '$$2 ~ /[TDBR]/ && $$3 !~ /^msgr_/ {print $$3}'
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/msgr \
+	  $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/messenger-fcgi
+	install -m 755 $(CTL_OUT) $(DESTDIR)$(BINDIR)/msgrctl
+	install -m 755 $(FCGI_OUT) $(DESTDIR)$(LIBEXECDIR)/messenger.fcgi
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmsgr.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmsgr.so.0
+	ln -sf libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
+	install -m 644 lib/*.h $(DESTDIR)$(INCLUDEDIR)/msgr/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/msgrctl $(DESTDIR)$(LIBEXECDIR)/messenger.fcgi \
+	  $(DESTDIR)$(LIBDIR)/libmsgr.a $(DESTDIR)$(LIBDIR)/libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/msgr
+
+clean:
+	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
+
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(O)/src/msgrctl.d

@@ -1,0 +1,52 @@
+/* limits.h — every input bound of the connector, named in one place.
+ *
+ * Wire and config input is checked against these before use. Platform limits of the Send
+ * API (GRAPH.md "Calls") live here too so the message builders, the stories validator and
+ * the fake Graph API's documentation agree on one set of numbers. */
+#ifndef MSGR_LIMITS_H
+#define MSGR_LIMITS_H
+
+/* --- webhook intake (SPEC.md "HTTP behaviour", GRAPH.md "Webhooks") --- */
+#define MSGR_MAX_BODY_DEFAULT     4194304u /* bytes; config max_body overrides; 413 above */
+#define MSGR_MAX_BODY_CEILING     67108864u /* bytes; the most max_body may be set to */
+#define MSGR_MAX_JSON_DEPTH       32       /* nesting of a webhook body; Facebook's is < 10 */
+#define MSGR_MAX_ENTRIES          1000     /* entry[] of one delivery */
+#define MSGR_MAX_EVENTS_PER_ENTRY 1000     /* messaging[] / standby[] of one entry */
+#define MSGR_MAX_EVENTS_PER_BODY  1000     /* Facebook batches up to 1000 events */
+#define MSGR_MAX_ATTACHMENTS      32       /* message.attachments[] */
+#define MSGR_MAX_ID_LEN           64       /* page ids, PSIDs, app ids: digits only */
+#define MSGR_MAX_MID_LEN          256      /* message ids */
+#define MSGR_MAX_TEXT_BYTES       65536    /* message text as received (2000 chars sent, more received) */
+#define MSGR_MAX_PAYLOAD_BYTES    4096     /* postback / quick-reply payload received */
+#define MSGR_MAX_URL_BYTES        8192     /* attachment URLs */
+#define MSGR_MAX_STRING_BYTES     65536    /* any other string field of an event */
+#define MSGR_MAX_QUERY_BYTES      4096     /* QUERY_STRING of a verification GET */
+#define MSGR_MAX_CHALLENGE_BYTES  1024     /* hub.challenge echoed back */
+#define MSGR_MAX_PATH_BYTES       1024     /* PATH_INFO */
+
+/* --- config --- */
+#define MSGR_MAX_CONNECTORS       1024
+#define MSGR_MAX_CONFIG_STRING    4096     /* any string value in the config */
+#define MSGR_MAX_SECRET_FILE      4096     /* a file: secret */
+
+/* --- Send API platform limits (GRAPH.md "Calls") --- */
+#define MSGR_TEXT_MAX_CHARS       2000
+#define MSGR_QUICK_REPLIES_MAX    13
+#define MSGR_QR_TITLE_MAX_CHARS   20
+#define MSGR_PAYLOAD_MAX_CHARS    1000
+#define MSGR_METADATA_MAX_CHARS   1000     /* "under 1000": at most 999 */
+#define MSGR_BUTTONS_MAX          3
+#define MSGR_BUTTON_TITLE_MAX_CHARS 20
+#define MSGR_BUTTON_TEXT_MAX_CHARS  640
+#define MSGR_CARDS_MAX            10
+#define MSGR_CARD_TITLE_MAX_CHARS 80
+#define MSGR_CARD_SUBTITLE_MAX_CHARS 80
+#define MSGR_GREETING_MAX_CHARS   160
+#define MSGR_MENU_ITEMS_MAX       20
+#define MSGR_ICE_BREAKERS_MAX     4
+
+/* --- outgoing I/O --- */
+#define MSGR_MAX_GRAPH_REPLY      1048576  /* bytes of a Graph API answer */
+#define MSGR_MAX_BOT_REPLY        1048576  /* bytes of a Bot API answer */
+
+#endif

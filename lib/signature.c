@@ -1,0 +1,112 @@
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "signature.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static msgr_result
+hmac(const char *key, const void *data, size_t len, unsigned char mac[32])
+{
+	unsigned int maclen = 0;
+
+	if (key == NULL || key[0] == '\0')
+		return MSGR_ERR_INVALID;
+	if (HMAC(EVP_sha256(), key, (int)strlen(key), data, len, mac, &maclen) == NULL
+	    || maclen != 32)
+		return MSGR_ERR_INVALID;
+	return MSGR_OK;
+}
+
+static void
+tohex(const unsigned char *in, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hexdigits[in[i] >> 4];
+		out[2 * i + 1] = hexdigits[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+msgr_result
+msgr_signature_verify(const char *secret, const void *body, size_t len, const char *header)
+{
+	unsigned char want[32], got[32];
+	msgr_result rc;
+	size_t i;
+
+	if ((rc = hmac(secret, body, len, want)) != MSGR_OK)
+		return rc;
+	if (header == NULL || strncmp(header, "sha256=", 7) != 0)
+		return MSGR_ERR_SIGNATURE;
+	header += 7;
+	if (strlen(header) != MSGR_SIGNATURE_HEX_LEN)
+		return MSGR_ERR_SIGNATURE;
+	for (i = 0; i < 32; i++) {
+		int hi = hexval(header[2 * i]), lo = hexval(header[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return MSGR_ERR_SIGNATURE;
+		got[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return CRYPTO_memcmp(want, got, sizeof(want)) == 0 ? MSGR_OK : MSGR_ERR_SIGNATURE;
+}
+
+msgr_result
+msgr_signature_format(const char *secret, const void *body, size_t len,
+    char out[MSGR_SIGNATURE_HEADER_LEN + 1])
+{
+	unsigned char mac[32];
+	msgr_result rc;
+
+	if ((rc = hmac(secret, body, len, mac)) != MSGR_OK)
+		return rc;
+	memcpy(out, "sha256=", 7);
+	tohex(mac, sizeof(mac), out + 7);
+	return MSGR_OK;
+}
+
+msgr_result
+msgr_signature_hmac_hex(const char *key, const void *data, size_t len,
+    char out[MSGR_SIGNATURE_HEX_LEN + 1])
+{
+	unsigned char mac[32];
+	msgr_result rc;
+
+	if ((rc = hmac(key, data, len, mac)) != MSGR_OK)
+		return rc;
+	tohex(mac, sizeof(mac), out);
+	return MSGR_OK;
+}
+
+int
+msgr_signature_equal(const char *expected, const char *given)
+{
+	size_t elen, glen, i;
+	unsigned char diff = 0;
+
+	if (expected == NULL || given == NULL)
+		return 0;
+	elen = strlen(expected);
+	glen = strlen(given);
+	/* Walk the expected length only; reading given stops at its end. */
+	for (i = 0; i < elen; i++)
+		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+	return diff == 0 && elen == glen;
+}

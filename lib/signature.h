@@ -1,0 +1,36 @@
+/* signature.h — webhook signatures and secret comparison.
+ *
+ * Facebook signs the raw body it sends (GRAPH.md "Webhooks": X-Hub-Signature-256 =
+ * "sha256=" + 64 lowercase hex of HMAC-SHA256(app secret, body)); the connector signs what
+ * it posts to a Bot API bot the same way (X-Msgr-Signature). Every comparison of a secret
+ * value runs in constant time (CRYPTO_memcmp). */
+#ifndef MSGR_SIGNATURE_H
+#define MSGR_SIGNATURE_H
+
+#include <stddef.h>
+#include "result.h"
+
+#define MSGR_SIGNATURE_HEX_LEN 64                        /* hex digits of a SHA-256 MAC */
+#define MSGR_SIGNATURE_HEADER_LEN (7 + MSGR_SIGNATURE_HEX_LEN) /* "sha256=" + hex */
+
+/* Checks header ("sha256=<hex>", the value of X-Hub-Signature-256) against
+ * HMAC-SHA256(secret, body[0..len)). The hex must decode to exactly 32 bytes (upper or lower
+ * case accepted). MSGR_OK when it matches; MSGR_ERR_SIGNATURE when header is NULL, malformed
+ * or wrong; MSGR_ERR_INVALID when secret is NULL or empty. */
+msgr_result msgr_signature_verify(const char *secret, const void *body, size_t len,
+    const char *header);
+
+/* Writes "sha256=<64 lowercase hex>" and a NUL into out (MSGR_SIGNATURE_HEADER_LEN + 1 bytes).
+ * MSGR_OK or MSGR_ERR_INVALID. */
+msgr_result msgr_signature_format(const char *secret, const void *body, size_t len,
+    char out[MSGR_SIGNATURE_HEADER_LEN + 1]);
+
+/* hex HMAC-SHA256(key, data) into out (65 bytes): appsecret_proof = hmac(app secret, token). */
+msgr_result msgr_signature_hmac_hex(const char *key, const void *data, size_t len,
+    char out[MSGR_SIGNATURE_HEX_LEN + 1]);
+
+/* Constant-time equality of two NUL-terminated strings (the time depends only on the length
+ * of `expected`). Returns 1 when equal, 0 otherwise (also when either is NULL). */
+int msgr_signature_equal(const char *expected, const char *given);
+
+#endif
