@@ -133,3 +133,12 @@ clean:
 	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
 
 -include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(O)/src/msgrctl.d
+
+# The benchmark's baseline responder (bench/run.sh).
+build/bench/bare_fcgi: bench/bare_fcgi.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(DEPLIBS)
+
+bench: all build/bench/bare_fcgi
+	sh bench/run.sh
+.PHONY: bench

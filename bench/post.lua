@@ -1,0 +1,33 @@
+-- wrk script: POSTs pre-signed webhook bodies (bench/gen_bodies.py), each thread its own
+-- slice so every mid is sent once while the file lasts.
+local threads = {}
+local counter = 1
+
+function setup(thread)
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+  counter = counter + 1
+end
+
+function init(args)
+  local file = os.getenv("BENCH_BODIES")
+  local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+  local path = os.getenv("BENCH_PATH") or "/messenger"
+  reqs = {}
+  local i = 0
+  for line in io.lines(file) do
+    if i % nthreads == tid - 1 then
+      local sig, body = line:match("^([^\t]+)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", path,
+        { ["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sig }, body)
+    end
+    i = i + 1
+  end
+  idx = 0
+end
+
+function request()
+  idx = idx + 1
+  if idx > #reqs then idx = 1 end
+  return reqs[idx]
+end
