@@ -49,4 +49,13 @@
 #define MSGR_MAX_GRAPH_REPLY      1048576  /* bytes of a Graph API answer */
 #define MSGR_MAX_BOT_REPLY        1048576  /* bytes of a Bot API answer */
 
+/* --- stories bot (lib/bot_stories.c, lib/fold.c) --- */
+#define MSGR_MAX_FOLDED_BYTES     (4 * MSGR_MAX_TEXT_BYTES) /* folded text (NFKD may grow it) */
+#define MSGR_MAX_STORIES_FILE     4194304  /* bytes of a stories file */
+#define MSGR_MAX_STORIES          4096     /* stories of one file */
+#define MSGR_MAX_STORY_TRIGGERS   1024     /* triggers (and, apart, payloads) of one story */
+#define MSGR_MAX_STORY_ANSWERS    10       /* answers of one story: each sends 1+ messages */
+#define MSGR_MAX_BOT_ACTIONS      64       /* actions returned for one event */
+#define MSGR_MAX_BOT_ERRORS       65536    /* bytes of collected load errors */
+
 #endif
