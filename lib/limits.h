@@ -58,4 +58,15 @@
 #define MSGR_MAX_BOT_ACTIONS      64       /* actions returned for one event */
 #define MSGR_MAX_BOT_ERRORS       65536    /* bytes of collected load errors */
 
+/* --- config (lib/config.c), added by the config module (issue 3) --- */
+#define MSGR_MAX_CONFIG_FILE      1048576  /* bytes of a config file (and of each @include) */
+#define MSGR_MAX_CONFIG_ERRORS    100      /* faults listed by one load; the rest are counted */
+#define MSGR_MAX_CONNECTOR_ID_LEN 64       /* connector id: [A-Za-z0-9_.-] */
+#define MSGR_MAX_PROFILE_FIELDS   16       /* profile_fields of one connector */
+#define MSGR_MAX_LOCALES          64       /* greeting / persistent_menu locales of one page */
+#define MSGR_SEND_RATE_MAX        250      /* calls/s per page: under Facebook's 300 (GRAPH.md "Limits") */
+#define MSGR_BUSY_TIMEOUT_MAX_MS  3000     /* state.busy_timeout_ms: well inside Facebook's 5 s */
+#define MSGR_MENU_TITLE_MAX_CHARS 30       /* persistent menu item title (Meta persistent-menu ref.) */
+#define MSGR_WHITELISTED_DOMAINS_MAX 50    /* whitelisted_domains (Meta messenger-profile ref.) */
+
 #endif
