@@ -771,3 +771,829 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 	}
 	return MSGR_OK;
 }
+
+/* ---- builders ---------------------------------------------------------------------- */
+
+static json_t *
+nomem(char *why, size_t whysz)
+{
+	setwhy(why, whysz, "out of memory");
+	return NULL;
+}
+
+/* obj[key] = val (skipped when val is NULL). Text is checked with our own, stricter UTF-8
+ * reader so a bad string is reported by name rather than as a failed allocation. */
+static msgr_result
+put_str(json_t *obj, const char *key, const char *val, const char *path, char *why,
+    size_t whysz)
+{
+	char p[PATH_MAX_LEN];
+	json_t *s;
+
+	if (val == NULL)
+		return MSGR_OK;
+	if (msgr_message_utf8_chars(val, NULL) != MSGR_OK) {
+		subpath(p, path, key);
+		setwhy(why, whysz, "%s: not valid UTF-8 text", p);
+		return MSGR_ERR_LIMIT;
+	}
+	s = json_string_nocheck(val);
+	if (s == NULL || json_object_set_new(obj, key, s) != 0) {
+		setwhy(why, whysz, "out of memory");
+		return MSGR_ERR_NOMEM;
+	}
+	return MSGR_OK;
+}
+
+/* obj[key] = a new reference on v (borrowed; skipped when NULL). */
+static msgr_result
+put_ref(json_t *obj, const char *key, json_t *v, char *why, size_t whysz)
+{
+	if (v == NULL)
+		return MSGR_OK;
+	if (json_object_set(obj, key, v) != 0) {
+		setwhy(why, whysz, "out of memory");
+		return MSGR_ERR_NOMEM;
+	}
+	return MSGR_OK;
+}
+
+static msgr_result
+put_true(json_t *obj, const char *key, char *why, size_t whysz)
+{
+	if (json_object_set_new(obj, key, json_true()) != 0) {
+		setwhy(why, whysz, "out of memory");
+		return MSGR_ERR_NOMEM;
+	}
+	return MSGR_OK;
+}
+
+/* Wraps payload (a new reference, taken) as {"attachment":{"type":type,"payload":payload}}. */
+static json_t *
+wrap_attachment(const char *type, json_t *payload, char *why, size_t whysz)
+{
+	json_t *msg = NULL, *att = NULL;
+
+	if (payload == NULL)
+		return NULL;
+	if ((msg = json_object()) == NULL || (att = json_object()) == NULL ||
+	    json_object_set_new(att, "type", json_string(type)) != 0) {
+		json_decref(payload);
+		goto fail;
+	}
+	/* the _new setters take their value even when they fail */
+	if (json_object_set_new(att, "payload", payload) != 0)
+		goto fail;
+	if (json_object_set_new(msg, "attachment", att) != 0) {
+		att = NULL;
+		goto fail;
+	}
+	if (msgr_message_validate(msg, why, whysz) != MSGR_OK) {
+		json_decref(msg);
+		return NULL;
+	}
+	return msg;
+fail:
+	json_decref(att);
+	json_decref(msg);
+	return nomem(why, whysz);
+}
+
+/* Runs the check and hands the object back, or drops it. */
+static json_t *
+checked(json_t *obj, msgr_result rc)
+{
+	if (rc != MSGR_OK) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+json_t *
+msgr_message_text(const char *text, char *why, size_t whysz)
+{
+	json_t *m;
+	msgr_result rc;
+
+	if (text == NULL) {
+		setwhy(why, whysz, "text: required");
+		return NULL;
+	}
+	if ((m = json_object()) == NULL)
+		return nomem(why, whysz);
+	rc = put_str(m, "text", text, "", why, whysz);
+	if (rc == MSGR_OK)
+		rc = msgr_message_validate(m, why, whysz);
+	return checked(m, rc);
+}
+
+json_t *
+msgr_message_sticker(const char *sticker_id, char *why, size_t whysz)
+{
+	json_t *m, *v;
+	char *end;
+	long long n;
+
+	if (sticker_id == NULL || sticker_id[0] < '0' || sticker_id[0] > '9') {
+		setwhy(why, whysz, "sticker_id: must be a positive number");
+		return NULL;
+	}
+	errno = 0;
+	n = strtoll(sticker_id, &end, 10);
+	if (errno != 0 || *end != '\0' || n <= 0) {
+		setwhy(why, whysz, "sticker_id: must be a positive number");
+		return NULL;
+	}
+	if ((m = json_object()) == NULL)
+		return nomem(why, whysz);
+	if ((v = json_integer(n)) == NULL || json_object_set_new(m, "sticker_id", v) != 0) {
+		json_decref(m);
+		return nomem(why, whysz);
+	}
+	return m;
+}
+
+static int
+media_type_ok(const char *type, char *why, size_t whysz)
+{
+	static const char *const types[] = { "image", "audio", "video", "file", NULL };
+
+	if (type == NULL || !one_of(type, types)) {
+		setwhy(why, whysz, "attachment.type: must be image, audio, video or file");
+		return 0;
+	}
+	return 1;
+}
+
+json_t *
+msgr_message_attachment_url(const char *type, const char *url, int is_reusable, char *why,
+    size_t whysz)
+{
+	json_t *pl;
+	msgr_result rc;
+
+	if (!media_type_ok(type, why, whysz))
+		return NULL;
+	if ((pl = json_object()) == NULL)
+		return nomem(why, whysz);
+	rc = put_str(pl, "url", url, "attachment.payload", why, whysz);
+	if (rc == MSGR_OK && is_reusable)
+		rc = put_true(pl, "is_reusable", why, whysz);
+	if (rc != MSGR_OK) {
+		json_decref(pl);
+		return NULL;
+	}
+	return wrap_attachment(type, pl, why, whysz);
+}
+
+json_t *
+msgr_message_attachment_id(const char *type, const char *attachment_id, char *why,
+    size_t whysz)
+{
+	json_t *pl;
+
+	if (!media_type_ok(type, why, whysz))
+		return NULL;
+	if ((pl = json_object()) == NULL)
+		return nomem(why, whysz);
+	if (put_str(pl, "attachment_id", attachment_id, "attachment.payload", why,
+	    whysz) != MSGR_OK) {
+		json_decref(pl);
+		return NULL;
+	}
+	return wrap_attachment(type, pl, why, whysz);
+}
+
+static json_t *
+template_payload(const char *template_type, char *why, size_t whysz)
+{
+	json_t *pl = json_object();
+
+	if (pl == NULL || json_object_set_new(pl, "template_type",
+	    json_string(template_type)) != 0) {
+		json_decref(pl);
+		return nomem(why, whysz);
+	}
+	return pl;
+}
+
+json_t *
+msgr_message_button_template(const char *text, json_t *buttons, char *why, size_t whysz)
+{
+	json_t *pl;
+
+	if ((pl = template_payload("button", why, whysz)) == NULL)
+		return NULL;
+	if (put_str(pl, "text", text, "attachment.payload", why, whysz) != MSGR_OK ||
+	    put_ref(pl, "buttons", buttons, why, whysz) != MSGR_OK) {
+		json_decref(pl);
+		return NULL;
+	}
+	return wrap_attachment("template", pl, why, whysz);
+}
+
+json_t *
+msgr_message_generic_template(json_t *elements, const char *image_aspect_ratio, char *why,
+    size_t whysz)
+{
+	json_t *pl;
+
+	if ((pl = template_payload("generic", why, whysz)) == NULL)
+		return NULL;
+	if (put_str(pl, "image_aspect_ratio", image_aspect_ratio, "attachment.payload", why,
+	    whysz) != MSGR_OK ||
+	    put_ref(pl, "elements", elements, why, whysz) != MSGR_OK) {
+		json_decref(pl);
+		return NULL;
+	}
+	return wrap_attachment("template", pl, why, whysz);
+}
+
+json_t *
+msgr_message_media_template(const char *media_type, const char *url,
+    const char *attachment_id, json_t *buttons, char *why, size_t whysz)
+{
+	static const char *const path = "attachment.payload.elements[0]";
+	json_t *pl, *el = NULL, *els = NULL;
+
+	if ((pl = template_payload("media", why, whysz)) == NULL)
+		return NULL;
+	if ((el = json_object()) == NULL || (els = json_array()) == NULL) {
+		nomem(why, whysz);
+		goto fail;
+	}
+	if (put_str(el, "media_type", media_type, path, why, whysz) != MSGR_OK ||
+	    put_str(el, "url", url, path, why, whysz) != MSGR_OK ||
+	    put_str(el, "attachment_id", attachment_id, path, why, whysz) != MSGR_OK ||
+	    put_ref(el, "buttons", buttons, why, whysz) != MSGR_OK)
+		goto fail;
+	if (json_array_append(els, el) != 0 || json_object_set(pl, "elements", els) != 0) {
+		nomem(why, whysz);
+		goto fail;
+	}
+	json_decref(el);
+	json_decref(els);
+	return wrap_attachment("template", pl, why, whysz);
+fail:
+	json_decref(el);
+	json_decref(els);
+	json_decref(pl);
+	return NULL;
+}
+
+static msgr_result
+put_webview(json_t *b, const struct msgr_message_webview *wv, const char *path, char *why,
+    size_t whysz)
+{
+	msgr_result rc;
+
+	if (wv == NULL)
+		return MSGR_OK;
+	if ((rc = put_str(b, "webview_height_ratio", wv->height_ratio, path, why,
+	    whysz)) != MSGR_OK)
+		return rc;
+	if (wv->messenger_extensions &&
+	    (rc = put_true(b, "messenger_extensions", why, whysz)) != MSGR_OK)
+		return rc;
+	if ((rc = put_str(b, "fallback_url", wv->fallback_url, path, why, whysz)) != MSGR_OK)
+		return rc;
+	if (wv->hide_share)
+		return put_str(b, "webview_share_button", "hide", path, why, whysz);
+	return MSGR_OK;
+}
+
+/* {"type": type} to be filled by a button builder. */
+static json_t *
+button_new(const char *type, char *why, size_t whysz)
+{
+	json_t *b = json_object();
+
+	if (b == NULL || json_object_set_new(b, "type", json_string(type)) != 0) {
+		json_decref(b);
+		return nomem(why, whysz);
+	}
+	return b;
+}
+
+json_t *
+msgr_message_button_web_url(const char *title, const char *url,
+    const struct msgr_message_webview *webview, char *why, size_t whysz)
+{
+	json_t *b;
+	msgr_result rc;
+
+	if ((b = button_new("web_url", why, whysz)) == NULL)
+		return NULL;
+	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
+	    (rc = put_str(b, "url", url, "button", why, whysz)) == MSGR_OK &&
+	    (rc = put_webview(b, webview, "button", why, whysz)) == MSGR_OK)
+		rc = check_button(b, "button", why, whysz);
+	return checked(b, rc);
+}
+
+/* postback and phone_number share their shape: type, title, payload. */
+static json_t *
+button_payload(const char *type, const char *title, const char *payload, char *why,
+    size_t whysz)
+{
+	json_t *b;
+	msgr_result rc;
+
+	if ((b = button_new(type, why, whysz)) == NULL)
+		return NULL;
+	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
+	    (rc = put_str(b, "payload", payload, "button", why, whysz)) == MSGR_OK)
+		rc = check_button(b, "button", why, whysz);
+	return checked(b, rc);
+}
+
+json_t *
+msgr_message_button_postback(const char *title, const char *payload, char *why, size_t whysz)
+{
+	return button_payload("postback", title, payload, why, whysz);
+}
+
+json_t *
+msgr_message_button_phone(const char *title, const char *number, char *why, size_t whysz)
+{
+	return button_payload("phone_number", title, number, why, whysz);
+}
+
+json_t *
+msgr_message_button_account_link(const char *url, char *why, size_t whysz)
+{
+	json_t *b;
+	msgr_result rc;
+
+	if ((b = button_new("account_link", why, whysz)) == NULL)
+		return NULL;
+	if ((rc = put_str(b, "url", url, "button", why, whysz)) == MSGR_OK)
+		rc = check_button(b, "button", why, whysz);
+	return checked(b, rc);
+}
+
+json_t *
+msgr_message_button_account_unlink(char *why, size_t whysz)
+{
+	return button_new("account_unlink", why, whysz);
+}
+
+json_t *
+msgr_message_card(const char *title, const char *subtitle, const char *image_url,
+    const char *default_action_url, const struct msgr_message_webview *webview,
+    json_t *buttons, char *why, size_t whysz)
+{
+	json_t *e, *da = NULL;
+	msgr_result rc;
+
+	if ((e = json_object()) == NULL)
+		return nomem(why, whysz);
+	if ((rc = put_str(e, "title", title, "card", why, whysz)) != MSGR_OK ||
+	    (rc = put_str(e, "subtitle", subtitle, "card", why, whysz)) != MSGR_OK ||
+	    (rc = put_str(e, "image_url", image_url, "card", why, whysz)) != MSGR_OK)
+		goto out;
+	if (default_action_url != NULL) {
+		if ((da = button_new("web_url", why, whysz)) == NULL) {
+			rc = MSGR_ERR_NOMEM;
+			goto out;
+		}
+		if ((rc = put_str(da, "url", default_action_url, "card.default_action", why,
+		    whysz)) != MSGR_OK ||
+		    (rc = put_webview(da, webview, "card.default_action", why, whysz)) != MSGR_OK ||
+		    (rc = put_ref(e, "default_action", da, why, whysz)) != MSGR_OK)
+			goto out;
+	}
+	if ((rc = put_ref(e, "buttons", buttons, why, whysz)) != MSGR_OK)
+		goto out;
+	rc = check_generic_element(e, "card", why, whysz);
+out:
+	json_decref(da);
+	return checked(e, rc);
+}
+
+msgr_result
+msgr_message_add_quick_reply(json_t *message, const char *content_type, const char *title,
+    const char *payload, const char *image_url, char *why, size_t whysz)
+{
+	json_t *q = NULL, *arr;
+	int created = 0;
+	msgr_result rc;
+
+	if (!json_is_object(message)) {
+		setwhy(why, whysz, "message: must be an object");
+		return MSGR_ERR_INVALID;
+	}
+	if ((q = json_object()) == NULL) {
+		nomem(why, whysz);
+		return MSGR_ERR_NOMEM;
+	}
+	if ((rc = put_str(q, "content_type", content_type ? content_type : "text",
+	    "quick_reply", why, whysz)) != MSGR_OK ||
+	    (rc = put_str(q, "title", title, "quick_reply", why, whysz)) != MSGR_OK ||
+	    (rc = put_str(q, "payload", payload, "quick_reply", why, whysz)) != MSGR_OK ||
+	    (rc = put_str(q, "image_url", image_url, "quick_reply", why, whysz)) != MSGR_OK)
+		goto out;
+	arr = json_object_get(message, "quick_replies");
+	if (arr == NULL) {
+		if ((arr = json_array()) == NULL ||
+		    json_object_set_new(message, "quick_replies", arr) != 0) {
+			rc = MSGR_ERR_NOMEM;
+			nomem(why, whysz);
+			goto out;
+		}
+		created = 1;
+	} else if (!json_is_array(arr)) {
+		setwhy(why, whysz, "quick_replies: must be an array");
+		rc = MSGR_ERR_LIMIT;
+		goto out;
+	}
+	if (json_array_append(arr, q) != 0) {
+		rc = MSGR_ERR_NOMEM;
+		nomem(why, whysz);
+	} else if ((rc = msgr_message_validate(message, why, whysz)) != MSGR_OK)
+		(void)json_array_remove(arr, json_array_size(arr) - 1);
+	/* leave the message as it came on every failure */
+	if (rc != MSGR_OK && created)
+		(void)json_object_del(message, "quick_replies");
+out:
+	json_decref(q);
+	return rc;
+}
+
+/* message[key] = v (taken), validated; the old value is put back when it does not pass. */
+static msgr_result
+set_checked(json_t *message, const char *key, json_t *v, char *why, size_t whysz)
+{
+	json_t *old;
+	msgr_result rc;
+
+	if (!json_is_object(message)) {
+		json_decref(v);
+		setwhy(why, whysz, "message: must be an object");
+		return MSGR_ERR_INVALID;
+	}
+	if (v == NULL) {
+		nomem(why, whysz);
+		return MSGR_ERR_NOMEM;
+	}
+	old = json_incref(json_object_get(message, key));
+	if (json_object_set_new(message, key, v) != 0) {
+		json_decref(old);
+		nomem(why, whysz);
+		return MSGR_ERR_NOMEM;
+	}
+	rc = msgr_message_validate(message, why, whysz);
+	if (rc != MSGR_OK) {
+		if (old != NULL)
+			(void)json_object_set(message, key, old);
+		else
+			(void)json_object_del(message, key);
+	}
+	json_decref(old);
+	return rc;
+}
+
+msgr_result
+msgr_message_set_metadata(json_t *message, const char *metadata, char *why, size_t whysz)
+{
+	if (metadata == NULL || msgr_message_utf8_chars(metadata, NULL) != MSGR_OK) {
+		setwhy(why, whysz, "metadata: %s", metadata ? "not valid UTF-8 text" : "required");
+		return MSGR_ERR_LIMIT;
+	}
+	return set_checked(message, "metadata", json_string_nocheck(metadata), why, whysz);
+}
+
+msgr_result
+msgr_message_set_reply_to(json_t *message, const char *mid, char *why, size_t whysz)
+{
+	json_t *rt;
+
+	if (mid == NULL || msgr_message_utf8_chars(mid, NULL) != MSGR_OK) {
+		setwhy(why, whysz, "reply_to.mid: %s", mid ? "not valid UTF-8 text" : "required");
+		return MSGR_ERR_LIMIT;
+	}
+	if ((rt = json_object()) != NULL &&
+	    json_object_set_new(rt, "mid", json_string_nocheck(mid)) != 0) {
+		json_decref(rt);
+		rt = NULL;
+	}
+	return set_checked(message, "reply_to", rt, why, whysz);
+}
+
+/* ---- the Send API body --------------------------------------------------------------- */
+
+static int
+digits_only(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9' || i >= max)
+			return 0;
+	return i > 0;
+}
+
+msgr_result
+msgr_message_request(const struct msgr_message_request *req, json_t **out, char *why,
+    size_t whysz)
+{
+	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
+	static const char *const notes[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
+	static const char *const actions[] = { "typing_on", "typing_off", "mark_seen", NULL };
+	json_t *body = NULL, *rcpt = NULL, *msg = NULL;
+	const char *mtype;
+	msgr_result rc = MSGR_ERR_INVALID;
+
+	setwhy(why, whysz, "%s", "");
+	if (out == NULL || req == NULL) {
+		setwhy(why, whysz, "request: missing");
+		return MSGR_ERR_INVALID;
+	}
+	*out = NULL;
+
+	/* GRAPH.md "Calls": exactly one recipient field (we send to id or user_ref). */
+	if ((req->recipient_id != NULL) == (req->user_ref != NULL)) {
+		setwhy(why, whysz, "recipient: exactly one of id or user_ref");
+		goto out;
+	}
+	if (req->recipient_id != NULL && !digits_only(req->recipient_id, MSGR_MAX_ID_LEN)) {
+		setwhy(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
+		goto out;
+	}
+	/* user_ref is chosen by the page's developer: bounded like a mid, printable */
+	if (req->user_ref != NULL) {
+		size_t i, n = strlen(req->user_ref);
+
+		for (i = 0; i < n; i++)
+			if ((unsigned char)req->user_ref[i] <= 0x20 ||
+			    (unsigned char)req->user_ref[i] >= 0x7f)
+				break;
+		if (n == 0 || n > MSGR_MAX_MID_LEN || i < n) {
+			setwhy(why, whysz, "recipient.user_ref: must be 1 to %d printable ASCII "
+			    "characters", MSGR_MAX_MID_LEN);
+			goto out;
+		}
+	}
+	/* exactly one of message / sender_action (GRAPH.md "Calls") */
+	if ((req->message != NULL) == (req->sender_action != NULL)) {
+		setwhy(why, whysz, "request: exactly one of message or sender_action");
+		goto out;
+	}
+	if (req->persona_id != NULL && !digits_only(req->persona_id, MSGR_MAX_ID_LEN)) {
+		setwhy(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
+		goto out;
+	}
+	mtype = req->messaging_type != NULL ? req->messaging_type : "RESPONSE";
+	if (!one_of(mtype, types)) {
+		setwhy(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
+		goto out;
+	}
+	if (req->tag != NULL && strcmp(req->tag, "HUMAN_AGENT") != 0) {
+		/* GRAPH.md "Calls": Facebook answers these with error 100 since 27 April 2026. */
+		setwhy(why, whysz, "tag: only HUMAN_AGENT remains; the other message tags "
+		    "(CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE, ...) were "
+		    "retired on 27 April 2026");
+		rc = MSGR_ERR_LIMIT;
+		goto out;
+	}
+	if (req->tag != NULL && strcmp(mtype, "MESSAGE_TAG") != 0) {
+		setwhy(why, whysz, "tag: only with messaging_type MESSAGE_TAG");
+		goto out;
+	}
+	if (req->tag == NULL && strcmp(mtype, "MESSAGE_TAG") == 0) {
+		setwhy(why, whysz, "messaging_type MESSAGE_TAG: needs tag HUMAN_AGENT");
+		rc = MSGR_ERR_LIMIT;
+		goto out;
+	}
+	if (req->notification_type != NULL && !one_of(req->notification_type, notes)) {
+		setwhy(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
+		goto out;
+	}
+	if (req->sender_action != NULL) {
+		if (!one_of(req->sender_action, actions)) {
+			setwhy(why, whysz, "sender_action: must be typing_on, typing_off or "
+			    "mark_seen");
+			goto out;
+		}
+		/* Meta, "Sender actions": sent with the recipient alone */
+		if (req->tag != NULL || req->notification_type != NULL ||
+		    strcmp(mtype, "RESPONSE") != 0) {
+			setwhy(why, whysz, "sender_action: takes no messaging_type, tag or "
+			    "notification_type");
+			goto out;
+		}
+	} else if ((rc = msgr_message_validate(req->message, why, whysz)) != MSGR_OK) {
+		goto out;
+	}
+
+	rc = MSGR_ERR_NOMEM;
+	if ((body = json_object()) == NULL || (rcpt = json_object()) == NULL)
+		goto nomem;
+	if (json_object_set_new(rcpt, req->recipient_id ? "id" : "user_ref",
+	    json_string_nocheck(req->recipient_id ? req->recipient_id : req->user_ref)) != 0 ||
+	    json_object_set(body, "recipient", rcpt) != 0)
+		goto nomem;
+	if (req->sender_action != NULL) {
+		if (json_object_set_new(body, "sender_action",
+		    json_string(req->sender_action)) != 0)
+			goto nomem;
+		/* a persona can be shown typing; mark_seen has no speaker */
+		if (req->persona_id != NULL && strcmp(req->sender_action, "mark_seen") != 0 &&
+		    json_object_set_new(body, "persona_id", json_string(req->persona_id)) != 0)
+			goto nomem;
+	} else {
+		if (json_object_set_new(body, "messaging_type", json_string(mtype)) != 0 ||
+		    (req->tag != NULL &&
+		    json_object_set_new(body, "tag", json_string(req->tag)) != 0) ||
+		    (req->notification_type != NULL && json_object_set_new(body,
+		    "notification_type", json_string(req->notification_type)) != 0) ||
+		    (req->persona_id != NULL &&
+		    json_object_set_new(body, "persona_id", json_string(req->persona_id)) != 0))
+			goto nomem;
+		/* a copy, so the caller's message may change after we return */
+		if ((msg = json_deep_copy(req->message)) == NULL ||
+		    json_object_set(body, "message", msg) != 0)
+			goto nomem;
+	}
+	*out = body;
+	body = NULL;
+	rc = MSGR_OK;
+	goto out;
+nomem:
+	setwhy(why, whysz, "out of memory");
+out:
+	json_decref(msg);
+	json_decref(rcpt);
+	json_decref(body);
+	return rc;
+}
+
+/* ---- the messaging window ------------------------------------------------------------ */
+
+msgr_result
+msgr_message_window_check(long long now_ms, long long last_user_ms,
+    const char *messaging_type, const char *tag, char *why, size_t whysz)
+{
+	long long age;
+	int human;
+
+	setwhy(why, whysz, "%s", "");
+	if (messaging_type == NULL) {
+		setwhy(why, whysz, "messaging_type: missing");
+		return MSGR_ERR_INVALID;
+	}
+	if (last_user_ms <= 0) {
+		setwhy(why, whysz, "outside the messaging window: the user has not written");
+		return MSGR_ERR_PERMANENT;
+	}
+	/* a clock a little behind the user's timestamp is not a reason to refuse */
+	age = now_ms > last_user_ms ? now_ms - last_user_ms : 0;
+	if (age <= MSGR_WINDOW_STANDARD_MS)
+		return MSGR_OK;
+	human = strcmp(messaging_type, "MESSAGE_TAG") == 0 && tag != NULL &&
+	    strcmp(tag, "HUMAN_AGENT") == 0;
+	if (human && age <= MSGR_WINDOW_HUMAN_AGENT_MS)
+		return MSGR_OK;
+	/* SPEC.md "Processing rules"; Facebook would answer 10/2018278 */
+	if (age <= MSGR_WINDOW_HUMAN_AGENT_MS)
+		setwhy(why, whysz, "outside the 24-hour messaging window (last user message "
+		    "%lld h ago): only MESSAGE_TAG with tag HUMAN_AGENT may go", age / 3600000);
+	else
+		setwhy(why, whysz, "outside the messaging window (last user message %lld days "
+		    "ago): nothing may go after 7 days", age / 86400000);
+	return MSGR_ERR_PERMANENT;
+}
+
+/* ---- splitting long text ------------------------------------------------------------- */
+
+static int
+is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static msgr_result
+push_part(char ***parts, size_t *n, size_t *cap, const char *s, size_t len)
+{
+	char *p, **np;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4;
+
+		if ((np = realloc(*parts, ncap * sizeof(*np))) == NULL)
+			return MSGR_ERR_NOMEM;
+		*parts = np;
+		*cap = ncap;
+	}
+	if ((p = malloc(len + 1)) == NULL)
+		return MSGR_ERR_NOMEM;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	(*parts)[(*n)++] = p;
+	return MSGR_OK;
+}
+
+void
+msgr_message_split_free(char **parts, size_t n)
+{
+	size_t i;
+
+	if (parts == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(parts[i]);
+	free(parts);
+}
+
+msgr_result
+msgr_message_split_text(const char *utf8, size_t max_chars, char ***parts, size_t *n)
+{
+	const unsigned char *t = (const unsigned char *)utf8;
+	char **out = NULL;
+	size_t len, pos, i, count, lim, half, cut, para, line, ws, nl, nout = 0, cap = 0;
+	msgr_result rc;
+
+	if (parts == NULL || n == NULL)
+		return MSGR_ERR_INVALID;
+	*parts = NULL;
+	*n = 0;
+	if (utf8 == NULL)
+		return MSGR_ERR_INVALID;
+	len = strlen(utf8);
+	if (len > MSGR_MAX_TEXT_BYTES)
+		return MSGR_ERR_TOOBIG;
+	if (utf8_count(utf8, len, NULL) != MSGR_OK)
+		return MSGR_ERR_INVALID;
+	if (max_chars == 0)
+		max_chars = MSGR_TEXT_MAX_CHARS;
+
+	pos = 0;
+	for (;;) {
+		while (pos < len && is_space(t[pos]))
+			pos++;
+		if (pos == len)
+			break;
+		/* the window: max_chars code points from pos; half marks its middle */
+		half = pos;
+		for (i = pos, count = 0; i < len && count < max_chars; count++) {
+			i += utf8_seq(t + i, len - i);
+			if (count + 1 == max_chars / 2)
+				half = i;
+		}
+		lim = i;
+		if (lim == len) {
+			cut = len;
+			while (is_space(t[cut - 1]))
+				cut--;
+			if ((rc = push_part(&out, &nout, &cap, utf8 + pos, cut - pos)) != MSGR_OK)
+				goto fail;
+			break;
+		}
+		/* Last break of each kind in (pos, lim]: a cut at lim itself (whitespace right
+		 * after the window) gives a part of exactly max_chars. */
+		para = line = ws = 0;
+		nl = 0;
+		for (i = pos + 1; i <= lim; i++) {
+			if (!is_space(t[i])) {
+				nl = 0;
+				continue;
+			}
+			ws = i;
+			if (t[i] == '\n') {
+				if (nl != 0)
+					para = nl;   /* a blank line: cut before it */
+				else
+					nl = i;
+				line = i;
+			} else if (t[i] != '\r' && t[i] != ' ' && t[i] != '\t') {
+				nl = 0;
+			}
+		}
+		/* Prefer the paragraph, then the line, when it keeps the part at least half
+		 * full; otherwise the last space; a word longer than the window is cut at a
+		 * code-point boundary (lim is one). */
+		if (para != 0 && para >= half)
+			cut = para;
+		else if (line != 0 && line >= half)
+			cut = line;
+		else if (ws != 0)
+			cut = ws;
+		else
+			cut = lim;
+		i = cut;
+		while (i > pos && is_space(t[i - 1]))
+			i--;
+		if ((rc = push_part(&out, &nout, &cap, utf8 + pos, i - pos)) != MSGR_OK)
+			goto fail;
+		pos = cut;
+	}
+	if (nout == 0)
+		return MSGR_ERR_INVALID;   /* nothing but whitespace */
+	*parts = out;
+	*n = nout;
+	return MSGR_OK;
+fail:
+	msgr_message_split_free(out, nout);
+	return rc;
+}
