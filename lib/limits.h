@@ -58,6 +58,12 @@
 #define MSGR_MAX_BOT_ACTIONS      64       /* actions returned for one event */
 #define MSGR_MAX_BOT_ERRORS       65536    /* bytes of collected load errors */
 
+/* --- webhook events, added by the event module (issue 3) --- */
+#define MSGR_MAX_USER_REF_LEN     256      /* sender.user_ref / optin.user_ref (developer-chosen) */
+#define MSGR_MAX_KEY_LEN          128      /* an unknown kind's key name */
+#define MSGR_MAX_DELIVERY_MIDS    1000     /* delivery.mids[] */
+#define MSGR_MAX_APP_ROLES        100      /* app_roles{} apps, and roles per app */
+
 /* --- config (lib/config.c), added by the config module (issue 3) --- */
 #define MSGR_MAX_CONFIG_FILE      1048576  /* bytes of a config file (and of each @include) */
 #define MSGR_MAX_CONFIG_ERRORS    100      /* faults listed by one load; the rest are counted */
@@ -68,5 +74,9 @@
 #define MSGR_BUSY_TIMEOUT_MAX_MS  3000     /* state.busy_timeout_ms: well inside Facebook's 5 s */
 #define MSGR_MENU_TITLE_MAX_CHARS 30       /* persistent menu item title (Meta persistent-menu ref.) */
 #define MSGR_WHITELISTED_DOMAINS_MAX 50    /* whitelisted_domains (Meta messenger-profile ref.) */
+
+/* --- responder (src/messenger_fcgi.c) --- */
+#define MSGR_MAX_DRAIN_BYTES      8388608u /* bytes of a refused body read and discarded after
+                                              the answer, so the server sees a whole exchange */
 
 #endif

@@ -1,0 +1,273 @@
+/* webhook.c — a signed webhook body -> typed events (GRAPH.md "Webhooks": {"object":"page",
+ * "entry":[{"id":PAGE,"time":ms,"messaging"|"standby":[...]}]}, up to 1000 events across
+ * several pages). No I/O: the caller logs, stores and quarantines. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "webhook.h"
+
+static void why_set(char *why, size_t whysz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+why_set(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whysz, fmt, ap);
+	va_end(ap);
+}
+
+void
+msgr_webhook_limits_default(struct msgr_webhook_limits *lim)
+{
+	if (lim == NULL)
+		return;
+	lim->max_depth = MSGR_MAX_JSON_DEPTH;
+	lim->max_entries = MSGR_MAX_ENTRIES;
+	lim->max_events_per_entry = MSGR_MAX_EVENTS_PER_ENTRY;
+	lim->max_events = MSGR_MAX_EVENTS_PER_BODY;
+}
+
+void
+msgr_webhook_batch_free(struct msgr_webhook_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n_events; i++)
+		msgr_event_clear(&b->events[i]);
+	free(b->events);
+	for (i = 0; i < b->n_rejects; i++)
+		free(b->rejects[i].raw);
+	free(b->rejects);
+	memset(b, 0, sizeof(*b));
+}
+
+/* An entry id: digits, as a string or a JSON integer (GRAPH.md shows "id":PAGE bare). */
+static int
+entry_id(json_t *v, char *dst, size_t dstsz)
+{
+	const char *s;
+	size_t n, i;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return -1;
+		snprintf(dst, dstsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n == 0 || n >= dstsz)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+static int
+is_events_key(const char *k)
+{
+	return strcmp(k, "messaging") == 0 || strcmp(k, "standby") == 0;
+}
+
+static msgr_result
+add_reject(struct msgr_webhook_batch *b, json_t *part, const char *page_id, const char *reason)
+{
+	struct msgr_webhook_reject *r = &b->rejects[b->n_rejects];
+
+	memset(r, 0, sizeof(*r));
+	r->raw = json_dumps(part, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (r->raw == NULL)
+		return MSGR_ERR_NOMEM;
+	snprintf(r->page_id, sizeof(r->page_id), "%s", page_id);
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	b->n_rejects++;
+	return MSGR_OK;
+}
+
+msgr_result
+msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limits *limits,
+    struct msgr_webhook_batch *out, char *why, size_t whysz)
+{
+	struct msgr_webhook_limits lim;
+	json_t *root = NULL, *obj, *entries, *entry, *v, *arr, *ev;
+	char page_id[MSGR_MAX_ID_LEN + 1], reason[200], evwhy[160];
+	const char *k;
+	size_t i, j, n_events = 0, n, cap_rejects;
+	msgr_result rc;
+
+	if (why != NULL && whysz > 0)
+		why[0] = '\0';
+	if (out == NULL)
+		return MSGR_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	/* A zero bound means "the default", so a caller may set only the bounds it changes. */
+	msgr_webhook_limits_default(&lim);
+	if (limits != NULL) {
+		if (limits->max_depth)
+			lim.max_depth = limits->max_depth;
+		if (limits->max_entries)
+			lim.max_entries = limits->max_entries;
+		if (limits->max_events_per_entry)
+			lim.max_events_per_entry = limits->max_events_per_entry;
+		if (limits->max_events)
+			lim.max_events = limits->max_events;
+	}
+	if (body == NULL && len > 0)
+		return MSGR_ERR_INVALID;
+	if (len == 0) {
+		why_set(why, whysz, "empty body");
+		return MSGR_ERR_PARSE;
+	}
+	rc = msgr_event_json_load(body, len, lim.max_depth, &root, why, whysz);
+	if (rc != MSGR_OK)
+		goto out;
+
+	rc = MSGR_ERR_PARSE;
+	if (!json_is_object(root)) {
+		why_set(why, whysz, "body: not a JSON object");
+		goto out;
+	}
+	obj = json_object_get(root, "object");
+	if (!json_is_string(obj)) {
+		why_set(why, whysz, "body: \"object\" %s", obj ? "not a string" : "missing");
+		goto out;
+	}
+	if (json_string_length(obj) >= sizeof(out->object)) {
+		why_set(why, whysz, "body: \"object\" too long");
+		goto out;
+	}
+	memcpy(out->object, json_string_value(obj), json_string_length(obj) + 1);
+	/* Another product's webhook (instagram, whatsapp_business_account...): the caller drops
+	 * it; its shape is not ours to judge. */
+	if (strcmp(out->object, "page") != 0) {
+		rc = MSGR_OK;
+		goto out;
+	}
+	entries = json_object_get(root, "entry");
+	if (!json_is_array(entries)) {
+		why_set(why, whysz, "body: \"entry\" %s", entries ? "not an array" : "missing");
+		goto out;
+	}
+
+	/* Bounds first, over the whole body: a body over any of them is quarantined whole
+	 * rather than partly dropped. */
+	rc = MSGR_ERR_TOOBIG;
+	if (json_array_size(entries) > lim.max_entries) {
+		why_set(why, whysz, "body: more than %zu entries", lim.max_entries);
+		goto out;
+	}
+	json_array_foreach(entries, i, entry) {
+		size_t per_entry = 0;
+
+		if (!json_is_object(entry))
+			continue;
+		json_object_foreach(entry, k, arr) {
+			if (!is_events_key(k) || !json_is_array(arr))
+				continue;
+			per_entry += json_array_size(arr);
+		}
+		if (per_entry > lim.max_events_per_entry) {
+			why_set(why, whysz, "entry[%zu]: more than %zu events", i,
+			    lim.max_events_per_entry);
+			goto out;
+		}
+		n_events += per_entry;
+		if (n_events > lim.max_events) {
+			why_set(why, whysz, "body: more than %zu events", lim.max_events);
+			goto out;
+		}
+	}
+
+	rc = MSGR_ERR_NOMEM;
+	cap_rejects = json_array_size(entries) + n_events;
+	if (n_events > 0 && (out->events = calloc(n_events, sizeof(*out->events))) == NULL)
+		goto out;
+	if (cap_rejects > 0 && (out->rejects = calloc(cap_rejects, sizeof(*out->rejects))) == NULL)
+		goto out;
+
+	json_array_foreach(entries, i, entry) {
+		int has_events = 0, bad = 0;
+
+		page_id[0] = '\0';
+		reason[0] = '\0';
+		if (!json_is_object(entry)) {
+			snprintf(reason, sizeof(reason), "entry[%zu]: not an object", i);
+			bad = 1;
+		} else if ((v = json_object_get(entry, "id")) == NULL) {
+			snprintf(reason, sizeof(reason), "entry[%zu]: id missing", i);
+			bad = 1;
+		} else if (entry_id(v, page_id, sizeof(page_id)) != 0) {
+			page_id[0] = '\0';
+			snprintf(reason, sizeof(reason), "entry[%zu]: id not a page id of at most %d digits",
+			    i, MSGR_MAX_ID_LEN);
+			bad = 1;
+		}
+		if (!bad) {
+			json_object_foreach(entry, k, arr) {
+				if (!is_events_key(k))
+					continue;
+				if (!json_is_array(arr)) {
+					snprintf(reason, sizeof(reason), "entry[%zu].%s: not an array", i, k);
+					bad = 1;
+					break;
+				}
+				has_events = 1;
+			}
+			if (!bad && !has_events) {
+				snprintf(reason, sizeof(reason), "entry[%zu]: no messaging or standby array",
+				    i);
+				bad = 1;
+			}
+		}
+		if (bad) {
+			if ((rc = add_reject(out, entry, page_id, reason)) != MSGR_OK)
+				goto out;
+			continue;
+		}
+		/* Events in body order: the entry's arrays in the order they were written. */
+		json_object_foreach(entry, k, arr) {
+			int standby;
+
+			if (!is_events_key(k))
+				continue;
+			standby = strcmp(k, "standby") == 0;
+			n = json_array_size(arr);
+			for (j = 0; j < n; j++) {
+				ev = json_array_get(arr, j);
+				rc = msgr_event_parse(ev, page_id, standby, &out->events[out->n_events],
+				    evwhy, sizeof(evwhy));
+				if (rc == MSGR_OK) {
+					out->n_events++;
+					continue;
+				}
+				if (rc != MSGR_ERR_PARSE && rc != MSGR_ERR_TOOBIG)
+					goto out;
+				snprintf(reason, sizeof(reason), "entry[%zu].%s[%zu]: %s", i, k, j, evwhy);
+				if ((rc = add_reject(out, ev, page_id, reason)) != MSGR_OK)
+					goto out;
+			}
+		}
+	}
+	rc = MSGR_OK;
+out:
+	if (rc != MSGR_OK) {
+		if (rc == MSGR_ERR_NOMEM)
+			why_set(why, whysz, "out of memory");
+		msgr_webhook_batch_free(out);
+	}
+	json_decref(root);
+	return rc;
+}
