@@ -2,17 +2,27 @@
  *
  * libconfig syntax. msgr_config_load collects every fault and reports them together, one
  * per line as "FILE:LINE: what is wrong" (unknown keys by name, duplicate ids, paths and
- * page ids naming both entries, app_id groups that disagree on secret or webhook_token).
- * Secrets may be written "env:NAME" or "file:PATH"; they are resolved at load and
- * registered with msgr_log_add_secret so they never reach a log. Relative paths are made
- * relative to the config file's folder. */
+ * page ids naming both entries, app_id groups that disagree on secret or webhook_token);
+ * a fault of the whole file (cannot read it, no connectors) is "FILE: what is wrong". No
+ * message ever holds a secret's value. Secrets may be written "env:NAME" or "file:PATH";
+ * they are resolved at load and registered with msgr_log_add_secret so they never reach a
+ * log. Relative paths (state.path, bot.file, file: secrets, @include) are made relative to
+ * the config file's folder. docs/configuration.md lists every key with its default and
+ * bounds; the defaults are repeated beside each field below. */
 #ifndef MSGR_CONFIG_H
 #define MSGR_CONFIG_H
 
 #include <stddef.h>
+#include "event.h"
 #include "result.h"
 
 /* Bot API event kinds delivered by default (SPEC.md "Bots"). Bit i is enum msgr_event_kind i. */
+#define MSGR_BOT_EVENTS_DEFAULT \
+	((1UL << MSGR_EVENT_MESSAGE) | (1UL << MSGR_EVENT_POSTBACK) | \
+	 (1UL << MSGR_EVENT_REFERRAL) | (1UL << MSGR_EVENT_OPTIN) | \
+	 (1UL << MSGR_EVENT_REACTION) | (1UL << MSGR_EVENT_MESSAGE_EDIT) | \
+	 (1UL << MSGR_EVENT_ACCOUNT_LINKING))
+
 enum msgr_bot_type { MSGR_BOT_STORIES = 0, MSGR_BOT_API };
 enum msgr_journal { MSGR_JOURNAL_WAL = 0, MSGR_JOURNAL_DELETE };
 enum msgr_sync { MSGR_SYNC_FULL = 0, MSGR_SYNC_NORMAL };
@@ -20,11 +30,12 @@ enum msgr_rtc_policy { MSGR_RTC_IGNORE = 0, MSGR_RTC_HONOUR };
 
 struct msgr_bot_config {
 	enum msgr_bot_type type;
-	char *file;            /* stories: absolute path of the stories file */
-	char *url;             /* api: where events are POSTed */
-	char *secret;          /* api: X-Msgr-Signature key */
-	int timeout_ms;        /* api: default 5000 */
-	unsigned long events;  /* api: bit mask of enum msgr_event_kind delivered */
+	char *file;            /* stories: absolute path of the stories file (required) */
+	char *url;             /* api: where events are POSTed, http:// or https:// (required) */
+	char *secret;          /* api: X-Msgr-Signature key: secret (required) */
+	int timeout_ms;        /* api: default 5000, 100..60000 */
+	unsigned long events;  /* api: bit mask of enum msgr_event_kind delivered;
+	                          default MSGR_BOT_EVENTS_DEFAULT (stories: 0, unused) */
 };
 
 struct msgr_locale_text { char *locale; char *text; };
@@ -34,8 +45,8 @@ struct msgr_ice_breaker { char *question; char *payload; };
 
 /* profile = { ... } of a connector, pushed by `msgrctl profile` (issue 6). */
 struct msgr_profile_config {
-	int present;
-	char *get_started;
+	int present;           /* 1 when the connector has a profile group */
+	char *get_started;     /* payload, NULL when unset; needed by persistent_menu */
 	struct msgr_locale_text *greeting; size_t n_greeting;
 	struct msgr_ice_breaker *ice_breakers; size_t n_ice_breakers;
 	struct msgr_menu *menus; size_t n_menus;
@@ -43,18 +54,19 @@ struct msgr_profile_config {
 };
 
 struct msgr_connector {
-	char *id;
-	char *path;            /* matched exactly against PATH_INFO */
-	char *app_id;
-	char *page_id;
+	char *id;              /* [A-Za-z0-9_.-], at most MSGR_MAX_CONNECTOR_ID_LEN; unique */
+	char *path;            /* matched exactly against PATH_INFO; starts with '/'; unique */
+	char *app_id;          /* digits, at most MSGR_MAX_ID_LEN */
+	char *page_id;         /* digits, at most MSGR_MAX_ID_LEN; unique */
 	char *call_token;      /* page access token: secret */
 	char *webhook_token;   /* verify token: secret */
 	char *secret;          /* app secret: secret */
 	struct msgr_bot_config bot;
-	char *persona_id;      /* optional, NULL when unset */
+	char *persona_id;      /* optional digits, NULL when unset */
 	char **profile_fields; size_t n_profile_fields;   /* beyond first/last name, profile_pic */
-	int send_rate;         /* Send API calls per second for this page; default 50 */
-	enum msgr_rtc_policy on_request_thread_control;
+	int send_rate;         /* Send API calls per second for this page; default 50,
+	                          1..MSGR_SEND_RATE_MAX */
+	enum msgr_rtc_policy on_request_thread_control; /* default MSGR_RTC_IGNORE */
 	struct msgr_profile_config profile;
 	int line;              /* where the entry starts in the file, for messages */
 };
@@ -62,27 +74,43 @@ struct msgr_connector {
 struct msgr_config {
 	char *file;            /* absolute path of the file loaded */
 	char *dir;             /* its folder */
-	struct { char *url; char *version; int timeout_ms; int connect_timeout_ms; } graph;
-	struct { char *path; enum msgr_journal journal; enum msgr_sync sync; int busy_timeout_ms; } state;
-	size_t max_body;
+	struct {
+		char *url;         /* default "https://graph.facebook.com", no trailing '/' */
+		char *version;     /* default "v26.0" ("vN.N") */
+		int timeout_ms;    /* a whole call; default 10000, 100..120000 */
+		int connect_timeout_ms; /* default 3000, 100..timeout_ms */
+	} graph;
+	struct {
+		char *path;        /* absolute; default "state.db" beside the config */
+		enum msgr_journal journal; /* default WAL */
+		enum msgr_sync sync;       /* default FULL */
+		int busy_timeout_ms;       /* default 2000, 1..MSGR_BUSY_TIMEOUT_MAX_MS */
+	} state;
+	size_t max_body;       /* default MSGR_MAX_BODY_DEFAULT, 1024..MSGR_MAX_BODY_CEILING */
 	int log_level;         /* enum msgr_log_level; default INFO */
 	struct {
-		int budget_ms;     /* work after each response, at most; default 1000 */
-		int lease_ms;      /* a claim's lease; default 30000 */
-		int retry_max_s;   /* give up retrying after; default 86400 */
-		int idle_ms;       /* msgrctl worker: sleep when idle; default 500 */
+		int budget_ms;     /* work after each response, at most; default 1000, 0..60000
+		                      (0: the responder never works; drain/worker do) */
+		int lease_ms;      /* a claim's lease; default 30000, 1000..3600000, and above
+		                      graph.timeout_ms and every api bot's timeout_ms */
+		int retry_max_s;   /* give up retrying after; default 86400, 60..604800 */
+		int idle_ms;       /* msgrctl worker: sleep when idle; default 500, 10..60000 */
 	} worker;
 	struct msgr_connector *connectors;
 	size_t n_connectors;
 };
 
-/* Where the config is read from: $MSGR_CONFIG, else the built-in MSGR_DEFAULT_CONFIG. */
+/* Where the config is read from: $MSGR_CONFIG when set and non-empty, else the built-in
+ * MSGR_DEFAULT_CONFIG (the Makefile's SYSCONFDIR/messenger-fcgi/msgr.conf). */
 const char *msgr_config_default_path(void);
 
-/* Loads and validates path. On success *out is a new config (msgr_config_free) and
- * MSGR_OK is returned. On failure returns MSGR_ERR_CONFIG (or MSGR_ERR_NOMEM) and, when
- * errors is not NULL, sets *errors to a malloc'd text of one fault per line. */
+/* Loads and validates path. On success *out is a new config (msgr_config_free), *errors
+ * (when errors is not NULL) NULL, and MSGR_OK is returned. On failure *out is NULL and
+ * MSGR_ERR_CONFIG (or MSGR_ERR_NOMEM, MSGR_ERR_INVALID for a NULL argument) is returned;
+ * when errors is not NULL, *errors is a malloc'd text of one fault per line, each ending in
+ * '\n' (at most MSGR_MAX_CONFIG_ERRORS lines, then one line counting the rest). */
 msgr_result msgr_config_load(const char *path, struct msgr_config **out, char **errors);
+/* Frees cfg (NULL is fine); secret values are wiped first. */
 void msgr_config_free(struct msgr_config *cfg);
 
 /* The connector whose path equals path_info, or NULL. */

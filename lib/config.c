@@ -1,0 +1,1567 @@
+/* config.c — load and validate the configuration file (SPEC.md "Configuration").
+ *
+ * The file is parsed by libconfig; every key is then checked by hand so that every fault is
+ * collected (never the first one only), named by file and line, and phrased without ever
+ * quoting a secret. The libconfig tree is dropped before returning: the caller keeps only
+ * the typed struct msgr_config. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+#include <openssl/crypto.h>
+#include <unistr.h>
+
+#include "buf.h"
+#include "config.h"
+#include "event.h"
+#include "limits.h"
+#include "log.h"
+#include "signature.h"
+
+#ifndef MSGR_DEFAULT_CONFIG
+#define MSGR_DEFAULT_CONFIG "/usr/local/etc/messenger-fcgi/msgr.conf"
+#endif
+
+/* Bytes of collected error text; with at most MSGR_MAX_CONFIG_ERRORS lines this is never
+ * reached by honest messages, it only caps a pathological file name. */
+#define ERRTEXT_MAX 262144
+
+struct loader {
+	const char *name;          /* the path as the user gave it: used in messages */
+	const char *dir;           /* the config's folder (absolute) */
+	char *text;                /* the main file, for re-reading integer literals */
+	size_t text_len;
+	struct msgr_buf errs;
+	size_t n_errs;             /* faults found, listed or not */
+	int nomem;
+	int secrets_full;          /* the log's secret table overflowed (warned once) */
+};
+
+/* A group being read: prefix names its keys ("graph.", "bot."), where names the connector
+ * (" in connector 'x'") so every message says exactly which key is wrong. */
+struct scope {
+	struct loader *ld;
+	config_setting_t *group;
+	const char *prefix;
+	const char *where;
+};
+
+static void fault_v(struct loader *, const char *, int, const char *, va_list)
+	__attribute__((format(printf, 4, 0)));
+static void fault(struct loader *, const config_setting_t *, const char *, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fault_file(struct loader *, const char *, ...)
+	__attribute__((format(printf, 2, 3)));
+static void fault_at(struct loader *, const char *, int, const char *, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+fault_v(struct loader *ld, const char *file, int line, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	ld->n_errs++;
+	if (ld->n_errs > MSGR_MAX_CONFIG_ERRORS)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0)
+		(void)msgr_buf_printf(&ld->errs, "%s:%d: %s\n", file, line, msg);
+	else
+		(void)msgr_buf_printf(&ld->errs, "%s: %s\n", file, msg);
+}
+
+/* A fault at setting s: the file is s's own (an @include keeps its name), the line s's. */
+static void
+fault(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = ld->name;
+	int line = 0;
+	va_list ap;
+
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		line = (int)config_setting_source_line(s);
+	}
+	va_start(ap, fmt);
+	fault_v(ld, file, line, fmt, ap);
+	va_end(ap);
+}
+
+static void
+fault_at(struct loader *ld, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fault_v(ld, file, line, fmt, ap);
+	va_end(ap);
+}
+
+static void
+fault_file(struct loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fault_v(ld, ld->name, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* "FILE:LINE" of s, for messages naming a second entry. */
+static void
+where_of(const struct loader *ld, const config_setting_t *s, char *out, size_t outsz)
+{
+	const char *file = config_setting_source_file(s);
+
+	snprintf(out, outsz, "%s:%u", file != NULL ? file : ld->name,
+	    config_setting_source_line(s));
+}
+
+static char *
+dup_str(struct loader *ld, const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		ld->nomem = 1;
+	return p;
+}
+
+static const char *
+type_name(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "nothing";
+	}
+}
+
+/* Characters (code points) of valid UTF-8 s: Facebook's limits count characters. */
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Reads path whole, at most max bytes. MSGR_OK with *out (NUL-terminated, malloc'd);
+ * MSGR_ERR_IO with errno kept; MSGR_ERR_TOOBIG; MSGR_ERR_NOMEM. */
+static msgr_result
+read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	struct msgr_buf b;
+	char chunk[4096];
+	msgr_result rc = MSGR_OK;
+	FILE *fp;
+	size_t n;
+	int saved;
+
+	*out = NULL;
+	*len = 0;
+	msgr_buf_init(&b, max);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return MSGR_ERR_IO;
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if ((rc = msgr_buf_append(&b, chunk, n)) != MSGR_OK)
+			goto out;
+	if (ferror(fp)) {
+		rc = MSGR_ERR_IO;
+		goto out;
+	}
+	*len = b.len;
+	if ((*out = msgr_buf_steal(&b)) == NULL)
+		rc = MSGR_ERR_NOMEM;
+out:
+	saved = errno;
+	fclose(fp);
+	msgr_buf_free(&b);
+	errno = saved;
+	return rc;
+}
+
+/* p relative to the config's folder unless absolute. */
+static char *
+resolve_path(struct loader *ld, const char *p)
+{
+	struct msgr_buf b;
+
+	if (p[0] == '/')
+		return dup_str(ld, p);
+	msgr_buf_init(&b, strlen(ld->dir) + strlen(p) + 2);
+	if (msgr_buf_printf(&b, "%s/%s", ld->dir, p) != MSGR_OK) {
+		ld->nomem = 1;
+		msgr_buf_free(&b);
+		return NULL;
+	}
+	return msgr_buf_steal(&b);
+}
+
+/* ---- integer literals ----
+ * libconfig 1.5 turns a decimal literal beyond 32 bits into a wrapped int without a word
+ * (3000000000 reads as -1294967296), so a huge max_body could pass the bound checks. The
+ * literal is therefore read again from the source line with strtoll and compared. */
+
+static int
+is_key_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/* 1 when the literal of setting s on its source line is exactly v, or cannot be found (then
+ * libconfig's value stands); 0 when it is there and differs (out of range). */
+static int
+literal_matches(struct loader *ld, const config_setting_t *s, long long v)
+{
+	const char *file = config_setting_source_file(s), *name = config_setting_name(s);
+	char *other = NULL, *text, *line, *end, *p;
+	size_t len, nlen;
+	unsigned i, want = config_setting_source_line(s);
+	int found = 0, match = 0;
+
+	if (name == NULL || want == 0)
+		return 1;
+	if (file == NULL || strcmp(file, ld->name) == 0) {
+		text = ld->text;
+		len = ld->text_len;
+	} else {
+		if (read_file(file, MSGR_MAX_CONFIG_FILE, &other, &len) != MSGR_OK)
+			return 1;
+		text = other;
+	}
+	if (text == NULL)
+		return 1;
+	line = text;
+	for (i = 1; i < want && line != NULL; i++)
+		if ((line = memchr(line, '\n', len - (size_t)(line - text))) != NULL)
+			line++;
+	if (line == NULL)
+		goto out;
+	if ((end = memchr(line, '\n', len - (size_t)(line - text))) == NULL)
+		end = text + len;
+	nlen = strlen(name);
+	for (p = line; p + nlen <= end; p++) {
+		const char *q;
+		long long got;
+		char *e;
+		int base = 10;
+
+		if (memcmp(p, name, nlen) != 0 || (p > line && is_key_char(p[-1])) ||
+		    (p + nlen < end && is_key_char(p[nlen])))
+			continue;
+		q = p + nlen;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q == end || (*q != '=' && *q != ':'))
+			continue;
+		q++;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && (*q == '+' || *q == '-' || isdigit((unsigned char)*q))) {
+			const char *d = (*q == '+' || *q == '-') ? q + 1 : q;
+			if (d + 1 < end && d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+				base = 16;
+			found = 1;
+			errno = 0;
+			got = strtoll(q, &e, base);
+			if (errno == 0 && e != q && got == v) {
+				match = 1;
+				break;
+			}
+		}
+	}
+out:
+	free(other);
+	return !found || match;
+}
+
+/* ---- typed getters: 1 value set, 0 absent, -1 fault reported ---- */
+
+static int
+get_str(struct scope *sc, const char *key, int required, char **out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+	const char *v;
+	size_t n;
+
+	if (s == NULL) {
+		if (required)
+			fault(sc->ld, sc->group, "missing key '%s%s'%s", sc->prefix, key, sc->where);
+		return required ? -1 : 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fault(sc->ld, s, "'%s%s'%s must be a string, not %s", sc->prefix, key, sc->where,
+		    type_name(s));
+		return -1;
+	}
+	v = config_setting_get_string(s);
+	n = strlen(v);
+	if (n > MSGR_MAX_CONFIG_STRING) {
+		fault(sc->ld, s, "'%s%s'%s is longer than %d bytes", sc->prefix, key, sc->where,
+		    MSGR_MAX_CONFIG_STRING);
+		return -1;
+	}
+	if (u8_check((const uint8_t *)v, n) != NULL) {
+		fault(sc->ld, s, "'%s%s'%s is not valid UTF-8", sc->prefix, key, sc->where);
+		return -1;
+	}
+	/* no key of this file means anything when empty: say so rather than guess */
+	if (n == 0) {
+		fault(sc->ld, s, "'%s%s'%s is empty", sc->prefix, key, sc->where);
+		return -1;
+	}
+	if ((*out = dup_str(sc->ld, v)) == NULL)
+		return -1;
+	return 1;
+}
+
+static int
+get_int(struct scope *sc, const char *key, long long min, long long max, long long *out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+	long long v;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		fault(sc->ld, s, "'%s%s'%s must be an integer, not %s", sc->prefix, key, sc->where,
+		    type_name(s));
+		return -1;
+	}
+	v = config_setting_type(s) == CONFIG_TYPE_INT ? (long long)config_setting_get_int(s)
+	    : config_setting_get_int64(s);
+	if (v < min || v > max || !literal_matches(sc->ld, s, v)) {
+		fault(sc->ld, s, "'%s%s'%s must be between %lld and %lld", sc->prefix, key, sc->where,
+		    min, max);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+/* An int-sized key: *out keeps its default when the key is absent. */
+static int
+get_int32(struct scope *sc, const char *key, int min, int max, int *out)
+{
+	long long v;
+	int r = get_int(sc, key, min, max, &v);
+
+	if (r == 1)
+		*out = (int)v;
+	return r;
+}
+
+/* One of names (NULL-terminated); *out is its index. */
+static int
+get_enum(struct scope *sc, const char *key, const char *const *names, int *out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+	struct msgr_buf alts;
+	const char *v;
+	int i, r = -1;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fault(sc->ld, s, "'%s%s'%s must be a string, not %s", sc->prefix, key, sc->where,
+		    type_name(s));
+		return -1;
+	}
+	v = config_setting_get_string(s);
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 1;
+		}
+	msgr_buf_init(&alts, 1024);
+	for (i = 0; names[i] != NULL; i++)
+		(void)msgr_buf_printf(&alts, "%s\"%s\"", i ? " or " : "", names[i]);
+	fault(sc->ld, s, "'%s%s'%s must be %s", sc->prefix, key, sc->where,
+	    alts.data != NULL ? alts.data : "?");
+	msgr_buf_free(&alts);
+	return r;
+}
+
+/* A list ( ... ) or array [ ... ] of at most max elements; *out the setting. */
+static int
+get_list(struct scope *sc, const char *key, size_t max, config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
+		fault(sc->ld, s, "'%s%s'%s must be a list ( ... ), not %s", sc->prefix, key,
+		    sc->where, type_name(s));
+		return -1;
+	}
+	if ((size_t)config_setting_length(s) > max) {
+		fault(sc->ld, s, "'%s%s'%s has %d elements, at most %zu allowed", sc->prefix, key,
+		    sc->where, config_setting_length(s), max);
+		return -1;
+	}
+	*out = s;
+	return 1;
+}
+
+/* A group member; absent is 0. */
+static int
+get_group(struct scope *sc, const char *key, config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_group(s)) {
+		fault(sc->ld, s, "'%s%s'%s must be a group { ... }, not %s", sc->prefix, key,
+		    sc->where, type_name(s));
+		return -1;
+	}
+	*out = s;
+	return 1;
+}
+
+/* Reports every member of the scope's group not in known (NULL-terminated). */
+static void
+check_keys(struct scope *sc, const char *const *known)
+{
+	int i, n = config_setting_length(sc->group);
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *m = config_setting_get_elem(sc->group, (unsigned)i);
+		const char *name = config_setting_name(m);
+		size_t k;
+
+		if (name == NULL)
+			continue;
+		for (k = 0; known[k] != NULL; k++)
+			if (strcmp(name, known[k]) == 0)
+				break;
+		if (known[k] == NULL)
+			fault(sc->ld, m, "unknown key '%s%s'%s", sc->prefix, name, sc->where);
+	}
+}
+
+/* ---- value checks ---- */
+
+static int
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static int
+id_chars(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static int
+http_url(const char *s)
+{
+	return (strncmp(s, "https://", 8) == 0 && s[8] != '\0') ||
+	    (strncmp(s, "http://", 7) == 0 && s[7] != '\0');
+}
+
+/* A digits-only id (app, page, persona: GRAPH.md ids are decimal) at most MSGR_MAX_ID_LEN. */
+static int
+get_digits(struct scope *sc, const char *key, int required, char **out)
+{
+	int r = get_str(sc, key, required, out);
+
+	if (r != 1)
+		return r;
+	if (!all_digits(*out) || strlen(*out) > MSGR_MAX_ID_LEN) {
+		fault(sc->ld, config_setting_get_member(sc->group, key),
+		    "'%s%s'%s must be digits only, at most %d of them", sc->prefix, key, sc->where,
+		    MSGR_MAX_ID_LEN);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+/* A string of at most maxchars characters (a Facebook limit counted in characters). */
+static int
+get_text(struct scope *sc, const char *key, int required, size_t maxchars, char **out)
+{
+	int r = get_str(sc, key, required, out);
+
+	if (r != 1)
+		return r;
+	if (utf8_chars(*out) > maxchars) {
+		fault(sc->ld, config_setting_get_member(sc->group, key),
+		    "'%s%s'%s is longer than %zu characters", sc->prefix, key, sc->where, maxchars);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+static int
+get_url(struct scope *sc, const char *key, int required, int https_only, char **out)
+{
+	int r = get_str(sc, key, required, out);
+
+	if (r != 1)
+		return r;
+	if (https_only ? strncmp(*out, "https://", 8) != 0 || (*out)[8] == '\0' : !http_url(*out)) {
+		fault(sc->ld, config_setting_get_member(sc->group, key),
+		    "'%s%s'%s must be an %s URL", sc->prefix, key, sc->where,
+		    https_only ? "https://" : "http:// or https://");
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+/* ---- secrets ---- */
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+static void
+keep_secret(struct loader *ld, const char *v)
+{
+	if (msgr_log_add_secret(v) != 0 && !ld->secrets_full) {
+		ld->secrets_full = 1;
+		msgr_log(MSGR_LOG_WARN, "config: log redaction table full (%d secrets); "
+		    "later secrets rely on never being logged", MSGR_LOG_SECRETS_MAX);
+	}
+}
+
+/* A secret: literal, "env:NAME" or "file:PATH". Messages name the key, the variable or the
+ * file, never the value. */
+static int
+get_secret(struct scope *sc, const char *key, int required, char **out)
+{
+	config_setting_t *s;
+	char *raw = NULL, *path = NULL, *v = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = get_str(sc, key, required, &raw)) != 1)
+		return r;
+	s = config_setting_get_member(sc->group, key);
+	r = -1;
+	if (strncmp(raw, "env:", 4) == 0) {
+		const char *name = raw + 4, *e, *c;
+
+		for (c = name; *c != '\0'; c++)
+			if (!isalnum((unsigned char)*c) && *c != '_')
+				break;
+		if (*name == '\0' || *c != '\0' || isdigit((unsigned char)*name)) {
+			fault(sc->ld, s, "'%s%s'%s: env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+			    sc->prefix, key, sc->where);
+			goto out;
+		}
+		if ((e = getenv(name)) == NULL) {
+			fault(sc->ld, s, "'%s%s'%s: environment variable %s is not set", sc->prefix, key,
+			    sc->where, name);
+			goto out;
+		}
+		if (*e == '\0') {
+			fault(sc->ld, s, "'%s%s'%s: environment variable %s is empty", sc->prefix, key,
+			    sc->where, name);
+			goto out;
+		}
+		if (strlen(e) > MSGR_MAX_CONFIG_STRING) {
+			fault(sc->ld, s, "'%s%s'%s: environment variable %s is longer than %d bytes",
+			    sc->prefix, key, sc->where, name, MSGR_MAX_CONFIG_STRING);
+			goto out;
+		}
+		if ((v = dup_str(sc->ld, e)) == NULL)
+			goto out;
+	} else if (strncmp(raw, "file:", 5) == 0) {
+		msgr_result rc;
+
+		if (raw[5] == '\0') {
+			fault(sc->ld, s, "'%s%s'%s: file: needs a path", sc->prefix, key, sc->where);
+			goto out;
+		}
+		if ((path = resolve_path(sc->ld, raw + 5)) == NULL)
+			goto out;
+		rc = read_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
+		if (rc == MSGR_ERR_NOMEM) {
+			sc->ld->nomem = 1;
+			goto out;
+		}
+		if (rc == MSGR_ERR_TOOBIG) {
+			fault(sc->ld, s, "'%s%s'%s: secret file %s is larger than %d bytes", sc->prefix,
+			    key, sc->where, path, MSGR_MAX_SECRET_FILE);
+			goto out;
+		}
+		if (rc != MSGR_OK) {
+			fault(sc->ld, s, "'%s%s'%s: cannot read secret file %s: %s", sc->prefix, key,
+			    sc->where, path, strerror(errno));
+			goto out;
+		}
+		/* an editor's final newline is not part of the secret */
+		if (len > 0 && v[len - 1] == '\n')
+			v[--len] = '\0';
+		if (len > 0 && v[len - 1] == '\r')
+			v[--len] = '\0';
+		if (len == 0) {
+			fault(sc->ld, s, "'%s%s'%s: secret file %s is empty", sc->prefix, key,
+			    sc->where, path);
+			goto out;
+		}
+		if (memchr(v, '\0', len) != NULL || memchr(v, '\n', len) != NULL ||
+		    memchr(v, '\r', len) != NULL) {
+			fault(sc->ld, s, "'%s%s'%s: secret file %s must hold one line of text",
+			    sc->prefix, key, sc->where, path);
+			goto out;
+		}
+	} else {
+		v = raw;
+		raw = NULL;
+	}
+	keep_secret(sc->ld, v);
+	*out = v;
+	v = NULL;
+	r = 1;
+out:
+	wipe_free(raw);
+	wipe_free(v);
+	free(path);
+	return r;
+}
+
+/* ---- event kinds ----
+ * Names as msgr_event_kind_name gives them (lib/event.c). A local table keeps this module
+ * buildable on its own; it must follow enum msgr_event_kind. */
+static const char *const kind_names[MSGR_EVENT_KIND_COUNT] = {
+	"message", "echo", "postback", "referral", "optin", "delivery", "read", "reaction",
+	"message_edit", "account_linking", "policy_enforcement", "pass_thread_control",
+	"take_thread_control", "request_thread_control", "app_roles", "prior_message", "unknown"
+};
+
+static int
+kind_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MSGR_EVENT_KIND_COUNT; i++)
+		if (strcmp(kind_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- sections ---- */
+
+static void
+parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "url", "version", "timeout_ms", "connect_timeout_ms",
+		NULL };
+	struct scope sc = { ld, NULL, "graph.", "" };
+	char *s = NULL;
+	size_t n;
+
+	if (get_group(&(struct scope){ ld, root, "", "" }, "graph", &sc.group) != 1)
+		return;
+	check_keys(&sc, keys);
+	if (get_url(&sc, "url", 0, 0, &s) == 1) {
+		/* the client joins url "/" version "/" path */
+		n = strlen(s);
+		while (n > 0 && s[n - 1] == '/')
+			s[--n] = '\0';
+		free(cfg->graph.url);
+		cfg->graph.url = s;
+		s = NULL;
+	}
+	if (get_str(&sc, "version", 0, &s) == 1) {
+		/* Graph versions are "v<major>.<minor>" (GRAPH.md "Calls": {url}/{version}/) */
+		const char *p = s;
+		int ok = *p++ == 'v' && isdigit((unsigned char)*p);
+
+		while (ok && isdigit((unsigned char)*p))
+			p++;
+		ok = ok && *p++ == '.' && isdigit((unsigned char)*p);
+		while (ok && isdigit((unsigned char)*p))
+			p++;
+		if (!ok || *p != '\0' || strlen(s) > 16) {
+			fault(ld, config_setting_get_member(sc.group, "version"),
+			    "'graph.version' must look like \"v26.0\"");
+			free(s);
+		} else {
+			free(cfg->graph.version);
+			cfg->graph.version = s;
+		}
+		s = NULL;
+	}
+	get_int32(&sc, "timeout_ms", 100, 120000, &cfg->graph.timeout_ms);
+	get_int32(&sc, "connect_timeout_ms", 100, 120000, &cfg->graph.connect_timeout_ms);
+	if (cfg->graph.connect_timeout_ms > cfg->graph.timeout_ms)
+		fault(ld, config_setting_get_member(sc.group, "connect_timeout_ms") != NULL ?
+		    config_setting_get_member(sc.group, "connect_timeout_ms") : sc.group,
+		    "'graph.connect_timeout_ms' (%d) must not exceed 'graph.timeout_ms' (%d)",
+		    cfg->graph.connect_timeout_ms, cfg->graph.timeout_ms);
+}
+
+static void
+parse_state(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "path", "journal", "sync", "busy_timeout_ms", NULL };
+	static const char *const journals[] = { "wal", "delete", NULL };
+	static const char *const syncs[] = { "full", "normal", NULL };
+	struct scope sc = { ld, NULL, "state.", "" };
+	char *s = NULL;
+	int v;
+
+	if (get_group(&(struct scope){ ld, root, "", "" }, "state", &sc.group) != 1)
+		return;
+	check_keys(&sc, keys);
+	if (get_str(&sc, "path", 0, &s) == 1) {
+		free(cfg->state.path);
+		cfg->state.path = resolve_path(ld, s);
+		free(s);
+	}
+	if (get_enum(&sc, "journal", journals, &v) == 1)
+		cfg->state.journal = v == 0 ? MSGR_JOURNAL_WAL : MSGR_JOURNAL_DELETE;
+	if (get_enum(&sc, "sync", syncs, &v) == 1)
+		cfg->state.sync = v == 0 ? MSGR_SYNC_FULL : MSGR_SYNC_NORMAL;
+	/* Facebook waits 5 s for the answer (GRAPH.md "Webhooks"); a store wait must leave room
+	 * for reading the request and answering 503 in time. */
+	get_int32(&sc, "busy_timeout_ms", 1, MSGR_BUSY_TIMEOUT_MAX_MS, &cfg->state.busy_timeout_ms);
+}
+
+static void
+parse_worker(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "budget_ms", "lease_ms", "retry_max_s", "idle_ms",
+		NULL };
+	struct scope sc = { ld, NULL, "worker.", "" };
+
+	if (get_group(&(struct scope){ ld, root, "", "" }, "worker", &sc.group) != 1)
+		return;
+	check_keys(&sc, keys);
+	get_int32(&sc, "budget_ms", 0, 60000, &cfg->worker.budget_ms);
+	get_int32(&sc, "lease_ms", 1000, 3600000, &cfg->worker.lease_ms);
+	get_int32(&sc, "retry_max_s", 60, 604800, &cfg->worker.retry_max_s);
+	get_int32(&sc, "idle_ms", 10, 60000, &cfg->worker.idle_ms);
+}
+
+static void
+parse_bot(struct scope *csc, struct msgr_connector *c)
+{
+	static const char *const keys[] = { "type", "file", "url", "secret", "timeout_ms",
+		"events", NULL };
+	static const char *const types[] = { "stories", "api", NULL };
+	struct loader *ld = csc->ld;
+	struct scope sc = { ld, NULL, "bot.", csc->where };
+	config_setting_t *list;
+	char *s = NULL;
+	int type, i, r;
+
+	r = get_group(csc, "bot", &sc.group);
+	if (r == 0)
+		fault(ld, csc->group, "missing key 'bot'%s", csc->where);
+	if (r != 1)
+		return;
+	check_keys(&sc, keys);
+	r = get_enum(&sc, "type", types, &type);
+	if (r == 0)
+		fault(ld, sc.group, "missing key 'bot.type'%s", csc->where);
+	if (r != 1)
+		return;
+	c->bot.type = type == 0 ? MSGR_BOT_STORIES : MSGR_BOT_API;
+	if (c->bot.type == MSGR_BOT_STORIES) {
+		static const char *const api_only[] = { "url", "secret", "timeout_ms", "events", NULL };
+
+		for (i = 0; api_only[i] != NULL; i++)
+			if (config_setting_get_member(sc.group, api_only[i]) != NULL)
+				fault(ld, config_setting_get_member(sc.group, api_only[i]),
+				    "'bot.%s'%s applies only to bot type \"api\"", api_only[i], csc->where);
+		if (get_str(&sc, "file", 1, &s) == 1) {
+			c->bot.file = resolve_path(ld, s);
+			free(s);
+		}
+		return;
+	}
+	if (config_setting_get_member(sc.group, "file") != NULL)
+		fault(ld, config_setting_get_member(sc.group, "file"),
+		    "'bot.file'%s applies only to bot type \"stories\"", csc->where);
+	get_url(&sc, "url", 1, 0, &c->bot.url);
+	get_secret(&sc, "secret", 1, &c->bot.secret);
+	get_int32(&sc, "timeout_ms", 100, 60000, &c->bot.timeout_ms);
+	if (get_list(&sc, "events", MSGR_EVENT_KIND_COUNT, &list) == 1) {
+		unsigned long mask = 0;
+		int n = config_setting_length(list);
+
+		if (n == 0)
+			fault(ld, list, "'bot.events'%s must name at least one event kind", csc->where);
+		for (i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+			int k;
+
+			if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+				fault(ld, e, "'bot.events'%s must hold strings, not %s", csc->where,
+				    type_name(e));
+				continue;
+			}
+			if ((k = kind_parse(config_setting_get_string(e))) < 0) {
+				char esc[128];
+				const char *v = config_setting_get_string(e);
+
+				fault(ld, e, "'bot.events'%s: unknown event kind \"%s\"", csc->where,
+				    msgr_log_escape(esc, sizeof(esc), v, strlen(v)));
+				continue;
+			}
+			mask |= 1UL << k;
+		}
+		if (n > 0)
+			c->bot.events = mask;
+	}
+}
+
+/* A list of strings into a malloc'd array. */
+static void
+get_string_list(struct scope *sc, const char *key, size_t max, char ***out, size_t *n_out,
+    int (*valid)(const char *), const char *what)
+{
+	config_setting_t *list;
+	char **arr;
+	int i, n;
+
+	if (get_list(sc, key, max, &list) != 1)
+		return;
+	n = config_setting_length(list);
+	if (n == 0)
+		return;
+	if ((arr = calloc((size_t)n, sizeof(*arr))) == NULL) {
+		sc->ld->nomem = 1;
+		return;
+	}
+	*out = arr;
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fault(sc->ld, e, "'%s%s'%s must hold strings, not %s", sc->prefix, key,
+			    sc->where, type_name(e));
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if (strlen(v) > MSGR_MAX_CONFIG_STRING || !valid(v)) {
+			fault(sc->ld, e, "'%s%s'%s: element %d must be %s", sc->prefix, key, sc->where,
+			    i + 1, what);
+			continue;
+		}
+		if ((arr[*n_out] = dup_str(sc->ld, v)) == NULL)
+			return;
+		(*n_out)++;
+	}
+}
+
+static int
+valid_field(const char *s)
+{
+	/* goes into ?fields= of a profile call (GRAPH.md "Profile") */
+	if (*s == '\0' || strlen(s) > 64)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!islower((unsigned char)*s) && *s != '_')
+			return 0;
+	return 1;
+}
+
+static int
+valid_domain(const char *s)
+{
+	/* Meta's messenger-profile reference: whitelisted domains must be https */
+	return strncmp(s, "https://", 8) == 0 && s[8] != '\0' && u8_check((const uint8_t *)s,
+	    strlen(s)) == NULL;
+}
+
+static int
+valid_locale(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 16)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalpha((unsigned char)*s) && *s != '_')
+			return 0;
+	return 1;
+}
+
+/* Element i of list as a group, with a sub-scope named like "profile.greeting[2]." */
+static int
+elem_group(struct scope *sc, config_setting_t *list, const char *key, int i,
+    struct scope *sub, char *prefix, size_t prefixsz)
+{
+	config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+
+	snprintf(prefix, prefixsz, "%s%s[%d].", sc->prefix, key, i + 1);
+	if (!config_setting_is_group(e)) {
+		fault(sc->ld, e, "'%s%s[%d]'%s must be a group { ... }, not %s", sc->prefix, key,
+		    i + 1, sc->where, type_name(e));
+		return 0;
+	}
+	sub->ld = sc->ld;
+	sub->group = e;
+	sub->prefix = prefix;
+	sub->where = sc->where;
+	return 1;
+}
+
+/* A locale key of a list element; remembers it to report duplicates and find "default". */
+static void
+get_locale(struct scope *sub, char **out)
+{
+	if (get_str(sub, "locale", 1, out) == 1 && !valid_locale(*out)) {
+		fault(sub->ld, config_setting_get_member(sub->group, "locale"),
+		    "'%slocale'%s must be \"default\" or a locale like \"fr_FR\"", sub->prefix,
+		    sub->where);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+static void
+check_locales(struct scope *sc, const char *key, config_setting_t *list, char **locales,
+    size_t n, size_t stride)
+{
+	size_t i, j;
+	int has_default = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *a = *(char **)((char *)locales + i * stride);
+
+		if (a == NULL)
+			continue;
+		if (strcmp(a, "default") == 0)
+			has_default = 1;
+		for (j = 0; j < i; j++) {
+			const char *b = *(char **)((char *)locales + j * stride);
+			if (b != NULL && strcmp(a, b) == 0) {
+				fault(sc->ld, config_setting_get_elem(list, (unsigned)i),
+				    "'%s%s'%s: locale \"%s\" appears twice (elements %zu and %zu)",
+				    sc->prefix, key, sc->where, a, j + 1, i + 1);
+				break;
+			}
+		}
+	}
+	/* Meta's messenger-profile reference: greeting and persistent_menu need a "default"
+	 * locale (GRAPH.md "Messenger profile") */
+	if (n > 0 && !has_default)
+		fault(sc->ld, list, "'%s%s'%s needs an entry with locale \"default\"", sc->prefix,
+		    key, sc->where);
+}
+
+static void
+parse_menu(struct scope *sc, config_setting_t *list, struct msgr_profile_config *p)
+{
+	static const char *const menu_keys[] = { "locale", "items", NULL };
+	static const char *const item_keys[] = { "title", "payload", "url", NULL };
+	int i, j, n = config_setting_length(list);
+
+	if (n == 0)
+		return;
+	if ((p->menus = calloc((size_t)n, sizeof(*p->menus))) == NULL) {
+		sc->ld->nomem = 1;
+		return;
+	}
+	p->n_menus = (size_t)n;
+	for (i = 0; i < n; i++) {
+		struct msgr_menu *m = &p->menus[i];
+		struct scope sub;
+		char prefix[96];
+		config_setting_t *items;
+		int ni;
+
+		if (!elem_group(sc, list, "persistent_menu", i, &sub, prefix, sizeof(prefix)))
+			continue;
+		check_keys(&sub, menu_keys);
+		get_locale(&sub, &m->locale);
+		if (get_list(&sub, "items", MSGR_MENU_ITEMS_MAX, &items) == 0)
+			fault(sc->ld, sub.group, "missing key '%sitems'%s", prefix, sc->where);
+		if (items == NULL)
+			continue;
+		if ((ni = config_setting_length(items)) == 0) {
+			fault(sc->ld, items, "'%sitems'%s is empty", prefix, sc->where);
+			continue;
+		}
+		if ((m->items = calloc((size_t)ni, sizeof(*m->items))) == NULL) {
+			sc->ld->nomem = 1;
+			return;
+		}
+		m->n_items = (size_t)ni;
+		for (j = 0; j < ni; j++) {
+			struct msgr_menu_item *it = &m->items[j];
+			struct scope isc;
+			char iprefix[128];
+			int hp, hu;
+
+			if (!elem_group(&sub, items, "items", j, &isc, iprefix, sizeof(iprefix)))
+				continue;
+			check_keys(&isc, item_keys);
+			get_text(&isc, "title", 1, MSGR_MENU_TITLE_MAX_CHARS, &it->title);
+			hp = get_text(&isc, "payload", 0, MSGR_PAYLOAD_MAX_CHARS, &it->payload);
+			hu = get_url(&isc, "url", 0, 0, &it->url);
+			/* a menu item is a postback or a web_url (GRAPH.md "Messenger profile") */
+			if (config_setting_get_member(isc.group, "payload") != NULL &&
+			    config_setting_get_member(isc.group, "url") != NULL)
+				fault(sc->ld, isc.group, "'%s'%s has both payload and url: give one",
+				    iprefix, sc->where);
+			else if (hp == 0 && hu == 0)
+				fault(sc->ld, isc.group, "'%s'%s needs a payload or a url", iprefix,
+				    sc->where);
+		}
+	}
+	check_locales(sc, "persistent_menu", list, &p->menus[0].locale, p->n_menus,
+	    sizeof(p->menus[0]));
+}
+
+static void
+parse_profile(struct scope *csc, struct msgr_connector *c)
+{
+	static const char *const keys[] = { "get_started", "greeting", "ice_breakers",
+		"persistent_menu", "whitelisted_domains", NULL };
+	static const char *const greet_keys[] = { "locale", "text", NULL };
+	static const char *const ice_keys[] = { "question", "payload", NULL };
+	struct loader *ld = csc->ld;
+	struct msgr_profile_config *p = &c->profile;
+	struct scope sc = { ld, NULL, "profile.", csc->where };
+	config_setting_t *list;
+	int i, n;
+
+	if (get_group(csc, "profile", &sc.group) != 1)
+		return;
+	p->present = 1;
+	check_keys(&sc, keys);
+	get_text(&sc, "get_started", 0, MSGR_PAYLOAD_MAX_CHARS, &p->get_started);
+
+	if (get_list(&sc, "greeting", MSGR_MAX_LOCALES, &list) == 1 &&
+	    (n = config_setting_length(list)) > 0) {
+		if ((p->greeting = calloc((size_t)n, sizeof(*p->greeting))) == NULL) {
+			ld->nomem = 1;
+			return;
+		}
+		p->n_greeting = (size_t)n;
+		for (i = 0; i < n; i++) {
+			struct scope sub;
+			char prefix[64];
+
+			if (!elem_group(&sc, list, "greeting", i, &sub, prefix, sizeof(prefix)))
+				continue;
+			check_keys(&sub, greet_keys);
+			get_locale(&sub, &p->greeting[i].locale);
+			get_text(&sub, "text", 1, MSGR_GREETING_MAX_CHARS, &p->greeting[i].text);
+		}
+		check_locales(&sc, "greeting", list, &p->greeting[0].locale, p->n_greeting,
+		    sizeof(p->greeting[0]));
+	}
+
+	if (get_list(&sc, "ice_breakers", MSGR_ICE_BREAKERS_MAX, &list) == 1 &&
+	    (n = config_setting_length(list)) > 0) {
+		if ((p->ice_breakers = calloc((size_t)n, sizeof(*p->ice_breakers))) == NULL) {
+			ld->nomem = 1;
+			return;
+		}
+		p->n_ice_breakers = (size_t)n;
+		for (i = 0; i < n; i++) {
+			struct scope sub;
+			char prefix[64];
+
+			if (!elem_group(&sc, list, "ice_breakers", i, &sub, prefix, sizeof(prefix)))
+				continue;
+			check_keys(&sub, ice_keys);
+			/* the question shows as a button-like bubble: a payload-sized bound */
+			get_text(&sub, "question", 1, MSGR_PAYLOAD_MAX_CHARS,
+			    &p->ice_breakers[i].question);
+			get_text(&sub, "payload", 1, MSGR_PAYLOAD_MAX_CHARS, &p->ice_breakers[i].payload);
+		}
+	}
+
+	if (get_list(&sc, "persistent_menu", MSGR_MAX_LOCALES, &list) == 1) {
+		parse_menu(&sc, list, p);
+		/* GRAPH.md "Messenger profile": persistent_menu only with get_started */
+		if (p->n_menus > 0 && config_setting_get_member(sc.group, "get_started") == NULL)
+			fault(ld, list, "'profile.persistent_menu'%s needs 'profile.get_started' "
+			    "(Facebook shows the menu only after Get Started)", csc->where);
+	}
+
+	get_string_list(&sc, "whitelisted_domains", MSGR_WHITELISTED_DOMAINS_MAX,
+	    &p->whitelisted_domains, &p->n_whitelisted_domains, valid_domain, "an https:// URL");
+}
+
+static void
+parse_connector(struct loader *ld, config_setting_t *g, int idx, struct msgr_connector *c)
+{
+	static const char *const keys[] = { "id", "path", "app_id", "page_id", "call_token",
+		"webhook_token", "secret", "bot", "persona_id", "profile_fields", "send_rate",
+		"on_request_thread_control", "profile", NULL };
+	static const char *const rtc[] = { "ignore", "honour", NULL };
+	char where[MSGR_MAX_CONNECTOR_ID_LEN + 32];
+	struct scope sc = { ld, g, "", where };
+	config_setting_t *s;
+	int v, r;
+
+	c->line = (int)config_setting_source_line(g);
+	c->send_rate = 50;
+	c->on_request_thread_control = MSGR_RTC_IGNORE;
+	c->bot.timeout_ms = 5000;
+	c->bot.events = MSGR_BOT_EVENTS_DEFAULT;
+	snprintf(where, sizeof(where), " in connector #%d", idx + 1);
+
+	/* the id first: every later message names the connector by it */
+	r = get_str(&sc, "id", 1, &c->id);
+	s = config_setting_get_member(g, "id");
+	if (r == 1 && (!id_chars(c->id) || strlen(c->id) > MSGR_MAX_CONNECTOR_ID_LEN)) {
+		fault(ld, s, "'id'%s must be 1 to %d characters of A-Z a-z 0-9 _ . -", where,
+		    MSGR_MAX_CONNECTOR_ID_LEN);
+		free(c->id);
+		c->id = NULL;
+	}
+	if (c->id != NULL)
+		snprintf(where, sizeof(where), " in connector '%s'", c->id);
+
+	check_keys(&sc, keys);
+	if (get_str(&sc, "path", 1, &c->path) == 1) {
+		const char *p;
+		int ok = c->path[0] == '/' && strlen(c->path) <= MSGR_MAX_PATH_BYTES;
+
+		/* compared with PATH_INFO as the server decoded it: printable, no query part */
+		for (p = c->path; ok && *p != '\0'; p++)
+			if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+				ok = 0;
+		if (!ok) {
+			fault(ld, config_setting_get_member(g, "path"), "'path'%s must start with '/' and "
+			    "hold no spaces, '?' or '#' (at most %d bytes)", where, MSGR_MAX_PATH_BYTES);
+			free(c->path);
+			c->path = NULL;
+		}
+	}
+	get_digits(&sc, "app_id", 1, &c->app_id);
+	get_digits(&sc, "page_id", 1, &c->page_id);
+	get_secret(&sc, "call_token", 1, &c->call_token);
+	get_secret(&sc, "webhook_token", 1, &c->webhook_token);
+	get_secret(&sc, "secret", 1, &c->secret);
+	parse_bot(&sc, c);
+	get_digits(&sc, "persona_id", 0, &c->persona_id);
+	get_string_list(&sc, "profile_fields", MSGR_MAX_PROFILE_FIELDS, &c->profile_fields,
+	    &c->n_profile_fields, valid_field, "a field name (a-z and _)");
+	get_int32(&sc, "send_rate", 1, MSGR_SEND_RATE_MAX, &c->send_rate);
+	if (get_enum(&sc, "on_request_thread_control", rtc, &v) == 1)
+		c->on_request_thread_control = v == 0 ? MSGR_RTC_IGNORE : MSGR_RTC_HONOUR;
+	parse_profile(&sc, c);
+}
+
+/* Duplicates and app_id groups: each connector against the first one sharing the value. */
+static void
+cross_check(struct loader *ld, config_setting_t *list, struct msgr_config *cfg)
+{
+	size_t i, j;
+
+	for (j = 0; j < cfg->n_connectors; j++) {
+		const struct msgr_connector *b = &cfg->connectors[j];
+		config_setting_t *bs = config_setting_get_elem(list, (unsigned)j);
+		int dup_id = 0, dup_path = 0, dup_page = 0, app_checked = 0;
+
+		for (i = 0; i < j; i++) {
+			const struct msgr_connector *a = &cfg->connectors[i];
+			config_setting_t *as = config_setting_get_elem(list, (unsigned)i);
+			char at[1024];
+
+			where_of(ld, as, at, sizeof(at));
+			if (!dup_id && a->id && b->id && strcmp(a->id, b->id) == 0) {
+				fault(ld, bs, "duplicate id '%s': connector at %s has it too", b->id, at);
+				dup_id = 1;
+			}
+			if (!dup_path && a->path && b->path && strcmp(a->path, b->path) == 0) {
+				fault(ld, bs, "duplicate path '%s' in connector '%s': connector '%s' (%s) "
+				    "has it too", b->path, b->id ? b->id : "?", a->id ? a->id : "?", at);
+				dup_path = 1;
+			}
+			if (!dup_page && a->page_id && b->page_id && strcmp(a->page_id, b->page_id) == 0) {
+				fault(ld, bs, "duplicate page_id '%s' in connector '%s': connector '%s' "
+				    "(%s) has it too", b->page_id, b->id ? b->id : "?", a->id ? a->id : "?",
+				    at);
+				dup_page = 1;
+			}
+			/* Facebook keeps one callback per app (GRAPH.md "Subscriptions"): one verify
+			 * token and one signing secret for every page of the app */
+			if (!app_checked && a->app_id && b->app_id && strcmp(a->app_id, b->app_id) == 0) {
+				app_checked = 1;
+				if (a->secret && b->secret && !msgr_signature_equal(a->secret, b->secret))
+					fault(ld, bs, "connectors '%s' (%s) and '%s' share app_id %s but not "
+					    "its secret", a->id ? a->id : "?", at, b->id ? b->id : "?",
+					    b->app_id);
+				if (a->webhook_token && b->webhook_token &&
+				    !msgr_signature_equal(a->webhook_token, b->webhook_token))
+					fault(ld, bs, "connectors '%s' (%s) and '%s' share app_id %s but not "
+					    "its webhook_token", a->id ? a->id : "?", at, b->id ? b->id : "?",
+					    b->app_id);
+			}
+		}
+	}
+
+	/* a claim must outlive one Graph call or one bot call, or a slow call loses its lease
+	 * and the event is worked twice */
+	for (j = 0; j < cfg->n_connectors; j++) {
+		const struct msgr_connector *c = &cfg->connectors[j];
+
+		if (c->bot.type == MSGR_BOT_API && c->bot.timeout_ms >= cfg->worker.lease_ms)
+			fault(ld, config_setting_get_elem(list, (unsigned)j), "'bot.timeout_ms' in "
+			    "connector '%s' (%d) must be below 'worker.lease_ms' (%d)",
+			    c->id ? c->id : "?", c->bot.timeout_ms, cfg->worker.lease_ms);
+	}
+}
+
+static void
+parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "graph", "state", "max_body", "log_level", "worker",
+		"connectors", NULL };
+	config_setting_t *root = config_root_setting(lc), *list;
+	struct scope sc = { ld, root, "", "" };
+	long long mb;
+	char *lv = NULL;
+	int i, n;
+
+	check_keys(&sc, keys);
+	parse_graph(ld, root, cfg);
+	parse_state(ld, root, cfg);
+	parse_worker(ld, root, cfg);
+	if (get_int(&sc, "max_body", 1024, MSGR_MAX_BODY_CEILING, &mb) == 1)
+		cfg->max_body = (size_t)mb;
+	if (get_str(&sc, "log_level", 0, &lv) == 1) {
+		int l = msgr_log_level_parse(lv);
+
+		if (l < 0 || strlen(lv) > 5)
+			fault(ld, config_setting_get_member(root, "log_level"),
+			    "'log_level' must be \"debug\", \"info\", \"warn\" or \"error\"");
+		else
+			cfg->log_level = l;
+		free(lv);
+	}
+	if (cfg->worker.lease_ms <= cfg->graph.timeout_ms)
+		fault(ld, config_setting_get_member(root, "worker") != NULL ?
+		    config_setting_get_member(root, "worker") : config_setting_get_member(root,
+		    "graph"), "'worker.lease_ms' (%d) must exceed 'graph.timeout_ms' (%d)",
+		    cfg->worker.lease_ms, cfg->graph.timeout_ms);
+
+	if (get_list(&sc, "connectors", MSGR_MAX_CONNECTORS, &list) == 0) {
+		fault_file(ld, "missing key 'connectors'");
+		return;
+	}
+	if (list == NULL)
+		return;
+	if ((n = config_setting_length(list)) == 0) {
+		fault(ld, list, "'connectors' is empty: at least one connector is needed");
+		return;
+	}
+	if ((cfg->connectors = calloc((size_t)n, sizeof(*cfg->connectors))) == NULL) {
+		ld->nomem = 1;
+		return;
+	}
+	cfg->n_connectors = (size_t)n;
+	for (i = 0; i < n && !ld->nomem; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+
+		if (!config_setting_is_group(g)) {
+			fault(ld, g, "connectors[%d] must be a group { ... }, not %s", i + 1,
+			    type_name(g));
+			continue;
+		}
+		parse_connector(ld, g, i, &cfg->connectors[i]);
+	}
+	if (!ld->nomem)
+		cross_check(ld, list, cfg);
+}
+
+/* ---- public ---- */
+
+const char *
+msgr_config_default_path(void)
+{
+	const char *p = getenv("MSGR_CONFIG");
+
+	return p != NULL && *p != '\0' ? p : MSGR_DEFAULT_CONFIG;
+}
+
+static void
+free_connector(struct msgr_connector *c)
+{
+	size_t i, j;
+
+	free(c->id);
+	free(c->path);
+	free(c->app_id);
+	free(c->page_id);
+	wipe_free(c->call_token);
+	wipe_free(c->webhook_token);
+	wipe_free(c->secret);
+	free(c->bot.file);
+	free(c->bot.url);
+	wipe_free(c->bot.secret);
+	free(c->persona_id);
+	for (i = 0; i < c->n_profile_fields; i++)
+		free(c->profile_fields[i]);
+	free(c->profile_fields);
+	free(c->profile.get_started);
+	for (i = 0; i < c->profile.n_greeting; i++) {
+		free(c->profile.greeting[i].locale);
+		free(c->profile.greeting[i].text);
+	}
+	free(c->profile.greeting);
+	for (i = 0; i < c->profile.n_ice_breakers; i++) {
+		free(c->profile.ice_breakers[i].question);
+		free(c->profile.ice_breakers[i].payload);
+	}
+	free(c->profile.ice_breakers);
+	for (i = 0; i < c->profile.n_menus; i++) {
+		struct msgr_menu *m = &c->profile.menus[i];
+
+		for (j = 0; j < m->n_items; j++) {
+			free(m->items[j].title);
+			free(m->items[j].payload);
+			free(m->items[j].url);
+		}
+		free(m->items);
+		free(m->locale);
+	}
+	free(c->profile.menus);
+	for (i = 0; i < c->profile.n_whitelisted_domains; i++)
+		free(c->profile.whitelisted_domains[i]);
+	free(c->profile.whitelisted_domains);
+}
+
+void
+msgr_config_free(struct msgr_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->n_connectors; i++)
+		free_connector(&cfg->connectors[i]);
+	free(cfg->connectors);
+	free(cfg->file);
+	free(cfg->dir);
+	free(cfg->graph.url);
+	free(cfg->graph.version);
+	free(cfg->state.path);
+	free(cfg);
+}
+
+/* Absolute path of the file and its folder. realpath when it exists (it was just read), so
+ * relative paths inside stay right whatever the caller's working directory becomes. */
+static msgr_result
+locate(const char *path, char **file, char **dir)
+{
+	char *abs = NULL, *slash, *cwd;
+
+	*file = *dir = NULL;
+	if ((abs = realpath(path, NULL)) == NULL) {
+		struct msgr_buf b;
+
+		if (path[0] == '/')
+			abs = strdup(path);
+		else {
+			/* getcwd(NULL, 0) allocates (glibc, the BSDs, macOS): no PATH_MAX guess */
+			if ((cwd = getcwd(NULL, 0)) == NULL)
+				return MSGR_ERR_IO;
+			msgr_buf_init(&b, strlen(cwd) + strlen(path) + 2);
+			if (msgr_buf_printf(&b, "%s/%s", cwd, path) != MSGR_OK) {
+				msgr_buf_free(&b);
+				free(cwd);
+				return MSGR_ERR_NOMEM;
+			}
+			free(cwd);
+			abs = msgr_buf_steal(&b);
+		}
+		if (abs == NULL)
+			return MSGR_ERR_NOMEM;
+	}
+	slash = strrchr(abs, '/');
+	*dir = slash == abs ? strdup("/") : strndup(abs, (size_t)(slash - abs));
+	if (*dir == NULL) {
+		free(abs);
+		return MSGR_ERR_NOMEM;
+	}
+	*file = abs;
+	return MSGR_OK;
+}
+
+msgr_result
+msgr_config_load(const char *path, struct msgr_config **out, char **errors)
+{
+	struct loader ld;
+	struct msgr_config *cfg = NULL;
+	config_t lc;
+	msgr_result rc;
+	int have_lc = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if (errors != NULL)
+		*errors = NULL;
+	if (path == NULL || out == NULL)
+		return MSGR_ERR_INVALID;
+	memset(&ld, 0, sizeof(ld));
+	ld.name = path;
+	msgr_buf_init(&ld.errs, ERRTEXT_MAX);
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		rc = MSGR_ERR_NOMEM;
+		goto out;
+	}
+	cfg->graph.timeout_ms = 10000;
+	cfg->graph.connect_timeout_ms = 3000;
+	cfg->state.journal = MSGR_JOURNAL_WAL;
+	cfg->state.sync = MSGR_SYNC_FULL;
+	cfg->state.busy_timeout_ms = 2000;
+	cfg->max_body = MSGR_MAX_BODY_DEFAULT;
+	cfg->log_level = MSGR_LOG_INFO;
+	cfg->worker.budget_ms = 1000;
+	cfg->worker.lease_ms = 30000;
+	cfg->worker.retry_max_s = 86400;
+	cfg->worker.idle_ms = 500;
+	if ((rc = locate(path, &cfg->file, &cfg->dir)) != MSGR_OK)
+		goto out;
+	ld.dir = cfg->dir;
+	if ((cfg->graph.url = strdup("https://graph.facebook.com")) == NULL ||
+	    (cfg->graph.version = strdup("v26.0")) == NULL ||
+	    (cfg->state.path = resolve_path(&ld, "state.db")) == NULL) {
+		rc = MSGR_ERR_NOMEM;
+		goto out;
+	}
+
+	rc = read_file(path, MSGR_MAX_CONFIG_FILE, &ld.text, &ld.text_len);
+	if (rc == MSGR_ERR_NOMEM)
+		goto out;
+	if (rc == MSGR_ERR_TOOBIG) {
+		fault_file(&ld, "larger than %d bytes", MSGR_MAX_CONFIG_FILE);
+		goto out;
+	}
+	if (rc != MSGR_OK) {
+		fault_file(&ld, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	if (memchr(ld.text, '\0', ld.text_len) != NULL) {
+		fault_file(&ld, "holds a NUL byte: not a text file");
+		goto out;
+	}
+
+	config_init(&lc);
+	have_lc = 1;
+	config_set_include_dir(&lc, cfg->dir);
+	/* read from the text already in memory (bounded), naming it as the user did */
+	if (config_read_string(&lc, ld.text) != CONFIG_TRUE) {
+		const char *et = config_error_text(&lc);
+
+		fault_at(&ld, config_error_file(&lc) != NULL ? config_error_file(&lc) : path,
+		    config_error_line(&lc) > 0 ? config_error_line(&lc) : 1, "%s",
+		    et != NULL ? et : "syntax error");
+		goto out;
+	}
+	parse_root(&ld, &lc, cfg);
+	if (ld.nomem) {
+		rc = MSGR_ERR_NOMEM;
+		goto out;
+	}
+out:
+	if (have_lc)
+		config_destroy(&lc);
+	free(ld.text);
+	if (rc == MSGR_OK && ld.n_errs == 0) {
+		*out = cfg;
+		cfg = NULL;
+	} else {
+		if (rc == MSGR_OK)
+			rc = MSGR_ERR_CONFIG;
+		if (ld.n_errs > MSGR_MAX_CONFIG_ERRORS)
+			(void)msgr_buf_printf(&ld.errs, "%s: %zu more errors not shown\n", path,
+			    ld.n_errs - MSGR_MAX_CONFIG_ERRORS);
+		if (rc == MSGR_ERR_NOMEM)
+			(void)msgr_buf_printf(&ld.errs, "%s: out of memory\n", path);
+		if (errors != NULL)
+			*errors = msgr_buf_steal(&ld.errs);
+	}
+	msgr_buf_free(&ld.errs);
+	msgr_config_free(cfg);
+	return rc;
+}
+
+const struct msgr_connector *
+msgr_config_by_path(const struct msgr_config *cfg, const char *path_info)
+{
+	size_t i;
+
+	if (cfg == NULL || path_info == NULL)
+		return NULL;
+	for (i = 0; i < cfg->n_connectors; i++)
+		if (strcmp(cfg->connectors[i].path, path_info) == 0)
+			return &cfg->connectors[i];
+	return NULL;
+}
+
+const struct msgr_connector *
+msgr_config_by_id(const struct msgr_config *cfg, const char *id)
+{
+	size_t i;
+
+	if (cfg == NULL || id == NULL)
+		return NULL;
+	for (i = 0; i < cfg->n_connectors; i++)
+		if (strcmp(cfg->connectors[i].id, id) == 0)
+			return &cfg->connectors[i];
+	return NULL;
+}
+
+const struct msgr_connector *
+msgr_config_by_page(const struct msgr_config *cfg, const char *app_id, const char *page_id)
+{
+	size_t i;
+
+	if (cfg == NULL || app_id == NULL || page_id == NULL)
+		return NULL;
+	for (i = 0; i < cfg->n_connectors; i++)
+		if (strcmp(cfg->connectors[i].page_id, page_id) == 0 &&
+		    strcmp(cfg->connectors[i].app_id, app_id) == 0)
+			return &cfg->connectors[i];
+	return NULL;
+}
