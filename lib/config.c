@@ -31,12 +31,21 @@
  * reached by honest messages, it only caps a pathological file name. */
 #define ERRTEXT_MAX 262144
 
+/* One fault, kept apart so the list can be sorted by file and line before it is shown. */
+struct fault_rec {
+	char *text;                /* "FILE:LINE: message" */
+	int main_file;             /* 1: the config itself; 0: an @include */
+	char *file;
+	int line;
+	size_t seq;
+};
+
 struct loader {
 	const char *name;          /* the path as the user gave it: used in messages */
 	const char *dir;           /* the config's folder (absolute) */
 	char *text;                /* the main file, for re-reading integer literals */
 	size_t text_len;
-	struct msgr_buf errs;
+	struct fault_rec recs[MSGR_MAX_CONFIG_ERRORS];
 	size_t n_errs;             /* faults found, listed or not */
 	int nomem;
 	int secrets_full;          /* the log's secret table overflowed (warned once) */
@@ -63,16 +72,42 @@ static void fault_at(struct loader *, const char *, int, const char *, ...)
 static void
 fault_v(struct loader *ld, const char *file, int line, const char *fmt, va_list ap)
 {
+	struct fault_rec *r;
+	struct msgr_buf b;
 	char msg[1024];
 
 	ld->n_errs++;
 	if (ld->n_errs > MSGR_MAX_CONFIG_ERRORS)
 		return;
+	r = &ld->recs[ld->n_errs - 1];
+	r->seq = ld->n_errs;
+	r->line = line;
+	r->main_file = strcmp(file, ld->name) == 0;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msgr_buf_init(&b, ERRTEXT_MAX);
 	if (line > 0)
-		(void)msgr_buf_printf(&ld->errs, "%s:%d: %s\n", file, line, msg);
+		(void)msgr_buf_printf(&b, "%s:%d: %s\n", file, line, msg);
 	else
-		(void)msgr_buf_printf(&ld->errs, "%s: %s\n", file, msg);
+		(void)msgr_buf_printf(&b, "%s: %s\n", file, msg);
+	if ((r->text = msgr_buf_steal(&b)) == NULL || (r->file = strdup(file)) == NULL)
+		ld->nomem = 1;
+}
+
+/* Whole-file faults first, then the config before its @includes, then by line; the order
+ * of discovery breaks ties so a connector's faults stay together. */
+static int
+fault_cmp(const void *pa, const void *pb)
+{
+	const struct fault_rec *a = pa, *b = pb;
+	int c;
+
+	if (a->main_file != b->main_file)
+		return b->main_file - a->main_file;
+	if (a->file != NULL && b->file != NULL && (c = strcmp(a->file, b->file)) != 0)
+		return c;
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 /* A fault at setting s: the file is s's own (an @include keeps its name), the line s's. */
@@ -665,26 +700,6 @@ out:
 	return r;
 }
 
-/* ---- event kinds ----
- * Names as msgr_event_kind_name gives them (lib/event.c). A local table keeps this module
- * buildable on its own; it must follow enum msgr_event_kind. */
-static const char *const kind_names[MSGR_EVENT_KIND_COUNT] = {
-	"message", "echo", "postback", "referral", "optin", "delivery", "read", "reaction",
-	"message_edit", "account_linking", "policy_enforcement", "pass_thread_control",
-	"take_thread_control", "request_thread_control", "app_roles", "prior_message", "unknown"
-};
-
-static int
-kind_parse(const char *name)
-{
-	int i;
-
-	for (i = 0; i < MSGR_EVENT_KIND_COUNT; i++)
-		if (strcmp(kind_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 /* ---- sections ---- */
 
 static void
@@ -838,7 +853,8 @@ parse_bot(struct scope *csc, struct msgr_connector *c)
 				    type_name(e));
 				continue;
 			}
-			if ((k = kind_parse(config_setting_get_string(e))) < 0) {
+			/* names as msgr_event_kind_name gives them (SPEC.md "Bots": event.type) */
+			if ((k = msgr_event_kind_parse(config_setting_get_string(e))) < 0) {
 				char esc[128];
 				const char *v = config_setting_get_string(e);
 
@@ -1043,11 +1059,11 @@ parse_menu(struct scope *sc, config_setting_t *list, struct msgr_profile_config 
 			/* a menu item is a postback or a web_url (GRAPH.md "Messenger profile") */
 			if (config_setting_get_member(isc.group, "payload") != NULL &&
 			    config_setting_get_member(isc.group, "url") != NULL)
-				fault(sc->ld, isc.group, "'%s'%s has both payload and url: give one",
-				    iprefix, sc->where);
+				fault(sc->ld, isc.group, "'%.*s'%s has both payload and url: give one",
+				    (int)strlen(iprefix) - 1, iprefix, sc->where);
 			else if (hp == 0 && hu == 0)
-				fault(sc->ld, isc.group, "'%s'%s needs a payload or a url", iprefix,
-				    sc->where);
+				fault(sc->ld, isc.group, "'%.*s'%s needs a payload or a url",
+				    (int)strlen(iprefix) - 1, iprefix, sc->where);
 		}
 	}
 	check_locales(sc, "persistent_menu", list, &p->menus[0].locale, p->n_menus,
@@ -1189,10 +1205,22 @@ parse_connector(struct loader *ld, config_setting_t *g, int idx, struct msgr_con
 	parse_profile(&sc, c);
 }
 
+/* How a message names connector idx: 'id', or #N when its id is itself wrong. */
+static const char *
+label(const struct msgr_connector *c, size_t idx, char *buf, size_t bufsz)
+{
+	if (c->id != NULL)
+		snprintf(buf, bufsz, "'%s'", c->id);
+	else
+		snprintf(buf, bufsz, "#%zu", idx + 1);
+	return buf;
+}
+
 /* Duplicates and app_id groups: each connector against the first one sharing the value. */
 static void
 cross_check(struct loader *ld, config_setting_t *list, struct msgr_config *cfg)
 {
+	char la[MSGR_MAX_CONNECTOR_ID_LEN + 8], lb[MSGR_MAX_CONNECTOR_ID_LEN + 8], at[1024];
 	size_t i, j;
 
 	for (j = 0; j < cfg->n_connectors; j++) {
@@ -1200,25 +1228,24 @@ cross_check(struct loader *ld, config_setting_t *list, struct msgr_config *cfg)
 		config_setting_t *bs = config_setting_get_elem(list, (unsigned)j);
 		int dup_id = 0, dup_path = 0, dup_page = 0, app_checked = 0;
 
+		label(b, j, lb, sizeof(lb));
 		for (i = 0; i < j; i++) {
 			const struct msgr_connector *a = &cfg->connectors[i];
-			config_setting_t *as = config_setting_get_elem(list, (unsigned)i);
-			char at[1024];
 
-			where_of(ld, as, at, sizeof(at));
+			where_of(ld, config_setting_get_elem(list, (unsigned)i), at, sizeof(at));
+			label(a, i, la, sizeof(la));
 			if (!dup_id && a->id && b->id && strcmp(a->id, b->id) == 0) {
-				fault(ld, bs, "duplicate id '%s': connector at %s has it too", b->id, at);
+				fault(ld, bs, "duplicate id '%s': the connector at %s has it too", b->id, at);
 				dup_id = 1;
 			}
 			if (!dup_path && a->path && b->path && strcmp(a->path, b->path) == 0) {
-				fault(ld, bs, "duplicate path '%s' in connector '%s': connector '%s' (%s) "
-				    "has it too", b->path, b->id ? b->id : "?", a->id ? a->id : "?", at);
+				fault(ld, bs, "duplicate path '%s' in connector %s: connector %s (%s) has it "
+				    "too", b->path, lb, la, at);
 				dup_path = 1;
 			}
 			if (!dup_page && a->page_id && b->page_id && strcmp(a->page_id, b->page_id) == 0) {
-				fault(ld, bs, "duplicate page_id '%s' in connector '%s': connector '%s' "
-				    "(%s) has it too", b->page_id, b->id ? b->id : "?", a->id ? a->id : "?",
-				    at);
+				fault(ld, bs, "duplicate page_id '%s' in connector %s: connector %s (%s) has "
+				    "it too", b->page_id, lb, la, at);
 				dup_page = 1;
 			}
 			/* Facebook keeps one callback per app (GRAPH.md "Subscriptions"): one verify
@@ -1226,27 +1253,25 @@ cross_check(struct loader *ld, config_setting_t *list, struct msgr_config *cfg)
 			if (!app_checked && a->app_id && b->app_id && strcmp(a->app_id, b->app_id) == 0) {
 				app_checked = 1;
 				if (a->secret && b->secret && !msgr_signature_equal(a->secret, b->secret))
-					fault(ld, bs, "connectors '%s' (%s) and '%s' share app_id %s but not "
-					    "its secret", a->id ? a->id : "?", at, b->id ? b->id : "?",
-					    b->app_id);
+					fault(ld, bs, "connectors %s (%s) and %s share app_id %s but not its "
+					    "secret", la, at, lb, b->app_id);
 				if (a->webhook_token && b->webhook_token &&
 				    !msgr_signature_equal(a->webhook_token, b->webhook_token))
-					fault(ld, bs, "connectors '%s' (%s) and '%s' share app_id %s but not "
-					    "its webhook_token", a->id ? a->id : "?", at, b->id ? b->id : "?",
-					    b->app_id);
+					fault(ld, bs, "connectors %s (%s) and %s share app_id %s but not its "
+					    "webhook_token", la, at, lb, b->app_id);
 			}
 		}
 	}
 
-	/* a claim must outlive one Graph call or one bot call, or a slow call loses its lease
-	 * and the event is worked twice */
+	/* a claim must outlive one bot call, or a slow bot loses its lease and the event is
+	 * worked twice */
 	for (j = 0; j < cfg->n_connectors; j++) {
 		const struct msgr_connector *c = &cfg->connectors[j];
 
 		if (c->bot.type == MSGR_BOT_API && c->bot.timeout_ms >= cfg->worker.lease_ms)
 			fault(ld, config_setting_get_elem(list, (unsigned)j), "'bot.timeout_ms' in "
-			    "connector '%s' (%d) must be below 'worker.lease_ms' (%d)",
-			    c->id ? c->id : "?", c->bot.timeout_ms, cfg->worker.lease_ms);
+			    "connector %s (%d) must be below 'worker.lease_ms' (%d)",
+			    label(c, j, lb, sizeof(lb)), c->bot.timeout_ms, cfg->worker.lease_ms);
 	}
 }
 
@@ -1431,6 +1456,8 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 {
 	struct loader ld;
 	struct msgr_config *cfg = NULL;
+	struct msgr_buf errs;
+	size_t i, shown;
 	config_t lc;
 	msgr_result rc;
 	int have_lc = 0;
@@ -1443,7 +1470,7 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 		return MSGR_ERR_INVALID;
 	memset(&ld, 0, sizeof(ld));
 	ld.name = path;
-	msgr_buf_init(&ld.errs, ERRTEXT_MAX);
+	msgr_buf_init(&errs, ERRTEXT_MAX);
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		rc = MSGR_ERR_NOMEM;
@@ -1475,10 +1502,12 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 		goto out;
 	if (rc == MSGR_ERR_TOOBIG) {
 		fault_file(&ld, "larger than %d bytes", MSGR_MAX_CONFIG_FILE);
+		rc = MSGR_ERR_CONFIG;
 		goto out;
 	}
 	if (rc != MSGR_OK) {
 		fault_file(&ld, "cannot read: %s", strerror(errno));
+		rc = MSGR_ERR_CONFIG;
 		goto out;
 	}
 	if (memchr(ld.text, '\0', ld.text_len) != NULL) {
@@ -1513,15 +1542,24 @@ out:
 	} else {
 		if (rc == MSGR_OK)
 			rc = MSGR_ERR_CONFIG;
+		shown = ld.n_errs < MSGR_MAX_CONFIG_ERRORS ? ld.n_errs : MSGR_MAX_CONFIG_ERRORS;
+		qsort(ld.recs, shown, sizeof(ld.recs[0]), fault_cmp);
+		for (i = 0; i < shown; i++)
+			if (ld.recs[i].text != NULL)
+				(void)msgr_buf_puts(&errs, ld.recs[i].text);
 		if (ld.n_errs > MSGR_MAX_CONFIG_ERRORS)
-			(void)msgr_buf_printf(&ld.errs, "%s: %zu more errors not shown\n", path,
+			(void)msgr_buf_printf(&errs, "%s: %zu more errors not shown\n", path,
 			    ld.n_errs - MSGR_MAX_CONFIG_ERRORS);
 		if (rc == MSGR_ERR_NOMEM)
-			(void)msgr_buf_printf(&ld.errs, "%s: out of memory\n", path);
+			(void)msgr_buf_printf(&errs, "%s: out of memory\n", path);
 		if (errors != NULL)
-			*errors = msgr_buf_steal(&ld.errs);
+			*errors = msgr_buf_steal(&errs);
 	}
-	msgr_buf_free(&ld.errs);
+	for (i = 0; i < ld.n_errs && i < MSGR_MAX_CONFIG_ERRORS; i++) {
+		free(ld.recs[i].text);
+		free(ld.recs[i].file);
+	}
+	msgr_buf_free(&errs);
 	msgr_config_free(cfg);
 	return rc;
 }

@@ -1,0 +1,374 @@
+/* msgrctl — the command line of messenger-fcgi (SPEC.md "msgrctl").
+ *
+ *   msgrctl [-c FILE] COMMAND [options] [args]
+ *
+ * Every command takes -c FILE (before or after its name) and --help, exits 0 on success and
+ * 1 on failure with a message on stderr. Commands live in the table `commands` below: to add
+ * one, write a `cmd_<name>(struct ctl *, int, char **)` handler that parses its options with
+ * getopt_long (CTL_COMMON_OPTS and ctl_option give it -c and --help) and add one row. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "signature.h"
+
+struct ctl_command;
+
+/* What every command shares: where the config is, and the config once loaded. */
+struct ctl {
+	const char *config_path;          /* -c FILE; NULL: msgr_config_default_path() */
+	struct msgr_config *cfg;          /* ctl_load; freed by main */
+	const struct ctl_command *cmd;    /* the command running, for its --help */
+};
+
+struct ctl_command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command */
+	const char *usage;                /* arguments after the name */
+	const char *help;                 /* what it does and its options, for COMMAND --help */
+};
+
+/* The options every command accepts; list them first in its struct option array. */
+#define CTL_COMMON_OPTS \
+	{ "config", required_argument, NULL, 'c' }, \
+	{ "help", no_argument, NULL, 'h' }
+#define CTL_COMMON_SHORT "c:h"
+
+static int cmd_check(struct ctl *, int, char **);
+static int cmd_sign(struct ctl *, int, char **);
+static int cmd_help(struct ctl *, int, char **);
+
+/* ---- the table ---- */
+
+static const struct ctl_command commands[] = {
+	{ "check", cmd_check, "",
+	  "Loads and validates the configuration. Prints every fault (FILE:LINE: what is wrong)\n"
+	  "and exits 1, or lists the connectors (id, path, app_id, page_id, bot; never a token\n"
+	  "or a secret) and \"config OK: N connectors\".\n" },
+	{ "sign", cmd_sign, "[--connector ID] [FILE]",
+	  "Prints the X-Hub-Signature-256 value Facebook would send for the body in FILE (or\n"
+	  "standard input, or \"-\"): sha256=<hex HMAC-SHA256(app secret, body)>. The body is\n"
+	  "read as raw bytes, at most max_body of them.\n\n"
+	  "  --connector ID   sign with this connector's app secret (default: the first)\n" },
+	{ "help", cmd_help, "[COMMAND]",
+	  "Prints the list of commands, or one command's usage.\n" },
+	/* later commands (issue 4 and on): drain, worker, status, replay, send, thread,
+	 * subscribe, profile; each in its own cmd_ function */
+	{ NULL, NULL, NULL, NULL }
+};
+
+
+static void
+usage(FILE *fp)
+{
+	const struct ctl_command *c;
+
+	fprintf(fp, "usage: msgrctl [-c FILE] COMMAND [options] [args]\n\ncommands:\n");
+	for (c = commands; c->name != NULL; c++)
+		fprintf(fp, "  %s %s\n", c->name, c->usage);
+	fprintf(fp, "\n  -c, --config FILE  the configuration (default: $MSGR_CONFIG, else %s)\n"
+	    "  -h, --help         this text; COMMAND --help for one command\n",
+	    MSGR_DEFAULT_CONFIG);
+}
+
+static void
+command_usage(FILE *fp, const struct ctl_command *c)
+{
+	fprintf(fp, "usage: msgrctl [-c FILE] %s %s\n\n%s", c->name, c->usage, c->help);
+}
+
+/* Handles an option every command shares (or getopt's complaint). Returns -1 when the
+ * command goes on; otherwise the exit status (0 after --help, 1 for a bad option). */
+static int
+ctl_option(struct ctl *ctl, int opt)
+{
+	switch (opt) {
+	case 'c':
+		ctl->config_path = optarg;
+		return -1;
+	case 'h':
+		command_usage(stdout, ctl->cmd);
+		return 0;
+	default:
+		/* getopt has said what was wrong */
+		command_usage(stderr, ctl->cmd);
+		return 1;
+	}
+}
+
+/* Extra arguments a command does not take. */
+static int
+ctl_too_many(struct ctl *ctl, int argc, char **argv)
+{
+	char esc[128];
+
+	if (optind >= argc)
+		return 0;
+	fprintf(stderr, "msgrctl %s: unexpected argument \"%s\"\n", ctl->cmd->name,
+	    msgr_log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
+	command_usage(stderr, ctl->cmd);
+	return 1;
+}
+
+/* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
+static int
+ctl_load(struct ctl *ctl)
+{
+	const char *path = ctl->config_path ? ctl->config_path : msgr_config_default_path();
+	char *errors = NULL;
+	msgr_result rc;
+
+	rc = msgr_config_load(path, &ctl->cfg, &errors);
+	if (rc != MSGR_OK) {
+		if (errors != NULL && *errors != '\0')
+			fputs(errors, stderr);
+		fprintf(stderr, "msgrctl: %s: %s\n", path, msgr_strerror(rc));
+		free(errors);
+		return 1;
+	}
+	msgr_log_set_level((enum msgr_log_level)ctl->cfg->log_level);
+	return 0;
+}
+
+/* ---- check ---- */
+
+/* url without user:password@ and without a query (either may carry a credential). */
+static void
+print_safe_url(FILE *fp, const char *url)
+{
+	const char *scheme_end = strstr(url, "://"), *host, *auth_end, *at, *q;
+
+	if (scheme_end == NULL) {
+		fputs("(not a URL)", fp);
+		return;
+	}
+	host = scheme_end + 3;
+	auth_end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(auth_end - host));
+	if (at != NULL)
+		host = at + 1;
+	fprintf(fp, "%.*s", (int)(scheme_end + 3 - url), url);
+	q = host + strcspn(host, "?#");
+	fprintf(fp, "%.*s%s", (int)(q - host), host, *q != '\0' ? "?..." : "");
+}
+
+/* ==== HOOK: bot validation for `msgrctl check` (issue 4, lib/bot_stories.c) ============
+ * Runs after the config itself loaded cleanly. The stories engineer fills this in: for each
+ * connector, msgr_bot_check(c, &errors) (or msgr_bot_stories_check(c->bot.file, &errors) for
+ * MSGR_BOT_STORIES), print the errors to stderr, and count the connectors that failed.
+ * Returns that count; check fails when it is not 0. */
+static size_t
+check_bots(const struct msgr_config *cfg)
+{
+	(void)cfg;
+	return 0;
+}
+/* ==== end of HOOK ====================================================================== */
+
+static int
+cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	size_t i, bad;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1)
+		if ((rc = ctl_option(ctl, c)) >= 0)
+			return rc;
+	if (ctl_too_many(ctl, argc, argv) || ctl_load(ctl))
+		return 1;
+	/* never a token or a secret here: this output is pasted into tickets */
+	for (i = 0; i < ctl->cfg->n_connectors; i++) {
+		const struct msgr_connector *cn = &ctl->cfg->connectors[i];
+
+		printf("%s path=%s app_id=%s page_id=%s bot=", cn->id, cn->path, cn->app_id,
+		    cn->page_id);
+		if (cn->bot.type == MSGR_BOT_STORIES)
+			printf("stories file=%s\n", cn->bot.file);
+		else {
+			printf("api url=");
+			print_safe_url(stdout, cn->bot.url);
+			putchar('\n');
+		}
+	}
+	if ((bad = check_bots(ctl->cfg)) > 0) {
+		fprintf(stderr, "msgrctl: %zu connector%s with a faulty bot\n", bad,
+		    bad == 1 ? "" : "s");
+		return 1;
+	}
+	printf("config OK: %zu connectors\n", ctl->cfg->n_connectors);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "msgrctl: cannot write: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- sign ---- */
+
+static int
+cmd_sign(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "connector", required_argument, NULL, 'C' }, { NULL, 0, NULL, 0 } };
+	char sig[MSGR_SIGNATURE_HEADER_LEN + 1], chunk[65536], esc[256];
+	const struct msgr_connector *cn;
+	const char *id = NULL, *file = NULL;
+	struct msgr_buf body;
+	FILE *fp = NULL;
+	size_t n;
+	int c, rc = 1;
+	msgr_result r;
+
+	msgr_buf_init(&body, 0);
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "C:", opts, NULL)) != -1) {
+		if (c == 'C')
+			id = optarg;
+		else if ((rc = ctl_option(ctl, c)) >= 0)
+			return rc;
+	}
+	rc = 1;
+	if (optind < argc)
+		file = argv[optind++];
+	if (ctl_too_many(ctl, argc, argv) || ctl_load(ctl))
+		return 1;
+	cn = id != NULL ? msgr_config_by_id(ctl->cfg, id) : &ctl->cfg->connectors[0];
+	if (cn == NULL) {
+		fprintf(stderr, "msgrctl sign: no connector \"%s\"\n",
+		    msgr_log_escape(esc, sizeof(esc), id, strlen(id)));
+		goto out;
+	}
+	if (file == NULL || strcmp(file, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(file, "rb")) == NULL) {
+		fprintf(stderr, "msgrctl sign: %s: %s\n", msgr_log_escape(esc, sizeof(esc), file,
+		    strlen(file)), strerror(errno));
+		goto out;
+	}
+	/* the responder refuses bodies over max_body (413): signing one would test nothing */
+	msgr_buf_init(&body, ctl->cfg->max_body);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if ((r = msgr_buf_append(&body, chunk, n)) != MSGR_OK) {
+			if (r == MSGR_ERR_TOOBIG)
+				fprintf(stderr, "msgrctl sign: the body is over max_body (%zu bytes)\n",
+				    ctl->cfg->max_body);
+			else
+				fprintf(stderr, "msgrctl sign: %s\n", msgr_strerror(r));
+			goto out;
+		}
+	}
+	if (ferror(fp)) {
+		fprintf(stderr, "msgrctl sign: cannot read the body: %s\n", strerror(errno));
+		goto out;
+	}
+	if ((r = msgr_signature_format(cn->secret, body.data != NULL ? body.data : "", body.len,
+	    sig)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl sign: %s\n", msgr_strerror(r));
+		goto out;
+	}
+	/* the signature is meant for this output (a test header); it is not the secret */
+	printf("%s\n", sig);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "msgrctl sign: cannot write: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fp != NULL && fp != stdin)
+		fclose(fp);
+	msgr_buf_free(&body);
+	return rc;
+}
+
+/* ---- help ---- */
+
+static const struct ctl_command *
+find_command(const char *name)
+{
+	const struct ctl_command *c;
+
+	for (c = commands; c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static int
+cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	const struct ctl_command *c;
+	char esc[128];
+	int o, rc;
+
+	while ((o = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1)
+		if ((rc = ctl_option(ctl, o)) >= 0)
+			return rc;
+	if (optind >= argc) {
+		usage(stdout);
+		return 0;
+	}
+	if ((c = find_command(argv[optind])) == NULL) {
+		fprintf(stderr, "msgrctl: unknown command \"%s\"\n",
+		    msgr_log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
+		usage(stderr);
+		return 1;
+	}
+	command_usage(stdout, c);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	struct ctl ctl = { NULL, NULL, NULL };
+	char name[64], esc[128];
+	int c, rc;
+
+	msgr_log_init("msgrctl", MSGR_LOG_INFO);
+	/* options before the command; '+' stops at the command's name */
+	while ((c = getopt_long(argc, argv, "+" CTL_COMMON_SHORT, opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ctl.config_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "msgrctl: no command given\n");
+		usage(stderr);
+		return 1;
+	}
+	if ((ctl.cmd = find_command(argv[optind])) == NULL) {
+		fprintf(stderr, "msgrctl: unknown command \"%s\"\n",
+		    msgr_log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
+		usage(stderr);
+		return 1;
+	}
+	/* the command parses its own options from its name on; getopt's messages then read
+	 * "msgrctl sign: ..." */
+	argc -= optind;
+	argv += optind;
+	snprintf(name, sizeof(name), "msgrctl %s", ctl.cmd->name);
+	argv[0] = name;
+#ifdef __GLIBC__
+	optind = 0;     /* glibc: a full re-initialisation for a new argument vector */
+#else
+	optind = 1;
+#endif
+	rc = ctl.cmd->run(&ctl, argc, argv);
+	msgr_config_free(ctl.cfg);
+	return rc;
+}
