@@ -876,6 +876,7 @@ msgr_message_text(const char *text, char *why, size_t whysz)
 	json_t *m;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if (text == NULL) {
 		setwhy(why, whysz, "text: required");
 		return NULL;
@@ -895,6 +896,7 @@ msgr_message_sticker(const char *sticker_id, char *why, size_t whysz)
 	char *end;
 	long long n;
 
+	setwhy(why, whysz, "%s", "");
 	if (sticker_id == NULL || sticker_id[0] < '0' || sticker_id[0] > '9') {
 		setwhy(why, whysz, "sticker_id: must be a positive number");
 		return NULL;
@@ -933,6 +935,7 @@ msgr_message_attachment_url(const char *type, const char *url, int is_reusable, 
 	json_t *pl;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if (!media_type_ok(type, why, whysz))
 		return NULL;
 	if ((pl = json_object()) == NULL)
@@ -953,6 +956,7 @@ msgr_message_attachment_id(const char *type, const char *attachment_id, char *wh
 {
 	json_t *pl;
 
+	setwhy(why, whysz, "%s", "");
 	if (!media_type_ok(type, why, whysz))
 		return NULL;
 	if ((pl = json_object()) == NULL)
@@ -983,6 +987,7 @@ msgr_message_button_template(const char *text, json_t *buttons, char *why, size_
 {
 	json_t *pl;
 
+	setwhy(why, whysz, "%s", "");
 	if ((pl = template_payload("button", why, whysz)) == NULL)
 		return NULL;
 	if (put_str(pl, "text", text, "attachment.payload", why, whysz) != MSGR_OK ||
@@ -999,6 +1004,7 @@ msgr_message_generic_template(json_t *elements, const char *image_aspect_ratio, 
 {
 	json_t *pl;
 
+	setwhy(why, whysz, "%s", "");
 	if ((pl = template_payload("generic", why, whysz)) == NULL)
 		return NULL;
 	if (put_str(pl, "image_aspect_ratio", image_aspect_ratio, "attachment.payload", why,
@@ -1017,6 +1023,7 @@ msgr_message_media_template(const char *media_type, const char *url,
 	static const char *const path = "attachment.payload.elements[0]";
 	json_t *pl, *el = NULL, *els = NULL;
 
+	setwhy(why, whysz, "%s", "");
 	if ((pl = template_payload("media", why, whysz)) == NULL)
 		return NULL;
 	if ((el = json_object()) == NULL || (els = json_array()) == NULL) {
@@ -1083,6 +1090,7 @@ msgr_message_button_web_url(const char *title, const char *url,
 	json_t *b;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if ((b = button_new("web_url", why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
@@ -1100,6 +1108,7 @@ button_payload(const char *type, const char *title, const char *payload, char *w
 	json_t *b;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if ((b = button_new(type, why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
@@ -1126,6 +1135,7 @@ msgr_message_button_account_link(const char *url, char *why, size_t whysz)
 	json_t *b;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if ((b = button_new("account_link", why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "url", url, "button", why, whysz)) == MSGR_OK)
@@ -1136,6 +1146,7 @@ msgr_message_button_account_link(const char *url, char *why, size_t whysz)
 json_t *
 msgr_message_button_account_unlink(char *why, size_t whysz)
 {
+	setwhy(why, whysz, "%s", "");
 	return button_new("account_unlink", why, whysz);
 }
 
@@ -1147,6 +1158,7 @@ msgr_message_card(const char *title, const char *subtitle, const char *image_url
 	json_t *e, *da = NULL;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if ((e = json_object()) == NULL)
 		return nomem(why, whysz);
 	if ((rc = put_str(e, "title", title, "card", why, whysz)) != MSGR_OK ||
@@ -1180,6 +1192,7 @@ msgr_message_add_quick_reply(json_t *message, const char *content_type, const ch
 	int created = 0;
 	msgr_result rc;
 
+	setwhy(why, whysz, "%s", "");
 	if (!json_is_object(message)) {
 		setwhy(why, whysz, "message: must be an object");
 		return MSGR_ERR_INVALID;
@@ -1257,6 +1270,7 @@ set_checked(json_t *message, const char *key, json_t *v, char *why, size_t whysz
 msgr_result
 msgr_message_set_metadata(json_t *message, const char *metadata, char *why, size_t whysz)
 {
+	setwhy(why, whysz, "%s", "");
 	if (metadata == NULL || msgr_message_utf8_chars(metadata, NULL) != MSGR_OK) {
 		setwhy(why, whysz, "metadata: %s", metadata ? "not valid UTF-8 text" : "required");
 		return MSGR_ERR_LIMIT;
@@ -1269,6 +1283,7 @@ msgr_message_set_reply_to(json_t *message, const char *mid, char *why, size_t wh
 {
 	json_t *rt;
 
+	setwhy(why, whysz, "%s", "");
 	if (mid == NULL || msgr_message_utf8_chars(mid, NULL) != MSGR_OK) {
 		setwhy(why, whysz, "reply_to.mid: %s", mid ? "not valid UTF-8 text" : "required");
 		return MSGR_ERR_LIMIT;
