@@ -39,6 +39,7 @@ struct responder {
 	struct msgr_config *cfg;
 	struct msgr_store_options store_opt;
 	struct msgr_store *store;      /* NULL while it cannot be opened: POSTs get 503 */
+	char store_err[256];           /* why the last open failed */
 	struct msgr_request req;       /* reset each request; its body buffer is reused */
 	struct msgr_webhook_limits lim;
 	size_t max_body;
@@ -198,11 +199,12 @@ store_get(struct responder *rs)
 
 	if (rs->store != NULL)
 		return rs->store;
+	rs->store_err[0] = '\0';
 	rc = msgr_store_open(&rs->store_opt, &rs->store);
 	if (rc != MSGR_OK) {
 		rs->store = NULL;
-		msgr_log(MSGR_LOG_WARN, "store %s cannot be opened: %s", rs->store_opt.path,
-		    msgr_strerror(rc));
+		msgr_log(MSGR_LOG_WARN, "store %s cannot be opened: %s%s%s", rs->store_opt.path,
+		    msgr_strerror(rc), rs->store_err[0] ? ": " : "", rs->store_err);
 	}
 	return rs->store;
 }
@@ -670,6 +672,8 @@ main(int argc, char **argv)
 	rs.store_opt.sync_full = rs.cfg->state.sync == MSGR_SYNC_FULL;
 	rs.store_opt.busy_timeout_ms = rs.cfg->state.busy_timeout_ms;
 	rs.store_opt.readonly = 0;
+	rs.store_opt.errbuf = rs.store_err;
+	rs.store_opt.errbufsz = sizeof(rs.store_err);
 	/* Opened once and kept; when it cannot be opened now, POSTs get 503 and each request
 	 * tries again (SPEC.md: a fault a retry can cure). A CGI process opens it only for
 	 * a request that stores. */
