@@ -397,6 +397,19 @@ check_webview(const json_t *b, const char *path, char *why, size_t whysz)
 	    whysz);
 }
 
+static int
+phone_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] != '+')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return i - 1 >= 4 && i - 1 <= 15;
+}
+
 static msgr_result
 check_button(const json_t *b, const char *path, char *why, size_t whysz)
 {
@@ -432,10 +445,13 @@ check_button(const json_t *b, const char *path, char *why, size_t whysz)
 		    (rc = check_str(b, "payload", path, 1, MSGR_PAYLOAD_MAX_CHARS, 0, &s, why,
 		    whysz)) != MSGR_OK)
 			return rc;
-		/* GRAPH.md "Calls": a call button's payload is the number, starting with '+'. */
-		if (type[0] == 'p' && type[1] == 'h' && s[0] != '+') {
+		/* GRAPH.md "Calls": a call button's payload is the number, starting with '+';
+		 * Meta's "Call button": '+', country code, area code, number. E.164 has at most
+		 * 15 digits; anything else (spaces, dashes) is refused rather than guessed. */
+		if (strcmp(type, "phone_number") == 0 && !phone_ok(s)) {
 			subpath(p, path, "payload");
-			setwhy(why, whysz, "%s: a phone number must start with '+'", p);
+			setwhy(why, whysz, "%s: a phone number must start with '+' followed by 4 "
+			    "to 15 digits", p);
 			return MSGR_ERR_LIMIT;
 		}
 		return MSGR_OK;
@@ -1336,7 +1352,7 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 		setwhy(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		goto out;
 	}
-	/* user_ref is chosen by the page's developer: bounded like a mid, printable */
+	/* user_ref is chosen by the page's developer (checkbox plugin): bounded, printable */
 	if (req->user_ref != NULL) {
 		size_t i, n = strlen(req->user_ref);
 
@@ -1344,9 +1360,9 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 			if ((unsigned char)req->user_ref[i] <= 0x20 ||
 			    (unsigned char)req->user_ref[i] >= 0x7f)
 				break;
-		if (n == 0 || n > MSGR_MAX_MID_LEN || i < n) {
+		if (n == 0 || n > MSGR_MAX_USER_REF_LEN || i < n) {
 			setwhy(why, whysz, "recipient.user_ref: must be 1 to %d printable ASCII "
-			    "characters", MSGR_MAX_MID_LEN);
+			    "characters", MSGR_MAX_USER_REF_LEN);
 			goto out;
 		}
 	}

@@ -59,7 +59,7 @@ void msgr_message_split_free(char **parts, size_t n);
  * metadata under 1000 characters; reply_to {mid}; attachment type image | audio | video |
  * file | template with a payload (url [+ is_reusable] or attachment_id for media; button,
  * generic and media templates with their limits: button text <= 640, 1..3 buttons, button
- * titles <= 20, postback payloads <= 1000, phone_number payload starting with '+',
+ * titles <= 20, postback payloads <= 1000, phone_number payload '+' and 4..15 digits,
  * account_link https url, web_url http(s) url and webview options; generic 1..10 elements,
  * title <= 80 and at least one more field, subtitle <= 80, <= 3 buttons; media exactly one
  * image | video element with url (a Facebook URL) or attachment_id, <= 3 buttons). Unknown
@@ -114,7 +114,8 @@ json_t *msgr_message_button_web_url(const char *title, const char *url,
     const struct msgr_message_webview *webview, char *why, size_t whysz);
 json_t *msgr_message_button_postback(const char *title, const char *payload, char *why,
     size_t whysz);
-/* payload is the phone number and must start with '+' (E.164, GRAPH.md "Calls"). */
+/* payload is the phone number: '+' then 4 to 15 digits, no spaces (E.164; GRAPH.md
+ * "Calls" says it starts with '+'). */
 json_t *msgr_message_button_phone(const char *title, const char *number, char *why,
     size_t whysz);
 /* url must be https (GRAPH.md "Calls"). */

@@ -394,7 +394,13 @@ test_buttons_refused(void **state)
 
 	(void)state;
 	assert_null(msgr_message_button_phone("Call", "0123456789", why, sizeof(why)));
-	assert_string_equal(why, "button.payload: a phone number must start with '+'");
+	assert_string_equal(why,
+	    "button.payload: a phone number must start with '+' followed by 4 to 15 digits");
+	assert_null(msgr_message_button_phone("Call", "+33 1 23 45 67 89", why, sizeof(why)));
+	assert_null(msgr_message_button_phone("Call", "+123", why, sizeof(why)));
+	assert_null(msgr_message_button_phone("Call", "+1234567890123456", why, sizeof(why)));
+	json_decref(msgr_message_button_phone("Call", "+123456789012345", why, sizeof(why)));
+	assert_string_equal(why, "");
 	assert_null(msgr_message_button_account_link("http://example.org/login", why,
 	    sizeof(why)));
 	assert_string_equal(why, "button.url: must be an absolute https URL");
@@ -732,6 +738,7 @@ test_request_refused(void **state)
 		"POST_PURCHASE_UPDATE", "CUSTOMER_FEEDBACK", "human_agent" };
 	struct msgr_message_request r = { 0 }, base = { 0 };
 	json_t *m = msgr_message_text("Hi", why, sizeof(why)), *bad, *body = (json_t *)1;
+	char *long_ref = rep("r", MSGR_MAX_USER_REF_LEN + 1);
 	size_t i;
 
 	(void)state;
@@ -780,6 +787,11 @@ test_request_refused(void **state)
 	r = base;
 	r.recipient_id = "12 3";
 	assert_int_equal(msgr_message_request(&r, &body, why, sizeof(why)), MSGR_ERR_INVALID);
+	r = base;
+	r.recipient_id = NULL;
+	r.user_ref = long_ref;
+	assert_int_equal(msgr_message_request(&r, &body, why, sizeof(why)), MSGR_ERR_INVALID);
+	free(long_ref);
 	r = base;
 	r.persona_id = "abc";
 	assert_int_equal(msgr_message_request(&r, &body, why, sizeof(why)), MSGR_ERR_INVALID);
