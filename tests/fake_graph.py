@@ -35,6 +35,8 @@ Control endpoints (no token needed), all JSON:
   POST /_fake/usage {"app": {...}, "page": {...}, "buc": {...}}   usage headers sent from now on
   POST /_fake/user {"psid", "last_message_age_s"}   the messaging window of a user
   POST /_fake/shutdown                   stops the server
+  GET  /_fake/callback?token=T           a webhook stand-in: echoes hub.challenge when
+                                         hub.verify_token is T (for subscription tests)
 """
 
 import argparse
@@ -260,6 +262,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 extra["X-Business-Use-Case-Usage"] = json.dumps(self.st.usage["buc"])
         rec["status"] = status
         rec["answer"] = answer
+        if isinstance(answer, str) and len(answer) > 1000:
+            rec["answer"] = answer[:200] + "... (%d bytes)" % len(answer)
         self.record(rec)
         if isinstance(answer, (bytes, str)):
             data = answer.encode() if isinstance(answer, str) else answer
@@ -1016,6 +1020,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          (not q.get("path") or q["path"] in c["path"])]
                 calls = json.loads(json.dumps(calls, default=str))
             return self.send_json(200, {"calls": calls})
+        if method == "GET" and name == "callback":
+            # A webhook stand-in for subscription tests: echoes hub.challenge when
+            # hub.verify_token equals ?token= (SPEC.md "HTTP behaviour"), 403 otherwise.
+            if q.get("hub.mode") == "subscribe" and q.get("token") and \
+                    q.get("hub.verify_token") == q.get("token"):
+                return self.send_raw(200, "text/plain", q.get("hub.challenge", "").encode())
+            return self.send_raw(403, "text/plain", b"forbidden")
         if method == "GET" and name == "violations":
             with st.lock:
                 return self.send_json(200, {"violations": list(st.violations)})
@@ -1091,6 +1102,13 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A client that drops the connection (a timeout, a capped reply) is a normal event
+        # in these tests, not a fault of the fake.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def main():
