@@ -744,7 +744,10 @@ parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 		s = NULL;
 	}
 	get_int32(&sc, "timeout_ms", 100, 120000, &cfg->graph.timeout_ms);
-	get_int32(&sc, "connect_timeout_ms", 100, 120000, &cfg->graph.connect_timeout_ms);
+	/* the default connect timeout follows a shorter total one; a set one must fit in it */
+	if (get_int32(&sc, "connect_timeout_ms", 100, 120000, &cfg->graph.connect_timeout_ms) == 0 &&
+	    cfg->graph.connect_timeout_ms > cfg->graph.timeout_ms)
+		cfg->graph.connect_timeout_ms = cfg->graph.timeout_ms;
 	if (cfg->graph.connect_timeout_ms > cfg->graph.timeout_ms)
 		fault(ld, config_setting_get_member(sc.group, "connect_timeout_ms") != NULL ?
 		    config_setting_get_member(sc.group, "connect_timeout_ms") : sc.group,

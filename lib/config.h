@@ -78,7 +78,7 @@ struct msgr_config {
 		char *url;         /* default "https://graph.facebook.com", no trailing '/' */
 		char *version;     /* default "v26.0" ("vN.N") */
 		int timeout_ms;    /* a whole call; default 10000, 100..120000 */
-		int connect_timeout_ms; /* default 3000, 100..timeout_ms */
+		int connect_timeout_ms; /* default 3000 (or timeout_ms when lower), 100..timeout_ms */
 	} graph;
 	struct {
 		char *path;        /* absolute; default "state.db" beside the config */
