@@ -9,6 +9,7 @@
  * only then is 200 sent. Nothing a request carries can end the process: a fault is logged
  * and answered (STYLE.md 4). docs/responder.md says how to run and test it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -618,6 +619,26 @@ serve_cgi(struct responder *rs)
 	return 0;
 }
 
+/* `cgi-fcgi -start` execs the responder with stdout and stderr closed: the next accepted
+ * connection would then get fd 1 or 2 and every log line would be written into the FastCGI
+ * stream. /dev/null holds those places instead (logs are then lost: docs/responder.md). */
+static void
+ensure_std_fds(void)
+{
+	int fd, nul;
+
+	for (fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if ((nul = open("/dev/null", O_WRONLY)) < 0)
+			continue;
+		if (nul != fd) {
+			dup2(nul, fd);
+			close(nul);
+		}
+	}
+}
+
 /* Logs every fault of a config load, one line each; in CGI mode answers 500 too. */
 static void
 report_config(const char *path, const char *errors, msgr_result rc, int cgi)
@@ -648,6 +669,7 @@ main(int argc, char **argv)
 	int cgi, status = 1;
 
 	(void)argc;
+	ensure_std_fds();
 	msgr_log_init(argv[0] ? argv[0] : PROG, MSGR_LOG_INFO);
 	memset(&rs, 0, sizeof(rs));
 	msgr_request_init(&rs.req);
