@@ -30,6 +30,7 @@ struct ctl_command {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command */
 	const char *usage;                /* arguments after the name */
+	const char *summary;              /* one line for the command list */
 	const char *help;                 /* what it does and its options, for COMMAND --help */
 };
 
@@ -46,20 +47,20 @@ static int cmd_help(struct ctl *, int, char **);
 /* ---- the table ---- */
 
 static const struct ctl_command commands[] = {
-	{ "check", cmd_check, "",
+	{ "check", cmd_check, "", "validate the configuration, list the connectors",
 	  "Loads and validates the configuration. Prints every fault (FILE:LINE: what is wrong)\n"
 	  "and exits 1, or lists the connectors (id, path, app_id, page_id, bot; never a token\n"
 	  "or a secret) and \"config OK: N connectors\".\n" },
-	{ "sign", cmd_sign, "[--connector ID] [FILE]",
+	{ "sign", cmd_sign, "[--connector ID] [FILE]", "print sha256=... for a webhook body",
 	  "Prints the X-Hub-Signature-256 value Facebook would send for the body in FILE (or\n"
 	  "standard input, or \"-\"): sha256=<hex HMAC-SHA256(app secret, body)>. The body is\n"
 	  "read as raw bytes, at most max_body of them.\n\n"
 	  "  --connector ID   sign with this connector's app secret (default: the first)\n" },
-	{ "help", cmd_help, "[COMMAND]",
+	{ "help", cmd_help, "[COMMAND]", "list the commands, or show one's usage",
 	  "Prints the list of commands, or one command's usage.\n" },
 	/* later commands (issue 4 and on): drain, worker, status, replay, send, thread,
 	 * subscribe, profile; each in its own cmd_ function */
-	{ NULL, NULL, NULL, NULL }
+	{ NULL, NULL, NULL, NULL, NULL }
 };
 
 
@@ -69,8 +70,10 @@ usage(FILE *fp)
 	const struct ctl_command *c;
 
 	fprintf(fp, "usage: msgrctl [-c FILE] COMMAND [options] [args]\n\ncommands:\n");
-	for (c = commands; c->name != NULL; c++)
-		fprintf(fp, "  %s %s\n", c->name, c->usage);
+	for (c = commands; c->name != NULL; c++) {
+		int w = fprintf(fp, "  %s%s%s", c->name, *c->usage ? " " : "", c->usage);
+		fprintf(fp, "%*s  %s\n", w < 34 ? 34 - w : 0, "", c->summary);
+	}
 	fprintf(fp, "\n  -c, --config FILE  the configuration (default: $MSGR_CONFIG, else %s)\n"
 	    "  -h, --help         this text; COMMAND --help for one command\n",
 	    MSGR_DEFAULT_CONFIG);
@@ -79,7 +82,8 @@ usage(FILE *fp)
 static void
 command_usage(FILE *fp, const struct ctl_command *c)
 {
-	fprintf(fp, "usage: msgrctl [-c FILE] %s %s\n\n%s", c->name, c->usage, c->help);
+	fprintf(fp, "usage: msgrctl [-c FILE] %s%s%s\n\n%s", c->name, *c->usage ? " " : "",
+	    c->usage, c->help);
 }
 
 /* Handles an option every command shares (or getopt's complaint). Returns -1 when the
