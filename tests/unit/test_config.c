@@ -752,6 +752,22 @@ test_secrets_redacted_in_log(void **state)
 	msgr_config_free(cfg);
 }
 
+/* The example users copy must itself load (examples/msgr.conf). */
+static void
+test_example_config(void **state)
+{
+	struct msgr_config *cfg;
+	char path[4200];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/../../examples/msgr.conf", unit_data_dir());
+	cfg = load_ok(path);
+	assert_int_equal(cfg->n_connectors, 1);
+	assert_int_equal(cfg->connectors[0].bot.type, MSGR_BOT_STORIES);
+	assert_true(cfg->connectors[0].profile.present);
+	msgr_config_free(cfg);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -791,6 +807,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cross_limits, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_many_faults_capped, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_secrets_redacted_in_log, setup_tmp, teardown_tmp),
+		cmocka_unit_test(test_example_config),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
