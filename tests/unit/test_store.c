@@ -1,0 +1,1282 @@
+/* Unit tests: the SQLite state store (lib/store.h). Each test gets a fresh database in its own
+ * folder under /tmp, removed afterwards. Lock contention is made with a second raw SQLite
+ * connection or a forked process, as another responder process would. */
+#include "unit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct msgr_store *st;
+};
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void
+opts(struct fx *f, struct msgr_store_options *o, int wal, int busy_ms)
+{
+	memset(o, 0, sizeof(*o));
+	o->path = f->path;
+	o->wal = wal;
+	o->sync_full = 0;   /* NORMAL: durability is SQLite's business, speed is the tests' */
+	o->busy_timeout_ms = busy_ms;
+}
+
+static struct msgr_store *
+open_store(struct fx *f, int wal, int busy_ms)
+{
+	struct msgr_store_options o;
+	struct msgr_store *st = NULL;
+	char err[256] = "";
+
+	opts(f, &o, wal, busy_ms);
+	o.errbuf = err;
+	o.errbufsz = sizeof(err);
+	if (msgr_store_open(&o, &st) != MSGR_OK)
+		fail_msg("open %s: %s", f->path, err);
+	return st;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	f->st = open_store(f, 1, 2000);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *d;
+	DIR *dir;
+	char p[512];
+
+	msgr_store_close(f->st);
+	chmod(f->path, 0644);
+	if ((dir = opendir(f->dir)) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", f->dir, d->d_name);
+			unlink(p);
+		}
+		closedir(dir);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Event i of conversation (page, user): key derived from both so tests can make duplicates. */
+struct evbuf {
+	char key[64];
+	char user[32];
+	char raw[96];
+};
+
+static void
+mkev(struct msgr_store_event *e, struct evbuf *b, const char *page, int user, long long ts,
+    const char *key)
+{
+	snprintf(b->key, sizeof(b->key), "%s", key);
+	snprintf(b->user, sizeof(b->user), "u%d", user);
+	snprintf(b->raw, sizeof(b->raw), "{\"key\":\"%s\",\"timestamp\":%lld}", key, ts);
+	memset(e, 0, sizeof(*e));
+	e->connector_id = "conn";
+	e->page_id = page;
+	e->user_id = b->user;
+	e->kind = 0;
+	e->standby = 0;
+	e->timestamp = ts;
+	e->key = b->key;
+	e->raw = b->raw;
+}
+
+/* Enqueues one event alone (its own transaction, so ids follow call order). */
+static void
+put1(struct msgr_store *st, const char *page, int user, long long ts, const char *key)
+{
+	struct msgr_store_event e;
+	struct evbuf b;
+	size_t nn, nd;
+
+	mkev(&e, &b, page, user, ts, key);
+	assert_int_equal(msgr_store_enqueue(st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 1);
+	assert_int_equal(nd, 0);
+}
+
+static long long
+raw_count(const char *path, const char *query)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+stats(struct msgr_store *st, long long now, struct msgr_store_stats *s)
+{
+	assert_int_equal(msgr_store_stats(st, now, s), MSGR_OK);
+}
+
+/* ---- schema ---- */
+
+static void
+test_schema_created(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	struct msgr_store *st2;
+	const char *tables[] = { "events", "outbox", "conv", "cache", "pause", "quarantine" };
+	char q[128];
+	size_t i;
+
+	assert_int_equal(msgr_store_schema_version(), 1);
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		snprintf(q, sizeof(q),
+		    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'",
+		    tables[i]);
+		assert_int_equal(raw_count(f->path, q), 1);
+	}
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+
+	/* A second handle on the same file (another process would do the same) migrates nothing. */
+	st2 = open_store(f, 1, 2000);
+	msgr_store_close(st2);
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 1);
+
+	/* journal = "delete" (NFS homes) switches the file back. */
+	msgr_store_close(f->st);
+	f->st = open_store(f, 0, 2000);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "delete");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void
+test_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event ev[3];
+	struct evbuf b[3];
+	struct msgr_store_quarantine q = { "conn", "not json", "{oops", 5 };
+	struct msgr_store_stats s;
+	size_t nn, nd, i;
+	char *v = NULL;
+
+	for (i = 0; i < 3; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%zu", i);
+		mkev(&ev[i], &b[i], "p1", 1, 1000 + (long long)i, key);
+	}
+	assert_int_equal(msgr_store_enqueue(f->st, ev, 3, &q, 1, &nn, &nd), MSGR_OK);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "app"), MSGR_OK);
+	msgr_store_close(f->st);
+	f->st = open_store(f, 1, 2000);
+
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, 3);
+	assert_int_equal(s.quarantined, 1);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
+	assert_string_equal(v, "app");
+	free(v);
+	/* The dedup keys survived too. */
+	assert_int_equal(msgr_store_enqueue(f->st, ev, 3, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 0);
+	assert_int_equal(nd, 3);
+}
+
+static void
+test_newer_version_refused(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_options o;
+	struct msgr_store *st = (struct msgr_store *)1;
+	sqlite3 *db = NULL;
+	char err[256] = "";
+
+	msgr_store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	opts(f, &o, 1, 2000);
+	o.errbuf = err;
+	o.errbufsz = sizeof(err);
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_STORE);
+	assert_null(st);
+	assert_non_null(strstr(err, "newer"));
+	/* Refused, not touched. */
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 99);
+	o.readonly = 1;
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_STORE);
+}
+
+static void
+write_file(const char *path, const void *p, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(p, 1, n, fp), n);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+test_garbage_refused(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_options o;
+	struct msgr_store *st = NULL;
+	char buf[8192], err[256];
+	int ro;
+
+	msgr_store_close(f->st);
+	f->st = NULL;
+	unlink(f->path);
+	for (ro = 0; ro < 2; ro++) {
+		/* Text: not a database at all. */
+		memset(buf, 'x', sizeof(buf));
+		memcpy(buf, "this is not a database\n", 23);
+		write_file(f->path, buf, sizeof(buf));
+		opts(f, &o, 1, 500);
+		o.readonly = ro;
+		o.errbuf = err;
+		o.errbufsz = sizeof(err);
+		err[0] = '\0';
+		assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_STORE);
+		assert_null(st);
+		assert_true(err[0] != '\0');
+
+		/* The right magic over garbage pages: corrupt. */
+		memset(buf, 0xab, sizeof(buf));
+		memcpy(buf, "SQLite format 3", 16);
+		write_file(f->path, buf, sizeof(buf));
+		err[0] = '\0';
+		assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_STORE);
+		assert_null(st);
+		assert_true(err[0] != '\0');
+	}
+	/* And a path that cannot be opened. */
+	o.path = "/nonexistent-dir/state.db";
+	o.readonly = 0;
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_STORE);
+	o.path = "";
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_INVALID);
+}
+
+/* ---- intake ---- */
+
+static void
+test_enqueue_many(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 1000 };
+	struct msgr_store_event *ev = calloc(N, sizeof(*ev));
+	struct evbuf *b = calloc(N, sizeof(*b));
+	struct msgr_store_quarantine q[2] = {
+		{ "conn", "entry without id", "{\"messaging\":[]}", 16 },
+		{ "conn", "event without sender", "{}", 2 },
+	};
+	struct msgr_store_stats s;
+	size_t nn = 99, nd = 99, i;
+
+	assert_non_null(ev);
+	assert_non_null(b);
+	for (i = 0; i < N; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "mid.%zu", i);
+		mkev(&ev[i], &b[i], "p1", (int)(i % 10), 1000000 + (long long)i, key);
+	}
+	assert_int_equal(msgr_store_enqueue(f->st, ev, N, q, 2, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, N);
+	assert_int_equal(nd, 0);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, N);
+	assert_int_equal(s.quarantined, 2);
+	assert_int_equal(raw_count(f->path, "SELECT count(DISTINCT user_id) FROM events"), 10);
+	/* An empty call is a no-op. */
+	assert_int_equal(msgr_store_enqueue(f->st, NULL, 0, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 0);
+	free(ev);
+	free(b);
+}
+
+static void
+test_duplicates_skipped(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event ev[5];
+	struct evbuf b[5];
+	struct msgr_store_stats s;
+	const char *keys[5] = { "a", "b", "c", "b", "d" };   /* "b" twice in one batch */
+	size_t nn, nd, i;
+
+	for (i = 0; i < 5; i++)
+		mkev(&ev[i], &b[i], "p1", 1, 1000 + (long long)i, keys[i]);
+	assert_int_equal(msgr_store_enqueue(f->st, ev, 5, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 4);
+	assert_int_equal(nd, 1);
+	/* Facebook redelivers the whole body. */
+	assert_int_equal(msgr_store_enqueue(f->st, ev, 5, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 0);
+	assert_int_equal(nd, 5);
+	/* The first copy is kept: its timestamp, not the duplicate's. */
+	assert_int_equal(raw_count(f->path, "SELECT ts FROM events WHERE key = 'b'"), 1001);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, 4);
+}
+
+static void
+test_quarantine_rows(void **state)
+{
+	struct fx *f = *state;
+	static const char bin[10] = { 'a', 0, 'b', '\n', (char)0xff, '"', 0, 'z', 1, 2 };
+	struct msgr_store_quarantine q[2] = {
+		{ "conn", "invalid UTF-8", bin, sizeof(bin) },
+		{ "conn2", "empty body", NULL, 0 },
+	};
+	struct msgr_quarantine_row *rows = NULL;
+	size_t n = 0, nn, nd;
+	long long t0 = wall_ms();
+
+	assert_int_equal(msgr_store_enqueue(f->st, NULL, 0, q, 2, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 0);
+	assert_int_equal(msgr_store_quarantine_list(f->st, 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].connector_id, "conn");
+	assert_string_equal(rows[0].reason, "invalid UTF-8");
+	assert_int_equal(rows[0].raw_len, sizeof(bin));
+	assert_memory_equal(rows[0].raw, bin, sizeof(bin));   /* bytes kept exactly, NULs too */
+	assert_true(rows[0].received_at >= t0 - 1 && rows[0].received_at <= wall_ms() + 1);
+	assert_string_equal(rows[1].connector_id, "conn2");
+	assert_int_equal(rows[1].raw_len, 0);
+	assert_string_equal(rows[1].raw, "");
+	assert_int_equal(msgr_store_quarantine_delete(f->st, rows[0].id), MSGR_OK);
+	assert_int_equal(msgr_store_quarantine_delete(f->st, rows[0].id), MSGR_ERR_NOTFOUND);
+	msgr_store_quarantine_free(rows, n);
+
+	/* max bounds the list. */
+	assert_int_equal(msgr_store_enqueue(f->st, NULL, 0, q, 2, &nn, &nd), MSGR_OK);
+	assert_int_equal(msgr_store_quarantine_list(f->st, 2, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].reason, "empty body");   /* oldest first */
+	msgr_store_quarantine_free(rows, n);
+}
+
+static void
+test_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 100 };
+	struct msgr_store_event ev[N];
+	struct evbuf b[N];
+	struct msgr_store_quarantine q = { "conn", "bad entry", "{}", 2 };
+	struct msgr_store_stats s;
+	char longid[200];
+	size_t nn = 7, nd = 7, i;
+
+	for (i = 0; i < N; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%zu", i);
+		mkev(&ev[i], &b[i], "p1", (int)(i % 3), 1000 + (long long)i, key);
+	}
+	/* Event 60 lacks its key: the 60 rows before it and the quarantine row are undone. */
+	ev[60].key = NULL;
+	assert_int_equal(msgr_store_enqueue(f->st, ev, N, &q, 1, &nn, &nd), MSGR_ERR_INVALID);
+	assert_int_equal(nn, 0);
+	assert_int_equal(nd, 0);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, 0);
+	assert_int_equal(s.quarantined, 0);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events"), 0);
+
+	/* The same with the failure in the quarantine part, after every event. */
+	ev[60].key = b[60].key;
+	q.reason = NULL;
+	assert_int_equal(msgr_store_enqueue(f->st, ev, N, &q, 1, &nn, &nd), MSGR_ERR_INVALID);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events"), 0);
+
+	/* An id longer than a claimed job can hold is refused before anything is written. */
+	q.reason = "bad entry";
+	memset(longid, '7', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	ev[99].user_id = longid;
+	assert_int_equal(msgr_store_enqueue(f->st, ev, N, &q, 1, &nn, &nd), MSGR_ERR_TOOBIG);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events"), 0);
+
+	/* The handle is still good afterwards: no transaction was left open. */
+	ev[99].user_id = b[99].user;
+	assert_int_equal(msgr_store_enqueue(f->st, ev, N, &q, 1, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, N);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, N);
+	assert_int_equal(s.quarantined, 1);
+}
+
+static void
+test_readonly_refused(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_options o;
+	struct msgr_store *ro = NULL;
+	struct msgr_store_event e;
+	struct evbuf b;
+	struct msgr_store_quarantine q = { "conn", "x", "{}", 2 };
+	struct msgr_store_stats s;
+	struct msgr_job job;
+	size_t nn, nd;
+
+	put1(f->st, "p1", 1, 1000, "first");
+	msgr_store_close(f->st);
+	f->st = NULL;
+
+	/* Opened read-only (msgrctl status): reads work, every write is a store failure. */
+	opts(f, &o, 1, 500);
+	o.readonly = 1;
+	assert_int_equal(msgr_store_open(&o, &ro), MSGR_OK);
+	stats(ro, wall_ms(), &s);
+	assert_int_equal(s.pending, 1);
+	mkev(&e, &b, "p1", 1, 2000, "second");
+	assert_int_equal(msgr_store_enqueue(ro, &e, 1, &q, 1, &nn, &nd), MSGR_ERR_STORE);
+	assert_int_equal(msgr_store_claim(ro, "w", wall_ms(), 1000, &job), MSGR_ERR_STORE);
+	assert_int_equal(msgr_store_conv_set(ro, "p1", "u1", "n", "v"), MSGR_ERR_STORE);
+	msgr_store_close(ro);
+
+	/* A file without write permission opens read-only and refuses the same way. (root
+	 * ignores file modes, so there the read-only open above stands for it.) */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(f->path, 0444), 0);
+		f->st = open_store(f, 1, 500);
+		assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_ERR_STORE);
+		msgr_store_close(f->st);
+		f->st = NULL;
+		assert_int_equal(chmod(f->path, 0644), 0);
+	}
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM quarantine"), 0);
+}
+
+/* ---- locking ---- */
+
+static void
+test_busy_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event e;
+	struct evbuf b;
+	struct msgr_job job;
+	size_t nn, nd;
+	sqlite3 *other = NULL;
+	long long t0, took;
+	int wal;
+
+	for (wal = 1; wal >= 0; wal--) {
+		msgr_store_close(f->st);
+		f->st = open_store(f, wal, 200);
+		put1(f->st, "p1", wal, 1000, wal ? "w-first" : "d-first");
+
+		/* Another process's writer holds the lock for longer than our busy timeout. */
+		assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+		mkev(&e, &b, "p1", 7, 2000, wal ? "w-second" : "d-second");
+		t0 = mono_ms();
+		assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_ERR_BUSY);
+		took = mono_ms() - t0;
+		assert_true(took >= 150);    /* it waited ... */
+		assert_true(took < 3000);    /* ... and gave up about the timeout */
+		assert_non_null(strstr(msgr_store_errmsg(f->st), "locked"));
+		assert_int_equal(msgr_store_claim(f->st, "w", wall_ms(), 1000, &job), MSGR_ERR_BUSY);
+		assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "n", "v"), MSGR_ERR_BUSY);
+
+		/* Once the lock is gone the same call goes through. */
+		assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(other);
+		assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+		assert_int_equal(nn, 1);
+	}
+}
+
+/* A lock released while we wait is taken within a millisecond or so, not after a coarse
+ * sleep: a forked process holds it for ~150 ms. */
+static void
+test_busy_wait_then_succeed(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event e;
+	struct evbuf b;
+	size_t nn, nd;
+	int fds[2], status;
+	char c;
+	pid_t pid;
+	long long t0, took;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sqlite3 *db = NULL;
+		struct timespec ts = { 0, 150 * 1000000L };
+		int ok;
+
+		close(fds[0]);
+		ok = sqlite3_open(f->path, &db) == SQLITE_OK &&
+		    sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK;
+		c = ok ? 'L' : 'E';
+		if (write(fds[1], &c, 1) != 1)
+			_exit(2);
+		nanosleep(&ts, NULL);
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(db);
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(c, 'L');
+	mkev(&e, &b, "p1", 1, 1000, "k");
+	t0 = mono_ms();
+	assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	took = mono_ms() - t0;
+	assert_true(took >= 50);     /* it had to wait for the child ... */
+	assert_true(took < 1500);    /* ... and not for the whole 2 s timeout */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* ---- claim ---- */
+
+static void
+claim_ok(struct msgr_store *st, const char *owner, long long now, struct msgr_job *job)
+{
+	msgr_result r = msgr_store_claim(st, owner, now, 30000, job);
+
+	if (r != MSGR_OK)
+		fail_msg("claim: %s (%s)", msgr_strerror(r), msgr_store_errmsg(st));
+}
+
+static void
+done(struct msgr_store *st, struct msgr_job *job, const char *owner)
+{
+	assert_int_equal(msgr_store_finish(st, job->id, owner, MSGR_JOB_DONE, NULL), MSGR_OK);
+	msgr_job_clear(job);
+}
+
+static void
+test_claim_order(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event e;
+	struct evbuf b;
+	struct msgr_job job, other;
+	size_t nn, nd;
+	long long t0 = wall_ms(), now;
+
+	/* Inserted out of order, one conversation, plus a standby event (counted in order) and a
+	 * delivery with no timestamp (ordered at its arrival, so after all of these). */
+	put1(f->st, "p1", 1, t0 - 3000, "m3");
+	put1(f->st, "p1", 1, t0 - 5000, "m1");
+	mkev(&e, &b, "p1", 1, 0, "delivery");
+	e.kind = 5;
+	assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	mkev(&e, &b, "p1", 1, t0 - 4000, "standby");
+	e.standby = 1;
+	assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	now = wall_ms();
+
+	claim_ok(f->st, "w1", now, &job);
+	assert_int_equal(job.timestamp, t0 - 5000);
+	assert_non_null(strstr(job.raw, "\"m1\""));
+	assert_string_equal(job.connector_id, "conn");
+	assert_string_equal(job.page_id, "p1");
+	assert_string_equal(job.user_id, "u1");
+	assert_int_equal(job.attempts, 0);
+	assert_true(job.received_at > 0 && job.received_at <= now);
+	/* One at a time per conversation, whoever asks. */
+	assert_int_equal(msgr_store_claim(f->st, "w2", now, 30000, &other), MSGR_ERR_EMPTY);
+	done(f->st, &job, "w1");
+
+	claim_ok(f->st, "w2", now, &job);
+	assert_non_null(strstr(job.raw, "\"standby\""));
+	assert_int_equal(job.standby, 1);
+	done(f->st, &job, "w2");
+	claim_ok(f->st, "w1", now, &job);
+	assert_non_null(strstr(job.raw, "\"m3\""));
+	done(f->st, &job, "w1");
+	claim_ok(f->st, "w1", now, &job);
+	assert_non_null(strstr(job.raw, "\"delivery\""));
+	assert_int_equal(job.kind, 5);
+	assert_int_equal(job.timestamp, 0);
+	done(f->st, &job, "w1");
+	assert_int_equal(msgr_store_claim(f->st, "w1", now, 30000, &job), MSGR_ERR_EMPTY);
+}
+
+static void
+test_claim_interleaves_conversations(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event ev[4];
+	struct evbuf b[4];
+	struct msgr_job j1, j2, j3;
+	size_t nn, nd;
+	long long now;
+
+	mkev(&ev[0], &b[0], "p1", 1, 1000, "a1");
+	mkev(&ev[1], &b[1], "p1", 2, 1001, "b1");
+	mkev(&ev[2], &b[2], "p1", 1, 1002, "a2");
+	mkev(&ev[3], &b[3], "p1", 2, 1003, "b2");
+	assert_int_equal(msgr_store_enqueue(f->st, ev, 4, NULL, 0, &nn, &nd), MSGR_OK);
+	now = wall_ms();
+
+	claim_ok(f->st, "w1", now, &j1);
+	claim_ok(f->st, "w2", now, &j2);
+	assert_non_null(strstr(j1.raw, "\"a1\""));
+	assert_non_null(strstr(j2.raw, "\"b1\""));   /* the other conversation, not a2 */
+	assert_int_equal(msgr_store_claim(f->st, "w3", now, 30000, &j3), MSGR_ERR_EMPTY);
+	done(f->st, &j1, "w1");
+	claim_ok(f->st, "w3", now, &j3);
+	assert_non_null(strstr(j3.raw, "\"a2\""));
+	done(f->st, &j2, "w2");
+	claim_ok(f->st, "w2", now, &j2);
+	assert_non_null(strstr(j2.raw, "\"b2\""));
+	done(f->st, &j2, "w2");
+	done(f->st, &j3, "w3");
+	/* Same user id on another page is another conversation. */
+	put1(f->st, "p1", 5, 1, "x1");
+	put1(f->st, "p2", 5, 2, "x2");
+	claim_ok(f->st, "w1", now + 1000, &j1);
+	claim_ok(f->st, "w2", now + 1000, &j2);
+	assert_string_not_equal(j1.page_id, j2.page_id);
+	done(f->st, &j1, "w1");
+	done(f->st, &j2, "w2");
+}
+
+static void
+test_leased_conversation_blocks_late_event(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job, other;
+
+	put1(f->st, "p1", 1, 2000, "later");
+	claim_ok(f->st, "w1", wall_ms(), &job);
+	/* An earlier event arrives while the later one is being worked: it waits. */
+	put1(f->st, "p1", 1, 1000, "earlier");
+	assert_int_equal(msgr_store_claim(f->st, "w2", wall_ms(), 30000, &other), MSGR_ERR_EMPTY);
+	done(f->st, &job, "w1");
+	claim_ok(f->st, "w2", wall_ms(), &other);
+	assert_non_null(strstr(other.raw, "\"earlier\""));
+	done(f->st, &other, "w2");
+}
+
+static void
+test_lease_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job, again;
+	long long t;
+
+	put1(f->st, "p1", 1, 1000, "k");
+	t = wall_ms();   /* after the events are due */
+	assert_int_equal(msgr_store_claim(f->st, "w1", t, 1000, &job), MSGR_OK);
+	assert_int_equal(msgr_store_claim(f->st, "w2", t + 500, 1000, &again), MSGR_ERR_EMPTY);
+	/* w1 was killed: its lease lapses and w2 takes the job over. */
+	assert_int_equal(msgr_store_claim(f->st, "w2", t + 1001, 1000, &again), MSGR_OK);
+	assert_int_equal(again.id, job.id);
+	/* w1 comes back late: it no longer holds the job. */
+	assert_int_equal(msgr_store_finish(f->st, job.id, "w1", MSGR_JOB_DONE, NULL),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_retry(f->st, job.id, "w1", t + 5000, "late"), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_renew(f->st, job.id, "w1", t + 1100, 1000), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_finish(f->st, again.id, "w2", MSGR_JOB_DONE, "ok"), MSGR_OK);
+	assert_int_equal(msgr_store_finish(f->st, again.id, "w2", MSGR_JOB_DONE, "ok"),
+	    MSGR_ERR_NOTFOUND);
+	/* Past its expiry but untaken, a lease still lets its owner finish. */
+	put1(f->st, "p1", 1, 2000, "k2");
+	msgr_job_clear(&job);
+	assert_int_equal(msgr_store_claim(f->st, "w1", t + 2000, 1000, &job), MSGR_OK);
+	assert_int_equal(msgr_store_finish(f->st, job.id, "w1", MSGR_JOB_DONE, NULL), MSGR_OK);
+	msgr_job_clear(&job);
+	msgr_job_clear(&again);
+}
+
+static void
+test_finish_retry(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job, other;
+	struct msgr_store_stats s;
+	char **lines = NULL;
+	size_t n = 0;
+	long long t;
+	int64_t id;
+
+	put1(f->st, "p1", 1, 1000, "first");
+	put1(f->st, "p1", 1, 2000, "second");
+	t = wall_ms();   /* after the events are due */
+	claim_ok(f->st, "w1", t, &job);
+	id = job.id;
+	assert_int_equal(msgr_store_retry(f->st, id, "w1", t + 10000, "timeout"), MSGR_OK);
+	msgr_job_clear(&job);
+	/* Not due, and the conversation waits for it: "second" is not taken over its head. */
+	assert_int_equal(msgr_store_claim(f->st, "w1", t, 30000, &other), MSGR_ERR_EMPTY);
+	stats(f->st, t, &s);
+	assert_int_equal(s.pending, 2);
+	assert_int_equal(s.retrying, 1);
+	assert_int_equal(s.waiting, 1);
+	assert_int_equal(s.leased, 0);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events WHERE error = 'timeout'"), 1);
+
+	claim_ok(f->st, "w2", t + 10000, &job);
+	assert_int_equal(job.id, id);
+	assert_int_equal(job.attempts, 1);
+	assert_int_equal(msgr_store_retry(f->st, id, "w2", t + 20000, "5xx"), MSGR_OK);
+	msgr_job_clear(&job);
+	claim_ok(f->st, "w1", t + 20000, &job);
+	assert_int_equal(job.attempts, 2);
+	assert_int_equal(msgr_store_finish(f->st, id, "w1", MSGR_JOB_PENDING, NULL),
+	    MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_finish(f->st, id, "w1", MSGR_JOB_FAILED,
+	    "(#551) This person isn't available\n"), MSGR_OK);
+	msgr_job_clear(&job);
+	claim_ok(f->st, "w1", t + 20000, &job);
+	assert_non_null(strstr(job.raw, "\"second\""));
+	assert_int_equal(msgr_store_finish(f->st, job.id, "w1", MSGR_JOB_SKIPPED, "echo"), MSGR_OK);
+	msgr_job_clear(&job);
+
+	assert_int_equal(msgr_store_recent_failures(f->st, 10, &lines, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(lines[0], " conn kind=0 (#551) This person isn't available"));
+	assert_null(strchr(lines[0], '\n'));   /* escaped for the terminal */
+	assert_true(lines[0][4] == '-' && lines[0][10] == 'T');
+	msgr_store_lines_free(lines, n);
+	stats(f->st, t + 20000, &s);
+	assert_int_equal(s.pending, 0);
+	assert_int_equal(s.failed, 1);
+	assert_int_equal(s.skipped, 1);
+}
+
+static void
+test_renew(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job, other;
+	long long t;
+
+	put1(f->st, "p1", 1, 1000, "k");
+	t = wall_ms();   /* after the events are due */
+	assert_int_equal(msgr_store_claim(f->st, "w1", t, 1000, &job), MSGR_OK);
+	assert_int_equal(msgr_store_renew(f->st, job.id, "w1", t + 900, 5000), MSGR_OK);
+	assert_int_equal(msgr_store_claim(f->st, "w2", t + 2000, 1000, &other), MSGR_ERR_EMPTY);
+	assert_int_equal(msgr_store_renew(f->st, job.id, "w2", t + 2000, 5000), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_claim(f->st, "w2", t + 5901, 1000, &other), MSGR_OK);
+	assert_int_equal(other.id, job.id);
+	assert_int_equal(msgr_store_renew(f->st, job.id, "w1", t + 6000, 5000), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_renew(f->st, job.id, "w2", t + 6000, 0), MSGR_ERR_INVALID);
+	msgr_job_clear(&job);
+	done(f->st, &other, "w2");
+}
+
+/* ---- outbox, conversation state, caches, pauses ---- */
+
+static void
+test_outbox(void **state)
+{
+	struct fx *f = *state;
+	const char *plan[3] = { "{\"sender_action\":\"mark_seen\"}", "{\"message\":{\"text\":\"a\"}}",
+	    "{\"message\":{\"text\":\"b\"}}" };
+	const char *other_plan[1] = { "{}" };
+	const char *bad[2] = { "{}", NULL };
+	const char *many[MSGR_STORE_OUTBOX_MAX + 1];
+	struct msgr_outbox_item *it = NULL;
+	struct msgr_job job;
+	size_t n = 0, i;
+
+	put1(f->st, "p1", 1, 1000, "k");
+	put1(f->st, "p1", 2, 1000, "k2");
+	claim_ok(f->st, "w1", wall_ms(), &job);
+
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 3), MSGR_OK);
+	/* A rerun after a crash must not replace a plan that may be half sent. */
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, other_plan, 1), MSGR_ERR_DUPLICATE);
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
+	assert_int_equal(n, 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(it[i].seq, (int)i);
+		assert_string_equal(it[i].request, plan[i]);
+		assert_int_equal(it[i].done, 0);
+	}
+	assert_int_equal(msgr_store_outbox_done(f->st, it[0].id, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_done(f->st, it[1].id, "m_abc"), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_done(f->st, 987654, "m_x"), MSGR_ERR_NOTFOUND);
+	msgr_store_outbox_free(it, n);
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(it[0].done, 1);
+	assert_int_equal(it[1].done, 1);
+	assert_int_equal(it[2].done, 0);
+	msgr_store_outbox_free(it, n);
+	assert_int_equal(raw_count(f->path,
+	    "SELECT count(*) FROM outbox WHERE message_id = 'm_abc' AND sent_at > 0"), 1);
+
+	/* No such job; a NULL request rolls the whole plan back; a bound on plan size. */
+	assert_int_equal(msgr_store_outbox_put(f->st, 424242, plan, 3), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, bad, 2), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id + 1, &it, &n), MSGR_ERR_NOTFOUND);
+	for (i = 0; i < MSGR_STORE_OUTBOX_MAX + 1; i++)
+		many[i] = "{}";
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, MSGR_STORE_OUTBOX_MAX + 1),
+	    MSGR_ERR_TOOBIG);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, 0), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id + 1, &it, &n), MSGR_ERR_NOTFOUND);
+	done(f->st, &job, "w1");
+}
+
+static void
+test_conv(void **state)
+{
+	struct fx *f = *state;
+	char *v = (char *)1;
+
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
+	assert_null(v);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "263902037430900"), MSGR_OK);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "story", "greetings"), MSGR_OK);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
+	assert_string_equal(v, "263902037430900");
+	free(v);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "me"), MSGR_OK);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
+	assert_string_equal(v, "me");
+	free(v);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u2", "owner", &v), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_conv_get(f->st, "p2", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", NULL), MSGR_OK);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "story", &v), MSGR_OK);
+	assert_string_equal(v, "greetings");
+	free(v);
+	assert_int_equal(msgr_store_conv_get(f->st, NULL, "u1", "story", &v), MSGR_ERR_INVALID);
+}
+
+static void
+test_cache_expiry(void **state)
+{
+	struct fx *f = *state;
+	char *v = NULL;
+	long long t = wall_ms();
+
+	assert_int_equal(msgr_store_cache_put(f->st, "profile", "u1", "{\"first_name\":\"Ada\"}",
+	    t + 1000), MSGR_OK);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t, &v), MSGR_OK);
+	assert_string_equal(v, "{\"first_name\":\"Ada\"}");
+	free(v);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t + 999, &v), MSGR_OK);
+	free(v);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t + 1000, &v),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_cache_get(f->st, "attachment", "u1", t, &v), MSGR_ERR_NOTFOUND);
+	/* A put replaces value and expiry. */
+	assert_int_equal(msgr_store_cache_put(f->st, "profile", "u1", "{}", t + 5000), MSGR_OK);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t + 1000, &v), MSGR_OK);
+	assert_string_equal(v, "{}");
+	free(v);
+	assert_int_equal(msgr_store_cache_del(f->st, "profile", "u1"), MSGR_OK);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t, &v), MSGR_ERR_NOTFOUND);
+}
+
+static void
+test_pause(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_pause_row *rows = NULL;
+	struct msgr_store_stats s;
+	char reason[8];
+	size_t n = 0;
+	long long t = wall_ms();
+
+	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", reason, sizeof(reason)),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_set(f->st, "connector", "c1", "(#190) token expired", t),
+	    MSGR_OK);
+	assert_int_equal(msgr_store_pause_set(f->st, "page", "p1", "(#10/1893063) restricted",
+	    t + 1), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", reason, sizeof(reason)),
+	    MSGR_OK);
+	assert_string_equal(reason, "(#190) ");   /* cut to the caller's buffer */
+	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", NULL, 0), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, "page", "c1", NULL, 0), MSGR_ERR_NOTFOUND);
+	/* Paused again: the reason changes, `since` stays the first. */
+	assert_int_equal(msgr_store_pause_set(f->st, "connector", "c1", "(#190) again", t + 50),
+	    MSGR_OK);
+	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].scope, "connector");
+	assert_string_equal(rows[0].id, "c1");
+	assert_string_equal(rows[0].reason, "(#190) again");
+	assert_int_equal(rows[0].since, t);
+	assert_string_equal(rows[1].scope, "page");
+	free(rows);
+	stats(f->st, t, &s);
+	assert_int_equal(s.paused, 2);
+
+	assert_int_equal(msgr_store_pause_clear(f->st, "connector", "c1"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", NULL, 0), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_clear(f->st, "connector", "c1"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_set(f->st, "app", "x", "r", t), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_pause_get(f->st, NULL, "x", NULL, 0), MSGR_ERR_INVALID);
+}
+
+/* ---- stats, purge ---- */
+
+static void
+test_stats_counts(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_quarantine q[2] = { { "c", "r", "{}", 2 }, { "c", "r", "{}", 2 } };
+	struct msgr_store_stats s;
+	struct msgr_job j;
+	size_t nn, nd;
+	long long t = wall_ms();
+	int u;
+
+	stats(f->st, t, &s);
+	assert_int_equal(s.pending + s.done + s.failed + s.skipped + s.quarantined + s.paused, 0);
+	/* Six conversations of one event each: 1 leased, 1 waiting for a retry, 1 due, 1 done,
+	 * 1 failed, 1 skipped. */
+	for (u = 1; u <= 6; u++) {
+		char key[8];
+		snprintf(key, sizeof(key), "k%d", u);
+		put1(f->st, "p1", u, 1000 + u, key);
+	}
+	t = wall_ms();   /* after the events are due */
+	assert_int_equal(msgr_store_enqueue(f->st, NULL, 0, q, 2, &nn, &nd), MSGR_OK);
+	assert_int_equal(msgr_store_pause_set(f->st, "page", "p1", "r", t), MSGR_OK);
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_DONE, NULL), MSGR_OK);
+	msgr_job_clear(&j);
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_FAILED, "no"), MSGR_OK);
+	msgr_job_clear(&j);
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_SKIPPED, NULL), MSGR_OK);
+	msgr_job_clear(&j);
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(msgr_store_retry(f->st, j.id, "w", t + 60000, "later"), MSGR_OK);
+	msgr_job_clear(&j);
+	claim_ok(f->st, "w", t, &j);   /* stays leased */
+
+	stats(f->st, t, &s);
+	assert_int_equal(s.pending, 3);
+	assert_int_equal(s.retrying, 1);
+	assert_int_equal(s.waiting, 1);
+	assert_int_equal(s.leased, 1);
+	assert_int_equal(s.done, 1);
+	assert_int_equal(s.failed, 1);
+	assert_int_equal(s.skipped, 1);
+	assert_int_equal(s.quarantined, 2);
+	assert_int_equal(s.paused, 1);
+	/* Seen later: the lease has lapsed and the retry is due. */
+	stats(f->st, t + 60000, &s);
+	assert_int_equal(s.leased, 0);
+	assert_int_equal(s.waiting, 0);
+	assert_int_equal(s.retrying, 1);
+	msgr_job_clear(&j);
+}
+
+static void
+test_purge(void **state)
+{
+	struct fx *f = *state;
+	const char *plan[1] = { "{}" };
+	struct msgr_outbox_item *it = NULL;
+	struct msgr_store_stats s;
+	struct msgr_job j;
+	size_t n, nn, nd;
+	int64_t done_id;
+	long long t;
+	char *v = NULL;
+
+	put1(f->st, "p1", 1, 1000, "old1");
+	put1(f->st, "p1", 2, 1000, "old2");
+	put1(f->st, "p1", 3, 1000, "pending");
+	t = wall_ms();   /* after the events are due */
+	claim_ok(f->st, "w", t, &j);
+	done_id = j.id;
+	assert_int_equal(msgr_store_outbox_put(f->st, j.id, plan, 1), MSGR_OK);
+	done(f->st, &j, "w");
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_FAILED, "x"), MSGR_OK);
+	msgr_job_clear(&j);
+	assert_int_equal(msgr_store_cache_put(f->st, "profile", "old", "{}", t - 1), MSGR_OK);
+	assert_int_equal(msgr_store_cache_put(f->st, "profile", "new", "{}", t + 86400000), MSGR_OK);
+
+	/* Nothing finished before an hour ago. */
+	assert_int_equal(msgr_store_purge(f->st, t - 3600000, &n), MSGR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	stats(f->st, t, &s);
+	assert_int_equal(s.pending, 1);
+	assert_int_equal(s.done + s.failed, 0);
+	assert_int_equal(msgr_store_outbox_get(f->st, done_id, &it, &n), MSGR_ERR_NOTFOUND);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM cache"), 1);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "new", t, &v), MSGR_OK);
+	free(v);
+	/* A purged key no longer deduplicates; a pending one still does. */
+	{
+		struct msgr_store_event e[2];
+		struct evbuf b[2];
+		mkev(&e[0], &b[0], "p1", 1, 1000, "old1");
+		mkev(&e[1], &b[1], "p1", 3, 1000, "pending");
+		assert_int_equal(msgr_store_enqueue(f->st, e, 2, NULL, 0, &nn, &nd), MSGR_OK);
+		assert_int_equal(nn, 1);
+		assert_int_equal(nd, 1);
+	}
+}
+
+/* ---- two processes claiming at once ---- */
+
+enum { CONVS = 6, PER_CONV = 25, TOTAL = CONVS * PER_CONV, WORKERS = 3 };
+
+struct shared {
+	int in_conv[CONVS];           /* jobs of each conversation being worked right now */
+	long long last_ts[CONVS];     /* timestamp of the last job worked per conversation */
+	int claims[TOTAL + 1];        /* times each job id was claimed */
+	int finished;
+	int overlap;                  /* two jobs of one conversation at once */
+	int disorder;                 /* a job worked before an earlier one of its conversation */
+	int errors;
+};
+
+static int
+worker_child(const char *path, int id, struct shared *sh, int out)
+{
+	struct msgr_store_options o;
+	struct msgr_store *st = NULL;
+	struct msgr_job job;
+	char owner[32];
+	long long deadline = mono_ms() + 20000;
+	unsigned seed = (unsigned)getpid();
+
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.wal = 1;
+	o.busy_timeout_ms = 2000;
+	if (msgr_store_open(&o, &st) != MSGR_OK)
+		return 2;
+	snprintf(owner, sizeof(owner), "child%d:%d", id, (int)getpid());
+	while (__atomic_load_n(&sh->finished, __ATOMIC_SEQ_CST) < TOTAL && mono_ms() < deadline) {
+		msgr_result r = msgr_store_claim(st, owner, wall_ms(), 30000, &job);
+		struct timespec pause = { 0, 0 };
+		int c;
+
+		if (r == MSGR_ERR_EMPTY || r == MSGR_ERR_BUSY) {
+			pause.tv_nsec = 100000;
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (r != MSGR_OK) {
+			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+			break;
+		}
+		c = (int)(strtol(job.user_id + 1, NULL, 10) % CONVS);
+		if (__atomic_fetch_add(&sh->in_conv[c], 1, __ATOMIC_SEQ_CST) != 0)
+			__atomic_add_fetch(&sh->overlap, 1, __ATOMIC_SEQ_CST);
+		if (job.timestamp <= sh->last_ts[c])
+			__atomic_add_fetch(&sh->disorder, 1, __ATOMIC_SEQ_CST);
+		sh->last_ts[c] = job.timestamp;
+		if (job.id >= 1 && job.id <= TOTAL)
+			__atomic_add_fetch(&sh->claims[job.id], 1, __ATOMIC_SEQ_CST);
+		if (write(out, &job.id, sizeof(job.id)) != (ssize_t)sizeof(job.id))
+			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+		/* "work" long enough for the others to try this conversation meanwhile */
+		pause.tv_nsec = 50000 + (long)(rand_r(&seed) % 300000);
+		nanosleep(&pause, NULL);
+		__atomic_sub_fetch(&sh->in_conv[c], 1, __ATOMIC_SEQ_CST);
+		if (msgr_store_finish(st, job.id, owner, MSGR_JOB_DONE, NULL) != MSGR_OK)
+			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+		else
+			__atomic_add_fetch(&sh->finished, 1, __ATOMIC_SEQ_CST);
+		msgr_job_clear(&job);
+	}
+	msgr_store_close(st);
+	return 0;
+}
+
+static void
+test_concurrent_claims(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_event *ev = calloc(TOTAL, sizeof(*ev));
+	struct evbuf *b = calloc(TOTAL, sizeof(*b));
+	struct msgr_store_stats s;
+	struct shared *sh;
+	pid_t pids[WORKERS];
+	int fds[WORKERS][2], w, i, status, seen[TOTAL + 1];
+	size_t nn, nd, got = 0;
+	int64_t id;
+
+	assert_non_null(ev);
+	assert_non_null(b);
+	/* Each conversation's events are enqueued newest first, so id order is not ts order. */
+	for (i = 0; i < TOTAL; i++) {
+		int c = i % CONVS, k = PER_CONV - 1 - i / CONVS;
+		char key[32];
+		snprintf(key, sizeof(key), "c%d.%d", c, k);
+		mkev(&ev[i], &b[i], "p1", c, 10000 + k, key);
+	}
+	assert_int_equal(msgr_store_enqueue(f->st, ev, TOTAL, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, TOTAL);
+	free(ev);
+	free(b);
+	msgr_store_close(f->st);   /* never use a handle across fork (store.h) */
+	f->st = NULL;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	for (i = 0; i < CONVS; i++)
+		sh->last_ts[i] = -1;
+	for (w = 0; w < WORKERS; w++) {
+		assert_int_equal(pipe(fds[w]), 0);
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0) {
+			int rc;
+			close(fds[w][0]);
+			rc = worker_child(f->path, w, sh, fds[w][1]);
+			close(fds[w][1]);
+			_exit(rc);
+		}
+		close(fds[w][1]);
+	}
+	memset(seen, 0, sizeof(seen));
+	for (w = 0; w < WORKERS; w++) {
+		while (read(fds[w][0], &id, sizeof(id)) == (ssize_t)sizeof(id)) {
+			assert_true(id >= 1 && id <= TOTAL);
+			seen[id]++;
+			got++;
+		}
+		close(fds[w][0]);
+	}
+	for (w = 0; w < WORKERS; w++) {
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(got, TOTAL);
+	for (i = 1; i <= TOTAL; i++) {
+		assert_int_equal(seen[i], 1);            /* never the same job twice */
+		assert_int_equal(sh->claims[i], 1);
+	}
+	assert_int_equal(sh->overlap, 0);            /* never two of one conversation at once */
+	assert_int_equal(sh->disorder, 0);           /* and in timestamp order */
+	assert_int_equal(sh->errors, 0);
+	assert_int_equal(sh->finished, TOTAL);
+	munmap(sh, sizeof(*sh));
+
+	f->st = open_store(f, 1, 2000);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.done, TOTAL);
+	assert_int_equal(s.pending, 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_schema_created),
+		T(test_reopen_keeps_data),
+		T(test_newer_version_refused),
+		T(test_garbage_refused),
+		T(test_enqueue_many),
+		T(test_duplicates_skipped),
+		T(test_quarantine_rows),
+		T(test_all_or_nothing),
+		T(test_readonly_refused),
+		T(test_busy_timeout),
+		T(test_busy_wait_then_succeed),
+		T(test_claim_order),
+		T(test_claim_interleaves_conversations),
+		T(test_leased_conversation_blocks_late_event),
+		T(test_lease_expiry),
+		T(test_finish_retry),
+		T(test_renew),
+		T(test_outbox),
+		T(test_conv),
+		T(test_cache_expiry),
+		T(test_pause),
+		T(test_stats_counts),
+		T(test_purge),
+		T(test_concurrent_claims),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
