@@ -251,8 +251,10 @@ placeholder_len(const char *p)
 }
 
 /* Appends s with {first_name} / {last_name} replaced by first / last (NULL = ""). A
- * placeholder replaced by nothing takes a space before it with it when a space, the end or
- * punctuation follows, so "Hello {first_name}!" reads "Hello!" for a user without a name. */
+ * placeholder replaced by nothing takes the spaces before it with it when a space, the end
+ * or punctuation follows, and a comma too when punctuation or the end follows, so for a user
+ * without a name "Hello {first_name}!" reads "Hello!", "Thanks, {first_name}." reads
+ * "Thanks." and "Hi {first_name} {last_name}, welcome" reads "Hi, welcome". */
 static msgr_result
 substitute(struct msgr_buf *b, const char *s, const char *first, const char *last)
 {
@@ -276,9 +278,12 @@ substitute(struct msgr_buf *b, const char *s, const char *first, const char *las
 		if (*val != '\0') {
 			if ((rc = msgr_buf_puts(b, val)) != MSGR_OK)
 				return rc;
-		} else if (b->len > 0 && b->data[b->len - 1] == ' ' &&
-		    (*s == '\0' || strchr(" ,.!?;:)", *s) != NULL)) {
-			b->data[--b->len] = '\0';
+		} else if (*s == '\0' || strchr(" ,.!?;:)", *s) != NULL) {
+			while (b->len > 0 && b->data[b->len - 1] == ' ')
+				b->data[--b->len] = '\0';
+			/* "Good choice, {first_name}!" -> "Good choice!" */
+			if (*s != ' ' && b->len > 0 && b->data[b->len - 1] == ',')
+				b->data[--b->len] = '\0';
 		}
 	}
 	return msgr_buf_append(b, "", 0);

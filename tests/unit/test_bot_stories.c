@@ -138,6 +138,42 @@ expect_text_reply(struct msgr_bot *bot, enum msgr_event_kind kind, const char *t
 	json_decref(a);
 }
 
+static char tmpdir[256];
+
+static int
+setup_tmp(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/msgr-stories-XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown_tmp(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static char tmp_path[300];
+
+/* Writes text into a file of tmpdir and returns its path. */
+static const char *
+write_tmp(const char *text)
+{
+	FILE *f;
+
+	snprintf(tmp_path, sizeof(tmp_path), "%s/stories.conf", tmpdir);
+	f = fopen(tmp_path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return tmp_path;
+}
+
 /* ---- matching --------------------------------------------------------------------------- */
 
 static void
@@ -282,6 +318,17 @@ test_actions_text_and_placeholders(void **state)
 	assert_string_equal(first_text(a), "Hello {last_name}!");
 	json_decref(a);
 	msgr_bot_close(bot);
+	/* the comma before a missing name goes too; a name between words leaves one space */
+	bot = open_bot(write_tmp("stories = ( { name = \"p\"; triggers = ( \"hi\" );\n"
+	    " answers = ( { text = \"Good choice, {first_name}! Hi {first_name} {last_name}, "
+	    "welcome {first_name} here.\"; } ); } );\n"));
+	a = answer(bot, &ev, NULL, NULL);
+	assert_string_equal(first_text(a), "Good choice! Hi, welcome here.");
+	json_decref(a);
+	a = answer(bot, &ev, "Ana", NULL);
+	assert_string_equal(first_text(a), "Good choice, Ana! Hi Ana, welcome Ana here.");
+	json_decref(a);
+	msgr_bot_close(bot);
 }
 
 static void
@@ -371,42 +418,6 @@ test_actions_handover(void **state)
 }
 
 /* ---- validation ----------------------------------------------------------------------------- */
-
-static char tmpdir[256];
-
-static int
-setup_tmp(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/msgr-stories-XXXXXX");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown_tmp(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static char tmp_path[300];
-
-/* Writes text into a file of tmpdir and returns its path. */
-static const char *
-write_tmp(const char *text)
-{
-	FILE *f;
-
-	snprintf(tmp_path, sizeof(tmp_path), "%s/stories.conf", tmpdir);
-	f = fopen(tmp_path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return tmp_path;
-}
 
 static char *
 repeat(const char *unit, size_t n)
