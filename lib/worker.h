@@ -1,0 +1,59 @@
+/* worker.h — works the stored events: claim, run the bot, send, record, retry
+ * (DESIGN.md step 7, SPEC.md "Events" processing rules).
+ *
+ * The same code runs after each response inside the responder (bounded by a budget so the
+ * next request is not kept waiting), in `msgrctl drain` (due work now, for cron) and in
+ * `msgrctl worker` (long-running). Every decision that must survive a crash is in the
+ * store: the claim is a lease, the planned sends of an event are an outbox written once,
+ * each send is marked done in the step that learns it succeeded, and retries are due times.
+ * So a killed process loses nothing and, once work resumes, sends nothing twice except
+ * possibly the one Send API call in flight at the kill (Facebook offers no idempotency key). */
+#ifndef MSGR_WORKER_H
+#define MSGR_WORKER_H
+
+#include <stddef.h>
+#include "config.h"
+#include "graph.h"
+#include "result.h"
+#include "store.h"
+
+struct msgr_worker;
+
+/* Clock and randomness are injectable so backoff and the messaging window can be tested. */
+struct msgr_worker_hooks {
+	long long (*now_ms)(void *arg);       /* default: CLOCK_REALTIME */
+	double (*random01)(void *arg);        /* default: a per-process PRNG in [0, 1) */
+	void *arg;
+};
+
+/* cfg, st and g are borrowed and must outlive the worker. owner names this process's leases
+ * (e.g. "host:pid"); NULL makes one. hooks may be NULL. MSGR_OK, MSGR_ERR_NOMEM,
+ * MSGR_ERR_CONFIG (a bot could not be opened: errors in *errors when not NULL). */
+msgr_result msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st,
+    struct msgr_graph *g, const char *owner, const struct msgr_worker_hooks *hooks,
+    struct msgr_worker **out, char **errors);
+void msgr_worker_close(struct msgr_worker *w);
+
+struct msgr_worker_counts {
+	size_t jobs;        /* events claimed */
+	size_t sent;        /* Graph calls that succeeded */
+	size_t retried;     /* jobs put back for a later try */
+	size_t failed;      /* jobs given up (permanent error, window, retries exhausted) */
+};
+
+/* Works due events until none is due or budget_ms has passed (budget_ms <= 0: until none is
+ * due). A job started is finished or put back before the budget check, never abandoned.
+ * MSGR_OK (also when there was nothing to do), MSGR_ERR_BUSY / MSGR_ERR_STORE when the store
+ * failed (the work stays queued). counts may be NULL. */
+msgr_result msgr_worker_run(struct msgr_worker *w, long long budget_ms,
+    struct msgr_worker_counts *counts);
+
+/* Delay before retry number attempt (0 = first retry): exponential from 1 s with full jitter
+ * in [delay/2, delay], capped at MSGR_RETRY_CAP_MS; hint_ms (a usage header's time to regain
+ * access) raises it when larger. r in [0, 1). Pure: exported for tests. */
+long long msgr_worker_backoff_ms(int attempt, double r, long long hint_ms);
+
+#define MSGR_RETRY_FIRST_MS 1000LL     /* first retry within 2 s (SPEC.md) */
+#define MSGR_RETRY_CAP_MS   300000LL   /* 5 minutes between tries at most */
+
+#endif
