@@ -110,6 +110,17 @@ fault_cmp(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* libconfig records an @include by the name written, which it opened relative to the
+ * include dir (the config's folder): the same name, made openable from anywhere. */
+static const char *
+include_path(const struct loader *ld, const char *file, char *buf, size_t bufsz)
+{
+	if (file == NULL || file[0] == '/' || strcmp(file, ld->name) == 0 || ld->dir == NULL)
+		return file;
+	snprintf(buf, bufsz, "%s/%s", ld->dir, file);
+	return buf;
+}
+
 /* A fault at setting s: the file is s's own (an @include keeps its name), the line s's. */
 static void
 fault(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
@@ -118,9 +129,11 @@ fault(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 	int line = 0;
 	va_list ap;
 
+	char inc[4096];
+
 	if (s != NULL) {
 		if (config_setting_source_file(s) != NULL)
-			file = config_setting_source_file(s);
+			file = include_path(ld, config_setting_source_file(s), inc, sizeof(inc));
 		line = (int)config_setting_source_line(s);
 	}
 	va_start(ap, fmt);
@@ -152,10 +165,14 @@ fault_file(struct loader *ld, const char *fmt, ...)
 static void
 where_of(const struct loader *ld, const config_setting_t *s, char *out, size_t outsz)
 {
-	const char *file = config_setting_source_file(s);
+	char inc[4096];
+	const char *file = include_path(ld, config_setting_source_file(s), inc, sizeof(inc));
 
-	snprintf(out, outsz, "%s:%u", file != NULL ? file : ld->name,
+	int n = snprintf(out, outsz, "%s:%u", file != NULL ? file : ld->name,
 	    config_setting_source_line(s));
+
+	if (n < 0 || (size_t)n >= outsz)   /* a path too long to quote whole: keep its end */
+		snprintf(out, outsz, "...:%u", config_setting_source_line(s));
 }
 
 static char *
@@ -265,7 +282,7 @@ static int
 literal_matches(struct loader *ld, const config_setting_t *s, long long v)
 {
 	const char *file = config_setting_source_file(s), *name = config_setting_name(s);
-	char *other = NULL, *text, *line, *end, *p;
+	char *other = NULL, *text, *line, *end, *p, inc[4096];
 	size_t len, nlen;
 	unsigned i, want = config_setting_source_line(s);
 	int found = 0, match = 0;
@@ -276,7 +293,8 @@ literal_matches(struct loader *ld, const config_setting_t *s, long long v)
 		text = ld->text;
 		len = ld->text_len;
 	} else {
-		if (read_file(file, MSGR_MAX_CONFIG_FILE, &other, &len) != MSGR_OK)
+		if (read_file(include_path(ld, file, inc, sizeof(inc)), MSGR_MAX_CONFIG_FILE, &other,
+		    &len) != MSGR_OK)
 			return 1;
 		text = other;
 	}

@@ -386,6 +386,21 @@ test_relative_include(void **state)
 	assert_string_equal(cfg->connectors[0].bot.file, expect);
 	assert_string_equal(cfg->connectors[0].id, "inc");
 	msgr_config_free(cfg);
+
+	/* a fault inside an @include names that file (openable from anywhere) and its line,
+	 * and its integer literals are re-read there too */
+	write_tmp("bad.inc", CONN("inc", "/inc", "5", "6", "\n  send_rate = 4294967346;") "\n");
+	write_tmp("main2.conf", "connectors = (\n@include \"bad.inc\"\n);\n");
+	{
+		char *e, want[4200];
+
+		snprintf(want, sizeof(want), "%s/main2.conf", tmpdir);
+		e = load_fail(want);
+		snprintf(want, sizeof(want), "%s/bad.inc", dir);
+		assert_fault(e, want, 4, "'send_rate' in connector 'inc' must be between 1 and 250");
+		assert_int_equal(count_lines(e), 1);
+		free(e);
+	}
 	free(dir);
 }
 
