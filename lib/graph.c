@@ -700,13 +700,13 @@ out:
 	if (g != NULL && g->curl != NULL) {
 		/* curl keeps pointers to the header list and the body: drop them before freeing. */
 		curl_easy_setopt(g->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+		curl_easy_setopt(g->curl, CURLOPT_POSTFIELDS, (char *)NULL);
 	}
 	curl_slist_free_all(headers);
 	free(body_text);
 	msgr_buf_free(&url);
 	msgr_buf_free(&authz);
-	if (rc == MSGR_ERR_INVALID || rc == MSGR_ERR_NOMEM || rc == MSGR_ERR_TOOBIG)
-		res->rc = rc;
+	res->rc = rc;
 	return rc;
 }
 
