@@ -408,6 +408,8 @@ locate(const config_setting_t *answer, enum msg_kind kind, const char *why)
 	case MSG_TEXT:
 		if ((i = index_after(why, "buttons[")) >= 0)
 			return elem_or(config_setting_get_member(answer, "buttons"), i, answer);
+		if (strstr(why, "buttons") != NULL && config_setting_get_member(answer, "buttons"))
+			return config_setting_get_member(answer, "buttons");
 		if (strncmp(why, "text", 4) == 0 || strstr(why, "payload.text") != NULL)
 			return config_setting_get_member(answer, "text");
 		break;

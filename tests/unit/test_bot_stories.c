@@ -8,6 +8,7 @@
 #include "config.h"
 #include "event.h"
 #include "limits.h"
+#include "log.h"
 
 static char data_path[1024];
 
@@ -919,5 +920,6 @@ main(void)
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_example_answers),
 	};
+	msgr_log_init("test_bot_stories", MSGR_LOG_WARN);
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
