@@ -135,11 +135,13 @@ class Env:
     """A temp dir with a config (two apps, three connectors; secrets inline, via file: and via
     env:), a pool of responder processes on one unix socket, and helpers to talk to them."""
 
-    def __init__(self, nproc=2, max_body=65536, busy_timeout_ms=300, start=True):
+    def __init__(self, nproc=2, max_body=65536, busy_timeout_ms=300, start=True,
+                 state_path="state.db"):
         self.dir = tempfile.mkdtemp(prefix="msgr-it-")
+        self.state_path = state_path
         self.sock_path = os.path.join(self.dir, "fcgi.sock")
         self.log_path = os.path.join(self.dir, "responder.log")
-        self.db_path = os.path.join(self.dir, "state.db")
+        self.db_path = os.path.join(self.dir, state_path)
         self.conf_path = os.path.join(self.dir, "msgr.conf")
         self.max_body = max_body
         self.busy_timeout_ms = busy_timeout_ms
@@ -185,14 +187,14 @@ class Env:
                 c.id, c.path, c.app_id, c.page_id, c.call_token, token, secret)
         text = """# integration test config (tests/integration/harness.py)
 graph = { url = "http://127.0.0.1:9"; version = "v26.0"; timeout_ms = 10000; };
-state = { path = "state.db"; journal = "wal"; sync = "full"; busy_timeout_ms = %d; };
+state = { path = "%s"; journal = "wal"; sync = "full"; busy_timeout_ms = %d; };
 max_body = %d;
 %s
 connectors = (
 %s,
 %s,
 %s );
-""" % (self.busy_timeout_ms, self.max_body, extra,
+""" % (self.state_path, self.busy_timeout_ms, self.max_body, extra,
             conn(self.c1, "file:app1.secret", self.c1.webhook_token),
             conn(self.c2, "file:app1.secret", self.c2.webhook_token),
             conn(self.c3, "env:" + "MSGR_IT_APP2_SECRET", "file:app2.webhook"))

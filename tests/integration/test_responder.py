@@ -408,6 +408,31 @@ def test_sigterm_busy():
         e.cleanup()
 
 
+def test_store_unavailable_at_start():
+    """The store cannot be opened when the processes start (its folder is missing): they keep
+    running, verification still works, POSTs get 503, and once the folder exists the next
+    POST opens the store and is stored."""
+    e = h.Env(nproc=2, state_path="later/state.db")
+    try:
+        c = e.c1
+        tap.eq(len(e.alive()), 2, "store unavailable at start: the responders keep running")
+        r = e.verify(c, q(hub_mode="subscribe", hub_verify_token=c.webhook_token, hub_challenge="5"))
+        tap.eq((r.status, r.body), (200, b"5"), "store unavailable: verification still 200")
+        mid = h.uniq("later")
+        body = json.dumps(h.webhook(h.entry(c.page_id, [h.message_event(c.page_id, "7012", mid=mid)]))).encode()
+        statuses = [e.post(c, body).status for _ in range(2)]
+        tap.eq(statuses, [503, 503], "store unavailable: POSTs -> 503 (in both processes)")
+        os.mkdir(os.path.join(e.dir, "later"))
+        statuses = [e.post(c, body).status for _ in range(4)]
+        tap.eq(statuses, [200] * 4, "store reopened on the next request: 200")
+        tap.eq(mids_of(e.events()).count(mid), 1, "store reopened: the event stored once")
+        codes = e.stop()
+        tap.ok(all(v == 0 for v in codes.values()), "store unavailable: clean exit", codes)
+        tap.ok(not e.sanitizer_errors(), "sanitizers: no report (store unavailable)", e.sanitizer_errors())
+    finally:
+        e.cleanup()
+
+
 def main():
     e = h.Env(nproc=2)
     try:
@@ -429,7 +454,7 @@ def main():
         tap.ok(not errs, "sanitizers: no report in the responders' log", errs)
     finally:
         e.cleanup()
-    for t in (test_sigterm_idle, test_sigterm_busy):
+    for t in (test_store_unavailable_at_start, test_sigterm_idle, test_sigterm_busy):
         try:
             t()
         except Exception as exc:
