@@ -175,9 +175,10 @@ get_string(struct loader *ld, const config_setting_t *s, const char *story, cons
 		return NULL;
 	}
 	v = config_setting_get_string(s);
-	if (strlen(v) > MSGR_MAX_CONFIG_STRING) {
+	/* Not MSGR_MAX_CONFIG_STRING: 2000 characters of Chinese text are 6000 bytes. */
+	if (strlen(v) > MSGR_MAX_TEXT_BYTES) {
 		fault(ld, s, story, "%s: %zu bytes, at most %d", what, strlen(v),
-		    MSGR_MAX_CONFIG_STRING);
+		    MSGR_MAX_TEXT_BYTES);
 		return NULL;
 	}
 	if (msgr_message_utf8_chars(v, NULL) != MSGR_OK) {
@@ -996,6 +997,7 @@ load(const char *file, struct stories **out, char **errors)
 	struct loader ld;
 	struct stat sb;
 	config_t cfg;
+	char *dir = NULL, *slash;
 	msgr_result rc = MSGR_OK;
 
 	memset(&ld, 0, sizeof(ld));
@@ -1021,6 +1023,14 @@ load(const char *file, struct stories **out, char **errors)
 		rc = MSGR_ERR_CONFIG;
 		goto out;
 	}
+	/* @include "x.conf" inside a stories file is relative to the file, not to the cwd. */
+	if ((dir = strdup(file)) == NULL) {
+		rc = MSGR_ERR_NOMEM;
+		goto out;
+	}
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	config_set_include_dir(&cfg, slash != NULL ? dir : ".");
 	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
 			fault(&ld, NULL, NULL, "cannot read the stories file: %s", strerror(errno));
@@ -1059,6 +1069,7 @@ out:
 	msgr_buf_free(&ld.errs);
 	stories_free(ld.st);
 	config_destroy(&cfg);
+	free(dir);
 	return rc;
 }
 

@@ -506,8 +506,8 @@ test_limit_text(void **state)
 	char *ab, *errors = NULL, *utf, *answer;
 
 	(void)state;
-	/* exactly 2000 characters loads (multi-byte counted as one: 2000 × "é") */
-	utf = repeat("\xc3\xa9", MSGR_TEXT_MAX_CHARS);
+	/* exactly 2000 characters loads (multi-byte counted as one: 2000 × "你", 6000 bytes) */
+	utf = repeat("\xe4\xbd\xa0", MSGR_TEXT_MAX_CHARS);
 	ab = malloc(strlen(utf) + 64);
 	assert_non_null(ab);
 	sprintf(ab, "{ text = \"%s\"; }", utf);
@@ -705,6 +705,26 @@ test_only_handover_is_a_story(void **state)
 	assert_int_equal(msgr_bot_stories_check(write_tmp("stories = ( { name = \"h\"; "
 	    "triggers = ( \"human\" ); handover = \"inbox\"; } );\n"), &errors), MSGR_OK);
 	assert_null(errors);
+}
+
+static void
+test_include_is_relative_to_the_file(void **state)
+{
+	char part[400], *errors = NULL;
+	FILE *f;
+
+	(void)state;
+	snprintf(part, sizeof(part), "%s/part.conf", tmpdir);
+	f = fopen(part, "w");
+	assert_non_null(f);
+	fputs("{ name = \"inc\"; triggers = ( \"x\" ); answers = ( { text = 7; } ); }\n", f);
+	assert_int_equal(fclose(f), 0);
+	/* the fault inside the included file names that file and its line */
+	assert_int_equal(msgr_bot_stories_check(write_tmp("stories = (\n@include \"part.conf\"\n);\n"),
+	    &errors), MSGR_ERR_CONFIG);
+	assert_non_null(errors);
+	assert_non_null(strstr(errors, "part.conf:1: story \"inc\": text: not a string"));
+	free(errors);
 }
 
 static void
@@ -913,6 +933,7 @@ main(void)
 		cmocka_unit_test(test_faults_together),
 		cmocka_unit_test(test_faults_stories),
 		cmocka_unit_test(test_only_handover_is_a_story),
+		cmocka_unit_test(test_include_is_relative_to_the_file),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_long_name_falls_back),
 		cmocka_unit_test(test_api_type_unavailable),
