@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bot.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -169,8 +170,29 @@ print_safe_url(FILE *fp, const char *url)
 static size_t
 check_bots(const struct msgr_config *cfg)
 {
-	(void)cfg;
-	return 0;
+	size_t i, bad = 0;
+
+	for (i = 0; i < cfg->n_connectors; i++) {
+		const struct msgr_connector *cn = &cfg->connectors[i];
+		char *errors = NULL;
+		msgr_result rc;
+
+		/* Only stories files have anything to check before they run; an api bot is
+		 * checked when it answers (issue 5). */
+		if (cn->bot.type != MSGR_BOT_STORIES)
+			continue;
+		rc = msgr_bot_stories_check(cn->bot.file, &errors);
+		if (rc != MSGR_OK) {
+			/* each line already names the file, the line and the story */
+			if (errors != NULL)
+				fputs(errors, stderr);
+			else
+				fprintf(stderr, "%s: %s\n", cn->bot.file, msgr_strerror(rc));
+			bad++;
+		}
+		free(errors);
+	}
+	return bad;
 }
 /* ==== end of HOOK ====================================================================== */
 
