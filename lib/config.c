@@ -1316,7 +1316,7 @@ parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 	if (get_str(&sc, "log_level", 0, &lv) == 1) {
 		int l = msgr_log_level_parse(lv);
 
-		if (l < 0 || strlen(lv) > 5)
+		if (l < 0)
 			fault(ld, config_setting_get_member(root, "log_level"),
 			    "'log_level' must be \"debug\", \"info\", \"warn\" or \"error\"");
 		else

@@ -167,6 +167,12 @@ def main():
                any(l.startswith(bad + ":6: ") and "unknown key 'colour'" in l for l in elines) and
                any(l.startswith(bad + ":7: ") and "send_rate" in l for l in elines), err)
         report("check on a bad config prints no secret", no_secret(out, err), err)
+        syn = os.path.join(d, "syntax.conf")
+        write(syn, 'max_body = 2048;\nconnectors = 1 "%s";\n' % APP_SECRET)
+        rc, out, err = run(["check", "-c", syn])
+        report("check on a syntax error exits 1 with file:line and no secret",
+               rc == 1 and (syn + ":2: syntax error").encode() in err and no_secret(out, err),
+               (rc, out, err))
         rc, out, err = run(["check", "-c", os.path.join(d, "missing.conf")])
         report("check on a missing file exits 1 naming it",
                rc == 1 and b"missing.conf" in err, (rc, err))

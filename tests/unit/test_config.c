@@ -9,6 +9,31 @@
 #include "config.h"
 #include "log.h"
 
+/* libconfig 1.5 leaks the string token that follows a syntax error (its parser drops the
+ * lookahead without freeing it). The process reports the error and exits, or loads the
+ * config once, so the sanitizer is told about this one known leak, by library name only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MSGR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MSGR_ASAN 1
+#endif
+#endif
+#ifdef MSGR_ASAN
+const char *__lsan_default_suppressions(void);
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:libconfig.so\n";
+}
+const char *__lsan_default_options(void);
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+#endif
+
 /* ---- helpers ---- */
 
 static char data_path_buf[4096];
@@ -551,6 +576,12 @@ test_syntax_error(void **state)
 	assert_fault(e, p, 4, "syntax error");
 	assert_int_equal(count_lines(e), 1);
 	free(e);
+	/* a string right after the fault (libconfig leaks it: suppressed above) */
+	p = write_tmp("syntax2.conf", "max_body = 2048;\nconnectors = 1 \"x\";\n");
+	e = load_fail(p);
+	assert_fault(e, p, 2, "syntax error");
+	assert_int_equal(count_lines(e), 1);
+	free(e);
 	/* a missing file is a config error naming the file */
 	e = load_fail(data_path("no-such.conf"));
 	assert_non_null(strstr(e, "no-such.conf: cannot read: No such file"));
@@ -815,7 +846,7 @@ main(void)
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_app_group_and_no_secret_in_errors),
 		cmocka_unit_test_setup_teardown(test_secret_never_in_errors, setup_tmp, teardown_tmp),
-		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test_setup_teardown(test_syntax_error, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_bounds, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_value_shapes, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_profile_limits, setup_tmp, teardown_tmp),
