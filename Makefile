@@ -28,7 +28,7 @@ DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
-             -fPIC -fvisibility=hidden -Ilib $(DEPCFLAGS) \
+             -fPIC -fvisibility=hidden -iquote lib $(DEPCFLAGS) \
              -DMSGR_DEFAULT_CONFIG='"$(SYSCONFDIR)/messenger-fcgi/msgr.conf"' $(CFLAGS)
 LDFLAGS_ALL = $(LDFLAGS)
 
@@ -81,7 +81,7 @@ $(CTL_OUT): $(O)/src/msgrctl.o $(STATIC)
 
 $(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/unit -o $@ $< $(STATIC) \
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -iquote tests/unit -o $@ $< $(STATIC) \
 	  $(LDFLAGS_ALL) $(DEPLIBS) $$($(PKG_CONFIG) --libs cmocka)
 
 # Fuzz targets: with clang and FUZZ=1 they are libFuzzer binaries; otherwise a small driver
