@@ -147,7 +147,8 @@ read_fields(struct loader *ld, const config_setting_t *group, struct field *f, s
 		if (j < nf)
 			f[j].s = m;
 		else
-			fault(ld, m, story, "%sunknown key \"%s\"", what, name ? name : "?");
+			fault(ld, m, story, "%s%sunknown key \"%s\"", what, what[0] ? ": " : "",
+			    name ? name : "?");
 	}
 }
 
@@ -451,6 +452,22 @@ validate_message(struct loader *ld, const json_t *message, const config_setting_
 	json_decref(anon);
 }
 
+/* json_object_set_new / json_array_append_new that remember a failure (no memory, or a
+ * NULL value from a failed json_pack) so the load fails instead of losing a part. */
+static void
+set_new(struct loader *ld, json_t *o, const char *key, json_t *v)
+{
+	if (v == NULL || json_object_set_new(o, key, v) != 0)
+		ld->nomem = 1;
+}
+
+static void
+append_new(struct loader *ld, json_t *a, json_t *v)
+{
+	if (v == NULL || json_array_append_new(a, v) != 0)
+		ld->nomem = 1;
+}
+
 /* One button of an answer or a card: {title; payload} postback, {title; url} web_url,
  * {title; phone} phone_number. A new reference, or NULL after a fault. */
 static json_t *
@@ -459,13 +476,14 @@ read_button(struct loader *ld, const config_setting_t *s, const char *story, con
 	struct field f[] = { { "title", NULL }, { "payload", NULL }, { "url", NULL },
 		{ "phone", NULL } };
 	const char *title, *payload, *url, *phone;
+	json_t *b;
 	int kinds;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 		fault(ld, s, story, "%s: not a group { title = ...; ... }", what);
 		return NULL;
 	}
-	read_fields(ld, s, f, 4, story, "");
+	read_fields(ld, s, f, 4, story, what);
 	title = get_string(ld, field(f, 4, "title"), story, "button title");
 	payload = get_string(ld, field(f, 4, "payload"), story, "button payload");
 	url = get_url(ld, field(f, 4, "url"), story, "button url");
@@ -481,22 +499,28 @@ read_button(struct loader *ld, const config_setting_t *s, const char *story, con
 		return NULL;
 	check_placeholders(ld, field(f, 4, "title"), story, what, title);
 	if (payload != NULL)
-		return json_pack("{s:s,s:s,s:s}", "type", "postback", "title", title,
+		b = json_pack("{s:s,s:s,s:s}", "type", "postback", "title", title,
 		    "payload", payload);
-	if (url != NULL)
-		return json_pack("{s:s,s:s,s:s}", "type", "web_url", "url", url, "title", title);
-	if (phone != NULL)
-		return json_pack("{s:s,s:s,s:s}", "type", "phone_number", "title", title,
+	else if (url != NULL)
+		b = json_pack("{s:s,s:s,s:s}", "type", "web_url", "url", url, "title", title);
+	else if (phone != NULL)
+		b = json_pack("{s:s,s:s,s:s}", "type", "phone_number", "title", title,
 		    "payload", phone);
-	return NULL;
+	else
+		return NULL;   /* the one given was faulty: already recorded */
+	if (b == NULL)
+		ld->nomem = 1;
+	return b;
 }
 
-/* A list of buttons as a JSON array (new reference), or NULL after a fault. */
+/* A list of buttons as a JSON array (new reference), or NULL after a fault. where names
+ * the list's owner in faults ("answer 1", "answer 1: cards[0]"). */
 static json_t *
-read_buttons(struct loader *ld, const config_setting_t *s, const char *story, int ai)
+read_buttons(struct loader *ld, const config_setting_t *s, const char *story,
+    const char *where)
 {
 	json_t *arr, *b;
-	char what[64];
+	char what[96];
 	int i, n;
 
 	if ((s = get_list(ld, s, story, "buttons")) == NULL)
@@ -507,9 +531,9 @@ read_buttons(struct loader *ld, const config_setting_t *s, const char *story, in
 	}
 	n = config_setting_length(s);
 	for (i = 0; i < n; i++) {
-		snprintf(what, sizeof(what), "answer %d: buttons[%d]", ai, i);
+		snprintf(what, sizeof(what), "%s: buttons[%d]", where, i);
 		if ((b = read_button(ld, config_setting_get_elem(s, (unsigned)i), story, what)) != NULL)
-			json_array_append_new(arr, b);
+			append_new(ld, arr, b);
 	}
 	return arr;
 }
@@ -541,7 +565,7 @@ add_quick_replies(struct loader *ld, json_t *message, const config_setting_t *s,
 			fault(ld, e, story, "%s: not a group { title = ...; payload = ...; }", what);
 			continue;
 		}
-		read_fields(ld, e, f, 4, story, "");
+		read_fields(ld, e, f, 4, story, what);
 		title = get_string(ld, field(f, 4, "title"), story, "quick reply title");
 		payload = get_string(ld, field(f, 4, "payload"), story, "quick reply payload");
 		image = get_url(ld, field(f, 4, "image_url"), story, "quick reply image_url");
@@ -562,20 +586,18 @@ add_quick_replies(struct loader *ld, json_t *message, const config_setting_t *s,
 			qr = json_pack("{s:s,s:s,s:s}", "content_type", "text", "title", title,
 			    "payload", payload);
 			if (qr != NULL && image != NULL)
-				json_object_set_new(qr, "image_url", json_string(image));
+				set_new(ld, qr, "image_url", json_string(image));
 		}
-		if (qr == NULL || json_array_append_new(arr, qr) != 0)
-			ld->nomem = 1;
+		append_new(ld, arr, qr);
 	}
-	if (json_object_set_new(message, "quick_replies", arr) != 0)
-		ld->nomem = 1;
+	set_new(ld, message, "quick_replies", arr);
 }
 
 /* The generic template of an answer's cards, or NULL after a fault. */
 static json_t *
 read_cards(struct loader *ld, const config_setting_t *s, const char *story, int ai)
 {
-	json_t *elements, *card;
+	json_t *elements, *card, *tpl;
 	char what[64];
 	int i, n;
 
@@ -598,7 +620,7 @@ read_cards(struct loader *ld, const config_setting_t *s, const char *story, int 
 			fault(ld, e, story, "%s: not a group { title = ...; ... }", what);
 			continue;
 		}
-		read_fields(ld, e, f, 5, story, "");
+		read_fields(ld, e, f, 5, story, what);
 		title = get_string(ld, field(f, 5, "title"), story, "card title");
 		subtitle = get_string(ld, field(f, 5, "subtitle"), story, "card subtitle");
 		image = get_url(ld, field(f, 5, "image"), story, "card image");
@@ -615,20 +637,22 @@ read_cards(struct loader *ld, const config_setting_t *s, const char *story, int 
 			continue;
 		}
 		if (subtitle != NULL)
-			json_object_set_new(card, "subtitle", json_string(subtitle));
+			set_new(ld, card, "subtitle", json_string(subtitle));
 		if (image != NULL)
-			json_object_set_new(card, "image_url", json_string(image));
+			set_new(ld, card, "image_url", json_string(image));
 		if (url != NULL)
-			json_object_set_new(card, "default_action",
+			set_new(ld, card, "default_action",
 			    json_pack("{s:s,s:s}", "type", "web_url", "url", url));
-		if (field(f, 5, "buttons") != NULL) {
-			if ((buttons = read_buttons(ld, field(f, 5, "buttons"), story, ai)) != NULL)
-				json_object_set_new(card, "buttons", buttons);
-		}
-		json_array_append_new(elements, card);
+		if (field(f, 5, "buttons") != NULL &&
+		    (buttons = read_buttons(ld, field(f, 5, "buttons"), story, what)) != NULL)
+			set_new(ld, card, "buttons", buttons);
+		append_new(ld, elements, card);
 	}
-	return json_pack("{s:{s:s,s:{s:s,s:o}}}", "attachment", "type", "template", "payload",
+	tpl = json_pack("{s:{s:s,s:{s:s,s:o}}}", "attachment", "type", "template", "payload",
 	    "template_type", "generic", "elements", elements);
+	if (tpl == NULL)
+		ld->nomem = 1;
+	return tpl;
 }
 
 /* One answer -> its messages, appended to out in order: the text (a button template when
@@ -643,10 +667,10 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	json_t *msgs[3] = { NULL, NULL, NULL }, *buttons;
 	enum msg_kind kinds[3];
 	const char *text, *image;
+	size_t n = 0, i, faults_before = ld->n_faults;
 	char what[32];
-	size_t n = 0, i;
 
-	snprintf(what, sizeof(what), "answer %d: ", ai);
+	snprintf(what, sizeof(what), "answer %d", ai);
 	if (config_setting_type(a) != CONFIG_TYPE_GROUP) {
 		fault(ld, a, story, "answer %d: not a group { text = ...; ... }", ai);
 		return;
@@ -665,7 +689,7 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	if (text != NULL) {
 		check_placeholders(ld, field(f, nf, "text"), story, "text", text);
 		if (field(f, nf, "buttons") != NULL) {
-			buttons = read_buttons(ld, field(f, nf, "buttons"), story, ai);
+			buttons = read_buttons(ld, field(f, nf, "buttons"), story, what);
 			if (buttons != NULL)
 				msgs[n] = json_pack("{s:{s:s,s:{s:s,s:s,s:o}}}", "attachment", "type",
 				    "template", "payload", "template_type", "button", "text", text,
@@ -687,8 +711,12 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 		kinds[n++] = MSG_CARDS;
 	}
 	for (i = 0; i < n; i++)
-		if (msgs[i] == NULL)
-			goto out;   /* a fault (already recorded) or no memory */
+		if (msgs[i] == NULL) {
+			/* a fault already recorded, or else no memory */
+			if (ld->n_faults == faults_before)
+				ld->nomem = 1;
+			goto out;
+		}
 	if (field(f, nf, "quick_replies") != NULL && n > 0)
 		add_quick_replies(ld, msgs[n - 1], field(f, nf, "quick_replies"), story, ai);
 	for (i = 0; i < n; i++) {

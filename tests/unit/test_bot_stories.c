@@ -601,6 +601,8 @@ test_limit_cards(void **state)
 	    " { title = \"2\"; payload = \"2\"; }, { title = \"3\"; payload = \"3\"; },"
 	    " { title = \"4\"; payload = \"4\"; } ); } ); }", 3, "buttons: 4");
 	limit_case("{ cards = ( { subtitle = \"no title\"; } ); }", 3, "cards[0]: no title");
+	limit_case("{ cards = ( { title = \"a\";\n buttons = ( { title = \"b\"; payload = \"c\";"
+	    " size = 1; } ); } ); }", 4, "answer 1: cards[0]: buttons[0]: unknown key \"size\"");
 	limit_case("{ image = \"example.org/a.png\"; }", 3, "image: not an https://");
 	free(cards);
 	free(title);
