@@ -24,7 +24,7 @@
  * restored on Facebook's side resumes sending without a restart. */
 #define PAUSE_PROBE_MS    (10LL * 60 * 1000)
 /* While paused, the conversation's job waits this long between looks. */
-#define PAUSE_WAIT_MS     (60LL * 1000)
+#define PAUSE_WAIT_MS     (5LL * 1000)
 /* Profiles are fetched once per user and kept this long (profile_pic URLs expire). */
 #define PROFILE_KEEP_MS   (7LL * 24 * 3600 * 1000)
 /* Attachment ids live 90 days at Facebook (GRAPH.md); reuse them for less. */
@@ -866,6 +866,11 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 			counts->retried++;
 			goto out;
 		}
+		/* Each call starts with a whole lease ahead (lease_ms > graph timeout, checked at
+		 * config load), so no other process can take the job while a call is in flight. */
+		if ((rc = msgr_store_renew(w->st, job->id, w->owner, now_ms(w),
+		    w->cfg->worker.lease_ms)) != MSGR_OK)
+			goto out;
 		if ((item = json_loads(items[i].request, 0, NULL)) == NULL) {
 			rc = fail_job(w, job, "unreadable outbox item", counts);
 			goto out;

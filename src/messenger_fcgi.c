@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "graph.h"
 #include "limits.h"
 #include "log.h"
 #include "request.h"
@@ -29,6 +30,7 @@
 #include "signature.h"
 #include "store.h"
 #include "webhook.h"
+#include "worker.h"
 
 #define PROG "messenger.fcgi"
 
@@ -45,6 +47,12 @@ struct responder {
 	struct msgr_webhook_limits lim;
 	size_t max_body;
 	unsigned long counter;         /* requests served, for request ids */
+	/* The worker after each response (DESIGN.md step 7), opened on first use. */
+	struct msgr_graph *graph;
+	struct msgr_worker *worker;
+	struct msgr_store *worker_store; /* the store handle the worker was opened on */
+	int work_pending;              /* this request stored new events */
+	long long last_work;           /* when the worker last ran (ms) */
 };
 
 /* One request's outcome, for its log line. */
@@ -252,6 +260,8 @@ enqueue(struct responder *rs, struct outcome *oc, const struct msgr_store_event 
 	}
 	oc->stored = n_new;
 	oc->dup = n_dup;
+	if (n_new > 0)
+		rs->work_pending = 1;
 	oc->quarantined = nq;
 	return 200;
 }
@@ -560,13 +570,74 @@ serve(struct responder *rs, const struct msgr_request_io *io)
 
 /* ---- after the answer ---- */
 
-/* ISSUE 4 HOOK: the worker runs here, after the web server has released Facebook's
- * connection (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms, on the same
- * store handle (DESIGN.md step 7). No-op until lib/worker lands. */
+/* How often an idle responder still looks for due retries, when no new event came. */
+#define WORK_POLL_MS 1000
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The worker runs here, after the web server has released Facebook's connection
+ * (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms, on the same store handle
+ * (DESIGN.md step 7). budget_ms 0 leaves the work to `msgrctl worker` or `msgrctl drain`. It
+ * runs when this request stored new events, or at most every WORK_POLL_MS for due retries,
+ * so a flood of verifications or duplicates costs no extra transaction. */
 static void
 run_after_response(struct responder *rs)
 {
-	(void)rs;
+	struct msgr_graph_options gopt;
+	struct msgr_worker_counts counts;
+	struct msgr_store *st;
+	char *errors = NULL;
+	long long now = wall_ms();
+	msgr_result rc;
+
+	if (rs->cfg == NULL || rs->cfg->worker.budget_ms <= 0)
+		return;
+	if (!rs->work_pending && now - rs->last_work < WORK_POLL_MS)
+		return;
+	rs->work_pending = 0;
+	rs->last_work = now;
+	if ((st = store_get(rs)) == NULL)
+		return;
+	if (rs->graph == NULL) {
+		memset(&gopt, 0, sizeof(gopt));
+		gopt.base_url = rs->cfg->graph.url;
+		gopt.version = rs->cfg->graph.version;
+		gopt.timeout_ms = rs->cfg->graph.timeout_ms;
+		gopt.connect_timeout_ms = rs->cfg->graph.connect_timeout_ms;
+		if ((rc = msgr_graph_open(&gopt, &rs->graph)) != MSGR_OK) {
+			msgr_log(MSGR_LOG_ERROR, "graph client cannot start: %s", msgr_strerror(rc));
+			return;
+		}
+	}
+	if (rs->worker != NULL && rs->worker_store != st) {
+		msgr_worker_close(rs->worker);
+		rs->worker = NULL;
+	}
+	if (rs->worker == NULL) {
+		rc = msgr_worker_open(rs->cfg, st, rs->graph, NULL, NULL, &rs->worker, &errors);
+		if (rc != MSGR_OK) {
+			msgr_log(MSGR_LOG_ERROR, "worker cannot start: %s %s", msgr_strerror(rc),
+			    errors ? errors : "");
+			free(errors);
+			return;
+		}
+		rs->worker_store = st;
+	}
+	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	if (rc == MSGR_ERR_STORE && rs->store == st) {
+		/* Reopened on the next request, as after a failed enqueue. */
+		msgr_worker_close(rs->worker);
+		rs->worker = NULL;
+		msgr_store_close(st);
+		rs->store = NULL;
+	}
 }
 
 /* ---- the two ways to run ---- */
@@ -678,6 +749,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	cgi = FCGX_IsCGI();
+	if (msgr_graph_global_init() != MSGR_OK) {
+		msgr_log(MSGR_LOG_ERROR, "libcurl cannot start");
+		goto out;
+	}
 
 	path = msgr_config_default_path();
 	rc = msgr_config_load(path, &rs.cfg, &errors);
@@ -705,6 +780,9 @@ main(int argc, char **argv)
 	status = cgi ? serve_cgi(&rs) : serve_fastcgi(&rs);
 out:
 	free(errors);
+	msgr_worker_close(rs.worker);
+	msgr_graph_close(rs.graph);
+	msgr_graph_global_cleanup();
 	if (rs.store != NULL)
 		msgr_store_close(rs.store);
 	if (rs.cfg != NULL)

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Integration tests of the worker (issue 4): answers through cgi-fcgi and the fake Graph API.
+
+A pool of responders shares one FastCGI socket; each runs the worker after its response.
+`msgrctl drain` runs the same worker from the command line. The fake Graph API checks every
+call as Facebook would and records it; it is told to fail to test retries, pauses and
+permanent errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from harness import Env, Tap, entry, message_event, postback_event, uniq, webhook  # noqa: E402
+from fakegraph import FakeGraph  # noqa: E402
+
+MSGRCTL = os.path.abspath(os.path.join(harness.ROOT, os.environ.get("MSGRCTL", "bin/msgrctl")))
+
+STORIES = """stories = (
+  { name = "greetings"; triggers = ( "hello", "hi" );
+    answers = ( { text = "Hello {first_name}!"; },
+                { text = "How can I help?";
+                  quick_replies = ( { title = "Help"; payload = "HELP"; } ); } ); },
+  { name = "one"; triggers = ( "one" ); answers = ( { text = "1"; } ); },
+  { name = "two"; triggers = ( "two" ); answers = ( { text = "2"; } ); },
+  { name = "three"; triggers = ( "three" ); answers = ( { text = "3"; } ); },
+  { name = "four"; triggers = ( "four" ); answers = ( { text = "4"; } ); },
+  { name = "five"; triggers = ( "five" ); answers = ( { text = "5"; } ); },
+  { name = "six"; triggers = ( "six" ); answers = ( { text = "6"; } ); },
+  { name = "unknown"; fallback = true;
+    answers = ( { text = "Sorry, I did not understand."; } ); } );
+"""
+
+
+class WorkerEnv(Env):
+    """Env with a fake Graph API behind the connectors and a fast-expiring lease."""
+
+    def __init__(self, nproc=2, wrong_token_for=None, **kw):
+        self.fake = None
+        self.wrong_token_for = wrong_token_for
+        super().__init__(nproc=nproc, start=False, **kw)
+        pages, apps, users = {}, {}, {}
+        for c in self.connectors:
+            pages[c.page_id] = {"token": c.call_token, "app_id": c.app_id,
+                                "app_secret": c.secret}
+            apps[c.app_id] = c.secret
+        self.fake = FakeGraph({"pages": pages, "apps": apps, "users": users,
+                               "require_proof": True})
+        if wrong_token_for is not None:
+            self.good_token = wrong_token_for.call_token
+            wrong_token_for.call_token = "EAAwrong" + "0" * 32
+        with open(os.path.join(self.dir, "stories.conf"), "w") as f:
+            f.write(STORIES)
+        self.write_config()
+        self.start(nproc)
+
+    def write_config(self, extra=""):
+        super().write_config(extra + """
+worker = { budget_ms = 3000; lease_ms = 3000; retry_max_s = 600; };
+log_level = "info";
+""")
+        if self.fake is None:
+            return
+        with open(self.conf_path) as f:
+            text = f.read()
+        text = text.replace('url = "http://127.0.0.1:9"', 'url = "%s"' % self.fake.url)
+        text = text.replace("timeout_ms = 10000", "timeout_ms = 2000")
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    def msgrctl(self, *args, timeout=60):
+        env = dict(self.child_env)
+        p = subprocess.run([MSGRCTL, "-c", self.conf_path] + list(args), env=env,
+                           capture_output=True, timeout=timeout, cwd=self.dir)
+        with open(self.log_path, "ab") as f:
+            f.write(p.stderr)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+    def jobs(self, where="1=1"):
+        with self.db() as db:
+            return db.execute("SELECT kind, state, attempts, error FROM events WHERE " + where
+                              ).fetchall()
+
+    def cleanup(self):
+        super().cleanup()
+        if self.fake is not None:
+            self.fake.close()
+
+
+def wait_for(cond, timeout=15.0, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def send_calls_to(fake, psid):
+    out = []
+    for c in fake.sends():
+        b = c.get("body") or {}
+        if (b.get("recipient") or {}).get("id") == psid:
+            out.append(b)
+    return out
+
+
+def drain_until(env, cond, timeout=20.0):
+    """Runs `msgrctl drain` until cond() holds (retries become due over time)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        env.msgrctl("drain")
+        if cond():
+            return True
+        time.sleep(0.3)
+    return cond()
+
+
+def test_answers_in_order(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    r = env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "Hello there")])))
+    t.eq(r.status, 200, "worker: webhook accepted")
+    ok = wait_for(lambda: len(env.fake.texts(psid)) >= 2)
+    t.ok(ok, "worker: the story's answers were sent", env.fake.calls())
+    seq = []
+    for b in send_calls_to(env.fake, psid):
+        seq.append(b.get("sender_action") or (b.get("message") or {}).get("text"))
+    # The fake's profile of a user it does not know is First<last 4 digits>.
+    t.eq(seq, ["mark_seen", "typing_on", "Hello First%s!" % psid[-4:], "How can I help?"],
+         "worker: mark_seen, typing, then the answers in order, names from the profile")
+    last = send_calls_to(env.fake, psid)[-1]
+    t.eq([q.get("payload") for q in last["message"].get("quick_replies", [])], ["HELP"],
+         "worker: quick replies ride on the answer")
+    t.eq(last.get("messaging_type"), "RESPONSE", "worker: messaging_type RESPONSE")
+    t.eq(env.fake.violations(), [], "worker: the fake saw no violation (token never in a URL)")
+
+
+def test_redelivery_answered_once(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    body = webhook(entry(c.page_id, [message_event(c.page_id, psid, "one")]))
+    for _ in range(3):
+        env.post(c, body)
+    wait_for(lambda: env.fake.texts(psid))
+    time.sleep(1.0)
+    env.post(c, body)         # once more after it was answered
+    time.sleep(1.0)
+    env.msgrctl("drain")
+    t.eq(env.fake.texts(psid), ["1"], "worker: a redelivered webhook is answered once")
+
+
+def test_order_across_processes(t, env):
+    c, psid = env.c2, harness.rand_digits(16)
+    base = harness.now_ms()
+    words = ["one", "two", "three", "four", "five", "six"]
+    bodies = [webhook(entry(c.page_id, [message_event(c.page_id, psid, w, ts=base + i * 10)]))
+              for i, w in enumerate(words)]
+    threads = [threading.Thread(target=env.post, args=(c, b)) for b in bodies]
+    for th in threads:
+        th.start()
+        time.sleep(0.02)
+    for th in threads:
+        th.join()
+    wait_for(lambda: len(env.fake.texts(psid)) >= 6, timeout=30)
+    env.msgrctl("drain")
+    t.eq(env.fake.texts(psid), ["1", "2", "3", "4", "5", "6"],
+         "worker: six messages of one user posted to two processes are answered in order")
+
+
+def test_graph_failing_then_recovering(t, env):
+    c = env.c1
+    users = [harness.rand_digits(16) for _ in range(3)]
+    env.fake.fail("500", count=-1, path="/messages")
+    for u in users:
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "two")])))
+    time.sleep(1.5)
+    t.ok(all(env.fake.texts(u) == [] for u in users), "worker: nothing answered while failing")
+    rc, out, _ = env.msgrctl("status")
+    t.ok(rc == 0 and "retr" in out, "worker: status shows retries waiting", out)
+    # The Graph API refuses connections for a while, then comes back on the same port.
+    env.fake.stop()
+    time.sleep(2.5)
+    env.msgrctl("drain")
+    env.fake.start(port=env.fake.port)
+    env.fake.clear_fail()
+    ok = drain_until(env, lambda: all(len(env.fake.texts(u)) >= 1 for u in users), timeout=40)
+    t.ok(ok, "worker: every event answered after the Graph API recovers")
+    time.sleep(1.0)
+    env.msgrctl("drain")
+    t.ok(all(env.fake.texts(u) == ["2"] for u in users),
+         "worker: ...exactly once", [env.fake.texts(u) for u in users])
+
+
+def test_sigkill_mid_work(t, env):
+    c, psid = env.c2, harness.rand_digits(16)
+    env.fake.fail("hang", count=1, path="/messages", seconds=20)
+    env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "Hello")])))
+    # A responder is now inside the Send API call that hangs: kill the whole pool.
+    wait_for(lambda: any(cc.get("path", "").endswith("/messages") for cc in env.fake.calls()),
+             timeout=10)
+    time.sleep(0.3)
+    for pid in list(env.children):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    env.children = []
+    env.fake.clear_fail()
+    with env.db() as db:
+        n = db.execute("SELECT count(*) FROM events WHERE user_id = ?", (psid,)).fetchone()[0]
+    t.eq(n, 1, "worker: the event survived the kill")
+    time.sleep(3.2)           # the dead process's lease lapses
+    drain_until(env, lambda: len(env.fake.texts(psid)) >= 2, timeout=20)
+    env.msgrctl("drain")
+    t.eq(env.fake.texts(psid), ["Hello First%s!" % psid[-4:], "How can I help?"],
+         "worker: after SIGKILL and msgrctl drain every answer went exactly once")
+    env.start(2)
+
+
+def test_permanent_not_retried(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    env.fake.fail("permanent", count=-1, path="/messages")
+    env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "three")])))
+    wait_for(lambda: env.jobs("user_id = '%s' AND state != 0" % psid))
+    env.fake.clear_fail()
+    time.sleep(2.5)
+    env.msgrctl("drain")
+    attempts = [cc for cc in env.fake.calls("/messages")
+                if (cc.get("body") or {}).get("recipient", {}).get("id") == psid
+                and "message" in (cc.get("body") or {})]
+    t.eq(len(attempts), 1, "worker: a permanent error (551) is not retried")
+    rc, out, _ = env.msgrctl("status")
+    t.ok(rc == 0 and "551" in out, "worker: the failure shows in msgrctl status", out)
+
+
+def test_window(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    old = harness.now_ms() - 25 * 3600 * 1000
+    env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "four", ts=old)])))
+    wait_for(lambda: env.jobs("user_id = '%s' AND state != 0" % psid))
+    t.eq(env.fake.texts(psid), [], "worker: no answer past the 24-hour window")
+    rows = env.jobs("user_id = '%s'" % psid)
+    t.ok(rows and "window" in (rows[0][3] or ""), "worker: refused locally and recorded", rows)
+
+
+def test_echo_and_standby_not_answered(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    echo = {"sender": {"id": c.page_id}, "recipient": {"id": psid},
+            "timestamp": harness.now_ms(),
+            "message": {"mid": uniq("m_echo"), "is_echo": True, "app_id": 263902037430900,
+                        "text": "hi from a person"}}
+    standby = message_event(c.page_id, psid, "hello while someone else owns the thread")
+    env.post(c, webhook(entry(c.page_id, [echo]), entry(c.page_id, [standby], standby=True)))
+    wait_for(lambda: len(env.jobs("user_id = '%s' AND state != 0" % psid)) == 2)
+    env.msgrctl("drain")
+    t.eq(send_calls_to(env.fake, psid), [], "worker: echoes and standby events are never answered")
+    t.eq(len(env.jobs("user_id = '%s' AND state = 1" % psid)), 2,
+         "worker: ...and both are recorded as done")
+
+
+def test_profile_once(t, env):
+    c, psid = env.c3, harness.rand_digits(16)
+    for w in ("hello", "five", "six"):
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, w)])))
+    wait_for(lambda: len(env.fake.texts(psid)) >= 4, timeout=20)
+    gets = [cc for cc in env.fake.calls("/" + psid) if cc.get("method") == "GET"]
+    t.eq(len(gets), 1, "worker: the profile is fetched once per user")
+
+
+def test_token_pause(t):
+    env = WorkerEnv(nproc=1)
+    try:
+        c, psid = env.c3, harness.rand_digits(16)
+        env.fake.fail("token", count=-1, path="/messages")
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "six")])))
+        wait_for(lambda: env.jobs("user_id = '%s' AND attempts > 0" % psid))
+        rc, out, _ = env.msgrctl("status")
+        t.ok("paused" in out and c.id in out, "worker: 190 pauses the connector", out)
+        t.eq(env.fake.texts(psid), [], "worker: ...and nothing is sent meanwhile")
+        # Other connectors go on.
+        other = harness.rand_digits(16)
+        env.post(env.c2, webhook(entry(env.c2.page_id,
+                                       [message_event(env.c2.page_id, other, "one")])))
+        env.fake.fail("token", count=-1, path="/messages")
+        # The token is fixed: a new one in the config (the fake accepts it) and Facebook works.
+        env.fake.clear_fail()
+        new = "EAAnew" + harness.rand_digits(30)
+        fake_conf = json.load(open(env.fake.conf))
+        fake_conf["pages"][c.page_id]["token"] = new
+        json.dump(fake_conf, open(env.fake.conf, "w"))
+        env.fake.stop()
+        env.fake.start(port=env.fake.port)
+        c.call_token = new
+        env.write_config()
+        ok = drain_until(env, lambda: env.fake.texts(psid) == ["6"], timeout=30)
+        t.ok(ok, "worker: sending resumes once the token is fixed", env.fake.texts(psid))
+        rc, out, _ = env.msgrctl("status")
+        t.ok("paused" not in out.split("recent")[0] or c.id not in out.split("recent")[0],
+             "worker: ...and the pause is gone", out)
+    finally:
+        env.stop()
+        env.cleanup()
+
+
+def main():
+    t = Tap()
+    env = WorkerEnv(nproc=2)
+    try:
+        for fn in (test_answers_in_order, test_redelivery_answered_once,
+                   test_order_across_processes, test_graph_failing_then_recovering,
+                   test_permanent_not_retried, test_window, test_echo_and_standby_not_answered,
+                   test_profile_once, test_sigkill_mid_work):
+            try:
+                fn(t, env)
+            except Exception as e:  # a crash is a failure, the run goes on
+                t.crash(fn.__name__, e)
+        codes = env.stop()
+        t.ok(all(v == 0 for v in codes.values()), "worker: responders exit 0 on SIGTERM", codes)
+        t.eq(env.sanitizer_errors(), [], "worker: no sanitizer report")
+        t.eq(env.secrets_in_log(), [], "worker: no secret in the logs")
+    finally:
+        env.cleanup()
+    try:
+        test_token_pause(t)
+    except Exception as e:
+        t.crash("test_token_pause", e)
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
