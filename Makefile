@@ -33,6 +33,11 @@ CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT)
 LDFLAGS_ALL = $(LDFLAGS)
 
 # SAN=1 builds everything into build/san with ASan+UBSan; the normal build lives in build/.
+# FUZZ=1 (with CC=clang): the library is instrumented for libFuzzer's coverage too.
+ifeq ($(FUZZ),1)
+CFLAGS_ALL += -fsanitize=fuzzer-no-link,address,undefined
+endif
+
 ifeq ($(SAN),1)
 O           = build/san
 SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -985,3 +985,28 @@ out:
 	json_decref(root);
 	return rc;
 }
+
+void
+msgr_event_conversation(const struct msgr_event *ev, char out[MSGR_EVENT_CONV_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	unsigned int diglen = 0, i;
+
+	out[0] = '\0';
+	if (ev->user_id[0] != '\0') {
+		snprintf(out, MSGR_EVENT_CONV_LEN + 1, "%s", ev->user_id);
+		return;
+	}
+	if (ev->user_ref == NULL || ev->user_ref[0] == '\0')
+		return;
+	if (EVP_Digest(ev->user_ref, strlen(ev->user_ref), dig, &diglen, EVP_sha256(), NULL) != 1
+	    || diglen < 16)
+		return;
+	memcpy(out, "ref:", 4);
+	for (i = 0; i < 16; i++) {
+		out[4 + 2 * i] = hex[dig[i] >> 4];
+		out[4 + 2 * i + 1] = hex[dig[i] & 15];
+	}
+	out[4 + 32] = '\0';
+}

@@ -185,6 +185,12 @@ void msgr_event_clear(struct msgr_event *ev);
  * and unknown kinds. */
 int msgr_event_answerable(const struct msgr_event *ev);
 
+/* The conversation an event belongs to, for ordering and state: the user's PSID (user_id);
+ * for an event that has only a user_ref (checkbox plugin, chat plugin) "ref:" and 32 hex
+ * digits of SHA-256(user_ref), so two such users never share one queue; "" when neither. */
+#define MSGR_EVENT_CONV_LEN 40
+void msgr_event_conversation(const struct msgr_event *ev, char out[MSGR_EVENT_CONV_LEN + 1]);
+
 /* The JSON text of ev->raw to store (compact, key order as received, UTF-8). *out is
  * malloc'd; MSGR_OK, MSGR_ERR_NOMEM, MSGR_ERR_INVALID (no raw). */
 msgr_result msgr_event_raw_text(const struct msgr_event *ev, char **out);

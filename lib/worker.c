@@ -463,6 +463,18 @@ plan_actions(json_t *plan, const struct msgr_connector *c, const struct msgr_eve
 	return MSGR_OK;
 }
 
+/* Does the bot hear of this event? Never of echoes or standby (SPEC.md "Processing rules");
+ * a Bot API bot of the kinds its connector lists, the stories bot of the answerable ones. */
+static int
+asks_bot(const struct msgr_connector *c, const struct msgr_event *ev)
+{
+	if (ev->standby || ev->kind == MSGR_EVENT_ECHO)
+		return 0;
+	if (c->bot.type == MSGR_BOT_API)
+		return (c->bot.events >> ev->kind) & 1UL;
+	return msgr_event_answerable(ev);
+}
+
 /* What this job must do, as a JSON array of calls; empty when it only records. */
 static msgr_result
 make_plan(struct msgr_worker *w, const struct msgr_connector *c, const struct msgr_event *ev,
@@ -487,7 +499,7 @@ make_plan(struct msgr_worker *w, const struct msgr_connector *c, const struct ms
 		    "target", ev->requested_owner_app_id, "metadata", ev->metadata));
 		goto out;
 	}
-	if (!msgr_event_answerable(ev))
+	if (!asks_bot(c, ev))
 		goto out;
 	if (rt->bot == NULL) {
 		if ((rc = msgr_bot_open(c, &rt->bot, &errors)) != MSGR_OK) {
@@ -845,7 +857,7 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 		}
 		if (json_array_size(plan) == 0) {
 			rc = msgr_store_finish(w->st, job->id, w->owner, MSGR_JOB_DONE,
-			    msgr_event_answerable(&ev) && !ev.standby ? "no answer" : "recorded");
+			    asks_bot(c, &ev) ? "no answer" : "recorded");
 			goto out;
 		}
 		if ((rc = store_plan(w, job, plan)) != MSGR_OK ||

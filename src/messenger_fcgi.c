@@ -320,6 +320,7 @@ store_batch(struct responder *rs, const struct msgr_connector *conn,
 	struct msgr_store_event *ev = NULL;
 	struct msgr_store_quarantine *q = NULL;
 	char **raws = NULL;
+	char (*convs)[MSGR_EVENT_CONV_LEN + 1] = NULL;
 	const char *dropped_page = NULL, *unknown_key = NULL;
 	size_t i, n = 0, nq = 0, n_unknown = 0;
 	int status = 503;
@@ -327,7 +328,8 @@ store_batch(struct responder *rs, const struct msgr_connector *conn,
 	if (b->n_events > 0) {
 		ev = calloc(b->n_events, sizeof(*ev));
 		raws = calloc(b->n_events, sizeof(*raws));
-		if (ev == NULL || raws == NULL) {
+		convs = calloc(b->n_events, sizeof(*convs));
+		if (ev == NULL || raws == NULL || convs == NULL) {
 			note_set(oc, "out of memory", NULL, 0);
 			goto out;
 		}
@@ -355,7 +357,8 @@ store_batch(struct responder *rs, const struct msgr_connector *conn,
 		}
 		ev[n].connector_id = to->id;
 		ev[n].page_id = e->page_id;
-		ev[n].user_id = e->user_id;
+		msgr_event_conversation(e, convs[n]);
+		ev[n].user_id = convs[n];
 		ev[n].kind = (int)e->kind;
 		ev[n].standby = e->standby;
 		ev[n].timestamp = e->timestamp;
@@ -405,6 +408,7 @@ out:
 		for (i = 0; i < b->n_events; i++)
 			free(raws[i]);
 	free(raws);
+	free(convs);
 	free(ev);
 	free(q);
 	return status;
