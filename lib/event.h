@@ -188,7 +188,7 @@ int msgr_event_answerable(const struct msgr_event *ev);
 /* The conversation an event belongs to, for ordering and state: the user's PSID (user_id);
  * for an event that has only a user_ref (checkbox plugin, chat plugin) "ref:" and 32 hex
  * digits of SHA-256(user_ref), so two such users never share one queue; "" when neither. */
-#define MSGR_EVENT_CONV_LEN 40
+#define MSGR_EVENT_CONV_LEN MSGR_MAX_ID_LEN
 void msgr_event_conversation(const struct msgr_event *ev, char out[MSGR_EVENT_CONV_LEN + 1]);
 
 /* The JSON text of ev->raw to store (compact, key order as received, UTF-8). *out is

@@ -127,7 +127,8 @@ static const char *const sql[S_COUNT] = {
 	    "INSERT INTO quarantine (connector, reason, raw, received_at) VALUES (?1, ?2, ?3, ?4)",
 	/* Read without the write lock: the scan may be long, the take below is one row. */
 	[S_CLAIM_PICK] =
-	    "SELECT e.id FROM events e WHERE " CLAIMABLE " ORDER BY e.next_at, e.id LIMIT 1",
+	    "SELECT e.id FROM events e INDEXED BY events_due WHERE " CLAIMABLE
+	    " ORDER BY e.next_at, e.id LIMIT 1",
 	[S_CLAIM_TAKE] =
 	    "UPDATE events SET lease_owner = ?1, lease_until = ?2"
 	    " WHERE id = (SELECT e.id FROM events e WHERE e.id = ?3 AND " CLAIMABLE ")",
