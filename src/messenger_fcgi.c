@@ -23,6 +23,7 @@
 #include "config.h"
 #include "event.h"
 #include "graph.h"
+#include "intake.h"
 #include "limits.h"
 #include "log.h"
 #include "request.h"
@@ -303,114 +304,41 @@ handle_get(struct responder *rs, const struct msgr_connector *conn,
 
 /* ---- POST: events (SPEC.md "HTTP behaviour", "Routing") ---- */
 
-/* The connector an entry of page_id goes to: same app as the path's connector (one app's
- * signature never injects events into another app's page), or NULL. */
-static const struct msgr_connector *
-route(const struct responder *rs, const struct msgr_connector *path_conn, const char *page_id)
-{
-	if (page_id == NULL || page_id[0] == '\0')
-		return NULL;
-	return msgr_config_by_page(rs->cfg, path_conn->app_id, page_id);
-}
-
 static int
 store_batch(struct responder *rs, const struct msgr_connector *conn,
     struct msgr_webhook_batch *b, struct outcome *oc)
 {
-	struct msgr_store_event *ev = NULL;
-	struct msgr_store_quarantine *q = NULL;
-	char **raws = NULL;
-	char (*convs)[MSGR_EVENT_CONV_LEN + 1] = NULL;
-	const char *dropped_page = NULL, *unknown_key = NULL;
-	size_t i, n = 0, nq = 0, n_unknown = 0;
+	struct msgr_intake in;
 	int status = 503;
 
-	if (b->n_events > 0) {
-		ev = calloc(b->n_events, sizeof(*ev));
-		raws = calloc(b->n_events, sizeof(*raws));
-		convs = calloc(b->n_events, sizeof(*convs));
-		if (ev == NULL || raws == NULL || convs == NULL) {
-			note_set(oc, "out of memory", NULL, 0);
-			goto out;
-		}
-	}
-	if (b->n_rejects > 0 && (q = calloc(b->n_rejects, sizeof(*q))) == NULL) {
+	if (msgr_intake_route(rs->cfg, conn, b, &in) != MSGR_OK) {
 		note_set(oc, "out of memory", NULL, 0);
 		goto out;
 	}
-	for (i = 0; i < b->n_events; i++) {
-		const struct msgr_event *e = &b->events[i];
-		const struct msgr_connector *to = route(rs, conn, e->page_id);
-
-		if (to == NULL) {
-			oc->dropped++;
-			if (dropped_page == NULL)
-				dropped_page = e->page_id;
-			continue;
-		}
-		if (e->kind == MSGR_EVENT_UNKNOWN && n_unknown++ == 0)
-			unknown_key = e->kind_key;
-		/* The messaging object as parsed; the signature was checked on the raw body. */
-		if ((raws[n] = json_dumps(e->raw, JSON_COMPACT)) == NULL) {
-			note_set(oc, "out of memory", NULL, 0);
-			goto out;
-		}
-		ev[n].connector_id = to->id;
-		ev[n].page_id = e->page_id;
-		msgr_event_conversation(e, convs[n]);
-		ev[n].user_id = convs[n];
-		ev[n].kind = (int)e->kind;
-		ev[n].standby = e->standby;
-		ev[n].timestamp = e->timestamp;
-		ev[n].key = e->key;
-		ev[n].raw = raws[n];
-		n++;
-	}
-	for (i = 0; i < b->n_rejects; i++) {
-		const struct msgr_webhook_reject *rj = &b->rejects[i];
-		const struct msgr_connector *to = conn;
-
-		/* A malformed event of a page outside this app is dropped like a good one. */
-		if (rj->page_id[0] != '\0' && (to = route(rs, conn, rj->page_id)) == NULL) {
-			oc->dropped++;
-			if (dropped_page == NULL)
-				dropped_page = rj->page_id;
-			continue;
-		}
-		q[nq].connector_id = to->id;
-		q[nq].reason = rj->reason;
-		q[nq].raw = rj->raw ? rj->raw : "";
-		q[nq].raw_len = rj->raw ? strlen(rj->raw) : 0;
-		nq++;
-	}
-	if (dropped_page != NULL) {
+	oc->dropped = in.dropped;
+	if (in.dropped_page != NULL) {
 		char esc[MSGR_MAX_ID_LEN * 4 + 8];
 
 		msgr_log(MSGR_LOG_WARN, "connector %s: dropped %zu events of pages outside app %s"
-		    " (first: page \"%s\")", conn->id, oc->dropped, conn->app_id,
-		    msgr_log_escape(esc, sizeof(esc), dropped_page, strlen(dropped_page)));
+		    " (first: page \"%s\")", conn->id, in.dropped, conn->app_id,
+		    msgr_log_escape(esc, sizeof(esc), in.dropped_page, strlen(in.dropped_page)));
 	}
-	if (n_unknown > 0) {
+	if (in.n_unknown > 0) {
 		char esc[96];
+		const char *k = in.unknown_key ? in.unknown_key : "";
 
 		msgr_log(MSGR_LOG_WARN, "connector %s: kept %zu events of unknown kind (first key"
-		    " \"%s\")", conn->id, n_unknown, msgr_log_escape(esc, sizeof(esc),
-		    unknown_key ? unknown_key : "", unknown_key ? strlen(unknown_key) : 0));
+		    " \"%s\")", conn->id, in.n_unknown, msgr_log_escape(esc, sizeof(esc), k,
+		    strlen(k)));
 	}
-	status = enqueue(rs, oc, ev, n, q, nq);
-	if (status == 200 && nq > 0) {
+	status = enqueue(rs, oc, in.events, in.n_events, in.quarantine, in.n_quarantine);
+	if (status == 200 && in.n_quarantine > 0) {
 		snprintf(oc->note, sizeof(oc->note), "quarantined: ");
 		msgr_log_escape(oc->note + strlen(oc->note), sizeof(oc->note) - strlen(oc->note),
-		    b->rejects[0].reason, strlen(b->rejects[0].reason));
+		    in.quarantine[0].reason, strlen(in.quarantine[0].reason));
 	}
 out:
-	if (raws != NULL)
-		for (i = 0; i < b->n_events; i++)
-			free(raws[i]);
-	free(raws);
-	free(convs);
-	free(ev);
-	free(q);
+	msgr_intake_free(&in);
 	return status;
 }
 
