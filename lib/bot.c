@@ -9,10 +9,10 @@
 #include "message.h"
 
 /* Bot types by enum msgr_bot_type. A type this build lacks is NULL and refused clearly at
- * open: the Bot API bot (lib/bot_api.c) arrives with issue 5 and is named here then. */
+ * open. */
 static const struct msgr_bot_ops *const bot_types[] = {
 	[MSGR_BOT_STORIES] = &msgr_bot_stories_ops,
-	[MSGR_BOT_API] = NULL,
+	[MSGR_BOT_API] = &msgr_bot_api_ops,
 };
 
 static const char *const bot_type_names[] = {

@@ -96,5 +96,6 @@ struct msgr_bot_ops {
 };
 
 extern const struct msgr_bot_ops msgr_bot_stories_ops;   /* lib/bot_stories.c */
+extern const struct msgr_bot_ops msgr_bot_api_ops;       /* lib/bot_api.c */
 
 #endif

@@ -202,17 +202,16 @@ check_bots(const struct msgr_config *cfg)
 		char *errors = NULL;
 		msgr_result rc;
 
-		/* Only stories files have anything to check before they run; an api bot is
-		 * checked when it answers (issue 5). */
-		if (cn->bot.type != MSGR_BOT_STORIES)
-			continue;
-		rc = msgr_bot_stories_check(cn->bot.file, &errors);
+		/* Each bot type checks what it needs before it runs: a stories file, an api
+		 * bot's url and secret (lib/bot.h msgr_bot_check). */
+		rc = msgr_bot_check(cn, &errors);
 		if (rc != MSGR_OK) {
-			/* each line already names the file, the line and the story */
+			/* each line already names the connector or the file, line and story */
 			if (errors != NULL)
 				fputs(errors, stderr);
 			else
-				fprintf(stderr, "%s: %s\n", cn->bot.file, msgr_strerror(rc));
+				fprintf(stderr, "connector \"%s\": bot: %s\n", cn->id,
+				    msgr_strerror(rc));
 			bad++;
 		}
 		free(errors);
