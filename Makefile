@@ -80,9 +80,10 @@ $(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC) $(DEPLIBS)
 
-$(CTL_OUT): $(O)/src/msgrctl.o $(STATIC)
+CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
+$(CTL_OUT): $(CTL_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/msgrctl.o $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJ) $(STATIC) $(DEPLIBS)
 
 $(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -137,7 +138,7 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(O)/src/msgrctl.d
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(CTL_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).
 build/bench/bare_fcgi: bench/bare_fcgi.c

@@ -43,28 +43,7 @@ __lsan_default_options(void)
 }
 #endif
 
-struct ctl_command;
-
-/* What every command shares: where the config is, and the config once loaded. */
-struct ctl {
-	const char *config_path;          /* -c FILE; NULL: msgr_config_default_path() */
-	struct msgr_config *cfg;          /* ctl_load; freed by main */
-	const struct ctl_command *cmd;    /* the command running, for its --help */
-};
-
-struct ctl_command {
-	const char *name;
-	int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command */
-	const char *usage;                /* arguments after the name */
-	const char *summary;              /* one line for the command list */
-	const char *help;                 /* what it does and its options, for COMMAND --help */
-};
-
-/* The options every command accepts; list them first in its struct option array. */
-#define CTL_COMMON_OPTS \
-	{ "config", required_argument, NULL, 'c' }, \
-	{ "help", no_argument, NULL, 'h' }
-#define CTL_COMMON_SHORT "c:h"
+#include "msgrctl.h"
 
 static int cmd_check(struct ctl *, int, char **);
 static int cmd_sign(struct ctl *, int, char **);
@@ -84,8 +63,8 @@ static const struct ctl_command commands[] = {
 	  "  --connector ID   sign with this connector's app secret (default: the first)\n" },
 	{ "help", cmd_help, "[COMMAND]", "list the commands, or show one's usage",
 	  "Prints the list of commands, or one command's usage.\n" },
-	/* later commands (issue 4 and on): drain, worker, status, replay, send, thread,
-	 * subscribe, profile; each in its own cmd_ function */
+	CTL_WORK_COMMANDS
+	/* later: thread (src/ctl_thread.c), subscribe and profile (src/ctl_setup.c) */
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -114,7 +93,7 @@ command_usage(FILE *fp, const struct ctl_command *c)
 
 /* Handles an option every command shares (or getopt's complaint). Returns -1 when the
  * command goes on; otherwise the exit status (0 after --help, 1 for a bad option). */
-static int
+int
 ctl_option(struct ctl *ctl, int opt)
 {
 	switch (opt) {
@@ -132,7 +111,7 @@ ctl_option(struct ctl *ctl, int opt)
 }
 
 /* Extra arguments a command does not take. */
-static int
+int
 ctl_too_many(struct ctl *ctl, int argc, char **argv)
 {
 	char esc[128];
@@ -146,7 +125,7 @@ ctl_too_many(struct ctl *ctl, int argc, char **argv)
 }
 
 /* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
-static int
+int
 ctl_load(struct ctl *ctl)
 {
 	const char *path = ctl->config_path ? ctl->config_path : msgr_config_default_path();

@@ -1,0 +1,542 @@
+/* ctl_work.c — msgrctl's worker commands: drain, worker, status, replay, send (SPEC.md
+ * "msgrctl"). They run the same library code as the responder: lib/worker for the work,
+ * lib/webhook + lib/intake for replays, lib/message + lib/graph for a direct send. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "intake.h"
+#include "log.h"
+#include "message.h"
+#include "msgrctl.h"
+#include "webhook.h"
+#include "worker.h"
+
+#define REPLAY_MAX 1000        /* quarantined bodies looked at in one run */
+#define FAILURES_SHOWN 10
+
+static volatile sig_atomic_t ctl_stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	ctl_stop = 1;
+}
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+iso_time(long long ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%lld", ms);
+}
+
+int
+ctl_open_store(struct ctl *ctl, struct msgr_store **st)
+{
+	struct msgr_store_options o;
+	char err[256] = "";
+	msgr_result rc;
+
+	memset(&o, 0, sizeof(o));
+	o.path = ctl->cfg->state.path;
+	o.wal = ctl->cfg->state.journal == MSGR_JOURNAL_WAL;
+	o.sync_full = ctl->cfg->state.sync == MSGR_SYNC_FULL;
+	o.busy_timeout_ms = ctl->cfg->state.busy_timeout_ms;
+	o.errbuf = err;
+	o.errbufsz = sizeof(err);
+	if ((rc = msgr_store_open(&o, st)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: store %s: %s%s%s\n", ctl->cmd->name, o.path,
+		    msgr_strerror(rc), err[0] ? ": " : "", err);
+		return 1;
+	}
+	return 0;
+}
+
+int
+ctl_open_graph(struct ctl *ctl, struct msgr_graph **g)
+{
+	struct msgr_graph_options o;
+	msgr_result rc;
+
+	memset(&o, 0, sizeof(o));
+	o.base_url = ctl->cfg->graph.url;
+	o.version = ctl->cfg->graph.version;
+	o.timeout_ms = ctl->cfg->graph.timeout_ms;
+	o.connect_timeout_ms = ctl->cfg->graph.connect_timeout_ms;
+	if ((rc = msgr_graph_global_init()) != MSGR_OK ||
+	    (rc = msgr_graph_open(&o, g)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: Graph API client: %s\n", ctl->cmd->name,
+		    msgr_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* The handles the worker commands need, opened together and closed together. */
+struct work {
+	struct msgr_store *st;
+	struct msgr_graph *g;
+	struct msgr_worker *w;
+};
+
+static int
+work_open(struct ctl *ctl, struct work *wk)
+{
+	char *errors = NULL;
+	msgr_result rc;
+
+	memset(wk, 0, sizeof(*wk));
+	if (ctl_load(ctl) || ctl_open_store(ctl, &wk->st) || ctl_open_graph(ctl, &wk->g))
+		return 1;
+	if ((rc = msgr_worker_open(ctl->cfg, wk->st, wk->g, NULL, NULL, &wk->w, &errors)) !=
+	    MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: worker: %s%s%s\n", ctl->cmd->name, msgr_strerror(rc),
+		    errors ? ": " : "", errors ? errors : "");
+		free(errors);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+work_close(struct work *wk)
+{
+	msgr_worker_close(wk->w);
+	msgr_graph_close(wk->g);
+	msgr_store_close(wk->st);
+	msgr_graph_global_cleanup();
+}
+
+static int
+parse_ms(const char *cmd, const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 86400000LL) {
+		fprintf(stderr, "msgrctl %s: not a duration in milliseconds: %.40s\n", cmd, s);
+		return 1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---- drain ---- */
+
+int
+cmd_drain(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "budget", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
+	struct msgr_worker_counts n;
+	struct work wk;
+	long long budget = 0;
+	msgr_result rc;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "b:", opts, NULL)) != -1) {
+		if (c == 'b') {
+			if (parse_ms("drain", optarg, &budget))
+				return 1;
+		} else if ((r = ctl_option(ctl, c)) >= 0)
+			return r;
+	}
+	if (ctl_too_many(ctl, argc, argv))
+		return 1;
+	if (work_open(ctl, &wk)) {
+		work_close(&wk);
+		return 1;
+	}
+	rc = msgr_worker_run(wk.w, budget, &n);
+	printf("drained: %zu events, %zu calls sent, %zu retries scheduled, %zu failed\n",
+	    n.jobs, n.sent, n.retried, n.failed);
+	if (rc != MSGR_OK)
+		fprintf(stderr, "msgrctl drain: %s (%s)\n", msgr_strerror(rc),
+		    msgr_store_errmsg(wk.st));
+	work_close(&wk);
+	return rc == MSGR_OK ? 0 : 1;
+}
+
+/* ---- worker ---- */
+
+int
+cmd_worker(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	struct msgr_worker_counts n;
+	struct sigaction sa;
+	struct work wk;
+	msgr_result rc = MSGR_OK;
+	int c, r, failures = 0;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1)
+		if ((r = ctl_option(ctl, c)) >= 0)
+			return r;
+	if (ctl_too_many(ctl, argc, argv))
+		return 1;
+	/* No SA_RESTART: a stop interrupts the idle sleep at once. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) {
+		fprintf(stderr, "msgrctl worker: cannot handle signals: %s\n", strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (work_open(ctl, &wk)) {
+		work_close(&wk);
+		return 1;
+	}
+	msgr_log(MSGR_LOG_INFO, "worker started");
+	while (!ctl_stop) {
+		struct timespec ts;
+		long long idle = ctl->cfg->worker.idle_ms;
+
+		/* A bounded run, so a stop is seen between events even under steady load. */
+		rc = msgr_worker_run(wk.w, 1000, &n);
+		if (rc == MSGR_OK) {
+			failures = 0;
+			if (n.jobs > 0)
+				continue;
+		} else if (++failures >= 2) {
+			/* A store that fails twice running may have been replaced: reopen it. */
+			msgr_log(MSGR_LOG_WARN, "worker: store failing (%s), reopening",
+			    msgr_strerror(rc));
+			work_close(&wk);
+			if (work_open(ctl, &wk)) {
+				work_close(&wk);
+				return 1;
+			}
+			failures = 0;
+		}
+		ts.tv_sec = (time_t)(idle / 1000);
+		ts.tv_nsec = (long)(idle % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	msgr_log(MSGR_LOG_INFO, "worker stopping");
+	work_close(&wk);
+	return 0;
+}
+
+/* ---- status ---- */
+
+int
+cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	struct msgr_store_stats s;
+	struct msgr_store *st = NULL;
+	struct msgr_pause_row *pauses = NULL;
+	char **lines = NULL, when[32];
+	size_t np = 0, nl = 0, i;
+	msgr_result rc;
+	int c, r, ret = 1;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1)
+		if ((r = ctl_option(ctl, c)) >= 0)
+			return r;
+	if (ctl_too_many(ctl, argc, argv) || ctl_load(ctl) || ctl_open_store(ctl, &st))
+		goto out;
+	if ((rc = msgr_store_stats(st, wall_ms(), &s)) != MSGR_OK ||
+	    (rc = msgr_store_pause_list(st, 100, &pauses, &np)) != MSGR_OK ||
+	    (rc = msgr_store_recent_failures(st, FAILURES_SHOWN, &lines, &nl)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl status: %s (%s)\n", msgr_strerror(rc), msgr_store_errmsg(st));
+		goto out;
+	}
+	printf("queue:       %lld pending (%lld in work, %lld waiting for a retry, %lld retried)\n",
+	    s.pending, s.leased, s.waiting, s.retrying);
+	printf("done:        %lld   failed: %lld   skipped: %lld\n", s.done, s.failed, s.skipped);
+	printf("quarantine:  %lld%s\n", s.quarantined,
+	    s.quarantined > 0 ? " (msgrctl replay re-runs them after a fix)" : "");
+	if (np == 0)
+		printf("paused:      none\n");
+	for (i = 0; i < np; i++) {
+		iso_time(pauses[i].since, when);
+		printf("paused:      %s %s since %s: %s\n", pauses[i].scope, pauses[i].id, when,
+		    pauses[i].reason);
+	}
+	printf("recent failures:%s\n", nl == 0 ? " none" : "");
+	for (i = 0; i < nl; i++)
+		printf("  %s\n", lines[i]);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "msgrctl status: cannot write: %s\n", strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	msgr_store_lines_free(lines, nl);
+	free(pauses);
+	msgr_store_close(st);
+	return ret;
+}
+
+/* ---- replay ---- */
+
+/* A quarantined part as a whole webhook body: a body stays itself; an entry or a single
+ * event (kept apart when its neighbours were good) is wrapped as Facebook would send it.
+ * NULL when raw is not JSON at all (it can only fail again: left as it is). */
+static char *
+as_body(const struct ctl *ctl, const struct msgr_connector *cn,
+    const struct msgr_quarantine_row *row)
+{
+	json_t *j = NULL, *body = NULL;
+	char why[128];
+	char *out = NULL;
+
+	if (msgr_event_json_load(row->raw, row->raw_len, MSGR_MAX_JSON_DEPTH, &j, why,
+	    sizeof(why)) != MSGR_OK || !json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	(void)ctl;
+	if (json_object_get(j, "object") != NULL)
+		body = json_incref(j);
+	else if (json_object_get(j, "messaging") != NULL || json_object_get(j, "standby") != NULL)
+		body = json_pack("{s:s, s:[O]}", "object", "page", "entry", j);
+	else
+		body = json_pack("{s:s, s:[{s:s, s:i, s:[O]}]}", "object", "page", "entry", "id",
+		    cn->page_id, "time", 0, "messaging", j);
+	if (body != NULL)
+		out = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	json_decref(j);
+	return out;
+}
+
+/* One row: 0 replayed, 1 still failing (why filled), -1 the store failed. */
+static int
+replay_row(struct ctl *ctl, struct msgr_store *st, const struct msgr_quarantine_row *row,
+    int dry_run, size_t *queued, char *why, size_t whysz)
+{
+	const struct msgr_connector *cn = msgr_config_by_id(ctl->cfg, row->connector_id);
+	struct msgr_webhook_limits lim;
+	struct msgr_webhook_batch b;
+	struct msgr_intake in;
+	char *text = NULL;
+	size_t n_new = 0;
+	msgr_result rc;
+	int ret = 1;
+
+	memset(&b, 0, sizeof(b));
+	memset(&in, 0, sizeof(in));
+	if (cn == NULL) {
+		snprintf(why, whysz, "connector %.100s is no longer configured", row->connector_id);
+		return 1;
+	}
+	if ((text = as_body(ctl, cn, row)) == NULL) {
+		snprintf(why, whysz, "still %.200s", row->reason);
+		return 1;
+	}
+	msgr_webhook_limits_default(&lim);
+	rc = msgr_webhook_parse(text, strlen(text), &lim, &b, why, whysz);
+	if (rc != MSGR_OK)
+		goto out;
+	if (strcmp(b.object, "page") != 0) {
+		snprintf(why, whysz, "object \"%.20s\" is not a Messenger page", b.object);
+		goto out;
+	}
+	if (b.n_rejects > 0) {
+		snprintf(why, whysz, "%s", b.rejects[0].reason);
+		goto out;
+	}
+	if (msgr_intake_route(ctl->cfg, cn, &b, &in) != MSGR_OK) {
+		snprintf(why, whysz, "out of memory");
+		goto out;
+	}
+	ret = 0;
+	if (dry_run) {
+		*queued += in.n_events;
+		goto out;
+	}
+	/* Events first, then the row: a stop between the two replays it again, and the dedup
+	 * keys make that harmless. */
+	if ((rc = msgr_store_enqueue(st, in.events, in.n_events, NULL, 0, &n_new, NULL)) !=
+	    MSGR_OK || (rc = msgr_store_quarantine_delete(st, row->id)) != MSGR_OK) {
+		snprintf(why, whysz, "store: %s (%s)", msgr_strerror(rc), msgr_store_errmsg(st));
+		ret = -1;
+		goto out;
+	}
+	*queued += n_new;
+out:
+	msgr_intake_free(&in);
+	msgr_webhook_batch_free(&b);
+	free(text);
+	return ret;
+}
+
+int
+cmd_replay(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "dry-run", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 } };
+	struct msgr_quarantine_row *rows = NULL;
+	struct msgr_store *st = NULL;
+	size_t n = 0, i, ok = 0, bad = 0, queued = 0;
+	char why[256];
+	msgr_result rc;
+	int c, r, dry = 0, ret = 1;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "n", opts, NULL)) != -1) {
+		if (c == 'n')
+			dry = 1;
+		else if ((r = ctl_option(ctl, c)) >= 0)
+			return r;
+	}
+	if (ctl_too_many(ctl, argc, argv) || ctl_load(ctl) || ctl_open_store(ctl, &st))
+		goto out;
+	if ((rc = msgr_store_quarantine_list(st, REPLAY_MAX, &rows, &n)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl replay: %s (%s)\n", msgr_strerror(rc), msgr_store_errmsg(st));
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char esc[300];
+
+		why[0] = '\0';
+		r = replay_row(ctl, st, &rows[i], dry, &queued, why, sizeof(why));
+		if (r < 0) {
+			fprintf(stderr, "msgrctl replay: %s\n", why);
+			goto out;
+		}
+		if (r == 0)
+			ok++;
+		else {
+			bad++;
+			printf("kept %lld (connector %s): %s\n", (long long)rows[i].id,
+			    rows[i].connector_id, msgr_log_escape(esc, sizeof(esc), why, strlen(why)));
+		}
+	}
+	printf("%s: %zu webhooks replayed (%zu events queued), %zu still quarantined\n",
+	    dry ? "dry run" : "replay", ok, queued, bad);
+	ret = 0;
+out:
+	msgr_store_quarantine_free(rows, n);
+	msgr_store_close(st);
+	return ret;
+}
+
+/* ---- send ---- */
+
+int
+cmd_send(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "connector", required_argument, NULL, 'C' }, { "to", required_argument, NULL, 't' },
+		{ "tag", required_argument, NULL, 'T' }, { "type", required_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 } };
+	const char *id = NULL, *to = NULL, *tag = NULL, *type = NULL, *text;
+	const struct msgr_connector *cn;
+	struct msgr_store *st = NULL;
+	struct msgr_graph *g = NULL;
+	struct msgr_graph_result res;
+	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL, *last = NULL;
+	size_t nparts = 0, i;
+	msgr_result rc;
+	int c, r, ret = 1;
+
+	msgr_graph_result_init(&res);
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "C:t:T:y:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C': id = optarg; break;
+		case 't': to = optarg; break;
+		case 'T': tag = optarg; break;
+		case 'y': type = optarg; break;
+		default:
+			if ((r = ctl_option(ctl, c)) >= 0)
+				return r;
+		}
+	}
+	if (id == NULL || to == NULL || optind != argc - 1) {
+		fprintf(stderr, "msgrctl send: --connector, --to and one TEXT are needed\n");
+		fprintf(stderr, "usage: msgrctl send %s\n", ctl->cmd->usage);
+		return 1;
+	}
+	text = argv[optind];
+	if (tag != NULL && type == NULL)
+		type = "MESSAGE_TAG";
+	if (ctl_load(ctl))
+		goto out;
+	if ((cn = msgr_config_by_id(ctl->cfg, id)) == NULL) {
+		fprintf(stderr, "msgrctl send: no connector \"%.64s\"\n", id);
+		goto out;
+	}
+	if ((rc = msgr_message_split_text(text, MSGR_TEXT_MAX_CHARS, &parts, &nparts)) != MSGR_OK
+	    || nparts == 0) {
+		fprintf(stderr, "msgrctl send: the text cannot be sent: %s\n",
+		    rc == MSGR_OK ? "empty" : msgr_strerror(rc));
+		goto out;
+	}
+	/* The window as Facebook applies it, when the store knows this user. */
+	if (ctl_open_store(ctl, &st) == 0 &&
+	    msgr_store_conv_get(st, cn->page_id, to, "last_user_ts", &last) == MSGR_OK) {
+		char *end;
+		long long ts = strtoll(last, &end, 10);
+
+		if (*end == '\0' && ts > 0 && msgr_message_window_check(wall_ms(), ts, type, tag, why,
+		    sizeof(why)) != MSGR_OK) {
+			fprintf(stderr, "msgrctl send: refused: %s\n", why);
+			goto out;
+		}
+	}
+	if (ctl_open_graph(ctl, &g))
+		goto out;
+	for (i = 0; i < nparts; i++) {
+		struct msgr_message_request req;
+		struct msgr_graph_auth a = { cn->call_token, cn->secret };
+		json_t *msg, *body = NULL;
+
+		if ((msg = msgr_message_text(parts[i], why, sizeof(why))) == NULL) {
+			fprintf(stderr, "msgrctl send: %s\n", why);
+			goto out;
+		}
+		memset(&req, 0, sizeof(req));
+		req.recipient_id = to;
+		req.messaging_type = type;
+		req.tag = tag;
+		req.persona_id = cn->persona_id;
+		req.message = msg;
+		rc = msgr_message_request(&req, &body, why, sizeof(why));
+		json_decref(msg);
+		if (rc != MSGR_OK) {
+			fprintf(stderr, "msgrctl send: %s\n", why);
+			goto out;
+		}
+		rc = msgr_graph_send(g, &a, body, &res);
+		json_decref(body);
+		if (rc != MSGR_OK) {
+			fprintf(stderr, "msgrctl send: %s: (#%ld/%ld) %s\n", msgr_strerror(rc), res.code,
+			    res.subcode, res.message[0] ? res.message : res.transport_error);
+			goto out;
+		}
+		printf("sent %s\n", res.message_id);
+		msgr_graph_result_clear(&res);
+	}
+	ret = 0;
+out:
+	msgr_graph_result_clear(&res);
+	msgr_message_split_free(parts, nparts);
+	free(last);
+	msgr_graph_close(g);
+	msgr_graph_global_cleanup();
+	msgr_store_close(st);
+	return ret;
+}
