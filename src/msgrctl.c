@@ -64,7 +64,8 @@ static const struct ctl_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "list the commands, or show one's usage",
 	  "Prints the list of commands, or one command's usage.\n" },
 	CTL_WORK_COMMANDS
-	/* later: thread (src/ctl_thread.c), subscribe and profile (src/ctl_setup.c) */
+	CTL_THREAD_COMMANDS
+	/* later: subscribe and profile (src/ctl_setup.c) */
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -80,4 +80,21 @@ int cmd_send(struct ctl *ctl, int argc, char **argv);
 	  "  --type T         messaging_type: RESPONSE (default), UPDATE or MESSAGE_TAG\n" \
 	  "  --tag HUMAN_AGENT  with MESSAGE_TAG: a person answers, up to 7 days\n" },
 
+/* src/ctl_thread.c: Conversation Routing by hand (issue 5). */
+int cmd_thread(struct ctl *ctl, int argc, char **argv);
+
+#define CTL_THREAD_COMMANDS \
+	{ "thread", cmd_thread, \
+	  "pass|take|release|request|extend|owner --connector ID --to PSID [options]", \
+	  "Conversation Routing: pass, take, release, request, extend, show the owner", \
+	  "Calls the handover protocol for one conversation of the connector's page:\n" \
+	  "  pass     --target inbox|APP_ID [--metadata M]   give the thread to the Page Inbox\n" \
+	  "           (a person) or another app\n" \
+	  "  take     [--metadata M]   take the thread back (this app answers again)\n" \
+	  "  release  [--metadata M]   let go of the thread\n" \
+	  "  request  [--metadata M]   ask the owner for the thread\n" \
+	  "  extend   --duration S     keep the thread S more seconds\n" \
+	  "  owner                     print the app that owns the thread\n" \
+	  "The store's view of the owner follows each successful call.\n" },
+
 #endif

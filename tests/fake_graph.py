@@ -34,6 +34,8 @@ Control endpoints (no token needed), all JSON:
   POST /_fake/clear_fail                 drops every failure rule
   POST /_fake/usage {"app": {...}, "page": {...}, "buc": {...}}   usage headers sent from now on
   POST /_fake/user {"psid", "last_message_age_s"}   the messaging window of a user
+  POST /_fake/owner {"page_id", "psid", "app_id"|null}   sets a thread's owner, as Facebook
+                                         does (Page Inbox passing back, idle release)
   POST /_fake/shutdown                   stops the server
   GET  /_fake/callback?token=T           a webhook stand-in: echoes hub.challenge when
                                          hub.verify_token is T (for subscription tests)
@@ -1076,6 +1078,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name == "user":
             with st.lock:
                 st.windows[str(body.get("psid"))] = float(body.get("last_message_age_s", 0))
+            return self.send_json(200, {"ok": True})
+        if name == "owner":
+            # What Facebook does on its own side: the Page Inbox passing a thread back, an
+            # idle thread released after 24 hours. app_id null: nobody holds it.
+            key = (str(body.get("page_id")), str(body.get("psid")))
+            with st.lock:
+                if body.get("app_id") is None:
+                    st.owners.pop(key, None)
+                else:
+                    st.owners[key] = str(body["app_id"])
             return self.send_json(200, {"ok": True})
         if name == "shutdown":
             self.send_json(200, {"ok": True})
