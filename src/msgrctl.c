@@ -65,7 +65,7 @@ static const struct ctl_command commands[] = {
 	  "Prints the list of commands, or one command's usage.\n" },
 	CTL_WORK_COMMANDS
 	CTL_THREAD_COMMANDS
-	/* later: subscribe and profile (src/ctl_setup.c) */
+	CTL_SETUP_COMMANDS
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -226,6 +226,8 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			putchar('\n');
 		}
 	}
+	/* a warning only: the exit status stays the config's (src/ctl_setup.c) */
+	(void)ctl_warn_secret_permissions(ctl->cfg);
 	if ((bad = check_bots(ctl->cfg)) > 0) {
 		fprintf(stderr, "msgrctl: %zu connector%s with a faulty bot\n", bad,
 		    bad == 1 ? "" : "s");

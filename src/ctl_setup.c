@@ -1,0 +1,945 @@
+/* ctl_setup.c — msgrctl's Facebook set-up commands: subscribe and profile (SPEC.md
+ * "msgrctl", issue 6), and the config-permission warning of `msgrctl check`.
+ *
+ * subscribe registers the webhook of each app and subscribes each page (GRAPH.md
+ * "Subscriptions"); profile pushes a connector's `profile` group with POST
+ * me/messenger_profile (GRAPH.md "Messenger profile"). Output is for a person or a cron mail:
+ * one line per Graph API call on stdout, failures on stderr with Facebook's own text. No
+ * token, secret, verify token or app token is ever printed: Facebook's texts pass through
+ * redact() before they are shown, behind lib/graph's own redaction. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libconfig.h>
+
+#include "buf.h"
+#include "log.h"
+#include "message.h"
+#include "msgrctl.h"
+
+/* Page webhook fields subscribed by default: every kind the connector parses (SPEC.md
+ * "Events", Meta's webhook fields reference for the page object). */
+static const char *const default_fields[] = {
+	"messages", "messaging_postbacks", "messaging_optins", "message_deliveries",
+	"message_reads", "messaging_referrals", "message_echoes", "messaging_handovers",
+	"standby", "message_reactions", "message_edits", "messaging_account_linking",
+	"messaging_policy_enforcement", NULL
+};
+
+/* The Messenger profile fields this program manages (GRAPH.md "Messenger profile"). */
+static const char *const profile_fields[] = {
+	"get_started", "greeting", "ice_breakers", "persistent_menu", "whitelisted_domains", NULL
+};
+
+#define FIELDS_MAX       32      /* names in --fields */
+#define FIELDS_BYTES     1024    /* the whole --fields list */
+#define BASE_BYTES       2048    /* --url BASE; BASE + a path stays under MSGR_MAX_URL_BYTES */
+#define SHOWN_BYTES      1024    /* Facebook's text as printed */
+
+/* ---- what is printed ---- */
+
+/* Copies src into dst with every secret of the config replaced by "[redacted]", then
+ * escaped for a terminal (untrusted text: Facebook's message, a callback URL it returned). */
+static const char *
+redact(char *dst, size_t dstsz, const struct msgr_config *cfg, const char *src)
+{
+	struct msgr_buf b;
+	const char *p = src;
+	size_t i;
+
+	msgr_buf_init(&b, SHOWN_BYTES * 2);
+	while (*p != '\0') {
+		size_t skip = 0;
+
+		for (i = 0; i < cfg->n_connectors && skip == 0; i++) {
+			const struct msgr_connector *c = &cfg->connectors[i];
+			const char *sec[4] = { c->call_token, c->webhook_token, c->secret,
+				c->bot.type == MSGR_BOT_API ? c->bot.secret : NULL };
+			size_t k;
+
+			for (k = 0; k < 4 && skip == 0; k++)
+				if (sec[k] != NULL && strlen(sec[k]) >= 4 &&
+				    strncmp(p, sec[k], strlen(sec[k])) == 0)
+					skip = strlen(sec[k]);
+		}
+		if (skip > 0) {
+			if (msgr_buf_puts(&b, "[redacted]") != MSGR_OK)
+				break;
+			p += skip;
+		} else if (msgr_buf_append(&b, p++, 1) != MSGR_OK)
+			break;
+	}
+	msgr_log_escape(dst, dstsz, b.data != NULL ? b.data : "", b.len);
+	msgr_buf_free(&b);
+	return dst;
+}
+
+/* Why a call failed, as Facebook said it (or the transport's reason). */
+static const char *
+why_failed(char *dst, size_t dstsz, const struct msgr_config *cfg,
+    const struct msgr_graph_result *res)
+{
+	char raw[sizeof(res->message) + sizeof(res->user_msg) + 16];
+
+	if (!res->transport_ok)
+		snprintf(raw, sizeof(raw), "no answer from the Graph API: %s",
+		    res->transport_error[0] ? res->transport_error : msgr_strerror(res->rc));
+	else if (res->code != 0 && res->message[0] != '\0')
+		snprintf(raw, sizeof(raw), "%s%s%s", res->message,
+		    res->user_msg[0] ? " — " : "", res->user_msg);
+	else if (res->code != 0)
+		snprintf(raw, sizeof(raw), "Graph API error %ld/%ld", res->code, res->subcode);
+	else if (res->http_status != 0 && (res->http_status < 200 || res->http_status > 299))
+		snprintf(raw, sizeof(raw), "HTTP %ld without a Graph API error", res->http_status);
+	else
+		snprintf(raw, sizeof(raw), "%s", msgr_strerror(res->rc));
+	return redact(dst, dstsz, cfg, raw);
+}
+
+static int
+flush_out(const char *cmd)
+{
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "msgrctl %s: cannot write: %s\n", cmd, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- subscribe: arguments ---- */
+
+static int
+is_loopback_host(const char *host, size_t len)
+{
+	return (len == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
+	    (len == 9 && strncmp(host, "localhost", 9) == 0) ||
+	    (len == 5 && strncmp(host, "[::1]", 5) == 0);
+}
+
+/* BASE is where Facebook reaches the responder: https://host[:port][/prefix]; the callback
+ * of an app is BASE + its first connector's path. Facebook calls https callbacks only (Meta's
+ * webhooks guide); plain http is allowed on a loopback host, for tests. No user:password@,
+ * query or fragment: they would land in every callback and in this program's output. */
+static int
+check_base(const char *url, char *out, size_t outsz, char *why, size_t whysz)
+{
+	const char *host, *end;
+	size_t n = strlen(url), hl;
+	int https;
+
+	if (n == 0 || n >= outsz) {
+		snprintf(why, whysz, "empty or longer than %zu bytes", outsz - 1);
+		return 1;
+	}
+	https = strncmp(url, "https://", 8) == 0;
+	if (!https && strncmp(url, "http://", 7) != 0) {
+		snprintf(why, whysz, "not an https:// URL");
+		return 1;
+	}
+	for (end = url; *end != '\0'; end++)
+		if ((unsigned char)*end <= 0x20 || (unsigned char)*end >= 0x7f || *end == '?' ||
+		    *end == '#' || *end == '@' || *end == '\\') {
+			snprintf(why, whysz, "no spaces, '?', '#', '@' or non-ASCII bytes allowed");
+			return 1;
+		}
+	host = url + (https ? 8 : 7);
+	hl = strcspn(host, "/");
+	if (host[0] == '[')                  /* [v6]:port */
+		end = memchr(host, ']', hl), hl = end != NULL ? (size_t)(end - host) + 1 : 0;
+	else if ((end = memchr(host, ':', hl)) != NULL)
+		hl = (size_t)(end - host);
+	if (hl == 0) {
+		snprintf(why, whysz, "no host");
+		return 1;
+	}
+	if (!https && !is_loopback_host(host, hl)) {
+		snprintf(why, whysz, "Facebook calls https:// callbacks only "
+		    "(http:// is accepted for 127.0.0.1, for tests)");
+		return 1;
+	}
+	memcpy(out, url, n + 1);
+	while (n > 0 && out[n - 1] == '/')   /* the connector's path brings its own '/' */
+		out[--n] = '\0';
+	return 0;
+}
+
+/* --fields a,b,c: names of page webhook fields, [a-z_], no repeats. */
+static int
+check_fields(const char *list, char *out, size_t outsz, size_t *count, char *why, size_t whysz)
+{
+	const char *p = list;
+	size_t n = 0;
+
+	if (strlen(list) >= outsz || *list == '\0') {
+		snprintf(why, whysz, "empty or longer than %zu bytes", outsz - 1);
+		return 1;
+	}
+	while (*p != '\0') {
+		size_t len = strcspn(p, ","), i;
+		const char *q;
+
+		if (len == 0 || len > 64) {
+			snprintf(why, whysz, "an empty or over-long name");
+			return 1;
+		}
+		for (i = 0; i < len; i++)
+			if (!((p[i] >= 'a' && p[i] <= 'z') || p[i] == '_')) {
+				snprintf(why, whysz, "\"%.*s\" is not a field name (a-z and _)",
+				    (int)(len > 40 ? 40 : len), p);
+				return 1;
+			}
+		for (q = list; q < p; q += strcspn(q, ",") + 1)
+			if (strcspn(q, ",") == len && strncmp(q, p, len) == 0) {
+				snprintf(why, whysz, "\"%.*s\" is listed twice", (int)len, p);
+				return 1;
+			}
+		if (++n > FIELDS_MAX) {
+			snprintf(why, whysz, "more than %d fields", FIELDS_MAX);
+			return 1;
+		}
+		p += len;
+		if (*p == ',' && *++p == '\0') {
+			snprintf(why, whysz, "a trailing comma");
+			return 1;
+		}
+	}
+	memcpy(out, list, strlen(list) + 1);
+	*count = n;
+	return 0;
+}
+
+static void
+default_field_list(char *out, size_t outsz, size_t *count)
+{
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; default_fields[i] != NULL; i++) {
+		int w = snprintf(out + len, outsz - len, "%s%s", i ? "," : "", default_fields[i]);
+
+		if (w < 0 || (size_t)w >= outsz - len)
+			break;
+		len += (size_t)w;
+	}
+	*count = i;
+}
+
+/* 1 when every name of the comma list want is in have (a JSON array of strings, or of
+ * {"name": ...} objects as GET /{app-id}/subscriptions returns them). */
+static int
+has_fields(const json_t *have, const char *want)
+{
+	const char *p = want;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ","), i;
+		int found = 0;
+
+		for (i = 0; i < json_array_size(have) && !found; i++) {
+			const json_t *f = json_array_get(have, i);
+			const char *name = json_is_string(f) ? json_string_value(f) :
+			    json_string_value(json_object_get(f, "name"));
+
+			found = name != NULL && strlen(name) == len && strncmp(name, p, len) == 0;
+		}
+		if (!found)
+			return 0;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 1;
+}
+
+/* ---- subscribe: the calls ---- */
+
+struct sub_run {
+	struct ctl *ctl;
+	struct msgr_graph *g;
+	const char *base;          /* validated, no trailing '/' */
+	const char *fields;        /* comma-separated */
+	size_t n_fields;
+	int check;                 /* --check: look first, repair only what is missing */
+	int failed;
+};
+
+/* POST /{app-id}/subscriptions for app of connector first (GRAPH.md "Subscriptions").
+ * Facebook GETs the callback during the call: 2200 when the responder did not answer the
+ * challenge. 0 on success. */
+static int
+register_app(struct sub_run *r, const struct msgr_connector *first, const char *callback,
+    const char *what)
+{
+	struct msgr_graph_result res;
+	char why[SHOWN_BYTES], esc[BASE_BYTES + MSGR_MAX_PATH_BYTES];
+	int ret = 1;
+
+	msgr_graph_result_init(&res);
+	msgr_log_escape(esc, sizeof(esc), callback, strlen(callback));
+	if (msgr_graph_app_subscribe(r->g, first->app_id, first->secret, callback,
+	    first->webhook_token, r->fields, &res) == MSGR_OK) {
+		printf("app %s: webhook %s %s (%zu fields)\n", first->app_id, esc, what, r->n_fields);
+		ret = 0;
+	} else {
+		fprintf(stderr, "msgrctl subscribe: app %s: webhook %s not registered: %s\n",
+		    first->app_id, esc, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		r->failed = 1;
+	}
+	msgr_graph_result_clear(&res);
+	return ret;
+}
+
+/* The app's page subscription as GET /{app-id}/subscriptions lists it, or NULL. */
+static const json_t *
+page_subscription(const json_t *answer)
+{
+	const json_t *data = json_object_get(answer, "data");
+	size_t i;
+
+	for (i = 0; i < json_array_size(data); i++) {
+		const json_t *s = json_array_get(data, i);
+
+		if (json_is_string(json_object_get(s, "object")) &&
+		    strcmp(json_string_value(json_object_get(s, "object")), "page") == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* --check for one app: active with our callback and fields -> nothing to do; missing,
+ * inactive or short of fields -> registered again; another callback -> reported only (it may
+ * be a developer's tunnel: moving it is `subscribe` without --check). 0 when all is well. */
+static int
+check_app(struct sub_run *r, const struct msgr_connector *first, const char *callback)
+{
+	struct msgr_graph_result res;
+	const json_t *s;
+	const char *cb;
+	char why[SHOWN_BYTES], esc[BASE_BYTES + MSGR_MAX_PATH_BYTES];
+	int ret = 1;
+
+	msgr_graph_result_init(&res);
+	if (msgr_graph_app_subscriptions(r->g, first->app_id, first->secret, &res) != MSGR_OK) {
+		fprintf(stderr, "msgrctl subscribe: app %s: cannot read the subscriptions: %s\n",
+		    first->app_id, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		r->failed = 1;
+		goto out;
+	}
+	s = page_subscription(res.json);
+	cb = s != NULL ? json_string_value(json_object_get(s, "callback_url")) : NULL;
+	if (s == NULL) {
+		printf("app %s: webhook missing\n", first->app_id);
+		ret = register_app(r, first, callback, "registered");
+	} else if (cb == NULL || strcmp(cb, callback) != 0) {
+		fprintf(stderr, "msgrctl subscribe: app %s: webhook goes to %s, not %s "
+		    "(left as it is; `msgrctl subscribe --url` without --check moves it)\n",
+		    first->app_id, redact(why, sizeof(why), r->ctl->cfg, cb ? cb : "(none)"),
+		    msgr_log_escape(esc, sizeof(esc), callback, strlen(callback)));
+		r->failed = 1;
+	} else if (!json_is_true(json_object_get(s, "active"))) {
+		printf("app %s: webhook inactive\n", first->app_id);
+		ret = register_app(r, first, callback, "registered again");
+	} else if (!has_fields(json_object_get(s, "fields"), r->fields)) {
+		printf("app %s: webhook lacks some of the %zu fields\n", first->app_id, r->n_fields);
+		ret = register_app(r, first, callback, "registered again");
+	} else {
+		printf("app %s: webhook %s active\n", first->app_id,
+		    msgr_log_escape(esc, sizeof(esc), callback, strlen(callback)));
+		ret = 0;
+	}
+out:
+	msgr_graph_result_clear(&res);
+	return ret;
+}
+
+/* POST /{page-id}/subscribed_apps with the page token. */
+static void
+subscribe_page(struct sub_run *r, const struct msgr_connector *c, const char *what)
+{
+	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_result res;
+	char why[SHOWN_BYTES];
+
+	msgr_graph_result_init(&res);
+	if (msgr_graph_page_subscribe(r->g, &a, c->page_id, r->fields, &res) == MSGR_OK)
+		printf("page %s (connector %s): %s\n", c->page_id, c->id, what);
+	else {
+		fprintf(stderr, "msgrctl subscribe: page %s (connector %s): not subscribed: %s\n",
+		    c->page_id, c->id, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		r->failed = 1;
+	}
+	msgr_graph_result_clear(&res);
+}
+
+/* --check for one page: GET /{page-id}/subscribed_apps lists the app with our fields. */
+static void
+check_page(struct sub_run *r, const struct msgr_connector *c)
+{
+	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_result res;
+	const json_t *data, *app = NULL;
+	char why[SHOWN_BYTES];
+	size_t i;
+
+	msgr_graph_result_init(&res);
+	if (msgr_graph_page_subscribed_apps(r->g, &a, c->page_id, &res) != MSGR_OK) {
+		fprintf(stderr, "msgrctl subscribe: page %s (connector %s): cannot read its "
+		    "subscribed apps: %s\n", c->page_id, c->id,
+		    why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		r->failed = 1;
+		goto out;
+	}
+	data = json_object_get(res.json, "data");
+	for (i = 0; i < json_array_size(data) && app == NULL; i++) {
+		const json_t *id = json_object_get(json_array_get(data, i), "id");
+
+		if (json_is_string(id) && strcmp(json_string_value(id), c->app_id) == 0)
+			app = json_array_get(data, i);
+	}
+	if (app == NULL) {
+		printf("page %s (connector %s): not subscribed\n", c->page_id, c->id);
+		subscribe_page(r, c, "subscribed");
+	} else if (!has_fields(json_object_get(app, "subscribed_fields"), r->fields)) {
+		printf("page %s (connector %s): lacks some of the %zu fields\n", c->page_id, c->id,
+		    r->n_fields);
+		subscribe_page(r, c, "subscribed again");
+	} else
+		printf("page %s (connector %s): subscribed\n", c->page_id, c->id);
+out:
+	msgr_graph_result_clear(&res);
+}
+
+int
+cmd_subscribe(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "url", required_argument, NULL, 'u' }, { "fields", required_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'k' }, { NULL, 0, NULL, 0 } };
+	char base[BASE_BYTES], fields[FIELDS_BYTES], why[256], esc[128];
+	char callback[BASE_BYTES + MSGR_MAX_PATH_BYTES];
+	const char *url = NULL, *flist = NULL;
+	struct sub_run r;
+	size_t i, j;
+	int c, rc;
+
+	memset(&r, 0, sizeof(r));
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "u:f:k", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': url = optarg; break;
+		case 'f': flist = optarg; break;
+		case 'k': r.check = 1; break;
+		default:
+			if ((rc = ctl_option(ctl, c)) >= 0)
+				return rc;
+		}
+	}
+	if (ctl_too_many(ctl, argc, argv))
+		return 1;
+	if (url == NULL) {
+		fprintf(stderr, "msgrctl subscribe: --url BASE is needed (where Facebook reaches "
+		    "the responder, e.g. https://example.org/cgi-bin/messenger.fcgi)\n");
+		return 1;
+	}
+	if (check_base(url, base, sizeof(base), why, sizeof(why))) {
+		fprintf(stderr, "msgrctl subscribe: --url \"%s\": %s\n",
+		    msgr_log_escape(esc, sizeof(esc), url, strlen(url)), why);
+		return 1;
+	}
+	if (flist == NULL)
+		default_field_list(fields, sizeof(fields), &r.n_fields);
+	else if (check_fields(flist, fields, sizeof(fields), &r.n_fields, why, sizeof(why))) {
+		fprintf(stderr, "msgrctl subscribe: --fields: %s\n", why);
+		return 1;
+	}
+	if (ctl_load(ctl) || ctl_open_graph(ctl, &r.g)) {
+		msgr_graph_global_cleanup();
+		return 1;
+	}
+	r.ctl = ctl;
+	r.base = base;
+	r.fields = fields;
+	/* One webhook per app (GRAPH.md "Subscriptions": one callback per app and object): the
+	 * first connector of each app_id, in config order, gives the callback path; its
+	 * siblings' pages are routed by page id behind it (SPEC.md "Routing"). */
+	for (i = 0; i < ctl->cfg->n_connectors; i++) {
+		const struct msgr_connector *first = &ctl->cfg->connectors[i];
+		int seen = 0, bad;
+
+		for (j = 0; j < i && !seen; j++)
+			seen = strcmp(ctl->cfg->connectors[j].app_id, first->app_id) == 0;
+		if (seen)
+			continue;
+		snprintf(callback, sizeof(callback), "%s%s", base, first->path);
+		bad = r.check ? check_app(&r, first, callback) :
+		    register_app(&r, first, callback, "registered");
+		for (j = i; j < ctl->cfg->n_connectors; j++) {
+			const struct msgr_connector *cn = &ctl->cfg->connectors[j];
+
+			if (strcmp(cn->app_id, first->app_id) != 0)
+				continue;
+			if (bad && !r.check) {
+				/* a page subscribed to an app whose webhook failed would look done */
+				fprintf(stderr, "msgrctl subscribe: page %s (connector %s): skipped, "
+				    "app %s has no webhook\n", cn->page_id, cn->id, cn->app_id);
+				continue;
+			}
+			if (r.check)
+				check_page(&r, cn);
+			else
+				subscribe_page(&r, cn, "subscribed");
+		}
+	}
+	msgr_graph_close(r.g);
+	msgr_graph_global_cleanup();
+	if (flush_out("subscribe"))
+		return 1;
+	return r.failed ? 1 : 0;
+}
+
+/* ---- profile ---- */
+
+/* The limits of GRAPH.md "Messenger profile" and Meta's messenger-profile reference, checked
+ * again at the last moment (config.c checks them at load): nothing Facebook would refuse for
+ * its size leaves. 0, or 1 with why naming the limit. */
+static int
+text_within(const char *what, const char *s, size_t max, char *why, size_t whysz)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0' || msgr_message_utf8_chars(s, &n) != MSGR_OK) {
+		snprintf(why, whysz, "%s is empty or not UTF-8", what);
+		return 1;
+	}
+	if (n > max) {
+		snprintf(why, whysz, "%s has %zu characters, over Facebook's limit of %zu", what, n,
+		    max);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+profile_limits(const struct msgr_profile_config *p, char *why, size_t whysz)
+{
+	size_t i, j, def;
+
+	if (p->get_started != NULL &&
+	    text_within("get_started payload", p->get_started, MSGR_PAYLOAD_MAX_CHARS, why, whysz))
+		return 1;
+	if (p->n_greeting > MSGR_MAX_LOCALES) {
+		snprintf(why, whysz, "greeting has %zu locales, over %d", p->n_greeting,
+		    MSGR_MAX_LOCALES);
+		return 1;
+	}
+	for (i = 0, def = 0; i < p->n_greeting; i++) {
+		def += strcmp(p->greeting[i].locale, "default") == 0;
+		if (text_within("a greeting text", p->greeting[i].text, MSGR_GREETING_MAX_CHARS, why,
+		    whysz))
+			return 1;
+	}
+	if (p->n_greeting > 0 && def != 1) {
+		snprintf(why, whysz, "greeting needs exactly one \"default\" locale");
+		return 1;
+	}
+	if (p->n_ice_breakers > MSGR_ICE_BREAKERS_MAX) {
+		snprintf(why, whysz, "%zu ice breakers, over Facebook's limit of %d",
+		    p->n_ice_breakers, MSGR_ICE_BREAKERS_MAX);
+		return 1;
+	}
+	for (i = 0; i < p->n_ice_breakers; i++)
+		if (text_within("an ice breaker question", p->ice_breakers[i].question,
+		    MSGR_PAYLOAD_MAX_CHARS, why, whysz) || text_within("an ice breaker payload",
+		    p->ice_breakers[i].payload, MSGR_PAYLOAD_MAX_CHARS, why, whysz))
+			return 1;
+	if (p->n_menus > 0 && p->get_started == NULL) {
+		snprintf(why, whysz, "persistent_menu needs get_started (Facebook refuses it alone)");
+		return 1;
+	}
+	if (p->n_menus > MSGR_MAX_LOCALES) {
+		snprintf(why, whysz, "persistent_menu has %zu locales, over %d", p->n_menus,
+		    MSGR_MAX_LOCALES);
+		return 1;
+	}
+	for (i = 0, def = 0; i < p->n_menus; i++) {
+		const struct msgr_menu *m = &p->menus[i];
+
+		def += strcmp(m->locale, "default") == 0;
+		if (m->n_items == 0 || m->n_items > MSGR_MENU_ITEMS_MAX) {
+			snprintf(why, whysz, "persistent_menu \"%.20s\" has %zu items, Facebook takes "
+			    "1 to %d", m->locale, m->n_items, MSGR_MENU_ITEMS_MAX);
+			return 1;
+		}
+		for (j = 0; j < m->n_items; j++) {
+			const struct msgr_menu_item *it = &m->items[j];
+
+			if (text_within("a persistent_menu title", it->title,
+			    MSGR_MENU_TITLE_MAX_CHARS, why, whysz) ||
+			    (it->payload != NULL && text_within("a persistent_menu payload",
+			    it->payload, MSGR_PAYLOAD_MAX_CHARS, why, whysz)))
+				return 1;
+			if ((it->payload == NULL) == (it->url == NULL)) {
+				snprintf(why, whysz, "a persistent_menu item needs a payload or a url");
+				return 1;
+			}
+		}
+	}
+	if (p->n_menus > 0 && def != 1) {
+		snprintf(why, whysz, "persistent_menu needs exactly one \"default\" locale");
+		return 1;
+	}
+	if (p->n_whitelisted_domains > MSGR_WHITELISTED_DOMAINS_MAX) {
+		snprintf(why, whysz, "%zu whitelisted_domains, over Facebook's limit of %d",
+		    p->n_whitelisted_domains, MSGR_WHITELISTED_DOMAINS_MAX);
+		return 1;
+	}
+	for (i = 0; i < p->n_whitelisted_domains; i++)
+		if (strncmp(p->whitelisted_domains[i], "https://", 8) != 0) {
+			snprintf(why, whysz, "whitelisted_domains must be https:// URLs");
+			return 1;
+		}
+	return 0;
+}
+
+/* The body of POST me/messenger_profile in Facebook's current shapes (Meta's
+ * messenger-profile reference: get-started, greeting, persistent-menu, ice-breakers,
+ * domain-whitelisting). ice_breakers uses the localized form {call_to_actions, locale}
+ * that Meta's ice-breakers reference has recommended since April 2022; the config has one
+ * list, sent as the required "default" locale. NULL on allocation failure. */
+static json_t *
+profile_body(const struct msgr_profile_config *p, char *names, size_t namesz)
+{
+	json_t *body = json_object(), *a = NULL, *o = NULL, *cta = NULL;
+	size_t i, j;
+
+	names[0] = '\0';
+#define ADD_NAME(n) snprintf(names + strlen(names), namesz - strlen(names), "%s%s", \
+	names[0] ? ", " : "", n)
+	if (body == NULL)
+		return NULL;
+	if (p->get_started != NULL) {
+		if (json_object_set_new(body, "get_started",
+		    json_pack("{s:s}", "payload", p->get_started)) != 0)
+			goto fail;
+		ADD_NAME("get_started");
+	}
+	if (p->n_greeting > 0) {
+		if ((a = json_array()) == NULL || json_object_set_new(body, "greeting", a) != 0)
+			goto fail;
+		for (i = 0; i < p->n_greeting; i++)
+			if (json_array_append_new(a, json_pack("{s:s, s:s}", "locale",
+			    p->greeting[i].locale, "text", p->greeting[i].text)) != 0)
+				goto fail;
+		ADD_NAME("greeting");
+	}
+	if (p->n_ice_breakers > 0) {
+		if ((cta = json_array()) == NULL ||
+		    (o = json_pack("{s:o, s:s}", "call_to_actions", cta, "locale", "default")) == NULL ||
+		    json_object_set_new(body, "ice_breakers", json_pack("[o]", o)) != 0)
+			goto fail;
+		for (i = 0; i < p->n_ice_breakers; i++)
+			if (json_array_append_new(cta, json_pack("{s:s, s:s}", "question",
+			    p->ice_breakers[i].question, "payload", p->ice_breakers[i].payload)) != 0)
+				goto fail;
+		ADD_NAME("ice_breakers");
+	}
+	if (p->n_menus > 0) {
+		if ((a = json_array()) == NULL || json_object_set_new(body, "persistent_menu", a) != 0)
+			goto fail;
+		for (i = 0; i < p->n_menus; i++) {
+			const struct msgr_menu *m = &p->menus[i];
+
+			if ((cta = json_array()) == NULL ||
+			    json_array_append_new(a, json_pack("{s:s, s:b, s:o}", "locale", m->locale,
+			    "composer_input_disabled", 0, "call_to_actions", cta)) != 0)
+				goto fail;
+			for (j = 0; j < m->n_items; j++) {
+				const struct msgr_menu_item *it = &m->items[j];
+				json_t *item = it->url != NULL ?
+				    json_pack("{s:s, s:s, s:s}", "type", "web_url", "title", it->title,
+				    "url", it->url) :
+				    json_pack("{s:s, s:s, s:s}", "type", "postback", "title", it->title,
+				    "payload", it->payload);
+
+				if (json_array_append_new(cta, item) != 0)
+					goto fail;
+			}
+		}
+		ADD_NAME("persistent_menu");
+	}
+	if (p->n_whitelisted_domains > 0) {
+		if ((a = json_array()) == NULL ||
+		    json_object_set_new(body, "whitelisted_domains", a) != 0)
+			goto fail;
+		for (i = 0; i < p->n_whitelisted_domains; i++)
+			if (json_array_append_new(a, json_string(p->whitelisted_domains[i])) != 0)
+				goto fail;
+		ADD_NAME("whitelisted_domains");
+	}
+#undef ADD_NAME
+	return body;
+fail:
+	json_decref(body);
+	return NULL;
+}
+
+/* --delete a,b: names among profile_fields. The names point into buf. */
+static int
+parse_delete(char *buf, const char **names, size_t *n, char *why, size_t whysz)
+{
+	char *save = NULL, *tok;
+	size_t i, k;
+
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; profile_fields[i] != NULL; i++)
+			if (strcmp(tok, profile_fields[i]) == 0)
+				break;
+		if (profile_fields[i] == NULL) {
+			snprintf(why, whysz, "\"%.40s\" is not one of get_started, greeting, "
+			    "ice_breakers, persistent_menu, whitelisted_domains", tok);
+			return 1;
+		}
+		for (k = 0; k < *n; k++)
+			if (strcmp(names[k], tok) == 0) {
+				snprintf(why, whysz, "\"%s\" is listed twice", tok);
+				return 1;
+			}
+		names[(*n)++] = profile_fields[i];
+	}
+	if (*n == 0) {
+		snprintf(why, whysz, "no field named");
+		return 1;
+	}
+	return 0;
+}
+
+/* Pushes (or deletes) one connector's profile. 0 on success. */
+static int
+profile_one(struct ctl *ctl, struct msgr_graph *g, const struct msgr_connector *c,
+    const char *const *del, size_t n_del)
+{
+	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_result res;
+	json_t *body = NULL;
+	char why[SHOWN_BYTES], names[256];
+	int ret = 1;
+	size_t i;
+
+	msgr_graph_result_init(&res);
+	if (n_del > 0) {
+		if (msgr_graph_messenger_profile_delete(g, &a, del, n_del, &res) != MSGR_OK)
+			goto failed;
+		printf("connector %s (page %s): profile fields deleted:", c->id, c->page_id);
+		for (i = 0; i < n_del; i++)
+			printf("%s %s", i ? "," : "", del[i]);
+		putchar('\n');
+		ret = 0;
+		goto out;
+	}
+	if (profile_limits(&c->profile, why, sizeof(why))) {
+		fprintf(stderr, "msgrctl profile: connector %s: not sent: %s\n", c->id, why);
+		goto out;
+	}
+	if ((body = profile_body(&c->profile, names, sizeof(names))) == NULL) {
+		fprintf(stderr, "msgrctl profile: connector %s: out of memory\n", c->id);
+		goto out;
+	}
+	if (json_object_size(body) == 0) {
+		printf("connector %s (page %s): profile group is empty, nothing sent\n", c->id,
+		    c->page_id);
+		ret = 0;
+		goto out;
+	}
+	if (msgr_graph_messenger_profile_set(g, &a, body, &res) != MSGR_OK)
+		goto failed;
+	printf("connector %s (page %s): profile set: %s\n", c->id, c->page_id, names);
+	ret = 0;
+	goto out;
+failed:
+	fprintf(stderr, "msgrctl profile: connector %s (page %s): %s\n", c->id, c->page_id,
+	    why_failed(why, sizeof(why), ctl->cfg, &res));
+out:
+	json_decref(body);
+	msgr_graph_result_clear(&res);
+	return ret;
+}
+
+int
+cmd_profile(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "connector", required_argument, NULL, 'C' },
+		{ "delete", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
+	const char *id = NULL, *del[8];
+	char delbuf[256], why[256], esc[128];
+	struct msgr_graph *g = NULL;
+	size_t n_del = 0, i, done = 0;
+	int c, rc, failed = 0, deleting = 0;
+
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "C:d:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C': id = optarg; break;
+		case 'd':
+			if (strlen(optarg) >= sizeof(delbuf)) {
+				fprintf(stderr, "msgrctl profile: --delete: too long\n");
+				return 1;
+			}
+			memcpy(delbuf, optarg, strlen(optarg) + 1);
+			deleting = 1;
+			break;
+		default:
+			if ((rc = ctl_option(ctl, c)) >= 0)
+				return rc;
+		}
+	}
+	if (ctl_too_many(ctl, argc, argv))
+		return 1;
+	if (deleting && parse_delete(delbuf, del, &n_del, why, sizeof(why))) {
+		fprintf(stderr, "msgrctl profile: --delete: %s\n", why);
+		return 1;
+	}
+	if (ctl_load(ctl))
+		return 1;
+	if (id != NULL && msgr_config_by_id(ctl->cfg, id) == NULL) {
+		fprintf(stderr, "msgrctl profile: no connector \"%s\"\n",
+		    msgr_log_escape(esc, sizeof(esc), id, strlen(id)));
+		return 1;
+	}
+	if (ctl_open_graph(ctl, &g)) {
+		msgr_graph_global_cleanup();
+		return 1;
+	}
+	for (i = 0; i < ctl->cfg->n_connectors; i++) {
+		const struct msgr_connector *cn = &ctl->cfg->connectors[i];
+
+		if (id != NULL ? strcmp(cn->id, id) != 0 : !cn->profile.present)
+			continue;
+		if (!cn->profile.present && n_del == 0) {
+			fprintf(stderr, "msgrctl profile: connector %s has no profile group "
+			    "(docs/configuration.md \"profile\")\n", cn->id);
+			failed = 1;
+			continue;
+		}
+		done++;
+		if (profile_one(ctl, g, cn, del, n_del))
+			failed = 1;
+	}
+	if (done == 0 && !failed) {
+		fprintf(stderr, "msgrctl profile: no connector has a profile group\n");
+		failed = 1;
+	}
+	msgr_graph_close(g);
+	msgr_graph_global_cleanup();
+	if (flush_out("profile"))
+		return 1;
+	return failed;
+}
+
+/* ---- the config's permissions (for `msgrctl check`) ---- */
+
+/* Whom a mode lets read, or NULL when only the owner can. */
+static const char *
+readers(mode_t m)
+{
+	if ((m & S_IROTH) != 0)
+		return "everyone";
+	if ((m & S_IRGRP) != 0)
+		return "its group";
+	return NULL;
+}
+
+/* Files already warned about (libconfig's strings, valid until config_destroy). */
+struct warned {
+	const char *files[32];
+	size_t n;
+};
+
+static int
+seen_file(struct warned *w, const char *f)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcmp(w->files[i], f) == 0)
+			return 1;
+	if (w->n < sizeof(w->files) / sizeof(w->files[0]))
+		w->files[w->n++] = f;
+	return 0;
+}
+
+/* One secret setting: written inline in a file others can read, or a file: secret others
+ * can read. One warning per file. Returns 1 when a warning was printed. */
+static int
+warn_secret(const struct msgr_config *cfg, struct warned *w, const config_setting_t *s,
+    const char *conn, const char *key)
+{
+	const char *v = config_setting_get_string(s), *src = config_setting_source_file(s);
+	const char *who;
+	char path[4096], esc[512];
+	struct stat sb;
+
+	if (v == NULL || strncmp(v, "env:", 4) == 0)
+		return 0;
+	if (strncmp(v, "file:", 5) == 0) {
+		int n = v[5] == '/' ? snprintf(path, sizeof(path), "%s", v + 5) :
+		    snprintf(path, sizeof(path), "%s/%s", cfg->dir, v + 5);
+
+		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &sb) != 0 ||
+		    (who = readers(sb.st_mode)) == NULL)
+			return 0;
+		fprintf(stderr, "msgrctl check: warning: %s (%s of connector '%s') is readable by "
+		    "%s: chmod 600 it\n", msgr_log_escape(esc, sizeof(esc), path, strlen(path)), key,
+		    conn, who);
+		return 1;
+	}
+	if (src == NULL)
+		src = cfg->file;
+	if (stat(src, &sb) != 0 || (who = readers(sb.st_mode)) == NULL || seen_file(w, src))
+		return 0;
+	fprintf(stderr, "msgrctl check: warning: %s is readable by %s and holds secrets inline "
+	    "(%s of connector '%s'...): chmod 600 it, or write each secret as \"env:NAME\" or "
+	    "\"file:PATH\"\n", msgr_log_escape(esc, sizeof(esc), src, strlen(src)), who, key, conn);
+	return 1;
+}
+
+/* The config is read a second time with libconfig alone, because only the file tells
+ * whether a secret was written inline, as env: or as file: (the loaded config holds the
+ * resolved values). A file that does not parse here was already reported by the loader. */
+size_t
+ctl_warn_secret_permissions(const struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "call_token", "webhook_token", "secret", NULL };
+	config_setting_t *list;
+	struct warned w;
+	config_t lc;
+	size_t warned = 0;
+	int i, n, k;
+
+	w.n = 0;
+	config_init(&lc);
+	config_set_include_dir(&lc, cfg->dir);
+	if (config_read_file(&lc, cfg->file) != CONFIG_TRUE ||
+	    (list = config_lookup(&lc, "connectors")) == NULL)
+		goto out;
+	n = config_setting_length(list);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i), *s, *bot;
+		const char *cid = NULL;
+
+		if (config_setting_lookup_string(e, "id", &cid) != CONFIG_TRUE)
+			cid = "?";
+		for (k = 0; keys[k] != NULL; k++)
+			if ((s = config_setting_get_member(e, keys[k])) != NULL)
+				warned += (size_t)warn_secret(cfg, &w, s, cid, keys[k]);
+		if ((bot = config_setting_get_member(e, "bot")) != NULL &&
+		    (s = config_setting_get_member(bot, "secret")) != NULL)
+			warned += (size_t)warn_secret(cfg, &w, s, cid, "bot.secret");
+	}
+out:
+	config_destroy(&lc);
+	return warned;
+}
