@@ -852,7 +852,8 @@ readers(mode_t m)
 	return NULL;
 }
 
-/* Files already warned about (libconfig's strings, valid until config_destroy). */
+/* Files already warned about: source files, and file: values as written (libconfig's
+ * strings, valid until config_destroy). */
 struct warned {
 	const char *files[32];
 	size_t n;
@@ -889,7 +890,7 @@ warn_secret(const struct msgr_config *cfg, struct warned *w, const config_settin
 		    snprintf(path, sizeof(path), "%s/%s", cfg->dir, v + 5);
 
 		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &sb) != 0 ||
-		    (who = readers(sb.st_mode)) == NULL)
+		    (who = readers(sb.st_mode)) == NULL || seen_file(w, v))
 			return 0;
 		fprintf(stderr, "msgrctl check: warning: %s (%s of connector '%s') is readable by "
 		    "%s: chmod 600 it\n", msgr_log_escape(esc, sizeof(esc), path, strlen(path)), key,
