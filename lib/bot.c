@@ -24,6 +24,7 @@ struct msgr_bot {
 	const struct msgr_bot_ops *ops;
 	void *state;
 	const char *conn_id;                 /* the connector's id (it outlives the bot), for logs */
+	char why[MSGR_MESSAGE_WHY_MAX * 2]; /* msgr_bot_last_error */
 };
 
 /* "connector "ID": bot type NAME: not available in this build\n", malloc'd, or NULL. */
@@ -105,12 +106,17 @@ msgr_bot_answer(struct msgr_bot *bot, const struct msgr_bot_input *in, json_t **
 	*actions = NULL;
 	if (bot == NULL || in == NULL || in->ev == NULL)
 		return MSGR_ERR_INVALID;
-	if ((rc = bot->ops->answer(bot->state, in, &list)) != MSGR_OK)
+	bot->why[0] = '\0';
+	if ((rc = bot->ops->answer(bot->state, in, &list)) != MSGR_OK) {
+		if (bot->ops->last_error != NULL)
+			snprintf(bot->why, sizeof(bot->why), "%s", bot->ops->last_error(bot->state));
 		goto out;
+	}
 	/* One gate for every bot type: what leaves here has the documented shapes. */
 	if (msgr_bot_actions_validate(list, why, sizeof(why)) != MSGR_OK) {
 		msgr_log(MSGR_LOG_ERROR, "connector=%s bot=%s: unusable answer: %s", bot->conn_id,
 		    bot->ops->name, msgr_log_escape(esc, sizeof(esc), why, strlen(why)));
+		snprintf(bot->why, sizeof(bot->why), "unusable answer: %s", why);
 		rc = MSGR_ERR_PERMANENT;
 		goto out;
 	}
@@ -136,6 +142,12 @@ msgr_bot_type_name(const struct msgr_bot *bot)
 	return bot != NULL ? bot->ops->name : "";
 }
 
+const char *
+msgr_bot_last_error(const struct msgr_bot *bot)
+{
+	return bot != NULL ? bot->why : "";
+}
+
 msgr_result
 msgr_bot_check(const struct msgr_connector *conn, char **errors)
 {
@@ -152,6 +164,86 @@ msgr_bot_check(const struct msgr_connector *conn, char **errors)
 }
 
 /* ---- action list check ---------------------------------------------------------------- */
+
+/* A message the worker splits (plan_message in lib/worker.c): only text, optionally with
+ * quick replies. */
+static int
+splittable(const json_t *m)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_string(json_object_get(m, "text")))
+		return 0;
+	json_object_foreach((json_t *)m, k, v)
+		if (strcmp(k, "text") != 0 && strcmp(k, "quick_replies") != 0)
+			return 0;
+	return 1;
+}
+
+/* Validates each part of a long text as the worker will send it: the parts alone, the last
+ * one with the message's quick replies. */
+static msgr_result
+validate_parts(const json_t *m, char *why, size_t whysz)
+{
+	char pwhy[MSGR_MESSAGE_WHY_MAX];
+	char **parts = NULL;
+	size_t n = 0, i;
+	json_t *part = NULL;
+	msgr_result rc;
+
+	rc = msgr_message_split_text(json_string_value(json_object_get(m, "text")), 0, &parts,
+	    &n);
+	if (rc == MSGR_ERR_NOMEM) {
+		snprintf(why, whysz, "out of memory");
+		goto out;
+	}
+	if (rc != MSGR_OK) {
+		snprintf(why, whysz, "text: %s, at most %d bytes", rc == MSGR_ERR_TOOBIG ?
+		    "too long to split" : "not valid UTF-8 text", MSGR_MAX_TEXT_BYTES);
+		rc = MSGR_ERR_LIMIT;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		part = i + 1 == n ? json_deep_copy(m) : json_object();
+		if (part == NULL || json_object_set_new(part, "text", json_string(parts[i])) != 0) {
+			snprintf(why, whysz, "out of memory");
+			rc = MSGR_ERR_NOMEM;
+			goto out;
+		}
+		if ((rc = msgr_message_validate(part, pwhy, sizeof(pwhy))) != MSGR_OK) {
+			snprintf(why, whysz, "text part %zu of %zu: %s", i + 1, n, pwhy);
+			goto out;
+		}
+		json_decref(part);
+		part = NULL;
+	}
+out:
+	json_decref(part);
+	msgr_message_split_free(parts, n);
+	return rc;
+}
+
+msgr_result
+msgr_bot_message_validate(const json_t *message, char *why, size_t whysz)
+{
+	char dummy[1];
+	size_t chars;
+	msgr_result rc;
+
+	if (why == NULL || whysz == 0) {
+		why = dummy;
+		whysz = sizeof(dummy);
+	}
+	rc = msgr_message_validate(message, why, whysz);
+	if (rc != MSGR_ERR_LIMIT || !json_is_object(message) || !splittable(message))
+		return rc;
+	/* Only the length may be what failed: anything else fails the parts too. */
+	if (msgr_message_utf8_chars(json_string_value(json_object_get(message, "text")),
+	    &chars) != MSGR_OK || chars <= MSGR_TEXT_MAX_CHARS)
+		return rc;
+	return validate_parts(message, why, whysz);
+}
 
 /* 1 when every key of o is one of the NULL-terminated keys. */
 static int
@@ -308,7 +400,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		snprintf(why, whysz, "actions[%zu].message: missing", i);
 		return MSGR_ERR_INVALID;
 	}
-	rc = msgr_message_validate(json_object_get(a, "message"), mwhy, sizeof(mwhy));
+	rc = msgr_bot_message_validate(json_object_get(a, "message"), mwhy, sizeof(mwhy));
 	if (rc != MSGR_OK) {
 		snprintf(why, whysz, "actions[%zu].message: %s", i, mwhy);
 		return rc == MSGR_ERR_LIMIT ? MSGR_ERR_LIMIT : MSGR_ERR_INVALID;

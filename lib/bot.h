@@ -65,9 +65,22 @@ void msgr_bot_close(struct msgr_bot *bot);
 /* The type name of an open bot: "stories", "api". */
 const char *msgr_bot_type_name(const struct msgr_bot *bot);
 
+/* Why the last msgr_bot_answer of bot failed, for the job's failure record (`msgrctl
+ * status`): a short text naming the fault, e.g. "reply refused: messages[1]: text: 2001
+ * characters, at most 2000", never a secret or a signature; "" after a success or when the
+ * bot type says nothing more than the result. Valid until the next call on bot. */
+const char *msgr_bot_last_error(const struct msgr_bot *bot);
+
+/* msgr_message_validate, with one allowance for bot answers: a message of only text (and
+ * optionally quick_replies) may carry text over MSGR_TEXT_MAX_CHARS characters (at most
+ * MSGR_MAX_TEXT_BYTES bytes), because the worker splits it at word boundaries with the quick
+ * replies on the last part (SPEC.md "Sending"); each part, as it will be sent, must then
+ * validate. Results and why as msgr_message_validate. */
+msgr_result msgr_bot_message_validate(const json_t *message, char *why, size_t whysz);
+
 /* Checks actions (borrowed) against the shapes above: an array of at most
  * MSGR_MAX_BOT_ACTIONS objects, each with exactly the keys its kind allows, every message
- * valid by msgr_message_validate, every value one of those listed. MSGR_OK, or
+ * valid by msgr_bot_message_validate, every value one of those listed. MSGR_OK, or
  * MSGR_ERR_LIMIT (a message over a platform limit) / MSGR_ERR_INVALID (any other fault)
  * with why naming the action, e.g. "actions[2].message: text: 2001 characters, at most
  * 2000". For Bot API replies; the stories bot's own actions pass by construction. */
@@ -79,8 +92,32 @@ msgr_result msgr_bot_actions_validate(const json_t *actions, char *why, size_t w
 msgr_result msgr_bot_stories_check(const char *file, char **errors);
 
 /* For `msgrctl check`: checks what conn's bot needs before it runs (the stories file; for
- * an api bot, that this build has it). Results and *errors as msgr_bot_open. */
+ * an api bot, an http(s) url and a secret). Results and *errors as msgr_bot_open. */
 msgr_result msgr_bot_check(const struct msgr_connector *conn, char **errors);
+
+/* ---- the Bot API bot (lib/bot_api.c; the protocol is docs/bot-api.md) -----------------
+ * Exported so tests and tools can build and read the protocol without HTTP. */
+
+#define MSGR_BOT_API_SIGNATURE_HEADER "X-Msgr-Signature"
+
+/* The JSON body POSTed to an api bot about in->ev (SPEC.md "Bots": api): {"connector",
+ * "page_id", "user", "event", "raw"}, compact UTF-8, keys in that order. For an event with
+ * only a user_ref (checkbox plugin optin) "user" is {"user_ref": ...}. *body is malloc'd
+ * (NUL-terminated, *len bytes before the NUL). MSGR_OK, MSGR_ERR_NOMEM, MSGR_ERR_INVALID
+ * (NULL arguments, no connector). */
+msgr_result msgr_bot_api_request(const struct msgr_bot_input *in, char **body, size_t *len);
+
+/* Reads a bot's 2xx reply body (len bytes; empty means "nothing to say") into actions
+ * (lib/bot.h shapes): the sender_action first, then the messages in order, then
+ * pass_thread_control for a handover. The whole reply is checked before anything is
+ * returned: unknown keys, wrong types, more than MSGR_MAX_BOT_MESSAGES messages, a message
+ * over a platform limit (msgr_bot_message_validate), a body over MSGR_MAX_BOT_REPLY bytes
+ * or not JSON all refuse the whole reply. MSGR_OK with *actions a new reference (possibly
+ * an empty array); MSGR_ERR_PERMANENT with why naming the fault and the limit (e.g.
+ * "messages[2]: quick_replies: 14, at most 13"), *actions NULL; MSGR_ERR_NOMEM;
+ * MSGR_ERR_INVALID (NULL arguments). */
+msgr_result msgr_bot_api_reply(const char *body, size_t len, json_t **actions, char *why,
+    size_t whysz);
 
 /* ---- for bot implementations (lib/bot_*.c), not for callers ---------------------------- */
 
@@ -93,6 +130,8 @@ struct msgr_bot_ops {
 	void (*close)(void *state);
 	/* Like msgr_bot_check; NULL when the type has nothing to check before it runs. */
 	msgr_result (*check)(const struct msgr_connector *conn, char **errors);
+	/* Why the last answer failed (msgr_bot_last_error); NULL when the type never says. */
+	const char *(*last_error)(void *state);
 };
 
 extern const struct msgr_bot_ops msgr_bot_stories_ops;   /* lib/bot_stories.c */

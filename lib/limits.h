@@ -79,4 +79,8 @@
 #define MSGR_MAX_DRAIN_BYTES      8388608u /* bytes of a refused body read and discarded after
                                               the answer, so the server sees a whole exchange */
 
+/* --- Bot API bot (lib/bot_api.c, docs/bot-api.md), added by issue 5 --- */
+#define MSGR_MAX_BOT_MESSAGES     10       /* messages[] of one Bot API reply */
+#define MSGR_MAX_BOT_REPLY_DEPTH  32       /* JSON nesting of a Bot API reply */
+
 #endif

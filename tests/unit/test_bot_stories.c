@@ -856,11 +856,12 @@ test_actions_validate(void **state)
 	    why, sizeof(why)), MSGR_ERR_INVALID);
 	assert_int_equal(validate_text("[{\"action\":\"pass_thread_control\",\"target\":\"12ab\"}]",
 	    why, sizeof(why)), MSGR_ERR_INVALID);
-	/* a message over a platform limit is named with its path */
+	/* a message over a platform limit is named with its path (text alone over 2000 would
+	 * pass: the worker splits it, msgr_bot_message_validate; with metadata it cannot) */
 	big = repeat("a", MSGR_TEXT_MAX_CHARS + 1);
 	doc = malloc(strlen(big) + 200);
 	assert_non_null(doc);
-	sprintf(doc, "[{\"action\":\"message\",\"message\":{\"text\":\"%s\"},"
+	sprintf(doc, "[{\"action\":\"message\",\"message\":{\"text\":\"%s\",\"metadata\":\"m\"},"
 	    "\"messaging_type\":\"RESPONSE\"}]", big);
 	assert_int_equal(validate_text(doc, why, sizeof(why)), MSGR_ERR_LIMIT);
 	assert_non_null(strstr(why, "actions[0].message: text: 2001 characters"));
