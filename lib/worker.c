@@ -516,7 +516,10 @@ make_plan(struct msgr_worker *w, const struct msgr_connector *c, const struct ms
 	in.first_name = first;
 	in.last_name = last;
 	if ((rc = msgr_bot_answer(rt->bot, &in, &actions)) != MSGR_OK) {
-		snprintf(why, whysz, "bot: %s", msgr_strerror(rc));
+		/* The bot's own reason (a refused reply names the message and the limit) is what
+		 * `msgrctl status` shows among the recent failures. */
+		const char *detail = msgr_bot_last_error(rt->bot);
+		snprintf(why, whysz, "bot: %s%s%s", msgr_strerror(rc), detail[0] ? ": " : "", detail);
 		goto out;
 	}
 	rc = plan_actions(plan, c, ev, actions, why, whysz);
