@@ -528,7 +528,7 @@ def run_suite(t, env, prefix, drain_for_answer=False, layer413="responder", fcgi
     t.eq(r.headers.get("allow"), "GET, POST", "%s: 405 says Allow: GET, POST" % n)
 
 
-def finish(t, env):
+def finish(t, env, cgi=False):
     """Stops the servers and checks what only shows at the end: clean exits, logs."""
     n = env.name
     killed = env.stop_servers()
@@ -538,6 +538,11 @@ def finish(t, env):
          env.tail())
     t.eq(env.secrets_in_text(env.all_logs()), [], "%s: no secret, token or signature in "
          "any log" % n)
+    if not cgi:
+        # A long-lived responder's last words (and a LeakSanitizer report at exit) must
+        # reach the log too, or the sanitizer check below would prove nothing.
+        t.ok("stopping after" in log, "%s: the responders' exit line reaches the log" % n,
+             env.tail())
     t.eq(env.sanitizer_errors(), [], "%s: no sanitizer report in the logs" % n)
 
 
@@ -548,7 +553,7 @@ def main(name, make_env, prefix, **kw):
     try:
         env = make_env()
         run_suite(t, env, prefix, **kw)
-        finish(t, env)
+        finish(t, env, cgi=kw.get("drain_for_answer", False))
     except Exception as e:   # noqa: BLE001 - any failure is a reported failure
         t.crash(name, e)
     finally:
