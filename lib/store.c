@@ -53,8 +53,24 @@ static const char *const migrations[] = {
 	 * finished events wait for purge. */
 	"CREATE INDEX events_conv  ON events(page_id, user_id, ord, id) WHERE state = 0;"
 	"CREATE INDEX events_lease ON events(page_id, user_id, lease_until) WHERE state = 0;"
-	"CREATE INDEX events_due   ON events(next_at, id) WHERE state = 0;"
-	"CREATE INDEX events_done  ON events(state, finished_at);"
+	/* Finished events by age, for purge and `msgrctl status`; no index leads with state,
+	 * so no plan can walk every pending row through one. */
+	"CREATE INDEX events_finished ON events(finished_at) WHERE finished_at IS NOT NULL;"
+	"CREATE INDEX events_failed   ON events(finished_at) WHERE state = 2;"
+	/* One row per conversation with pending events: its head (oldest pending by ord, id),
+	 * when the head is due and until when the conversation is leased. Derived from events
+	 * and kept in step in the same transactions, so a claim is one index seek however long
+	 * a blocked conversation's backlog is (during a Graph outage every head waits). */
+	"CREATE TABLE convq ("
+	"  page_id     TEXT    NOT NULL,"
+	"  user_id     TEXT    NOT NULL,"
+	"  head_id     INTEGER NOT NULL,"
+	"  head_ord    INTEGER NOT NULL,"
+	"  due_at      INTEGER NOT NULL,"
+	"  lease_until INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (page_id, user_id)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX convq_due ON convq(due_at, head_id);"
 	"CREATE TABLE outbox ("
 	"  id         INTEGER PRIMARY KEY,"
 	"  event_id   INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
@@ -87,27 +103,20 @@ static const char *const migrations[] = {
 	"  raw         BLOB    NOT NULL,"
 	"  received_at INTEGER NOT NULL"
 	");",
+	/* 1 -> 2: `msgrctl status` lists conversations by state name (who owns the thread). */
+	"CREATE INDEX conv_name ON conv(name, updated_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-/* A claimable event e: pending, due, not leased, the head of its conversation by (ord, id),
- * and no event of its conversation under a live lease (an earlier event that arrived late
- * must not run beside the one being worked). ?4 is now. */
-#define CLAIMABLE \
-	"e.state = 0 AND e.next_at <= ?4 AND e.lease_until <= ?4" \
-	" AND NOT EXISTS (SELECT 1 FROM events p WHERE p.state = 0 AND p.page_id = e.page_id" \
-	"   AND p.user_id = e.user_id AND p.ord <= e.ord AND (p.ord < e.ord OR p.id < e.id))" \
-	" AND NOT EXISTS (SELECT 1 FROM events l WHERE l.state = 0 AND l.page_id = e.page_id" \
-	"   AND l.user_id = e.user_id AND l.lease_until > ?4)"
 
 enum sid {
 	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
 	S_EV_INSERT, S_Q_INSERT,
-	S_CLAIM_PICK, S_CLAIM_TAKE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
+	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
+	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
 	S_CONV_GET, S_CONV_SET, S_CONV_DEL,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
-	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_LIST,
+	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_LIST, S_CONV_LIST,
 	S_Q_LIST, S_Q_DELETE,
 	S_STATS_EVENTS, S_STATS_OTHER, S_FAILURES,
 	S_PURGE_EVENTS, S_PURGE_CACHE,
@@ -125,13 +134,39 @@ static const char *const sql[S_COUNT] = {
 	    " ON CONFLICT (key) DO NOTHING",
 	[S_Q_INSERT] =
 	    "INSERT INTO quarantine (connector, reason, raw, received_at) VALUES (?1, ?2, ?3, ?4)",
-	/* Read without the write lock: the scan may be long, the take below is one row. */
+	/* A new event becomes its conversation's head when it sorts first (ids grow, so on a
+	 * tie the older head stays); the lease is left alone: a late earlier event must not
+	 * run beside the one being worked. */
+	[S_CONVQ_ADD] =
+	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (page_id, user_id) DO UPDATE SET head_id = excluded.head_id,"
+	    " head_ord = excluded.head_ord, due_at = excluded.due_at"
+	    " WHERE excluded.head_ord < convq.head_ord",
+	/* After a job changes: recompute the conversation's row from its pending events. */
+	[S_CONVQ_REFRESH] =
+	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at, lease_until)"
+	    " SELECT e.page_id, e.user_id, e.id, e.ord, e.next_at,"
+	    "  coalesce((SELECT l.lease_until FROM events l"
+	    "   WHERE l.state = 0 AND l.page_id = ?1 AND l.user_id = ?2"
+	    "   ORDER BY l.lease_until DESC LIMIT 1), 0)"
+	    " FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2"
+	    " ORDER BY e.ord, e.id LIMIT 1"
+	    " ON CONFLICT (page_id, user_id) DO UPDATE SET head_id = excluded.head_id,"
+	    " head_ord = excluded.head_ord, due_at = excluded.due_at,"
+	    " lease_until = excluded.lease_until",
+	[S_CONVQ_DROP] =
+	    "DELETE FROM convq WHERE page_id = ?1 AND user_id = ?2 AND NOT EXISTS"
+	    " (SELECT 1 FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2)",
+	[S_EV_CONV] = "SELECT page_id, user_id FROM events WHERE id = ?1",
+	/* Read without the write lock (WAL readers never wait); the take re-checks under it. */
 	[S_CLAIM_PICK] =
-	    "SELECT e.id FROM events e INDEXED BY events_due WHERE " CLAIMABLE
-	    " ORDER BY e.next_at, e.id LIMIT 1",
+	    "SELECT page_id, user_id, head_id FROM convq WHERE due_at <= ?1 AND lease_until <= ?1"
+	    " ORDER BY due_at, head_id LIMIT 1",
 	[S_CLAIM_TAKE] =
-	    "UPDATE events SET lease_owner = ?1, lease_until = ?2"
-	    " WHERE id = (SELECT e.id FROM events e WHERE e.id = ?3 AND " CLAIMABLE ")",
+	    "UPDATE convq SET lease_until = ?1 WHERE page_id = ?2 AND user_id = ?3"
+	    " AND head_id = ?4 AND due_at <= ?5 AND lease_until <= ?5",
+	[S_CLAIM_LEASE] =
+	    "UPDATE events SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3 AND state = 0",
 	[S_JOB_GET] =
 	    "SELECT id, connector, page_id, user_id, kind, standby, ts, received_at, attempts, raw"
 	    " FROM events WHERE id = ?1",
@@ -155,6 +190,9 @@ static const char *const sql[S_COUNT] = {
 	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
 	    " updated_at = excluded.updated_at",
 	[S_CONV_DEL] = "DELETE FROM conv WHERE page_id = ?1 AND user_id = ?2 AND name = ?3",
+	[S_CONV_LIST] =
+	    "SELECT page_id, user_id, value, updated_at FROM conv WHERE name = ?1 AND value <> ''"
+	    " ORDER BY updated_at DESC LIMIT ?2",
 	[S_CACHE_GET] = "SELECT value FROM cache WHERE ns = ?1 AND key = ?2 AND expires_at > ?3",
 	[S_CACHE_PUT] =
 	    "INSERT INTO cache (ns, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)"
@@ -180,7 +218,8 @@ static const char *const sql[S_COUNT] = {
 	[S_FAILURES] =
 	    "SELECT finished_at, connector, kind, error FROM events WHERE state = 2"
 	    " ORDER BY finished_at DESC, id DESC LIMIT ?1",
-	[S_PURGE_EVENTS] = "DELETE FROM events WHERE state IN (1, 2, 3) AND finished_at < ?1",
+	[S_PURGE_EVENTS] =
+	    "DELETE FROM events WHERE finished_at < ?1 AND state IN (1, 2, 3)",
 	[S_PURGE_CACHE] = "DELETE FROM cache WHERE expires_at <= ?1",
 };
 
@@ -645,7 +684,15 @@ insert_event(struct msgr_store *st, const struct msgr_store_event *e, long long 
 	}
 	*fresh = sqlite3_changes(st->db) > 0;
 	sqlite3_reset(s);
-	return MSGR_OK;
+	if (!*fresh)
+		return MSGR_OK;
+	s = use(st, S_CONVQ_ADD);
+	if ((rc = bind_text(s, 1, e->page_id)) || (rc = bind_text(s, 2, e->user_id)) ||
+	    (rc = bind_int(s, 3, sqlite3_last_insert_rowid(st->db))) ||
+	    (rc = bind_int(s, 4, e->timestamp > 0 ? e->timestamp : now)) ||
+	    (rc = bind_int(s, 5, now)))
+		return fail(st, rc, "enqueue event");
+	return run(st, s, "enqueue event");
 }
 
 static msgr_result
@@ -766,8 +813,9 @@ msgr_result
 msgr_store_claim(struct msgr_store *st, const char *owner, long long now, int lease_ms,
     struct msgr_job *job)
 {
+	char page[sizeof(job->page_id)], user[sizeof(job->user_id)];
 	sqlite3_stmt *s;
-	int64_t id;
+	int64_t head;
 	msgr_result r;
 	int rc, tries;
 
@@ -776,11 +824,12 @@ msgr_store_claim(struct msgr_store *st, const char *owner, long long now, int le
 	if (st == NULL || owner == NULL || owner[0] == '\0' || lease_ms <= 0 || job == NULL)
 		return MSGR_ERR_INVALID;
 	op_start(st);
-	/* Optimistic: find a candidate with a plain read (WAL readers never wait), then take it
-	 * under the write lock only if it is still claimable, so the lock covers one row. */
+	/* Optimistic: find a due conversation with a plain read (nothing due, the common case
+	 * after a response, then costs no write lock), then take it under the write lock only
+	 * if it is still free and its head unchanged. */
 	for (tries = 0; tries < CLAIM_TRIES; tries++) {
 		s = use(st, S_CLAIM_PICK);
-		if ((rc = bind_int(s, 4, now)) != SQLITE_OK)
+		if ((rc = bind_int(s, 1, now)) != SQLITE_OK)
 			return fail(st, rc, "claim");
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_DONE) {
@@ -792,25 +841,45 @@ msgr_store_claim(struct msgr_store *st, const char *owner, long long now, int le
 			sqlite3_reset(s);
 			return r;
 		}
-		id = sqlite3_column_int64(s, 0);
+		if ((r = col_copy(s, 0, page, sizeof(page))) != MSGR_OK ||
+		    (r = col_copy(s, 1, user, sizeof(user))) != MSGR_OK) {
+			sqlite3_reset(s);
+			snprintf(st->errmsg, sizeof(st->errmsg), "claim: conversation id too long");
+			return r == MSGR_ERR_TOOBIG ? MSGR_ERR_STORE : r;
+		}
+		head = sqlite3_column_int64(s, 2);
 		sqlite3_reset(s);
 
 		if ((r = tx_begin(st)) != MSGR_OK)
 			return r;
 		s = use(st, S_CLAIM_TAKE);
-		if ((rc = bind_text(s, 1, owner)) || (rc = bind_int(s, 2, now + lease_ms)) ||
-		    (rc = bind_int(s, 3, id)) || (rc = bind_int(s, 4, now))) {
+		if ((rc = bind_int(s, 1, now + lease_ms)) || (rc = bind_text(s, 2, page)) ||
+		    (rc = bind_text(s, 3, user)) || (rc = bind_int(s, 4, head)) ||
+		    (rc = bind_int(s, 5, now))) {
 			r = fail(st, rc, "claim");
 			goto out;
 		}
 		if ((r = run(st, s, "claim")) != MSGR_OK)
 			goto out;
 		if (sqlite3_changes(st->db) == 0) {
-			/* Another process took it (or its conversation) meanwhile: look again. */
+			/* Another process took it (or its head changed) meanwhile: look again. */
 			tx_rollback(st);
 			continue;
 		}
-		if ((r = job_load(st, id, job)) != MSGR_OK)
+		s = use(st, S_CLAIM_LEASE);
+		if ((rc = bind_text(s, 1, owner)) || (rc = bind_int(s, 2, now + lease_ms)) ||
+		    (rc = bind_int(s, 3, head))) {
+			r = fail(st, rc, "claim");
+			goto out;
+		}
+		if ((r = run(st, s, "claim")) != MSGR_OK)
+			goto out;
+		if (sqlite3_changes(st->db) != 1) {
+			snprintf(st->errmsg, sizeof(st->errmsg), "claim: queue row without its event");
+			r = MSGR_ERR_STORE;
+			goto out;
+		}
+		if ((r = job_load(st, head, job)) != MSGR_OK)
 			goto out;
 		if ((r = tx_commit(st)) != MSGR_OK)
 			goto out;
@@ -824,7 +893,65 @@ out:
 	return r;
 }
 
-/* One-row update of a job still leased to owner: NOTFOUND when it is not. */
+/* Recomputes the queue row of job_id's conversation after one of its events changed. */
+static msgr_result
+conv_refresh(struct msgr_store *st, int64_t job_id)
+{
+	char page[sizeof(((struct msgr_job *)0)->page_id)];
+	char user[sizeof(((struct msgr_job *)0)->user_id)];
+	sqlite3_stmt *s = use(st, S_EV_CONV);
+	msgr_result r;
+	int rc;
+
+	if ((rc = bind_int(s, 1, job_id)) != SQLITE_OK)
+		return fail(st, rc, "queue");
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = fail(st, rc, "queue");
+		sqlite3_reset(s);
+		return r;
+	}
+	r = col_copy(s, 0, page, sizeof(page));
+	if (r == MSGR_OK)
+		r = col_copy(s, 1, user, sizeof(user));
+	sqlite3_reset(s);
+	if (r != MSGR_OK)
+		return r;
+	s = use(st, S_CONVQ_REFRESH);
+	if ((rc = bind_text(s, 1, page)) || (rc = bind_text(s, 2, user)))
+		return fail(st, rc, "queue");
+	if ((r = run(st, s, "queue")) != MSGR_OK)
+		return r;
+	s = use(st, S_CONVQ_DROP);
+	if ((rc = bind_text(s, 1, page)) || (rc = bind_text(s, 2, user)))
+		return fail(st, rc, "queue");
+	return run(st, s, "queue");
+}
+
+/* Applies s (bound: a one-row update of a job still leased to owner) and brings the
+ * conversation's queue row in step, in one transaction. NOTFOUND when owner lost the job. */
+static msgr_result
+job_change(struct msgr_store *st, sqlite3_stmt *s, int64_t job_id, const char *what)
+{
+	msgr_result r;
+
+	if ((r = tx_begin(st)) != MSGR_OK)
+		return r;
+	if ((r = run(st, s, what)) != MSGR_OK)
+		goto out;
+	if (sqlite3_changes(st->db) == 0) {
+		r = MSGR_ERR_NOTFOUND;
+		goto out;
+	}
+	if ((r = conv_refresh(st, job_id)) != MSGR_OK)
+		goto out;
+	r = tx_commit(st);
+out:
+	if (r != MSGR_OK)
+		tx_rollback(st);
+	return r;
+}
+
+/* A one-row update (bound): MSGR_ERR_NOTFOUND when no row matched. */
 static msgr_result
 job_update(struct msgr_store *st, sqlite3_stmt *s, const char *what)
 {
@@ -851,7 +978,7 @@ msgr_store_finish(struct msgr_store *st, int64_t job_id, const char *owner,
 	    (rc = bind_int(s, 3, (long long)state)) || (rc = bind_text(s, 4, note)) ||
 	    (rc = bind_int(s, 5, wall_ms())))
 		return fail(st, rc, "finish");
-	return job_update(st, s, "finish");
+	return job_change(st, s, job_id, "finish");
 }
 
 msgr_result
@@ -868,7 +995,7 @@ msgr_store_retry(struct msgr_store *st, int64_t job_id, const char *owner, long 
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, next_at)) || (rc = bind_text(s, 4, error)))
 		return fail(st, rc, "retry");
-	return job_update(st, s, "retry");
+	return job_change(st, s, job_id, "retry");
 }
 
 msgr_result
@@ -885,7 +1012,7 @@ msgr_store_renew(struct msgr_store *st, int64_t job_id, const char *owner, long 
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, now + lease_ms)))
 		return fail(st, rc, "renew");
-	return job_update(st, s, "renew");
+	return job_change(st, s, job_id, "renew");
 }
 
 /* ---- outbox ---- */
@@ -1285,6 +1412,49 @@ msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause_row *
 	}
 	if (rc != SQLITE_DONE) {
 		r = fail(st, rc, "pause list");
+		goto out;
+	}
+	*rows = v;
+	*n = len;
+	v = NULL;
+out:
+	sqlite3_reset(s);
+	free(v);
+	return r;
+}
+
+msgr_result
+msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
+    struct msgr_conv_row **rows, size_t *n)
+{
+	struct msgr_conv_row *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *s;
+	msgr_result r = MSGR_OK;
+	int rc;
+
+	if (rows != NULL)
+		*rows = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (st == NULL || name == NULL || rows == NULL || n == NULL)
+		return MSGR_ERR_INVALID;
+	op_start(st);
+	s = use(st, S_CONV_LIST);
+	if ((rc = bind_text(s, 1, name)) != SQLITE_OK ||
+	    (rc = bind_int(s, 2, limit_of(max))) != SQLITE_OK)
+		return fail(st, rc, "conv list");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((r = grow((void **)&v, &cap, len, sizeof(*v))) != MSGR_OK)
+			goto out;
+		col_show(s, 0, v[len].page_id, sizeof(v[len].page_id));
+		col_show(s, 1, v[len].user_id, sizeof(v[len].user_id));
+		col_show(s, 2, v[len].value, sizeof(v[len].value));
+		v[len].updated_at = sqlite3_column_int64(s, 3);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = fail(st, rc, "conv list");
 		goto out;
 	}
 	*rows = v;

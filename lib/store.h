@@ -146,6 +146,18 @@ msgr_result msgr_store_conv_get(struct msgr_store *st, const char *page_id,
 msgr_result msgr_store_conv_set(struct msgr_store *st, const char *page_id,
     const char *user_id, const char *name, const char *value);
 
+/* Conversations whose value `name` is set and not empty, most recently changed first, up to
+ * max (*rows malloc'd; free()). For `msgrctl status`: "owner" lists the threads another app
+ * or the Page Inbox holds. */
+struct msgr_conv_row {
+	char page_id[72];
+	char user_id[72];
+	char value[128];
+	long long updated_at;
+};
+msgr_result msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
+    struct msgr_conv_row **rows, size_t *n);
+
 /* A cache with expiry, by namespace ("profile", "attachment"); expired entries are NOTFOUND. */
 msgr_result msgr_store_cache_get(struct msgr_store *st, const char *ns, const char *key,
     long long now, char **value);

@@ -184,7 +184,10 @@ test_schema_created(void **state)
 	char q[128];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 1);
+	assert_int_equal(msgr_store_schema_version(), 2);
+	/* version 2: the index `msgrctl status` lists conversations by */
+	assert_int_equal(raw_count(f->path,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
 	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(q, sizeof(q),
@@ -202,7 +205,7 @@ test_schema_created(void **state)
 	/* A second handle on the same file (another process would do the same) migrates nothing. */
 	st2 = open_store(f, 1, 2000);
 	msgr_store_close(st2);
-	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
 
 	/* journal = "delete" (NFS homes) switches the file back. */
 	msgr_store_close(f->st);
@@ -924,6 +927,32 @@ test_conv(void **state)
 }
 
 static void
+test_conv_list(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_conv_row *rows = NULL;
+	size_t n = 99;
+
+	assert_int_equal(msgr_store_conv_list(f->st, "owner", 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 0);
+	free(rows);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "263902037430900"), MSGR_OK);
+	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u2", "owner", ""), MSGR_OK);
+	assert_int_equal(msgr_store_conv_set(f->st, "p2", "u3", "owner", "555"), MSGR_OK);
+	assert_int_equal(msgr_store_conv_set(f->st, "p2", "u3", "story", "x"), MSGR_OK);
+	/* an empty owner (this connector's app) is not listed; other names neither */
+	assert_int_equal(msgr_store_conv_list(f->st, "owner", 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	assert_true((strcmp(rows[0].user_id, "u1") == 0 && strcmp(rows[1].user_id, "u3") == 0) ||
+	    (strcmp(rows[0].user_id, "u3") == 0 && strcmp(rows[1].user_id, "u1") == 0));
+	free(rows);
+	assert_int_equal(msgr_store_conv_list(f->st, "owner", 1, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	free(rows);
+	assert_int_equal(msgr_store_conv_list(f->st, NULL, 1, &rows, &n), MSGR_ERR_INVALID);
+}
+
+static void
 test_cache_expiry(void **state)
 {
 	struct fx *f = *state;
@@ -1272,6 +1301,7 @@ main(void)
 		T(test_renew),
 		T(test_outbox),
 		T(test_conv),
+		T(test_conv_list),
 		T(test_cache_expiry),
 		T(test_pause),
 		T(test_stats_counts),
