@@ -251,6 +251,30 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(nd, 3);
 }
 
+/* A file written by the previous schema version is brought up to date at open, data kept. */
+static void
+test_migrates_older(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+	struct msgr_store_stats s;
+
+	put1(f->st, "p1", 1, 1000, "kept");
+	msgr_store_close(f->st);
+	f->st = NULL;
+	/* Make it a version 1 file: without what the last migration adds. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; PRAGMA user_version = 1", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->st = open_store(f, 1, 2000);
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
+	assert_int_equal(raw_count(f->path,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
+	stats(f->st, wall_ms(), &s);
+	assert_int_equal(s.pending, 1);
+}
+
 static void
 test_newer_version_refused(void **state)
 {
@@ -733,6 +757,35 @@ test_leased_conversation_blocks_late_event(void **state)
 	claim_ok(f->st, "w2", wall_ms(), &other);
 	assert_non_null(strstr(other.raw, "\"earlier\""));
 	done(f->st, &other, "w2");
+}
+
+/* The per-conversation queue row follows every change: a retry puts the head off, a late
+ * earlier event becomes the head (due now), and the row goes when the conversation drains. */
+static void
+test_queue_follows_changes(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job;
+	long long t;
+
+	put1(f->st, "p1", 1, 2000, "two");
+	t = wall_ms();
+	claim_ok(f->st, "w1", t, &job);
+	assert_int_equal(msgr_store_retry(f->st, job.id, "w1", t + 10000, "later"), MSGR_OK);
+	msgr_job_clear(&job);
+	assert_int_equal(msgr_store_claim(f->st, "w1", t, 30000, &job), MSGR_ERR_EMPTY);
+	put1(f->st, "p1", 1, 1000, "one");
+	claim_ok(f->st, "w1", wall_ms(), &job);
+	assert_non_null(strstr(job.raw, "\"one\""));
+	done(f->st, &job, "w1");
+	/* Back to the head waiting for its retry. */
+	assert_int_equal(msgr_store_claim(f->st, "w1", wall_ms(), 30000, &job), MSGR_ERR_EMPTY);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM convq"), 1);
+	claim_ok(f->st, "w1", t + 10000, &job);
+	assert_non_null(strstr(job.raw, "\"two\""));
+	assert_int_equal(job.attempts, 1);
+	done(f->st, &job, "w1");
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM convq"), 0);
 }
 
 static void
@@ -1284,6 +1337,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_schema_created),
 		T(test_reopen_keeps_data),
+		T(test_migrates_older),
 		T(test_newer_version_refused),
 		T(test_garbage_refused),
 		T(test_enqueue_many),
@@ -1296,6 +1350,7 @@ main(void)
 		T(test_claim_order),
 		T(test_claim_interleaves_conversations),
 		T(test_leased_conversation_blocks_late_event),
+		T(test_queue_follows_changes),
 		T(test_lease_expiry),
 		T(test_finish_retry),
 		T(test_renew),
