@@ -129,11 +129,15 @@ install: all
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmsgr.so.0
 	ln -sf libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
 	install -m 644 lib/*.h $(DESTDIR)$(INCLUDEDIR)/msgr/
+	$(MAKE) --no-print-directory install-man install-doc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/msgrctl $(DESTDIR)$(LIBEXECDIR)/messenger.fcgi \
 	  $(DESTDIR)$(LIBDIR)/libmsgr.a $(DESTDIR)$(LIBDIR)/libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/msgr
+	rm -f $(DESTDIR)$(MANDIR)/man8/messenger.fcgi.8 $(DESTDIR)$(MANDIR)/man1/msgrctl.1 \
+	  $(DESTDIR)$(MANDIR)/man5/msgr.conf.5
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
@@ -148,3 +152,24 @@ build/bench/bare_fcgi: bench/bare_fcgi.c
 bench: all build/bench/bare_fcgi
 	sh bench/run.sh
 .PHONY: bench
+
+# Man pages and the documentation folder (examples to copy); part of `make install`.
+DOCDIR ?= $(PREFIX)/share/doc/messenger-fcgi
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 man/msgrctl.1 $(DESTDIR)$(MANDIR)/man1/msgrctl.1
+	install -m 644 man/msgr.conf.5 $(DESTDIR)$(MANDIR)/man5/msgr.conf.5
+	install -m 644 man/messenger.fcgi.8 $(DESTDIR)$(MANDIR)/man8/messenger.fcgi.8
+
+install-doc:
+	install -d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/docs
+	cp -R examples/. $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+
+# A responder and msgrctl for a Debian 12 host without -dev packages or root: dist/
+# (docs/portable.md). DIST=dir to put them elsewhere.
+DIST ?= dist
+portable:
+	sh scripts/build-portable.sh $(DIST)
+.PHONY: install-man install-doc portable
