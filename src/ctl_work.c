@@ -240,6 +240,54 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 
 /* ---- status ---- */
 
+#define CONVERSATIONS_SHOWN 50
+
+/* The conversations whose thread another app or the Page Inbox holds (SPEC.md "Handover"). */
+static int
+print_handled_elsewhere(struct ctl *ctl, struct msgr_store *st)
+{
+	struct msgr_conv_row *rows = NULL;
+	size_t n = 0, i;
+	char when[32], human[32];
+	msgr_result rc;
+
+	if ((rc = msgr_store_conv_list(st, "owner", CONVERSATIONS_SHOWN, &rows, &n)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl status: %s (%s)\n", msgr_strerror(rc), msgr_store_errmsg(st));
+		return 1;
+	}
+	printf("handled elsewhere:%s\n", n == 0 ? " none" : "");
+	for (i = 0; i < n; i++) {
+		const struct msgr_conv_row *r = &rows[i];
+		const char *who;
+		char *ts = NULL;
+
+		if (strcmp(r->value, MSGR_PAGE_INBOX_APP_ID) == 0)
+			who = "the Page Inbox (a person)";
+		else if (strcmp(r->value, "standby") == 0)
+			who = "another app (seen on standby)";
+		else if (strcmp(r->value, "released") == 0)
+			who = "nobody (released)";
+		else
+			who = "app";
+		iso_time(r->updated_at, when);
+		human[0] = '\0';
+		if (msgr_store_conv_get(st, r->page_id, r->user_id, "human_ts", &ts) == MSGR_OK) {
+			char *end;
+			long long t = strtoll(ts, &end, 10);
+
+			if (*end == '\0' && t > 0)
+				iso_time(t, human);
+		}
+		free(ts);
+		printf("  page %s user %s: %s%s%s since %s%s%s\n", r->page_id, r->user_id, who,
+		    strcmp(who, "app") == 0 ? " " : "", strcmp(who, "app") == 0 ? r->value : "",
+		    when, human[0] ? ", a person answered at " : "", human);
+	}
+	free(rows);
+	(void)ctl;
+	return 0;
+}
+
 int
 cmd_status(struct ctl *ctl, int argc, char **argv)
 {
@@ -278,6 +326,8 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	printf("recent failures:%s\n", nl == 0 ? " none" : "");
 	for (i = 0; i < nl; i++)
 		printf("  %s\n", lines[i]);
+	if (print_handled_elsewhere(ctl, st) != 0)
+		goto out;
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "msgrctl status: cannot write: %s\n", strerror(errno));
 		goto out;
