@@ -39,6 +39,15 @@ fi
 LIBS="-Wl,-Bstatic -lfcgi -ljansson -lconfig -lsqlite3 -lunistring -Wl,-Bdynamic \
 $(pkg-config --libs libcurl libcrypto) -lm -lpthread -ldl"
 
+# The objects carry SYSCONFDIR (the default config path) and depend on CC, which make does
+# not track: start afresh when either changed since the last portable build.
+stamp="CC=$CC SYSCONFDIR=$SYSCONFDIR"
+if [ -f "$O/.stamp" ] && [ "$(cat "$O/.stamp")" != "$stamp" ]; then
+	rm -rf "$O"
+fi
+mkdir -p "$O"
+printf '%s\n' "$stamp" >"$O/.stamp"
+
 make --no-print-directory O="$O" CC="$CC" SYSCONFDIR="$SYSCONFDIR" DEPLIBS="$LIBS" \
 	FCGI_OUT="$O/dist/messenger.fcgi" CTL_OUT="$O/dist/msgrctl" \
 	"$O/dist/messenger.fcgi" "$O/dist/msgrctl"
