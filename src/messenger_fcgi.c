@@ -597,7 +597,9 @@ serve_fastcgi(struct responder *rs)
 		serve(rs, &io);
 		/* Releases the web server (and Facebook) before any further work. */
 		FCGX_Finish_r(&fr);
-		run_after_response(rs);
+		/* A stop asked for now is served first: the pool and cron pick the work up. */
+		if (!stop_requested)
+			run_after_response(rs);
 		block_stops(0);
 	}
 	FCGX_Free(&fr, 1);

@@ -194,7 +194,10 @@ connectors = (
 %s,
 %s,
 %s );
-""" % (self.state_path, self.busy_timeout_ms, self.max_body, extra,
+""" % (self.state_path, self.busy_timeout_ms, self.max_body,
+            # Responder-only tests keep the worker off (it would call the Graph API after each
+            # response); WorkerEnv turns it on with its own worker group.
+            extra if "worker" in extra else extra + "\nworker = { budget_ms = 0; };",
             conn(self.c1, "file:app1.secret", self.c1.webhook_token),
             conn(self.c2, "file:app1.secret", self.c2.webhook_token),
             conn(self.c3, "env:" + "MSGR_IT_APP2_SECRET", "file:app2.webhook"))
