@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -42,6 +43,7 @@ struct fault_rec {
 
 struct loader {
 	const char *name;          /* the path as the user gave it: used in messages */
+	const char *file;          /* the config file (absolute) */
 	const char *dir;           /* the config's folder (absolute) */
 	char *text;                /* the main file, for re-reading integer literals */
 	size_t text_len;
@@ -49,6 +51,8 @@ struct loader {
 	size_t n_errs;             /* faults found, listed or not */
 	int nomem;
 	int secrets_full;          /* the log's secret table overflowed (warned once) */
+	struct msgr_secret_source *sources;   /* where each secret came from (exposure check) */
+	size_t n_sources, cap_sources;
 };
 
 /* A group being read: prefix names its keys ("graph.", "bot."), where names the connector
@@ -620,6 +624,43 @@ keep_secret(struct loader *ld, const char *v)
 	}
 }
 
+/* Remembers which file holds a secret (inline: the file the setting is in; file: the secret
+ * file) for msgr_config_exposure. path is copied. */
+static void
+note_source(struct scope *sc, const config_setting_t *s, const char *path, int is_inline,
+    const char *key)
+{
+	struct loader *ld = sc->ld;
+	struct msgr_secret_source *src;
+	char what[256];
+
+	if (ld->n_sources == ld->cap_sources) {
+		size_t cap = ld->cap_sources ? ld->cap_sources * 2 : 8;
+		struct msgr_secret_source *p = realloc(ld->sources, cap * sizeof(*p));
+
+		if (p == NULL) {
+			ld->nomem = 1;
+			return;
+		}
+		ld->sources = p;
+		ld->cap_sources = cap;
+	}
+	if (is_inline && s != NULL && config_setting_source_file(s) != NULL)
+		path = config_setting_source_file(s);
+	snprintf(what, sizeof(what), "'%s%s'%s", sc->prefix, key, sc->where);
+	src = &ld->sources[ld->n_sources];
+	src->is_inline = is_inline;
+	src->path = strdup(path);
+	src->what = strdup(what);
+	if (src->path == NULL || src->what == NULL) {
+		free(src->path);
+		free(src->what);
+		ld->nomem = 1;
+		return;
+	}
+	ld->n_sources++;
+}
+
 /* A secret: literal, "env:NAME" or "file:PATH". Messages name the key, the variable or the
  * file, never the value. */
 static int
@@ -687,6 +728,7 @@ get_secret(struct scope *sc, const char *key, int required, char **out)
 			    sc->where, path, strerror(errno));
 			goto out;
 		}
+		note_source(sc, s, path, 0, key);
 		/* an editor's final newline is not part of the secret */
 		if (len > 0 && v[len - 1] == '\n')
 			v[--len] = '\0';
@@ -706,6 +748,7 @@ get_secret(struct scope *sc, const char *key, int required, char **out)
 	} else {
 		v = raw;
 		raw = NULL;
+		note_source(sc, s, sc->ld->file, 1, key);
 	}
 	keep_secret(sc->ld, v);
 	*out = v;
@@ -1415,6 +1458,63 @@ free_connector(struct msgr_connector *c)
 	free(c->profile.whitelisted_domains);
 }
 
+static void
+free_sources(struct msgr_secret_source *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].what);
+	}
+	free(v);
+}
+
+/* Whom a mode lets read, or NULL when only the owner can. */
+static const char *
+readers(mode_t mode)
+{
+	if ((mode & S_IROTH) != 0)
+		return "everyone";
+	if ((mode & S_IRGRP) != 0)
+		return "its group";
+	return NULL;
+}
+
+size_t
+msgr_config_exposure(const struct msgr_config *cfg,
+    void (*warn)(void *arg, const char *text), void *arg)
+{
+	char text[1024];
+	struct stat sb;
+	const char *who;
+	size_t i, j, n = 0;
+
+	if (cfg == NULL)
+		return 0;
+	for (i = 0; i < cfg->n_secret_sources; i++) {
+		const struct msgr_secret_source *s = &cfg->secret_sources[i];
+		int seen = 0;
+
+		/* one warning per file */
+		for (j = 0; j < i && !seen; j++)
+			seen = strcmp(cfg->secret_sources[j].path, s->path) == 0;
+		if (seen || stat(s->path, &sb) != 0 || (who = readers(sb.st_mode)) == NULL)
+			continue;
+		if (s->is_inline)
+			snprintf(text, sizeof(text), "%s is readable by %s and holds secrets inline "
+			    "(%s...): chmod 600 it, or write each secret as \"env:NAME\" or "
+			    "\"file:PATH\"", s->path, who, s->what);
+		else
+			snprintf(text, sizeof(text), "%s (%s) is readable by %s: chmod 600 it",
+			    s->path, s->what, who);
+		if (warn != NULL)
+			warn(arg, text);
+		n++;
+	}
+	return n;
+}
+
 void
 msgr_config_free(struct msgr_config *cfg)
 {
@@ -1422,6 +1522,7 @@ msgr_config_free(struct msgr_config *cfg)
 
 	if (cfg == NULL)
 		return;
+	free_sources(cfg->secret_sources, cfg->n_secret_sources);
 	for (i = 0; i < cfg->n_connectors; i++)
 		free_connector(&cfg->connectors[i]);
 	free(cfg->connectors);
@@ -1511,6 +1612,7 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 	if ((rc = locate(path, &cfg->file, &cfg->dir)) != MSGR_OK)
 		goto out;
 	ld.dir = cfg->dir;
+	ld.file = cfg->file;
 	if ((cfg->graph.url = strdup("https://graph.facebook.com")) == NULL ||
 	    (cfg->graph.version = strdup("v26.0")) == NULL ||
 	    (cfg->state.path = resolve_path(&ld, "state.db")) == NULL) {
@@ -1557,7 +1659,13 @@ out:
 	if (have_lc)
 		config_destroy(&lc);
 	free(ld.text);
+	if (rc == MSGR_OK && ld.n_errs == 0 && ld.nomem)
+		rc = MSGR_ERR_NOMEM;
 	if (rc == MSGR_OK && ld.n_errs == 0) {
+		cfg->secret_sources = ld.sources;
+		cfg->n_secret_sources = ld.n_sources;
+		ld.sources = NULL;
+		ld.n_sources = 0;
 		*out = cfg;
 		cfg = NULL;
 	} else {
@@ -1582,6 +1690,7 @@ out:
 	}
 	msgr_buf_free(&errs);
 	msgr_config_free(cfg);
+	free_sources(ld.sources, ld.n_sources);
 	return rc;
 }
 

@@ -71,6 +71,14 @@ struct msgr_connector {
 	int line;              /* where the entry starts in the file, for messages */
 };
 
+/* Where a secret came from, for msgr_config_exposure: the file holding it inline (the config
+ * or a file it @includes), or its "file:" path. what names the key, never the value. */
+struct msgr_secret_source {
+	char *path;
+	int is_inline;
+	char *what;
+};
+
 struct msgr_config {
 	char *file;            /* absolute path of the file loaded */
 	char *dir;             /* its folder */
@@ -98,6 +106,8 @@ struct msgr_config {
 	} worker;
 	struct msgr_connector *connectors;
 	size_t n_connectors;
+	struct msgr_secret_source *secret_sources;
+	size_t n_secret_sources;
 };
 
 /* Where the config is read from: $MSGR_CONFIG when set and non-empty, else the built-in
@@ -112,6 +122,13 @@ const char *msgr_config_default_path(void);
 msgr_result msgr_config_load(const char *path, struct msgr_config **out, char **errors);
 /* Frees cfg (NULL is fine); secret values are wiped first. */
 void msgr_config_free(struct msgr_config *cfg);
+
+/* Secrets others can read: for each file that holds a secret (the config with a secret
+ * written inline, a "file:" secret) and that group or others may read, calls warn once with
+ * a one-line text naming the file and the key (never the value). Returns how many. Both
+ * `msgrctl check` and the responder's start-up report them. */
+size_t msgr_config_exposure(const struct msgr_config *cfg,
+    void (*warn)(void *arg, const char *text), void *arg);
 
 /* The connector whose path equals path_info, or NULL. */
 const struct msgr_connector *msgr_config_by_path(const struct msgr_config *cfg,

@@ -841,106 +841,15 @@ cmd_profile(struct ctl *ctl, int argc, char **argv)
 
 /* ---- the config's permissions (for `msgrctl check`) ---- */
 
-/* Whom a mode lets read, or NULL when only the owner can. */
-static const char *
-readers(mode_t m)
+static void
+print_exposure(void *arg, const char *text)
 {
-	if ((m & S_IROTH) != 0)
-		return "everyone";
-	if ((m & S_IRGRP) != 0)
-		return "its group";
-	return NULL;
+	(void)arg;
+	fprintf(stderr, "msgrctl check: warning: %s\n", text);
 }
 
-/* Files already warned about: source files, and file: values as written (libconfig's
- * strings, valid until config_destroy). */
-struct warned {
-	const char *files[32];
-	size_t n;
-};
-
-static int
-seen_file(struct warned *w, const char *f)
-{
-	size_t i;
-
-	for (i = 0; i < w->n; i++)
-		if (strcmp(w->files[i], f) == 0)
-			return 1;
-	if (w->n < sizeof(w->files) / sizeof(w->files[0]))
-		w->files[w->n++] = f;
-	return 0;
-}
-
-/* One secret setting: written inline in a file others can read, or a file: secret others
- * can read. One warning per file. Returns 1 when a warning was printed. */
-static int
-warn_secret(const struct msgr_config *cfg, struct warned *w, const config_setting_t *s,
-    const char *conn, const char *key)
-{
-	const char *v = config_setting_get_string(s), *src = config_setting_source_file(s);
-	const char *who;
-	char path[4096], esc[512];
-	struct stat sb;
-
-	if (v == NULL || strncmp(v, "env:", 4) == 0)
-		return 0;
-	if (strncmp(v, "file:", 5) == 0) {
-		int n = v[5] == '/' ? snprintf(path, sizeof(path), "%s", v + 5) :
-		    snprintf(path, sizeof(path), "%s/%s", cfg->dir, v + 5);
-
-		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &sb) != 0 ||
-		    (who = readers(sb.st_mode)) == NULL || seen_file(w, v))
-			return 0;
-		fprintf(stderr, "msgrctl check: warning: %s (%s of connector '%s') is readable by "
-		    "%s: chmod 600 it\n", msgr_log_escape(esc, sizeof(esc), path, strlen(path)), key,
-		    conn, who);
-		return 1;
-	}
-	if (src == NULL)
-		src = cfg->file;
-	if (stat(src, &sb) != 0 || (who = readers(sb.st_mode)) == NULL || seen_file(w, src))
-		return 0;
-	fprintf(stderr, "msgrctl check: warning: %s is readable by %s and holds secrets inline "
-	    "(%s of connector '%s'...): chmod 600 it, or write each secret as \"env:NAME\" or "
-	    "\"file:PATH\"\n", msgr_log_escape(esc, sizeof(esc), src, strlen(src)), who, key, conn);
-	return 1;
-}
-
-/* The config is read a second time with libconfig alone, because only the file tells
- * whether a secret was written inline, as env: or as file: (the loaded config holds the
- * resolved values). A file that does not parse here was already reported by the loader. */
 size_t
 ctl_warn_secret_permissions(const struct msgr_config *cfg)
 {
-	static const char *const keys[] = { "call_token", "webhook_token", "secret", NULL };
-	config_setting_t *list;
-	struct warned w;
-	config_t lc;
-	size_t warned = 0;
-	int i, n, k;
-
-	w.n = 0;
-	config_init(&lc);
-	config_set_include_dir(&lc, cfg->dir);
-	if (config_read_file(&lc, cfg->file) != CONFIG_TRUE ||
-	    (list = config_lookup(&lc, "connectors")) == NULL)
-		goto out;
-	n = config_setting_length(list);
-	for (i = 0; i < n; i++) {
-		config_setting_t *e = config_setting_get_elem(list, (unsigned)i), *s, *bot;
-		const char *cid = NULL;
-
-		if (config_setting_lookup_string(e, "id", &cid) != CONFIG_TRUE)
-			cid = "?";
-		for (k = 0; keys[k] != NULL; k++)
-			if ((s = config_setting_get_member(e, keys[k])) != NULL)
-				warned += (size_t)warn_secret(cfg, &w, s, cid, keys[k]);
-		if ((bot = config_setting_get_member(e, "bot")) != NULL &&
-		    (s = config_setting_get_member(bot, "secret")) != NULL)
-			warned += (size_t)warn_secret(cfg, &w, s, cid, "bot.secret");
-	}
-out:
-	config_destroy(&lc);
-	return warned;
+	return msgr_config_exposure(cfg, print_exposure, NULL);
 }

@@ -644,6 +644,13 @@ ensure_std_fds(void)
 	}
 }
 
+static void
+log_exposure(void *arg, const char *text)
+{
+	(void)arg;
+	msgr_log(MSGR_LOG_WARN, "%s", text);
+}
+
 /* Logs every fault of a config load, one line each; in CGI mode answers 500 too. */
 static void
 report_config(const char *path, const char *errors, msgr_result rc, int cgi)
@@ -696,6 +703,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	msgr_log_set_level((enum msgr_log_level)rs.cfg->log_level);
+	/* A config others can read with secrets in it: said at every start, where admins look. */
+	(void)msgr_config_exposure(rs.cfg, log_exposure, NULL);
 	rs.max_body = rs.cfg->max_body ? rs.cfg->max_body : MSGR_MAX_BODY_DEFAULT;
 	msgr_webhook_limits_default(&rs.lim);
 	rs.store_opt.path = rs.cfg->state.path;

@@ -213,6 +213,12 @@ def main():
                 fn(t, env)
             except Exception as e:  # a crash is a failure, the run goes on
                 t.crash(fn.__name__, e)
+        # The harness writes inline secrets; the responder says so at start when others can
+        # read the file (and only then).
+        readable = os.stat(env.conf_path).st_mode & 0o044
+        warned = "holds secrets inline" in env.log()
+        t.ok(warned == bool(readable), "responder: warns of a readable config holding secrets",
+             (oct(os.stat(env.conf_path).st_mode), warned))
         codes = env.stop()
         t.ok(all(v == 0 for v in codes.values()), "worker: responders exit 0 on SIGTERM", codes)
         t.eq(env.sanitizer_errors(), [], "worker: no sanitizer report")

@@ -829,6 +829,59 @@ test_bad_arguments(void **state)
 	msgr_config_free(NULL);
 }
 
+struct exposure { int n; char last[1024]; };
+
+static void
+on_exposed(void *arg, const char *text)
+{
+	struct exposure *e = arg;
+
+	e->n++;
+	snprintf(e->last, sizeof(e->last), "%s", text);
+}
+
+/* A config readable by others that holds a secret inline, and a readable file: secret, are
+ * reported (never the value); mode 600 files are not. */
+static void
+test_exposure(void **state)
+{
+	struct msgr_config *cfg;
+	struct exposure e;
+	const char *conf, *tok;
+	char path[300];
+
+	(void)state;
+	tok = write_tmp("tok.secret", "EAAfilesecret0123456789\n");
+	conf = write_tmp("exposed.conf",
+	    "connectors = ( { id = \"a\"; path = \"/a\"; app_id = \"1\"; page_id = \"2\";\n"
+	    "  call_token = \"file:tok.secret\"; webhook_token = \"verifyTOKENinline\";\n"
+	    "  secret = \"appSECRETinline\"; bot = { type = \"stories\"; file = \"s.conf\"; }; } );\n");
+	assert_int_equal(chmod(tok, 0600), 0);
+	assert_int_equal(chmod(conf, 0600), 0);
+	cfg = load_ok(conf);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(msgr_config_exposure(cfg, on_exposed, &e), 0);
+	assert_int_equal(e.n, 0);
+
+	assert_int_equal(chmod(conf, 0644), 0);
+	assert_int_equal(msgr_config_exposure(cfg, on_exposed, &e), 1);   /* one per file */
+	assert_non_null(strstr(e.last, "exposed.conf is readable by everyone"));
+	assert_non_null(strstr(e.last, "holds secrets inline"));
+	assert_null(strstr(e.last, "SECRETinline"));
+	assert_null(strstr(e.last, "TOKENinline"));
+
+	assert_int_equal(chmod(conf, 0600), 0);
+	assert_int_equal(chmod(tok, 0640), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(msgr_config_exposure(cfg, on_exposed, &e), 1);
+	snprintf(path, sizeof(path), "%s/tok.secret", tmpdir);
+	assert_non_null(strstr(e.last, path));
+	assert_non_null(strstr(e.last, "readable by its group"));
+	assert_non_null(strstr(e.last, "call_token"));
+	assert_null(strstr(e.last, "EAAfilesecret"));
+	msgr_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -853,6 +906,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cross_limits, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_many_faults_capped, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_secrets_redacted_in_log, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_exposure, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_example_config),
 		cmocka_unit_test(test_bad_arguments),
 	};
