@@ -28,7 +28,7 @@ DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
-             -fPIC -fvisibility=hidden -iquote lib $(DEPCFLAGS) \
+             -fPIC -iquote lib $(DEPCFLAGS) \
              -DMSGR_DEFAULT_CONFIG='"$(SYSCONFDIR)/messenger-fcgi/msgr.conf"' $(CFLAGS)
 LDFLAGS_ALL = $(LDFLAGS)
 
@@ -71,7 +71,8 @@ $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# Only msgr_ symbols leave the shared library (lib/libmsgr.map).
+# Only msgr_ symbols leave the shared library: lib/libmsgr.map makes every other global local
+# (tests/integration/test_build.py checks the export list).
 $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	$(CC) -shared -Wl,-soname,libmsgr.so.0 -Wl,--version-script=lib/libmsgr.map \
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
