@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "bot.h"
+#include "clock.h"
 #include "buf.h"
 #include "graph.h"
 #include "limits.h"
@@ -635,14 +636,6 @@ on_write(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static msgr_result
 set_options(struct api_bot *b, struct curl_slist *headers, const char *body, size_t len)
@@ -806,7 +799,7 @@ api_answer(void *state, const struct msgr_bot_input *in, json_t **actions)
 	char *body = NULL;
 	size_t len = 0;
 	long status = 0;
-	long long t0 = mono_ms();
+	long long t0 = msgr_clock_mono_ms();
 	msgr_result rc;
 
 	*actions = NULL;
@@ -835,13 +828,13 @@ out:
 	if (rc == MSGR_OK)
 		msgr_log(MSGR_LOG_INFO, "bot connector=%s type=api event=%s http=%ld actions=%zu "
 		    "ms=%lld", id, msgr_event_kind_name(in->ev->kind), status,
-		    json_array_size(*actions), mono_ms() - t0);
+		    json_array_size(*actions), msgr_clock_mono_ms() - t0);
 	else
 		msgr_log(rc == MSGR_ERR_TRANSIENT ? MSGR_LOG_WARN : MSGR_LOG_ERROR,
 		    "bot connector=%s type=api event=%s %s: %s ms=%lld", id,
 		    msgr_event_kind_name(in->ev->kind),
 		    rc == MSGR_ERR_TRANSIENT ? "failed, will retry" : "failed for good",
-		    msgr_log_escape(esc, sizeof(esc), b->why, strlen(b->why)), mono_ms() - t0);
+		    msgr_log_escape(esc, sizeof(esc), b->why, strlen(b->why)), msgr_clock_mono_ms() - t0);
 	free(body);
 	return rc;
 }

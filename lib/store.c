@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "clock.h"
 #include "store.h"
 
 #define MIN_SQLITE_VERSION 3024000  /* INSERT ... ON CONFLICT (upsert) */
@@ -244,14 +245,6 @@ mono_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static unsigned long long
 next_rand(struct msgr_store *st)
@@ -717,7 +710,7 @@ msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev, siz
     const struct msgr_store_quarantine *q, size_t nq, size_t *n_new, size_t *n_dup)
 {
 	size_t i, fresh = 0, dup = 0;
-	long long now = wall_ms();
+	long long now = msgr_clock_wall_ms();
 	msgr_result r;
 	int is_new = 0;
 
@@ -976,7 +969,7 @@ msgr_store_finish(struct msgr_store *st, int64_t job_id, const char *owner,
 	s = use(st, S_FINISH);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, (long long)state)) || (rc = bind_text(s, 4, note)) ||
-	    (rc = bind_int(s, 5, wall_ms())))
+	    (rc = bind_int(s, 5, msgr_clock_wall_ms())))
 		return fail(st, rc, "finish");
 	return job_change(st, s, job_id, "finish");
 }
@@ -1165,7 +1158,7 @@ msgr_store_outbox_done(struct msgr_store *st, int64_t item_id, const char *messa
 	op_start(st);
 	s = use(st, S_OB_DONE);
 	if ((rc = bind_int(s, 1, item_id)) || (rc = bind_text(s, 2, message_id)) ||
-	    (rc = bind_int(s, 3, wall_ms())))
+	    (rc = bind_int(s, 3, msgr_clock_wall_ms())))
 		return fail(st, rc, "outbox done");
 	return job_update(st, s, "outbox done");
 }
@@ -1223,7 +1216,7 @@ msgr_store_conv_set(struct msgr_store *st, const char *page_id, const char *user
 	    (rc = bind_text(s, 3, name)))
 		return fail(st, rc, "conv");
 	if (value != NULL &&
-	    ((rc = bind_text(s, 4, value)) || (rc = bind_int(s, 5, wall_ms()))))
+	    ((rc = bind_text(s, 4, value)) || (rc = bind_int(s, 5, msgr_clock_wall_ms()))))
 		return fail(st, rc, "conv");
 	return run(st, s, "conv");
 }

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "bot.h"
+#include "clock.h"
 #include "event.h"
 #include "log.h"
 #include "message.h"
@@ -54,11 +55,8 @@ struct msgr_worker {
 static long long
 default_now(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return msgr_clock_wall_ms();
 }
 
 static double
@@ -542,7 +540,7 @@ static void
 pace(struct msgr_worker *w, struct conn_rt *rt)
 {
 	int rate = rt->conn->send_rate > 0 ? rt->conn->send_rate : 50;
-	long long now = default_now(NULL);
+	long long now = msgr_clock_mono_ms();
 
 	if (rt->refill_at == 0)
 		rt->refill_at = now;
@@ -555,7 +553,7 @@ pace(struct msgr_worker *w, struct conn_rt *rt)
 		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		rt->tokens = 1.0;
-		rt->refill_at = default_now(NULL);
+		rt->refill_at = msgr_clock_mono_ms();
 	}
 	rt->tokens -= 1.0;
 	(void)w;
@@ -891,14 +889,14 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 			goto out;
 		}
 		why[0] = '\0';
-		t0 = default_now(NULL);
+		t0 = msgr_clock_mono_ms();
 		rc = run_item(w, rt, &ev, item, &res, why, sizeof(why));
 		msgr_log(rc == MSGR_OK ? MSGR_LOG_INFO : MSGR_LOG_WARN,
 		    "send job=%lld connector=%s call=%s item=%d status=%s code=%ld/%ld mid=%s ms=%lld",
 		    (long long)job->id, c->id,
 		    json_string_value(json_object_get(item, "call")), items[i].seq,
 		    rc == MSGR_OK ? "ok" : msgr_strerror(rc), res.code, res.subcode,
-		    res.message_id[0] ? res.message_id : "-", default_now(NULL) - t0);
+		    res.message_id[0] ? res.message_id : "-", msgr_clock_mono_ms() - t0);
 		if (rc == MSGR_OK) {
 			/* Recorded in the step that learned it succeeded: never sent twice. */
 			rc = msgr_store_outbox_done(w->st, items[i].id,
@@ -963,7 +961,7 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 {
 	struct msgr_worker_counts local;
 	struct msgr_job job;
-	long long start = default_now(NULL), now;
+	long long start = msgr_clock_mono_ms(), now;
 	msgr_result rc = MSGR_OK;
 
 	if (counts == NULL)
@@ -978,7 +976,7 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 			    msgr_store_errmsg(w->st));
 	}
 	for (;;) {
-		if (budget_ms > 0 && default_now(NULL) - start >= budget_ms)
+		if (budget_ms > 0 && msgr_clock_mono_ms() - start >= budget_ms)
 			break;
 		rc = msgr_store_claim(w->st, w->owner, now_ms(w), w->cfg->worker.lease_ms, &job);
 		if (rc == MSGR_ERR_EMPTY) {

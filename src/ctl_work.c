@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "event.h"
 #include "intake.h"
 #include "log.h"
@@ -29,14 +30,6 @@ on_stop(int sig)
 	ctl_stop = 1;
 }
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 iso_time(long long ms, char out[32])
@@ -305,7 +298,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 			return r;
 	if (ctl_too_many(ctl, argc, argv) || ctl_load(ctl) || ctl_open_store(ctl, &st))
 		goto out;
-	if ((rc = msgr_store_stats(st, wall_ms(), &s)) != MSGR_OK ||
+	if ((rc = msgr_store_stats(st, msgr_clock_wall_ms(), &s)) != MSGR_OK ||
 	    (rc = msgr_store_pause_list(st, 100, &pauses, &np)) != MSGR_OK ||
 	    (rc = msgr_store_recent_failures(st, FAILURES_SHOWN, &lines, &nl)) != MSGR_OK) {
 		fprintf(stderr, "msgrctl status: %s (%s)\n", msgr_strerror(rc), msgr_store_errmsg(st));
@@ -541,7 +534,7 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 		char *end;
 		long long ts = strtoll(last, &end, 10);
 
-		if (*end == '\0' && ts > 0 && msgr_message_window_check(wall_ms(), ts, type, tag, why,
+		if (*end == '\0' && ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(), ts, type, tag, why,
 		    sizeof(why)) != MSGR_OK) {
 			fprintf(stderr, "msgrctl send: refused: %s\n", why);
 			goto out;

@@ -20,6 +20,7 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "config.h"
 #include "event.h"
 #include "graph.h"
@@ -505,14 +506,6 @@ serve(struct responder *rs, const struct msgr_request_io *io)
 /* How often an idle responder still looks for due retries, when no new event came. */
 #define WORK_POLL_MS 1000
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The worker runs here, after the web server has released Facebook's connection
  * (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms, on the same store handle
@@ -526,7 +519,7 @@ run_after_response(struct responder *rs)
 	struct msgr_worker_counts counts;
 	struct msgr_store *st;
 	char *errors = NULL;
-	long long now = wall_ms();
+	long long now = msgr_clock_mono_ms();
 	msgr_result rc;
 
 	if (rs->cfg == NULL || rs->cfg->worker.budget_ms <= 0)

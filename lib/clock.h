@@ -1,0 +1,15 @@
+/* clock.h — the two clocks of the connector.
+ *
+ * Wall time is what is stored and shared between processes and restarts: event timestamps,
+ * due times of retries, lease expiries, cache expiries (Facebook's timestamps are wall time
+ * too). Monotonic time measures durations within a process: work budgets, pacing, request
+ * durations; it never jumps when the system clock is set. */
+#ifndef MSGR_CLOCK_H
+#define MSGR_CLOCK_H
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+long long msgr_clock_wall_ms(void);
+/* Milliseconds of CLOCK_MONOTONIC: only differences mean anything. */
+long long msgr_clock_mono_ms(void);
+
+#endif
