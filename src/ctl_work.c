@@ -492,6 +492,7 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	struct msgr_graph *g = NULL;
 	struct msgr_graph_result res;
 	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL, *last = NULL;
+	json_t **bodies = NULL;
 	size_t nparts = 0, i;
 	msgr_result rc;
 	int c, r, ret = 1;
@@ -528,24 +529,14 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 		    rc == MSGR_OK ? "empty" : msgr_strerror(rc));
 		goto out;
 	}
-	/* The window as Facebook applies it, when the store knows this user. */
-	if (ctl_open_store(ctl, &st) == 0 &&
-	    msgr_store_conv_get(st, cn->page_id, to, "last_user_ts", &last) == MSGR_OK) {
-		char *end;
-		long long ts = strtoll(last, &end, 10);
-
-		if (*end == '\0' && ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(), ts, type, tag, why,
-		    sizeof(why)) != MSGR_OK) {
-			fprintf(stderr, "msgrctl send: refused: %s\n", why);
-			goto out;
-		}
-	}
-	if (ctl_open_graph(ctl, &g))
+	/* Every part is built and checked before anything goes: one refused part, none sent. */
+	if ((bodies = calloc(nparts, sizeof(*bodies))) == NULL) {
+		fprintf(stderr, "msgrctl send: out of memory\n");
 		goto out;
+	}
 	for (i = 0; i < nparts; i++) {
 		struct msgr_message_request req;
-		struct msgr_graph_auth a = { cn->call_token, cn->secret };
-		json_t *msg, *body = NULL;
+		json_t *msg;
 
 		if ((msg = msgr_message_text(parts[i], why, sizeof(why))) == NULL) {
 			fprintf(stderr, "msgrctl send: %s\n", why);
@@ -557,15 +548,31 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 		req.tag = tag;
 		req.persona_id = cn->persona_id;
 		req.message = msg;
-		rc = msgr_message_request(&req, &body, why, sizeof(why));
+		rc = msgr_message_request(&req, &bodies[i], why, sizeof(why));
 		json_decref(msg);
 		if (rc != MSGR_OK) {
 			fprintf(stderr, "msgrctl send: %s\n", why);
 			goto out;
 		}
-		rc = msgr_graph_send(g, &a, body, &res);
-		json_decref(body);
-		if (rc != MSGR_OK) {
+	}
+	/* The window as Facebook applies it, when the store knows this user. */
+	if (ctl_open_store(ctl, &st) == 0 &&
+	    msgr_store_conv_get(st, cn->page_id, to, "last_user_ts", &last) == MSGR_OK) {
+		char *end;
+		long long ts = strtoll(last, &end, 10);
+
+		if (*end == '\0' && ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(), ts,
+		    type ? type : "RESPONSE", tag, why, sizeof(why)) != MSGR_OK) {
+			fprintf(stderr, "msgrctl send: refused: %s\n", why);
+			goto out;
+		}
+	}
+	if (ctl_open_graph(ctl, &g))
+		goto out;
+	for (i = 0; i < nparts; i++) {
+		struct msgr_graph_auth a = { cn->call_token, cn->secret };
+
+		if ((rc = msgr_graph_send(g, &a, bodies[i], &res)) != MSGR_OK) {
 			fprintf(stderr, "msgrctl send: %s: (#%ld/%ld) %s\n", msgr_strerror(rc), res.code,
 			    res.subcode, res.message[0] ? res.message : res.transport_error);
 			goto out;
@@ -576,6 +583,9 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	ret = 0;
 out:
 	msgr_graph_result_clear(&res);
+	for (i = 0; bodies != NULL && i < nparts; i++)
+		json_decref(bodies[i]);
+	free(bodies);
 	msgr_message_split_free(parts, nparts);
 	free(last);
 	msgr_graph_close(g);

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Integration tests of msgrctl's worker commands: worker, drain, replay, send, status.
+
+The responders here do no work after their responses (worker.budget_ms = 0), as on a host
+where `msgrctl worker` runs beside them or cron runs `msgrctl drain`, so every answer the fake
+Graph API sees was sent by the command under test."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from harness import Tap, entry, message_event, webhook  # noqa: E402
+from workerenv import MSGRCTL, WorkerEnv, send_calls_to, wait_for  # noqa: E402
+
+
+def secrets_of(env):
+    return [s for c in env.connectors for s in (c.call_token, c.secret, c.webhook_token)]
+
+
+def test_worker_command(t, env):
+    c, psid = env.c1, harness.rand_digits(16)
+    env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello")])))
+    time.sleep(0.5)
+    t.eq(env.fake.texts(psid), [], "budget_ms 0: the responder itself sends nothing")
+    log = open(os.path.join(env.dir, "worker.log"), "wb")
+    p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "worker"], env=env.child_env,
+                         stdout=subprocess.DEVNULL, stderr=log, cwd=env.dir)
+    try:
+        ok = wait_for(lambda: len(env.fake.texts(psid)) >= 2, timeout=15)
+        t.ok(ok, "msgrctl worker answers what the responders stored")
+        # New work while it idles is picked up too.
+        other = harness.rand_digits(16)
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, other, "one")])))
+        t.ok(wait_for(lambda: env.fake.texts(other) == ["1"], timeout=10),
+             "msgrctl worker picks up new events while it runs")
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+        t.eq(rc, 0, "msgrctl worker: SIGTERM -> exit 0")
+        t.ok(time.time() - t0 < 5, "msgrctl worker stops promptly on SIGTERM")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    text = open(os.path.join(env.dir, "worker.log"), encoding="utf-8", errors="replace").read()
+    t.ok("worker stopping" in text, "msgrctl worker logs its stop", text[-500:])
+    t.ok(not any(s in text for s in secrets_of(env)), "msgrctl worker: no secret in its log")
+    t.ok("runtime error:" not in text and "AddressSanitizer" not in text,
+         "msgrctl worker: no sanitizer report", text[-2000:])
+
+
+def test_drain(t, env):
+    c = env.c2
+    users = [harness.rand_digits(16) for _ in range(3)]
+    for u in users:
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "two")])))
+    rc, out, err = env.msgrctl("drain")
+    t.eq(rc, 0, "msgrctl drain: exit 0")
+    t.ok(out.startswith("drained: 3 events"), "msgrctl drain: says what it did", out + err)
+    t.ok(all(env.fake.texts(u) == ["2"] for u in users), "msgrctl drain: every event answered")
+    rc, out, err = env.msgrctl("drain")
+    t.ok(rc == 0 and out.startswith("drained: 0 events"),
+         "msgrctl drain: nothing due -> nothing done", out)
+    rc, out, err = env.msgrctl("drain", "--budget", "x")
+    t.ok(rc == 1 and "milliseconds" in err, "msgrctl drain: a bad --budget is refused", err)
+
+
+def quarantine_rows(env):
+    with env.db() as db:
+        return db.execute("SELECT id, connector, reason FROM quarantine ORDER BY id").fetchall()
+
+
+def test_replay(t, env):
+    c = env.c1
+    # A signed body that is not JSON: quarantined by the responder, counted by status.
+    r = env.post(c, b"this is not json")
+    t.eq(r.status, 200, "a signed non-JSON body gets 200")
+    rc, out, _ = env.msgrctl("status")
+    t.ok("quarantine:  1" in out, "status counts the quarantined body", out)
+    # What an older build might have set aside, written as the store keeps it: a whole body
+    # that parses now, one lone event, and one still broken.
+    u1, u2 = harness.rand_digits(16), harness.rand_digits(16)
+    good_body = json.dumps(webhook(entry(c.page_id, [message_event(c.page_id, u1, "three")]))
+                           ).encode()
+    lone_event = json.dumps(message_event(c.page_id, u2, "four")).encode()
+    now = harness.now_ms()
+    db = sqlite3.connect(env.db_path, timeout=5)
+    with db:
+        for raw, why in ((good_body, "an old parser's fault"), (lone_event, "old event bound")):
+            db.execute("INSERT INTO quarantine (connector, reason, raw, received_at) "
+                       "VALUES (?, ?, ?, ?)", (c.id, why, raw, now))
+    db.close()
+    rc, out, err = env.msgrctl("replay", "--dry-run")
+    t.ok(rc == 0 and "dry run: 2 webhooks replayed (2 events queued), 1 still" in out,
+         "msgrctl replay --dry-run: says what would happen", out + err)
+    t.eq(len(quarantine_rows(env)), 3, "msgrctl replay --dry-run: changes nothing")
+    rc, out, err = env.msgrctl("replay")
+    t.ok(rc == 0 and "replay: 2 webhooks replayed (2 events queued), 1 still quarantined" in out,
+         "msgrctl replay: replays what now parses", out + err)
+    rows = quarantine_rows(env)
+    t.ok(len(rows) == 1 and "JSON" in rows[0][2],
+         "msgrctl replay: the broken body stays with its reason", rows)
+    t.ok("kept" in out, "msgrctl replay: names what it kept", out)
+    env.msgrctl("drain")
+    t.eq((env.fake.texts(u1), env.fake.texts(u2)), (["3"], ["4"]),
+         "replayed events are answered")
+    rc, out, _ = env.msgrctl("replay")
+    t.ok("0 webhooks replayed" in out, "msgrctl replay again: nothing new", out)
+
+
+def test_send(t, env):
+    c, psid = env.c3, harness.rand_digits(16)
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", psid, "Hello from ops")
+    t.ok(rc == 0 and out.startswith("sent m_"), "msgrctl send: exit 0, prints the message id",
+         out + err)
+    t.eq(env.fake.texts(psid), ["Hello from ops"], "msgrctl send: the text reached the user")
+    long_text = " ".join(["word%04d" % i for i in range(500)])    # 4,499 characters
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", psid, long_text)
+    parts = env.fake.texts(psid)[1:]
+    t.ok(rc == 0 and len(parts) == 3 and all(len(p) <= 2000 for p in parts) and
+         " ".join(parts) == long_text, "msgrctl send: long text split at word boundaries",
+         [len(p) for p in parts])
+    # The store knows this user wrote 30 hours ago: outside the window, only HUMAN_AGENT goes.
+    u = harness.rand_digits(16)
+    with env.db() as db:
+        db.execute("INSERT INTO conv (page_id, user_id, name, value, updated_at) "
+                   "VALUES (?, ?, 'last_user_ts', ?, ?)",
+                   (c.page_id, u, str(harness.now_ms() - 30 * 3600 * 1000), harness.now_ms()))
+        db.commit()
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", u, "Late answer")
+    t.ok(rc == 1 and "window" in err, "msgrctl send: refused locally outside the window", err)
+    t.eq(env.fake.texts(u), [], "msgrctl send: ...and nothing was sent")
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", u, "--tag", "HUMAN_AGENT",
+                               "A person answers")
+    sent = send_calls_to(env.fake, u)
+    t.ok(rc == 0 and len(sent) == 1 and sent[0].get("messaging_type") == "MESSAGE_TAG" and
+         sent[0].get("tag") == "HUMAN_AGENT", "msgrctl send --tag HUMAN_AGENT: sent as a tag",
+         (out, err, sent))
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", u, "--tag",
+                               "ACCOUNT_UPDATE", "x")
+    t.ok(rc == 1 and "2026" in err, "msgrctl send: a retired tag is refused locally", err)
+    rc, out, err = env.msgrctl("send", "--connector", "nope", "--to", u, "x")
+    t.ok(rc == 1 and "no connector" in err, "msgrctl send: unknown connector", err)
+    rc, out, err = env.msgrctl("send", "--to", u, "x")
+    t.ok(rc == 1 and "usage" in err, "msgrctl send: missing --connector -> usage", err)
+    env.fake.fail("permanent", count=1, path="/messages")
+    rc, out, err = env.msgrctl("send", "--connector", c.id, "--to", psid, "again")
+    t.ok(rc == 1 and "551" in err, "msgrctl send: Facebook's refusal is shown", err)
+    t.ok(not any(s in out + err for s in secrets_of(env)), "msgrctl send: no secret printed")
+
+
+def main():
+    t = Tap()
+    env = WorkerEnv(nproc=2, budget_ms=0)
+    try:
+        for fn in (test_worker_command, test_drain, test_replay, test_send):
+            try:
+                fn(t, env)
+            except Exception as e:
+                t.crash(fn.__name__, e)
+        rc, out, err = env.msgrctl("status")
+        t.ok(rc == 0 and "paused:      none" in out and "queue:       0 pending" in out,
+             "msgrctl status after all: an empty queue, nothing paused", out)
+        codes = env.stop()
+        t.ok(all(v == 0 for v in codes.values()), "responders exit 0 on SIGTERM", codes)
+        t.eq(env.sanitizer_errors(), [], "no sanitizer report")
+        t.eq(env.secrets_in_log(), [], "no secret in the logs")
+    finally:
+        env.cleanup()
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
