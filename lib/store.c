@@ -106,6 +106,9 @@ static const char *const migrations[] = {
 	");",
 	/* 1 -> 2: `msgrctl status` lists conversations by state name (who owns the thread). */
 	"CREATE INDEX conv_name ON conv(name, updated_at);",
+	/* 2 -> 3: claims of a job, so an event that kills its worker every time (a lease that
+	 * lapses, never a finish) is given up instead of crashing the pool for ever. */
+	"ALTER TABLE events ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -167,10 +170,11 @@ static const char *const sql[S_COUNT] = {
 	    "UPDATE convq SET lease_until = ?1 WHERE page_id = ?2 AND user_id = ?3"
 	    " AND head_id = ?4 AND due_at <= ?5 AND lease_until <= ?5",
 	[S_CLAIM_LEASE] =
-	    "UPDATE events SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3 AND state = 0",
+	    "UPDATE events SET lease_owner = ?1, lease_until = ?2, claims = claims + 1"
+	    " WHERE id = ?3 AND state = 0",
 	[S_JOB_GET] =
-	    "SELECT id, connector, page_id, user_id, kind, standby, ts, received_at, attempts, raw"
-	    " FROM events WHERE id = ?1",
+	    "SELECT id, connector, page_id, user_id, kind, standby, ts, received_at, attempts, raw,"
+	    " claims FROM events WHERE id = ?1",
 	[S_FINISH] =
 	    "UPDATE events SET state = ?3, error = ?4, finished_at = ?5, lease_owner = NULL,"
 	    " lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
@@ -796,6 +800,7 @@ job_load(struct msgr_store *st, int64_t id, struct msgr_job *job)
 	job->timestamp = sqlite3_column_int64(s, 6);
 	job->received_at = sqlite3_column_int64(s, 7);
 	job->attempts = sqlite3_column_int(s, 8);
+	job->claims = sqlite3_column_int(s, 10);
 	r = col_dup(s, 9, &job->raw, NULL);
 out:
 	sqlite3_reset(s);

@@ -84,6 +84,8 @@ struct msgr_job {
 	long long timestamp;
 	long long received_at;
 	int attempts;
+	int claims;               /* times claimed, this one included: a claim that never ended
+	                             in finish or retry was a process that died holding it */
 	char *raw;                /* malloc'd; msgr_job_clear frees */
 };
 void msgr_job_clear(struct msgr_job *job);

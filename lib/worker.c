@@ -31,6 +31,10 @@
 /* Attachment ids live 90 days at Facebook (GRAPH.md); reuse them for less. */
 #define ATTACHMENT_KEEP_MS (80LL * 24 * 3600 * 1000)
 #define NAME_MAX_BYTES    256
+/* Claims of one event that ended without a finish or a retry: each was a process that died
+ * holding it (a crash, an OOM kill). Past this many the event is given up, so one poisonous
+ * event cannot take the pool down for ever. */
+#define MAX_DEATHS        3
 
 struct conn_rt {
 	const struct msgr_connector *conn;
@@ -834,6 +838,14 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 		goto out;
 	}
 	rt = runtime_of(w, c);
+	if (job->claims - 1 - job->attempts >= MAX_DEATHS) {
+		char note[128];
+
+		snprintf(note, sizeof(note), "given up: a worker died %d times working this event",
+		    job->claims - 1 - job->attempts);
+		rc = fail_job(w, job, note, counts);
+		goto out;
+	}
 	if ((rc = msgr_event_parse_text(job->raw, strlen(job->raw), job->page_id, job->standby,
 	    &ev, why, sizeof(why))) != MSGR_OK) {
 		rc = fail_job(w, job, why, counts);

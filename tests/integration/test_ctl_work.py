@@ -71,6 +71,22 @@ def test_drain(t, env):
     t.ok(rc == 1 and "milliseconds" in err, "msgrctl drain: a bad --budget is refused", err)
 
 
+def test_poison_event(t, env):
+    """An event whose worker died three times (crash, OOM kill) is given up, not re-run."""
+    c, psid = env.c1, harness.rand_digits(16)
+    env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello")])))
+    with env.db() as db:
+        db.execute("UPDATE events SET claims = 3 WHERE user_id = ?", (psid,))
+        db.commit()
+    env.msgrctl("drain")
+    rows = env.jobs("user_id = '%s'" % psid)
+    t.ok(rows and rows[0][1] == 2 and "died 3 times" in (rows[0][3] or ""),
+         "an event that killed its worker 3 times is failed with the reason", rows)
+    t.eq(send_calls_to(env.fake, psid), [], "...and nothing is sent for it")
+    rc, out, _ = env.msgrctl("status")
+    t.ok("died 3 times" in out, "...and status shows it among recent failures", out)
+
+
 def quarantine_rows(env):
     with env.db() as db:
         return db.execute("SELECT id, connector, reason FROM quarantine ORDER BY id").fetchall()
@@ -159,7 +175,7 @@ def main():
     t = Tap()
     env = WorkerEnv(nproc=2, budget_ms=0)
     try:
-        for fn in (test_worker_command, test_drain, test_replay, test_send):
+        for fn in (test_worker_command, test_drain, test_poison_event, test_replay, test_send):
             try:
                 fn(t, env)
             except Exception as e:

@@ -184,7 +184,7 @@ test_schema_created(void **state)
 	char q[128];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 2);
+	assert_int_equal(msgr_store_schema_version(), 3);
 	/* version 2: the index `msgrctl status` lists conversations by */
 	assert_int_equal(raw_count(f->path,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
@@ -262,15 +262,17 @@ test_migrates_older(void **state)
 	put1(f->st, "p1", 1, 1000, "kept");
 	msgr_store_close(f->st);
 	f->st = NULL;
-	/* Make it a version 1 file: without what the last migration adds. */
+	/* Make it a version 1 file: without what migrations 2 and 3 add. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; PRAGMA user_version = 1", NULL, NULL,
-	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; ALTER TABLE events DROP COLUMN "
+	    "claims; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
 	assert_int_equal(raw_count(f->path,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
+	assert_int_equal(raw_count(f->path,
+	    "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'claims'"), 1);
 	stats(f->st, wall_ms(), &s);
 	assert_int_equal(s.pending, 1);
 }
@@ -802,6 +804,10 @@ test_lease_expiry(void **state)
 	/* w1 was killed: its lease lapses and w2 takes the job over. */
 	assert_int_equal(msgr_store_claim(f->st, "w2", t + 1001, 1000, &again), MSGR_OK);
 	assert_int_equal(again.id, job.id);
+	/* Each claim is counted; none ended, so the worker can tell a process died holding it. */
+	assert_int_equal(job.claims, 1);
+	assert_int_equal(again.claims, 2);
+	assert_int_equal(again.attempts, 0);
 	/* w1 comes back late: it no longer holds the job. */
 	assert_int_equal(msgr_store_finish(f->st, job.id, "w1", MSGR_JOB_DONE, NULL),
 	    MSGR_ERR_NOTFOUND);
