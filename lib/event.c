@@ -63,21 +63,6 @@ static const struct {
 	{ "appointment_booking", MSGR_ATT_APPOINTMENT_BOOKING }, { "location", MSGR_ATT_LOCATION },
 };
 
-static void why_set(char *why, size_t whysz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-why_set(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whysz, fmt, ap);
-	va_end(ap);
-}
-
 static msgr_result fail(struct pctx *c, msgr_result rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -728,11 +713,11 @@ msgr_event_parse(json_t *m, const char *page_id, int standby, struct msgr_event 
 	memset(ev, 0, sizeof(*ev));
 	if (m == NULL || page_id == NULL || strlen(page_id) > MSGR_MAX_ID_LEN ||
 	    !all_digits(page_id, strlen(page_id))) {
-		why_set(why, whysz, "bad page id");
+		msgr_why(why, whysz, "bad page id");
 		return MSGR_ERR_INVALID;
 	}
 	if (!json_is_object(m)) {
-		why_set(why, whysz, "event: not an object");
+		msgr_why(why, whysz, "event: not an object");
 		return MSGR_ERR_PARSE;
 	}
 	ev->raw = json_incref(m);
@@ -948,7 +933,7 @@ msgr_event_json_load(const char *text, size_t len, size_t max_depth, json_t **ou
 	if (text == NULL && len > 0)
 		return MSGR_ERR_INVALID;
 	if (depth_scan(text, len, max_depth) != MSGR_OK) {
-		why_set(why, whysz, "JSON nested deeper than %zu", max_depth);
+		msgr_why(why, whysz, "JSON nested deeper than %zu", max_depth);
 		return MSGR_ERR_TOOBIG;
 	}
 	/* Never JSON_ALLOW_NUL: a \u0000 would cut every C string read from the tree. */
@@ -956,13 +941,13 @@ msgr_event_json_load(const char *text, size_t len, size_t max_depth, json_t **ou
 	if (*out != NULL)
 		return MSGR_OK;
 	if (json_error_code(&err) == json_error_out_of_memory) {
-		why_set(why, whysz, "out of memory");
+		msgr_why(why, whysz, "out of memory");
 		return MSGR_ERR_NOMEM;
 	}
 	/* jansson quotes the offending input after "near": keep only its own words. */
 	if ((cut = strstr(err.text, " near ")) != NULL)
 		*cut = '\0';
-	why_set(why, whysz, "not JSON: %s at line %d column %d", err.text, err.line, err.column);
+	msgr_why(why, whysz, "not JSON: %s at line %d column %d", err.text, err.line, err.column);
 	return MSGR_ERR_PARSE;
 }
 

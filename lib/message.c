@@ -20,20 +20,6 @@
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static void
-setwhy(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-setwhy(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(why, whysz, fmt, ap);
-	va_end(ap);
-}
 
 /* A path too long for its buffer ends in "..." rather than silently cut. */
 static void
@@ -160,7 +146,7 @@ check_keys(const json_t *obj, const char *path, const char *const *allowed, char
 				esc[j++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
 			esc[j] = '\0';
 			subpath(p, path, esc);
-			setwhy(why, whysz, "%s: unknown field", p);
+			msgr_why(why, whysz, "%s: unknown field", p);
 			return MSGR_ERR_LIMIT;
 		}
 	}
@@ -171,7 +157,7 @@ static msgr_result
 need_object(const json_t *v, const char *path, char *why, size_t whysz)
 {
 	if (!json_is_object(v)) {
-		setwhy(why, whysz, "%s: must be an object", path);
+		msgr_why(why, whysz, "%s: must be an object", path);
 		return MSGR_ERR_LIMIT;
 	}
 	return MSGR_OK;
@@ -193,31 +179,31 @@ check_str(const json_t *obj, const char *key, const char *path, int required,
 	subpath(p, path, key);
 	if (v == NULL) {
 		if (required) {
-			setwhy(why, whysz, "%s: required", p);
+			msgr_why(why, whysz, "%s: required", p);
 			return MSGR_ERR_LIMIT;
 		}
 		return MSGR_OK;
 	}
 	if (!json_is_string(v)) {
-		setwhy(why, whysz, "%s: must be a string", p);
+		msgr_why(why, whysz, "%s: must be a string", p);
 		return MSGR_ERR_LIMIT;
 	}
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (len == 0) {
-		setwhy(why, whysz, "%s: empty", p);
+		msgr_why(why, whysz, "%s: empty", p);
 		return MSGR_ERR_LIMIT;
 	}
 	if (max_bytes != 0 && len > max_bytes) {
-		setwhy(why, whysz, "%s: %zu bytes, at most %zu", p, len, max_bytes);
+		msgr_why(why, whysz, "%s: %zu bytes, at most %zu", p, len, max_bytes);
 		return MSGR_ERR_LIMIT;
 	}
 	if (utf8_count(s, len, &chars) != MSGR_OK) {
-		setwhy(why, whysz, "%s: not valid UTF-8 text", p);
+		msgr_why(why, whysz, "%s: not valid UTF-8 text", p);
 		return MSGR_ERR_LIMIT;
 	}
 	if (max_chars != 0 && chars > max_chars) {
-		setwhy(why, whysz, "%s: %zu characters, at most %zu", p, chars, max_chars);
+		msgr_why(why, whysz, "%s: %zu characters, at most %zu", p, chars, max_chars);
 		return MSGR_ERR_LIMIT;
 	}
 	*out = s;
@@ -275,7 +261,7 @@ check_url(const json_t *obj, const char *key, const char *path, int required, in
 		return rc;
 	if (!url_ok(*out, https_only)) {
 		subpath(p, path, key);
-		setwhy(why, whysz, "%s: must be an absolute %s URL", p,
+		msgr_why(why, whysz, "%s: must be an absolute %s URL", p,
 		    https_only ? "https" : "http(s)");
 		return MSGR_ERR_LIMIT;
 	}
@@ -290,7 +276,7 @@ check_bool(const json_t *obj, const char *key, const char *path, char *why, size
 
 	if (v != NULL && !json_is_boolean(v)) {
 		subpath(p, path, key);
-		setwhy(why, whysz, "%s: must be true or false", p);
+		msgr_why(why, whysz, "%s: must be true or false", p);
 		return MSGR_ERR_LIMIT;
 	}
 	return MSGR_OK;
@@ -309,7 +295,7 @@ check_enum(const json_t *obj, const char *key, const char *path, int required,
 		return rc;
 	if (!one_of(*out, allowed)) {
 		subpath(p, path, key);
-		setwhy(why, whysz, "%s: must be %s", p, allowed_text);
+		msgr_why(why, whysz, "%s: must be %s", p, allowed_text);
 		return MSGR_ERR_LIMIT;
 	}
 	return MSGR_OK;
@@ -328,22 +314,22 @@ check_array(const json_t *obj, const char *key, const char *path, int required, 
 	subpath(p, path, key);
 	if (v == NULL) {
 		if (required) {
-			setwhy(why, whysz, "%s: required", p);
+			msgr_why(why, whysz, "%s: required", p);
 			return MSGR_ERR_LIMIT;
 		}
 		return MSGR_OK;
 	}
 	if (!json_is_array(v)) {
-		setwhy(why, whysz, "%s: must be an array", p);
+		msgr_why(why, whysz, "%s: must be an array", p);
 		return MSGR_ERR_LIMIT;
 	}
 	n = json_array_size(v);
 	if (n < min) {
-		setwhy(why, whysz, "%s: %zu items, at least %zu", p, n, min);
+		msgr_why(why, whysz, "%s: %zu items, at least %zu", p, n, min);
 		return MSGR_ERR_LIMIT;
 	}
 	if (n > max) {
-		setwhy(why, whysz, "%s: %zu items, at most %zu", p, n, max);
+		msgr_why(why, whysz, "%s: %zu items, at most %zu", p, n, max);
 		return MSGR_ERR_LIMIT;
 	}
 	*out = v;
@@ -367,7 +353,7 @@ check_id(const json_t *obj, const char *key, const char *path, int required, siz
 
 		if (digits ? (c < '0' || c > '9') : (c <= 0x20 || c >= 0x7f)) {
 			subpath(p, path, key);
-			setwhy(why, whysz, "%s: must be %s", p,
+			msgr_why(why, whysz, "%s: must be %s", p,
 			    digits ? "decimal digits" : "printable ASCII without spaces");
 			return MSGR_ERR_LIMIT;
 		}
@@ -450,7 +436,7 @@ check_button(const json_t *b, const char *path, char *why, size_t whysz)
 		 * 15 digits; anything else (spaces, dashes) is refused rather than guessed. */
 		if (strcmp(type, "phone_number") == 0 && !phone_ok(s)) {
 			subpath(p, path, "payload");
-			setwhy(why, whysz, "%s: a phone number must start with '+' followed by 4 "
+			msgr_why(why, whysz, "%s: a phone number must start with '+' followed by 4 "
 			    "to 15 digits", p);
 			return MSGR_ERR_LIMIT;
 		}
@@ -530,7 +516,7 @@ check_generic_element(const json_t *e, const char *path, char *why, size_t whysz
 	}
 	/* GRAPH.md "Calls": a card needs its title and at least one more field. */
 	if (sub == NULL && img == NULL && da == NULL && json_object_get(e, "buttons") == NULL) {
-		setwhy(why, whysz, "%s: a card needs subtitle, image_url, default_action or "
+		msgr_why(why, whysz, "%s: a card needs subtitle, image_url, default_action or "
 		    "buttons besides its title", path);
 		return MSGR_ERR_LIMIT;
 	}
@@ -557,12 +543,12 @@ check_media_element(const json_t *e, const char *path, char *why, size_t whysz)
 	    (rc = check_buttons(e, path, 0, MSGR_BUTTONS_MAX, why, whysz)) != MSGR_OK)
 		return rc;
 	if ((url == NULL) == (id == NULL)) {
-		setwhy(why, whysz, "%s: exactly one of url or attachment_id", path);
+		msgr_why(why, whysz, "%s: exactly one of url or attachment_id", path);
 		return MSGR_ERR_LIMIT;
 	}
 	if (url != NULL && !facebook_url(url)) {
 		subpath(p, path, "url");
-		setwhy(why, whysz, "%s: the media template takes only a facebook.com URL "
+		msgr_why(why, whysz, "%s: the media template takes only a facebook.com URL "
 		    "(upload other media and use attachment_id)", p);
 		return MSGR_ERR_LIMIT;
 	}
@@ -639,7 +625,7 @@ check_attachment(const json_t *a, char *why, size_t whysz)
 		return rc;
 	pl = json_object_get(a, "payload");
 	if (pl == NULL) {
-		setwhy(why, whysz, "attachment.payload: required");
+		msgr_why(why, whysz, "attachment.payload: required");
 		return MSGR_ERR_LIMIT;
 	}
 	if ((rc = need_object(pl, "attachment.payload", why, whysz)) != MSGR_OK)
@@ -653,11 +639,11 @@ check_attachment(const json_t *a, char *why, size_t whysz)
 	    (rc = check_bool(pl, "is_reusable", "attachment.payload", why, whysz)) != MSGR_OK)
 		return rc;
 	if ((url == NULL) == (id == NULL)) {
-		setwhy(why, whysz, "attachment.payload: exactly one of url or attachment_id");
+		msgr_why(why, whysz, "attachment.payload: exactly one of url or attachment_id");
 		return MSGR_ERR_LIMIT;
 	}
 	if (id != NULL && json_object_get(pl, "is_reusable") != NULL) {
-		setwhy(why, whysz, "attachment.payload.is_reusable: only with url");
+		msgr_why(why, whysz, "attachment.payload.is_reusable: only with url");
 		return MSGR_ERR_LIMIT;
 	}
 	return MSGR_OK;
@@ -718,7 +704,7 @@ check_sticker(const json_t *v, char *why, size_t whysz)
 		return MSGR_OK;
 	}
 bad:
-	setwhy(why, whysz, "sticker_id: must be a positive number");
+	msgr_why(why, whysz, "sticker_id: must be a positive number");
 	return MSGR_ERR_LIMIT;
 }
 
@@ -734,9 +720,9 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 	msgr_result rc;
 	size_t i, nbody;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (message == NULL) {
-		setwhy(why, whysz, "message: missing");
+		msgr_why(why, whysz, "message: missing");
 		return MSGR_ERR_INVALID;
 	}
 	if ((rc = need_object(message, "message", why, whysz)) != MSGR_OK ||
@@ -748,7 +734,7 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 	    (json_object_get(message, "attachment") != NULL) +
 	    (json_object_get(message, "sticker_id") != NULL);
 	if (nbody != 1) {
-		setwhy(why, whysz, "message: exactly one of text, attachment or sticker_id "
+		msgr_why(why, whysz, "message: exactly one of text, attachment or sticker_id "
 		    "(found %zu)", nbody);
 		return MSGR_ERR_LIMIT;
 	}
@@ -793,7 +779,7 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 static json_t *
 nomem(char *why, size_t whysz)
 {
-	setwhy(why, whysz, "out of memory");
+	msgr_why(why, whysz, "out of memory");
 	return NULL;
 }
 
@@ -810,12 +796,12 @@ put_str(json_t *obj, const char *key, const char *val, const char *path, char *w
 		return MSGR_OK;
 	if (msgr_message_utf8_chars(val, NULL) != MSGR_OK) {
 		subpath(p, path, key);
-		setwhy(why, whysz, "%s: not valid UTF-8 text", p);
+		msgr_why(why, whysz, "%s: not valid UTF-8 text", p);
 		return MSGR_ERR_LIMIT;
 	}
 	s = json_string_nocheck(val);
 	if (s == NULL || json_object_set_new(obj, key, s) != 0) {
-		setwhy(why, whysz, "out of memory");
+		msgr_why(why, whysz, "out of memory");
 		return MSGR_ERR_NOMEM;
 	}
 	return MSGR_OK;
@@ -828,7 +814,7 @@ put_ref(json_t *obj, const char *key, json_t *v, char *why, size_t whysz)
 	if (v == NULL)
 		return MSGR_OK;
 	if (json_object_set(obj, key, v) != 0) {
-		setwhy(why, whysz, "out of memory");
+		msgr_why(why, whysz, "out of memory");
 		return MSGR_ERR_NOMEM;
 	}
 	return MSGR_OK;
@@ -838,7 +824,7 @@ static msgr_result
 put_true(json_t *obj, const char *key, char *why, size_t whysz)
 {
 	if (json_object_set_new(obj, key, json_true()) != 0) {
-		setwhy(why, whysz, "out of memory");
+		msgr_why(why, whysz, "out of memory");
 		return MSGR_ERR_NOMEM;
 	}
 	return MSGR_OK;
@@ -892,9 +878,9 @@ msgr_message_text(const char *text, char *why, size_t whysz)
 	json_t *m;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (text == NULL) {
-		setwhy(why, whysz, "text: required");
+		msgr_why(why, whysz, "text: required");
 		return NULL;
 	}
 	if ((m = json_object()) == NULL)
@@ -912,15 +898,15 @@ msgr_message_sticker(const char *sticker_id, char *why, size_t whysz)
 	char *end;
 	long long n;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (sticker_id == NULL || sticker_id[0] < '0' || sticker_id[0] > '9') {
-		setwhy(why, whysz, "sticker_id: must be a positive number");
+		msgr_why(why, whysz, "sticker_id: must be a positive number");
 		return NULL;
 	}
 	errno = 0;
 	n = strtoll(sticker_id, &end, 10);
 	if (errno != 0 || *end != '\0' || n <= 0) {
-		setwhy(why, whysz, "sticker_id: must be a positive number");
+		msgr_why(why, whysz, "sticker_id: must be a positive number");
 		return NULL;
 	}
 	if ((m = json_object()) == NULL)
@@ -938,7 +924,7 @@ media_type_ok(const char *type, char *why, size_t whysz)
 	static const char *const types[] = { "image", "audio", "video", "file", NULL };
 
 	if (type == NULL || !one_of(type, types)) {
-		setwhy(why, whysz, "attachment.type: must be image, audio, video or file");
+		msgr_why(why, whysz, "attachment.type: must be image, audio, video or file");
 		return 0;
 	}
 	return 1;
@@ -951,7 +937,7 @@ msgr_message_attachment_url(const char *type, const char *url, int is_reusable, 
 	json_t *pl;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (!media_type_ok(type, why, whysz))
 		return NULL;
 	if ((pl = json_object()) == NULL)
@@ -972,7 +958,7 @@ msgr_message_attachment_id(const char *type, const char *attachment_id, char *wh
 {
 	json_t *pl;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (!media_type_ok(type, why, whysz))
 		return NULL;
 	if ((pl = json_object()) == NULL)
@@ -1003,7 +989,7 @@ msgr_message_button_template(const char *text, json_t *buttons, char *why, size_
 {
 	json_t *pl;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((pl = template_payload("button", why, whysz)) == NULL)
 		return NULL;
 	if (put_str(pl, "text", text, "attachment.payload", why, whysz) != MSGR_OK ||
@@ -1020,7 +1006,7 @@ msgr_message_generic_template(json_t *elements, const char *image_aspect_ratio, 
 {
 	json_t *pl;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((pl = template_payload("generic", why, whysz)) == NULL)
 		return NULL;
 	if (put_str(pl, "image_aspect_ratio", image_aspect_ratio, "attachment.payload", why,
@@ -1039,7 +1025,7 @@ msgr_message_media_template(const char *media_type, const char *url,
 	static const char *const path = "attachment.payload.elements[0]";
 	json_t *pl, *el = NULL, *els = NULL;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((pl = template_payload("media", why, whysz)) == NULL)
 		return NULL;
 	if ((el = json_object()) == NULL || (els = json_array()) == NULL) {
@@ -1106,7 +1092,7 @@ msgr_message_button_web_url(const char *title, const char *url,
 	json_t *b;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((b = button_new("web_url", why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
@@ -1124,7 +1110,7 @@ button_payload(const char *type, const char *title, const char *payload, char *w
 	json_t *b;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((b = button_new(type, why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "title", title, "button", why, whysz)) == MSGR_OK &&
@@ -1151,7 +1137,7 @@ msgr_message_button_account_link(const char *url, char *why, size_t whysz)
 	json_t *b;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((b = button_new("account_link", why, whysz)) == NULL)
 		return NULL;
 	if ((rc = put_str(b, "url", url, "button", why, whysz)) == MSGR_OK)
@@ -1162,7 +1148,7 @@ msgr_message_button_account_link(const char *url, char *why, size_t whysz)
 json_t *
 msgr_message_button_account_unlink(char *why, size_t whysz)
 {
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	return button_new("account_unlink", why, whysz);
 }
 
@@ -1174,7 +1160,7 @@ msgr_message_card(const char *title, const char *subtitle, const char *image_url
 	json_t *e, *da = NULL;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if ((e = json_object()) == NULL)
 		return nomem(why, whysz);
 	if ((rc = put_str(e, "title", title, "card", why, whysz)) != MSGR_OK ||
@@ -1208,9 +1194,9 @@ msgr_message_add_quick_reply(json_t *message, const char *content_type, const ch
 	int created = 0;
 	msgr_result rc;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (!json_is_object(message)) {
-		setwhy(why, whysz, "message: must be an object");
+		msgr_why(why, whysz, "message: must be an object");
 		return MSGR_ERR_INVALID;
 	}
 	if ((q = json_object()) == NULL) {
@@ -1233,7 +1219,7 @@ msgr_message_add_quick_reply(json_t *message, const char *content_type, const ch
 		}
 		created = 1;
 	} else if (!json_is_array(arr)) {
-		setwhy(why, whysz, "quick_replies: must be an array");
+		msgr_why(why, whysz, "quick_replies: must be an array");
 		rc = MSGR_ERR_LIMIT;
 		goto out;
 	}
@@ -1259,7 +1245,7 @@ set_checked(json_t *message, const char *key, json_t *v, char *why, size_t whysz
 
 	if (!json_is_object(message)) {
 		json_decref(v);
-		setwhy(why, whysz, "message: must be an object");
+		msgr_why(why, whysz, "message: must be an object");
 		return MSGR_ERR_INVALID;
 	}
 	if (v == NULL) {
@@ -1286,9 +1272,9 @@ set_checked(json_t *message, const char *key, json_t *v, char *why, size_t whysz
 msgr_result
 msgr_message_set_metadata(json_t *message, const char *metadata, char *why, size_t whysz)
 {
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (metadata == NULL || msgr_message_utf8_chars(metadata, NULL) != MSGR_OK) {
-		setwhy(why, whysz, "metadata: %s", metadata ? "not valid UTF-8 text" : "required");
+		msgr_why(why, whysz, "metadata: %s", metadata ? "not valid UTF-8 text" : "required");
 		return MSGR_ERR_LIMIT;
 	}
 	return set_checked(message, "metadata", json_string_nocheck(metadata), why, whysz);
@@ -1299,9 +1285,9 @@ msgr_message_set_reply_to(json_t *message, const char *mid, char *why, size_t wh
 {
 	json_t *rt;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (mid == NULL || msgr_message_utf8_chars(mid, NULL) != MSGR_OK) {
-		setwhy(why, whysz, "reply_to.mid: %s", mid ? "not valid UTF-8 text" : "required");
+		msgr_why(why, whysz, "reply_to.mid: %s", mid ? "not valid UTF-8 text" : "required");
 		return MSGR_ERR_LIMIT;
 	}
 	if ((rt = json_object()) != NULL &&
@@ -1336,20 +1322,20 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 	const char *mtype;
 	msgr_result rc = MSGR_ERR_INVALID;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (out == NULL || req == NULL) {
-		setwhy(why, whysz, "request: missing");
+		msgr_why(why, whysz, "request: missing");
 		return MSGR_ERR_INVALID;
 	}
 	*out = NULL;
 
 	/* GRAPH.md "Calls": exactly one recipient field (we send to id or user_ref). */
 	if ((req->recipient_id != NULL) == (req->user_ref != NULL)) {
-		setwhy(why, whysz, "recipient: exactly one of id or user_ref");
+		msgr_why(why, whysz, "recipient: exactly one of id or user_ref");
 		goto out;
 	}
 	if (req->recipient_id != NULL && !digits_only(req->recipient_id, MSGR_MAX_ID_LEN)) {
-		setwhy(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
+		msgr_why(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		goto out;
 	}
 	/* user_ref is chosen by the page's developer (checkbox plugin): bounded, printable */
@@ -1361,56 +1347,56 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 			    (unsigned char)req->user_ref[i] >= 0x7f)
 				break;
 		if (n == 0 || n > MSGR_MAX_USER_REF_LEN || i < n) {
-			setwhy(why, whysz, "recipient.user_ref: must be 1 to %d printable ASCII "
+			msgr_why(why, whysz, "recipient.user_ref: must be 1 to %d printable ASCII "
 			    "characters", MSGR_MAX_USER_REF_LEN);
 			goto out;
 		}
 	}
 	/* exactly one of message / sender_action (GRAPH.md "Calls") */
 	if ((req->message != NULL) == (req->sender_action != NULL)) {
-		setwhy(why, whysz, "request: exactly one of message or sender_action");
+		msgr_why(why, whysz, "request: exactly one of message or sender_action");
 		goto out;
 	}
 	if (req->persona_id != NULL && !digits_only(req->persona_id, MSGR_MAX_ID_LEN)) {
-		setwhy(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
+		msgr_why(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		goto out;
 	}
 	mtype = req->messaging_type != NULL ? req->messaging_type : "RESPONSE";
 	if (!one_of(mtype, types)) {
-		setwhy(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
+		msgr_why(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
 		goto out;
 	}
 	if (req->tag != NULL && strcmp(req->tag, "HUMAN_AGENT") != 0) {
 		/* GRAPH.md "Calls": Facebook answers these with error 100 since 27 April 2026. */
-		setwhy(why, whysz, "tag: only HUMAN_AGENT remains; the other message tags "
+		msgr_why(why, whysz, "tag: only HUMAN_AGENT remains; the other message tags "
 		    "(CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE, ...) were "
 		    "retired on 27 April 2026");
 		rc = MSGR_ERR_LIMIT;
 		goto out;
 	}
 	if (req->tag != NULL && strcmp(mtype, "MESSAGE_TAG") != 0) {
-		setwhy(why, whysz, "tag: only with messaging_type MESSAGE_TAG");
+		msgr_why(why, whysz, "tag: only with messaging_type MESSAGE_TAG");
 		goto out;
 	}
 	if (req->tag == NULL && strcmp(mtype, "MESSAGE_TAG") == 0) {
-		setwhy(why, whysz, "messaging_type MESSAGE_TAG: needs tag HUMAN_AGENT");
+		msgr_why(why, whysz, "messaging_type MESSAGE_TAG: needs tag HUMAN_AGENT");
 		rc = MSGR_ERR_LIMIT;
 		goto out;
 	}
 	if (req->notification_type != NULL && !one_of(req->notification_type, notes)) {
-		setwhy(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
+		msgr_why(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
 		goto out;
 	}
 	if (req->sender_action != NULL) {
 		if (!one_of(req->sender_action, actions)) {
-			setwhy(why, whysz, "sender_action: must be typing_on, typing_off or "
+			msgr_why(why, whysz, "sender_action: must be typing_on, typing_off or "
 			    "mark_seen");
 			goto out;
 		}
 		/* Meta, "Sender actions": sent with the recipient alone */
 		if (req->tag != NULL || req->notification_type != NULL ||
 		    strcmp(mtype, "RESPONSE") != 0) {
-			setwhy(why, whysz, "sender_action: takes no messaging_type, tag or "
+			msgr_why(why, whysz, "sender_action: takes no messaging_type, tag or "
 			    "notification_type");
 			goto out;
 		}
@@ -1452,7 +1438,7 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 	rc = MSGR_OK;
 	goto out;
 nomem:
-	setwhy(why, whysz, "out of memory");
+	msgr_why(why, whysz, "out of memory");
 out:
 	json_decref(msg);
 	json_decref(rcpt);
@@ -1469,13 +1455,13 @@ msgr_message_window_check(long long now_ms, long long last_user_ms,
 	long long age;
 	int human;
 
-	setwhy(why, whysz, "%s", "");
+	msgr_why(why, whysz, "%s", "");
 	if (messaging_type == NULL) {
-		setwhy(why, whysz, "messaging_type: missing");
+		msgr_why(why, whysz, "messaging_type: missing");
 		return MSGR_ERR_INVALID;
 	}
 	if (last_user_ms <= 0) {
-		setwhy(why, whysz, "outside the messaging window: the user has not written");
+		msgr_why(why, whysz, "outside the messaging window: the user has not written");
 		return MSGR_ERR_PERMANENT;
 	}
 	/* a clock a little behind the user's timestamp is not a reason to refuse */
@@ -1488,10 +1474,10 @@ msgr_message_window_check(long long now_ms, long long last_user_ms,
 		return MSGR_OK;
 	/* SPEC.md "Processing rules"; Facebook would answer 10/2018278 */
 	if (age <= MSGR_WINDOW_HUMAN_AGENT_MS)
-		setwhy(why, whysz, "outside the 24-hour messaging window (last user message "
+		msgr_why(why, whysz, "outside the 24-hour messaging window (last user message "
 		    "%lld h ago): only MESSAGE_TAG with tag HUMAN_AGENT may go", age / 3600000);
 	else
-		setwhy(why, whysz, "outside the messaging window (last user message %lld days "
+		msgr_why(why, whysz, "outside the messaging window (last user message %lld days "
 		    "ago): nothing may go after 7 days", age / 86400000);
 	return MSGR_ERR_PERMANENT;
 }

@@ -1,3 +1,6 @@
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "result.h"
 
 const char *
@@ -24,4 +27,16 @@ msgr_strerror(msgr_result rc)
 	case MSGR_ERR_EMPTY: return "nothing to do";
 	}
 	return "unknown error";
+}
+
+void
+msgr_why(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(why, whysz, fmt, ap);
+	va_end(ap);
 }

@@ -5,6 +5,8 @@
 #ifndef MSGR_RESULT_H
 #define MSGR_RESULT_H
 
+#include <stddef.h>
+
 typedef enum msgr_result {
 	MSGR_OK = 0,
 	MSGR_ERR_NOMEM,           /* an allocation failed */
@@ -28,5 +30,10 @@ typedef enum msgr_result {
 
 /* A short constant English phrase for rc; never NULL. */
 const char *msgr_strerror(msgr_result rc);
+
+/* Writes the reason of a refusal into why[whysz] (printf-style, cut to fit); does nothing when
+ * why is NULL or whysz 0. Every module that says why something was refused uses it. */
+void msgr_why(char *why, size_t whysz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

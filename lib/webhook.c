@@ -8,21 +8,6 @@
 
 #include "webhook.h"
 
-static void why_set(char *why, size_t whysz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-why_set(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whysz, fmt, ap);
-	va_end(ap);
-}
-
 void
 msgr_webhook_limits_default(struct msgr_webhook_limits *lim)
 {
@@ -128,7 +113,7 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 	if (body == NULL && len > 0)
 		return MSGR_ERR_INVALID;
 	if (len == 0) {
-		why_set(why, whysz, "empty body");
+		msgr_why(why, whysz, "empty body");
 		return MSGR_ERR_PARSE;
 	}
 	rc = msgr_event_json_load(body, len, lim.max_depth, &root, why, whysz);
@@ -137,16 +122,16 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 
 	rc = MSGR_ERR_PARSE;
 	if (!json_is_object(root)) {
-		why_set(why, whysz, "body: not a JSON object");
+		msgr_why(why, whysz, "body: not a JSON object");
 		goto out;
 	}
 	obj = json_object_get(root, "object");
 	if (!json_is_string(obj)) {
-		why_set(why, whysz, "body: \"object\" %s", obj ? "not a string" : "missing");
+		msgr_why(why, whysz, "body: \"object\" %s", obj ? "not a string" : "missing");
 		goto out;
 	}
 	if (json_string_length(obj) >= sizeof(out->object)) {
-		why_set(why, whysz, "body: \"object\" too long");
+		msgr_why(why, whysz, "body: \"object\" too long");
 		goto out;
 	}
 	memcpy(out->object, json_string_value(obj), json_string_length(obj) + 1);
@@ -158,7 +143,7 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 	}
 	entries = json_object_get(root, "entry");
 	if (!json_is_array(entries)) {
-		why_set(why, whysz, "body: \"entry\" %s", entries ? "not an array" : "missing");
+		msgr_why(why, whysz, "body: \"entry\" %s", entries ? "not an array" : "missing");
 		goto out;
 	}
 
@@ -166,7 +151,7 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 	 * rather than partly dropped. */
 	rc = MSGR_ERR_TOOBIG;
 	if (json_array_size(entries) > lim.max_entries) {
-		why_set(why, whysz, "body: more than %zu entries", lim.max_entries);
+		msgr_why(why, whysz, "body: more than %zu entries", lim.max_entries);
 		goto out;
 	}
 	json_array_foreach(entries, i, entry) {
@@ -180,13 +165,13 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 			per_entry += json_array_size(arr);
 		}
 		if (per_entry > lim.max_events_per_entry) {
-			why_set(why, whysz, "entry[%zu]: more than %zu events", i,
+			msgr_why(why, whysz, "entry[%zu]: more than %zu events", i,
 			    lim.max_events_per_entry);
 			goto out;
 		}
 		n_events += per_entry;
 		if (n_events > lim.max_events) {
-			why_set(why, whysz, "body: more than %zu events", lim.max_events);
+			msgr_why(why, whysz, "body: more than %zu events", lim.max_events);
 			goto out;
 		}
 	}
@@ -265,7 +250,7 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 out:
 	if (rc != MSGR_OK) {
 		if (rc == MSGR_ERR_NOMEM)
-			why_set(why, whysz, "out of memory");
+			msgr_why(why, whysz, "out of memory");
 		msgr_webhook_batch_free(out);
 	}
 	json_decref(root);
