@@ -1379,37 +1379,35 @@ limit_of(size_t max)
 	return max > (size_t)1 << 30 ? 1LL << 30 : (long long)max;
 }
 
-msgr_result
-msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause_row **rows,
-    size_t *n)
+/* The loop of the list functions: runs statement id (its last parameter the row limit,
+ * after name when name is not NULL) and fills one malloc'd row of rowsz bytes a result. */
+static msgr_result
+list_rows(struct msgr_store *st, enum sid id, const char *what, const char *name, size_t max,
+    size_t rowsz, void (*fill)(sqlite3_stmt *s, void *row), void **rows, size_t *n)
 {
-	struct msgr_pause_row *v = NULL;
+	char *v = NULL;
 	size_t len = 0, cap = 0;
 	sqlite3_stmt *s;
 	msgr_result r = MSGR_OK;
-	int rc;
+	int rc, limit_at = 1;
 
-	if (rows != NULL)
-		*rows = NULL;
-	if (n != NULL)
-		*n = 0;
-	if (st == NULL || rows == NULL || n == NULL)
-		return MSGR_ERR_INVALID;
 	op_start(st);
-	s = use(st, S_PAUSE_LIST);
-	if ((rc = bind_int(s, 1, limit_of(max))) != SQLITE_OK)
-		return fail(st, rc, "pause list");
+	s = use(st, id);
+	if (name != NULL) {
+		if ((rc = bind_text(s, 1, name)) != SQLITE_OK)
+			return fail(st, rc, what);
+		limit_at = 2;
+	}
+	if ((rc = bind_int(s, limit_at, limit_of(max))) != SQLITE_OK)
+		return fail(st, rc, what);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = grow((void **)&v, &cap, len, sizeof(*v))) != MSGR_OK)
+		if ((r = grow((void **)&v, &cap, len, rowsz)) != MSGR_OK)
 			goto out;
-		col_show(s, 0, v[len].scope, sizeof(v[len].scope));
-		col_show(s, 1, v[len].id, sizeof(v[len].id));
-		col_show(s, 2, v[len].reason, sizeof(v[len].reason));
-		v[len].since = sqlite3_column_int64(s, 3);
+		fill(s, v + len * rowsz);
 		len++;
 	}
 	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "pause list");
+		r = fail(st, rc, what);
 		goto out;
 	}
 	*rows = v;
@@ -1421,47 +1419,54 @@ out:
 	return r;
 }
 
+static void
+fill_pause(sqlite3_stmt *s, void *row)
+{
+	struct msgr_pause_row *p = row;
+
+	col_show(s, 0, p->scope, sizeof(p->scope));
+	col_show(s, 1, p->id, sizeof(p->id));
+	col_show(s, 2, p->reason, sizeof(p->reason));
+	p->since = sqlite3_column_int64(s, 3);
+}
+
+msgr_result
+msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause_row **rows,
+    size_t *n)
+{
+	if (rows != NULL)
+		*rows = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (st == NULL || rows == NULL || n == NULL)
+		return MSGR_ERR_INVALID;
+	return list_rows(st, S_PAUSE_LIST, "pause list", NULL, max, sizeof(**rows), fill_pause,
+	    (void **)rows, n);
+}
+
+static void
+fill_conv(sqlite3_stmt *s, void *row)
+{
+	struct msgr_conv_row *c = row;
+
+	col_show(s, 0, c->page_id, sizeof(c->page_id));
+	col_show(s, 1, c->user_id, sizeof(c->user_id));
+	col_show(s, 2, c->value, sizeof(c->value));
+	c->updated_at = sqlite3_column_int64(s, 3);
+}
+
 msgr_result
 msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
     struct msgr_conv_row **rows, size_t *n)
 {
-	struct msgr_conv_row *v = NULL;
-	size_t len = 0, cap = 0;
-	sqlite3_stmt *s;
-	msgr_result r = MSGR_OK;
-	int rc;
-
 	if (rows != NULL)
 		*rows = NULL;
 	if (n != NULL)
 		*n = 0;
 	if (st == NULL || name == NULL || rows == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_CONV_LIST);
-	if ((rc = bind_text(s, 1, name)) != SQLITE_OK ||
-	    (rc = bind_int(s, 2, limit_of(max))) != SQLITE_OK)
-		return fail(st, rc, "conv list");
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = grow((void **)&v, &cap, len, sizeof(*v))) != MSGR_OK)
-			goto out;
-		col_show(s, 0, v[len].page_id, sizeof(v[len].page_id));
-		col_show(s, 1, v[len].user_id, sizeof(v[len].user_id));
-		col_show(s, 2, v[len].value, sizeof(v[len].value));
-		v[len].updated_at = sqlite3_column_int64(s, 3);
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "conv list");
-		goto out;
-	}
-	*rows = v;
-	*n = len;
-	v = NULL;
-out:
-	sqlite3_reset(s);
-	free(v);
-	return r;
+	return list_rows(st, S_CONV_LIST, "conv list", name, max, sizeof(**rows), fill_conv,
+	    (void **)rows, n);
 }
 
 /* ---- quarantine ---- */
