@@ -411,6 +411,24 @@ test_reply_long_text(void **state)
 	assert_int_equal(chars, 4500);
 	json_decref(a);
 	free(s);
+	/* a long text that passes leaves no stale length fault in why (found by fuzz_message) */
+	{
+		char vwhy[MSGR_MESSAGE_WHY_MAX] = "stale";
+		char *t = malloc(2100 * 2 + 1);
+		json_t *m;
+		size_t k;
+
+		assert_non_null(t);
+		for (k = 0; k < 2100; k++)
+			memcpy(t + 2 * k, "a ", 2);
+		t[2 * 2100] = '\0';
+		m = json_pack("{s:s}", "text", t);
+		assert_non_null(m);
+		assert_int_equal(msgr_bot_message_validate(m, vwhy, sizeof(vwhy)), MSGR_OK);
+		assert_string_equal(vwhy, "");
+		json_decref(m);
+		free(t);
+	}
 	/* ...but not beside anything the split would drop or duplicate */
 	s = long_text_reply(2500, ",\"metadata\":\"m\"");
 	reply_bad(s, strlen(s), "messages[0]: text: 2500 characters, at most 2000");
