@@ -860,6 +860,20 @@ parse_worker(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 }
 
 static void
+parse_responder(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "threads", NULL };
+	struct scope sc = { ld, NULL, "responder.", "" };
+
+	if (get_group(&(struct scope){ ld, root, "", "" }, "responder", &sc.group) != 1)
+		return;
+	check_keys(&sc, keys);
+	/* 1 keeps mod_fcgid's one-request-per-process model; more threads share one group
+	 * commit per process (docs/responder.md "Threads and group commit"). */
+	get_int32(&sc, "threads", 1, MSGR_RESPONDER_THREADS_MAX, &cfg->responder.threads);
+}
+
+static void
 parse_bot(struct scope *csc, struct msgr_connector *c)
 {
 	static const char *const keys[] = { "type", "file", "url", "secret", "timeout_ms",
@@ -1343,7 +1357,7 @@ static void
 parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 {
 	static const char *const keys[] = { "graph", "state", "max_body", "log_level", "worker",
-		"connectors", NULL };
+		"responder", "connectors", NULL };
 	config_setting_t *root = config_root_setting(lc), *list;
 	struct scope sc = { ld, root, "", "" };
 	long long mb;
@@ -1354,6 +1368,7 @@ parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 	parse_graph(ld, root, cfg);
 	parse_state(ld, root, cfg);
 	parse_worker(ld, root, cfg);
+	parse_responder(ld, root, cfg);
 	if (get_int(&sc, "max_body", 1024, MSGR_MAX_BODY_CEILING, &mb) == 1)
 		cfg->max_body = (size_t)mb;
 	if (get_str(&sc, "log_level", 0, &lv) == 1) {
@@ -1609,6 +1624,7 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 	cfg->worker.lease_ms = 30000;
 	cfg->worker.retry_max_s = 86400;
 	cfg->worker.idle_ms = 500;
+	cfg->responder.threads = 1;
 	if ((rc = locate(path, &cfg->file, &cfg->dir)) != MSGR_OK)
 		goto out;
 	ld.dir = cfg->dir;

@@ -104,6 +104,10 @@ struct msgr_config {
 		int retry_max_s;   /* give up retrying after; default 86400, 60..604800 */
 		int idle_ms;       /* msgrctl worker: sleep when idle; default 500, 10..60000 */
 	} worker;
+	struct {
+		int threads;       /* request threads per FastCGI process; default 1,
+		                      1..MSGR_RESPONDER_THREADS_MAX (plain CGI: always 1) */
+	} responder;
 	struct msgr_connector *connectors;
 	size_t n_connectors;
 	struct msgr_secret_source *secret_sources;
