@@ -77,9 +77,11 @@ $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	$(CC) -shared -Wl,-soname,libmsgr.so.0 -Wl,--version-script=lib/libmsgr.map \
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
 
-$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC)
+# The responder alone runs threads (responder.threads, src/commit.c): -pthread here only.
+$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/request.o $(O)/src/commit.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/messenger_fcgi.o $(O)/src/request.o $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(O)/src/messenger_fcgi.o $(O)/src/request.o \
+	  $(O)/src/commit.o $(STATIC) $(DEPLIBS)
 
 CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
 $(CTL_OUT): $(CTL_OBJ) $(STATIC)

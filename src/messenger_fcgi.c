@@ -7,10 +7,17 @@
  * read with bounds (request.c), routed by PATH_INFO, verified (GET: hub.verify_token; POST:
  * X-Hub-Signature-256 over the raw body), parsed into events and stored in one transaction;
  * only then is 200 sent. Nothing a request carries can end the process: a fault is logged
- * and answered (STYLE.md 4). docs/responder.md says how to run and test it. */
+ * and answered (STYLE.md 4). docs/responder.md says how to run and test it.
+ *
+ * responder.threads = N > 1 (FastCGI only) runs N request threads, each with its own
+ * FCGX_Request and request state, accepting on the shared socket; their events go through
+ * one group commit per process (commit.c), so requests that arrive together share one
+ * transaction and one fsync. The main thread then only waits for a stop signal. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "commit.h"
 #include "config.h"
 #include "event.h"
 #include "graph.h"
@@ -36,25 +44,50 @@
 
 #define PROG "messenger.fcgi"
 
-/* Set by SIGTERM, SIGINT and SIGUSR1 (Apache's graceful stop for mod_fcgid). */
-static volatile sig_atomic_t stop_requested;
+/* Set by SIGTERM, SIGINT and SIGUSR1 (Apache's graceful stop for mod_fcgid): by the handler
+ * with one thread, by the main thread's sigtimedwait with several. A lock-free atomic is
+ * both async-signal-safe and visible across threads. */
+static atomic_int stop_requested;
 
-/* What lives across requests: config and long-lived handles only (STYLE.md 4). */
+/* Sent by the main thread to a request thread blocked in accept(2) once a stop is pending:
+ * its handler does nothing, but accept returns EINTR (no SA_RESTART) and libfcgi, with the
+ * shutdown pending, gives up. Only the listening socket's waiters get it: the signal stays
+ * blocked in a thread while it serves a request, so no read or write of a request is cut. */
+#define WAKE_SIGNAL SIGUSR2
+
+/* What lives across requests: config and long-lived handles only (STYLE.md 4). Read-only
+ * once the request threads run, except the worker's part, which work_mu guards. */
 struct responder {
 	struct msgr_config *cfg;
 	struct msgr_store_options store_opt;
-	struct msgr_store *store;      /* NULL while it cannot be opened: POSTs get 503 */
-	char store_err[256];           /* why the last open failed */
-	struct msgr_request req;       /* reset each request; its body buffer is reused */
+	struct msgr_commit *commit;    /* the store handle for intake, behind the group commit */
 	struct msgr_webhook_limits lim;
 	size_t max_body;
-	unsigned long counter;         /* requests served, for request ids */
-	/* The worker after each response (DESIGN.md step 7), opened on first use. */
+	int threads;                   /* request threads; 1: the accept loop in the main thread */
+	/* The worker after the response (DESIGN.md step 7): one thread of the process at a time
+	 * runs it, so the others keep answering; opened on first use. */
+	pthread_mutex_t work_mu;
+	atomic_int work_pending;       /* a request stored new events since the worker started */
+	long long last_work;           /* when the worker last ran (ms) */
 	struct msgr_graph *graph;
 	struct msgr_worker *worker;
 	struct msgr_store *worker_store; /* the store handle the worker was opened on */
-	int work_pending;              /* this request stored new events */
-	long long last_work;           /* when the worker last ran (ms) */
+	struct msgr_store *own_store;  /* threads > 1: the worker's own handle (the commit's is
+	                                  the leaders'); threads == 1 borrows the commit's */
+	char own_err[256];
+};
+
+/* One request thread: its FastCGI request and per-request state (STYLE.md 4). */
+struct rthread {
+	struct responder *rs;
+	unsigned index;
+	pthread_t tid;
+	int started;
+	FCGX_Request fr;
+	struct msgr_request req;       /* reset each request; its body buffer is reused */
+	unsigned long counter;         /* requests served, for request ids */
+	atomic_int in_accept;          /* waiting for a connection: the stop wakes it */
+	atomic_int finished;           /* left its loop */
 };
 
 /* One request's outcome, for its log line. */
@@ -62,6 +95,8 @@ struct outcome {
 	int status;
 	const char *connector;         /* the path's connector id, or NULL */
 	size_t stored, dup, quarantined, dropped;
+	size_t group;                  /* requests whose events shared the transaction */
+	int counts_of_group;           /* stored/dup are the group's (commit.c says when) */
 	char note[160];                /* why, for anything but a plain success; already escaped */
 };
 
@@ -149,7 +184,7 @@ static void
 on_stop(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
+	atomic_store(&stop_requested, 1);
 	/* libfcgi's accept loop gives up on EINTR once a shutdown is pending. */
 	FCGX_ShutdownPending();
 	/* A signal landing between the loop's check and accept(2) would not interrupt it:
@@ -179,7 +214,7 @@ install_signals(void)
 		if (sigaction(stops[i], &sa, NULL) != 0)
 			return -1;
 	sa.sa_handler = on_alarm;
-	if (sigaction(SIGALRM, &sa, NULL) != 0)
+	if (sigaction(SIGALRM, &sa, NULL) != 0 || sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
 		return -1;
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
@@ -202,24 +237,6 @@ block_stops(int block)
 
 /* ---- the store ---- */
 
-/* The store, opened now if it could not be before (SPEC.md: 503 until it can). */
-static struct msgr_store *
-store_get(struct responder *rs)
-{
-	msgr_result rc;
-
-	if (rs->store != NULL)
-		return rs->store;
-	rs->store_err[0] = '\0';
-	rc = msgr_store_open(&rs->store_opt, &rs->store);
-	if (rc != MSGR_OK) {
-		rs->store = NULL;
-		msgr_log(MSGR_LOG_WARN, "store %s cannot be opened: %s%s%s", rs->store_opt.path,
-		    msgr_strerror(rc), rs->store_err[0] ? ": " : "", rs->store_err);
-	}
-	return rs->store;
-}
-
 static void
 note_set(struct outcome *oc, const char *what, const char *untrusted, size_t len)
 {
@@ -232,38 +249,38 @@ note_set(struct outcome *oc, const char *what, const char *untrusted, size_t len
 		    msgr_log_escape(esc, sizeof(esc), untrusted, len));
 }
 
-/* Stores events and quarantine rows in one transaction; the answer follows from it. */
+/* Stores events and quarantine rows in one transaction, shared with the requests of other
+ * threads that arrive meanwhile (commit.c); the answer follows from it. */
 static int
 enqueue(struct responder *rs, struct outcome *oc, const struct msgr_store_event *ev,
     size_t n, const struct msgr_store_quarantine *q, size_t nq)
 {
-	struct msgr_store *st;
-	size_t n_new = 0, n_dup = 0;
-	msgr_result rc;
+	struct msgr_commit_batch b;
 
 	if (n == 0 && nq == 0)
 		return 200;
-	if ((st = store_get(rs)) == NULL) {
-		note_set(oc, "store unavailable", NULL, 0);
+	memset(&b, 0, sizeof(b));
+	b.ev = ev;
+	b.n = n;
+	b.q = q;
+	b.nq = nq;
+	(void)msgr_commit_submit(rs->commit, &b);
+	oc->group = b.group;
+	if (b.rc != MSGR_OK) {
+		if (b.unavailable)
+			note_set(oc, "store unavailable", NULL, 0);
+		else if (b.group == 0)
+			snprintf(oc->note, sizeof(oc->note), "store: %s (with the commit ahead)",
+			    msgr_strerror(b.rc));
+		else
+			snprintf(oc->note, sizeof(oc->note), "store: %s", msgr_strerror(b.rc));
 		return 503;
 	}
-	rc = msgr_store_enqueue(st, ev, n, q, nq, &n_new, &n_dup);
-	if (rc != MSGR_OK) {
-		snprintf(oc->note, sizeof(oc->note), "store: %s", msgr_strerror(rc));
-		msgr_log(MSGR_LOG_WARN, "store enqueue failed: %s (%s)", msgr_strerror(rc),
-		    msgr_store_errmsg(st));
-		/* A store that failed (not merely busy) is reopened on the next request: the
-		 * fault may be a replaced or repaired file. */
-		if (rc == MSGR_ERR_STORE) {
-			msgr_store_close(st);
-			rs->store = NULL;
-		}
-		return 503;
-	}
-	oc->stored = n_new;
-	oc->dup = n_dup;
-	if (n_new > 0)
-		rs->work_pending = 1;
+	oc->stored = b.n_new;
+	oc->dup = b.n_dup;
+	oc->counts_of_group = !b.counts_exact;
+	if (b.n_new > 0)
+		atomic_store(&rs->work_pending, 1);
 	oc->quarantined = nq;
 	return 200;
 }
@@ -271,10 +288,10 @@ enqueue(struct responder *rs, struct outcome *oc, const struct msgr_store_event 
 /* ---- GET: subscription verification (GRAPH.md "Webhooks") ---- */
 
 static int
-handle_get(struct responder *rs, const struct msgr_connector *conn,
+handle_get(struct rthread *t, const struct msgr_connector *conn,
     const struct msgr_request_io *io, struct outcome *oc)
 {
-	struct msgr_request *r = &rs->req;
+	struct msgr_request *r = &t->req;
 	int ok;
 
 	if (r->query_toobig) {
@@ -344,10 +361,11 @@ out:
 }
 
 static int
-handle_post(struct responder *rs, const struct msgr_connector *conn,
+handle_post(struct rthread *t, const struct msgr_connector *conn,
     const struct msgr_request_io *io, struct outcome *oc)
 {
-	struct msgr_request *r = &rs->req;
+	struct responder *rs = t->rs;
+	struct msgr_request *r = &t->req;
 	struct msgr_webhook_batch batch;
 	char why[200];
 	const char *body;
@@ -445,20 +463,26 @@ ms_since(const struct timespec *t0)
 
 /* Reads, handles and answers one request, then writes its one log line. */
 static void
-serve(struct responder *rs, const struct msgr_request_io *io)
+serve(struct rthread *t, const struct msgr_request_io *io)
 {
-	struct msgr_request *r = &rs->req;
+	struct responder *rs = t->rs;
+	struct msgr_request *r = &t->req;
 	const struct msgr_connector *conn = NULL;
 	struct outcome oc;
 	struct timespec t0;
-	char id[40], meth[64], path[256];
+	char id[48], meth[64], path[256], group[48];
 	const char *extra = NULL;
 	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&oc, 0, sizeof(oc));
-	rs->counter++;
-	snprintf(id, sizeof(id), "%lx-%lx", (unsigned long)getpid(), rs->counter);
+	t->counter++;
+	/* Unique per process lifetime: pid-counter, or pid-thread-counter with several threads. */
+	if (rs->threads > 1)
+		snprintf(id, sizeof(id), "%lx-%x-%lx", (unsigned long)getpid(), t->index,
+		    t->counter);
+	else
+		snprintf(id, sizeof(id), "%lx-%lx", (unsigned long)getpid(), t->counter);
 
 	msgr_request_reset(r);
 	msgr_request_read_head(r, io);
@@ -469,9 +493,9 @@ serve(struct responder *rs, const struct msgr_request_io *io)
 	} else {
 		oc.connector = conn->id;
 		if (strcmp(r->method, "GET") == 0)
-			status = handle_get(rs, conn, io, &oc);
+			status = handle_get(t, conn, io, &oc);
 		else if (strcmp(r->method, "POST") == 0)
-			status = handle_post(rs, conn, io, &oc);
+			status = handle_post(t, conn, io, &oc);
 		else
 			status = 405;
 	}
@@ -492,12 +516,18 @@ serve(struct responder *rs, const struct msgr_request_io *io)
 	if (r->content_length_bad || (r->content_length > 0 &&
 	    (unsigned long long)r->body.len < (unsigned long long)r->content_length))
 		msgr_request_drain(io, MSGR_MAX_DRAIN_BYTES);
+	/* With threads: how many requests shared the transaction, and whether stored/dup are
+	 * this request's or (counts=group) the group's. */
+	group[0] = '\0';
+	if (rs->threads > 1 && oc.group > 0)
+		snprintf(group, sizeof(group), " group=%zu%s", oc.group,
+		    oc.counts_of_group ? " counts=group" : "");
 	msgr_log(MSGR_LOG_INFO, "req=%s method=\"%s\" path=\"%s\" connector=%s status=%d "
-	    "stored=%zu dup=%zu quarantined=%zu dropped=%zu ms=%ld%s%s%s", id,
+	    "stored=%zu dup=%zu quarantined=%zu dropped=%zu ms=%ld%s%s%s%s", id,
 	    msgr_log_escape(meth, sizeof(meth), r->method, strlen(r->method)),
 	    msgr_log_escape(path, sizeof(path), r->path, strlen(r->path)),
 	    oc.connector ? oc.connector : "-", oc.status, oc.stored, oc.dup, oc.quarantined,
-	    oc.dropped, ms_since(&t0), oc.note[0] ? " note=\"" : "", oc.note,
+	    oc.dropped, ms_since(&t0), group, oc.note[0] ? " note=\"" : "", oc.note,
 	    oc.note[0] ? "\"" : "");
 }
 
@@ -506,30 +536,53 @@ serve(struct responder *rs, const struct msgr_request_io *io)
 /* How often an idle responder still looks for due retries, when no new event came. */
 #define WORK_POLL_MS 1000
 
+/* The store handle the worker uses: with one thread, the commit's (borrowed: nothing else
+ * runs); with several, its own, so the worker never holds up a group commit. */
+static struct msgr_store *
+work_store(struct responder *rs)
+{
+	msgr_result rc;
 
-/* The worker runs here, after the web server has released Facebook's connection
- * (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms, on the same store handle
- * (DESIGN.md step 7). budget_ms 0 leaves the work to `msgrctl worker` or `msgrctl drain`. It
- * runs when this request stored new events, or at most every WORK_POLL_MS for due retries,
- * so a flood of verifications or duplicates costs no extra transaction. */
+	if (rs->threads == 1)
+		return msgr_commit_borrow(rs->commit);
+	if (rs->own_store != NULL)
+		return rs->own_store;
+	rs->own_err[0] = '\0';
+	rs->store_opt.errbuf = rs->own_err;
+	rs->store_opt.errbufsz = sizeof(rs->own_err);
+	rc = msgr_store_open(&rs->store_opt, &rs->own_store);
+	if (rc != MSGR_OK) {
+		rs->own_store = NULL;
+		msgr_log(MSGR_LOG_WARN, "store %s cannot be opened for the worker: %s%s%s",
+		    rs->store_opt.path, msgr_strerror(rc), rs->own_err[0] ? ": " : "", rs->own_err);
+	}
+	return rs->own_store;
+}
+
+/* Done with the handle; failed: it hit MSGR_ERR_STORE and is reopened on next use. */
 static void
-run_after_response(struct responder *rs)
+work_store_done(struct responder *rs, int failed)
+{
+	if (rs->threads == 1) {
+		msgr_commit_giveback(rs->commit, failed);
+		return;
+	}
+	if (failed && rs->own_store != NULL) {
+		msgr_store_close(rs->own_store);
+		rs->own_store = NULL;
+	}
+}
+
+/* One worker run within cfg->worker.budget_ms (DESIGN.md step 7); work_mu is held. */
+static void
+work_once(struct responder *rs)
 {
 	struct msgr_graph_options gopt;
 	struct msgr_worker_counts counts;
 	struct msgr_store *st;
 	char *errors = NULL;
-	long long now = msgr_clock_mono_ms();
 	msgr_result rc;
 
-	if (rs->cfg == NULL || rs->cfg->worker.budget_ms <= 0)
-		return;
-	if (!rs->work_pending && now - rs->last_work < WORK_POLL_MS)
-		return;
-	rs->work_pending = 0;
-	rs->last_work = now;
-	if ((st = store_get(rs)) == NULL)
-		return;
 	if (rs->graph == NULL) {
 		memset(&gopt, 0, sizeof(gopt));
 		gopt.base_url = rs->cfg->graph.url;
@@ -541,6 +594,8 @@ run_after_response(struct responder *rs)
 			return;
 		}
 	}
+	if ((st = work_store(rs)) == NULL)
+		return;
 	if (rs->worker != NULL && rs->worker_store != st) {
 		msgr_worker_close(rs->worker);
 		rs->worker = NULL;
@@ -551,57 +606,219 @@ run_after_response(struct responder *rs)
 			msgr_log(MSGR_LOG_ERROR, "worker cannot start: %s %s", msgr_strerror(rc),
 			    errors ? errors : "");
 			free(errors);
+			work_store_done(rs, 0);
 			return;
 		}
 		rs->worker_store = st;
 	}
 	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
-	if (rc == MSGR_ERR_STORE && rs->store == st) {
-		/* Reopened on the next request, as after a failed enqueue. */
+	if (rc == MSGR_ERR_STORE) {
+		/* Reopened on next use, as after a failed enqueue. */
 		msgr_worker_close(rs->worker);
 		rs->worker = NULL;
-		msgr_store_close(st);
-		rs->store = NULL;
+	}
+	work_store_done(rs, rc == MSGR_ERR_STORE);
+}
+
+/* The worker runs here, after the web server has released Facebook's connection
+ * (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms (DESIGN.md step 7).
+ * budget_ms 0 leaves the work to `msgrctl worker` or `msgrctl drain`. It runs when a
+ * request stored new events, or at most every WORK_POLL_MS for due retries, so a flood of
+ * verifications or duplicates costs no extra transaction. With several threads one runs it
+ * while the others keep answering; a thread finding it busy goes back to accept, and the
+ * one working looks at work_pending again after it lets go, so no new event is left
+ * waiting for the next request. Never once a stop is pending: the pool and cron take it. */
+static void
+after_response(struct responder *rs)
+{
+	long long now;
+
+	if (rs->cfg == NULL || rs->cfg->worker.budget_ms <= 0)
+		return;
+	for (;;) {
+		if (atomic_load(&stop_requested))
+			return;
+		if (pthread_mutex_trylock(&rs->work_mu) != 0)
+			return;
+		now = msgr_clock_mono_ms();
+		if (atomic_exchange(&rs->work_pending, 0) || now - rs->last_work >= WORK_POLL_MS) {
+			rs->last_work = now;
+			work_once(rs);
+		}
+		pthread_mutex_unlock(&rs->work_mu);
+		if (!atomic_load(&rs->work_pending))
+			return;
 	}
 }
 
-/* ---- the two ways to run ---- */
+/* ---- the ways to run ---- */
 
-static int
-serve_fastcgi(struct responder *rs)
+static struct msgr_request_io
+fcgi_io(FCGX_Request *fr)
 {
-	FCGX_Request fr;
 	struct msgr_request_io io;
 
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
-		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
-		return 1;
-	}
-	io.ctx = &fr;
+	io.ctx = fr;
 	io.param = fcgi_param;
 	io.read = fcgi_read;
 	io.write = fcgi_write;
+	return io;
+}
+
+/* threads = 1: the accept loop in the main thread, stop signals handled by on_stop. */
+static int
+serve_fastcgi(struct responder *rs, struct rthread *t)
+{
+	struct msgr_request_io io;
+
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&t->fr, 0, 0) != 0) {
+		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
+		return 1;
+	}
+	io = fcgi_io(&t->fr);
 	for (;;) {
-		if (stop_requested)
+		if (atomic_load(&stop_requested))
 			break;
-		if (FCGX_Accept_r(&fr) < 0)
+		if (FCGX_Accept_r(&t->fr) < 0)
 			break;   /* shutdown pending, or the listening socket failed */
 		block_stops(1);
-		serve(rs, &io);
+		serve(t, &io);
 		/* Releases the web server (and Facebook) before any further work. */
-		FCGX_Finish_r(&fr);
+		FCGX_Finish_r(&t->fr);
 		/* A stop asked for now is served first: the pool and cron pick the work up. */
-		if (!stop_requested)
-			run_after_response(rs);
+		after_response(rs);
 		block_stops(0);
 	}
-	FCGX_Free(&fr, 1);
-	msgr_log(MSGR_LOG_INFO, "stopping after %lu requests", rs->counter);
+	FCGX_Free(&t->fr, 1);
+	msgr_log(MSGR_LOG_INFO, "stopping after %lu requests", t->counter);
 	return 0;
 }
 
+/* One request thread of threads > 1. Every signal with a handler is blocked here (the mask
+ * is inherited from the main thread) except WAKE_SIGNAL while waiting in accept. */
+static void *
+request_thread(void *arg)
+{
+	struct rthread *t = arg;
+	struct msgr_request_io io = fcgi_io(&t->fr);
+	sigset_t wake;
+	int rc;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	for (;;) {
+		if (atomic_load(&stop_requested))
+			break;
+		atomic_store(&t->in_accept, 1);
+		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+		rc = FCGX_Accept_r(&t->fr);
+		pthread_sigmask(SIG_BLOCK, &wake, NULL);
+		atomic_store(&t->in_accept, 0);
+		if (rc < 0) {
+			if (atomic_load(&stop_requested))
+				break;
+			/* The listening socket failed: the whole process stops, as one thread
+			 * would (the web server starts another). */
+			msgr_log(MSGR_LOG_ERROR, "thread %u: accept failed (%d): stopping", t->index,
+			    rc);
+			atomic_store(&stop_requested, 1);
+			break;
+		}
+		serve(t, &io);
+		FCGX_Finish_r(&t->fr);
+		after_response(t->rs);
+	}
+	atomic_store(&t->finished, 1);
+	return NULL;
+}
+
+/* threads > 1: N request threads; this thread waits for SIGTERM, SIGINT or SIGUSR1 with
+ * sigtimedwait (they are blocked everywhere, so no handler runs mid-request), then wakes the
+ * threads blocked in accept until each has finished the request it holds and left. */
 static int
-serve_cgi(struct responder *rs)
+serve_threads(struct responder *rs)
+{
+	struct rthread *th = NULL;
+	sigset_t stops, blocked;
+	struct timespec tick = { 0, 200 * 1000000L }, pause = { 0, 20 * 1000000L };
+	unsigned long served = 0;
+	int i, n = rs->threads, running = 0, left, err, status = 1;
+
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGUSR1);
+	blocked = stops;
+	sigaddset(&blocked, SIGALRM);
+	sigaddset(&blocked, WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+	if (FCGX_Init() != 0) {
+		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
+		goto out;
+	}
+	if ((th = calloc((size_t)n, sizeof(*th))) == NULL) {
+		msgr_log(MSGR_LOG_ERROR, "out of memory starting %d threads", n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		th[i].rs = rs;
+		th[i].index = (unsigned)i;
+		msgr_request_init(&th[i].req);
+		if (FCGX_InitRequest(&th[i].fr, 0, 0) != 0) {
+			msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
+			break;
+		}
+		if ((err = pthread_create(&th[i].tid, NULL, request_thread, &th[i])) != 0) {
+			msgr_log(MSGR_LOG_ERROR, "cannot start request thread %d: error %d", i, err);
+			FCGX_Free(&th[i].fr, 1);
+			break;
+		}
+		th[i].started = 1;
+		running++;
+	}
+	if (running == 0)
+		goto out;
+	if (running < n)
+		msgr_log(MSGR_LOG_WARN, "serving with %d of %d threads", running, n);
+
+	while (!atomic_load(&stop_requested)) {
+		if (sigtimedwait(&stops, NULL, &tick) > 0)
+			break;
+	}
+	atomic_store(&stop_requested, 1);
+	/* libfcgi's accept gives up on EINTR once a shutdown is pending; the wake is repeated
+	 * because a thread may be between its stop check and accept(2). */
+	FCGX_ShutdownPending();
+	do {
+		left = 0;
+		for (i = 0; i < n; i++) {
+			if (!th[i].started || atomic_load(&th[i].finished))
+				continue;
+			left++;
+			if (atomic_load(&th[i].in_accept))
+				pthread_kill(th[i].tid, WAKE_SIGNAL);
+		}
+		if (left > 0)
+			nanosleep(&pause, NULL);
+	} while (left > 0);
+	status = 0;
+out:
+	for (i = 0; th != NULL && i < n; i++) {
+		if (th[i].started) {
+			pthread_join(th[i].tid, NULL);
+			FCGX_Free(&th[i].fr, 1);
+		}
+		served += th[i].counter;
+		msgr_request_free(&th[i].req);
+	}
+	free(th);
+	if (status == 0)
+		msgr_log(MSGR_LOG_INFO, "stopping after %lu requests (%d threads)", served, running);
+	return status;
+}
+
+static int
+serve_cgi(struct responder *rs, struct rthread *t)
 {
 	struct msgr_request_io io;
 
@@ -610,10 +827,10 @@ serve_cgi(struct responder *rs)
 	io.read = cgi_read;
 	io.write = cgi_write;
 	block_stops(1);
-	serve(rs, &io);
+	serve(t, &io);
 	/* The web server ends the exchange when stdout closes. */
 	close(STDOUT_FILENO);
-	run_after_response(rs);
+	after_response(rs);
 	return 0;
 }
 
@@ -668,16 +885,24 @@ int
 main(int argc, char **argv)
 {
 	struct responder rs;
+	struct rthread one;            /* the request state of threads = 1 and of plain CGI */
 	char *errors = NULL;
 	const char *path;
 	msgr_result rc;
-	int cgi, status = 1;
+	int cgi, status = 1, mu_ok = 0;
 
 	(void)argc;
 	ensure_std_fds();
 	msgr_log_init(argv[0] ? argv[0] : PROG, MSGR_LOG_INFO);
 	memset(&rs, 0, sizeof(rs));
-	msgr_request_init(&rs.req);
+	memset(&one, 0, sizeof(one));
+	one.rs = &rs;
+	msgr_request_init(&one.req);
+	if (pthread_mutex_init(&rs.work_mu, NULL) != 0) {
+		msgr_log(MSGR_LOG_ERROR, "cannot create a mutex");
+		goto out;
+	}
+	mu_ok = 1;
 	if (install_signals() != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot install signal handlers");
 		goto out;
@@ -687,6 +912,8 @@ main(int argc, char **argv)
 		msgr_log(MSGR_LOG_ERROR, "libcurl cannot start");
 		goto out;
 	}
+	/* jansson seeds its hash function on first use; done here, before any thread runs. */
+	json_object_seed(0);
 
 	path = msgr_config_default_path();
 	rc = msgr_config_load(path, &rs.cfg, &errors);
@@ -700,30 +927,44 @@ main(int argc, char **argv)
 	(void)msgr_config_exposure(rs.cfg, log_exposure, NULL);
 	rs.max_body = rs.cfg->max_body ? rs.cfg->max_body : MSGR_MAX_BODY_DEFAULT;
 	msgr_webhook_limits_default(&rs.lim);
+	/* Plain CGI is one request per process: threads would have nothing to share. */
+	rs.threads = cgi ? 1 : rs.cfg->responder.threads;
+	if (rs.threads < 1)
+		rs.threads = 1;
 	rs.store_opt.path = rs.cfg->state.path;
 	rs.store_opt.wal = rs.cfg->state.journal == MSGR_JOURNAL_WAL;
 	rs.store_opt.sync_full = rs.cfg->state.sync == MSGR_SYNC_FULL;
 	rs.store_opt.busy_timeout_ms = rs.cfg->state.busy_timeout_ms;
 	rs.store_opt.readonly = 0;
-	rs.store_opt.errbuf = rs.store_err;
-	rs.store_opt.errbufsz = sizeof(rs.store_err);
+	if ((rc = msgr_commit_open(&rs.store_opt, &rs.commit)) != MSGR_OK) {
+		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));
+		goto out;
+	}
 	/* Opened once and kept; when it cannot be opened now, POSTs get 503 and each request
 	 * tries again (SPEC.md: a fault a retry can cure). A CGI process opens it only for
 	 * a request that stores. */
 	if (!cgi)
-		(void)store_get(&rs);
+		(void)msgr_commit_prepare(rs.commit);
 
-	status = cgi ? serve_cgi(&rs) : serve_fastcgi(&rs);
+	if (cgi)
+		status = serve_cgi(&rs, &one);
+	else if (rs.threads == 1)
+		status = serve_fastcgi(&rs, &one);
+	else
+		status = serve_threads(&rs);
 out:
 	free(errors);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
 	msgr_graph_global_cleanup();
-	if (rs.store != NULL)
-		msgr_store_close(rs.store);
+	if (rs.own_store != NULL)
+		msgr_store_close(rs.own_store);
+	msgr_commit_close(rs.commit);
 	if (rs.cfg != NULL)
 		msgr_config_free(rs.cfg);
-	msgr_request_free(&rs.req);
+	msgr_request_free(&one.req);
+	if (mu_ok)
+		pthread_mutex_destroy(&rs.work_mu);
 	msgr_log_clear_secrets();
 	return status;
 }
