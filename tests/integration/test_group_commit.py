@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""test_group_commit.py — responder.threads > 1: request threads per process whose events are
+committed together (src/commit.c). A pool of 2 processes x 4 threads on one FastCGI socket,
+driven by many concurrent `cgi-fcgi` clients: every event stored exactly once and only
+acknowledged once stored, duplicates across concurrent requests stored once, a locked store
+failing the whole group with 503 and nothing half-stored, SIGTERM under load (exit 0, every
+200 stored), the config key's bounds, and plain CGI staying single-threaded. Prints TAP lines.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+tap = h.Tap()
+THREADS = 4
+
+
+def mids_of(rows):
+    out = []
+    for r in rows:
+        try:
+            o = json.loads(r["raw"])
+        except (TypeError, ValueError):
+            continue
+        for k in ("message", "postback"):
+            if isinstance(o.get(k), dict) and "mid" in o[k]:
+                out.append(o[k]["mid"])
+    return out
+
+
+def pool(nproc=2, threads=THREADS, **kw):
+    e = h.Env(start=False, **kw)
+    e.write_config("responder = { threads = %d; };" % threads)
+    e.start(nproc)
+    return e
+
+
+def body_with(c, mids, psid="8100"):
+    return h.webhook(h.entry(c.page_id, [h.message_event(c.page_id, psid, mid=m) for m in mids]))
+
+
+def line_fields(line):
+    return dict(re.findall(r" ([a-z_]+)=(\"[^\"]*\"|\S+)", line))
+
+
+def test_many(e, n=400, clients=16):
+    c = e.c1
+    lines0 = len(e.request_lines())
+    # Two events per request, each with its own mid.
+    batches = [[h.uniq("gc"), h.uniq("gc")] for _ in range(n)]
+
+    def one(mids):
+        return e.post(c, body_with(c, mids, psid="81%02d" % (hash(mids[0]) % 50))).status
+
+    t0 = time.time()
+    with concurrent.futures.ThreadPoolExecutor(clients) as ex:
+        statuses = list(ex.map(one, batches))
+    took = time.time() - t0
+    tap.eq(statuses.count(200), n, "%d concurrent POSTs (%d clients, 2 procs x %d threads): all 200"
+           " (%.1fs)" % (n, clients, THREADS, took))
+    stored = mids_of(e.events())
+    want = [m for b in batches for m in b]
+    tap.eq(len(stored), len(want), "%d events stored" % len(want))
+    tap.ok(all(stored.count(m) == 1 for m in want), "every event stored exactly once")
+    lines = e.request_lines()[lines0:]
+    tap.eq(len(lines), n, "one log line per request")
+    ids = [re.search(r"req=(\S+)", l).group(1) for l in lines]
+    tap.eq(len(set(ids)), len(ids), "request ids unique across threads and processes")
+    tap.ok(all(re.fullmatch(r"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+", i) for i in ids),
+           "request ids are pid-thread-counter", ids[:5])
+    pids = {i.split("-")[0] for i in ids}
+    tids = {tuple(i.split("-")[:2]) for i in ids}
+    tap.ok(len(pids) == 2 and len(tids) > 2,
+           "served by both processes and several threads (%d threads seen)" % len(tids), tids)
+    groups = [int(line_fields(l).get("group", "0")) for l in lines]
+    tap.ok(all(1 <= g <= 2 * THREADS for g in groups), "every POST line names its group size",
+           groups[:20])
+    tap.ok(max(groups) >= 2, "requests shared a transaction (largest group %d)" % max(groups))
+    exact = [line_fields(l) for l in lines if "counts=group" not in l]
+    tap.ok(all(int(f["stored"]) == 2 and int(f["dup"]) == 0 for f in exact),
+           "each request's line counts its own 2 new events", [f for f in exact
+                                                               if f["stored"] != "2"][:3])
+
+
+def test_duplicates(e, n=48, clients=16):
+    """Concurrent requests carrying the same events (Facebook redelivering while the first
+    delivery is still being stored): one row each, every request 200."""
+    c = e.c1
+    shared = [h.uniq("dup") for _ in range(3)]
+    own = [h.uniq("own") for _ in range(n)]
+    lines0 = len(e.request_lines())
+
+    def one(i):
+        return e.post(c, body_with(c, shared + [own[i]], psid="8200")).status
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as ex:
+        statuses = list(ex.map(one, range(n)))
+    tap.eq(statuses.count(200), n, "duplicates across concurrent requests: all 200")
+    stored = mids_of(e.events())
+    tap.eq([stored.count(m) for m in shared], [1, 1, 1], "each shared event stored once")
+    tap.ok(all(stored.count(m) == 1 for m in own), "each request's own event stored once")
+    fields = [line_fields(l) for l in e.request_lines()[lines0:]]
+    tap.eq(len(fields), n, "duplicates: one log line per request")
+    exact = [f for f in fields if "counts" not in f]
+    tap.ok(all(int(f["stored"]) + int(f["dup"]) == 4 for f in exact),
+           "exact lines: stored + dup is the request's 4 events", exact[:3])
+    tap.ok(sum(int(f["stored"]) for f in exact) <= len(shared) + n,
+           "exact lines never count an event new twice")
+    grouped = [f for f in fields if "counts" in f]
+    tap.ok(all(int(f["stored"]) + int(f["dup"]) >= 4 for f in grouped),
+           "counts=group lines carry the group's totals", grouped[:3])
+
+
+def test_locked(e, n=12):
+    """Another process holds the write lock: every request of the group gets 503 within the
+    busy timeout (not one timeout per group queued behind), nothing is stored, and the same
+    requests retried once it is released are stored once."""
+    c = e.c1
+    mids = [h.uniq("lk") for _ in range(n)]
+    before = e.counts()
+    lines0 = len(e.request_lines())
+    holder = sqlite3.connect(e.db_path, timeout=5, isolation_level=None)
+    results = {}
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+
+        def one(m):
+            t0 = time.time()
+            r = e.post(c, body_with(c, [m], psid="8300"))
+            results[m] = time.time() - t0
+            return r
+
+        with concurrent.futures.ThreadPoolExecutor(n) as ex:
+            rs = list(ex.map(one, mids))
+        tap.eq([r.status for r in rs], [503] * n, "locked store: every request of the group -> 503")
+        tap.ok(all(r.headers.get("retry-after") == "1" for r in rs), "locked store: Retry-After: 1")
+        slowest = max(results.values())
+        tap.ok(slowest < 3.0, "locked store: the slowest 503 took %.2fs (busy timeout %d ms)"
+               % (slowest, e.busy_timeout_ms))
+        n_ev = holder.execute("SELECT count(*) FROM events").fetchone()[0]
+        n_q = holder.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        tap.eq((n_ev, n_q), before, "locked store: nothing stored")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    notes = [line_fields(l).get("note", "") for l in e.request_lines()[lines0:]]
+    tap.ok(len(notes) == n and all("store:" in x for x in notes), "locked store: each line says why",
+           notes)
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        rs = list(ex.map(lambda m: e.post(c, body_with(c, [m], psid="8300")), mids))
+    tap.eq([r.status for r in rs], [200] * n, "lock released: the retried requests -> 200")
+    stored = mids_of(e.events())
+    tap.ok(all(stored.count(m) == 1 for m in mids), "lock released: each event stored once")
+
+
+def test_verify_and_quarantine(e):
+    """The other answers are unchanged with threads: verification, 403, quarantine."""
+    c = e.c1
+    q = "hub.mode=subscribe&hub.verify_token=%s&hub.challenge=777" % c.webhook_token
+    r = e.verify(c, q)
+    tap.eq((r.status, r.body), (200, b"777"), "threads: verification 200")
+    r = e.post(c, b"{}", signature="sha256=" + "0" * 64)
+    tap.eq(r.status, 403, "threads: wrong signature 403")
+    _, q0 = e.counts()
+    r = e.post(c, b"not json")
+    tap.eq(r.status, 200, "threads: non-JSON quarantined with 200")
+    tap.eq(e.counts()[1], q0 + 1, "threads: one quarantine row")
+
+
+def test_sigterm_under_load():
+    """SIGTERM while 16 clients keep posting: every process exits 0, every request that got 200
+    has its events stored, and no thread is left hanging in accept."""
+    e = pool(busy_timeout_ms=1000)
+    sent = []            # (mids, status)
+    lock = threading.Lock()
+    stop = threading.Event()
+    c = e.c1
+    try:
+        def client():
+            while not stop.is_set():
+                mids = [h.uniq("st"), h.uniq("st")]
+                try:
+                    r = e.post(c, body_with(c, mids, psid="8400"), count=False)
+                    status = r.status
+                except subprocess.TimeoutExpired:
+                    status = None
+                with lock:
+                    sent.append((mids, status))
+
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        for t in clients:
+            t.start()
+        time.sleep(1.5)
+        pids = list(e.children)
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        stop.set()
+        t0 = time.time()
+        codes = {pid: h.wait_pid(pid, 10) for pid in pids}
+        took = time.time() - t0
+        e.children = []
+        # Connections queued on the socket after the stop are reset once nobody holds it.
+        e.listener.close()
+        e.listener = None
+        for t in clients:
+            t.join(h.REQUEST_TIMEOUT + 5)
+        tap.ok(list(codes.values()) == [0, 0], "SIGTERM under load: both processes exit 0 (%.2fs)"
+               % took, codes)
+        tap.ok(took < 5.0, "SIGTERM under load: the pool stops within 5 s (%.2fs)" % took)
+        ok = [m for mids, s in sent for m in mids if s == 200]
+        stored = set(mids_of(e.events()))
+        missing = [m for m in ok if m not in stored]
+        tap.ok(len(ok) > 50 and not missing, "SIGTERM under load: all %d events answered 200 are"
+               " stored" % len(ok), missing[:5])
+        others = sorted({str(s) for _, s in sent if s != 200})
+        tap.ok(set(others) <= {"None", "503"}, "SIGTERM under load: nothing but 200, 503 or no"
+               " answer", others)
+        log = e.log()
+        tap.eq(len(re.findall(r"stopping after \d+ requests \(4 threads\)", log)), 2,
+               "SIGTERM under load: each process logs its clean stop")
+        tap.ok(not e.sanitizer_errors(), "sanitizers: no report (SIGTERM under load)",
+               e.sanitizer_errors())
+    finally:
+        stop.set()
+        e.cleanup()
+
+
+def test_sigterm_idle():
+    e = pool(nproc=2, threads=8)
+    try:
+        r = e.verify(e.c1, "hub.mode=subscribe&hub.verify_token=%s&hub.challenge=1" %
+                     e.c1.webhook_token)
+        tap.eq(r.status, 200, "8 threads: answers")
+        time.sleep(0.3)
+        t0 = time.time()
+        codes = e.stop(timeout=10)
+        took = time.time() - t0
+        tap.ok(list(codes.values()) == [0, 0] and took < 3.0,
+               "SIGTERM while idle: 8 threads blocked in accept wake, exit 0 (%.2fs)" % took, codes)
+    finally:
+        e.cleanup()
+
+
+def test_config_bounds():
+    e = h.Env(start=False)
+    try:
+        c = e.c1
+        for value, what in (("0", "between 1 and 64"), ("65", "between 1 and 64"),
+                            ('"4"', "must be an integer")):
+            e.write_config("responder = { threads = %s; };" % value)
+            env = {"REQUEST_METHOD": "GET", "PATH_INFO": c.path}
+            env.update(e.child_env_extra())
+            r, err = h.run_cgi(env, conf=e.conf_path)
+            tap.ok(r.status == 500 and "responder.threads" in err and what in err,
+                   "responder.threads = %s refused, named" % value, err[-600:])
+        e.write_config("responder = { threads = 4; tredas = 1; };")
+        r, err = h.run_cgi({"REQUEST_METHOD": "GET", "PATH_INFO": c.path}, conf=e.conf_path)
+        tap.ok(r.status == 500 and "unknown key 'responder.tredas'" in err,
+               "unknown key in responder named", err[-600:])
+        # Plain CGI is one request per process: threads is accepted and ignored.
+        e.write_config("responder = { threads = 4; };")
+        mid = h.uniq("cgi")
+        body = json.dumps(body_with(c, [mid])).encode()
+        env = {"REQUEST_METHOD": "POST", "PATH_INFO": c.path, "CONTENT_LENGTH": str(len(body)),
+               "HTTP_X_HUB_SIGNATURE_256": h.sign(c.secret, body)}
+        env.update(e.child_env_extra())
+        r, err = h.run_cgi(env, body=body, conf=e.conf_path)
+        tap.ok(r.rc == 0 and r.status == 200 and re.search(r"req=[0-9a-f]+-1 ", err)
+               and "group=" not in err, "CGI with threads = 4: one request, the usual log line",
+               (r, err))
+        tap.eq(mids_of(e.events()).count(mid), 1, "CGI with threads = 4: event stored")
+    finally:
+        e.cleanup()
+
+
+def test_one_thread_unchanged():
+    """threads = 1 (explicit) is the classic loop: pid-counter ids, no group field."""
+    e = pool(nproc=1, threads=1)
+    try:
+        c = e.c1
+        r = e.post(c, body_with(c, [h.uniq("one")]))
+        tap.eq(r.status, 200, "threads = 1: POST 200")
+        lines = e.request_lines()
+        tap.ok(len(lines) == 1 and re.search(r"req=[0-9a-f]+-1 ", lines[0]) and
+               "group=" not in lines[0], "threads = 1: the log line as before", lines)
+        codes = e.stop()
+        tap.eq(list(codes.values()), [0], "threads = 1: exit 0")
+        tap.ok("stopping after 1 requests\n" in e.log(), "threads = 1: the usual stop line")
+    finally:
+        e.cleanup()
+
+
+def main():
+    e = pool()
+    try:
+        for t in (test_many, test_duplicates, test_locked, test_verify_and_quarantine):
+            try:
+                t(e)
+            except Exception as exc:  # one crash is one failure; the rest still run
+                tap.crash(t.__name__, exc)
+        tap.eq(len(e.alive()), 2, "both threaded responders survived every request")
+        found = e.secrets_in_log()
+        tap.ok(not found, "log: no secret, token or signature", found)
+        codes = e.stop()
+        tap.ok(all(v == 0 for v in codes.values()), "SIGTERM: the threaded pool exits 0", codes)
+        tap.ok(not e.sanitizer_errors(), "sanitizers: no report in the responders' log",
+               e.sanitizer_errors())
+    finally:
+        e.cleanup()
+    for t in (test_sigterm_under_load, test_sigterm_idle, test_config_bounds,
+              test_one_thread_unchanged):
+        try:
+            t()
+        except Exception as exc:
+            tap.crash(t.__name__, exc)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
