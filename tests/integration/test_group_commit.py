@@ -299,6 +299,43 @@ def test_one_thread_unchanged():
         e.cleanup()
 
 
+def test_worker_with_threads():
+    """The worker after the response with 2 processes x 4 threads (one thread of a process
+    runs it at a time, on its own store handle): 8 users each send six messages at once, and
+    each user gets the six answers once each, in order, with no `msgrctl drain`."""
+    from workerenv import WorkerEnv, wait_for
+    env = WorkerEnv(nproc=2, extra_config="responder = { threads = %d; };" % THREADS)
+    try:
+        c = env.c1
+        words = ["one", "two", "three", "four", "five", "six"]
+        users = [h.rand_digits(16) for _ in range(8)]
+        base = h.now_ms()
+        jobs = [(u, i, w) for i, w in enumerate(words) for u in users]
+
+        def one(job):
+            u, i, w = job
+            return env.post(c, h.webhook(h.entry(c.page_id, [
+                h.message_event(c.page_id, u, w, ts=base + i * 10)]))).status
+
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            statuses = list(ex.map(one, jobs))
+        tap.eq(statuses.count(200), len(jobs), "worker with threads: %d POSTs 200" % len(jobs))
+        done = wait_for(lambda: sum(len(env.fake.texts(u)) for u in users) >= 6 * len(users),
+                        timeout=60)
+        time.sleep(1.0)   # anything sent twice would show by now
+        texts = {u: env.fake.texts(u) for u in users}
+        tap.ok(done and all(t == ["1", "2", "3", "4", "5", "6"] for t in texts.values()),
+               "worker with threads: every user answered once per message, in order, by the"
+               " responders alone", texts)
+        tap.eq(env.fake.violations(), [], "worker with threads: the fake Graph API saw no violation")
+        codes = env.stop()
+        tap.ok(all(v == 0 for v in codes.values()), "worker with threads: exit 0", codes)
+        tap.ok(not env.sanitizer_errors(), "sanitizers: no report (worker with threads)",
+               env.sanitizer_errors())
+    finally:
+        env.cleanup()
+
+
 def main():
     e = pool()
     try:
@@ -316,8 +353,8 @@ def main():
                e.sanitizer_errors())
     finally:
         e.cleanup()
-    for t in (test_sigterm_under_load, test_sigterm_idle, test_config_bounds,
-              test_one_thread_unchanged):
+    for t in (test_sigterm_under_load, test_sigterm_idle, test_worker_with_threads,
+              test_config_bounds, test_one_thread_unchanged):
         try:
             t()
         except Exception as exc:
