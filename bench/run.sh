@@ -7,6 +7,8 @@
 # DURATION. A measurement, never a pass/fail test.
 #   sh bench/run.sh                      defaults: PROCS=4 DURATION=10 CONNS=32 SYNC=full
 #   SYNC=normal sh bench/run.sh          synchronous=NORMAL instead of FULL
+#   THREADS_PER_PROC=4 sh bench/run.sh   responder.threads = 4: group commit (docs/responder.md)
+#   SKIP_BARE=1 ...                      only the messenger.fcgi run
 set -eu
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-4}
@@ -15,6 +17,8 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18090}
 SYNC=${SYNC:-full}
+THREADS_PER_PROC=${THREADS_PER_PROC:-1}
+SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
 for tool in lighttpd wrk python3; do
 	command -v $tool >/dev/null || { echo "bench: $tool is not installed (sh scripts/deps.sh --test)" >&2; exit 1; }
@@ -35,6 +39,7 @@ cat > "$work/msgr.conf" <<CONF
 state = { path = "state.db"; sync = "$SYNC"; };
 log_level = "warn";
 worker = { budget_ms = 0; };
+responder = { threads = $THREADS_PER_PROC; };
 connectors = ( { id = "bench"; path = "/messenger"; app_id = "200000000000001";
   page_id = "$page"; call_token = "benchtoken0123456789"; webhook_token = "benchverify";
   secret = "$secret"; bot = { type = "stories"; file = "$PWD/examples/stories.conf"; }; } );
@@ -69,11 +74,17 @@ CONF
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/$name.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "bench/results/$name.txt")
 	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
-	if [ "$name" = messenger ] && command -v sqlite3 >/dev/null; then
+	if [ "$name" != bare ] && command -v sqlite3 >/dev/null; then
 		echo "               events stored: $(sqlite3 "$work/state.db" 'select count(*) from events' 2>/dev/null || echo '?')"
 	fi
 }
 
-echo "procs=$PROCS conns=$CONNS threads=$THREADS duration=${DURATION}s sync=$SYNC"
-run_one bare build/bench/bare_fcgi
-run_one messenger cgi-bin/messenger.fcgi
+echo "procs=$PROCS threads_per_proc=$THREADS_PER_PROC conns=$CONNS wrk_threads=$THREADS" \
+	"duration=${DURATION}s sync=$SYNC"
+[ "$SKIP_BARE" = 1 ] || run_one bare build/bench/bare_fcgi
+# threads_per_proc 1 keeps the first measurement's file name (bench/results/messenger.txt).
+if [ "$THREADS_PER_PROC" = 1 ]; then
+	run_one messenger cgi-bin/messenger.fcgi
+else
+	run_one "messenger-t$THREADS_PER_PROC-$SYNC" cgi-bin/messenger.fcgi
+fi
