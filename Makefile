@@ -145,7 +145,7 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(CTL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(O)/src/commit.d $(CTL_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).
 build/bench/bare_fcgi: bench/bare_fcgi.c
