@@ -7,7 +7,7 @@
  *   - the result is MSGR_OK, MSGR_ERR_CONFIG or MSGR_ERR_NOMEM; OK gives a config and no
  *     error text, CONFIG an error text of whole non-empty lines and no config;
  *   - no error text and no exposure warning ever holds a canary secret (config.h: "No
- *     message ever holds a secret's value");
+ *     message ever holds a secret's value"), unless the input writes the canary itself;
  *   - a loaded config keeps its promises: at least one connector, every bound of config.h
  *     (max_body, timeouts, send_rate...), ids, paths and page ids unique (each connector is
  *     found by its own path, id and page), digits-only app and page ids, secrets non-empty;
@@ -45,6 +45,12 @@ __attribute__((visibility("default"), used)) const char *
 __lsan_default_suppressions(void)
 {
 	return "leak:libconfig.so\n";
+}
+const char *__lsan_default_options(void);
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
 }
 #endif
 
@@ -103,9 +109,26 @@ has_include(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* 1 when the input itself writes a canary (say as a key name, which an error may quote):
+ * then no text is checked for it. */
+static int canary_in_input;
+
+static int
+contains(const uint8_t *data, size_t size, const char *s)
+{
+	size_t i, n = strlen(s);
+
+	for (i = 0; i + n <= size; i++)
+		if (memcmp(data + i, s, n) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 no_canary(const char *text)
 {
+	if (canary_in_input)
+		return;
 	CHECK(strstr(text, CANARY_FILE) == NULL);
 	CHECK(strstr(text, CANARY_ENV) == NULL);
 }
@@ -208,6 +231,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup();
 	if (has_include(data, size))
 		return 0;
+	canary_in_input = contains(data, size, CANARY_FILE) || contains(data, size, CANARY_ENV);
 	f = fopen(file, "wb");
 	CHECK(f != NULL);
 	CHECK(fwrite(data, 1, size, f) == size);

@@ -43,6 +43,12 @@ __lsan_default_suppressions(void)
 {
 	return "leak:libconfig.so\n";
 }
+const char *__lsan_default_options(void);
+__attribute__((visibility("default"), used)) const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
 #endif
 
 #define CHECK(cond) do { \
