@@ -3,7 +3,7 @@
  *
  * Each event the connector's bot.events lists (the worker decides) is POSTed as JSON to
  * bot.url, signed with X-Msgr-Signature = "sha256=" + hex HMAC-SHA256(bot secret, exact
- * body), on one libcurl easy handle per bot, reused so the connection stays alive. The
+ * body), over one lib/http.c connection per bot, reused so it stays alive. The
  * reply is read into a buffer capped at MSGR_MAX_BOT_REPLY, checked whole (every message
  * against the Send API limits) and only then turned into actions: one bad message means
  * nothing is sent, and one log line says which message and which limit.
@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "bot.h"
+#include "http.h"
 #include "clock.h"
 #include "buf.h"
 #include "graph.h"
@@ -36,11 +36,8 @@
 
 struct api_bot {
 	const struct msgr_connector *conn;
-	CURL *curl;
-	struct msgr_buf reply;        /* capped at MSGR_MAX_BOT_REPLY */
-	int over_cap;
-	int fresh;                    /* the last call broke the transfer: open a new connection */
-	char errbuf[CURL_ERROR_SIZE];
+	struct msgr_http *http;       /* kept alive across events; answers capped at MSGR_MAX_BOT_REPLY */
+	struct msgr_http_response last;   /* the last answer (its body lives in http) */
 	char why[WHY_MAX + 64];       /* the last failure (api_last_error) */
 };
 
@@ -623,58 +620,7 @@ out:
 
 /* ---- HTTP ----------------------------------------------------------------------------- */
 
-static size_t
-on_write(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct api_bot *b = ud;
-	size_t n = size * nmemb;
-
-	if (msgr_buf_append(&b->reply, p, n) != MSGR_OK) {
-		b->over_cap = 1;
-		return 0;   /* aborts the transfer (CURLE_WRITE_ERROR); the connection is dropped */
-	}
-	return n;
-}
-
-
-static msgr_result
-set_options(struct api_bot *b, struct curl_slist *headers, const char *body, size_t len)
-{
-	CURL *c = b->curl;
-	CURLcode e = CURLE_OK;
-	long timeout = b->conn->bot.timeout_ms > 0 ? b->conn->bot.timeout_ms : 5000;
-
-	/* Reset keeps the live connection (keep-alive) but drops the last call's options. */
-	curl_easy_reset(c);
-#define SET(opt, val) do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
-	SET(CURLOPT_URL, b->conn->bot.url);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TIMEOUT_MS, timeout);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout < CONNECT_TIMEOUT_MS ? timeout : CONNECT_TIMEOUT_MS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	/* A redirect would re-post a signed body somewhere the config does not name. */
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_VERBOSE, 0L);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_USERAGENT, "messenger-fcgi");
-	SET(CURLOPT_HTTPHEADER, headers);
-	SET(CURLOPT_POST, 1L);
-	SET(CURLOPT_POSTFIELDSIZE, (long)len);
-	SET(CURLOPT_POSTFIELDS, body);
-	SET(CURLOPT_WRITEFUNCTION, on_write);
-	SET(CURLOPT_WRITEDATA, b);
-	SET(CURLOPT_ERRORBUFFER, b->errbuf);
-	if (b->fresh)
-		SET(CURLOPT_FRESH_CONNECT, 1L);
-#undef SET
-	return e == CURLE_OK ? MSGR_OK : MSGR_ERR_IO;
-}
-
-/* POSTs body; on an HTTP answer *status is set and the reply is in b->reply. MSGR_OK;
+/* POSTs body; on an HTTP answer *status is set and the reply is in b->last. MSGR_OK;
  * MSGR_ERR_TRANSIENT (no answer: b->why says why); MSGR_ERR_PERMANENT (over the cap);
  * MSGR_ERR_NOMEM. */
 static msgr_result
@@ -682,8 +628,9 @@ post(struct api_bot *b, const char *body, size_t len, long *status)
 {
 	char sig[MSGR_SIGNATURE_HEADER_LEN + 1];
 	char hdr[sizeof(MSGR_BOT_API_SIGNATURE_HEADER) + 2 + sizeof(sig)];
-	struct curl_slist *headers = NULL, *h;
-	CURLcode ce;
+	const char *headers[3];
+	struct msgr_http_request hq;
+	struct msgr_http_response *hr = &b->last;
 	msgr_result rc;
 
 	*status = 0;
@@ -692,51 +639,43 @@ post(struct api_bot *b, const char *body, size_t len, long *status)
 		return MSGR_ERR_PERMANENT;
 	}
 	snprintf(hdr, sizeof(hdr), "%s: %s", MSGR_BOT_API_SIGNATURE_HEADER, sig);
-	rc = MSGR_ERR_NOMEM;
-	if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
-		goto out;
-	headers = h;
-	if ((h = curl_slist_append(headers, "Accept: application/json")) == NULL)
-		goto out;
-	headers = h;
-	/* No "Expect: 100-continue" round trip for bodies over 1 kB: one exchange per event. */
-	if ((h = curl_slist_append(headers, "Expect:")) == NULL)
-		goto out;
-	headers = h;
-	if ((h = curl_slist_append(headers, hdr)) == NULL)
-		goto out;
-	headers = h;
-	msgr_buf_reset(&b->reply);
-	b->over_cap = 0;
-	b->errbuf[0] = '\0';
-	if ((rc = set_options(b, headers, body, len)) != MSGR_OK) {
-		snprintf(b->why, sizeof(b->why), "curl refused an option");
-		rc = MSGR_ERR_PERMANENT;
-		goto out;
-	}
-	ce = curl_easy_perform(b->curl);
-	b->fresh = ce != CURLE_OK;
-	if (ce == CURLE_OK) {
-		curl_easy_getinfo(b->curl, CURLINFO_RESPONSE_CODE, status);
-		rc = MSGR_OK;
-	} else if (b->over_cap) {
-		snprintf(b->why, sizeof(b->why), "reply over %d bytes", MSGR_MAX_BOT_REPLY);
-		rc = MSGR_ERR_PERMANENT;
-	} else if (ce == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(b->why, sizeof(b->why), "no answer within %d ms (bot.timeout_ms)",
-		    b->conn->bot.timeout_ms);
-		rc = MSGR_ERR_TRANSIENT;
-	} else {
-		/* curl's text names the host and port at most, never the path or a header. */
-		snprintf(b->why, sizeof(b->why), "%.200s",
-		    b->errbuf[0] ? b->errbuf : curl_easy_strerror(ce));
-		rc = MSGR_ERR_TRANSIENT;
-	}
-out:
-	curl_slist_free_all(headers);
+	headers[0] = "Content-Type: application/json";
+	headers[1] = "Accept: application/json";
+	headers[2] = hdr;
+	memset(&hq, 0, sizeof(hq));
+	hq.method = "POST";
+	/* A redirect would re-post a signed body somewhere the config does not name: the
+	 * transport never follows one. */
+	hq.url = b->conn->bot.url;
+	hq.headers = headers;
+	hq.n_headers = 3;
+	hq.body = body;
+	hq.body_len = len;
+	hq.timeout_ms = b->conn->bot.timeout_ms > 0 ? b->conn->bot.timeout_ms : 5000;
+	rc = msgr_http_perform(b->http, &hq, hr);
 	OPENSSL_cleanse(hdr, sizeof(hdr));
 	OPENSSL_cleanse(sig, sizeof(sig));
-	return rc;
+	if (rc != MSGR_OK) {
+		snprintf(b->why, sizeof(b->why), "the request could not be made: %s",
+		    msgr_strerror(rc));
+		return rc == MSGR_ERR_NOMEM ? rc : MSGR_ERR_PERMANENT;
+	}
+	if (hr->transport_ok) {
+		*status = hr->status;
+		return MSGR_OK;
+	}
+	if (hr->over_cap) {
+		snprintf(b->why, sizeof(b->why), "reply over %d bytes", MSGR_MAX_BOT_REPLY);
+		return MSGR_ERR_PERMANENT;
+	}
+	if (hr->timed_out) {
+		snprintf(b->why, sizeof(b->why), "no answer within %d ms (bot.timeout_ms)",
+		    b->conn->bot.timeout_ms);
+		return MSGR_ERR_TRANSIENT;
+	}
+	/* curl's text names the host and port at most, never the path or a header. */
+	snprintf(b->why, sizeof(b->why), "%.200s", hr->error);
+	return MSGR_ERR_TRANSIENT;
 }
 
 /* ---- the bot type --------------------------------------------------------------------- */
@@ -760,15 +699,14 @@ api_close(void *state)
 
 	if (b == NULL)
 		return;
-	if (b->curl != NULL)
-		curl_easy_cleanup(b->curl);
-	msgr_buf_free(&b->reply);
+	msgr_http_close(b->http);
 	free(b);
 }
 
 static msgr_result
 api_open(const struct msgr_connector *conn, void **state, char **errors)
 {
+	struct msgr_http_options ho;
 	struct api_bot *b = NULL;
 	msgr_result rc;
 
@@ -781,10 +719,13 @@ api_open(const struct msgr_connector *conn, void **state, char **errors)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return MSGR_ERR_NOMEM;
 	b->conn = conn;
-	msgr_buf_init(&b->reply, MSGR_MAX_BOT_REPLY);
-	if ((b->curl = curl_easy_init()) == NULL) {
+	memset(&ho, 0, sizeof(ho));
+	ho.timeout_ms = conn->bot.timeout_ms > 0 ? conn->bot.timeout_ms : 5000;
+	ho.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+	ho.max_reply = MSGR_MAX_BOT_REPLY;
+	if ((rc = msgr_http_open(&ho, &b->http)) != MSGR_OK) {
 		api_close(b);
-		return MSGR_ERR_IO;
+		return rc;
 	}
 	*state = b;
 	return MSGR_OK;
@@ -811,7 +752,7 @@ api_answer(void *state, const struct msgr_bot_input *in, json_t **actions)
 	if ((rc = post(b, body, len, &status)) != MSGR_OK)
 		goto out;
 	if (status >= 200 && status <= 299) {
-		rc = msgr_bot_api_reply(b->reply.data, b->reply.len, actions, why, sizeof(why));
+		rc = msgr_bot_api_reply(b->last.body, b->last.body_len, actions, why, sizeof(why));
 		if (rc != MSGR_OK)
 			snprintf(b->why, sizeof(b->why), "reply refused, nothing sent: %s", why);
 	} else if (status >= 500 || status == 429 || status == 408) {

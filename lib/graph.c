@@ -1,4 +1,4 @@
-/* graph.c — the Graph API client on one reused libcurl easy handle (GRAPH.md "Calls",
+/* graph.c — the Graph API client over lib/http.c's kept-alive connection (GRAPH.md "Calls",
  * "Errors", "Limits"; SPEC.md "Processing rules", "Sending"). */
 #include <ctype.h>
 #include <errno.h>
@@ -6,54 +6,37 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "buf.h"
 #include "graph.h"
 #include "limits.h"
+#include "http.h"
 #include "log.h"
 #include "signature.h"
 
 #define USAGE_HDR_MAX 4096   /* one usage header's JSON; Facebook's are < 300 bytes */
 
 struct msgr_graph {
-	CURL *curl;
+	struct msgr_http *http;   /* the connection, kept alive across calls */
 	char *base;               /* base_url without trailing '/' */
 	char *version;
-	char *user_agent;
-	long timeout_ms;
-	long connect_timeout_ms;
-	struct msgr_buf reply;    /* capped at max_reply */
-	int over_cap;
-	int fresh;                /* the last call broke the transfer: use a new connection */
 	/* usage headers of the answer being read (the last response's only) */
 	char app_usage[USAGE_HDR_MAX];
 	char page_usage[USAGE_HDR_MAX];
 	char buc_usage[USAGE_HDR_MAX];
-	char errbuf[CURL_ERROR_SIZE];
 };
-
-static int global_done;
 
 msgr_result
 msgr_graph_global_init(void)
 {
-	if (global_done)
-		return MSGR_OK;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return MSGR_ERR_IO;
-	global_done = 1;
-	return MSGR_OK;
+	return msgr_http_global_init();
 }
 
 void
 msgr_graph_global_cleanup(void)
 {
-	if (!global_done)
-		return;
-	curl_global_cleanup();
-	global_done = 0;
+	msgr_http_global_cleanup();
 }
 
 /* ---- classification (pure) ---- */
@@ -360,20 +343,7 @@ parse_usage(struct msgr_graph *g, struct msgr_graph_usage *u)
 	}
 }
 
-/* ---- curl callbacks ---- */
-
-static size_t
-on_write(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct msgr_graph *g = ud;
-	size_t n = size * nmemb;
-
-	if (msgr_buf_append(&g->reply, p, n) != MSGR_OK) {
-		g->over_cap = 1;
-		return 0;   /* aborts the transfer: CURLE_WRITE_ERROR, the connection is closed */
-	}
-	return n;
-}
+/* ---- usage headers of the answer ---- */
 
 static void
 keep_header(char *dst, const char *v, size_t n)
@@ -390,11 +360,10 @@ keep_header(char *dst, const char *v, size_t n)
 	dst[n] = '\0';
 }
 
-static size_t
-on_header(char *p, size_t size, size_t nitems, void *ud)
+static void
+on_header(void *ud, const char *p, size_t n)
 {
 	struct msgr_graph *g = ud;
-	size_t n = size * nitems;
 	static const char app[] = "x-app-usage:";
 	static const char page[] = "x-page-usage:";
 	static const char buc[] = "x-business-use-case-usage:";
@@ -402,7 +371,7 @@ on_header(char *p, size_t size, size_t nitems, void *ud)
 	/* A new status line (after a 100 Continue, say): only the last answer's headers count. */
 	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		g->app_usage[0] = g->page_usage[0] = g->buc_usage[0] = '\0';
-		return n;
+		return;
 	}
 	if (n > sizeof(app) - 1 && strncasecmp(p, app, sizeof(app) - 1) == 0)
 		keep_header(g->app_usage, p + sizeof(app) - 1, n - (sizeof(app) - 1));
@@ -410,7 +379,6 @@ on_header(char *p, size_t size, size_t nitems, void *ud)
 		keep_header(g->page_usage, p + sizeof(page) - 1, n - (sizeof(page) - 1));
 	else if (n > sizeof(buc) - 1 && strncasecmp(p, buc, sizeof(buc) - 1) == 0)
 		keep_header(g->buc_usage, p + sizeof(buc) - 1, n - (sizeof(buc) - 1));
-	return n;
 }
 
 /* ---- open / close ---- */
@@ -418,6 +386,7 @@ on_header(char *p, size_t size, size_t nitems, void *ud)
 msgr_result
 msgr_graph_open(const struct msgr_graph_options *opt, struct msgr_graph **out)
 {
+	struct msgr_http_options ho;
 	struct msgr_graph *g = NULL;
 	msgr_result rc = MSGR_ERR_INVALID;
 	size_t n;
@@ -440,24 +409,20 @@ msgr_graph_open(const struct msgr_graph_options *opt, struct msgr_graph **out)
 			goto out;
 	if (opt->timeout_ms < 0 || opt->connect_timeout_ms < 0)
 		goto out;
-	if ((rc = msgr_graph_global_init()) != MSGR_OK)
-		goto out;
 	rc = MSGR_ERR_NOMEM;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		goto out;
-	if ((g->base = strdup(opt->base_url)) == NULL || (g->version = strdup(opt->version)) == NULL ||
-	    (g->user_agent = strdup(opt->user_agent ? opt->user_agent : "messenger-fcgi")) == NULL)
+	if ((g->base = strdup(opt->base_url)) == NULL || (g->version = strdup(opt->version)) == NULL)
 		goto out;
 	n = strlen(g->base);
 	while (n > 0 && g->base[n - 1] == '/')
 		g->base[--n] = '\0';
-	g->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 10000;
-	g->connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : 3000;
-	if (g->connect_timeout_ms > g->timeout_ms)
-		g->connect_timeout_ms = g->timeout_ms;
-	msgr_buf_init(&g->reply, opt->max_reply > 0 ? opt->max_reply : MSGR_MAX_GRAPH_REPLY);
-	rc = MSGR_ERR_IO;
-	if ((g->curl = curl_easy_init()) == NULL)
+	memset(&ho, 0, sizeof(ho));
+	ho.timeout_ms = opt->timeout_ms;
+	ho.connect_timeout_ms = opt->connect_timeout_ms;
+	ho.max_reply = opt->max_reply > 0 ? opt->max_reply : MSGR_MAX_GRAPH_REPLY;
+	ho.user_agent = opt->user_agent;
+	if ((rc = msgr_http_open(&ho, &g->http)) != MSGR_OK)
 		goto out;
 	*out = g;
 	g = NULL;
@@ -472,71 +437,18 @@ msgr_graph_close(struct msgr_graph *g)
 {
 	if (g == NULL)
 		return;
-	if (g->curl != NULL)
-		curl_easy_cleanup(g->curl);
+	msgr_http_close(g->http);
 	free(g->base);
 	free(g->version);
-	free(g->user_agent);
-	msgr_buf_free(&g->reply);
 	free(g);
 }
 
 /* ---- the core call ---- */
 
-static msgr_result
-set_options(struct msgr_graph *g, const char *method, const char *url,
-    struct curl_slist *headers, const char *body, size_t body_len)
-{
-	CURL *c = g->curl;
-	CURLcode e = CURLE_OK;
-
-	/* Reset keeps the live connections (keep-alive) but drops the last call's options. */
-	curl_easy_reset(c);
-#define SET(opt, val) do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
-	SET(CURLOPT_URL, url);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TIMEOUT_MS, g->timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, g->connect_timeout_ms);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_VERBOSE, 0L);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_USERAGENT, g->user_agent);
-	SET(CURLOPT_HTTPHEADER, headers);
-	SET(CURLOPT_WRITEFUNCTION, on_write);
-	SET(CURLOPT_WRITEDATA, g);
-	SET(CURLOPT_HEADERFUNCTION, on_header);
-	SET(CURLOPT_HEADERDATA, g);
-	SET(CURLOPT_ERRORBUFFER, g->errbuf);
-	if (g->fresh)
-		SET(CURLOPT_FRESH_CONNECT, 1L);
-	if (strcmp(method, "GET") == 0) {
-		SET(CURLOPT_HTTPGET, 1L);
-	} else if (strcmp(method, "POST") == 0) {
-		SET(CURLOPT_POST, 1L);
-		SET(CURLOPT_POSTFIELDSIZE, (long)body_len);
-		SET(CURLOPT_POSTFIELDS, body != NULL ? body : "");
-	} else {
-		SET(CURLOPT_CUSTOMREQUEST, method);
-		if (body != NULL) {
-			SET(CURLOPT_POSTFIELDSIZE, (long)body_len);
-			SET(CURLOPT_POSTFIELDS, body);
-		}
-	}
-#undef SET
-	return e == CURLE_OK ? MSGR_OK : MSGR_ERR_IO;
-}
-
 /* Reads the answer in g->reply into res: JSON, Graph error fields. */
 static void
-read_answer(struct msgr_graph *g, const struct msgr_graph_auth *auth, const char *proof,
-    struct msgr_graph_result *res)
+read_answer(const struct msgr_http_response *hr, const struct msgr_graph_auth *auth,
+    const char *proof, struct msgr_graph_result *res)
 {
 	const json_t *err;
 	const char *s;
@@ -545,8 +457,8 @@ read_answer(struct msgr_graph *g, const struct msgr_graph_auth *auth, const char
 	secrets[0] = auth->token;
 	secrets[1] = auth->app_secret;
 	secrets[2] = proof;
-	if (g->reply.len > 0)
-		res->json = json_loadb(g->reply.data, g->reply.len, 0, NULL);
+	if (hr->body_len > 0)
+		res->json = json_loadb(hr->body, hr->body_len, 0, NULL);
 	if (!json_is_object(res->json))
 		return;
 	err = json_object_get(res->json, "error");
@@ -575,12 +487,12 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
     const json_t *body, struct msgr_graph_result *res)
 {
 	struct msgr_buf url, authz;
-	struct curl_slist *headers = NULL, *h;
+	struct msgr_http_request hq;
+	struct msgr_http_response hr;
+	const char *headers[3];
 	char proof[MSGR_SIGNATURE_HEX_LEN + 1] = "";
 	char *body_text = NULL, *esc;
-	size_t body_len = 0, i;
-	CURLcode ce;
-	long status = 0;
+	size_t body_len = 0, i, nh = 0;
 	msgr_result rc;
 	const char *secrets[3];
 
@@ -622,10 +534,10 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
 		goto out;
 	for (i = 0; i < n_params; i++) {
 		rc = MSGR_ERR_NOMEM;
-		if ((esc = curl_easy_escape(g->curl, params[i].value, 0)) == NULL)
+		if ((esc = msgr_http_escape(g->http, params[i].value)) == NULL)
 			goto out;
 		rc = msgr_buf_printf(&url, "%s=%s&", params[i].name, esc);
-		curl_free(esc);
+		free(esc);
 		if (rc != MSGR_OK)
 			goto out;
 	}
@@ -635,50 +547,32 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
 	/* GRAPH.md "Calls": the token goes in Authorization: Bearer, never in the URL. */
 	if ((rc = msgr_buf_printf(&authz, "Authorization: Bearer %s", auth->token)) != MSGR_OK)
 		goto out;
-	rc = MSGR_ERR_NOMEM;
-	if ((h = curl_slist_append(headers, authz.data)) == NULL)
-		goto out;
-	headers = h;
-	if ((h = curl_slist_append(headers, "Accept: application/json")) == NULL)
-		goto out;
-	headers = h;
-	/* No "Expect: 100-continue" round trip: bodies are small and the server is Facebook. */
-	if ((h = curl_slist_append(headers, "Expect:")) == NULL)
-		goto out;
-	headers = h;
-	if (body != NULL) {
-		if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
-			goto out;
-		headers = h;
-	}
-
-	msgr_buf_reset(&g->reply);
-	g->over_cap = 0;
-	g->errbuf[0] = '\0';
+	headers[nh++] = authz.data;
+	headers[nh++] = "Accept: application/json";
+	if (body != NULL)
+		headers[nh++] = "Content-Type: application/json";
+	memset(&hq, 0, sizeof(hq));
+	hq.method = method;
+	hq.url = url.data;
+	hq.headers = headers;
+	hq.n_headers = nh;
+	hq.body = body_text;
+	hq.body_len = body_len;
+	hq.on_header = on_header;
+	hq.header_arg = g;
 	g->app_usage[0] = g->page_usage[0] = g->buc_usage[0] = '\0';
-	if ((rc = set_options(g, method, url.data, headers, body_text, body_len)) != MSGR_OK)
+	if ((rc = msgr_http_perform(g->http, &hq, &hr)) != MSGR_OK)
 		goto out;
-	ce = curl_easy_perform(g->curl);
-	g->fresh = 0;
-	if (ce == CURLE_OK) {
-		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
+	res->http_status = hr.status;
+	if (hr.transport_ok) {
 		res->transport_ok = 1;
-		res->http_status = status;
-		read_answer(g, auth, proof, res);
+		read_answer(&hr, auth, proof, res);
 		parse_usage(g, &res->usage);
 	} else {
-		g->fresh = 1;
-		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
-		res->http_status = status;
 		secrets[0] = auth->token;
 		secrets[1] = auth->app_secret;
 		secrets[2] = proof;
-		if (g->over_cap)
-			snprintf(res->transport_error, sizeof(res->transport_error),
-			    "answer over %zu bytes", g->reply.max);
-		else
-			copy_redacted(res->transport_error, sizeof(res->transport_error),
-			    g->errbuf[0] ? g->errbuf : curl_easy_strerror(ce), secrets, 3);
+		copy_redacted(res->transport_error, sizeof(res->transport_error), hr.error, secrets, 3);
 	}
 	rc = msgr_graph_classify(res->transport_ok, res->http_status, res->code, res->subcode);
 	if (rc == MSGR_OK && !json_is_object(res->json)) {
@@ -697,12 +591,6 @@ out:
 	if (authz.data != NULL)
 		OPENSSL_cleanse(authz.data, authz.cap);
 	OPENSSL_cleanse(proof, sizeof(proof));
-	if (g != NULL && g->curl != NULL) {
-		/* curl keeps pointers to the header list and the body: drop them before freeing. */
-		curl_easy_setopt(g->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-		curl_easy_setopt(g->curl, CURLOPT_POSTFIELDS, (char *)NULL);
-	}
-	curl_slist_free_all(headers);
 	free(body_text);
 	msgr_buf_free(&url);
 	msgr_buf_free(&authz);
