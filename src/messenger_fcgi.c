@@ -54,6 +54,13 @@ static atomic_int stop_requested;
  * shutdown pending, gives up. Only the listening socket's waiters get it: the signal stays
  * blocked in a thread while it serves a request, so no read or write of a request is cut. */
 #define WAKE_SIGNAL SIGUSR2
+/* A stop that takes longer says which threads it waits for, and where. */
+#define SLOW_STOP_MS 1500
+/* A stop never waits longer than this: libfcgi closes a connection gracefully, waiting up to
+ * 2 s per read for the peer to hang up, and a busy pool can hold a thread there for seconds.
+ * Past it the process exits anyway: every commit is atomic (a transaction is whole or not at
+ * all) and a webhook not yet answered is sent again by Facebook and deduplicated. */
+#define STOP_GRACE_MS 3000
 
 /* What lives across requests: config and long-lived handles only (STYLE.md 4). Read-only
  * once the request threads run, except the worker's part, which work_mu guards. */
@@ -88,7 +95,12 @@ struct rthread {
 	unsigned long counter;         /* requests served, for request ids */
 	atomic_int in_accept;          /* waiting for a connection: the stop wakes it */
 	atomic_int finished;           /* left its loop */
+	atomic_int phase;              /* enum phase: what a slow stop is waiting for */
 };
+
+/* Where a request thread is, for the log line of a stop that takes long. */
+enum phase { PHASE_ACCEPT = 0, PHASE_SERVE, PHASE_FINISH, PHASE_AFTER };
+static const char *const phase_names[] = { "accept", "serve", "finish", "after-response work" };
 
 /* One request's outcome, for its log line. */
 struct outcome {
@@ -709,6 +721,7 @@ request_thread(void *arg)
 	for (;;) {
 		if (atomic_load(&stop_requested))
 			break;
+		atomic_store(&t->phase, PHASE_ACCEPT);
 		atomic_store(&t->in_accept, 1);
 		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 		rc = FCGX_Accept_r(&t->fr);
@@ -717,6 +730,8 @@ request_thread(void *arg)
 		if (rc < 0) {
 			if (atomic_load(&stop_requested))
 				break;
+			if (rc == -EINTR)
+				continue;   /* a wake or a stray signal, and no stop: accept again */
 			/* The listening socket failed: the whole process stops, as one thread
 			 * would (the web server starts another). */
 			msgr_log(MSGR_LOG_ERROR, "thread %u: accept failed (%d): stopping", t->index,
@@ -724,8 +739,11 @@ request_thread(void *arg)
 			atomic_store(&stop_requested, 1);
 			break;
 		}
+		atomic_store(&t->phase, PHASE_SERVE);
 		serve(t, &io);
+		atomic_store(&t->phase, PHASE_FINISH);
 		FCGX_Finish_r(&t->fr);
+		atomic_store(&t->phase, PHASE_AFTER);
 		after_response(t->rs);
 	}
 	atomic_store(&t->finished, 1);
@@ -742,7 +760,8 @@ serve_threads(struct responder *rs)
 	sigset_t stops, blocked;
 	struct timespec tick = { 0, 200 * 1000000L }, pause = { 0, 20 * 1000000L };
 	unsigned long served = 0;
-	int i, n = rs->threads, running = 0, left, err, status = 1;
+	long long stop_at;
+	int i, n = rs->threads, running = 0, left, err, status = 1, reported = 0;
 
 	sigemptyset(&stops);
 	sigaddset(&stops, SIGTERM);
@@ -764,7 +783,11 @@ serve_threads(struct responder *rs)
 		th[i].rs = rs;
 		th[i].index = (unsigned)i;
 		msgr_request_init(&th[i].req);
-		if (FCGX_InitRequest(&th[i].fr, 0, 0) != 0) {
+		/* Any EINTR ends the accept: libfcgi's own loop retries an interrupted accept
+		 * unless it sees its shutdown flag, a plain static int it may never read again
+		 * once inside; seen under load as a thread woken every 20 ms yet kept in accept
+		 * for seconds after a stop. Whether to stop is decided here instead. */
+		if (FCGX_InitRequest(&th[i].fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 			msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
 			break;
 		}
@@ -789,7 +812,10 @@ serve_threads(struct responder *rs)
 	/* libfcgi's accept gives up on EINTR once a shutdown is pending; the wake is repeated
 	 * because a thread may be between its stop check and accept(2). */
 	FCGX_ShutdownPending();
+	stop_at = msgr_clock_mono_ms();
 	do {
+		int report = !reported && msgr_clock_mono_ms() - stop_at > SLOW_STOP_MS;
+
 		left = 0;
 		for (i = 0; i < n; i++) {
 			if (!th[i].started || atomic_load(&th[i].finished))
@@ -797,6 +823,16 @@ serve_threads(struct responder *rs)
 			left++;
 			if (atomic_load(&th[i].in_accept))
 				pthread_kill(th[i].tid, WAKE_SIGNAL);
+			if (report)
+				msgr_log(MSGR_LOG_WARN, "stopping: thread %d still in %s after %d ms", i,
+				    phase_names[atomic_load(&th[i].phase)], SLOW_STOP_MS);
+		}
+		reported |= report;
+		if (left > 0 && msgr_clock_mono_ms() - stop_at > STOP_GRACE_MS) {
+			msgr_log(MSGR_LOG_WARN, "stopping: %d threads still busy after %d ms, exiting "
+			    "anyway (whatever was not answered, Facebook sends again)", left,
+			    STOP_GRACE_MS);
+			_exit(0);
 		}
 		if (left > 0)
 			nanosleep(&pause, NULL);
