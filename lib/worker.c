@@ -921,7 +921,9 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 				goto out;
 			continue;
 		}
-		if (why[0] == '\0')
+		if (why[0] == '\0' && !res.transport_ok && res.transport_error[0])
+			snprintf(why, sizeof(why), "no answer: %.120s", res.transport_error);
+		else if (why[0] == '\0')
 			snprintf(why, sizeof(why), "(#%ld/%ld) %.200s", res.code, res.subcode,
 			    res.message[0] ? res.message : msgr_strerror(rc));
 		if (rc == MSGR_ERR_PERMANENT && json_is_true(json_object_get(item, "optional"))) {
