@@ -34,6 +34,8 @@ Control endpoints (no token needed), all JSON:
   POST /_fake/clear_fail                 drops every failure rule
   POST /_fake/usage {"app": {...}, "page": {...}, "buc": {...}}   usage headers sent from now on
   POST /_fake/user {"psid", "last_message_age_s"}   the messaging window of a user
+  POST /_fake/subscription {"app_id", "active": false}   marks an app's webhook inactive, as
+                                         Facebook does after an hour of failed deliveries
   POST /_fake/owner {"page_id", "psid", "app_id"|null}   sets a thread's owner, as Facebook
                                          does (Page Inbox passing back, idle release)
   POST /_fake/shutdown                   stops the server
@@ -1078,6 +1080,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name == "user":
             with st.lock:
                 st.windows[str(body.get("psid"))] = float(body.get("last_message_age_s", 0))
+            return self.send_json(200, {"ok": True})
+        if name == "subscription":
+            # What Facebook does after an hour of failed deliveries: the app's webhook stays
+            # registered but turns inactive (GRAPH.md "Webhooks").
+            with st.lock:
+                sub = st.subscriptions.get(str(body.get("app_id")), {}).get("page")
+                if sub is None:
+                    return self.send_json(404, {"error": "no such subscription"})
+                sub["active"] = bool(body.get("active", False))
             return self.send_json(200, {"ok": True})
         if name == "owner":
             # What Facebook does on its own side: the Page Inbox passing a thread back, an

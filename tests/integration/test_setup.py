@@ -207,6 +207,18 @@ def subscribe_tests(t, env, bridge):
          st["page_apps"].get(c1.page_id, {}).get(app1) == DEFAULT_FIELDS,
          "subscribe --check: a subscription short of fields is registered again", out + err)
 
+    # Facebook turned a webhook inactive (an hour of failed deliveries): registered again.
+    env.fake.ctl("POST", "subscription", {"app_id": app1, "active": False})
+    t.eq(env.fake.ctl("GET", "state")["subscriptions"][app1]["page"]["active"], False,
+         "fake: the webhook of app1 is now inactive")
+    since = last_id(env)
+    rc, out, err = env.msgrctl("subscribe", "--check", "--url", bridge.url)
+    st = env.fake.ctl("GET", "state")
+    t.ok(rc == 0 and "app %s: webhook inactive" % app1 in out and
+         st["subscriptions"][app1]["page"]["active"] is True and
+         [c["path"].split("/")[2] for c in posts(env, since, "/subscriptions")] == [app1],
+         "subscribe --check: an inactive webhook is reported and registered again", out + err)
+
     # A webhook pointing elsewhere (a developer's tunnel) is reported, not moved.
     other = env.fake.url + "/_fake/callback?token=elsewhere"
     tok = "%s|%s" % (app2, c3.secret)
