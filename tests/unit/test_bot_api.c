@@ -668,7 +668,6 @@ struct server {
 
 static struct server sv;
 
-static char *slurp(const char *path, size_t *len);
 
 static int
 server_setup(void **state)
@@ -733,7 +732,7 @@ server_teardown(void **state)
 		sv.saved_stderr = -1;
 	}
 	/* cmocka's own failure messages went into the log too: show them (not our lines). */
-	if ((log = slurp(sv.logfile, NULL)) != NULL) {
+	if ((log = unit_read_file(sv.logfile, NULL)) != NULL) {
 		for (line = strtok_r(log, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
 			if (strstr(line, "test_bot_api[") == NULL)
@@ -750,30 +749,6 @@ server_teardown(void **state)
 	unlink(sv.logfile);
 	rmdir(sv.dir);
 	return 0;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *s;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	s = malloc((size_t)n + 1);
-	if (s != NULL) {
-		if (fread(s, 1, (size_t)n, f) != (size_t)n)
-			n = 0;
-		s[n] = '\0';
-		if (len != NULL)
-			*len = (size_t)n;
-	}
-	fclose(f);
-	return s;
 }
 
 static long long
@@ -843,7 +818,7 @@ test_round_trip(void **state)
 	    "\"quick_replies\":[{\"content_type\":\"text\",\"title\":\"conn 1\","
 	    "\"payload\":\"C\"}]},\"messaging_type\":\"RESPONSE\"}]", "echo actions");
 	/* what it received is exactly msgr_bot_api_request's body */
-	body = slurp(sv.bodyfile, &len);
+	body = unit_read_file(sv.bodyfile, &len);
 	assert_non_null(body);
 	assert_int_equal(msgr_bot_api_request(&in, &mine, &mylen), MSGR_OK);
 	assert_int_equal(len, mylen);
@@ -939,7 +914,7 @@ test_failures(void **state)
 	    MSGR_OK);
 	json_decref(a);
 	{
-		char *body = slurp(sv.bodyfile, NULL);
+		char *body = unit_read_file(sv.bodyfile, NULL);
 		json_t *j = json_loads(body, 0, NULL);
 
 		assert_non_null(j);
@@ -959,14 +934,14 @@ test_no_secret_in_log(void **state)
 
 	(void)state;
 	fflush(stderr);
-	log = slurp(sv.logfile, NULL);
+	log = unit_read_file(sv.logfile, NULL);
 	assert_non_null(log);
 	/* the log has lines of ours (failures named) but never the secret or a signature */
 	assert_non_null(strstr(log, "type=api"));
 	assert_non_null(strstr(log, "nothing sent: messages[1]"));
 	assert_null(strstr(log, BOT_SECRET));
 	assert_null(strstr(log, "sha256="));
-	body = slurp(sv.bodyfile, &len);
+	body = unit_read_file(sv.bodyfile, &len);
 	assert_non_null(body);
 	assert_int_equal(msgr_signature_format(BOT_SECRET, body, len, sig), MSGR_OK);
 	assert_null(strstr(log, sig + 7));

@@ -5,37 +5,13 @@
 #define PAGE "1234567890123456"
 #define PSID "2345678901234567"
 
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/webhook/%s", unit_data_dir(), name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 /* Parses the first event of the first entry of fixture name (messaging or standby). */
 static msgr_result
 load_event(const char *name, struct msgr_event *ev, char *why, size_t whysz)
 {
 	json_t *root = NULL, *entry, *arr;
 	size_t len;
-	char *text = slurp(name, &len);
+	char *text = unit_fixture("webhook", name, &len);
 	msgr_result rc;
 	int standby = 0;
 

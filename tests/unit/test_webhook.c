@@ -4,36 +4,12 @@
 
 #define PAGE "1234567890123456"
 
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/webhook/%s", unit_data_dir(), name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static msgr_result
 parse_file(const char *name, const struct msgr_webhook_limits *lim, struct msgr_webhook_batch *b,
     char *why, size_t whysz)
 {
 	size_t len;
-	char *body = slurp(name, &len);
+	char *body = unit_fixture("webhook", name, &len);
 	msgr_result rc;
 
 	rc = msgr_webhook_parse(body, len, lim, b, why, whysz);

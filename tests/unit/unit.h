@@ -19,4 +19,46 @@ unit_data_dir(void)
 	return d ? d : "tests/data";
 }
 
+/* The whole file at path, NUL-terminated, malloc'd (free()); its length in *len when len is
+ * not NULL. NULL when it cannot be read. */
+static inline char *
+unit_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (len != NULL)
+		*len = 0;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t)n + 1)) == NULL)
+		goto out;
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = (size_t)n;
+out:
+	fclose(f);
+	return buf;
+}
+
+/* A fixture of tests/data/<dir>/<name>; the test fails when it cannot be read. */
+static inline char *
+unit_fixture(const char *dir, const char *name, size_t *len)
+{
+	char path[512];
+	char *buf;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", unit_data_dir(), dir, name);
+	buf = unit_read_file(path, len);
+	assert_non_null(buf);
+	return buf;
+}
+
 #endif
