@@ -32,27 +32,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FUZZ_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUZZ_ASAN 1
-#endif
-#endif
-#ifdef FUZZ_ASAN
-const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"), used)) const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libconfig.so\n";
-}
-const char *__lsan_default_options(void);
-__attribute__((visibility("default"), used)) const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-#endif
+#include "../../src/lsan_libconfig.h"
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \

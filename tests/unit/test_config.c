@@ -9,30 +9,7 @@
 #include "config.h"
 #include "log.h"
 
-/* libconfig 1.5 leaks the string token that follows a syntax error (its parser drops the
- * lookahead without freeing it). The process reports the error and exits, or loads the
- * config once, so the sanitizer is told about this one known leak, by library name only. */
-#if defined(__SANITIZE_ADDRESS__)
-#define MSGR_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MSGR_ASAN 1
-#endif
-#endif
-#ifdef MSGR_ASAN
-const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"), used)) const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libconfig.so\n";
-}
-const char *__lsan_default_options(void);
-__attribute__((visibility("default"), used)) const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-#endif
+#include "../../src/lsan_libconfig.h"
 
 /* ---- helpers ---- */
 
