@@ -519,13 +519,15 @@ check_keys(struct scope *sc, const char *const *known)
 
 /* ---- value checks ---- */
 
-static int
-all_digits(const char *s)
+int
+msgr_config_is_id(const char *s)
 {
-	if (*s == '\0')
+	size_t n;
+
+	if (s == NULL || *s == '\0')
 		return 0;
-	for (; *s != '\0'; s++)
-		if (*s < '0' || *s > '9')
+	for (n = 0; s[n] != '\0'; n++)
+		if (n >= MSGR_MAX_ID_LEN || s[n] < '0' || s[n] > '9')
 			return 0;
 	return 1;
 }
@@ -556,7 +558,7 @@ get_digits(struct scope *sc, const char *key, int required, char **out)
 
 	if (r != 1)
 		return r;
-	if (!all_digits(*out) || strlen(*out) > MSGR_MAX_ID_LEN) {
+	if (!msgr_config_is_id(*out)) {
 		fault(sc->ld, config_setting_get_member(sc->group, key),
 		    "'%s%s'%s must be digits only, at most %d of them", sc->prefix, key, sc->where,
 		    MSGR_MAX_ID_LEN);

@@ -134,6 +134,10 @@ void msgr_config_free(struct msgr_config *cfg);
 size_t msgr_config_exposure(const struct msgr_config *cfg,
     void (*warn)(void *arg, const char *text), void *arg);
 
+/* 1 when s is a Facebook id as the config takes them (app, page, user): digits only, 1 to
+ * MSGR_MAX_ID_LEN of them. */
+int msgr_config_is_id(const char *s);
+
 /* The connector whose path equals path_info, or NULL. */
 const struct msgr_connector *msgr_config_by_path(const struct msgr_config *cfg,
     const char *path_info);

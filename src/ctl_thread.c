@@ -11,17 +11,6 @@
 #include "event.h"
 #include "msgrctl.h"
 
-static int
-all_digits(const char *s)
-{
-	if (s == NULL || *s == '\0' || strlen(s) > MSGR_MAX_ID_LEN)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
 static const char *
 owner_name(const struct msgr_connector *cn, const char *app)
 {
@@ -94,12 +83,12 @@ cmd_thread(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	}
 	action = argv[optind];
-	if (!all_digits(to)) {
+	if (!msgr_config_is_id(to)) {
 		fprintf(stderr, "msgrctl thread: --to must be a page-scoped user id (digits)\n");
 		return 1;
 	}
 	if (strcmp(action, "pass") == 0 && (target == NULL ||
-	    (strcmp(target, "inbox") != 0 && !all_digits(target)))) {
+	    (strcmp(target, "inbox") != 0 && !msgr_config_is_id(target)))) {
 		fprintf(stderr, "msgrctl thread pass: --target inbox or an app id is needed\n");
 		return 1;
 	}

@@ -220,6 +220,10 @@ def test_thread_commands(t, env):
     t.ok(rc == 0, "msgrctl thread request: exit 0", err)
     rc, out, err = env.msgrctl("thread", "release", "--connector", c.id, "--to", psid)
     t.ok(rc == 0, "msgrctl thread release: exit 0", err)
+    rc, out, err = env.msgrctl("thread", "owner", "--connector", c.id, "--to", "12ab")
+    t.ok(rc == 1 and "user id" in err, "msgrctl thread: a --to that is not an id is refused", err)
+    rc, out, err = env.msgrctl("thread", "owner", "--connector", c.id, "--to", "1" * 65)
+    t.ok(rc == 1 and "user id" in err, "msgrctl thread: an id over 64 digits is refused", err)
     rc, out, err = env.msgrctl("thread", "dance", "--connector", c.id, "--to", psid)
     t.ok(rc == 1 and "unknown action" in err, "msgrctl thread: unknown action refused", err)
     secrets = [x.call_token for x in env.connectors] + [x.secret for x in env.connectors]
