@@ -39,6 +39,8 @@ struct msgr_bot_config {
 };
 
 struct msgr_locale_text { char *locale; char *text; };
+/* simulator.personas[]: a persona the simulator's fake Graph API knows (docs/simulator.md). */
+struct msgr_sim_persona { char *id; char *name; char *picture; };
 struct msgr_menu_item { char *title; char *payload; char *url; };
 struct msgr_menu { char *locale; struct msgr_menu_item *items; size_t n_items; };
 struct msgr_ice_breaker { char *question; char *payload; };
@@ -108,6 +110,15 @@ struct msgr_config {
 		int threads;       /* request threads per FastCGI process; default 1,
 		                      1..MSGR_RESPONDER_THREADS_MAX (plain CGI: always 1) */
 	} responder;
+	struct {
+		int enabled;       /* default 0: the simulator's paths answer 404 */
+		char *url;         /* the web server it lives behind; default
+		                      "http://127.0.0.1:8080", http:// on a loopback host only,
+		                      no trailing '/' */
+		char *clock_file;  /* absolute, NULL when unset (the clock control is off) */
+		struct msgr_sim_persona *personas; /* known to the fake Graph API */
+		size_t n_personas;
+	} simulator;
 	struct msgr_connector *connectors;
 	size_t n_connectors;
 	struct msgr_secret_source *secret_sources;
