@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <libconfig.h>
 #include <openssl/crypto.h>
 #include <unistr.h>
@@ -422,6 +424,23 @@ get_int32(struct scope *sc, const char *key, int min, int max, int *out)
 	if (r == 1)
 		*out = (int)v;
 	return r;
+}
+
+/* A boolean (true/false); *out keeps its default when the key is absent. */
+static int
+get_bool(struct scope *sc, const char *key, int *out)
+{
+	config_setting_t *s = config_setting_get_member(sc->group, key);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		fault(sc->ld, s, "'%s%s'%s must be a boolean (true or false), not %s", sc->prefix,
+		    key, sc->where, type_name(s));
+		return -1;
+	}
+	*out = config_setting_get_bool(s) != 0;
+	return 1;
 }
 
 /* One of names (NULL-terminated); *out is its index. */
@@ -1223,6 +1242,133 @@ parse_profile(struct scope *csc, struct msgr_connector *c)
 	    &p->whitelisted_domains, &p->n_whitelisted_domains, valid_domain, "an https:// URL");
 }
 
+/* 1 when s is an http:// URL on this machine: host 127.0.0.1, localhost or [::1], an
+ * optional port and path, nothing else (no user, query or fragment); 0 when not; -1 out of
+ * memory. Parsed with libcurl's URL API, the parser that will fetch it, so the host checked
+ * is the host curl connects to (a "\\@" or an IPv4 written in hex cannot slip past). */
+static int
+loopback_http_url(const char *s)
+{
+	static const CURLUPart absent[] = { CURLUPART_USER, CURLUPART_PASSWORD,
+		CURLUPART_OPTIONS, CURLUPART_QUERY, CURLUPART_FRAGMENT, CURLUPART_ZONEID };
+	CURLU *u = NULL;
+	CURLUcode uc;
+	char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL;
+	size_t i;
+	int ok = 0;
+
+	/* the text itself: curl also takes "http:/x", "HTTP://x" and "http:///x" */
+	if (strncmp(s, "http://", 7) != 0 || s[7] == '/' || s[7] == '\0' || strpbrk(s, "?#") != NULL)
+		return 0;
+	if ((u = curl_url()) == NULL)
+		return -1;
+	if ((uc = curl_url_set(u, CURLUPART_URL, s, 0)) != CURLUE_OK) {
+		ok = uc == CURLUE_OUT_OF_MEMORY ? -1 : 0;
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (strcmp(scheme, "http") != 0 || (strcmp(host, "127.0.0.1") != 0 &&
+	    strcasecmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0))
+		goto out;
+	/* port 0 is no port to connect to */
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strtol(port, NULL, 10) == 0)
+		goto out;
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		uc = curl_url_get(u, absent[i], &part, 0);
+		curl_free(part);
+		part = NULL;
+		if (uc == CURLUE_OK)
+			goto out;
+	}
+	ok = 1;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* simulator = { ... } (docs/simulator.md "Configuration"): the development simulator's
+ * keys. Its url is checked whether or not it is enabled: a config that would point it at
+ * another machine is wrong before anyone turns it on. */
+static void
+parse_simulator(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
+{
+	static const char *const keys[] = { "enabled", "url", "clock_file", "personas", NULL };
+	static const char *const persona_keys[] = { "id", "name", "picture", NULL };
+	struct scope sc = { ld, NULL, "simulator.", "" };
+	config_setting_t *list;
+	char *s = NULL;
+	size_t n;
+	int i, k, r;
+
+	if (get_group(&(struct scope){ ld, root, "", "" }, "simulator", &sc.group) != 1)
+		return;
+	check_keys(&sc, keys);
+	get_bool(&sc, "enabled", &cfg->simulator.enabled);
+	if (get_str(&sc, "url", 0, &s) == 1) {
+		if ((r = loopback_http_url(s)) < 0) {
+			ld->nomem = 1;
+			free(s);
+		} else if (r == 0) {
+			fault(ld, config_setting_get_member(sc.group, "url"), "'simulator.url' must be "
+			    "http:// on 127.0.0.1, localhost or [::1]: the simulator is for this machine "
+			    "only");
+			free(s);
+		} else {
+			/* paths are joined as url "/_sim/..." */
+			n = strlen(s);
+			while (n > 7 && s[n - 1] == '/')
+				s[--n] = '\0';
+			free(cfg->simulator.url);
+			cfg->simulator.url = s;
+		}
+		s = NULL;
+	}
+	if (get_str(&sc, "clock_file", 0, &s) == 1) {
+		cfg->simulator.clock_file = resolve_path(ld, s);
+		free(s);
+		s = NULL;
+	}
+	if (get_list(&sc, "personas", MSGR_MAX_SIM_PERSONAS, &list) != 1 ||
+	    (n = (size_t)config_setting_length(list)) == 0)
+		return;
+	if ((cfg->simulator.personas = calloc(n, sizeof(*cfg->simulator.personas))) == NULL) {
+		ld->nomem = 1;
+		return;
+	}
+	cfg->simulator.n_personas = n;
+	for (i = 0; i < (int)n; i++) {
+		struct msgr_sim_persona *p = &cfg->simulator.personas[i];
+		struct scope sub;
+		char prefix[64];
+
+		if (!elem_group(&sc, list, "personas", i, &sub, prefix, sizeof(prefix)))
+			continue;
+		check_keys(&sub, persona_keys);
+		/* the fake Graph API answers GET /{persona_id} as Facebook does: a digits id */
+		get_digits(&sub, "id", 1, &p->id);
+		get_text(&sub, "name", 1, MSGR_SIM_PERSONA_NAME_MAX_CHARS, &p->name);
+		if (get_str(&sub, "picture", 1, &p->picture) == 1 && !http_url(p->picture) &&
+		    p->picture[0] != '/') {
+			fault(ld, config_setting_get_member(sub.group, "picture"), "'%spicture' must be "
+			    "an http:// or https:// URL, or a path starting with '/'", prefix);
+			free(p->picture);
+			p->picture = NULL;
+		}
+		for (k = 0; p->id != NULL && k < i; k++)
+			if (cfg->simulator.personas[k].id != NULL &&
+			    strcmp(cfg->simulator.personas[k].id, p->id) == 0) {
+				fault(ld, sub.group, "'%sid' \"%s\" is already the id of "
+				    "'simulator.personas[%d]'", prefix, p->id, k + 1);
+				break;
+			}
+	}
+}
+
 static void
 parse_connector(struct loader *ld, config_setting_t *g, int idx, struct msgr_connector *c)
 {
@@ -1359,7 +1505,7 @@ static void
 parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 {
 	static const char *const keys[] = { "graph", "state", "max_body", "log_level", "worker",
-		"responder", "connectors", NULL };
+		"responder", "simulator", "connectors", NULL };
 	config_setting_t *root = config_root_setting(lc), *list;
 	struct scope sc = { ld, root, "", "" };
 	long long mb;
@@ -1371,6 +1517,7 @@ parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 	parse_state(ld, root, cfg);
 	parse_worker(ld, root, cfg);
 	parse_responder(ld, root, cfg);
+	parse_simulator(ld, root, cfg);
 	if (get_int(&sc, "max_body", 1024, MSGR_MAX_BODY_CEILING, &mb) == 1)
 		cfg->max_body = (size_t)mb;
 	if (get_str(&sc, "log_level", 0, &lv) == 1) {
@@ -1548,6 +1695,14 @@ msgr_config_free(struct msgr_config *cfg)
 	free(cfg->graph.url);
 	free(cfg->graph.version);
 	free(cfg->state.path);
+	free(cfg->simulator.url);
+	free(cfg->simulator.clock_file);
+	for (i = 0; i < cfg->simulator.n_personas; i++) {
+		free(cfg->simulator.personas[i].id);
+		free(cfg->simulator.personas[i].name);
+		free(cfg->simulator.personas[i].picture);
+	}
+	free(cfg->simulator.personas);
 	free(cfg);
 }
 
@@ -1633,6 +1788,7 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 	ld.file = cfg->file;
 	if ((cfg->graph.url = strdup("https://graph.facebook.com")) == NULL ||
 	    (cfg->graph.version = strdup("v26.0")) == NULL ||
+	    (cfg->simulator.url = strdup("http://127.0.0.1:8080")) == NULL ||
 	    (cfg->state.path = resolve_path(&ld, "state.db")) == NULL) {
 		rc = MSGR_ERR_NOMEM;
 		goto out;

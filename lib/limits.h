@@ -73,6 +73,8 @@
 #define MSGR_SEND_RATE_MAX        250      /* calls/s per page: under Facebook's 300 (GRAPH.md "Limits") */
 #define MSGR_BUSY_TIMEOUT_MAX_MS  3000     /* state.busy_timeout_ms: well inside Facebook's 5 s */
 #define MSGR_MENU_TITLE_MAX_CHARS 30       /* persistent menu item title (Meta persistent-menu ref.) */
+#define MSGR_MAX_SIM_PERSONAS     100      /* simulator.personas (docs/simulator.md) */
+#define MSGR_SIM_PERSONA_NAME_MAX_CHARS 100 /* simulator.personas[].name */
 #define MSGR_WHITELISTED_DOMAINS_MAX 50    /* whitelisted_domains (Meta messenger-profile ref.) */
 
 /* --- responder (src/messenger_fcgi.c) --- */

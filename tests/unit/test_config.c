@@ -776,6 +776,153 @@ test_secrets_redacted_in_log(void **state)
 }
 
 /* The example users copy must itself load (examples/msgr.conf). */
+/* simulator = { ... } absent: off, the default URL, no clock, no personas. */
+static void
+test_simulator_defaults(void **state)
+{
+	struct msgr_config *cfg;
+
+	(void)state;
+	cfg = load_ok(data_path("minimal.conf"));
+	assert_int_equal(cfg->simulator.enabled, 0);
+	assert_string_equal(cfg->simulator.url, "http://127.0.0.1:8080");
+	assert_null(cfg->simulator.clock_file);
+	assert_null(cfg->simulator.personas);
+	assert_int_equal(cfg->simulator.n_personas, 0);
+	msgr_config_free(cfg);
+
+	/* an empty group is the same */
+	cfg = load_ok(write_tmp("sim-empty.conf", "simulator = { personas = ( ); };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n"));
+	assert_int_equal(cfg->simulator.enabled, 0);
+	assert_string_equal(cfg->simulator.url, "http://127.0.0.1:8080");
+	assert_int_equal(cfg->simulator.n_personas, 0);
+	msgr_config_free(cfg);
+}
+
+/* Every key; clock_file made absolute beside the config like state.path. */
+static void
+test_simulator_full(void **state)
+{
+	struct msgr_config *cfg;
+	char expect[300];
+
+	(void)state;
+	cfg = load_ok(write_tmp("sim.conf",
+	    "simulator = { enabled = true; url = \"http://127.0.0.1:8081/\"; clock_file = \"sim-clock\";\n"
+	    "  personas = ( { id = \"7001\"; name = \"Lumi\"; picture = \"/_sim/static/lumi.svg\"; },\n"
+	    "               { id = \"7002\"; name = \"Zoé\"; picture = \"https://example.org/z.png\"; } ); };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n"));
+	assert_int_equal(cfg->simulator.enabled, 1);
+	assert_string_equal(cfg->simulator.url, "http://127.0.0.1:8081");   /* trailing '/' dropped */
+	snprintf(expect, sizeof(expect), "%s/sim-clock", tmpdir);
+	assert_string_equal(cfg->simulator.clock_file, expect);
+	assert_int_equal(cfg->simulator.n_personas, 2);
+	assert_string_equal(cfg->simulator.personas[0].id, "7001");
+	assert_string_equal(cfg->simulator.personas[0].name, "Lumi");
+	assert_string_equal(cfg->simulator.personas[0].picture, "/_sim/static/lumi.svg");
+	assert_string_equal(cfg->simulator.personas[1].name, "Zoé");
+	assert_string_equal(cfg->simulator.personas[1].picture, "https://example.org/z.png");
+	msgr_config_free(cfg);
+
+	/* an absolute clock_file stays as written; enabled = false still reads the rest */
+	cfg = load_ok(write_tmp("sim-abs.conf",
+	    "simulator = { enabled = false; url = \"http://[::1]/sim/\"; clock_file = \"/var/tmp/clock\"; };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n"));
+	assert_int_equal(cfg->simulator.enabled, 0);
+	assert_string_equal(cfg->simulator.url, "http://[::1]/sim");
+	assert_string_equal(cfg->simulator.clock_file, "/var/tmp/clock");
+	msgr_config_free(cfg);
+}
+
+/* simulator.url: http:// on a loopback host only, whatever else curl would take. */
+static void
+test_simulator_url(void **state)
+{
+	static const char *const good[] = { "http://127.0.0.1", "http://127.0.0.1:8080",
+		"http://localhost:9/x/y", "http://LOCALHOST", "http://[::1]:8080/", NULL };
+	static const char *const bad[] = { "https://127.0.0.1:8080", "http://example.org",
+		"http://10.0.0.1:8080", "http://127.0.0.1.example.org", "http://localhost.example",
+		"http://user@127.0.0.1", "http://127.0.0.1\\\\@example.org", "http://127.0.0.1:0",
+		"http://127.0.0.1:99999", "http://127.0.0.1/?x=1", "http://127.0.0.1/#top",
+		"http:/127.0.0.1", "http:///127.0.0.1", "HTTP://127.0.0.1", "ftp://127.0.0.1",
+		"127.0.0.1:8080", "http://", "http://[::2]", "http://[::1%25lo]", NULL };
+	char text[1024];
+	const char *p;
+	char *e;
+	int i;
+
+	(void)state;
+	for (i = 0; good[i] != NULL; i++) {
+		struct msgr_config *cfg;
+
+		snprintf(text, sizeof(text), "simulator = { enabled = true; url = \"%s\"; };\n"
+		    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n", good[i]);
+		cfg = load_ok(write_tmp("sim-good.conf", text));
+		assert_int_equal(strncmp(cfg->simulator.url, good[i], strlen(cfg->simulator.url)), 0);
+		msgr_config_free(cfg);
+	}
+	for (i = 0; bad[i] != NULL; i++) {
+		snprintf(text, sizeof(text), "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n"
+		    "simulator = { enabled = %s;\n  url = \"%s\"; };\n", i % 2 ? "true" : "false",
+		    bad[i]);
+		p = write_tmp("sim-bad.conf", text);
+		e = load_fail(p);
+		assert_fault(e, p, 5, "'simulator.url' must be http:// on 127.0.0.1, localhost or "
+		    "[::1]: the simulator is for this machine only");
+		assert_int_equal(count_lines(e), 1);
+		free(e);
+	}
+}
+
+/* Each fault of the group, all at once, named by key and line. */
+static void
+test_simulator_faults(void **state)
+{
+	char text[2048], longname[128];
+	const char *p;
+	char *e;
+
+	(void)state;
+	memset(longname, 'n', 101);
+	longname[101] = '\0';
+	snprintf(text, sizeof(text),
+	    "simulator = { enabled = 1; colour = \"blue\"; clock_file = 5;\n"
+	    "  personas = ( { id = \"p1\"; name = \"Lumi\"; picture = \"lumi.svg\"; },\n"
+	    "               { id = \"7\"; name = \"%s\"; picture = \"/x.svg\"; mood = \"ok\"; },\n"
+	    "               { id = \"7\"; name = \"\"; },\n"
+	    "               \"Lumi\" ); };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n", longname);
+	p = write_tmp("sim-faults.conf", text);
+	e = load_fail(p);
+	assert_fault(e, p, 1, "'simulator.enabled' must be a boolean (true or false), not an integer");
+	assert_fault(e, p, 1, "unknown key 'simulator.colour'");
+	assert_fault(e, p, 1, "'simulator.clock_file' must be a string, not an integer");
+	assert_fault(e, p, 2, "'simulator.personas[1].id' must be digits only, at most 64 of them");
+	assert_fault(e, p, 2, "'simulator.personas[1].picture' must be an http:// or https:// URL, "
+	    "or a path starting with '/'");
+	assert_fault(e, p, 3, "'simulator.personas[2].name' is longer than 100 characters");
+	assert_fault(e, p, 3, "unknown key 'simulator.personas[2].mood'");
+	assert_fault(e, p, 4, "'simulator.personas[3].name' is empty");
+	assert_fault(e, p, 4, "missing key 'simulator.personas[3].picture'");
+	assert_fault(e, p, 4, "'simulator.personas[3].id' \"7\" is already the id of "
+	    "'simulator.personas[2]'");
+	assert_fault(e, p, 5, "'simulator.personas[4]' must be a group { ... }, not a string");
+	assert_int_equal(count_lines(e), 11);
+	free(e);
+
+	p = write_tmp("sim-type.conf", "simulator = true;\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	e = load_fail(p);
+	assert_fault(e, p, 1, "'simulator' must be a group { ... }, not a boolean");
+	free(e);
+	p = write_tmp("sim-list.conf", "simulator = { personas = { id = \"1\"; }; };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	e = load_fail(p);
+	assert_fault(e, p, 1, "'simulator.personas' must be a list ( ... ), not a group");
+	free(e);
+}
+
 static void
 test_example_config(void **state)
 {
@@ -884,6 +1031,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_faults_capped, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_secrets_redacted_in_log, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_exposure, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_simulator_defaults, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_simulator_full, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_simulator_url, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_simulator_faults, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_example_config),
 		cmocka_unit_test(test_bad_arguments),
 	};
