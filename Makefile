@@ -78,9 +78,9 @@ $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
 
 # The responder alone runs threads (responder.threads, src/commit.c): -pthread here only.
-$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/request.o $(O)/src/commit.o $(STATIC)
+$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/commit.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(O)/src/messenger_fcgi.o $(O)/src/request.o \
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(O)/src/messenger_fcgi.o \
 	  $(O)/src/commit.o $(STATIC) $(DEPLIBS)
 
 CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
@@ -145,7 +145,7 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/request.d $(O)/src/commit.d $(CTL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/commit.d $(CTL_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).
 build/bench/bare_fcgi: bench/bare_fcgi.c

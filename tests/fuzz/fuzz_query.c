@@ -1,11 +1,7 @@
-/* fuzz_query — libFuzzer target for the responder's request head reader (src/request.c):
+/* fuzz_query — libFuzzer target for the responder's request head reader (lib/request.c):
  * the query-string parser (msgr_request_parse_query: hub.mode, hub.verify_token,
  * hub.challenge) and the rest of msgr_request_read_head (REQUEST_URI fallback path,
- * CONTENT_LENGTH, the signature header, the method).
- *
- * src/request.c belongs to the responder, not to libmsgr (DESIGN.md: src/ holds the programs
- * and nothing reusable), so this target compiles it in with #include rather than link it:
- * the Makefile builds every fuzz target from its one file against libmsgr.a.
+ * CONTENT_LENGTH, the signature header, the method), linked from libmsgr like every target.
  *
  * Input: the query string up to the first NUL byte; the bytes after it, split at further
  * NULs, are REQUEST_URI, SCRIPT_NAME, CONTENT_LENGTH, X-Hub-Signature-256 and
@@ -16,14 +12,14 @@
  *     length are exactly the decoded bytes;
  *   - read_head flags an over-long query instead of parsing it, never lets a field run past
  *     its buffer, and CONTENT_LENGTH is a count (>= 0) only for digits-only text;
- *   - reset clears everything for the next request (STYLE.md 4: per-request state).
+ *   - reset clears everything for the next request (per-request state).
  * A broken invariant aborts, which libFuzzer (and tests/fuzz/driver.c) report as a crash. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/request.c"
+#include "request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,13 +1,16 @@
-/* request.h — the responder's request reader and answer writer (private to src/).
+/* request.h — the responder's request reader and answer writer.
  *
  * The responder serves the same handler code over FastCGI (libfcgi streams) and plain CGI
- * (environment, stdin, stdout); struct msgr_request_io hides which. Everything read from the
- * wire is bounded here before the handler sees it (STYLE.md 5): the path by
+ * (environment, stdin, stdout); struct msgr_request_io hides which, so this module knows
+ * neither and is tested and fuzzed on its own (tests/unit/test_request.c,
+ * tests/fuzz/fuzz_query.c). Everything read from the wire is bounded here before the handler
+ * sees it, because it comes from whoever reached the web server: the path by
  * MSGR_MAX_PATH_BYTES, the query by MSGR_MAX_QUERY_BYTES, hub.challenge by
- * MSGR_MAX_CHALLENGE_BYTES, the body by the config's max_body.
+ * MSGR_MAX_CHALLENGE_BYTES, the body by the config's max_body (docs/responder.md "Answers").
  *
- * One struct msgr_request lives as long as the process: msgr_request_reset clears it between
- * requests and keeps the body buffer's memory for the next one (STYLE.md 4). */
+ * One struct msgr_request lives as long as the process (or request thread):
+ * msgr_request_reset clears it between requests and keeps the body buffer's memory for the
+ * next one, so a busy responder does not allocate per request. */
 #ifndef MSGR_REQUEST_H
 #define MSGR_REQUEST_H
 

@@ -2,8 +2,8 @@
  *
  * Everything here comes from the web server (which passes on what the client sent), so
  * every length is checked before a byte is copied and numbers go through strtoll with an end
- * pointer and a range (STYLE.md 5). A field that does not fit is flagged, never truncated and
- * used: a cut verify token or path could match something it should not. */
+ * pointer. A field that does not fit is flagged, never truncated and used: a cut verify token
+ * or path could match something it should not. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -162,8 +162,7 @@ path_from_uri(struct msgr_request *r, const char *uri, const char *script)
 }
 
 /* CONTENT_LENGTH: absent or empty means no body (RFC 3875 4.1.2); otherwise only decimal
- * digits. A count too large for long long is still a count: it is over any max_body.
- * (<limits.h> is not included: -Ilib makes that name lib/limits.h.) */
+ * digits. A count too large for long long is still a count: it is over any max_body. */
 static void
 read_content_length(struct msgr_request *r, const char *cl)
 {
