@@ -1,6 +1,7 @@
 # messenger-fcgi — plain Makefile, pkg-config for every dependency.
 #
-#   make                 libmsgr (static + shared), cgi-bin/messenger.fcgi, bin/msgrctl
+#   make                 libmsgr (static + shared), cgi-bin/messenger.fcgi, bin/msgrctl,
+#                        cgi-bin/simulator.fcgi (the Messenger simulator, docs/simulator.md)
 #   make check           every test: unit (cmocka), fuzz corpus replay, integration (cgi-fcgi, web servers)
 #   make check SAN=1     the same, built and run under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make CC=clang        builds clean with clang as well as gcc
@@ -45,10 +46,12 @@ CFLAGS_ALL += $(SANFLAGS)
 LDFLAGS_ALL += $(SANFLAGS)
 FCGI_OUT    = $(O)/cgi-bin/messenger.fcgi
 CTL_OUT     = $(O)/bin/msgrctl
+SIM_OUT     = $(O)/cgi-bin/simulator.fcgi
 else
 O           = build
 FCGI_OUT    = cgi-bin/messenger.fcgi
 CTL_OUT     = bin/msgrctl
+SIM_OUT     = cgi-bin/simulator.fcgi
 endif
 
 LIB_SRC  = $(sort $(wildcard lib/*.c))
@@ -61,7 +64,7 @@ STATIC   = $(O)/libmsgr.a
 SHARED   = $(O)/libmsgr.so
 
 .PHONY: all check unit integration fuzz install uninstall clean symbols
-all: $(STATIC) $(SHARED) $(FCGI_OUT) $(CTL_OUT)
+all: $(STATIC) $(SHARED) $(FCGI_OUT) $(CTL_OUT) $(SIM_OUT)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,6 +91,12 @@ $(CTL_OUT): $(CTL_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJ) $(STATIC) $(DEPLIBS)
 
+# The simulator (sim/): a program of its own on libmsgr.a, never linked into the responder.
+SIM_OBJ = $(patsubst %.c,$(O)/%.o,$(sort $(wildcard sim/*.c)))
+$(SIM_OUT): $(SIM_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(SIM_OBJ) $(STATIC) $(DEPLIBS)
+
 $(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -iquote tests/unit -o $@ $< $(STATIC) \
@@ -111,13 +120,16 @@ fuzz: $(FUZZ_BIN)
 
 # Every test tier, one closing "N passed, N failed" line (tests/run).
 check: all $(UNIT_BIN) $(FUZZ_BIN)
-	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) sh tests/run
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
+	  sh tests/run
 
 unit: all $(UNIT_BIN)
-	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) TIERS=unit sh tests/run
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
+	  TIERS=unit sh tests/run
 
 integration: all
-	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) SAN=$(SAN) TIERS=integration sh tests/run
+	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
+	  TIERS=integration sh tests/run
 
 # Exported symbols of the shared library that do not start with msgr_ (should print nothing).
 symbols: $(SHARED)
@@ -143,9 +155,10 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build cgi-bin/messenger.fcgi bin/msgrctl
+	rm -rf build cgi-bin/messenger.fcgi cgi-bin/simulator.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/commit.d $(CTL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/commit.d $(CTL_OBJ:.o=.d) \
+  $(SIM_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).
 build/bench/bare_fcgi: bench/bare_fcgi.c

@@ -1,0 +1,338 @@
+/* sim_req.c — reads one request into bounded fields and writes its answer. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "sim_req.h"
+
+void
+sim_req_init(struct sim_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	msgr_buf_init(&r->body, 0);
+	r->content_length = -1;
+}
+
+void
+sim_req_free(struct sim_req *r)
+{
+	json_decref(r->params);
+	msgr_buf_free(&r->body);
+	sim_req_init(r);
+}
+
+const char *
+sim_req_param(const struct sim_req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->fr->envp);
+}
+
+const char *
+sim_req_query(const struct sim_req *r, const char *name)
+{
+	return json_string_value(json_object_get(r->params, name));
+}
+
+/* Copies s into dst (size dstsz) when it fits whole; 0 when it does not. */
+static int
+copy_whole(char *dst, size_t dstsz, const char *s, size_t n)
+{
+	if (n >= dstsz)
+		return 0;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 1;
+}
+
+/* The full path: SCRIPT_NAME + PATH_INFO when that is under /_sim/, else REQUEST_URI up to
+ * its '?'. lighttpd gives a prefix-mounted program the prefix as SCRIPT_NAME; other servers
+ * put everything in one or the other. */
+static void
+read_path(struct sim_req *r)
+{
+	const char *sn = sim_req_param(r, "SCRIPT_NAME"), *pi = sim_req_param(r, "PATH_INFO");
+	const char *uri = sim_req_param(r, "REQUEST_URI");
+	size_t a = sn ? strlen(sn) : 0, b = pi ? strlen(pi) : 0;
+
+	if (a + b <= SIM_PATH_MAX) {
+		memcpy(r->path, sn ? sn : "", a);
+		memcpy(r->path + a, pi ? pi : "", b);
+		r->path[a + b] = '\0';
+		if (strncmp(r->path, "/_sim/", 6) == 0)
+			return;
+	}
+	r->path[0] = '\0';
+	if (uri == NULL || !copy_whole(r->path, sizeof(r->path), uri, strcspn(uri, "?"))) {
+		r->path_bad = 1;
+		r->path[0] = '\0';
+	}
+}
+
+void
+sim_req_begin(struct sim_req *r, FCGX_Request *fr)
+{
+	struct msgr_buf body = r->body;
+	const char *m, *q, *cl;
+	char *end;
+
+	json_decref(r->params);
+	memset(r, 0, sizeof(*r));
+	r->body = body;
+	msgr_buf_reset(&r->body);
+	r->fr = fr;
+	r->content_length = -1;
+	m = sim_req_param(r, "REQUEST_METHOD");
+	if (m == NULL || !copy_whole(r->method, sizeof(r->method), m, strlen(m)))
+		snprintf(r->method, sizeof(r->method), "?");
+	read_path(r);
+	q = sim_req_param(r, "QUERY_STRING");
+	if (q != NULL && !copy_whole(r->query, sizeof(r->query), q, strlen(q))) {
+		r->query_bad = 1;
+		r->query[0] = '\0';
+	}
+	r->params = sim_form_decode(r->query, strlen(r->query), 0);
+	cl = sim_req_param(r, "CONTENT_LENGTH");
+	if (cl != NULL && cl[0] != '\0') {
+		errno = 0;
+		r->content_length = strtoll(cl, &end, 10);
+		if (errno != 0 || *end != '\0' || r->content_length < 0 || cl[0] == '-' ||
+		    cl[0] == '+')
+			r->content_length_bad = 1;
+	}
+}
+
+/* ---- addresses ---- */
+
+static int
+is_loopback(const char *a)
+{
+	if (strncmp(a, "::ffff:", 7) == 0)
+		a += 7;
+	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0;
+}
+
+int
+sim_req_loopback(const struct sim_req *r)
+{
+	const char *srv = sim_req_param(r, "SERVER_ADDR"), *rem = sim_req_param(r, "REMOTE_ADDR");
+
+	if (srv == NULL && rem == NULL)
+		return 0;
+	return (srv == NULL || is_loopback(srv)) && (rem == NULL || is_loopback(rem));
+}
+
+/* ---- the body ---- */
+
+msgr_result
+sim_req_read_body(struct sim_req *r, size_t max)
+{
+	char chunk[16384];
+	size_t want;
+	msgr_result rc;
+	int got;
+
+	if (r->content_length_bad)
+		return MSGR_ERR_INVALID;
+	if (r->content_length < 0)
+		return MSGR_OK;              /* no body */
+	if ((unsigned long long)r->content_length > max)
+		return MSGR_ERR_TOOBIG;
+	want = (size_t)r->content_length;
+	r->body.max = max;
+	while (r->body.len < want) {
+		size_t n = want - r->body.len;
+
+		if (n > sizeof(chunk))
+			n = sizeof(chunk);
+		got = FCGX_GetStr(chunk, (int)n, r->fr->in);
+		if (got < 0 || (got == 0 && FCGX_GetError(r->fr->in) != 0))
+			return MSGR_ERR_IO;
+		if (got == 0)
+			return MSGR_ERR_INVALID;  /* ended before CONTENT_LENGTH */
+		if ((rc = msgr_buf_append(&r->body, chunk, (size_t)got)) != MSGR_OK)
+			return rc;
+	}
+	/* An empty body still reads as "" (data is never NULL for the handlers). */
+	return msgr_buf_append(&r->body, "", 0);
+}
+
+/* ---- form decoding ---- */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes s[0..n) ('+' is a space, %XX a byte) into a new NUL-terminated string; NULL when
+ * out of memory or when a decoded byte is NUL (such a value is never meant). */
+static char *
+pct_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)s[i], h, l;
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%' && i + 2 < n && (h = hexval(s[i + 1])) >= 0 &&
+		    (l = hexval(s[i + 2])) >= 0) {
+			c = h * 16 + l;
+			i += 2;
+		}
+		if (c == 0) {
+			free(out);
+			return NULL;
+		}
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+json_t *
+sim_form_decode(const char *s, size_t len, int json_values)
+{
+	json_t *obj = json_object();
+	size_t i = 0;
+
+	if (obj == NULL)
+		return NULL;
+	while (i < len) {
+		size_t end = i, eq;
+		char *name = NULL, *val = NULL;
+		json_t *v = NULL;
+
+		while (end < len && s[end] != '&')
+			end++;
+		for (eq = i; eq < end && s[eq] != '='; eq++)
+			;
+		if (eq > i) {
+			name = pct_decode(s + i, eq - i);
+			val = pct_decode(s + eq + (eq < end), end - eq - (eq < end));
+		}
+		if (name != NULL && val != NULL && json_object_get(obj, name) == NULL) {
+			if (json_values && (val[0] == '{' || val[0] == '['))
+				v = json_loads(val, JSON_REJECT_DUPLICATES, NULL);
+			if (v == NULL)
+				v = json_string(val);   /* NULL for invalid UTF-8: left out */
+			if (v != NULL)
+				json_object_set_new(obj, name, v);
+		}
+		free(name);
+		free(val);
+		i = end + 1;
+	}
+	return obj;
+}
+
+/* ---- answers ---- */
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+msgr_result
+sim_req_respond(struct sim_req *r, int status, const char *content_type,
+    const char *extra_headers, const char *body, size_t len)
+{
+	char head[512];
+	size_t off = 0;
+	int n;
+
+	r->status = status;
+	/* Formatted here: libfcgi's own printf knows no %zu. */
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: "
+	    "%zu\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s\r\n", status,
+	    reason(status), content_type, len, extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof(head) || FCGX_PutStr(head, n, r->fr->out) != n)
+		return MSGR_ERR_IO;
+	/* libfcgi counts in int: written in slices. */
+	while (off < len) {
+		int k = len - off > 65536 ? 65536 : (int)(len - off);
+
+		if (FCGX_PutStr(body + off, k, r->fr->out) != k)
+			return MSGR_ERR_IO;
+		off += (size_t)k;
+	}
+	return MSGR_OK;
+}
+
+msgr_result
+sim_req_json(struct sim_req *r, int status, const json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+	msgr_result rc;
+
+	if (text == NULL) {
+		snprintf(r->note, sizeof(r->note), "out of memory writing the answer");
+		return sim_req_respond(r, 500, "text/plain", NULL, "out of memory\n", 14);
+	}
+	rc = sim_req_respond(r, status, "application/json", NULL, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+msgr_result
+sim_req_error(struct sim_req *r, int status, const char *text)
+{
+	json_t *j = json_pack("{s:s}", "error", text);
+	msgr_result rc;
+
+	snprintf(r->note, sizeof(r->note), "%s", text);
+	if (j == NULL)
+		return sim_req_respond(r, 500, "text/plain", NULL, "out of memory\n", 14);
+	rc = sim_req_json(r, status, j);
+	json_decref(j);
+	return rc;
+}
+
+void
+sim_req_hold(struct sim_req *r, long max_ms, int (*stopping)(void))
+{
+	long long until = msgr_clock_mono_ms() + max_ms;
+	struct pollfd p;
+
+	/* The web server writes nothing more on this connection once the request is whole; it
+	 * becomes readable (an abort record) or closes when the client went away. */
+	p.fd = r->fr->ipcFd;
+	p.events = POLLIN;
+	while (p.fd >= 0 && !stopping()) {
+		long long left = until - msgr_clock_mono_ms();
+		int n;
+
+		if (left <= 0)
+			return;
+		p.revents = 0;
+		n = poll(&p, 1, left > 500 ? 500 : (int)left);
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n > 0)
+			return;
+	}
+}
