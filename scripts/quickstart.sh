@@ -204,15 +204,17 @@ case $ROOT$RUN in *'"'*|*\\*) die "the checkout and RUN_DIR paths must not hold 
 STORIES=$ROOT/examples/stories.conf
 [ -f "$STORIES" ] || note "note: $STORIES is missing (it comes with the stories bot)"
 
+if [ "$MODE" = simulator ]; then
+	[ -x "$SIM" ] || die "${MSGR_SIM:-cgi-bin/simulator.fcgi} is missing: run make (it builds the simulator)"
+	[ -x "$CTL" ] || die "${MSGRCTL:-bin/msgrctl} is missing: run make first"
+	command -v python3 >/dev/null || die "python3 is not installed (sh scripts/deps.sh); the example bot needs it"
+fi
+
 umask 077
 mkdir -p "$RUN/www"
 chmod 700 "$RUN"
 
 if [ "$MODE" = simulator ]; then
-	[ -x "$SIM" ] || die "${MSGR_SIM:-cgi-bin/simulator.fcgi} is missing: run make (it builds the simulator)"
-	[ -x "$CTL" ] || die "${MSGRCTL:-bin/msgrctl} is missing: run make first"
-	command -v python3 >/dev/null || die "python3 is not installed (sh scripts/deps.sh); the example bot needs it"
-
 	# libfaketime, for the clock the chat page moves: the multiarch folders, then the others.
 	CLOCK_OFF="libfaketime is not installed (sh scripts/deps.sh)"
 	if [ "${FAKETIME_LIB+set}" = set ]; then
