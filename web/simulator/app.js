@@ -43,8 +43,8 @@
  *     button          a template button (button template, card, media template); its text is
  *                     the button's title (a phone_number button also shows the number)
  *     card            a card of a generic template (carousel)
- *     react           on each page message: opens the emoji picker; when the person already
- *                     reacted it shows that emoji and a tap sends unreact
+ *     react           on each page message: opens the emoji picker; once the person reacted
+ *                     (aria-pressed="true", data-emoji) a tap sends unreact
  *     react-emoji     an emoji in the picker (data-emoji)
  *     reaction        the person's reaction shown under a page message (a tap: unreact)
  *     edit            on each of the person's own text messages: edit it (asks the new text)
@@ -450,7 +450,7 @@ self.onmessage = async (e) => {
         h('img', { class: 'avatar avatar-32', src: `${STATIC}page.svg`, alt: '' }),
         h('span', { class: 'side-text' },
           h('span', { class: 'side-name', text: p.name || p.connector }),
-          h('span', { class: 'side-sub', text: p.connector })),
+          h('span', { class: 'side-sub', text: `${p.connector} · ${p.bot}` })),
         h('span', { class: `badge bot-${p.bot === 'api' ? 'api' : 'stories'}`, text: p.bot })))));
     // users
     const users = $('#users');
@@ -881,15 +881,9 @@ self.onmessage = async (e) => {
         badge.textContent = r ? displayEmoji(r) : '';
         reactBtn.classList.toggle('on', !!r);
         reactBtn.dataset.emoji = r || '';
-        if (r) {
-          reactBtn.replaceChildren(h('span', { class: 'emoji', text: displayEmoji(r) }));
-          reactBtn.title = 'Remove your reaction';
-          reactBtn.setAttribute('aria-label', 'Remove your reaction');
-        } else if (!reactBtn.querySelector('svg')) {
-          reactBtn.replaceChildren(icon(ICON.smile, 18));
-          reactBtn.title = 'React';
-          reactBtn.setAttribute('aria-label', 'React');
-        }
+        reactBtn.title = r ? `Remove your reaction ${displayEmoji(r)}` : 'React';
+        reactBtn.setAttribute('aria-label', reactBtn.title);
+        reactBtn.setAttribute('aria-pressed', r ? 'true' : 'false');
         const show = ctx.chipsSeq === i.seq;
         if (show && chipsFor !== i.seq) { chips.replaceChildren(...quickReplies(i)); chipsFor = i.seq; }
         chips.hidden = !show;
@@ -1126,18 +1120,19 @@ self.onmessage = async (e) => {
   function systemRow(it) {
     const kind = it.kind || 'note';
     const parts = [];
+    const detail = [];
     if (kind === 'refused') {
-      parts.push(h('span', { class: 'sys-strong', text: 'Facebook refused a call' }));
-      const code = it.code != null ? `code ${it.code}${it.subcode != null ? ` / subcode ${it.subcode}` : ''}` : null;
-      parts.push(h('span', { text: ` · ${it.text || ''}` }));
-      if (code) parts.push(h('span', { class: 'sys-code', text: ` · ${code}` }));
+      parts.push(h('span', { class: 'sys-strong', text: 'Facebook refused a call: ' }), h('span', { text: it.text || '' }));
+      if (it.code != null) detail.push(h('span', { class: 'sys-code', text: `code ${it.code}${it.subcode != null ? ` · subcode ${it.subcode}` : ''}` }));
     } else {
       parts.push(h('span', { text: it.text || kind }));
     }
     if (it.graph != null) {
-      parts.push(' ', h('button', { type: 'button', class: 'sys-link', text: `call #${it.graph}`, title: 'Show this Graph call',
-                                   onclick: () => showLogRow('graph', it.graph) }));
+      if (detail.length) detail.push(' · ');
+      detail.push(h('button', { type: 'button', class: 'sys-link', text: `Graph call #${it.graph}`, title: 'Show this Graph call',
+                                onclick: () => showLogRow('graph', it.graph) }));
     }
+    if (detail.length) parts.push(h('span', { class: 'sys-detail' }, detail));
     return h('div', { class: `row system sys-${kind}`, 'data-test': 'msg', 'data-from': 'system', 'data-kind': kind, 'data-seq': it.seq },
       h('div', { class: 'sys', title: typeof it.ts === 'number' ? fmtTimeSec(it.ts) : '' }, parts));
   }
