@@ -16,7 +16,8 @@
 #   RUN_DIR    where everything lives (default ./run)
 #   FOREGROUND=1   as --foreground
 #   MSGR_FCGI, MSGR_SIM, MSGRCTL   other builds of the binaries (default cgi-bin/messenger.fcgi,
-#              cgi-bin/simulator.fcgi, bin/msgrctl; e.g. the sanitizer build of make SAN=1)
+#              cgi-bin/simulator.fcgi, bin/msgrctl; e.g. the sanitizer build of make SAN=1;
+#              MSGR_SIM defaults to the simulator.fcgi beside MSGR_FCGI when there is one)
 #   FAKETIME_LIB   libfaketime's libfaketimeMT.so.1 (default: searched for; empty: no
 #              simulated clock)
 #
@@ -190,6 +191,10 @@ if [ -n "${APP_ID:-}${PAGE_ID:-}" ]; then MODE=facebook; else MODE=simulator; fi
 abs() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
 FCGI=$(abs "${MSGR_FCGI:-cgi-bin/messenger.fcgi}")
 SIM=$(abs "${MSGR_SIM:-cgi-bin/simulator.fcgi}")
+# the simulator of the same build as MSGR_FCGI when only that one is given (make SAN=1)
+if [ -z "${MSGR_SIM:-}" ] && [ -n "${MSGR_FCGI:-}" ] && [ -x "${FCGI%/*}/simulator.fcgi" ]; then
+	SIM=${FCGI%/*}/simulator.fcgi
+fi
 CTL=$(abs "${MSGRCTL:-bin/msgrctl}")
 [ -x "$FCGI" ] || die "${MSGR_FCGI:-cgi-bin/messenger.fcgi} is missing: run make first"
 LIGHTTPD=$(command -v lighttpd || true)
