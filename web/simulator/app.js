@@ -110,6 +110,11 @@
     return e;
   }
 
+  /** Replaces el's children, skipping null, undefined and false (replaceChildren writes "null"). */
+  function put(el, ...kids) {
+    el.replaceChildren(...kids.flat().filter((k) => k != null && k !== false));
+  }
+
   const SVGNS = 'http://www.w3.org/2000/svg';
   /** A small line icon from path data (our own constants only). */
   function icon(d, size = 20) {
@@ -190,7 +195,7 @@
   }
   /** "2 d 3 h", "5 h 12 min", "40 s". */
   function fmtSpan(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
+    const s = Math.max(0, Math.floor(ms / 1000));
     if (s < 60) return `${s} s`;
     const m = Math.floor(s / 60);
     if (m < 60) return `${m} min`;
@@ -504,6 +509,7 @@ self.onmessage = async (e) => {
     const full = !c.loaded || c.needFull || (c.unsettled && now - c.lastFull > 1500);
     const d = await api('GET', `conversation?page=${enc(c.page)}&user=${enc(c.user)}&since=${full ? 0 : c.seq}`);
     if (!d || c !== curConv()) return;
+    if (typeof d.seq === 'number' && d.seq < c.seq) { restarted(); return; }
     let changed = !c.loaded;
     const items = Array.isArray(d.items) ? d.items : [];
     if (full) {
@@ -531,6 +537,26 @@ self.onmessage = async (e) => {
     c.loaded = true;
     c.unsettled = [...c.items.values()].some((it) => it.from === 'user' && statusOf(it).pending);
     if (changed) renderChat();
+  }
+
+  /** The simulator answers with a seq below one it gave: it restarted, and its seqs, items and
+      log start again. Everything cached is dropped and fetched anew. */
+  function restarted() {
+    S.convs.clear();
+    S.sent.clear();
+    S.chipsTapped.clear();
+    box().replaceChildren();
+    box().dataset.conv = '';
+    S.logSeq = 0;
+    S.counts = { webhooks: 0, graph: 0 };
+    $('#webhooks').replaceChildren();
+    $('#graph').replaceChildren();
+    $('#count-webhooks').textContent = '';
+    $('#count-graph').textContent = '';
+    toast('The simulator restarted: the conversations start again', false);
+    pollers.world.kick(0);
+    pollers.conv.kick(0);
+    pollers.log.kick(0);
   }
 
   // ---------------------------------------------------------------- what the items say
@@ -1157,7 +1183,7 @@ self.onmessage = async (e) => {
     $('#head-sub').textContent = sub.join(' — ');
     const o = ownerInfo(c);
     const pill = $('#head-owner');
-    pill.replaceChildren(o.icon ? icon(ICON[o.icon], 14) : '', o.pill);
+    put(pill, o.icon ? icon(ICON[o.icon], 14) : null, o.pill);
     pill.hidden = !o.pill;
     pill.className = `pill owner-${o.key}`;
     const wp = $('#head-window');
@@ -1198,7 +1224,7 @@ self.onmessage = async (e) => {
     const o = ownerInfo(c);
     const owner = $('#owner');
     owner.dataset.owner = c && c.owner ? c.owner.label : 'none';
-    owner.replaceChildren(
+    put(owner,
       h('span', { class: `owner-badge owner-${o.key}` }, o.icon ? icon(ICON[o.icon], 18) : null, o.pill || '—'),
       o.sub ? h('span', { class: 'owner-sub', text: o.sub }) : null);
     $('#owner-hint').textContent = !c || !c.owner ? ''
@@ -1384,6 +1410,7 @@ self.onmessage = async (e) => {
   async function pollLog() {
     const d = await api('GET', `log?since=${S.logSeq}`);
     if (!d) return;
+    if (typeof d.seq === 'number' && d.seq < S.logSeq) { restarted(); return; }
     const wh = Array.isArray(d.webhooks) ? d.webhooks : [];
     const gr = Array.isArray(d.graph) ? d.graph : [];
     let top = S.logSeq;
@@ -1719,13 +1746,13 @@ self.onmessage = async (e) => {
       if (!file) return;
       const res = $('#replay-result');
       res.className = 'replay-result';
-      res.replaceChildren(h('span', { text: `replaying ${file.name}…` }));
+      put(res, h('span', { text: `replaying ${file.name}…` }));
       let t;
       try {
         t = JSON.parse(await file.text());
       } catch (err) {
         res.className = 'replay-result bad';
-        res.replaceChildren(h('span', { text: `✕ ${file.name} is not JSON: ${err.message}` }));
+        put(res, h('span', { text: `✕ ${file.name} is not JSON: ${err.message}` }));
         return;
       }
       const before = new Set(S.world ? S.world.users.map((u) => u.key) : []);
@@ -1738,15 +1765,15 @@ self.onmessage = async (e) => {
                                              onclick: () => switchTo(S.pageId, fresh.key) }) : null;
           if (r && r.ok) {
             res.className = 'replay-result ok';
-            res.replaceChildren(h('span', { text: `✓ ok — ${r.steps} step${r.steps === 1 ? '' : 's'} replayed, every answer matched` }), open);
+            put(res, h('span', { text: `✓ ok — ${r.steps} step${r.steps === 1 ? '' : 's'} replayed, every answer matched` }), open);
           } else {
             res.className = 'replay-result bad';
-            res.replaceChildren(h('span', { text: `✕ differs${r && r.steps != null ? ` (${r.steps} steps)` : ''}` }), open,
+            put(res, h('span', { text: `✕ differs${r && r.steps != null ? ` (${r.steps} steps)` : ''}` }), open,
               h('pre', { class: 'output diff', text: (r && r.diff) || '(no diff given)' }));
           }
         } catch (err) {
           res.className = 'replay-result bad';
-          res.replaceChildren(h('span', { text: `✕ ${err.message}` }));
+          put(res, h('span', { text: `✕ ${err.message}` }));
           throw err;
         }
       });
