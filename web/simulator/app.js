@@ -73,7 +73,8 @@
  *                     msgrctl send; the output starts "✓ exit 0" or "✕ exit N"; the text is
  *                     kept when the send failed
  *     transcript-save, transcript-replay (file input), replay-result
- *     webhook-row     a webhook posted (<details>); data-status, data-seq
+ *     webhook-row     a webhook posted (<details>); data-status, data-seq; tags name what it
+ *                     carried ("message", "standby · message", "echo", "redelivery")
  *     graph-row       a Graph API call (<details>); data-status, data-seq, data-method
  *     queue, queue-refresh   msgrctl status (refreshed every 3 s while shown)
  */
@@ -1455,8 +1456,10 @@ self.onmessage = async (e) => {
     const summary = [
       h('span', { class: statusClass(x.status), text: x.status === 0 ? 'no answer' : st }),
       h('span', { class: 'log-time', text: typeof x.ts === 'number' ? fmtTimeSec(x.ts) : '' }),
-      h('span', { class: 'log-what', text: `${x.connector || '?'} · ${x.events != null ? `${x.events} event${x.events === 1 ? '' : 's'}` : ''}`, title: x.path || '' }),
-      x.redelivery ? h('span', { class: 'tag', text: 'redelivery' }) : null,
+      h('span', { class: 'log-what', text: `${x.connector || '?'}${x.events > 1 ? ` · ${x.events} events` : ''}`,
+                  title: `POST ${x.path || ''} · ${x.events} event${x.events === 1 ? '' : 's'}` }),
+      x.redelivery ? h('span', { class: 'tag warn', text: 'redelivery' }) : null,
+      ...webhookWhat(x.body).map((t) => h('span', { class: `tag${t.startsWith('standby') ? ' warn' : ''}`, text: t })),
       h('span', { class: 'log-ms', text: x.ms != null ? `${x.ms} ms` : '' }),
     ];
     prepend($('#webhooks'), logRow({ class: 'log-row', 'data-test': 'webhook-row', 'data-status': st, 'data-seq': x.seq },
@@ -1465,17 +1468,41 @@ self.onmessage = async (e) => {
 
   function addGraphRow(x) {
     const st = x.status == null ? '—' : String(x.status);
-    let path = String(x.path || '');
+    const path = String(x.path || '');
     const summary = [
       h('span', { class: statusClass(x.status), text: x.status === 0 ? 'no answer' : st }),
       h('span', { class: 'log-time', text: typeof x.ts === 'number' ? fmtTimeSec(x.ts) : '' }),
       h('span', { class: 'method', text: x.method || '' }),
-      h('span', { class: 'log-what', text: path, title: path }),
+      h('span', { class: 'log-what', text: path.replace(/^\/v\d+\.\d+(?=\/)/, ''), title: path }),
     ];
     const what = graphWhat(x);
     if (what) summary.push(h('span', { class: 'tag', text: what }));
     prepend($('#graph'), logRow({ class: 'log-row', 'data-test': 'graph-row', 'data-status': st, 'data-seq': x.seq, 'data-method': x.method || '' },
       summary, () => [['Request', x.request], ['Answer', x.answer]]));
+  }
+
+  const EVENT_KEYS = ['message', 'postback', 'reaction', 'message_edit', 'read', 'delivery', 'referral', 'optin',
+                      'pass_thread_control', 'take_thread_control', 'request_thread_control', 'app_roles'];
+  /** What a webhook carried: ["message", "standby · read"], at most three distinct. */
+  function webhookWhat(body) {
+    const out = [];
+    try {
+      const b = JSON.parse(body);
+      for (const e of (b && Array.isArray(b.entry) ? b.entry : [])) {
+        for (const where of ['messaging', 'standby']) {
+          for (const ev of (Array.isArray(e[where]) ? e[where] : [])) {
+            let k = EVENT_KEYS.find((key) => ev && ev[key] != null) || 'event';
+            if (k === 'message' && ev.message && ev.message.is_echo) k = 'echo';
+            if (k === 'message' && ev.message && ev.message.quick_reply) k = 'quick_reply';
+            const t = where === 'standby' ? `standby · ${k}` : k;
+            if (!out.includes(t)) out.push(t);
+          }
+        }
+      }
+    } catch (e) {
+      return [];
+    }
+    return out.length > 3 ? [...out.slice(0, 3), '…'] : out;
   }
 
   /** A hint of what a Graph call did: "typing_on", "text", "pass_thread_control"... */
