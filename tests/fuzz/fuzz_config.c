@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +149,42 @@ warn(void *arg, const char *text)
 	no_canary(text);
 }
 
+/* simulator.url is on this machine whatever the text: its host, read here without libcurl
+ * (lib/config.c decides with curl's parser), is a loopback name, with nothing before it
+ * that a parser could take for a user. */
+static void
+check_simulator(const struct msgr_config *cfg)
+{
+	const char *u = cfg->simulator.url, *h;
+	size_t i, j, n;
+
+	CHECK(cfg->simulator.enabled == 0 || cfg->simulator.enabled == 1);
+	CHECK(u != NULL && strncmp(u, "http://", 7) == 0);
+	CHECK(strpbrk(u, "@?#") == NULL);
+	h = u + 7;
+	if (h[0] == '[')
+		CHECK(strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || h[5] == ':' || h[5] == '/'));
+	else {
+		n = strcspn(h, ":/\\");
+		CHECK((n == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
+		    (n == 9 && strncasecmp(h, "localhost", 9) == 0));
+	}
+	CHECK(u[strlen(u) - 1] != '/');
+	CHECK(cfg->simulator.clock_file == NULL || cfg->simulator.clock_file[0] == '/');
+	CHECK(cfg->simulator.n_personas <= MSGR_MAX_SIM_PERSONAS);
+	CHECK((cfg->simulator.n_personas == 0) == (cfg->simulator.personas == NULL));
+	for (i = 0; i < cfg->simulator.n_personas; i++) {
+		const struct msgr_sim_persona *p = &cfg->simulator.personas[i];
+
+		CHECK(digits(p->id, MSGR_MAX_ID_LEN));
+		CHECK(p->name != NULL && p->name[0] != '\0');
+		CHECK(p->picture != NULL && (p->picture[0] == '/' ||
+		    strncmp(p->picture, "http://", 7) == 0 || strncmp(p->picture, "https://", 8) == 0));
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(cfg->simulator.personas[j].id, p->id) != 0);
+	}
+}
+
 static void
 check_config(const struct msgr_config *cfg)
 {
@@ -197,6 +234,7 @@ check_config(const struct msgr_config *cfg)
 		CHECK(msgr_config_by_id(cfg, c->id) == c);
 		CHECK(msgr_config_by_page(cfg, c->app_id, c->page_id) == c);
 	}
+	check_simulator(cfg);
 	(void)msgr_config_exposure(cfg, warn, NULL);
 }
 
