@@ -271,8 +271,9 @@ api_fail(struct sim_ctx *cx, const json_t *body)
 		sim_req_error(cx->req, 400, "mode: 613, 10, 190, 551, 500, hang or none");
 		return;
 	}
-	if (cv != NULL && (!json_is_integer(cv) || (count = json_integer_value(cv)) < 1 ||
-	    count > FAIL_COUNT_MAX)) {
+	/* none clears whatever count comes with it. */
+	if (mode != SIM_FAIL_NONE && cv != NULL && (!json_is_integer(cv) ||
+	    (count = json_integer_value(cv)) < 1 || count > FAIL_COUNT_MAX)) {
 		sim_req_error(cx->req, 400, "count: 1 to 1000000");
 		return;
 	}

@@ -254,9 +254,10 @@ struct posted {
 	char error[256];     /* curl's words (host and port at most) */
 };
 
-/* Locked. Sets the item's "webhook" to {id, status} (status < 0: null, pending). */
+/* Locked. Sets the item's "webhook" to {id, status[, error]} (status < 0: null, pending). */
 static void
-mark_item(struct sim_world *w, const json_t *held, long long hook, long status)
+mark_item(struct sim_world *w, const json_t *held, long long hook, long status,
+    const char *error)
 {
 	long long seq = json_integer_value(json_object_get(held, "item"));
 	json_t *it;
@@ -266,8 +267,9 @@ mark_item(struct sim_world *w, const json_t *held, long long hook, long status)
 	it = sim_world_item(w, (int)json_integer_value(json_object_get(held, "page")),
 	    (int)json_integer_value(json_object_get(held, "user")), seq);
 	if (it != NULL)
-		json_object_set_new(it, "webhook", json_pack("{s:I, s:o}", "id", (json_int_t)hook,
-		    "status", status < 0 ? json_null() : json_integer(status)));
+		json_object_set_new(it, "webhook", json_pack("{s:I, s:o, s:s*}", "id",
+		    (json_int_t)hook, "status", status < 0 ? json_null() : json_integer(status),
+		    "error", error && error[0] ? error : NULL));
 }
 
 /* POSTs body (signed with sig) to the hook connector of page; records it. The items of
@@ -295,7 +297,7 @@ post_body(struct sim_ctx *cx, int page, const char *body, size_t len, const char
 	sim_world_lock(w);
 	out->hook = sim_world_hook_begin(w, page, body, len, events, redelivery);
 	for (i = 0; i < json_array_size(members); i++)
-		mark_item(w, json_array_get(members, i), out->hook, -1);
+		mark_item(w, json_array_get(members, i), out->hook, -1, NULL);
 	if (!redelivery) {
 		/* Kept for redeliver: the same bytes and signature. */
 		char *copy = malloc(len + 1);
@@ -335,7 +337,7 @@ post_body(struct sim_ctx *cx, int page, const char *body, size_t len, const char
 	sim_world_lock(w);
 	sim_world_hook_end(w, out->hook, out->status, (long)(msgr_clock_mono_ms() - t0));
 	for (i = 0; i < json_array_size(members); i++)
-		mark_item(w, json_array_get(members, i), out->hook, out->status);
+		mark_item(w, json_array_get(members, i), out->hook, out->status, out->error);
 	sim_world_unlock(w);
 	msgr_log(MSGR_LOG_INFO, "webhook id=%lld connector=%s events=%zu status=%ld%s%s%s",
 	    out->hook, h->id, events, out->status, out->error[0] ? " error=\"" : "", out->error,
@@ -404,13 +406,14 @@ post_list(struct sim_ctx *cx, const json_t *list, struct posted *first)
 	for (i = 0; i < n; i++) {
 		int page = (int)json_integer_value(json_object_get(json_array_get(list, i), "page"));
 		const struct msgr_connector *h = w->pages[page].hook;
-		json_t *members = json_array(), *body = NULL;
+		json_t *members, *body = NULL;
 		char sig[MSGR_SIGNATURE_HEADER_LEN + 1];
 		char *text = NULL;
 		struct posted p;
 
 		if (done[i])
 			continue;
+		members = json_array();
 		for (j = i; members != NULL && j < n; j++) {
 			const json_t *m = json_array_get(list, j);
 
@@ -637,6 +640,7 @@ sim_hook_flush(struct sim_ctx *cx)
 {
 	struct sim_world *w = cx->w;
 	json_t *list, *results, *ans;
+	struct posted first;
 
 	sim_world_lock(w);
 	list = w->held;
@@ -647,9 +651,11 @@ sim_hook_flush(struct sim_ctx *cx)
 		return NULL;
 	}
 	sim_world_unlock(w);
-	results = post_list(cx, list, NULL);
-	ans = json_pack("{s:I, s:o}", "posted", (json_int_t)json_array_size(list), "webhooks",
-	    results);
+	results = post_list(cx, list, &first);
+	/* status and webhook: the first POST's, as /_sim/api/event answers (null: none). */
+	ans = json_pack("{s:I, s:o, s:o, s:o}", "posted", (json_int_t)json_array_size(list),
+	    "status", json_array_size(list) ? json_integer(first.status) : json_null(), "webhook",
+	    json_array_size(list) ? json_integer(first.hook) : json_null(), "webhooks", results);
 	json_decref(list);
 	return ans;
 }

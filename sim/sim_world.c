@@ -22,7 +22,7 @@ static const char *const last_names[] = {
 };
 #define N_NAMES (sizeof(first_names) / sizeof(first_names[0]))
 /* web/simulator/avatar-1.svg .. avatar-SIM_AVATARS.svg */
-#define SIM_AVATARS 8
+#define SIM_AVATARS 6
 /* PSIDs: this base + page index * 100000 + user number, SIM_PSID_LEN digits. */
 #define PSID_BASE 3100000000000000LL
 #define PSID_PAGE_STRIDE 100000LL
