@@ -26,10 +26,12 @@ WARN  = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Werror
 OPT  ?= -O2 -g
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
-DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring
+# lib/commit.c (group commit) is built on pthreads: everything that links libmsgr links
+# -pthread, and libmsgr.so records it as a dependency.
+DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring -pthread
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
-             -fPIC -iquote lib $(DEPCFLAGS) \
+             -fPIC -pthread -iquote lib $(DEPCFLAGS) \
              -DMSGR_DEFAULT_CONFIG='"$(SYSCONFDIR)/messenger-fcgi/msgr.conf"' $(CFLAGS)
 LDFLAGS_ALL = $(LDFLAGS)
 
@@ -80,11 +82,9 @@ $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	$(CC) -shared -Wl,-soname,libmsgr.so.0 -Wl,--version-script=lib/libmsgr.map \
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
 
-# The responder alone runs threads (responder.threads, src/commit.c): -pthread here only.
-$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(O)/src/commit.o $(STATIC)
+$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(O)/src/messenger_fcgi.o \
-	  $(O)/src/commit.o $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/messenger_fcgi.o $(STATIC) $(DEPLIBS)
 
 CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
 $(CTL_OUT): $(CTL_OBJ) $(STATIC)
@@ -157,7 +157,7 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi cgi-bin/simulator.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(O)/src/commit.d $(CTL_OBJ:.o=.d) \
+-include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(CTL_OBJ:.o=.d) \
   $(SIM_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).

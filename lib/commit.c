@@ -83,8 +83,8 @@ msgr_commit_close(struct msgr_commit *c)
 	free(c);
 }
 
-/* The store, opened now if it could not be before (SPEC.md: 503 until it can). Called only
- * by the thread holding `leading` (or before any thread runs). */
+/* The store, opened now if it could not be before (503 until it can: docs/responder.md
+ * "How it runs"). Called only by the thread holding `leading` (or before any thread runs). */
 static struct msgr_store *
 store_get(struct msgr_commit *c, msgr_result *why)
 {
@@ -352,7 +352,7 @@ msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
 			p->done = 1;
 		if (failed != MSGR_OK) {
 			/* These waited through the failed transaction's busy timeout: answering them
-			 * now keeps them inside Facebook's 5 s (GRAPH.md "Webhooks"). */
+			 * now keeps them inside the 5 s Facebook waits for an answer. */
 			for (p = c->head; p != NULL; p = p->next) {
 				p->rc = failed;
 				p->unavailable = unavailable;

@@ -1,5 +1,6 @@
 /* commit.h — group commit: the events of requests that arrive together, stored in one
- * transaction (DESIGN.md "What the speed depends on"; private to the responder).
+ * transaction (docs/responder.md "Threads and group commit"; the figures that make it worth
+ * having are in docs/benchmarks.md).
  *
  * Each request thread hands its rows to msgr_commit_submit and waits. The first thread to
  * find no commit running becomes the leader: it takes every batch queued so far, stores them
@@ -10,8 +11,8 @@
  *
  * All or nothing per group: a group that fails BUSY or STORE fails every batch in it (each
  * is answered 503, Facebook retries), and the batches that queued up behind it meanwhile get
- * the same answer at once rather than a second busy timeout (Facebook waits 5 s: GRAPH.md
- * "Webhooks"). A fault that belongs to one batch's content (MSGR_ERR_INVALID, TOOBIG) makes
+ * the same answer at once rather than a second busy timeout (Facebook waits for an answer
+ * only about 5 s before it counts the delivery as failed). A fault that belongs to one batch's content (MSGR_ERR_INVALID, TOOBIG) makes
  * the leader store the group's batches one by one so only that batch fails.
  *
  * With one thread it is a plain enqueue with an uncontended mutex; plain CGI uses it too. */

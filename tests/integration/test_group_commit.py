@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_group_commit.py — responder.threads > 1: request threads per process whose events are
-committed together (src/commit.c). A pool of 2 processes x 4 threads on one FastCGI socket,
+committed together (lib/commit.c). A pool of 2 processes x 4 threads on one FastCGI socket,
 driven by many concurrent `cgi-fcgi` clients: every event stored exactly once and only
 acknowledged once stored, duplicates across concurrent requests stored once, a locked store
 failing the whole group with 503 and nothing half-stored, SIGTERM under load (exit 0, every
