@@ -17,6 +17,7 @@
 #include "sim_hook.h"
 
 #define HANG_MAX_MS 60000           /* "hang" holds a call at most this long */
+#define HANG_PAST_TIMEOUT_MS 1000   /* and past the callers' graph.timeout_ms by this */
 #define CALLBACK_TIMEOUT_MS 5000    /* an app subscription's callback check */
 #define TEXT_OF_PROOF_MISSING "API calls from the server require an appsecret_proof argument"
 
@@ -363,18 +364,47 @@ check_messaging_type(struct call *c, const json_t *body, int is_action, struct s
 	return 0;
 }
 
-/* The page item of a message the call sent. */
+/* Locked. Adds to urls the upload URL of the attachment_id v names (if any). */
+static void
+add_upload_url(struct call *c, json_t *urls, const json_t *v)
+{
+	char buf[32];
+	const char *aid = id_text(v, buf, sizeof(buf));
+	const json_t *url = aid ? json_object_get(json_object_get(c->cx->w->uploads, aid), "url") :
+	    NULL;
+
+	if (url != NULL)
+		json_object_set(urls, aid, (json_t *)url);
+}
+
+/* Locked. The page item of a message the call sent. A message naming attachment ids
+ * carries "urls" {id: URL of its upload}: the chat page shows the image from it. */
 static json_t *
 page_message_item(struct call *c, const json_t *body, const struct msgr_sim_persona *p)
 {
+	const json_t *pl = json_object_get(json_object_get(json_object_get(body, "message"),
+	    "attachment"), "payload");
+	const json_t *els = json_object_get(pl, "elements");
 	json_t *per = p ? json_pack("{s:s, s:s, s:s}", "id", p->id, "name", p->name, "picture",
 	    p->picture) : json_null();
+	json_t *urls = json_object(), *it;
+	size_t i;
 
-	return json_pack("{s:s, s:s, s:O, s:O?, s:O?, s:O?, s:o, s:s}", "from", "page", "mid",
+	if (urls != NULL) {
+		add_upload_url(c, urls, json_object_get(pl, "attachment_id"));
+		for (i = 0; i < json_array_size(els); i++)
+			add_upload_url(c, urls, json_object_get(json_array_get(els, i),
+			    "attachment_id"));
+	}
+	it = json_pack("{s:s, s:s, s:O, s:O?, s:O?, s:O?, s:o, s:s}", "from", "page", "mid",
 	    c->mid, "message", json_object_get(body, "message"), "messaging_type",
 	    json_object_get(body, "messaging_type"), "tag", json_object_get(body, "tag"),
 	    "notification_type", json_object_get(body, "notification_type"), "persona", per,
 	    "by", "bot");
+	if (it != NULL && json_object_size(urls) > 0)
+		json_object_set(it, "urls", urls);
+	json_decref(urls);
+	return it;
 }
 
 static int
@@ -1334,7 +1364,11 @@ sim_graph_serve(struct sim_ctx *cx, const char *sub)
 		record_call(&c, 0);
 		sim_world_unlock(w);
 		snprintf(cx->req->note, sizeof(cx->req->note), "simulated hang");
-		sim_req_hold(cx->req, HANG_MAX_MS, cx->stopping);
+		/* Until the caller gives up. lighttpd does not tell its backend that the client
+		 * left, so the config's graph.timeout_ms (the connector's and msgrctl's) says when
+		 * it has: a thread is not held a minute for a caller long gone. */
+		sim_req_hold(cx->req, cx->cfg->graph.timeout_ms + HANG_PAST_TIMEOUT_MS < HANG_MAX_MS ?
+		    cx->cfg->graph.timeout_ms + HANG_PAST_TIMEOUT_MS : HANG_MAX_MS, cx->stopping);
 		goto out;
 	}
 	if (f != SIM_FAIL_NONE)

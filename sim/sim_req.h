@@ -75,9 +75,10 @@ msgr_result sim_req_json(struct sim_req *r, int status, const json_t *j);
 /* {"error": text} as application/json, and text as the log line's note. */
 msgr_result sim_req_error(struct sim_req *r, int status, const char *text);
 
-/* Holds the answer back until the web server drops the request (its client gave up: the
- * connection becomes readable or closes), max_ms pass or stopping() says so. Used by
- * the "hang" failure: it only ever holds the calling thread. */
+/* Holds the answer back until the web server drops the request (the connection becomes
+ * readable or closes), max_ms pass or stopping() says so. Used by the "hang" failure: it
+ * only ever holds the calling thread. lighttpd keeps the connection while its client is
+ * gone, so max_ms is what usually ends it. */
 void sim_req_hold(struct sim_req *r, long max_ms, int (*stopping)(void));
 
 #endif

@@ -576,6 +576,11 @@ def test_inbox(t, env):
     env.api("POST", "event", {"page": PAGE_ID, "user": "u1", "type": "text", "text": "hours"})
     t.ok(wait_for(lambda: any("We're open Monday" in x for x in env.bot_texts("u1", since))),
          "after the release the bot answers again", env.bot_texts("u1", since))
+    # The café's photo: uploaded once as reusable, then sent by attachment_id.
+    image = wait_for(lambda: [i for i in env.items("u1", since) if i.get("urls")])
+    aid = image and image[0]["message"]["attachment"]["payload"].get("attachment_id")
+    t.ok(image and aid and image[0]["urls"].get(aid, "").startswith("https://picsum.photos/"),
+         "an image sent by attachment_id shows the URL of its upload", env.items("u1", since))
 
 
 def test_fail_613(t, env):
@@ -596,6 +601,26 @@ def test_fail_613(t, env):
          statuses)
     st, w = env.api("GET", "world")
     t.eq(w["fail"], {"mode": None, "remaining": 0}, "the failure is used up")
+
+
+def test_fail_hang(t, env):
+    st, a = env.api("POST", "fail", {"mode": "hang", "count": 1})
+    t.ok(st == 200 and a == {"mode": "hang", "remaining": 1}, "fail hang once is set", a)
+    since = env.seq()
+    env.api("POST", "event", {"page": PAGE_ID, "user": "u2", "type": "text", "text": "thanks"})
+    held = wait_for(lambda: [i for i in env.items("u2", since) if i.get("kind") == "refused"],
+                    timeout=10)
+    t.ok(held and "no answer" in held[0]["text"], "the held call is shown beside the chat",
+         env.items("u2", since))
+    # Only the held call's thread waits: the world (and its mutex) answers meanwhile.
+    t0 = time.time()
+    st, _ = env.api("GET", "world")
+    t.ok(st == 200 and time.time() - t0 < 1.5, "the simulator answers while a call is held "
+         "(%.2f s)" % (time.time() - t0))
+    t.ok(wait_for(lambda: any("You're welcome" in x for x in env.bot_texts("u2", since)),
+                  timeout=30, step=0.5, between=env.drain),
+         "past the connector's timeout the call is retried and the answer arrives",
+         env.items("u2", since))
 
 
 def test_batch(t, env):
@@ -758,7 +783,7 @@ def main():
         env = SimEnv()
         for test in (test_world_and_files, test_hello, test_redeliver,
                      test_quick_reply_and_postback, test_graph_refusals, test_inbox,
-                     test_fail_613, test_batch, test_transcript, test_clock, test_bad_input,
+                     test_fail_613, test_fail_hang, test_batch, test_transcript, test_clock, test_bad_input,
                      test_log_clean):
             try:
                 test(t, env)
