@@ -166,7 +166,7 @@ api_page_send(struct sim_ctx *cx, const json_t *body)
 	const char *args[12];
 	char psid[SIM_PSID_LEN + 1], note[NOTE_MAX + 32];
 	char *out;
-	size_t n = 0;
+	size_t n = 0, keep;
 	int page, user, status = -1;
 
 	if (page_user(cx, body, &page, &user) != 0)
@@ -198,14 +198,20 @@ api_page_send(struct sim_ctx *cx, const json_t *body)
 	args[n++] = text;
 	if ((out = run_ctl(cx, args, n, &status)) == NULL)
 		return;
-	/* What the connector said, beside the chat. */
-	snprintf(note, sizeof(note), "msgrctl send: %.*s", NOTE_MAX, out);
-	if (strlen(note) > 0 && note[strlen(note) - 1] == '\n')
-		note[strlen(note) - 1] = '\0';
+	/* What the connector said, beside the chat: its first NOTE_MAX bytes, cut between two
+	 * characters (out is valid UTF-8) and without the last line's end. */
+	keep = strlen(out);
+	if (keep > NOTE_MAX) {
+		keep = NOTE_MAX;
+		while (keep > 0 && ((unsigned char)out[keep] & 0xC0) == 0x80)
+			keep--;
+	}
+	while (keep > 0 && out[keep - 1] == '\n')
+		keep--;
+	snprintf(note, sizeof(note), "msgrctl send: %.*s", (int)keep, out);
 	sim_world_lock(cx->w);
-	sim_world_add_item(cx->w, page, user, json_pack("{s:s, s:s, s:s?}", "from", "system",
-	    "kind", "note", "text", msgr_message_utf8_chars(note, NULL) == MSGR_OK ? note :
-	    "msgrctl send: (output)"));
+	sim_world_add_item(cx->w, page, user, json_pack("{s:s, s:s, s:s}", "from", "system",
+	    "kind", "note", "text", note));
 	sim_world_unlock(cx->w);
 	reply(cx, 200, json_pack("{s:b, s:i, s:s}", "ok", status == 0, "exit", status, "output",
 	    out));

@@ -1213,7 +1213,7 @@ record_call(struct call *c, long ms)
 {
 	struct sim_world *w = c->cx->w;
 	json_t *req = json_deep_copy(c->params), *rec;
-	char *rtext = NULL, *atext = NULL, *qtext = recorded_query(c), *red;
+	char *rtext = NULL, *atext = NULL, *qtext = recorded_query(c);
 	long long seq;
 	size_t i;
 
@@ -1235,18 +1235,12 @@ record_call(struct call *c, long ms)
 	    "ms", (int)ms);
 	/* Bodies are kept bounded and with every secret of the config replaced (a token could
 	 * only be there by mistake, but the log is shown to anyone at the page). */
-	if (rec != NULL && rtext != NULL && (red = sim_world_redact(w, rtext)) != NULL) {
-		if (strlen(red) > SIM_BODY_KEEP)
-			red[SIM_BODY_KEEP] = '\0';
-		json_object_set_new(rec, "request", json_string(red));
-		free(red);
-	}
-	if (rec != NULL && (atext != NULL || c->text != NULL) &&
-	    (red = sim_world_redact(w, atext ? atext : c->text)) != NULL) {
-		if (strlen(red) > SIM_BODY_KEEP)
-			red[SIM_BODY_KEEP] = '\0';
-		json_object_set_new(rec, "answer", json_string(red));
-		free(red);
+	if (rec != NULL && rtext != NULL)
+		json_object_set_new(rec, "request", sim_world_kept_text(w, rtext, strlen(rtext)));
+	if (rec != NULL && (atext != NULL || c->text != NULL)) {
+		const char *a = atext ? atext : c->text;
+
+		json_object_set_new(rec, "answer", sim_world_kept_text(w, a, strlen(a)));
 	}
 	seq = sim_world_call_add(w, rec);
 	free(rtext);

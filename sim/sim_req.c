@@ -1,4 +1,5 @@
 /* sim_req.c — reads one request into bounded fields and writes its answer. */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -161,18 +162,6 @@ sim_req_read_body(struct sim_req *r, size_t max)
 
 /* ---- form decoding ---- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..n) ('+' is a space, %XX a byte) into a new NUL-terminated string; NULL when
  * out of memory or when a decoded byte is NUL (such a value is never meant). */
 static char *
@@ -184,13 +173,15 @@ pct_decode(const char *s, size_t n)
 	if (out == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		int c = (unsigned char)s[i], h, l;
+		int c = (unsigned char)s[i];
 
 		if (c == '+') {
 			c = ' ';
-		} else if (c == '%' && i + 2 < n && (h = hexval(s[i + 1])) >= 0 &&
-		    (l = hexval(s[i + 2])) >= 0) {
-			c = h * 16 + l;
+		} else if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], '\0' };
+
+			c = (int)strtol(hex, NULL, 16);
 			i += 2;
 		}
 		if (c == 0) {

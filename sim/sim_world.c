@@ -311,9 +311,8 @@ sim_world_item(struct sim_world *w, int page, int user, long long seq)
 
 /* ---- records ---- */
 
-/* body as kept in a record: whole, or its first SIM_BODY_KEEP bytes and the size. */
-static json_t *
-kept_text(const struct sim_world *w, const char *body, size_t len)
+json_t *
+sim_world_kept_text(const struct sim_world *w, const char *body, size_t len)
 {
 	char *red, *cut = NULL;
 	json_t *j;
@@ -366,7 +365,7 @@ sim_world_hook_begin(struct sim_world *w, int page, const char *body, size_t len
     size_t events, int redelivery)
 {
 	const struct msgr_connector *h = w->pages[page].hook;
-	json_t *text = kept_text(w, body, len);
+	json_t *text = sim_world_kept_text(w, body, len);
 	json_t *rec;
 
 	if (text == NULL)

@@ -149,6 +149,10 @@ void sim_world_hook_end(struct sim_world *w, long long seq, long status, long ms
  * the seq, 0 when out of memory. */
 long long sim_world_call_add(struct sim_world *w, json_t *rec);
 
+/* body (len bytes) as a record keeps it: a JSON string of its first SIM_BODY_KEEP bytes (cut
+ * on a character boundary, "... (cut)" added) with every secret of the config replaced; a
+ * text that is not UTF-8 is kept as "(not UTF-8)". NULL when out of memory. */
+json_t *sim_world_kept_text(const struct sim_world *w, const char *body, size_t len);
 /* A copy of text with every secret of the config (tokens, app secrets, verify tokens)
  * replaced by "[redacted]"; NULL when out of memory. What is recorded goes through it. */
 char *sim_world_redact(const struct sim_world *w, const char *text);

@@ -195,21 +195,10 @@ connectors = (
             out.close()
         self.wait_ready()
 
-    def give_away(self):
-        """As root the servers' workers run as the service user: it owns the temp dir."""
-        if not self.root:
-            return
-        _, _, uid, gid = self.user
-        for base, dirs, files in os.walk(self.dir):
-            os.chown(base, uid, gid)
-            for n in files:
-                os.lchown(os.path.join(base, n), uid, gid)
-
-    def as_service(self):
-        if not self.root:
-            return {}
-        _, _, uid, gid = self.user
-        return {"user": uid, "group": gid, "extra_groups": []}
+    # As root the servers' workers run as the service user: it owns the temp dir, and the
+    # commands run on it (msgrctl drain) run as that user. The same as the web servers' tests.
+    give_away = webenv.WebEnv.give_away
+    as_service = webenv.WebEnv.as_service
 
     def wait_ready(self):
         """The responder answers its verification, and the simulator its world (or 404)."""
