@@ -366,22 +366,19 @@ as_body(const struct ctl *ctl, const struct msgr_connector *cn,
 	return out;
 }
 
-/* One row: 0 replayed, 1 still failing (why filled), -1 the store failed. */
+/* One row: 0 replayed, 1 still failing (why filled), -1 the store failed. Only a body that
+ * is now wholly good is stored (MSGR_INTAKE_WHOLE); the row stays otherwise. */
 static int
 replay_row(struct ctl *ctl, struct msgr_store *st, const struct msgr_quarantine_row *row,
     int dry_run, size_t *queued, char *why, size_t whysz)
 {
 	const struct msgr_connector *cn = msgr_config_by_id(ctl->cfg, row->connector_id);
-	struct msgr_webhook_limits lim;
-	struct msgr_webhook_batch b;
-	struct msgr_intake in;
+	struct msgr_intake_call call;
+	struct msgr_intake_result res;
 	char *text = NULL;
-	size_t n_new = 0;
 	msgr_result rc;
 	int ret = 1;
 
-	memset(&b, 0, sizeof(b));
-	memset(&in, 0, sizeof(in));
 	if (cn == NULL) {
 		snprintf(why, whysz, "connector %.100s is no longer configured", row->connector_id);
 		return 1;
@@ -390,39 +387,32 @@ replay_row(struct ctl *ctl, struct msgr_store *st, const struct msgr_quarantine_
 		snprintf(why, whysz, "still %.200s", row->reason);
 		return 1;
 	}
-	msgr_webhook_limits_default(&lim);
-	rc = msgr_webhook_parse(text, strlen(text), &lim, &b, why, whysz);
-	if (rc != MSGR_OK)
-		goto out;
-	if (strcmp(b.object, "page") != 0) {
-		snprintf(why, whysz, "object \"%.20s\" is not a Messenger page", b.object);
-		goto out;
-	}
-	if (b.n_rejects > 0) {
-		snprintf(why, whysz, "%s", b.rejects[0].reason);
-		goto out;
-	}
-	if (msgr_intake_route(ctl->cfg, cn, &b, &in) != MSGR_OK) {
-		snprintf(why, whysz, "out of memory");
-		goto out;
-	}
-	ret = 0;
-	if (dry_run) {
-		*queued += in.n_events;
-		goto out;
-	}
-	/* Events first, then the row: a stop between the two replays it again, and the dedup
-	 * keys make that harmless. */
-	if ((rc = msgr_store_enqueue(st, in.events, in.n_events, NULL, 0, &n_new, NULL)) !=
-	    MSGR_OK || (rc = msgr_store_quarantine_delete(st, row->id)) != MSGR_OK) {
+	memset(&call, 0, sizeof(call));
+	call.cfg = ctl->cfg;
+	call.via = cn;
+	call.flags = MSGR_INTAKE_WHOLE;
+	call.store = dry_run ? NULL : msgr_intake_store;
+	call.store_arg = st;
+	rc = msgr_intake_body(&call, text, strlen(text), &res);
+	if (rc != MSGR_OK && res.step == MSGR_INTAKE_STORE) {
 		snprintf(why, whysz, "store: %s (%s)", msgr_strerror(rc), msgr_store_errmsg(st));
 		ret = -1;
-		goto out;
+	} else if (rc != MSGR_OK)
+		snprintf(why, whysz, "%s", msgr_strerror(rc));
+	else if (res.refused)
+		snprintf(why, whysz, "%s", res.why);
+	else if (dry_run) {
+		*queued += res.routed;
+		ret = 0;
+	} else if ((rc = msgr_store_quarantine_delete(st, row->id)) != MSGR_OK) {
+		/* The events are stored; a stop before the row goes replays it again, and the
+		 * dedup keys make that harmless. */
+		snprintf(why, whysz, "store: %s (%s)", msgr_strerror(rc), msgr_store_errmsg(st));
+		ret = -1;
+	} else {
+		*queued += res.stored;
+		ret = 0;
 	}
-	*queued += n_new;
-out:
-	msgr_intake_free(&in);
-	msgr_webhook_batch_free(&b);
 	free(text);
 	return ret;
 }

@@ -261,40 +261,42 @@ note_set(struct outcome *oc, const char *what, const char *untrusted, size_t len
 		    msgr_log_escape(esc, sizeof(esc), untrusted, len));
 }
 
-/* Stores events and quarantine rows in one transaction, shared with the requests of other
- * threads that arrive meanwhile (commit.c); the answer follows from it. */
-static int
-enqueue(struct responder *rs, struct outcome *oc, const struct msgr_store_event *ev,
-    size_t n, const struct msgr_store_quarantine *q, size_t nq)
-{
+/* The intake's store step here: the group commit, so the rows share one transaction with
+ * the requests of other threads that arrive meanwhile (lib/commit.h). */
+struct post_store {
+	struct responder *rs;
 	struct msgr_commit_batch b;
+	int called;
+};
 
-	if (n == 0 && nq == 0)
-		return 200;
-	memset(&b, 0, sizeof(b));
-	b.ev = ev;
-	b.n = n;
-	b.q = q;
-	b.nq = nq;
-	(void)msgr_commit_submit(rs->commit, &b);
-	oc->group = b.group;
-	if (b.rc != MSGR_OK) {
-		if (b.unavailable)
-			note_set(oc, "store unavailable", NULL, 0);
-		else if (b.group == 0)
-			snprintf(oc->note, sizeof(oc->note), "store: %s (with the commit ahead)",
-			    msgr_strerror(b.rc));
-		else
-			snprintf(oc->note, sizeof(oc->note), "store: %s", msgr_strerror(b.rc));
-		return 503;
-	}
-	oc->stored = b.n_new;
-	oc->dup = b.n_dup;
-	oc->counts_of_group = !b.counts_exact;
-	if (b.n_new > 0)
-		atomic_store(&rs->work_pending, 1);
-	oc->quarantined = nq;
-	return 200;
+static msgr_result
+commit_rows(void *arg, const struct msgr_intake *rows, size_t *n_new, size_t *n_dup)
+{
+	struct post_store *ps = arg;
+
+	memset(&ps->b, 0, sizeof(ps->b));
+	ps->b.ev = rows->events;
+	ps->b.n = rows->n_events;
+	ps->b.q = rows->quarantine;
+	ps->b.nq = rows->n_quarantine;
+	ps->called = 1;
+	(void)msgr_commit_submit(ps->rs->commit, &ps->b);
+	*n_new = ps->b.n_new;
+	*n_dup = ps->b.n_dup;
+	return ps->b.rc;
+}
+
+/* Why a commit failed, for the log line (the answer is 503 and Facebook retries). */
+static void
+note_commit_failed(struct outcome *oc, const struct msgr_commit_batch *b)
+{
+	if (b->unavailable)
+		note_set(oc, "store unavailable", NULL, 0);
+	else if (b->group == 0)
+		snprintf(oc->note, sizeof(oc->note), "store: %s (with the commit ahead)",
+		    msgr_strerror(b->rc));
+	else
+		snprintf(oc->note, sizeof(oc->note), "store: %s", msgr_strerror(b->rc));
 }
 
 /* ---- GET: subscription verification (GRAPH.md "Webhooks") ---- */
@@ -332,45 +334,7 @@ handle_get(struct rthread *t, const struct msgr_connector *conn,
 	return 0;   /* answered */
 }
 
-/* ---- POST: events (SPEC.md "HTTP behaviour", "Routing") ---- */
-
-static int
-store_batch(struct responder *rs, const struct msgr_connector *conn,
-    struct msgr_webhook_batch *b, struct outcome *oc)
-{
-	struct msgr_intake in;
-	int status = 503;
-
-	if (msgr_intake_route(rs->cfg, conn, b, &in) != MSGR_OK) {
-		note_set(oc, "out of memory", NULL, 0);
-		goto out;
-	}
-	oc->dropped = in.dropped;
-	if (in.dropped_page != NULL) {
-		char esc[MSGR_MAX_ID_LEN * 4 + 8];
-
-		msgr_log(MSGR_LOG_WARN, "connector %s: dropped %zu events of pages outside app %s"
-		    " (first: page \"%s\")", conn->id, in.dropped, conn->app_id,
-		    msgr_log_escape(esc, sizeof(esc), in.dropped_page, strlen(in.dropped_page)));
-	}
-	if (in.n_unknown > 0) {
-		char esc[96];
-		const char *k = in.unknown_key ? in.unknown_key : "";
-
-		msgr_log(MSGR_LOG_WARN, "connector %s: kept %zu events of unknown kind (first key"
-		    " \"%s\")", conn->id, in.n_unknown, msgr_log_escape(esc, sizeof(esc), k,
-		    strlen(k)));
-	}
-	status = enqueue(rs, oc, in.events, in.n_events, in.quarantine, in.n_quarantine);
-	if (status == 200 && in.n_quarantine > 0) {
-		snprintf(oc->note, sizeof(oc->note), "quarantined: ");
-		msgr_log_escape(oc->note + strlen(oc->note), sizeof(oc->note) - strlen(oc->note),
-		    in.quarantine[0].reason, strlen(in.quarantine[0].reason));
-	}
-out:
-	msgr_intake_free(&in);
-	return status;
-}
+/* ---- POST: events (docs/responder.md "Answers") ---- */
 
 static int
 handle_post(struct rthread *t, const struct msgr_connector *conn,
@@ -378,14 +342,15 @@ handle_post(struct rthread *t, const struct msgr_connector *conn,
 {
 	struct responder *rs = t->rs;
 	struct msgr_request *r = &t->req;
-	struct msgr_webhook_batch batch;
-	char why[200];
+	struct msgr_intake_call call;
+	struct msgr_intake_result res;
+	struct post_store ps;
 	const char *body;
 	size_t len;
 	msgr_result rc;
-	int status;
 
-	memset(&batch, 0, sizeof(batch));
+	memset(&ps, 0, sizeof(ps));
+	ps.rs = rs;
 	rc = msgr_request_read_body(r, io, rs->max_body);
 	switch (rc) {
 	case MSGR_OK:
@@ -414,37 +379,43 @@ handle_post(struct rthread *t, const struct msgr_connector *conn,
 		return 403;
 	}
 
-	why[0] = '\0';
-	rc = msgr_webhook_parse(body, len, &rs->lim, &batch, why, sizeof(why));
-	if (rc == MSGR_ERR_PARSE || rc == MSGR_ERR_TOOBIG) {
-		/* Signed but not a webhook: kept whole with the reason, never refused
-		 * (a 4xx would get the webhook disabled: SPEC.md "HTTP behaviour"). */
-		struct msgr_store_quarantine q;
-
-		q.connector_id = conn->id;
-		q.reason = why[0] ? why : msgr_strerror(rc);
-		q.raw = body;
-		q.raw_len = len;
-		status = enqueue(rs, oc, NULL, 0, &q, 1);
-		if (status == 200)
-			note_set(oc, "body quarantined:", q.reason, strlen(q.reason));
-		goto out;
-	}
+	call.cfg = rs->cfg;
+	call.via = conn;
+	call.lim = &rs->lim;
+	call.flags = MSGR_INTAKE_LOG;
+	call.store = commit_rows;
+	call.store_arg = &ps;
+	rc = msgr_intake_body(&call, body, len, &res);
+	oc->dropped = res.dropped;
+	if (ps.called)
+		oc->group = ps.b.group;
 	if (rc != MSGR_OK) {
-		note_set(oc, "parse failed:", msgr_strerror(rc), strlen(msgr_strerror(rc)));
-		status = 503;
-		goto out;
+		if (res.step == MSGR_INTAKE_PARSE)
+			note_set(oc, "parse failed:", msgr_strerror(rc), strlen(msgr_strerror(rc)));
+		else if (res.step == MSGR_INTAKE_ROUTE)
+			note_set(oc, "out of memory", NULL, 0);
+		else
+			note_commit_failed(oc, &ps.b);
+		return 503;
 	}
-	if (strcmp(batch.object, "page") != 0) {
+	oc->stored = res.stored;
+	oc->dup = res.duplicates;
+	oc->quarantined = res.quarantined;
+	if (ps.called)
+		oc->counts_of_group = !ps.b.counts_exact;
+	if (res.stored > 0)
+		atomic_store(&rs->work_pending, 1);
+	if (res.kind == MSGR_INTAKE_NOT_WEBHOOK)
+		note_set(oc, "body quarantined:", res.why, strlen(res.why));
+	else if (res.kind == MSGR_INTAKE_OTHER_OBJECT)
 		/* Another product's webhook (instagram, ...) on this callback: not ours. */
-		note_set(oc, "dropped object", batch.object, strlen(batch.object));
-		status = 200;
-		goto out;
+		note_set(oc, "dropped object", res.object, strlen(res.object));
+	else if (res.quarantined > 0) {
+		snprintf(oc->note, sizeof(oc->note), "quarantined: ");
+		msgr_log_escape(oc->note + strlen(oc->note), sizeof(oc->note) - strlen(oc->note),
+		    res.why, strlen(res.why));
 	}
-	status = store_batch(rs, conn, &batch, oc);
-out:
-	msgr_webhook_batch_free(&batch);
-	return status;
+	return 200;
 }
 
 /* ---- one request ---- */
