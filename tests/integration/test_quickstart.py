@@ -21,10 +21,12 @@ SECRET_FILES = ("app.secret", "webhook.token", "bakery.secret", "bakery.webhook.
                 "cafe.page.token", "cafe_api.page.token", "bakery.page.token")
 
 failures = 0
+passes = 0
 
 
 def report(ok, name, detail=""):
-    global failures
+    global failures, passes
+    passes += 1 if ok else 0
     print(("ok - " if ok else "not ok - ") + "quickstart: " + name)
     if not ok:
         failures += 1
@@ -254,5 +256,5 @@ if __name__ == "__main__":
         main()
     except Exception as e:   # a crash is one failure, with its reason
         report(False, "the test ran to the end", repr(e))
-    print("# %d failed" % failures)
+    print("# %d passed, %d failed" % (passes, failures))
     sys.exit(1 if failures else 0)
