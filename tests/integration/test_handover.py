@@ -112,6 +112,8 @@ def test_inbox_then_pass_back(t, env):
          "handover: ...to the Page Inbox, after its answer")
     t.eq(texts_to(env, psid), ["A person from our team will answer you here."],
          "handover: the story's answer went before the pass")
+    # The owner is recorded once the pass call has returned: the fake sees the call first.
+    wait_for(lambda: owner_in_store(env, c, psid) == INBOX)
     t.eq(owner_in_store(env, c, psid), INBOX, "handover: the store knows the inbox owns it")
     # While the inbox owns the thread, the user's messages reach this app on standby only.
     env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello?")],
