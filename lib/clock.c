@@ -23,3 +23,11 @@ msgr_clock_mono_ms(void)
 {
 	return ms_of(CLOCK_MONOTONIC);
 }
+
+long long
+msgr_clock_now(const struct msgr_clock *c)
+{
+	if (c == NULL || c->now_ms == NULL)
+		return msgr_clock_wall_ms();
+	return c->now_ms(c->arg);
+}

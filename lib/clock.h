@@ -12,4 +12,15 @@ long long msgr_clock_wall_ms(void);
 /* Milliseconds of CLOCK_MONOTONIC: only differences mean anything. */
 long long msgr_clock_mono_ms(void);
 
+/* A wall clock that can be replaced: the worker's tests move time (the 24-hour window, retry
+ * due times, pause probes), and everything the worker stores must be stamped with the same
+ * time it decides by. now_ms NULL means the system's (msgr_clock_wall_ms). */
+struct msgr_clock {
+	long long (*now_ms)(void *arg);
+	void *arg;
+};
+
+/* Wall time of c in ms; c NULL or c->now_ms NULL: msgr_clock_wall_ms(). */
+long long msgr_clock_now(const struct msgr_clock *c);
+
 #endif

@@ -1,764 +1,168 @@
-/* store.c — the state store on SQLite (lib/store.h; docs/store.md gives the schema and why).
- *
- * One connection per handle, every statement prepared once at open and reused. Writes that
- * span several statements run in BEGIN IMMEDIATE so the only lock wait is at BEGIN, before
- * any work; a single-statement write runs in autocommit, which takes the write lock at the
- * statement's start just as IMMEDIATE would. Lock waits go through our own busy handler
- * (fine-grained sleeps with jitter, bounded per call by busy_timeout_ms) because SQLite's
- * default one sleeps in coarse steps (DESIGN.md "What the speed depends on"). */
-#include <sched.h>
+/* store.c — the state store's one interface (lib/store.h): checks every call's arguments,
+ * reads the handle's clock and hands the call to the backend the handle was opened with
+ * (docs/store.md "Backends"). What is the same for every backend lives here: argument
+ * rules, the id lengths struct msgr_job can hold, the formatting of failure lines. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
 
 #include "log.h"
-#include "clock.h"
 #include "store.h"
 
-#define MIN_SQLITE_VERSION 3024000  /* INSERT ... ON CONFLICT (upsert) */
-#define DEFAULT_BUSY_MS    2000
-#define CLAIM_TRIES        8        /* candidates taken by others before giving up (BUSY) */
-#define BUSY_YIELDS        4        /* first waits only yield: most locks are held for µs */
-#define BUSY_MIN_US        100
-#define BUSY_MAX_US        1000
-
-/* Schema migrations: migrations[v] takes a database from user_version v to v + 1. Append
- * only; a shipped step is never edited. */
-static const char *const migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE events ("
-	"  id          INTEGER PRIMARY KEY,"
-	"  key         TEXT    NOT NULL UNIQUE,"          /* dedup identity (SPEC.md "Events") */
-	"  connector   TEXT    NOT NULL,"
-	"  page_id     TEXT    NOT NULL,"
-	"  user_id     TEXT    NOT NULL,"                 /* '' when the event has no user */
-	"  kind        INTEGER NOT NULL,"
-	"  standby     INTEGER NOT NULL DEFAULT 0,"
-	"  ts          INTEGER NOT NULL,"                 /* as Facebook sent it; 0 when none */
-	"  ord         INTEGER NOT NULL,"                 /* ordering time: ts, else received_at */
-	"  received_at INTEGER NOT NULL,"
-	"  raw         TEXT    NOT NULL,"
-	"  state       INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2, 3)),"
-	"  attempts    INTEGER NOT NULL DEFAULT 0,"
-	"  next_at     INTEGER NOT NULL,"
-	"  lease_owner TEXT,"
-	"  lease_until INTEGER NOT NULL DEFAULT 0,"
-	"  error       TEXT,"
-	"  finished_at INTEGER"
-	");"
-	/* Partial indexes over pending events only: the working set stays small however many
-	 * finished events wait for purge. */
-	"CREATE INDEX events_conv  ON events(page_id, user_id, ord, id) WHERE state = 0;"
-	"CREATE INDEX events_lease ON events(page_id, user_id, lease_until) WHERE state = 0;"
-	/* Finished events by age, for purge and `msgrctl status`; no index leads with state,
-	 * so no plan can walk every pending row through one. */
-	"CREATE INDEX events_finished ON events(finished_at) WHERE finished_at IS NOT NULL;"
-	"CREATE INDEX events_failed   ON events(finished_at) WHERE state = 2;"
-	/* One row per conversation with pending events: its head (oldest pending by ord, id),
-	 * when the head is due and until when the conversation is leased. Derived from events
-	 * and kept in step in the same transactions, so a claim is one index seek however long
-	 * a blocked conversation's backlog is (during a Graph outage every head waits). */
-	"CREATE TABLE convq ("
-	"  page_id     TEXT    NOT NULL,"
-	"  user_id     TEXT    NOT NULL,"
-	"  head_id     INTEGER NOT NULL,"
-	"  head_ord    INTEGER NOT NULL,"
-	"  due_at      INTEGER NOT NULL,"
-	"  lease_until INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (page_id, user_id)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX convq_due ON convq(due_at, head_id);"
-	"CREATE TABLE outbox ("
-	"  id         INTEGER PRIMARY KEY,"
-	"  event_id   INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
-	"  seq        INTEGER NOT NULL,"
-	"  request    TEXT    NOT NULL,"
-	"  done       INTEGER NOT NULL DEFAULT 0,"
-	"  message_id TEXT,"
-	"  sent_at    INTEGER,"
-	"  UNIQUE (event_id, seq)"
-	");"
-	"CREATE TABLE conv ("
-	"  page_id TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,"
-	"  value TEXT NOT NULL, updated_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (page_id, user_id, name)"
-	") WITHOUT ROWID;"
-	"CREATE TABLE cache ("
-	"  ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (ns, key)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX cache_expiry ON cache(expires_at);"
-	"CREATE TABLE pause ("
-	"  scope TEXT NOT NULL CHECK (scope IN ('connector', 'page')), id TEXT NOT NULL,"
-	"  reason TEXT NOT NULL, since INTEGER NOT NULL,"
-	"  PRIMARY KEY (scope, id)"
-	") WITHOUT ROWID;"
-	"CREATE TABLE quarantine ("
-	"  id          INTEGER PRIMARY KEY,"
-	"  connector   TEXT    NOT NULL,"
-	"  reason      TEXT    NOT NULL,"
-	"  raw         BLOB    NOT NULL,"
-	"  received_at INTEGER NOT NULL"
-	");",
-	/* 1 -> 2: `msgrctl status` lists conversations by state name (who owns the thread). */
-	"CREATE INDEX conv_name ON conv(name, updated_at);",
-	/* 2 -> 3: claims of a job, so an event that kills its worker every time (a lease that
-	 * lapses, never a finish) is given up instead of crashing the pool for ever. */
-	"ALTER TABLE events ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
-};
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-enum sid {
-	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
-	S_EV_INSERT, S_Q_INSERT,
-	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
-	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
-	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
-	S_CONV_GET, S_CONV_SET, S_CONV_DEL,
-	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
-	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_LIST, S_CONV_LIST,
-	S_Q_LIST, S_Q_DELETE,
-	S_STATS_EVENTS, S_STATS_OTHER, S_FAILURES,
-	S_PURGE_EVENTS, S_PURGE_CACHE,
-	S_COUNT
-};
-
-static const char *const sql[S_COUNT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_BEGIN_READ] = "BEGIN",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_EV_INSERT] =
-	    "INSERT INTO events (key, connector, page_id, user_id, kind, standby, ts, ord,"
-	    " received_at, raw, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)"
-	    " ON CONFLICT (key) DO NOTHING",
-	[S_Q_INSERT] =
-	    "INSERT INTO quarantine (connector, reason, raw, received_at) VALUES (?1, ?2, ?3, ?4)",
-	/* A new event becomes its conversation's head when it sorts first (ids grow, so on a
-	 * tie the older head stays); the lease is left alone: a late earlier event must not
-	 * run beside the one being worked. */
-	[S_CONVQ_ADD] =
-	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-	    " ON CONFLICT (page_id, user_id) DO UPDATE SET head_id = excluded.head_id,"
-	    " head_ord = excluded.head_ord, due_at = excluded.due_at"
-	    " WHERE excluded.head_ord < convq.head_ord",
-	/* After a job changes: recompute the conversation's row from its pending events. */
-	[S_CONVQ_REFRESH] =
-	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at, lease_until)"
-	    " SELECT e.page_id, e.user_id, e.id, e.ord, e.next_at,"
-	    "  coalesce((SELECT l.lease_until FROM events l"
-	    "   WHERE l.state = 0 AND l.page_id = ?1 AND l.user_id = ?2"
-	    "   ORDER BY l.lease_until DESC LIMIT 1), 0)"
-	    " FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2"
-	    " ORDER BY e.ord, e.id LIMIT 1"
-	    " ON CONFLICT (page_id, user_id) DO UPDATE SET head_id = excluded.head_id,"
-	    " head_ord = excluded.head_ord, due_at = excluded.due_at,"
-	    " lease_until = excluded.lease_until",
-	[S_CONVQ_DROP] =
-	    "DELETE FROM convq WHERE page_id = ?1 AND user_id = ?2 AND NOT EXISTS"
-	    " (SELECT 1 FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2)",
-	[S_EV_CONV] = "SELECT page_id, user_id FROM events WHERE id = ?1",
-	/* Read without the write lock (WAL readers never wait); the take re-checks under it. */
-	[S_CLAIM_PICK] =
-	    "SELECT page_id, user_id, head_id FROM convq WHERE due_at <= ?1 AND lease_until <= ?1"
-	    " ORDER BY due_at, head_id LIMIT 1",
-	[S_CLAIM_TAKE] =
-	    "UPDATE convq SET lease_until = ?1 WHERE page_id = ?2 AND user_id = ?3"
-	    " AND head_id = ?4 AND due_at <= ?5 AND lease_until <= ?5",
-	[S_CLAIM_LEASE] =
-	    "UPDATE events SET lease_owner = ?1, lease_until = ?2, claims = claims + 1"
-	    " WHERE id = ?3 AND state = 0",
-	[S_JOB_GET] =
-	    "SELECT id, connector, page_id, user_id, kind, standby, ts, received_at, attempts, raw,"
-	    " claims FROM events WHERE id = ?1",
-	[S_FINISH] =
-	    "UPDATE events SET state = ?3, error = ?4, finished_at = ?5, lease_owner = NULL,"
-	    " lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
-	[S_RETRY] =
-	    "UPDATE events SET attempts = attempts + 1, next_at = ?3, error = ?4,"
-	    " lease_owner = NULL, lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
-	[S_RENEW] =
-	    "UPDATE events SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
-	[S_EV_EXISTS] = "SELECT 1 FROM events WHERE id = ?1",
-	[S_OB_EXISTS] = "SELECT 1 FROM outbox WHERE event_id = ?1 LIMIT 1",
-	[S_OB_INSERT] = "INSERT INTO outbox (event_id, seq, request) VALUES (?1, ?2, ?3)",
-	[S_OB_GET] =
-	    "SELECT id, seq, request, done FROM outbox WHERE event_id = ?1 ORDER BY seq LIMIT ?2",
-	[S_OB_DONE] = "UPDATE outbox SET done = 1, message_id = ?2, sent_at = ?3 WHERE id = ?1",
-	[S_CONV_GET] = "SELECT value FROM conv WHERE page_id = ?1 AND user_id = ?2 AND name = ?3",
-	[S_CONV_SET] =
-	    "INSERT INTO conv (page_id, user_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
-	    " updated_at = excluded.updated_at",
-	[S_CONV_DEL] = "DELETE FROM conv WHERE page_id = ?1 AND user_id = ?2 AND name = ?3",
-	[S_CONV_LIST] =
-	    "SELECT page_id, user_id, value, updated_at FROM conv WHERE name = ?1 AND value <> ''"
-	    " ORDER BY updated_at DESC LIMIT ?2",
-	[S_CACHE_GET] = "SELECT value FROM cache WHERE ns = ?1 AND key = ?2 AND expires_at > ?3",
-	[S_CACHE_PUT] =
-	    "INSERT INTO cache (ns, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)"
-	    " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-	    " expires_at = excluded.expires_at",
-	[S_CACHE_DEL] = "DELETE FROM cache WHERE ns = ?1 AND key = ?2",
-	/* A repeated pause keeps its first `since`: how long it has lasted is what matters. */
-	[S_PAUSE_SET] =
-	    "INSERT INTO pause (scope, id, reason, since) VALUES (?1, ?2, ?3, ?4)"
-	    " ON CONFLICT (scope, id) DO UPDATE SET reason = excluded.reason",
-	[S_PAUSE_CLEAR] = "DELETE FROM pause WHERE scope = ?1 AND id = ?2",
-	[S_PAUSE_GET] = "SELECT reason FROM pause WHERE scope = ?1 AND id = ?2",
-	[S_PAUSE_LIST] =
-	    "SELECT scope, id, reason, since FROM pause ORDER BY since, scope, id LIMIT ?1",
-	[S_Q_LIST] =
-	    "SELECT id, connector, reason, received_at, raw FROM quarantine ORDER BY id LIMIT ?1",
-	[S_Q_DELETE] = "DELETE FROM quarantine WHERE id = ?1",
-	[S_STATS_EVENTS] =
-	    "SELECT state, count(*), sum(attempts > 0), sum(next_at > ?1),"
-	    " sum(lease_until > ?1) FROM events GROUP BY state",
-	[S_STATS_OTHER] =
-	    "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM pause)",
-	[S_FAILURES] =
-	    "SELECT finished_at, connector, kind, error FROM events WHERE state = 2"
-	    " ORDER BY finished_at DESC, id DESC LIMIT ?1",
-	[S_PURGE_EVENTS] =
-	    "DELETE FROM events WHERE finished_at < ?1 AND state IN (1, 2, 3)",
-	[S_PURGE_CACHE] = "DELETE FROM cache WHERE expires_at <= ?1",
+/* Every backend this build has; the first is the default. */
+static const struct msgr_store_ops *const backends[] = {
+	&msgr_store_sqlite_ops,
 };
 
 struct msgr_store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[S_COUNT];
-	int busy_timeout_ms;
-	long long wait_deadline_ns;   /* monotonic; 0 until the current call first waits */
-	unsigned long long rng;       /* xorshift state for the busy handler's jitter */
-	int readonly;
-	char errmsg[256];
+	const struct msgr_store_ops *ops;
+	void *impl;                   /* the backend's handle */
+	struct msgr_clock clock;
+	char errmsg[256];             /* a fault found here, before the backend was asked */
+	int own_error;                /* errmsg is the last failure, not the backend's */
 };
 
-/* ---- small helpers ---- */
+static const struct msgr_store_ops *
+backend_named(const char *name)
+{
+	size_t i;
+
+	if (name == NULL || name[0] == '\0')
+		return backends[0];
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	return NULL;
+}
+
+/* The handle for a call: NULL when st is NULL, else st with its last own fault forgotten
+ * (the backend's errmsg speaks for this call from now on). */
+static struct msgr_store *
+start(struct msgr_store *st)
+{
+	if (st != NULL)
+		st->own_error = 0;
+	return st;
+}
 
 static long long
-mono_ns(void)
+now_of(const struct msgr_store *st)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-
-static unsigned long long
-next_rand(struct msgr_store *st)
-{
-	unsigned long long x = st->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return st->rng = x;
-}
-
-/* Waits for a lock in small steps: a few yields (a write transaction of ours holds the lock
- * for microseconds), then sleeps of 100 µs doubling to 1 ms with jitter so waiting writers
- * do not wake in step. The deadline covers every wait of one public call, so a call returns
- * MSGR_ERR_BUSY about busy_timeout_ms after it first had to wait. */
-static int
-busy_wait(void *arg, int count)
-{
-	struct msgr_store *st = arg;
-	long long now = mono_ns(), left, us, base;
-	struct timespec ts;
-
-	if (st->wait_deadline_ns == 0)
-		st->wait_deadline_ns = now + (long long)st->busy_timeout_ms * 1000000LL;
-	left = st->wait_deadline_ns - now;
-	if (left <= 0)
-		return 0;
-	if (count < BUSY_YIELDS) {
-		sched_yield();
-		return 1;
-	}
-	base = BUSY_MIN_US << (count - BUSY_YIELDS < 4 ? count - BUSY_YIELDS : 4);
-	if (base > BUSY_MAX_US)
-		base = BUSY_MAX_US;
-	us = base / 2 + (long long)(next_rand(st) % (unsigned long long)(base / 2 + 1));
-	if (us * 1000 > left)
-		us = left / 1000 + 1;
-	ts.tv_sec = us / 1000000;
-	ts.tv_nsec = (us % 1000000) * 1000;
-	nanosleep(&ts, NULL);
-	return 1;
-}
-
-/* Every public call starts its own busy deadline. */
-static void
-op_start(struct msgr_store *st)
-{
-	st->wait_deadline_ns = 0;
-}
-
-static msgr_result
-map_rc(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return MSGR_OK;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return MSGR_ERR_BUSY;
-	case SQLITE_NOMEM:
-		return MSGR_ERR_NOMEM;
-	case SQLITE_CONSTRAINT:
-	case SQLITE_MISMATCH:
-	case SQLITE_RANGE:
-		return MSGR_ERR_INVALID;
-	case SQLITE_TOOBIG:
-		return MSGR_ERR_TOOBIG;
-	default:
-		/* READONLY, FULL, IOERR, CORRUPT, NOTADB, CANTOPEN, PERM, PROTOCOL, ... */
-		return MSGR_ERR_STORE;
-	}
-}
-
-/* Records why rc happened (SQLite's own words: no data values, so no secret) and maps it. */
-static msgr_result
-fail(struct msgr_store *st, int rc, const char *what)
-{
-	const char *msg = st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-
-	if ((rc & 0xff) == SQLITE_DONE || (rc & 0xff) == SQLITE_ROW)
-		msg = "unexpected result";
-	snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what, msg);
-	return map_rc(rc);
-}
-
-/* A prepared statement, reset and unbound for a new use. */
-static sqlite3_stmt *
-use(struct msgr_store *st, enum sid id)
-{
-	sqlite3_stmt *s = st->stmt[id];
-
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return s;
-}
-
-static int
-bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	return v == NULL ? sqlite3_bind_null(s, i) : sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-static int
-bind_int(sqlite3_stmt *s, int i, long long v)
-{
-	return sqlite3_bind_int64(s, i, (sqlite3_int64)v);
-}
-
-/* Steps s to its end (rows ignored) and resets it, so it holds no read lock afterwards. */
-static msgr_result
-run(struct msgr_store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		;
-	if (rc != SQLITE_DONE) {
-		msgr_result r = fail(st, rc, what);
-		sqlite3_reset(s);
-		return r;
-	}
-	sqlite3_reset(s);
-	return MSGR_OK;
-}
-
-static msgr_result
-tx_begin(struct msgr_store *st)
-{
-	return run(st, use(st, S_BEGIN), "begin");
-}
-
-static msgr_result
-tx_commit(struct msgr_store *st)
-{
-	return run(st, use(st, S_COMMIT), "commit");
-}
-
-/* Ends a failed transaction. SQLite may already have rolled it back (after FULL or IOERR):
- * then there is nothing to do. The statement's own error is already recorded. */
-static void
-tx_rollback(struct msgr_store *st)
-{
-	if (!sqlite3_get_autocommit(st->db)) {
-		sqlite3_step(use(st, S_ROLLBACK));
-		sqlite3_reset(st->stmt[S_ROLLBACK]);
-	}
-}
-
-/* Copies text column col into dst[dstsz]; MSGR_ERR_TOOBIG when it does not fit. */
-static msgr_result
-col_copy(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-	size_t len = (size_t)sqlite3_column_bytes(s, col);
-
-	if (t == NULL) {
-		if (sqlite3_column_type(s, col) != SQLITE_NULL)
-			return MSGR_ERR_NOMEM;
-		len = 0;
-		t = (const unsigned char *)"";
-	}
-	if (len >= dstsz)
-		return MSGR_ERR_TOOBIG;
-	memcpy(dst, t, len);
-	dst[len] = '\0';
-	return MSGR_OK;
-}
-
-/* A malloc'd NUL-terminated copy of column col (text or blob); *len gets its size. */
-static msgr_result
-col_dup(sqlite3_stmt *s, int col, char **out, size_t *len)
-{
-	const void *p;
-	size_t n;
-	char *d;
-
-	if (sqlite3_column_type(s, col) == SQLITE_BLOB) {
-		p = sqlite3_column_blob(s, col);
-	} else {
-		p = sqlite3_column_text(s, col);
-	}
-	n = (size_t)sqlite3_column_bytes(s, col);
-	if (p == NULL && n > 0)
-		return MSGR_ERR_NOMEM;
-	if ((d = malloc(n + 1)) == NULL)
-		return MSGR_ERR_NOMEM;
-	if (n > 0)
-		memcpy(d, p, n);
-	d[n] = '\0';
-	*out = d;
-	if (len != NULL)
-		*len = n;
-	return MSGR_OK;
-}
-
-static msgr_result
-exec_sql(struct msgr_store *st, const char *text, const char *what)
-{
-	int rc = sqlite3_exec(st->db, text, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? MSGR_OK : fail(st, rc, what);
-}
-
-/* One integer from a statement returning one row (PRAGMA user_version). */
-static msgr_result
-query_int(struct msgr_store *st, const char *text, long long *v, const char *what)
-{
-	sqlite3_stmt *s = NULL;
-	msgr_result r;
-	int rc;
-
-	if ((rc = sqlite3_prepare_v2(st->db, text, -1, &s, NULL)) != SQLITE_OK)
-		return fail(st, rc, what);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*v = sqlite3_column_int64(s, 0);
-		r = MSGR_OK;
-	} else {
-		r = fail(st, rc, what);
-	}
-	sqlite3_finalize(s);
-	return r;
-}
-
-/* ---- open, migrate, close ---- */
-
-/* Sets journal_mode; a filesystem where WAL cannot work (no shared memory: NFS) leaves
- * SQLite in its old mode, which still works: say so in the log rather than refuse. */
-static msgr_result
-set_journal(struct msgr_store *st, int wal)
-{
-	const char *want = wal ? "wal" : "delete";
-	sqlite3_stmt *s = NULL;
-	const unsigned char *got;
-	char text[40];
-	msgr_result r = MSGR_OK;
-	int rc;
-
-	snprintf(text, sizeof(text), "PRAGMA journal_mode = %s", want);
-	if ((rc = sqlite3_prepare_v2(st->db, text, -1, &s, NULL)) != SQLITE_OK)
-		return fail(st, rc, "journal_mode");
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		r = fail(st, rc, "journal_mode");
-		goto out;
-	}
-	got = sqlite3_column_text(s, 0);
-	if (got == NULL || strcmp((const char *)got, want) != 0)
-		msgr_log(MSGR_LOG_WARN, "store: journal_mode %s not available, using %s", want,
-		    got != NULL ? (const char *)got : "?");
-out:
-	sqlite3_finalize(s);
-	return r;
-}
-
-/* Brings the schema to SCHEMA_VERSION in one transaction. The version is read again under
- * the write lock: another process opening at the same moment may have migrated already. */
-static msgr_result
-migrate(struct msgr_store *st)
-{
-	long long v;
-	char text[64];
-	msgr_result r;
-
-	if ((r = exec_sql(st, "BEGIN IMMEDIATE", "migrate")) != MSGR_OK)
-		return r;
-	if ((r = query_int(st, "PRAGMA user_version", &v, "migrate")) != MSGR_OK)
-		goto out;
-	if (v > SCHEMA_VERSION || v < 0) {
-		snprintf(st->errmsg, sizeof(st->errmsg),
-		    "database schema version %lld is newer than this build's %d", v, SCHEMA_VERSION);
-		r = MSGR_ERR_STORE;
-		goto out;
-	}
-	for (; v < SCHEMA_VERSION; v++)
-		if ((r = exec_sql(st, migrations[v], "migrate")) != MSGR_OK)
-			goto out;
-	snprintf(text, sizeof(text), "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if ((r = exec_sql(st, text, "migrate")) != MSGR_OK)
-		goto out;
-	r = exec_sql(st, "COMMIT", "migrate");
-out:
-	if (r != MSGR_OK && !sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
+	return msgr_clock_now(&st->clock);
 }
 
 msgr_result
 msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out)
 {
-	struct msgr_store *st = NULL;
+	const struct msgr_store_ops *ops;
+	struct msgr_store *st;
+	char err[256] = "";
 	msgr_result r;
-	long long v;
-	int rc, flags, i;
-	char text[64];
 
 	if (out != NULL)
 		*out = NULL;
 	if (opt == NULL || out == NULL || opt->path == NULL || opt->path[0] == '\0') {
-		r = MSGR_ERR_INVALID;
 		if (opt != NULL && opt->errbuf != NULL && opt->errbufsz > 0)
 			snprintf(opt->errbuf, opt->errbufsz, "no state path");
-		return r;
+		return MSGR_ERR_INVALID;
+	}
+	if ((ops = backend_named(opt->backend)) == NULL) {
+		if (opt->errbuf != NULL && opt->errbufsz > 0)
+			snprintf(opt->errbuf, opt->errbufsz, "no store backend \"%.40s\" in this build",
+			    opt->backend);
+		return MSGR_ERR_INVALID;
 	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return MSGR_ERR_NOMEM;
-	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
-	st->rng = (unsigned long long)mono_ns() ^ ((unsigned long long)getpid() << 32) ^
-	    (unsigned long long)(uintptr_t)st;
-	if (st->rng == 0)
-		st->rng = 0x9e3779b97f4a7c15ULL;
-	op_start(st);
-
-	if (sqlite3_libversion_number() < MIN_SQLITE_VERSION) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "SQLite %s is older than 3.24",
-		    sqlite3_libversion());
-		r = MSGR_ERR_STORE;
-		goto out;
-	}
-	/* NOMUTEX: a handle is used by one thread at a time (store.h). */
-	flags = (opt->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-	    SQLITE_OPEN_NOMUTEX;
-	if ((rc = sqlite3_open_v2(opt->path, &st->db, flags, NULL)) != SQLITE_OK) {
-		r = st->db == NULL ? MSGR_ERR_NOMEM : fail(st, rc, "open");
-		goto out;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_handler(st->db, busy_wait, st);
-
-	/* The first read tells a database from a file that is not one (SQLITE_NOTADB). */
-	if ((r = query_int(st, "PRAGMA user_version", &v, "open")) != MSGR_OK)
-		goto out;
-	if (v > SCHEMA_VERSION || v < 0) {
-		snprintf(st->errmsg, sizeof(st->errmsg),
-		    "database schema version %lld is newer than this build's %d", v, SCHEMA_VERSION);
-		r = MSGR_ERR_STORE;
-		goto out;
-	}
-	st->readonly = opt->readonly || sqlite3_db_readonly(st->db, "main") == 1;
-	if (!st->readonly && (r = set_journal(st, opt->wal)) != MSGR_OK)
-		goto out;
-	snprintf(text, sizeof(text), "PRAGMA synchronous = %s", opt->sync_full ? "FULL" : "NORMAL");
-	if ((r = exec_sql(st, text, "synchronous")) != MSGR_OK)
-		goto out;
-	/* The outbox follows its event out at purge (ON DELETE CASCADE). */
-	if ((r = exec_sql(st, "PRAGMA foreign_keys = ON", "foreign_keys")) != MSGR_OK)
-		goto out;
-	if (v < SCHEMA_VERSION) {
-		if (st->readonly) {
-			snprintf(st->errmsg, sizeof(st->errmsg),
-			    "database schema version %lld needs migrating to %d: open it writable once",
-			    v, SCHEMA_VERSION);
-			r = MSGR_ERR_STORE;
-			goto out;
-		}
-		if ((r = migrate(st)) != MSGR_OK)
-			goto out;
-	}
-	for (i = 0; i < S_COUNT; i++) {
-		rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = fail(st, rc, "prepare");
-			goto out;
-		}
+	st->ops = ops;
+	st->clock = opt->clock;
+	if ((r = ops->open(opt, &st->impl, err, sizeof(err))) != MSGR_OK) {
+		if (opt->errbuf != NULL && opt->errbufsz > 0)
+			snprintf(opt->errbuf, opt->errbufsz, "%s", err[0] ? err : msgr_strerror(r));
+		free(st);
+		return r;
 	}
 	*out = st;
-	st = NULL;
-	r = MSGR_OK;
-out:
-	if (st != NULL) {
-		if (opt->errbuf != NULL && opt->errbufsz > 0)
-			snprintf(opt->errbuf, opt->errbufsz, "%s", st->errmsg[0] ? st->errmsg :
-			    msgr_strerror(r));
-		msgr_store_close(st);
-	}
-	return r;
+	return MSGR_OK;
 }
 
 void
 msgr_store_close(struct msgr_store *st)
 {
-	int i;
-
 	if (st == NULL)
 		return;
-	for (i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	sqlite3_close_v2(st->db);
+	st->ops->close(st->impl);
 	free(st);
 }
 
 int
 msgr_store_schema_version(void)
 {
-	return SCHEMA_VERSION;
+	return backends[0]->schema_version;
 }
 
 const char *
 msgr_store_errmsg(const struct msgr_store *st)
 {
+	const char *m;
+
 	if (st == NULL)
 		return "no store";
-	return st->errmsg[0] != '\0' ? st->errmsg : "no error";
+	m = st->own_error ? st->errmsg : st->ops->errmsg(st->impl);
+	return m[0] != '\0' ? m : "no error";
+}
+
+void
+msgr_store_set_clock(struct msgr_store *st, const struct msgr_clock *c)
+{
+	if (st == NULL)
+		return;
+	if (c != NULL)
+		st->clock = *c;
+	else
+		memset(&st->clock, 0, sizeof(st->clock));
 }
 
 /* ---- intake ---- */
 
-static msgr_result
-insert_event(struct msgr_store *st, const struct msgr_store_event *e, long long now, int *fresh)
+/* 1 when s (may be NULL) is too long for a field of sz bytes of struct msgr_job. */
+static int
+too_long(const char *s, size_t sz)
 {
-	sqlite3_stmt *s = use(st, S_EV_INSERT);
-	int rc;
-
-	if ((rc = bind_text(s, 1, e->key)) || (rc = bind_text(s, 2, e->connector_id)) ||
-	    (rc = bind_text(s, 3, e->page_id)) || (rc = bind_text(s, 4, e->user_id)) ||
-	    (rc = bind_int(s, 5, e->kind)) || (rc = bind_int(s, 6, e->standby ? 1 : 0)) ||
-	    (rc = bind_int(s, 7, e->timestamp)) ||
-	    (rc = bind_int(s, 8, e->timestamp > 0 ? e->timestamp : now)) ||
-	    (rc = bind_int(s, 9, now)) || (rc = bind_text(s, 10, e->raw)))
-		return fail(st, rc, "enqueue event");
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_DONE) {
-		msgr_result r = fail(st, rc, "enqueue event");
-		sqlite3_reset(s);
-		return r;
-	}
-	*fresh = sqlite3_changes(st->db) > 0;
-	sqlite3_reset(s);
-	if (!*fresh)
-		return MSGR_OK;
-	s = use(st, S_CONVQ_ADD);
-	if ((rc = bind_text(s, 1, e->page_id)) || (rc = bind_text(s, 2, e->user_id)) ||
-	    (rc = bind_int(s, 3, sqlite3_last_insert_rowid(st->db))) ||
-	    (rc = bind_int(s, 4, e->timestamp > 0 ? e->timestamp : now)) ||
-	    (rc = bind_int(s, 5, now)))
-		return fail(st, rc, "enqueue event");
-	return run(st, s, "enqueue event");
-}
-
-static msgr_result
-insert_quarantine(struct msgr_store *st, const struct msgr_store_quarantine *q, long long now)
-{
-	sqlite3_stmt *s = use(st, S_Q_INSERT);
-	const void *raw = q->raw != NULL ? (const void *)q->raw : (q->raw_len == 0 ? "" : NULL);
-	int rc;
-
-	if (q->raw_len > (size_t)0x7fffffff)
-		return MSGR_ERR_TOOBIG;
-	if ((rc = bind_text(s, 1, q->connector_id)) || (rc = bind_text(s, 2, q->reason)) ||
-	    (rc = raw != NULL ? sqlite3_bind_blob(s, 3, raw, (int)q->raw_len, SQLITE_STATIC)
-	                      : sqlite3_bind_null(s, 3)) ||
-	    (rc = bind_int(s, 4, now)))
-		return fail(st, rc, "quarantine");
-	return run(st, s, "quarantine");
+	return s != NULL && strlen(s) >= sz;
 }
 
 msgr_result
 msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev, size_t n,
     const struct msgr_store_quarantine *q, size_t nq, size_t *n_new, size_t *n_dup)
 {
+	const struct msgr_job *job = NULL;
 	size_t i, fresh = 0, dup = 0;
-	long long now = msgr_clock_wall_ms();
 	msgr_result r;
-	int is_new = 0;
 
 	if (n_new != NULL)
 		*n_new = 0;
 	if (n_dup != NULL)
 		*n_dup = 0;
-	if (st == NULL || (n > 0 && ev == NULL) || (nq > 0 && q == NULL))
+	if (start(st) == NULL || (n > 0 && ev == NULL) || (nq > 0 && q == NULL))
 		return MSGR_ERR_INVALID;
 	if (n == 0 && nq == 0)
 		return MSGR_OK;
 	/* struct msgr_job hands these back in fixed arrays: refuse what it could not hold whole
 	 * before anything is written. */
 	for (i = 0; i < n; i++) {
-		if ((ev[i].connector_id != NULL &&
-		     strlen(ev[i].connector_id) >= sizeof(((struct msgr_job *)0)->connector_id)) ||
-		    (ev[i].page_id != NULL &&
-		     strlen(ev[i].page_id) >= sizeof(((struct msgr_job *)0)->page_id)) ||
-		    (ev[i].user_id != NULL &&
-		     strlen(ev[i].user_id) >= sizeof(((struct msgr_job *)0)->user_id))) {
+		if (too_long(ev[i].connector_id, sizeof(job->connector_id)) ||
+		    too_long(ev[i].page_id, sizeof(job->page_id)) ||
+		    too_long(ev[i].user_id, sizeof(job->user_id))) {
 			snprintf(st->errmsg, sizeof(st->errmsg), "enqueue: event %zu: id too long", i);
+			st->own_error = 1;
 			return MSGR_ERR_TOOBIG;
 		}
 	}
-	op_start(st);
-	if ((r = tx_begin(st)) != MSGR_OK)
+	r = st->ops->enqueue(st->impl, ev, n, q, nq, now_of(st), &fresh, &dup);
+	if (r != MSGR_OK)
 		return r;
-	for (i = 0; i < n; i++) {
-		if ((r = insert_event(st, &ev[i], now, &is_new)) != MSGR_OK)
-			goto out;
-		if (is_new)
-			fresh++;
-		else
-			dup++;
-	}
-	for (i = 0; i < nq; i++)
-		if ((r = insert_quarantine(st, &q[i], now)) != MSGR_OK)
-			goto out;
-	r = tx_commit(st);
-out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
-		return r;
-	}
 	if (n_new != NULL)
 		*n_new = fresh;
 	if (n_dup != NULL)
@@ -777,313 +181,64 @@ msgr_job_clear(struct msgr_job *job)
 	memset(job, 0, sizeof(*job));
 }
 
-static msgr_result
-job_load(struct msgr_store *st, int64_t id, struct msgr_job *job)
-{
-	sqlite3_stmt *s = use(st, S_JOB_GET);
-	msgr_result r;
-	int rc;
-
-	if ((rc = bind_int(s, 1, id)) != SQLITE_OK)
-		return fail(st, rc, "claim");
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = fail(st, rc, "claim");
-		goto out;
-	}
-	job->id = sqlite3_column_int64(s, 0);
-	if ((r = col_copy(s, 1, job->connector_id, sizeof(job->connector_id))) != MSGR_OK ||
-	    (r = col_copy(s, 2, job->page_id, sizeof(job->page_id))) != MSGR_OK ||
-	    (r = col_copy(s, 3, job->user_id, sizeof(job->user_id))) != MSGR_OK)
-		goto out;
-	job->kind = sqlite3_column_int(s, 4);
-	job->standby = sqlite3_column_int(s, 5);
-	job->timestamp = sqlite3_column_int64(s, 6);
-	job->received_at = sqlite3_column_int64(s, 7);
-	job->attempts = sqlite3_column_int(s, 8);
-	job->claims = sqlite3_column_int(s, 10);
-	r = col_dup(s, 9, &job->raw, NULL);
-out:
-	sqlite3_reset(s);
-	return r;
-}
-
 msgr_result
 msgr_store_claim(struct msgr_store *st, const char *owner, long long now, int lease_ms,
     struct msgr_job *job)
 {
-	char page[sizeof(job->page_id)], user[sizeof(job->user_id)];
-	sqlite3_stmt *s;
-	int64_t head;
-	msgr_result r;
-	int rc, tries;
-
 	if (job != NULL)
 		memset(job, 0, sizeof(*job));
-	if (st == NULL || owner == NULL || owner[0] == '\0' || lease_ms <= 0 || job == NULL)
+	if (start(st) == NULL || owner == NULL || owner[0] == '\0' || lease_ms <= 0 || job == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	/* Optimistic: find a due conversation with a plain read (nothing due, the common case
-	 * after a response, then costs no write lock), then take it under the write lock only
-	 * if it is still free and its head unchanged. */
-	for (tries = 0; tries < CLAIM_TRIES; tries++) {
-		s = use(st, S_CLAIM_PICK);
-		if ((rc = bind_int(s, 1, now)) != SQLITE_OK)
-			return fail(st, rc, "claim");
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_DONE) {
-			sqlite3_reset(s);
-			return MSGR_ERR_EMPTY;
-		}
-		if (rc != SQLITE_ROW) {
-			r = fail(st, rc, "claim");
-			sqlite3_reset(s);
-			return r;
-		}
-		if ((r = col_copy(s, 0, page, sizeof(page))) != MSGR_OK ||
-		    (r = col_copy(s, 1, user, sizeof(user))) != MSGR_OK) {
-			sqlite3_reset(s);
-			snprintf(st->errmsg, sizeof(st->errmsg), "claim: conversation id too long");
-			return r == MSGR_ERR_TOOBIG ? MSGR_ERR_STORE : r;
-		}
-		head = sqlite3_column_int64(s, 2);
-		sqlite3_reset(s);
-
-		if ((r = tx_begin(st)) != MSGR_OK)
-			return r;
-		s = use(st, S_CLAIM_TAKE);
-		if ((rc = bind_int(s, 1, now + lease_ms)) || (rc = bind_text(s, 2, page)) ||
-		    (rc = bind_text(s, 3, user)) || (rc = bind_int(s, 4, head)) ||
-		    (rc = bind_int(s, 5, now))) {
-			r = fail(st, rc, "claim");
-			goto out;
-		}
-		if ((r = run(st, s, "claim")) != MSGR_OK)
-			goto out;
-		if (sqlite3_changes(st->db) == 0) {
-			/* Another process took it (or its head changed) meanwhile: look again. */
-			tx_rollback(st);
-			continue;
-		}
-		s = use(st, S_CLAIM_LEASE);
-		if ((rc = bind_text(s, 1, owner)) || (rc = bind_int(s, 2, now + lease_ms)) ||
-		    (rc = bind_int(s, 3, head))) {
-			r = fail(st, rc, "claim");
-			goto out;
-		}
-		if ((r = run(st, s, "claim")) != MSGR_OK)
-			goto out;
-		if (sqlite3_changes(st->db) != 1) {
-			snprintf(st->errmsg, sizeof(st->errmsg), "claim: queue row without its event");
-			r = MSGR_ERR_STORE;
-			goto out;
-		}
-		if ((r = job_load(st, head, job)) != MSGR_OK)
-			goto out;
-		if ((r = tx_commit(st)) != MSGR_OK)
-			goto out;
-		return MSGR_OK;
-	}
-	snprintf(st->errmsg, sizeof(st->errmsg), "claim: candidates kept being taken");
-	return MSGR_ERR_BUSY;
-out:
-	tx_rollback(st);
-	msgr_job_clear(job);
-	return r;
-}
-
-/* Recomputes the queue row of job_id's conversation after one of its events changed. */
-static msgr_result
-conv_refresh(struct msgr_store *st, int64_t job_id)
-{
-	char page[sizeof(((struct msgr_job *)0)->page_id)];
-	char user[sizeof(((struct msgr_job *)0)->user_id)];
-	sqlite3_stmt *s = use(st, S_EV_CONV);
-	msgr_result r;
-	int rc;
-
-	if ((rc = bind_int(s, 1, job_id)) != SQLITE_OK)
-		return fail(st, rc, "queue");
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = fail(st, rc, "queue");
-		sqlite3_reset(s);
-		return r;
-	}
-	r = col_copy(s, 0, page, sizeof(page));
-	if (r == MSGR_OK)
-		r = col_copy(s, 1, user, sizeof(user));
-	sqlite3_reset(s);
-	if (r != MSGR_OK)
-		return r;
-	s = use(st, S_CONVQ_REFRESH);
-	if ((rc = bind_text(s, 1, page)) || (rc = bind_text(s, 2, user)))
-		return fail(st, rc, "queue");
-	if ((r = run(st, s, "queue")) != MSGR_OK)
-		return r;
-	s = use(st, S_CONVQ_DROP);
-	if ((rc = bind_text(s, 1, page)) || (rc = bind_text(s, 2, user)))
-		return fail(st, rc, "queue");
-	return run(st, s, "queue");
-}
-
-/* Applies s (bound: a one-row update of a job still leased to owner) and brings the
- * conversation's queue row in step, in one transaction. NOTFOUND when owner lost the job. */
-static msgr_result
-job_change(struct msgr_store *st, sqlite3_stmt *s, int64_t job_id, const char *what)
-{
-	msgr_result r;
-
-	if ((r = tx_begin(st)) != MSGR_OK)
-		return r;
-	if ((r = run(st, s, what)) != MSGR_OK)
-		goto out;
-	if (sqlite3_changes(st->db) == 0) {
-		r = MSGR_ERR_NOTFOUND;
-		goto out;
-	}
-	if ((r = conv_refresh(st, job_id)) != MSGR_OK)
-		goto out;
-	r = tx_commit(st);
-out:
-	if (r != MSGR_OK)
-		tx_rollback(st);
-	return r;
-}
-
-/* A one-row update (bound): MSGR_ERR_NOTFOUND when no row matched. */
-static msgr_result
-job_update(struct msgr_store *st, sqlite3_stmt *s, const char *what)
-{
-	msgr_result r;
-
-	if ((r = run(st, s, what)) != MSGR_OK)
-		return r;
-	return sqlite3_changes(st->db) > 0 ? MSGR_OK : MSGR_ERR_NOTFOUND;
+	return st->ops->claim(st->impl, owner, now, lease_ms, job);
 }
 
 msgr_result
 msgr_store_finish(struct msgr_store *st, int64_t job_id, const char *owner,
     enum msgr_job_state state, const char *note)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || owner == NULL ||
+	if (start(st) == NULL || owner == NULL ||
 	    (state != MSGR_JOB_DONE && state != MSGR_JOB_FAILED && state != MSGR_JOB_SKIPPED))
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_FINISH);
-	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
-	    (rc = bind_int(s, 3, (long long)state)) || (rc = bind_text(s, 4, note)) ||
-	    (rc = bind_int(s, 5, msgr_clock_wall_ms())))
-		return fail(st, rc, "finish");
-	return job_change(st, s, job_id, "finish");
+	return st->ops->finish(st->impl, job_id, owner, state, note, now_of(st));
 }
 
 msgr_result
 msgr_store_retry(struct msgr_store *st, int64_t job_id, const char *owner, long long next_at,
     const char *error)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || owner == NULL)
+	if (start(st) == NULL || owner == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_RETRY);
-	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
-	    (rc = bind_int(s, 3, next_at)) || (rc = bind_text(s, 4, error)))
-		return fail(st, rc, "retry");
-	return job_change(st, s, job_id, "retry");
+	return st->ops->retry(st->impl, job_id, owner, next_at, error);
 }
 
 msgr_result
 msgr_store_renew(struct msgr_store *st, int64_t job_id, const char *owner, long long now,
     int lease_ms)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || owner == NULL || lease_ms <= 0)
+	if (start(st) == NULL || owner == NULL || lease_ms <= 0)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_RENEW);
-	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
-	    (rc = bind_int(s, 3, now + lease_ms)))
-		return fail(st, rc, "renew");
-	return job_change(st, s, job_id, "renew");
+	return st->ops->renew(st->impl, job_id, owner, now + lease_ms);
 }
 
 /* ---- outbox ---- */
-
-/* MSGR_OK when s (bound) returns a row, MSGR_ERR_NOTFOUND when none. */
-static msgr_result
-exists(struct msgr_store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	msgr_result r;
-
-	if (rc == SQLITE_ROW)
-		r = MSGR_OK;
-	else if (rc == SQLITE_DONE)
-		r = MSGR_ERR_NOTFOUND;
-	else
-		r = fail(st, rc, what);
-	sqlite3_reset(s);
-	return r;
-}
 
 msgr_result
 msgr_store_outbox_put(struct msgr_store *st, int64_t job_id, const char *const *requests,
     size_t n)
 {
-	sqlite3_stmt *s;
-	msgr_result r;
 	size_t i;
-	int rc;
 
-	if (st == NULL || (n > 0 && requests == NULL))
+	if (start(st) == NULL || (n > 0 && requests == NULL))
 		return MSGR_ERR_INVALID;
 	if (n > MSGR_STORE_OUTBOX_MAX)
 		return MSGR_ERR_TOOBIG;
 	if (n == 0)
 		return MSGR_OK;
-	op_start(st);
-	if ((r = tx_begin(st)) != MSGR_OK)
-		return r;
-	s = use(st, S_EV_EXISTS);
-	if ((rc = bind_int(s, 1, job_id)) != SQLITE_OK) {
-		r = fail(st, rc, "outbox");
-		goto out;
-	}
-	if ((r = exists(st, s, "outbox")) != MSGR_OK)
-		goto out;
-	s = use(st, S_OB_EXISTS);
-	if ((rc = bind_int(s, 1, job_id)) != SQLITE_OK) {
-		r = fail(st, rc, "outbox");
-		goto out;
-	}
-	r = exists(st, s, "outbox");
-	if (r == MSGR_OK) {
-		r = MSGR_ERR_DUPLICATE;
-		goto out;
-	}
-	if (r != MSGR_ERR_NOTFOUND)
-		goto out;
-	for (i = 0; i < n; i++) {
-		s = use(st, S_OB_INSERT);
-		if ((rc = bind_int(s, 1, job_id)) || (rc = bind_int(s, 2, (long long)i)) ||
-		    (rc = bind_text(s, 3, requests[i]))) {
-			r = fail(st, rc, "outbox");
-			goto out;
-		}
-		if ((r = run(st, s, "outbox")) != MSGR_OK)
-			goto out;
-	}
-	r = tx_commit(st);
-out:
-	if (r != MSGR_OK)
-		tx_rollback(st);
-	return r;
+	/* A NULL request would be refused by the schema half-way; refused whole here instead. */
+	for (i = 0; i < n; i++)
+		if (requests[i] == NULL)
+			return MSGR_ERR_INVALID;
+	return st->ops->outbox_put(st->impl, job_id, requests, n);
 }
 
 void
@@ -1102,179 +257,88 @@ msgr_result
 msgr_store_outbox_get(struct msgr_store *st, int64_t job_id, struct msgr_outbox_item **items,
     size_t *n)
 {
-	struct msgr_outbox_item *v = NULL, *nv;
-	size_t len = 0, cap = 0;
-	sqlite3_stmt *s;
-	msgr_result r = MSGR_OK;
-	int rc;
-
 	if (items != NULL)
 		*items = NULL;
 	if (n != NULL)
 		*n = 0;
-	if (st == NULL || items == NULL || n == NULL)
+	if (start(st) == NULL || items == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_OB_GET);
-	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_int(s, 2, MSGR_STORE_OUTBOX_MAX)))
-		return fail(st, rc, "outbox");
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = MSGR_ERR_NOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		memset(&v[len], 0, sizeof(v[len]));
-		v[len].id = sqlite3_column_int64(s, 0);
-		v[len].seq = sqlite3_column_int(s, 1);
-		v[len].done = sqlite3_column_int(s, 3);
-		if ((r = col_dup(s, 2, &v[len].request, NULL)) != MSGR_OK)
-			goto out;
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "outbox");
-		goto out;
-	}
-	if (len == 0) {
-		r = MSGR_ERR_NOTFOUND;
-		goto out;
-	}
-	*items = v;
-	*n = len;
-	v = NULL;
-out:
-	sqlite3_reset(s);
-	msgr_store_outbox_free(v, len);
-	return r;
+	return st->ops->outbox_get(st->impl, job_id, items, n);
 }
 
 msgr_result
 msgr_store_outbox_done(struct msgr_store *st, int64_t item_id, const char *message_id)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL)
+	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_OB_DONE);
-	if ((rc = bind_int(s, 1, item_id)) || (rc = bind_text(s, 2, message_id)) ||
-	    (rc = bind_int(s, 3, msgr_clock_wall_ms())))
-		return fail(st, rc, "outbox done");
-	return job_update(st, s, "outbox done");
+	return st->ops->outbox_done(st->impl, item_id, message_id, now_of(st));
 }
 
-/* ---- small values: conversation state, caches, pauses ---- */
-
-/* Steps s (bound) for one text value: *value malloc'd, MSGR_ERR_NOTFOUND when no row. */
-static msgr_result
-get_value(struct msgr_store *st, sqlite3_stmt *s, char **value, const char *what)
-{
-	msgr_result r;
-	int rc = sqlite3_step(s);
-
-	if (rc == SQLITE_ROW)
-		r = col_dup(s, 0, value, NULL);
-	else if (rc == SQLITE_DONE)
-		r = MSGR_ERR_NOTFOUND;
-	else
-		r = fail(st, rc, what);
-	sqlite3_reset(s);
-	return r;
-}
+/* ---- conversation state and caches ---- */
 
 msgr_result
 msgr_store_conv_get(struct msgr_store *st, const char *page_id, const char *user_id,
     const char *name, char **value)
 {
-	sqlite3_stmt *s;
-	int rc;
-
 	if (value != NULL)
 		*value = NULL;
-	if (st == NULL || page_id == NULL || user_id == NULL || name == NULL || value == NULL)
+	if (start(st) == NULL || page_id == NULL || user_id == NULL || name == NULL ||
+	    value == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_CONV_GET);
-	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
-	    (rc = bind_text(s, 3, name)))
-		return fail(st, rc, "conv");
-	return get_value(st, s, value, "conv");
+	return st->ops->conv_get(st->impl, page_id, user_id, name, value);
 }
 
 msgr_result
 msgr_store_conv_set(struct msgr_store *st, const char *page_id, const char *user_id,
     const char *name, const char *value)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || page_id == NULL || user_id == NULL || name == NULL)
+	if (start(st) == NULL || page_id == NULL || user_id == NULL || name == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, value != NULL ? S_CONV_SET : S_CONV_DEL);
-	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
-	    (rc = bind_text(s, 3, name)))
-		return fail(st, rc, "conv");
-	if (value != NULL &&
-	    ((rc = bind_text(s, 4, value)) || (rc = bind_int(s, 5, msgr_clock_wall_ms()))))
-		return fail(st, rc, "conv");
-	return run(st, s, "conv");
+	return st->ops->conv_set(st->impl, page_id, user_id, name, value, now_of(st));
+}
+
+msgr_result
+msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
+    struct msgr_conv_row **rows, size_t *n)
+{
+	if (rows != NULL)
+		*rows = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (start(st) == NULL || name == NULL || rows == NULL || n == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->conv_list(st->impl, name, max, rows, n);
 }
 
 msgr_result
 msgr_store_cache_get(struct msgr_store *st, const char *ns, const char *key, long long now,
     char **value)
 {
-	sqlite3_stmt *s;
-	int rc;
-
 	if (value != NULL)
 		*value = NULL;
-	if (st == NULL || ns == NULL || key == NULL || value == NULL)
+	if (start(st) == NULL || ns == NULL || key == NULL || value == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_CACHE_GET);
-	if ((rc = bind_text(s, 1, ns)) || (rc = bind_text(s, 2, key)) || (rc = bind_int(s, 3, now)))
-		return fail(st, rc, "cache");
-	return get_value(st, s, value, "cache");
+	return st->ops->cache_get(st->impl, ns, key, now, value);
 }
 
 msgr_result
 msgr_store_cache_put(struct msgr_store *st, const char *ns, const char *key,
     const char *value, long long expires_at)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || ns == NULL || key == NULL || value == NULL)
+	if (start(st) == NULL || ns == NULL || key == NULL || value == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_CACHE_PUT);
-	if ((rc = bind_text(s, 1, ns)) || (rc = bind_text(s, 2, key)) ||
-	    (rc = bind_text(s, 3, value)) || (rc = bind_int(s, 4, expires_at)))
-		return fail(st, rc, "cache");
-	return run(st, s, "cache");
+	return st->ops->cache_put(st->impl, ns, key, value, expires_at);
 }
 
 msgr_result
 msgr_store_cache_del(struct msgr_store *st, const char *ns, const char *key)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || ns == NULL || key == NULL)
+	if (start(st) == NULL || ns == NULL || key == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_CACHE_DEL);
-	if ((rc = bind_text(s, 1, ns)) || (rc = bind_text(s, 2, key)))
-		return fail(st, rc, "cache");
-	return run(st, s, "cache");
+	return st->ops->cache_del(st->impl, ns, key);
 }
+
+/* ---- pauses ---- */
 
 static int
 scope_ok(const char *scope)
@@ -1286,148 +350,28 @@ msgr_result
 msgr_store_pause_set(struct msgr_store *st, const char *scope, const char *id,
     const char *reason, long long now)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || !scope_ok(scope) || id == NULL)
+	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_PAUSE_SET);
-	if ((rc = bind_text(s, 1, scope)) || (rc = bind_text(s, 2, id)) ||
-	    (rc = bind_text(s, 3, reason != NULL ? reason : "")) || (rc = bind_int(s, 4, now)))
-		return fail(st, rc, "pause");
-	return run(st, s, "pause");
+	return st->ops->pause_set(st->impl, scope, id, reason != NULL ? reason : "", now);
 }
 
 msgr_result
 msgr_store_pause_clear(struct msgr_store *st, const char *scope, const char *id)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL || !scope_ok(scope) || id == NULL)
+	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_PAUSE_CLEAR);
-	if ((rc = bind_text(s, 1, scope)) || (rc = bind_text(s, 2, id)))
-		return fail(st, rc, "pause");
-	return run(st, s, "pause");
+	return st->ops->pause_clear(st->impl, scope, id);
 }
 
 msgr_result
 msgr_store_pause_get(struct msgr_store *st, const char *scope, const char *id, char *reason,
     size_t reasonsz)
 {
-	sqlite3_stmt *s;
-	msgr_result r;
-	int rc;
-
 	if (reason != NULL && reasonsz > 0)
 		reason[0] = '\0';
-	if (st == NULL || !scope_ok(scope) || id == NULL)
+	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_PAUSE_GET);
-	if ((rc = bind_text(s, 1, scope)) || (rc = bind_text(s, 2, id)))
-		return fail(st, rc, "pause");
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		r = MSGR_OK;
-		if (reason != NULL && reasonsz > 0) {
-			const unsigned char *t = sqlite3_column_text(s, 0);
-			/* The reason is for people: a cut one still says enough. */
-			snprintf(reason, reasonsz, "%s", t != NULL ? (const char *)t : "");
-		}
-	} else if (rc == SQLITE_DONE) {
-		r = MSGR_ERR_NOTFOUND;
-	} else {
-		r = fail(st, rc, "pause");
-	}
-	sqlite3_reset(s);
-	return r;
-}
-
-/* Text column col into dst[dstsz], cut when longer (for display rows). */
-static void
-col_show(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-
-	snprintf(dst, dstsz, "%s", t != NULL ? (const char *)t : "");
-}
-
-/* Bounded row list: cap rows of size sz, grown as they come. */
-static msgr_result
-grow(void **v, size_t *cap, size_t len, size_t sz)
-{
-	size_t ncap;
-	void *nv;
-
-	if (len < *cap)
-		return MSGR_OK;
-	ncap = *cap ? *cap * 2 : 8;
-	if ((nv = realloc(*v, ncap * sz)) == NULL)
-		return MSGR_ERR_NOMEM;
-	*v = nv;
-	*cap = ncap;
-	return MSGR_OK;
-}
-
-static long long
-limit_of(size_t max)
-{
-	return max > (size_t)1 << 30 ? 1LL << 30 : (long long)max;
-}
-
-/* The loop of the list functions: runs statement id (its last parameter the row limit,
- * after name when name is not NULL) and fills one malloc'd row of rowsz bytes a result. */
-static msgr_result
-list_rows(struct msgr_store *st, enum sid id, const char *what, const char *name, size_t max,
-    size_t rowsz, void (*fill)(sqlite3_stmt *s, void *row), void **rows, size_t *n)
-{
-	char *v = NULL;
-	size_t len = 0, cap = 0;
-	sqlite3_stmt *s;
-	msgr_result r = MSGR_OK;
-	int rc, limit_at = 1;
-
-	op_start(st);
-	s = use(st, id);
-	if (name != NULL) {
-		if ((rc = bind_text(s, 1, name)) != SQLITE_OK)
-			return fail(st, rc, what);
-		limit_at = 2;
-	}
-	if ((rc = bind_int(s, limit_at, limit_of(max))) != SQLITE_OK)
-		return fail(st, rc, what);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = grow((void **)&v, &cap, len, rowsz)) != MSGR_OK)
-			goto out;
-		fill(s, v + len * rowsz);
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, what);
-		goto out;
-	}
-	*rows = v;
-	*n = len;
-	v = NULL;
-out:
-	sqlite3_reset(s);
-	free(v);
-	return r;
-}
-
-static void
-fill_pause(sqlite3_stmt *s, void *row)
-{
-	struct msgr_pause_row *p = row;
-
-	col_show(s, 0, p->scope, sizeof(p->scope));
-	col_show(s, 1, p->id, sizeof(p->id));
-	col_show(s, 2, p->reason, sizeof(p->reason));
-	p->since = sqlite3_column_int64(s, 3);
+	return st->ops->pause_get(st->impl, scope, id, reason, reasonsz);
 }
 
 msgr_result
@@ -1438,35 +382,9 @@ msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause_row *
 		*rows = NULL;
 	if (n != NULL)
 		*n = 0;
-	if (st == NULL || rows == NULL || n == NULL)
+	if (start(st) == NULL || rows == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	return list_rows(st, S_PAUSE_LIST, "pause list", NULL, max, sizeof(**rows), fill_pause,
-	    (void **)rows, n);
-}
-
-static void
-fill_conv(sqlite3_stmt *s, void *row)
-{
-	struct msgr_conv_row *c = row;
-
-	col_show(s, 0, c->page_id, sizeof(c->page_id));
-	col_show(s, 1, c->user_id, sizeof(c->user_id));
-	col_show(s, 2, c->value, sizeof(c->value));
-	c->updated_at = sqlite3_column_int64(s, 3);
-}
-
-msgr_result
-msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
-    struct msgr_conv_row **rows, size_t *n)
-{
-	if (rows != NULL)
-		*rows = NULL;
-	if (n != NULL)
-		*n = 0;
-	if (st == NULL || name == NULL || rows == NULL || n == NULL)
-		return MSGR_ERR_INVALID;
-	return list_rows(st, S_CONV_LIST, "conv list", name, max, sizeof(**rows), fill_conv,
-	    (void **)rows, n);
+	return st->ops->pause_list(st->impl, max, rows, n);
 }
 
 /* ---- quarantine ---- */
@@ -1487,60 +405,21 @@ msgr_result
 msgr_store_quarantine_list(struct msgr_store *st, size_t max, struct msgr_quarantine_row **rows,
     size_t *n)
 {
-	struct msgr_quarantine_row *v = NULL;
-	size_t len = 0, cap = 0;
-	sqlite3_stmt *s;
-	msgr_result r = MSGR_OK;
-	int rc;
-
 	if (rows != NULL)
 		*rows = NULL;
 	if (n != NULL)
 		*n = 0;
-	if (st == NULL || rows == NULL || n == NULL)
+	if (start(st) == NULL || rows == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_Q_LIST);
-	if ((rc = bind_int(s, 1, limit_of(max))) != SQLITE_OK)
-		return fail(st, rc, "quarantine list");
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = grow((void **)&v, &cap, len, sizeof(*v))) != MSGR_OK)
-			goto out;
-		memset(&v[len], 0, sizeof(v[len]));
-		v[len].id = sqlite3_column_int64(s, 0);
-		col_show(s, 1, v[len].connector_id, sizeof(v[len].connector_id));
-		col_show(s, 2, v[len].reason, sizeof(v[len].reason));
-		v[len].received_at = sqlite3_column_int64(s, 3);
-		if ((r = col_dup(s, 4, &v[len].raw, &v[len].raw_len)) != MSGR_OK)
-			goto out;
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "quarantine list");
-		goto out;
-	}
-	*rows = v;
-	*n = len;
-	v = NULL;
-out:
-	sqlite3_reset(s);
-	msgr_store_quarantine_free(v, len);
-	return r;
+	return st->ops->quarantine_list(st->impl, max, rows, n);
 }
 
 msgr_result
 msgr_store_quarantine_delete(struct msgr_store *st, int64_t id)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st == NULL)
+	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_Q_DELETE);
-	if ((rc = bind_int(s, 1, id)) != SQLITE_OK)
-		return fail(st, rc, "quarantine delete");
-	return job_update(st, s, "quarantine delete");
+	return st->ops->quarantine_delete(st->impl, id);
 }
 
 /* ---- stats, failures, purge ---- */
@@ -1548,63 +427,11 @@ msgr_store_quarantine_delete(struct msgr_store *st, int64_t id)
 msgr_result
 msgr_store_stats(struct msgr_store *st, long long now, struct msgr_store_stats *out)
 {
-	struct msgr_store_stats z;
-	sqlite3_stmt *s;
-	msgr_result r;
-	int rc;
-
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (st == NULL || out == NULL)
+	if (start(st) == NULL || out == NULL)
 		return MSGR_ERR_INVALID;
-	memset(&z, 0, sizeof(z));
-	op_start(st);
-	/* One read transaction: the counts come from one snapshot. */
-	if ((r = run(st, use(st, S_BEGIN_READ), "stats")) != MSGR_OK)
-		return r;
-	s = use(st, S_STATS_EVENTS);
-	if ((rc = bind_int(s, 1, now)) != SQLITE_OK) {
-		r = fail(st, rc, "stats");
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		long long count = sqlite3_column_int64(s, 1);
-
-		switch (sqlite3_column_int(s, 0)) {
-		case MSGR_JOB_PENDING:
-			z.pending = count;
-			z.retrying = sqlite3_column_int64(s, 2);
-			z.waiting = sqlite3_column_int64(s, 3);
-			z.leased = sqlite3_column_int64(s, 4);
-			break;
-		case MSGR_JOB_DONE: z.done = count; break;
-		case MSGR_JOB_FAILED: z.failed = count; break;
-		case MSGR_JOB_SKIPPED: z.skipped = count; break;
-		default: break;
-		}
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "stats");
-		goto out;
-	}
-	s = use(st, S_STATS_OTHER);
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = fail(st, rc, "stats");
-		sqlite3_reset(s);
-		goto out;
-	}
-	z.quarantined = sqlite3_column_int64(s, 0);
-	z.paused = sqlite3_column_int64(s, 1);
-	sqlite3_reset(s);
-	r = tx_commit(st);
-out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
-		return r;
-	}
-	*out = z;
-	return MSGR_OK;
+	return st->ops->stats(st->impl, now, out);
 }
 
 void
@@ -1619,97 +446,85 @@ msgr_store_lines_free(char **lines, size_t n)
 	free(lines);
 }
 
+static void
+failures_free(struct msgr_store_failure *rows, size_t n)
+{
+	size_t i;
+
+	if (rows == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(rows[i].note);
+	free(rows);
+}
+
+/* "2026-10-01T12:00:00Z connector kind=N note", malloc'd; NULL when out of memory. */
+static char *
+failure_line(const struct msgr_store_failure *f)
+{
+	char when[32], conn[160], note[512], line[800];
+	time_t t = (time_t)(f->finished_at / 1000);
+	const char *e = f->note != NULL ? f->note : "";
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+	    &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)t);
+	/* The note holds Facebook's or a bot's words: escape it for the terminal. */
+	msgr_log_escape(conn, sizeof(conn), f->connector_id, strlen(f->connector_id));
+	msgr_log_escape(note, sizeof(note), e, strlen(e));
+	snprintf(line, sizeof(line), "%s %s kind=%d %s", when, conn, f->kind, note);
+	return strdup(line);
+}
+
 msgr_result
 msgr_store_recent_failures(struct msgr_store *st, size_t max, char ***lines, size_t *n)
 {
+	struct msgr_store_failure *rows = NULL;
 	char **v = NULL;
-	size_t len = 0, cap = 0;
-	char when[32], conn[160], note[512], line[800];
-	sqlite3_stmt *s;
-	msgr_result r = MSGR_OK;
-	int rc;
+	size_t nrows = 0, len = 0;
+	msgr_result r;
 
 	if (lines != NULL)
 		*lines = NULL;
 	if (n != NULL)
 		*n = 0;
-	if (st == NULL || lines == NULL || n == NULL)
+	if (start(st) == NULL || lines == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	s = use(st, S_FAILURES);
-	if ((rc = bind_int(s, 1, limit_of(max))) != SQLITE_OK)
-		return fail(st, rc, "failures");
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		time_t t = (time_t)(sqlite3_column_int64(s, 0) / 1000);
-		const char *c = (const char *)sqlite3_column_text(s, 1);
-		const char *e = (const char *)sqlite3_column_text(s, 3);
-		struct tm tm;
-
-		if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
-		    &tm) == 0)
-			snprintf(when, sizeof(when), "%lld", (long long)t);
-		/* The note holds Facebook's or a bot's words: escape it for the terminal. */
-		msgr_log_escape(conn, sizeof(conn), c ? c : "", c ? strlen(c) : 0);
-		msgr_log_escape(note, sizeof(note), e ? e : "", e ? strlen(e) : 0);
-		snprintf(line, sizeof(line), "%s %s kind=%d %s", when, conn,
-		    sqlite3_column_int(s, 2), note);
-		if ((r = grow((void **)&v, &cap, len, sizeof(*v))) != MSGR_OK)
-			goto out;
-		if ((v[len] = strdup(line)) == NULL) {
+	if ((r = st->ops->failures(st->impl, max, &rows, &nrows)) != MSGR_OK)
+		return r;
+	if (nrows > 0 && (v = calloc(nrows, sizeof(*v))) == NULL) {
+		r = MSGR_ERR_NOMEM;
+		goto out;
+	}
+	for (len = 0; len < nrows; len++) {
+		if ((v[len] = failure_line(&rows[len])) == NULL) {
 			r = MSGR_ERR_NOMEM;
 			goto out;
 		}
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = fail(st, rc, "failures");
-		goto out;
 	}
 	*lines = v;
 	*n = len;
 	v = NULL;
 out:
-	sqlite3_reset(s);
 	msgr_store_lines_free(v, len);
+	failures_free(rows, nrows);
 	return r;
 }
 
 msgr_result
 msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
 {
-	sqlite3_stmt *s;
+	size_t deleted = 0;
 	msgr_result r;
-	int rc, deleted = 0;
 
 	if (n_events != NULL)
 		*n_events = 0;
-	if (st == NULL)
+	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	op_start(st);
-	if ((r = tx_begin(st)) != MSGR_OK)
+	if ((r = st->ops->purge(st->impl, before, &deleted)) != MSGR_OK)
 		return r;
-	s = use(st, S_PURGE_EVENTS);
-	if ((rc = bind_int(s, 1, before)) != SQLITE_OK) {
-		r = fail(st, rc, "purge");
-		goto out;
-	}
-	if ((r = run(st, s, "purge")) != MSGR_OK)
-		goto out;
-	deleted = sqlite3_changes(st->db);
-	s = use(st, S_PURGE_CACHE);
-	if ((rc = bind_int(s, 1, before)) != SQLITE_OK) {
-		r = fail(st, rc, "purge");
-		goto out;
-	}
-	if ((r = run(st, s, "purge")) != MSGR_OK)
-		goto out;
-	r = tx_commit(st);
-out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
-		return r;
-	}
 	if (n_events != NULL)
-		*n_events = (size_t)deleted;
+		*n_events = deleted;
 	return MSGR_OK;
 }

@@ -1,18 +1,22 @@
 /* store.h — the state store: event queue, dedup, conversations, outbox, caches, quarantine,
- * pauses, stats (DESIGN.md "The state store").
+ * pauses, stats (docs/store.md).
  *
- * One SQLite file in WAL mode (or DELETE for NFS homes) shared by every responder process,
- * `msgrctl drain` and `msgrctl worker`. The interface is narrow and batch-shaped so another
- * backend (PostgreSQL) can stand behind it without touching the responder or the worker.
- * Every write that must be atomic is one transaction; waits for the write lock are bounded
- * by busy_timeout_ms and then reported as MSGR_ERR_BUSY, never retried forever. A handle is
- * used by one thread at a time and never across fork(): open it in the process that uses it.
- * Times are milliseconds since the epoch. docs/store.md has the schema and the reasons. */
+ * One interface, several backends: every msgr_store_* call checks its arguments here and is
+ * carried out by the backend the handle was opened with (struct msgr_store_ops at the end of
+ * this file; SQLite in lib/store_sqlite.c is the default), so the responder, the worker and
+ * msgrctl never know which one holds the state. The interface is narrow and batch-shaped
+ * (a request's events go in one call) so a networked backend costs one round trip where SQLite
+ * costs one transaction. Every write that must be atomic is one transaction; waits for a lock
+ * are bounded by busy_timeout_ms and then reported as MSGR_ERR_BUSY, never retried forever. A
+ * handle is used by one thread at a time and never across fork(): open it in the process that
+ * uses it. Times are milliseconds since the epoch, taken from the handle's clock (options.clock,
+ * msgr_store_set_clock) where a call stamps a row. */
 #ifndef MSGR_STORE_H
 #define MSGR_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "clock.h"
 #include "result.h"
 
 struct msgr_store;
@@ -25,6 +29,9 @@ struct msgr_store_options {
 	int readonly;             /* open for reading only (msgrctl status) */
 	char *errbuf;             /* optional: why open failed, for the caller's log */
 	size_t errbufsz;
+	const char *backend;      /* NULL or "sqlite" (the default): docs/store.md "Backends" */
+	struct msgr_clock clock;  /* stamps received_at, finished_at, sent_at...; zero: the
+	                             system's wall clock */
 };
 
 /* Opens (creating and migrating the schema: PRAGMA user_version) the database. A database
@@ -34,10 +41,15 @@ struct msgr_store_options {
  * is in opt->errbuf when given. */
 msgr_result msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out);
 void msgr_store_close(struct msgr_store *st);
-/* The schema version this build writes. */
+/* The schema version this build writes (of the SQLite backend, the default). */
 int msgr_store_schema_version(void);
-/* Last SQLite error text of this handle, for logs (never holds a secret). */
+/* Last error text of this handle (the backend's own words), for logs: never holds a data
+ * value, so never a secret. */
 const char *msgr_store_errmsg(const struct msgr_store *st);
+/* Replaces the clock the handle stamps rows with (NULL: the system's wall clock). The worker
+ * gives its own (struct msgr_worker_hooks) so a test that moves time sees rows stamped alike.
+ * c is copied; its arg must outlive the use. */
+void msgr_store_set_clock(struct msgr_store *st, const struct msgr_clock *c);
 
 /* ---- intake ---- */
 
@@ -70,7 +82,7 @@ struct msgr_store_quarantine {
 msgr_result msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev,
     size_t n, const struct msgr_store_quarantine *q, size_t nq, size_t *n_new, size_t *n_dup);
 
-/* ---- work: claim, finish, retry (issue 4's worker) ---- */
+/* ---- work: claim, finish, retry (the worker: docs/worker.md) ---- */
 
 enum msgr_job_state { MSGR_JOB_PENDING = 0, MSGR_JOB_DONE, MSGR_JOB_FAILED, MSGR_JOB_SKIPPED };
 
@@ -227,5 +239,76 @@ void msgr_store_lines_free(char **lines, size_t n);
  * purged, so keep `before` well behind Facebook's redelivery horizon (a day or more).
  * *n_events (may be NULL) counts the jobs deleted. */
 msgr_result msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events);
+
+/* ---- for store backends (lib/store_*.c), not for callers ------------------------------------
+ *
+ * A backend is one table of these operations; lib/store.c checks every argument (NULL
+ * pointers, states, the id lengths struct msgr_job holds) and reads the handle's clock before
+ * calling one, so an operation gets valid arguments and explicit times and never reads a clock
+ * of its own. impl is the backend's handle from open. Each operation is one public call: it
+ * has the results and the atomicity its msgr_store_* function promises above, and it records
+ * why it failed for errmsg. A backend plugs in by naming its table in lib/store.c's list. */
+
+/* One failed job, for msgr_store_recent_failures (which formats and escapes it). */
+struct msgr_store_failure {
+	long long finished_at;
+	char connector_id[128];
+	int kind;
+	char *note;               /* malloc'd; NULL when none */
+};
+
+struct msgr_store_ops {
+	const char *name;                    /* what options.backend names: "sqlite" */
+	int schema_version;                  /* the schema version this build writes */
+	/* Opens (creating or migrating the schema). On failure, why in err[errsz]. */
+	msgr_result (*open)(const struct msgr_store_options *opt, void **impl, char *err,
+	    size_t errsz);
+	void (*close)(void *impl);
+	const char *(*errmsg)(const void *impl);  /* the last failure, "" when none */
+	msgr_result (*enqueue)(void *impl, const struct msgr_store_event *ev, size_t n,
+	    const struct msgr_store_quarantine *q, size_t nq, long long now, size_t *n_new,
+	    size_t *n_dup);
+	msgr_result (*claim)(void *impl, const char *owner, long long now, int lease_ms,
+	    struct msgr_job *job);
+	msgr_result (*finish)(void *impl, int64_t job_id, const char *owner,
+	    enum msgr_job_state state, const char *note, long long now);
+	msgr_result (*retry)(void *impl, int64_t job_id, const char *owner, long long next_at,
+	    const char *error);
+	msgr_result (*renew)(void *impl, int64_t job_id, const char *owner, long long until);
+	msgr_result (*outbox_put)(void *impl, int64_t job_id, const char *const *requests,
+	    size_t n);
+	msgr_result (*outbox_get)(void *impl, int64_t job_id, struct msgr_outbox_item **items,
+	    size_t *n);
+	msgr_result (*outbox_done)(void *impl, int64_t item_id, const char *message_id,
+	    long long now);
+	msgr_result (*conv_get)(void *impl, const char *page_id, const char *user_id,
+	    const char *name, char **value);
+	msgr_result (*conv_set)(void *impl, const char *page_id, const char *user_id,
+	    const char *name, const char *value, long long now);
+	msgr_result (*conv_list)(void *impl, const char *name, size_t max,
+	    struct msgr_conv_row **rows, size_t *n);
+	msgr_result (*cache_get)(void *impl, const char *ns, const char *key, long long now,
+	    char **value);
+	msgr_result (*cache_put)(void *impl, const char *ns, const char *key, const char *value,
+	    long long expires_at);
+	msgr_result (*cache_del)(void *impl, const char *ns, const char *key);
+	msgr_result (*pause_set)(void *impl, const char *scope, const char *id,
+	    const char *reason, long long now);
+	msgr_result (*pause_clear)(void *impl, const char *scope, const char *id);
+	msgr_result (*pause_get)(void *impl, const char *scope, const char *id, char *reason,
+	    size_t reasonsz);
+	msgr_result (*pause_list)(void *impl, size_t max, struct msgr_pause_row **rows,
+	    size_t *n);
+	msgr_result (*quarantine_list)(void *impl, size_t max,
+	    struct msgr_quarantine_row **rows, size_t *n);
+	msgr_result (*quarantine_delete)(void *impl, int64_t id);
+	msgr_result (*stats)(void *impl, long long now, struct msgr_store_stats *s);
+	/* Newest first; *rows malloc'd, each note freed by the caller. */
+	msgr_result (*failures)(void *impl, size_t max, struct msgr_store_failure **rows,
+	    size_t *n);
+	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
+};
+
+extern const struct msgr_store_ops msgr_store_sqlite_ops;   /* lib/store_sqlite.c */
 
 #endif
