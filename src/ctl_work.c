@@ -15,6 +15,7 @@
 #include "log.h"
 #include "message.h"
 #include "msgrctl.h"
+#include "options.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -48,11 +49,7 @@ ctl_open_store(struct ctl *ctl, struct msgr_store **st)
 	char err[256] = "";
 	msgr_result rc;
 
-	memset(&o, 0, sizeof(o));
-	o.path = ctl->cfg->state.path;
-	o.wal = ctl->cfg->state.journal == MSGR_JOURNAL_WAL;
-	o.sync_full = ctl->cfg->state.sync == MSGR_SYNC_FULL;
-	o.busy_timeout_ms = ctl->cfg->state.busy_timeout_ms;
+	msgr_options_store(ctl->cfg, &o);
 	o.errbuf = err;
 	o.errbufsz = sizeof(err);
 	if ((rc = msgr_store_open(&o, st)) != MSGR_OK) {
@@ -69,11 +66,7 @@ ctl_open_graph(struct ctl *ctl, struct msgr_graph **g)
 	struct msgr_graph_options o;
 	msgr_result rc;
 
-	memset(&o, 0, sizeof(o));
-	o.base_url = ctl->cfg->graph.url;
-	o.version = ctl->cfg->graph.version;
-	o.timeout_ms = ctl->cfg->graph.timeout_ms;
-	o.connect_timeout_ms = ctl->cfg->graph.connect_timeout_ms;
+	msgr_options_graph(ctl->cfg, &o);
 	if ((rc = msgr_graph_global_init()) != MSGR_OK ||
 	    (rc = msgr_graph_open(&o, g)) != MSGR_OK) {
 		fprintf(stderr, "msgrctl %s: Graph API client: %s\n", ctl->cmd->name,

@@ -35,6 +35,7 @@
 #include "intake.h"
 #include "limits.h"
 #include "log.h"
+#include "options.h"
 #include "request.h"
 #include "result.h"
 #include "signature.h"
@@ -567,11 +568,7 @@ work_once(struct responder *rs)
 	msgr_result rc;
 
 	if (rs->graph == NULL) {
-		memset(&gopt, 0, sizeof(gopt));
-		gopt.base_url = rs->cfg->graph.url;
-		gopt.version = rs->cfg->graph.version;
-		gopt.timeout_ms = rs->cfg->graph.timeout_ms;
-		gopt.connect_timeout_ms = rs->cfg->graph.connect_timeout_ms;
+		msgr_options_graph(rs->cfg, &gopt);
 		if ((rc = msgr_graph_open(&gopt, &rs->graph)) != MSGR_OK) {
 			msgr_log(MSGR_LOG_ERROR, "graph client cannot start: %s", msgr_strerror(rc));
 			return;
@@ -938,11 +935,7 @@ main(int argc, char **argv)
 	rs.threads = cgi ? 1 : rs.cfg->responder.threads;
 	if (rs.threads < 1)
 		rs.threads = 1;
-	rs.store_opt.path = rs.cfg->state.path;
-	rs.store_opt.wal = rs.cfg->state.journal == MSGR_JOURNAL_WAL;
-	rs.store_opt.sync_full = rs.cfg->state.sync == MSGR_SYNC_FULL;
-	rs.store_opt.busy_timeout_ms = rs.cfg->state.busy_timeout_ms;
-	rs.store_opt.readonly = 0;
+	msgr_options_store(rs.cfg, &rs.store_opt);
 	if ((rc = msgr_commit_open(&rs.store_opt, &rs.commit)) != MSGR_OK) {
 		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));
 		goto out;
