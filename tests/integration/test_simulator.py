@@ -481,6 +481,50 @@ def test_quick_reply_and_postback(t, env):
          env.bot_texts("u1", since))
 
 
+def test_event_types(t, env):
+    """Every event type of the page's API is a webhook the connector parses (none goes to
+    quarantine), and get_started runs the welcome story."""
+    since = env.seq()
+    st, a = env.api("POST", "event", {"page": PAGE_ID, "user": "u2", "type": "get_started"})
+    t.ok(st == 200 and a.get("status") == 200, "get_started is posted", a)
+    t.ok(wait_for(lambda: any("Lumi, the bot" in x for x in env.bot_texts("u2", since)) and
+                  len(env.bot_texts("u2", since)) >= 2),
+         "get_started (payload GET_STARTED) runs the welcome story", env.items("u2", since))
+    time.sleep(0.5)
+    # A delivery receipt names the page's last message.
+    page_mid = ([i["mid"] for i in env.items("u2", since) if i.get("from") == "page" and
+                 i.get("mid")] or ["m_none"])[-1]
+    events = [{"type": "referral", "ref": "spring-sale"}, {"type": "optin", "ref": "plugin"},
+              {"type": "reaction", "mid": page_mid, "emoji": "❤", "action": "react"},
+              {"type": "read"}, {"type": "delivery"},
+              {"type": "image", "url": "https://example.org/cat.png"}]
+    answers = []
+    for ev in events:
+        ev.update(page=PAGE_ID, user="u2")
+        answers.append(env.api("POST", "event", ev))
+    st, a = env.api("POST", "event", {"page": PAGE_ID, "user": "u2", "type": "text",
+                                      "text": "a typo"})
+    answers.append((st, a))
+    answers.append(env.api("POST", "event", {"page": PAGE_ID, "user": "u2", "type": "edit",
+                                             "mid": a.get("mid"), "text": "no typo"}))
+    t.ok(all(st == 200 and x.get("status") == 200 for st, x in answers),
+         "referral, optin, reaction, read, delivery, image and edit are posted (200)", answers)
+    kinds = [i["kind"] for i in env.items("u2", since) if i.get("from") == "user"]
+    t.eq(kinds, ["postback", "referral", "optin", "reaction", "read", "delivery", "attachment",
+                 "text", "edit"], "each is an item of its kind in the conversation")
+    st, log = env.api("GET", "log?since=%d" % since)
+    bodies = [h["body"] for h in log["webhooks"]] if st == 200 else []
+    t.ok(any('"delivery":{"mids":["%s"' % page_mid in b for b in bodies) and
+         any('"num_edit":1' in b for b in bodies) and
+         any('"reaction":{"reaction":"love"' in b for b in bodies),
+         "delivery names the page's last message, an edit counts, a reaction is named",
+         bodies[-9:])
+    time.sleep(1)
+    st, q = env.api("GET", "queue", timeout=60)
+    t.ok(st == 200 and q.get("exit") == 0 and "quarantine:  0" in q.get("text", ""),
+         "msgrctl status through the page's API: nothing quarantined", q)
+
+
 def test_graph_refusals(t, env):
     psid = w_psid(env, "u1")
     msg = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "hi"}}
@@ -675,6 +719,9 @@ def test_clock(t, env):
         return
     st, c = env.api("POST", "clock", {"advance_s": 25 * 3600})
     t.ok(st == 200 and c.get("offset_s") == 90000, "the clock moves 25 h ahead", c)
+    # Once, not twice, though the simulator itself runs under libfaketime.
+    t.ok(c and abs(c["now_ms"] - (time.time() + 90000) * 1000) < 10000, "the simulator's "
+         "clock is real time + 25 h", c)
     with open(env.clock_file) as f:
         t.eq(f.read(), "+90000s\n", "the clock file holds libfaketime's offset")
     c = env.conversation("u1")
@@ -771,7 +818,7 @@ def main():
     try:
         env = SimEnv()
         for test in (test_world_and_files, test_hello, test_redeliver,
-                     test_quick_reply_and_postback, test_graph_refusals, test_inbox,
+                     test_quick_reply_and_postback, test_event_types, test_graph_refusals, test_inbox,
                      test_fail_613, test_fail_hang, test_batch, test_transcript, test_clock, test_bad_input,
                      test_log_clean):
             try:
