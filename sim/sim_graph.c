@@ -1325,27 +1325,26 @@ sim_graph_serve(struct sim_ctx *cx, const char *sub)
 	c.path = sub;
 	c.page = c.user = -1;
 	rc = sim_req_read_body(cx->req, SIM_GRAPH_BODY_MAX);
-	if (rc != MSGR_OK) {
-		c.params = json_object();
-		refuse_t(&c, rc == MSGR_ERR_TOOBIG ? 413 : 400, 100, 0, "OAuthException",
-		    "(#100) the request body could not be read");
-		snprintf(cx->req->note, sizeof(cx->req->note), "body: %s", msgr_strerror(rc));
-		goto answer;
-	}
-	read_params(&c);
-	if (c.params == NULL) {
-		c.params = json_object();
+	if (rc == MSGR_OK)
+		read_params(&c);
+	if (c.params == NULL && (c.params = json_object()) == NULL) {
 		answer(&c, NULL);
 		goto answer;
+	}
+	/* Refused before anything is looked at: recorded (as every call is), about nobody. */
+	if (rc != MSGR_OK) {
+		refuse_t(&c, rc == MSGR_ERR_TOOBIG ? 413 : 400, 100, 0, "OAuthException",
+		    "(#100) the request body could not be read");
+		goto record;
 	}
 	if (strcmp(c.method, "GET") != 0 && strcmp(c.method, "POST") != 0 &&
 	    strcmp(c.method, "DELETE") != 0) {
 		unsupported(&c, sub);
-		goto answer;
+		goto record;
 	}
 	if (authenticate(&c) != 0) {
 		c.page = -1;
-		goto answer;
+		goto record;
 	}
 	sim_world_lock(w);
 	if (c.page >= 0 && (psid = subject_psid(&c, psid_buf, sizeof(psid_buf))) != NULL)
@@ -1372,6 +1371,11 @@ sim_graph_serve(struct sim_ctx *cx, const char *sub)
 	record_call(&c, (long)(msgr_clock_mono_ms() - t0));
 	if (c.status == 200 && c.echo && c.page >= 0 && c.user >= 0)
 		(void)sim_hook_defer_echo(cx, c.page, c.user, c.sent, c.app_id, c.mid);
+	sim_world_unlock(w);
+	goto answer;
+record:
+	sim_world_lock(w);
+	record_call(&c, (long)(msgr_clock_mono_ms() - t0));
 	sim_world_unlock(w);
 answer:
 	if (c.status != 200 && cx->req->note[0] == '\0')

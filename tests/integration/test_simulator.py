@@ -528,9 +528,15 @@ def test_event_types(t, env):
 def test_graph_refusals(t, env):
     psid = w_psid(env, "u1")
     msg = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "hi"}}
+    since = env.seq()
     st, a = env.graph("POST", "me/messages", msg, token="EAAwrong" + "0" * 30)
     t.ok(st == 400 and a["error"]["code"] == 190 and a["error"]["type"] == "OAuthException" and
          a["error"].get("fbtrace_id"), "a bad token: 400, code 190 in Facebook's shape", a)
+    st, log = env.api("GET", "log?since=%d" % since)
+    rec = log["graph"][-1] if st == 200 and log["graph"] else {}
+    t.ok(rec.get("status") == 400 and rec.get("page_id") is None and '"code":190' in
+         rec.get("answer", "") and "EAAwrong" not in json.dumps(rec),
+         "the refused call is recorded, about no page, without its token", rec)
     st, a = env.graph("POST", "me/messages", msg, with_proof=False)
     t.ok(st == 400 and a["error"]["code"] == 100 and "appsecret_proof" in a["error"]["message"],
          "no appsecret_proof: code 100", a)
