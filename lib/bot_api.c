@@ -28,6 +28,7 @@
 #include "log.h"
 #include "message.h"
 #include "signature.h"
+#include "url.h"
 
 /* Connecting takes at most this long (or the whole timeout when that is shorter): a bot on
  * the same host or network answers a SYN in milliseconds. */
@@ -58,21 +59,30 @@ fault_text(const struct msgr_connector *conn, const char *what)
 	return s;
 }
 
-/* What the bot needs before it runs: an http(s) url without spaces or control bytes, a
- * secret. NULL when fine, else a constant reason. */
+static const char no_memory[] = "out of memory";
+
+/* What the bot needs before it runs: an http(s) url curl can reach (lib/url.h), a secret
+ * (docs/bot-api.md). NULL when fine, else a constant reason (no_memory when it is that). */
 static const char *
 conn_fault(const struct msgr_connector *conn)
 {
 	const char *u = conn->bot.url;
-	size_t i;
 
 	if (u == NULL || u[0] == '\0')
 		return "no url";
-	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+	switch (msgr_url_check(u, MSGR_URL_HTTPS | MSGR_URL_HTTP)) {
+	case MSGR_URL_OK:
+		break;
+	case MSGR_URL_ERR_SCHEME:
 		return "url: not http:// or https://";
-	for (i = 0; u[i] != '\0'; i++)
-		if (i >= MSGR_MAX_URL_BYTES || (unsigned char)u[i] <= 0x20 || u[i] == 0x7f)
-			return "url: too long, or a space or control byte in it";
+	case MSGR_URL_ERR_LENGTH:
+	case MSGR_URL_ERR_CHAR:
+		return "url: too long, or a space or control byte in it";
+	case MSGR_URL_ERR_NOMEM:
+		return no_memory;
+	default:
+		return "url: no host, or not a URL curl can parse";
+	}
 	if (conn->bot.secret == NULL || conn->bot.secret[0] == '\0')
 		return "no secret (X-Msgr-Signature needs one)";
 	return NULL;
@@ -687,6 +697,8 @@ api_check(const struct msgr_connector *conn, char **errors)
 
 	if (why == NULL)
 		return MSGR_OK;
+	if (why == no_memory)
+		return MSGR_ERR_NOMEM;
 	if (errors != NULL && (*errors = fault_text(conn, why)) == NULL)
 		return MSGR_ERR_NOMEM;
 	return MSGR_ERR_CONFIG;

@@ -22,6 +22,7 @@
 #include "limits.h"
 #include "log.h"
 #include "message.h"
+#include "url.h"
 
 #define NAME_SHOWN_MAX 80   /* bytes of a story name or trigger quoted in a fault */
 
@@ -216,23 +217,20 @@ get_list(struct loader *ld, const config_setting_t *s, const char *story, const 
 	return s;
 }
 
-static int
-is_http_url(const char *s)
-{
-	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
-}
-
-/* A URL setting: http(s), as Facebook fetches it (GRAPH.md "Calls"). */
+/* A URL setting: http(s), as Facebook fetches it (lib/url.h, docs/stories.md). */
 static const char *
 get_url(struct loader *ld, const config_setting_t *s, const char *story, const char *what)
 {
 	const char *v = get_string(ld, s, story, what);
+	enum msgr_url_fault f;
 
-	if (v != NULL && (!is_http_url(v) || strlen(v) > MSGR_MAX_URL_BYTES)) {
+	if (v == NULL || (f = msgr_url_check(v, MSGR_URL_HTTPS | MSGR_URL_HTTP)) == MSGR_URL_OK)
+		return v;
+	if (f == MSGR_URL_ERR_NOMEM)
+		ld->nomem = 1;
+	else
 		fault(ld, s, story, "%s: not an https:// (or http://) URL", what);
-		return NULL;
-	}
-	return v;
+	return NULL;
 }
 
 /* ---- placeholders ------------------------------------------------------------------- */

@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <libconfig.h>
 #include <openssl/crypto.h>
 #include <unistr.h>
@@ -25,6 +23,7 @@
 #include "limits.h"
 #include "log.h"
 #include "signature.h"
+#include "url.h"
 
 #ifndef MSGR_DEFAULT_CONFIG
 #define MSGR_DEFAULT_CONFIG "/usr/local/etc/messenger-fcgi/msgr.conf"
@@ -562,13 +561,6 @@ id_chars(const char *s)
 	return 1;
 }
 
-static int
-http_url(const char *s)
-{
-	return (strncmp(s, "https://", 8) == 0 && s[8] != '\0') ||
-	    (strncmp(s, "http://", 7) == 0 && s[7] != '\0');
-}
-
 /* A digits-only id (app, page, persona: GRAPH.md ids are decimal) at most MSGR_MAX_ID_LEN. */
 static int
 get_digits(struct scope *sc, const char *key, int required, char **out)
@@ -606,22 +598,26 @@ get_text(struct scope *sc, const char *key, int required, size_t maxchars, char 
 	return 1;
 }
 
+/* An http:// or https:// URL (lib/url.h): curl fetches graph.url and bot.url, Facebook the
+ * menu's web_url items (docs/configuration.md). */
 static int
-get_url(struct scope *sc, const char *key, int required, int https_only, char **out)
+get_url(struct scope *sc, const char *key, int required, char **out)
 {
+	enum msgr_url_fault f;
 	int r = get_str(sc, key, required, out);
 
 	if (r != 1)
 		return r;
-	if (https_only ? strncmp(*out, "https://", 8) != 0 || (*out)[8] == '\0' : !http_url(*out)) {
+	if ((f = msgr_url_check(*out, MSGR_URL_HTTPS | MSGR_URL_HTTP)) == MSGR_URL_OK)
+		return 1;
+	if (f == MSGR_URL_ERR_NOMEM)
+		sc->ld->nomem = 1;
+	else
 		fault(sc->ld, config_setting_get_member(sc->group, key),
-		    "'%s%s'%s must be an %s URL", sc->prefix, key, sc->where,
-		    https_only ? "https://" : "http:// or https://");
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 1;
+		    "'%s%s'%s must be an http:// or https:// URL", sc->prefix, key, sc->where);
+	free(*out);
+	*out = NULL;
+	return -1;
 }
 
 /* ---- secrets ---- */
@@ -796,7 +792,7 @@ parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 	if (get_group(&(struct scope){ ld, root, "", "" }, "graph", &sc.group) != 1)
 		return;
 	check_keys(&sc, keys);
-	if (get_url(&sc, "url", 0, 0, &s) == 1) {
+	if (get_url(&sc, "url", 0, &s) == 1) {
 		/* the client joins url "/" version "/" path */
 		n = strlen(s);
 		while (n > 0 && s[n - 1] == '/')
@@ -934,7 +930,7 @@ parse_bot(struct scope *csc, struct msgr_connector *c)
 	if (config_setting_get_member(sc.group, "file") != NULL)
 		fault(ld, config_setting_get_member(sc.group, "file"),
 		    "'bot.file'%s applies only to bot type \"stories\"", csc->where);
-	get_url(&sc, "url", 1, 0, &c->bot.url);
+	get_url(&sc, "url", 1, &c->bot.url);
 	get_secret(&sc, "secret", 1, &c->bot.secret);
 	get_int32(&sc, "timeout_ms", 100, 60000, &c->bot.timeout_ms);
 	if (get_list(&sc, "events", MSGR_EVENT_KIND_COUNT, &list) == 1) {
@@ -1024,8 +1020,8 @@ static int
 valid_domain(const char *s)
 {
 	/* Meta's messenger-profile reference: whitelisted domains must be https */
-	return strncmp(s, "https://", 8) == 0 && s[8] != '\0' && u8_check((const uint8_t *)s,
-	    strlen(s)) == NULL;
+	return msgr_url_check(s, MSGR_URL_HTTPS) == MSGR_URL_OK &&
+	    u8_check((const uint8_t *)s, strlen(s)) == NULL;
 }
 
 static int
@@ -1154,7 +1150,7 @@ parse_menu(struct scope *sc, config_setting_t *list, struct msgr_profile_config 
 			check_keys(&isc, item_keys);
 			get_text(&isc, "title", 1, MSGR_MENU_TITLE_MAX_CHARS, &it->title);
 			hp = get_text(&isc, "payload", 0, MSGR_PAYLOAD_MAX_CHARS, &it->payload);
-			hu = get_url(&isc, "url", 0, 0, &it->url);
+			hu = get_url(&isc, "url", 0, &it->url);
 			/* a menu item is a postback or a web_url (GRAPH.md "Messenger profile") */
 			if (config_setting_get_member(isc.group, "payload") != NULL &&
 			    config_setting_get_member(isc.group, "url") != NULL)
@@ -1242,55 +1238,6 @@ parse_profile(struct scope *csc, struct msgr_connector *c)
 	    &p->whitelisted_domains, &p->n_whitelisted_domains, valid_domain, "an https:// URL");
 }
 
-/* 1 when s is an http:// URL on this machine: host 127.0.0.1, localhost or [::1], an
- * optional port and path, nothing else (no user, query or fragment); 0 when not; -1 out of
- * memory. Parsed with libcurl's URL API, the parser that will fetch it, so the host checked
- * is the host curl connects to (a "\\@" or an IPv4 written in hex cannot slip past). */
-static int
-loopback_http_url(const char *s)
-{
-	static const CURLUPart absent[] = { CURLUPART_USER, CURLUPART_PASSWORD,
-		CURLUPART_OPTIONS, CURLUPART_QUERY, CURLUPART_FRAGMENT, CURLUPART_ZONEID };
-	CURLU *u = NULL;
-	CURLUcode uc;
-	char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL;
-	size_t i;
-	int ok = 0;
-
-	/* the text itself: curl also takes "http:/x", "HTTP://x" and "http:///x" */
-	if (strncmp(s, "http://", 7) != 0 || s[7] == '/' || s[7] == '\0' || strpbrk(s, "?#") != NULL)
-		return 0;
-	if ((u = curl_url()) == NULL)
-		return -1;
-	if ((uc = curl_url_set(u, CURLUPART_URL, s, 0)) != CURLUE_OK) {
-		ok = uc == CURLUE_OUT_OF_MEMORY ? -1 : 0;
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		goto out;
-	if (strcmp(scheme, "http") != 0 || (strcmp(host, "127.0.0.1") != 0 &&
-	    strcasecmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0))
-		goto out;
-	/* port 0 is no port to connect to */
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strtol(port, NULL, 10) == 0)
-		goto out;
-	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
-		uc = curl_url_get(u, absent[i], &part, 0);
-		curl_free(part);
-		part = NULL;
-		if (uc == CURLUE_OK)
-			goto out;
-	}
-	ok = 1;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return ok;
-}
-
 /* simulator = { ... } (docs/simulator.md "Configuration"): the development simulator's
  * keys. Its url is checked whether or not it is enabled: a config that would point it at
  * another machine is wrong before anyone turns it on. */
@@ -1302,18 +1249,22 @@ parse_simulator(struct loader *ld, config_setting_t *root, struct msgr_config *c
 	struct scope sc = { ld, NULL, "simulator.", "" };
 	config_setting_t *list;
 	char *s = NULL;
+	enum msgr_url_fault f;
 	size_t n;
-	int i, k, r;
+	int i, k;
 
 	if (get_group(&(struct scope){ ld, root, "", "" }, "simulator", &sc.group) != 1)
 		return;
 	check_keys(&sc, keys);
 	get_bool(&sc, "enabled", &cfg->simulator.enabled);
 	if (get_str(&sc, "url", 0, &s) == 1) {
-		if ((r = loopback_http_url(s)) < 0) {
+		/* http:// on this machine, nothing but host, port and path: whatever else curl
+		 * would take, the simulator is never reached elsewhere */
+		f = msgr_url_check(s, MSGR_URL_HTTP | MSGR_URL_LOOPBACK | MSGR_URL_BARE);
+		if (f == MSGR_URL_ERR_NOMEM) {
 			ld->nomem = 1;
 			free(s);
-		} else if (r == 0) {
+		} else if (f != MSGR_URL_OK) {
 			fault(ld, config_setting_get_member(sc.group, "url"), "'simulator.url' must be "
 			    "http:// on 127.0.0.1, localhost or [::1]: the simulator is for this machine "
 			    "only");
@@ -1352,8 +1303,8 @@ parse_simulator(struct loader *ld, config_setting_t *root, struct msgr_config *c
 		/* the fake Graph API answers GET /{persona_id} as Facebook does: a digits id */
 		get_digits(&sub, "id", 1, &p->id);
 		get_text(&sub, "name", 1, MSGR_SIM_PERSONA_NAME_MAX_CHARS, &p->name);
-		if (get_str(&sub, "picture", 1, &p->picture) == 1 && !http_url(p->picture) &&
-		    p->picture[0] != '/') {
+		if (get_str(&sub, "picture", 1, &p->picture) == 1 && p->picture[0] != '/' &&
+		    msgr_url_check(p->picture, MSGR_URL_HTTPS | MSGR_URL_HTTP) != MSGR_URL_OK) {
 			fault(ld, config_setting_get_member(sub.group, "picture"), "'%spicture' must be "
 			    "an http:// or https:// URL, or a path starting with '/'", prefix);
 			free(p->picture);

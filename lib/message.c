@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "message.h"
+#include "url.h"
 
 /* Deep enough for "attachment.payload.elements[9].buttons[2].webview_height_ratio". */
 #define PATH_MAX_LEN 128
@@ -210,56 +211,26 @@ check_str(const json_t *obj, const char *key, const char *path, int required,
 	return MSGR_OK;
 }
 
-/* An absolute http(s) URL with a host and no whitespace or control bytes. */
-static int
-url_ok(const char *u, int https_only)
-{
-	const char *host;
-	size_t i;
-
-	if (strncasecmp(u, "https://", 8) == 0)
-		host = u + 8;
-	else if (!https_only && strncasecmp(u, "http://", 7) == 0)
-		host = u + 7;
-	else
-		return 0;
-	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-		return 0;
-	for (i = 0; u[i] != '\0'; i++)
-		if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* The media template takes only Facebook's own URLs (Meta, "Media template: Facebook URLs
- * only"): https on facebook.com or one of its subdomains. */
-static int
-facebook_url(const char *u)
-{
-	const char *h, *end;
-	size_t n;
-
-	if (strncasecmp(u, "https://", 8) != 0)
-		return 0;
-	h = u + 8;
-	end = h + strcspn(h, "/?#:");
-	n = (size_t)(end - h);
-	if (n == 12 && strncasecmp(h, "facebook.com", 12) == 0)
-		return 1;
-	return n > 13 && strncasecmp(end - 13, ".facebook.com", 13) == 0;
-}
-
 static msgr_result
 check_url(const json_t *obj, const char *key, const char *path, int required, int https_only,
     const char **out, char *why, size_t whysz)
 {
 	char p[PATH_MAX_LEN];
+	enum msgr_url_fault f;
 	msgr_result rc;
 
 	rc = check_str(obj, key, path, required, 0, MSGR_MAX_URL_BYTES, out, why, whysz);
 	if (rc != MSGR_OK || *out == NULL)
 		return rc;
-	if (!url_ok(*out, https_only)) {
+	/* the scheme in any case: the rule is where the URL goes, not how it is spelled
+	 * (docs/sending.md "Limits") */
+	f = msgr_url_check(*out, MSGR_URL_ANY_CASE | MSGR_URL_HTTPS |
+	    (https_only ? 0 : MSGR_URL_HTTP));
+	if (f == MSGR_URL_ERR_NOMEM) {
+		msgr_why(why, whysz, "out of memory");
+		return MSGR_ERR_NOMEM;
+	}
+	if (f != MSGR_URL_OK) {
 		subpath(p, path, key);
 		msgr_why(why, whysz, "%s: must be an absolute %s URL", p,
 		    https_only ? "https" : "http(s)");
@@ -531,6 +502,7 @@ check_media_element(const json_t *e, const char *path, char *why, size_t whysz)
 	static const char *const types[] = { "image", "video", NULL };
 	const char *s, *url, *id;
 	char p[PATH_MAX_LEN];
+	enum msgr_url_fault f;
 	msgr_result rc;
 
 	if ((rc = need_object(e, path, why, whysz)) != MSGR_OK ||
@@ -546,7 +518,13 @@ check_media_element(const json_t *e, const char *path, char *why, size_t whysz)
 		msgr_why(why, whysz, "%s: exactly one of url or attachment_id", path);
 		return MSGR_ERR_LIMIT;
 	}
-	if (url != NULL && !facebook_url(url)) {
+	/* Meta, "Media template": Facebook URLs only (docs/sending.md "Limits") */
+	if (url != NULL && (f = msgr_url_check(url, MSGR_URL_ANY_CASE | MSGR_URL_HTTPS |
+	    MSGR_URL_FACEBOOK)) != MSGR_URL_OK) {
+		if (f == MSGR_URL_ERR_NOMEM) {
+			msgr_why(why, whysz, "out of memory");
+			return MSGR_ERR_NOMEM;
+		}
 		subpath(p, path, "url");
 		msgr_why(why, whysz, "%s: the media template takes only a facebook.com URL "
 		    "(upload other media and use attachment_id)", p);

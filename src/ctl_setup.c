@@ -20,6 +20,7 @@
 #include "log.h"
 #include "message.h"
 #include "msgrctl.h"
+#include "url.h"
 
 /* Page webhook fields subscribed by default: every kind the connector parses (SPEC.md
  * "Events", Meta's webhook fields reference for the page object). */
@@ -112,14 +113,6 @@ flush_out(const char *cmd)
 
 /* ---- subscribe: arguments ---- */
 
-static int
-is_loopback_host(const char *host, size_t len)
-{
-	return (len == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
-	    (len == 9 && strncmp(host, "localhost", 9) == 0) ||
-	    (len == 5 && strncmp(host, "[::1]", 5) == 0);
-}
-
 /* BASE is where Facebook reaches the responder: https://host[:port][/prefix]; the callback
  * of an app is BASE + its first connector's path. Facebook calls https callbacks only (Meta's
  * webhooks guide); plain http is allowed on a loopback host, for tests. No user:password@,
@@ -127,38 +120,39 @@ is_loopback_host(const char *host, size_t len)
 static int
 check_base(const char *url, char *out, size_t outsz, char *why, size_t whysz)
 {
-	const char *host, *end;
-	size_t n = strlen(url), hl;
-	int https;
+	size_t n = strlen(url);
+	const char *bad = NULL;
 
 	if (n == 0 || n >= outsz) {
 		snprintf(why, whysz, "empty or longer than %zu bytes", outsz - 1);
 		return 1;
 	}
-	https = strncmp(url, "https://", 8) == 0;
-	if (!https && strncmp(url, "http://", 7) != 0) {
-		snprintf(why, whysz, "not an https:// URL");
-		return 1;
+	switch (msgr_url_check(url, MSGR_URL_HTTPS | MSGR_URL_HTTP_LOOPBACK | MSGR_URL_PLAIN)) {
+	case MSGR_URL_OK:
+		break;
+	case MSGR_URL_ERR_SCHEME:
+		bad = "not an https:// URL";
+		break;
+	case MSGR_URL_ERR_LENGTH:
+	case MSGR_URL_ERR_CHAR:
+		bad = "no spaces, '?', '#', '@' or non-ASCII bytes allowed";
+		break;
+	case MSGR_URL_ERR_NO_HOST:
+		bad = "no host";
+		break;
+	case MSGR_URL_ERR_HOST:
+		bad = "Facebook calls https:// callbacks only (http:// is accepted for 127.0.0.1, "
+		    "for tests)";
+		break;
+	case MSGR_URL_ERR_NOMEM:
+		bad = "out of memory";
+		break;
+	default:
+		bad = "not a URL curl can parse";
+		break;
 	}
-	for (end = url; *end != '\0'; end++)
-		if ((unsigned char)*end <= 0x20 || (unsigned char)*end >= 0x7f || *end == '?' ||
-		    *end == '#' || *end == '@' || *end == '\\') {
-			snprintf(why, whysz, "no spaces, '?', '#', '@' or non-ASCII bytes allowed");
-			return 1;
-		}
-	host = url + (https ? 8 : 7);
-	hl = strcspn(host, "/");
-	if (host[0] == '[')                  /* [v6]:port */
-		end = memchr(host, ']', hl), hl = end != NULL ? (size_t)(end - host) + 1 : 0;
-	else if ((end = memchr(host, ':', hl)) != NULL)
-		hl = (size_t)(end - host);
-	if (hl == 0) {
-		snprintf(why, whysz, "no host");
-		return 1;
-	}
-	if (!https && !is_loopback_host(host, hl)) {
-		snprintf(why, whysz, "Facebook calls https:// callbacks only "
-		    "(http:// is accepted for 127.0.0.1, for tests)");
+	if (bad != NULL) {
+		snprintf(why, whysz, "%s", bad);
 		return 1;
 	}
 	memcpy(out, url, n + 1);

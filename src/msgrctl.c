@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "signature.h"
+#include "url.h"
 
 #include "lsan_libconfig.h"
 
@@ -124,26 +125,6 @@ ctl_load(struct ctl *ctl)
 
 /* ---- check ---- */
 
-/* url without user:password@ and without a query (either may carry a credential). */
-static void
-print_safe_url(FILE *fp, const char *url)
-{
-	const char *scheme_end = strstr(url, "://"), *host, *auth_end, *at, *q;
-
-	if (scheme_end == NULL) {
-		fputs("(not a URL)", fp);
-		return;
-	}
-	host = scheme_end + 3;
-	auth_end = host + strcspn(host, "/?#");
-	at = memchr(host, '@', (size_t)(auth_end - host));
-	if (at != NULL)
-		host = at + 1;
-	fprintf(fp, "%.*s", (int)(scheme_end + 3 - url), url);
-	q = host + strcspn(host, "?#");
-	fprintf(fp, "%.*s%s", (int)(q - host), host, *q != '\0' ? "?..." : "");
-}
-
 /* ==== HOOK: bot validation for `msgrctl check` (issue 4, lib/bot_stories.c) ============
  * Runs after the config itself loaded cleanly. The stories engineer fills this in: for each
  * connector, msgr_bot_check(c, &errors) (or msgr_bot_stories_check(c->bot.file, &errors) for
@@ -181,6 +162,7 @@ static int
 cmd_check(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	char shown_url[MSGR_MAX_URL_BYTES + 8];
 	size_t i, bad;
 	int c, rc;
 
@@ -199,7 +181,9 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			printf("stories file=%s\n", cn->bot.file);
 		else {
 			printf("api url=");
-			print_safe_url(stdout, cn->bot.url);
+			/* no user:password@ and no query: either may carry a credential */
+			msgr_url_redact(cn->bot.url, shown_url, sizeof(shown_url));
+			fputs(shown_url, stdout);
 			putchar('\n');
 		}
 	}
