@@ -1077,6 +1077,25 @@ route_app_subscriptions(struct call *c)
 
 /* ---- routing ---- */
 
+/* The next part of a path after *rest (slashes skipped) into out; *rest moves past it and
+ * the slashes after it. 0 when it does not fit (out then holds as much as fits). */
+static int
+segment(const char **rest, char *out, size_t outsz)
+{
+	const char *p = *rest;
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	n = strcspn(p, "/");
+	snprintf(out, outsz, "%.*s", (int)(n < outsz ? n : outsz - 1), p);
+	p += n;
+	while (*p == '/')
+		p++;
+	*rest = p;
+	return n < outsz;
+}
+
 /* Locked (route_app_subscriptions unlocks for its network check). */
 static int
 route(struct call *c)
@@ -1100,27 +1119,10 @@ route(struct call *c)
 		return refuse(c, 2635, 0, "You are calling a deprecated or unknown version of the "
 		    "Graph API: %s", ver);
 	rest = p + 1 + n + 1;
-	while (*rest == '/')
-		rest++;
-	n = strcspn(rest, "/");
-	if (n == 0)
-		return unsupported(c, "");
-	if (n >= sizeof(obj))
-		return unsupported(c, rest);
-	memcpy(obj, rest, n);
-	obj[n] = '\0';
-	rest += n;
-	while (*rest == '/')
-		rest++;
-	n = strcspn(rest, "/");
-	if (n >= sizeof(edge))
+	if (!segment(&rest, obj, sizeof(obj)) || obj[0] == '\0')
 		return unsupported(c, obj);
-	memcpy(edge, rest, n);
-	edge[n] = '\0';
-	rest += n;
-	while (*rest == '/')
-		rest++;
-	if (*rest != '\0')
+	/* OBJECT/EDGE at most: a third part is no object Facebook has. */
+	if (!segment(&rest, edge, sizeof(edge)) || *rest != '\0')
 		return unsupported(c, obj);
 
 	if (c->app_only) {
