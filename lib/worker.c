@@ -49,6 +49,8 @@ struct msgr_worker {
 	struct msgr_graph *g;
 	char owner[128];
 	struct msgr_worker_hooks hooks;
+	struct msgr_caller calls;      /* the client g, or hooks.graph in Facebook's place */
+	int own_clock;                 /* the store stamps with hooks.now_ms: undone at close */
 	struct conn_rt *rt;
 	long long last_purge;
 	unsigned long long rng;
@@ -136,8 +138,17 @@ msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st, struct ms
 	}
 	if (hooks != NULL)
 		w->hooks = *hooks;
-	if (w->hooks.now_ms == NULL)
+	if (w->hooks.now_ms == NULL) {
 		w->hooks.now_ms = default_now;
+	} else {
+		/* Rows are stamped with the time the worker decides by. */
+		struct msgr_clock clock = { w->hooks.now_ms, w->hooks.arg };
+		msgr_store_set_clock(st, &clock);
+		w->own_clock = 1;
+	}
+	w->calls.g = g;
+	w->calls.hook = w->hooks.graph;
+	w->calls.arg = w->hooks.arg;
 	w->rng = (unsigned long long)default_now(NULL) ^ ((unsigned long long)getpid() << 32)
 	    ^ (unsigned long long)(uintptr_t)w;
 	if (w->rng == 0)
@@ -163,6 +174,8 @@ msgr_worker_close(struct msgr_worker *w)
 		return;
 	for (i = 0; i < w->cfg->n_connectors; i++)
 		msgr_bot_close(w->rt[i].bot);
+	if (w->own_clock)
+		msgr_store_set_clock(w->st, NULL);
 	free(w->rt);
 	free(w);
 }
@@ -174,13 +187,6 @@ runtime_of(struct msgr_worker *w, const struct msgr_connector *c)
 }
 
 /* ---- small helpers ---- */
-
-static struct msgr_graph_auth
-auth_of(const struct msgr_connector *c)
-{
-	struct msgr_graph_auth a = { c->call_token, c->secret };
-	return a;
-}
 
 /* A short, stable, non-secret name for a token: whether the token changed since a pause. */
 static void
@@ -294,7 +300,7 @@ static void
 profile_names(struct msgr_worker *w, const struct msgr_connector *c, const char *psid,
     char first[NAME_MAX_BYTES], char last[NAME_MAX_BYTES])
 {
-	struct msgr_graph_auth a = auth_of(c);
+	struct msgr_call call = { .kind = MSGR_CALL_PROFILE, .conn = c, .psid = psid };
 	struct msgr_graph_result res;
 	char key[MSGR_MAX_ID_LEN * 2 + 2];
 	char *cached = NULL;
@@ -310,8 +316,7 @@ profile_names(struct msgr_worker *w, const struct msgr_connector *c, const char 
 	if (msgr_store_cache_get(w->st, "profile", key, now, &cached) == MSGR_OK && cached) {
 		j = json_loads(cached, 0, NULL);
 	} else {
-		msgr_result rc = msgr_graph_profile(w->g, &a, psid,
-		    (const char *const *)c->profile_fields, c->n_profile_fields, &res);
+		msgr_result rc = msgr_call_make(&w->calls, &call, &res);
 		if (rc == MSGR_OK && json_is_object(res.json)) {
 			j = json_incref(res.json);
 		} else if (res.profile_permission || rc == MSGR_ERR_PERMANENT) {
@@ -573,7 +578,8 @@ use_attachment_id(struct msgr_worker *w, struct conn_rt *rt, json_t **body_io, c
 	json_t *payload = json_object_get(att, "payload");
 	const char *type = json_string_value(json_object_get(att, "type"));
 	const char *url = json_string_value(json_object_get(payload, "url"));
-	struct msgr_graph_auth a = auth_of(rt->conn);
+	struct msgr_call call = { .kind = MSGR_CALL_UPLOAD, .conn = rt->conn, .type = type,
+	    .url = url };
 	char *id = NULL;
 	json_t *copy;
 	msgr_result rc = MSGR_OK;
@@ -589,7 +595,7 @@ use_attachment_id(struct msgr_worker *w, struct conn_rt *rt, json_t **body_io, c
 		free(id);
 		id = NULL;
 		pace(w, rt);
-		rc = msgr_graph_upload_attachment(w->g, &a, type, url, res);
+		rc = msgr_call_make(&w->calls, &call, res);
 		if (rc != MSGR_OK)
 			return rc;
 		if ((id = strdup(res->attachment_id)) == NULL)
@@ -618,7 +624,7 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
     const json_t *item, struct msgr_graph_result *res, char *why, size_t whysz)
 {
 	const struct msgr_connector *c = rt->conn;
-	struct msgr_graph_auth a = auth_of(c);
+	struct msgr_call gc = { .conn = c, .psid = ev->user_id };
 	const char *call = json_string_value(json_object_get(item, "call"));
 	const char *meta = json_string_value(json_object_get(item, "metadata"));
 	msgr_result rc;
@@ -644,7 +650,9 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 		rc = use_attachment_id(w, rt, &body, key, sizeof(key), res);
 		if (rc == MSGR_OK) {
 			pace(w, rt);
-			rc = msgr_graph_send(w->g, &a, body, res);
+			gc.kind = MSGR_CALL_SEND;
+			gc.body = body;
+			rc = msgr_call_make(&w->calls, &gc, res);
 			if (rc == MSGR_ERR_PERMANENT && key[0] != '\0') {
 				/* The cached id may have expired: upload again, once. */
 				msgr_store_cache_del(w->st, "attachment", key);
@@ -654,7 +662,8 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 				rc = use_attachment_id(w, rt, &body, key, sizeof(key), res);
 				if (rc == MSGR_OK) {
 					pace(w, rt);
-					rc = msgr_graph_send(w->g, &a, body, res);
+					gc.body = body;
+					rc = msgr_call_make(&w->calls, &gc, res);
 				}
 			}
 		}
@@ -664,7 +673,10 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 	if (strcmp(call, "pass_thread_control") == 0) {
 		const char *target = json_string_value(json_object_get(item, "target"));
 		pace(w, rt);
-		rc = msgr_graph_pass_thread_control(w->g, &a, ev->user_id, target, meta, res);
+		gc.kind = MSGR_CALL_PASS_THREAD;
+		gc.target = target;
+		gc.metadata = meta;
+		rc = msgr_call_make(&w->calls, &gc, res);
 		if (rc == MSGR_OK)
 			rc = set_owner(w, c, ev->page_id, ev->user_id,
 			    strcmp(target, "inbox") == 0 ? MSGR_GRAPH_INBOX_APP_ID : target);
@@ -672,7 +684,9 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 	}
 	if (strcmp(call, "take_thread_control") == 0) {
 		pace(w, rt);
-		rc = msgr_graph_take_thread_control(w->g, &a, ev->user_id, meta, res);
+		gc.kind = MSGR_CALL_TAKE_THREAD;
+		gc.metadata = meta;
+		rc = msgr_call_make(&w->calls, &gc, res);
 		if (rc == MSGR_OK)
 			rc = set_owner(w, c, ev->page_id, ev->user_id, NULL);
 		return rc;
@@ -914,11 +928,15 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 			rc = msgr_store_outbox_done(w->st, items[i].id,
 			    res.message_id[0] ? res.message_id : NULL);
 			counts->sent++;
-			did_send = 1;
 			json_decref(item);
 			msgr_graph_result_clear(&res);
 			if (rc != MSGR_OK)
 				goto out;
+			/* The first call that goes through ends the pauses (a probe does that), so
+			 * the rest of the probe's own answer does not wait for the next probe. */
+			if (!did_send)
+				clear_pauses(w, c, job->page_id);
+			did_send = 1;
 			continue;
 		}
 		if (why[0] == '\0' && !res.transport_ok && res.transport_error[0])
@@ -957,8 +975,6 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 		}
 		goto out;
 	}
-	if (did_send)
-		clear_pauses(w, c, job->page_id);
 	rc = msgr_store_finish(w->st, job->id, w->owner, MSGR_JOB_DONE, NULL);
 out:
 	msgr_graph_result_clear(&res);

@@ -12,6 +12,7 @@
 #define MSGR_WORKER_H
 
 #include <stddef.h>
+#include "calls.h"
 #include "config.h"
 #include "graph.h"
 #include "result.h"
@@ -19,16 +20,21 @@
 
 struct msgr_worker;
 
-/* Clock and randomness are injectable so backoff and the messaging window can be tested. */
+/* Clock, randomness and Facebook are injectable so that backoff, the messaging window, pauses
+ * and exactly-once can be tested (tests/unit/test_worker.c). */
 struct msgr_worker_hooks {
-	long long (*now_ms)(void *arg);       /* default: CLOCK_REALTIME */
+	long long (*now_ms)(void *arg);       /* default: CLOCK_REALTIME; the store stamps its
+	                                         rows with it too (msgr_store_set_clock) */
 	double (*random01)(void *arg);        /* default: a per-process PRNG in [0, 1) */
 	void *arg;
+	msgr_call_hook graph;                 /* answers every Graph API call (lib/calls.h);
+	                                         default: the client g sends them */
 };
 
-/* cfg, st and g are borrowed and must outlive the worker. owner names this process's leases
- * (e.g. "host:pid"); NULL makes one. hooks may be NULL. MSGR_OK, MSGR_ERR_NOMEM,
- * MSGR_ERR_CONFIG (a bot could not be opened: errors in *errors when not NULL). */
+/* cfg, st and g are borrowed and must outlive the worker (g may be NULL when hooks->graph
+ * answers). owner names this process's leases (e.g. "host:pid"); NULL makes one. hooks may
+ * be NULL. MSGR_OK, MSGR_ERR_NOMEM, MSGR_ERR_CONFIG (a bot could not be opened: errors in
+ * *errors when not NULL). */
 msgr_result msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st,
     struct msgr_graph *g, const char *owner, const struct msgr_worker_hooks *hooks,
     struct msgr_worker **out, char **errors);

@@ -1,5 +1,18 @@
-/* Unit tests: worker backoff (exponential, jittered, capped, first retry within 2 s). */
+/* Unit tests: the worker (lib/worker.h) through struct msgr_worker_hooks: a temp SQLite
+ * store, a clock the tests move and a fake Facebook answering every Graph API call, so each
+ * rule of docs/worker.md is checked call by call: per-conversation order, retry with backoff,
+ * permanent failures recorded, pauses (190, 10/1893063) and their probes, the messaging window,
+ * the outbox's exactly-once marks. And the backoff itself (exponential, jittered, capped, first
+ * retry within 2 s). */
 #include "unit.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "log.h"
+#include "store.h"
 #include "worker.h"
 
 static void
@@ -60,6 +73,729 @@ test_hint_raises_but_is_capped(void **state)
 	assert_int_equal(msgr_worker_backoff_ms(0, 0.5, 3600000), MSGR_RETRY_CAP_MS);
 }
 
+/* ---- the worker against a fake Facebook ---- */
+
+#define PAGE   "222"
+#define U1     "333"
+#define U2     "444"
+#define T0     1800000000000LL          /* the fake clock's start (2027) */
+#define HOUR   3600000LL
+#define MAX_CALLS 64
+#define MAX_SCRIPT 16
+
+/* One call the worker made, as the fake saw it. */
+struct seen {
+	enum msgr_call_kind kind;
+	char to[80];          /* the recipient, or the psid of a thread call or a profile */
+	char what[160];       /* a message's text, "[mark_seen]", "[image URL]", "[attachment ID]",
+	                         a pass's target, an upload's URL */
+	char token[32];       /* the page token it carried */
+};
+
+/* The answer to give to the next call of a kind: a Graph error (code, subcode), a network
+ * failure (code -1), or success (code 0). */
+struct answer {
+	enum msgr_call_kind kind;
+	long code;
+	long subcode;
+	long long retry_after_ms;
+};
+
+struct fx {
+	char dir[64];
+	char path[128];
+	char stories[512];
+	struct msgr_store *st;
+	struct msgr_config cfg;
+	struct msgr_connector conn;
+	struct msgr_worker *w;
+	long long now;
+	double draw;                    /* what random01 returns */
+	struct seen calls[MAX_CALLS];
+	size_t n_calls;
+	struct answer script[MAX_SCRIPT];
+	size_t n_script;
+	int next_id;
+};
+
+static long long
+fake_now(void *arg)
+{
+	struct fx *f = arg;
+	return f->now;
+}
+
+static double
+fake_random(void *arg)
+{
+	struct fx *f = arg;
+	return f->draw;
+}
+
+/* Queues the answer for the next call of kind (calls of other kinds are answered OK). */
+static void
+script(struct fx *f, enum msgr_call_kind kind, long code, long subcode)
+{
+	assert_true(f->n_script < MAX_SCRIPT);
+	f->script[f->n_script].kind = kind;
+	f->script[f->n_script].code = code;
+	f->script[f->n_script].subcode = subcode;
+	f->script[f->n_script].retry_after_ms = 0;
+	f->n_script++;
+}
+
+static void
+describe(const struct msgr_call *call, struct seen *s)
+{
+	const json_t *b = call->body;
+	const json_t *msg = json_object_get(b, "message");
+	const json_t *att = json_object_get(msg, "attachment");
+	const char *t;
+
+	s->kind = call->kind;
+	snprintf(s->token, sizeof(s->token), "%s", call->conn->call_token);
+	switch (call->kind) {
+	case MSGR_CALL_SEND:
+		t = json_string_value(json_object_get(json_object_get(b, "recipient"), "id"));
+		snprintf(s->to, sizeof(s->to), "%s", t ? t : "?");
+		if ((t = json_string_value(json_object_get(b, "sender_action"))) != NULL)
+			snprintf(s->what, sizeof(s->what), "[%s]", t);
+		else if ((t = json_string_value(json_object_get(msg, "text"))) != NULL)
+			snprintf(s->what, sizeof(s->what), "%s", t);
+		else if ((t = json_string_value(json_object_get(json_object_get(att, "payload"),
+		    "attachment_id"))) != NULL)
+			snprintf(s->what, sizeof(s->what), "[attachment %s]", t);
+		else
+			snprintf(s->what, sizeof(s->what), "[other]");
+		break;
+	case MSGR_CALL_PASS_THREAD:
+		snprintf(s->to, sizeof(s->to), "%s", call->psid);
+		snprintf(s->what, sizeof(s->what), "%s", call->target);
+		break;
+	case MSGR_CALL_UPLOAD:
+		snprintf(s->what, sizeof(s->what), "%s %s", call->type, call->url);
+		break;
+	case MSGR_CALL_TAKE_THREAD:
+	case MSGR_CALL_PROFILE:
+		snprintf(s->to, sizeof(s->to), "%s", call->psid);
+		break;
+	}
+}
+
+/* Facebook, as the worker's hook: records the call, answers from the script or with success. */
+static msgr_result
+fake_graph(void *arg, const struct msgr_call *call, struct msgr_graph_result *res)
+{
+	struct fx *f = arg;
+	struct answer a = { call->kind, 0, 0, 0 };
+	size_t i;
+
+	assert_true(f->n_calls < MAX_CALLS);
+	describe(call, &f->calls[f->n_calls++]);
+	for (i = 0; i < f->n_script; i++) {
+		if (f->script[i].kind == call->kind) {
+			a = f->script[i];
+			memmove(&f->script[i], &f->script[i + 1],
+			    (f->n_script - i - 1) * sizeof(f->script[0]));
+			f->n_script--;
+			break;
+		}
+	}
+	if (a.code < 0) {
+		snprintf(res->transport_error, sizeof(res->transport_error), "connection refused");
+		return res->rc = msgr_graph_classify(0, 0, 0, 0);
+	}
+	res->transport_ok = 1;
+	if (a.code > 0) {
+		res->http_status = 400;
+		res->code = a.code;
+		res->subcode = a.subcode;
+		res->usage.retry_after_ms = a.retry_after_ms;
+		snprintf(res->message, sizeof(res->message), "fake error %ld", a.code);
+		return res->rc = msgr_graph_classify(1, 400, a.code, a.subcode);
+	}
+	res->http_status = 200;
+	f->next_id++;
+	switch (call->kind) {
+	case MSGR_CALL_SEND:
+		snprintf(res->message_id, sizeof(res->message_id), "m_%d", f->next_id);
+		break;
+	case MSGR_CALL_UPLOAD:
+		snprintf(res->attachment_id, sizeof(res->attachment_id), "%d", 9000 + f->next_id);
+		break;
+	case MSGR_CALL_PROFILE:
+		res->json = json_pack("{s:s, s:s}", "first_name", "Ana", "last_name", "Lima");
+		break;
+	default:
+		res->json = json_pack("{s:b}", "success", 1);
+		break;
+	}
+	return res->rc = MSGR_OK;
+}
+
+static int
+worker_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct msgr_store_options o;
+	struct msgr_worker_hooks h;
+	char *errors = NULL;
+
+	if (f == NULL)
+		return -1;
+	msgr_log_init("test_worker", MSGR_LOG_ERROR);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-worker-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	snprintf(f->stories, sizeof(f->stories), "%s/worker/stories.conf", unit_data_dir());
+	memset(&o, 0, sizeof(o));
+	o.path = f->path;
+	o.wal = 1;
+	o.busy_timeout_ms = 2000;
+	if (msgr_store_open(&o, &f->st) != MSGR_OK)
+		return -1;
+	f->conn.id = (char *)"c1";
+	f->conn.path = (char *)"/c1";
+	f->conn.app_id = (char *)"111";
+	f->conn.page_id = (char *)PAGE;
+	f->conn.call_token = (char *)"token-one";
+	f->conn.webhook_token = (char *)"verify";
+	f->conn.secret = (char *)"app-secret";
+	f->conn.bot.type = MSGR_BOT_STORIES;
+	f->conn.bot.file = f->stories;
+	f->conn.send_rate = 50;
+	f->cfg.connectors = &f->conn;
+	f->cfg.n_connectors = 1;
+	f->cfg.worker.lease_ms = 30000;
+	f->cfg.worker.retry_max_s = 86400;
+	f->now = T0;
+	f->draw = 0.0;
+	memset(&h, 0, sizeof(h));
+	h.now_ms = fake_now;
+	h.random01 = fake_random;
+	h.graph = fake_graph;
+	h.arg = f;
+	if (msgr_worker_open(&f->cfg, f->st, NULL, "test:1", &h, &f->w, &errors) != MSGR_OK) {
+		free(errors);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+worker_teardown(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *d;
+	DIR *dir;
+	char p[512];
+
+	msgr_worker_close(f->w);
+	msgr_store_close(f->st);
+	if ((dir = opendir(f->dir)) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", f->dir, d->d_name);
+			unlink(p);
+		}
+		closedir(dir);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Queues one event (its own transaction, so ids follow call order). raw is the messaging
+ * object; key its dedup identity. */
+static void
+put_raw(struct fx *f, enum msgr_event_kind kind, const char *user, int standby, long long ts,
+    const char *key, const char *raw)
+{
+	struct msgr_store_event e;
+	size_t nn = 0, nd = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.connector_id = "c1";
+	e.page_id = PAGE;
+	e.user_id = user;
+	e.kind = (int)kind;
+	e.standby = standby;
+	e.timestamp = ts;
+	e.key = key;
+	e.raw = raw;
+	assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, 1);
+}
+
+/* A text message from user at ts. */
+static void
+put_text(struct fx *f, const char *user, long long ts, const char *mid, const char *text)
+{
+	char raw[512];
+
+	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"%s\"},\"recipient\":{\"id\":\"" PAGE "\"},"
+	    "\"timestamp\":%lld,\"message\":{\"mid\":\"%s\",\"text\":\"%s\"}}", user, ts, mid, text);
+	put_raw(f, MSGR_EVENT_MESSAGE, user, 0, ts, mid, raw);
+}
+
+/* Runs the worker until nothing is due; returns its counts. */
+static struct msgr_worker_counts
+run(struct fx *f)
+{
+	struct msgr_worker_counts c;
+
+	assert_int_equal(msgr_worker_run(f->w, 0, &c), MSGR_OK);
+	return c;
+}
+
+static struct msgr_store_stats
+stats(struct fx *f)
+{
+	struct msgr_store_stats s;
+
+	assert_int_equal(msgr_store_stats(f->st, f->now, &s), MSGR_OK);
+	return s;
+}
+
+/* The texts (and sender actions, attachments) sent to user, in order, joined by " | ". */
+static const char *
+sent_to(struct fx *f, const char *user)
+{
+	static char out[1024];
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 0; i < f->n_calls; i++) {
+		if (f->calls[i].kind != MSGR_CALL_SEND || strcmp(f->calls[i].to, user) != 0)
+			continue;
+		if (out[0] != '\0')
+			strncat(out, " | ", sizeof(out) - strlen(out) - 1);
+		strncat(out, f->calls[i].what, sizeof(out) - strlen(out) - 1);
+	}
+	return out;
+}
+
+static size_t
+count_calls(struct fx *f, enum msgr_call_kind kind)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n_calls; i++)
+		n += f->calls[i].kind == kind;
+	return n;
+}
+
+/* The one recent failure line; asserts there is exactly one. */
+static void
+assert_failure(struct fx *f, const char *part)
+{
+	char **lines = NULL;
+	size_t n = 0;
+
+	assert_int_equal(msgr_store_recent_failures(f->st, 10, &lines, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	if (strstr(lines[0], part) == NULL)
+		fail_msg("failure \"%s\" does not say \"%s\"", lines[0], part);
+	msgr_store_lines_free(lines, n);
+}
+
+#define SEEN_TYPING "[mark_seen] | [typing_on] | "
+
+/* Each conversation's events are answered in their timestamp order (not the order they were
+ * stored), each once, and one conversation does not wait for another. */
+static void
+test_order_per_conversation(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+	struct msgr_store_stats s;
+
+	put_text(f, U1, T0 - 2000, "m-u1-late", "what");
+	put_text(f, U1, T0 - 3000, "m-u1-early", "hello");
+	put_text(f, U2, T0 - 2500, "m-u2", "hello");
+	c = run(f);
+	assert_int_equal(c.jobs, 3);
+	assert_int_equal(c.sent, 9);
+	assert_int_equal(c.retried + c.failed, 0);
+	assert_string_equal(sent_to(f, U1),
+	    SEEN_TYPING "Hello Ana!" " | " SEEN_TYPING "Sorry?");
+	assert_string_equal(sent_to(f, U2), SEEN_TYPING "Hello Ana!");
+	/* The profile is fetched once per user and then read from the cache. */
+	assert_int_equal(count_calls(f, MSGR_CALL_PROFILE), 2);
+	s = stats(f);
+	assert_int_equal(s.done, 3);
+	assert_int_equal(s.pending, 0);
+	/* Nothing is sent twice: a second run finds nothing to do. */
+	c = run(f);
+	assert_int_equal(c.jobs, 0);
+	assert_int_equal(f->n_calls, 11);
+}
+
+/* A transient failure puts the job back with exponential backoff (1 s x 2^attempt, jitter in
+ * [d/2, d]: the draw 0 gives d/2), and the retry sends only what was not sent yet. */
+static void
+test_transient_retried_with_backoff(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+	struct msgr_store_stats s;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	script(f, MSGR_CALL_SEND, 0, 0);        /* mark_seen */
+	script(f, MSGR_CALL_SEND, 0, 0);        /* typing_on */
+	script(f, MSGR_CALL_SEND, 2, 0);        /* the message: "service unavailable" */
+	script(f, MSGR_CALL_SEND, -1, 0);       /* then no answer at all */
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.retried, 1);
+	assert_int_equal(c.sent, 2);
+	s = stats(f);
+	assert_int_equal(s.pending, 1);
+	assert_int_equal(s.retrying, 1);
+	assert_int_equal(s.waiting, 1);
+	/* First retry after 500 ms: not a millisecond before. */
+	f->now += 499;
+	assert_int_equal(run(f).jobs, 0);
+	f->now += 1;
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.retried, 1);
+	/* Second retry after 1 s. */
+	f->now += 999;
+	assert_int_equal(run(f).jobs, 0);
+	f->now += 1;
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.sent, 1);
+	assert_string_equal(sent_to(f, U1),
+	    SEEN_TYPING "Hello Ana!" " | " "Hello Ana!" " | " "Hello Ana!");
+	s = stats(f);
+	assert_int_equal(s.done, 1);
+	assert_int_equal(s.pending, 0);
+}
+
+/* The usage headers' time to regain access lengthens the wait; a job older than
+ * worker.retry_max_s is given up instead of retried. */
+static void
+test_retry_hint_and_give_up(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	script(f, MSGR_CALL_SEND, 613, 0);      /* rate limited: access back in a minute */
+	f->script[0].retry_after_ms = 60000;
+	c = run(f);
+	assert_int_equal(c.retried, 1);
+	f->now += 59999;
+	assert_int_equal(run(f).jobs, 0);
+	f->now += 1;
+	script(f, MSGR_CALL_SEND, 2, 0);
+	c = run(f);
+	assert_int_equal(c.retried, 1);
+	/* A day and a second after it came, the next transient failure gives it up. */
+	f->now = T0 + 86401000;
+	script(f, MSGR_CALL_SEND, 2, 0);
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.failed, 1);
+	assert_int_equal(stats(f).failed, 1);
+	assert_failure(f, "gave up after 3 tries: (#2/0) fake error 2");
+}
+
+/* A permanent refusal fails the job with Facebook's words and is never retried; a refused
+ * sender action does not fail the answer. */
+static void
+test_permanent_recorded(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	script(f, MSGR_CALL_SEND, 100, 0);      /* mark_seen refused */
+	script(f, MSGR_CALL_SEND, 0, 0);        /* typing_on */
+	script(f, MSGR_CALL_SEND, 551, 0);      /* the message: "person isn't available" */
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.failed, 1);
+	assert_int_equal(c.retried, 0);
+	assert_int_equal(stats(f).failed, 1);
+	assert_int_equal(stats(f).pending, 0);
+	assert_failure(f, "c1 kind=0 (#551/0) fake error 551");
+	f->now += HOUR;
+	assert_int_equal(run(f).jobs, 0);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 3);
+
+	/* The same refusal of the typing indicator alone: the answer still goes. */
+	put_text(f, U2, T0 - 1000, "m2", "hello");
+	script(f, MSGR_CALL_SEND, 0, 0);
+	script(f, MSGR_CALL_SEND, 100, 0);
+	c = run(f);
+	assert_int_equal(c.failed, 0);
+	assert_int_equal(stats(f).done, 1);
+	assert_string_equal(sent_to(f, U2), SEEN_TYPING "Hello Ana!");
+}
+
+static void
+assert_paused(struct fx *f, const char *scope, const char *id, const char *reason)
+{
+	struct msgr_pause_row *rows = NULL;
+	size_t n = 0;
+
+	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].scope, scope);
+	assert_string_equal(rows[0].id, id);
+	assert_string_equal(rows[0].reason, reason);
+	free(rows);
+}
+
+static void
+assert_not_paused(struct fx *f)
+{
+	struct msgr_pause_row *rows = NULL;
+	size_t n = 1;
+
+	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 0);
+	free(rows);
+}
+
+/* 190 pauses the connector: its jobs wait (5 s between looks) without a call, until its
+ * token changes in the config; the queue is kept. */
+static void
+test_190_pauses_connector_until_token_changes(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	script(f, MSGR_CALL_SEND, 190, 0);
+	c = run(f);
+	assert_int_equal(c.retried, 1);
+	assert_int_equal(c.sent, 0);
+	assert_paused(f, "connector", "c1", "(#190/0) fake error 190");
+	assert_int_equal(stats(f).pending, 1);
+	f->now += 4999;
+	assert_int_equal(run(f).jobs, 0);
+	/* Looked at again after 5 s: still paused, nothing is called. */
+	f->now += 1;
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.retried, 1);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 1);
+	/* A new token in the config ends the pause at the next look. */
+	f->conn.call_token = (char *)"token-two";
+	f->now += 5000;
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(c.sent, 3);
+	assert_not_paused(f);
+	assert_int_equal(stats(f).done, 1);
+	assert_string_equal(f->calls[f->n_calls - 1].token, "token-two");
+}
+
+/* Without a new token, one job probes every 10 minutes; a probe that goes through ends the
+ * pause. */
+static void
+test_190_probe_after_ten_minutes(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	script(f, MSGR_CALL_SEND, 190, 0);
+	run(f);
+	/* Looked at every 5 s, no call until the probe is due. */
+	f->now = T0 + 10 * 60000 - 1;
+	c = run(f);
+	assert_int_equal(c.jobs, 1);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 1);
+	f->now += 5000;
+	script(f, MSGR_CALL_SEND, 190, 0);
+	c = run(f);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 2);      /* the probe, refused */
+	assert_int_equal(c.retried, 1);
+	assert_paused(f, "connector", "c1", "(#190/0) fake error 190");
+	/* The next probe goes through: the pause ends and the whole answer goes. */
+	f->now += 10 * 60000;
+	c = run(f);
+	assert_int_equal(c.sent, 3);
+	assert_not_paused(f);
+	assert_int_equal(stats(f).done, 1);
+}
+
+/* 10/1893063 pauses the page, probed every 10 minutes; the probe's success ends it. */
+static void
+test_page_restricted_pauses_page(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	put_text(f, U2, T0 - 1000, "m2", "hello");
+	script(f, MSGR_CALL_SEND, 10, 1893063);
+	c = run(f);
+	assert_paused(f, "page", PAGE, "(#10/1893063) fake error 10");
+	/* The other conversation of the page waits too, without a call. */
+	assert_int_equal(c.jobs, 2);
+	assert_int_equal(c.retried, 2);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 1);
+	f->now += 5000;
+	c = run(f);
+	assert_int_equal(c.jobs, 2);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 1);
+	/* The probe, 10 minutes on, goes through: the pause ends for both. */
+	f->now = T0 + 10 * 60000;
+	c = run(f);
+	assert_int_equal(c.sent, 6);
+	assert_not_paused(f);
+	assert_int_equal(stats(f).done, 2);
+}
+
+/* A message goes only within 24 hours of the user's last message, checked when it is sent:
+ * outside, it fails locally as Facebook would refuse it; sender actions are not messages. */
+static void
+test_window(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+
+	put_text(f, U1, T0 - 25 * HOUR, "m1", "hello");
+	c = run(f);
+	assert_int_equal(c.failed, 1);
+	assert_string_equal(sent_to(f, U1), "[mark_seen] | [typing_on]");
+	assert_failure(f, "outside the 24-hour messaging window (last user message 25 h ago)");
+
+	/* Just inside when it came, past it at the retry: refused then. */
+	put_text(f, U2, T0 - 24 * HOUR + 1000, "m2", "hello");
+	script(f, MSGR_CALL_SEND, 0, 0);
+	script(f, MSGR_CALL_SEND, 0, 0);
+	script(f, MSGR_CALL_SEND, 2, 0);
+	c = run(f);
+	assert_int_equal(c.retried, 1);
+	f->now += 2000;
+	c = run(f);
+	assert_int_equal(c.failed, 1);
+	assert_string_equal(sent_to(f, U2), SEEN_TYPING "Hello Ana!");
+	assert_int_equal(stats(f).failed, 2);
+}
+
+/* The outbox: a plan is made once and each call marked done as Facebook confirms it, so a
+ * job taken over after its worker died sends only what was not confirmed, without asking the
+ * bot again. */
+static void
+test_exactly_once_marks(void **state)
+{
+	struct fx *f = *state;
+	const char *plan[2] = {
+		"{\"call\":\"send\",\"body\":{\"recipient\":{\"id\":\"" U1 "\"},"
+		"\"messaging_type\":\"RESPONSE\",\"message\":{\"text\":\"planned 1\"}},"
+		"\"optional\":false}",
+		"{\"call\":\"send\",\"body\":{\"recipient\":{\"id\":\"" U1 "\"},"
+		"\"messaging_type\":\"RESPONSE\",\"message\":{\"text\":\"planned 2\"}},"
+		"\"optional\":false}",
+	};
+	struct msgr_outbox_item *it = NULL;
+	struct msgr_job job;
+	size_t n = 0, i;
+	int64_t next;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	/* A worker that died after Facebook confirmed the first call. */
+	assert_int_equal(msgr_store_claim(f->st, "dead:1", f->now, 30000, &job), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_done(f->st, it[0].id, "m_before"), MSGR_OK);
+	msgr_store_outbox_free(it, n);
+	/* Its lease runs out; this worker takes the job over. */
+	assert_int_equal(run(f).jobs, 0);
+	f->now += 30000;
+	assert_int_equal(run(f).sent, 1);
+	assert_string_equal(sent_to(f, U1), "planned 2");
+	assert_int_equal(count_calls(f, MSGR_CALL_PROFILE), 0);   /* the bot was not asked */
+	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++)
+		assert_int_equal(it[i].done, 1);
+	msgr_store_outbox_free(it, n);
+	next = job.id + 1;
+	msgr_job_clear(&job);
+
+	/* A plan of its own: every call is marked done as it is confirmed. */
+	put_text(f, U2, T0 - 1000, "m2", "hello");
+	script(f, MSGR_CALL_SEND, 0, 0);
+	script(f, MSGR_CALL_SEND, 2, 0);
+	run(f);
+	assert_int_equal(msgr_store_outbox_get(f->st, next, &it, &n), MSGR_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(it[0].done, 1);
+	assert_int_equal(it[1].done, 0);
+	assert_int_equal(it[2].done, 0);
+	msgr_store_outbox_free(it, n);
+}
+
+/* An event whose worker died three times holding it is given up (a crash, an OOM kill). */
+static void
+test_given_up_after_three_deaths(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_job job;
+	int i;
+
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(msgr_store_claim(f->st, "dead:1", f->now, 30000, &job), MSGR_OK);
+		msgr_job_clear(&job);
+		f->now += 30000;
+	}
+	assert_int_equal(run(f).failed, 1);
+	assert_int_equal(f->n_calls, 0);
+	assert_failure(f, "given up: a worker died 3 times working this event");
+}
+
+/* An attachment sent by URL is uploaded once and sent by its id from then on. */
+static void
+test_attachment_uploaded_once(void **state)
+{
+	struct fx *f = *state;
+
+	put_text(f, U1, T0 - 2000, "m1", "picture");
+	put_text(f, U2, T0 - 1000, "m2", "picture");
+	assert_int_equal(run(f).sent, 6);
+	assert_int_equal(count_calls(f, MSGR_CALL_UPLOAD), 1);
+	assert_int_equal(f->calls[3].kind, MSGR_CALL_UPLOAD);      /* after profile, seen, typing */
+	assert_string_equal(f->calls[3].what, "image https://example.org/cat.png");
+	assert_string_equal(sent_to(f, U1), SEEN_TYPING "[attachment 9004]");
+	assert_string_equal(sent_to(f, U2), SEEN_TYPING "[attachment 9004]");
+}
+
+/* A handover passes the thread to the Page Inbox after the answer; what then arrives on
+ * standby is recorded, never answered, until the user writes on messaging again. */
+static void
+test_handover_and_standby(void **state)
+{
+	struct fx *f = *state;
+	char raw[512];
+
+	put_text(f, U1, T0 - 3000, "m1", "human");
+	assert_int_equal(run(f).sent, 4);
+	assert_int_equal(count_calls(f, MSGR_CALL_PASS_THREAD), 1);
+	assert_string_equal(f->calls[f->n_calls - 1].what, "inbox");
+	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"" U1 "\"},\"recipient\":{\"id\":\"" PAGE
+	    "\"},\"timestamp\":%lld,\"message\":{\"mid\":\"m2\",\"text\":\"hello\"}}", T0 - 2000);
+	put_raw(f, MSGR_EVENT_MESSAGE, U1, 1, T0 - 2000, "m2", raw);
+	assert_int_equal(run(f).sent, 0);
+	put_text(f, U1, T0 - 1000, "m3", "hello");
+	assert_int_equal(run(f).sent, 3);
+	assert_int_equal(stats(f).done, 3);
+}
+
+#define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
+
 int
 main(void)
 {
@@ -68,6 +804,18 @@ main(void)
 		cmocka_unit_test(test_grows_exponentially_then_caps),
 		cmocka_unit_test(test_jitter_spreads),
 		cmocka_unit_test(test_hint_raises_but_is_capped),
+		W(test_order_per_conversation),
+		W(test_transient_retried_with_backoff),
+		W(test_retry_hint_and_give_up),
+		W(test_permanent_recorded),
+		W(test_190_pauses_connector_until_token_changes),
+		W(test_190_probe_after_ten_minutes),
+		W(test_page_restricted_pauses_page),
+		W(test_window),
+		W(test_exactly_once_marks),
+		W(test_given_up_after_three_deaths),
+		W(test_attachment_uploaded_once),
+		W(test_handover_and_standby),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
