@@ -82,9 +82,10 @@ $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	$(CC) -shared -Wl,-soname,libmsgr.so.0 -Wl,--version-script=lib/libmsgr.map \
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
 
-$(FCGI_OUT): $(O)/src/messenger_fcgi.o $(STATIC)
+FCGI_OBJ = $(O)/src/messenger_fcgi.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/fcgi_*.c)))
+$(FCGI_OUT): $(FCGI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(O)/src/messenger_fcgi.o $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(FCGI_OBJ) $(STATIC) $(DEPLIBS)
 
 CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
 $(CTL_OUT): $(CTL_OBJ) $(STATIC)
@@ -157,7 +158,7 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi cgi-bin/simulator.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(O)/src/messenger_fcgi.d $(CTL_OBJ:.o=.d) \
+-include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(CTL_OBJ:.o=.d) \
   $(SIM_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).

@@ -1,0 +1,64 @@
+/* respond.h — one webhook request: read with bounds, routed by path, verified, handled and
+ * answered (docs/responder.md "Paths", "Answers", "Logs").
+ *
+ * GET is the subscription check (hub.verify_token, compared in constant time, the challenge
+ * echoed back); POST is checked against X-Hub-Signature-256 over the exact raw bytes and only
+ * then handed to the intake pipeline (intake.h), whose rows go through the group commit
+ * (commit.h): 200 is written only once they are stored. Nothing a request carries can end the
+ * process: every fault is answered and described for the log line.
+ *
+ * The transport (libfcgi or CGI's stdio) is the caller's, behind struct msgr_request_io, so
+ * this module serves either and is tested with a fake one; so is the process model (accept
+ * loops, threads, signals). */
+#ifndef MSGR_RESPOND_H
+#define MSGR_RESPOND_H
+
+#include <stddef.h>
+
+#include "commit.h"
+#include "config.h"
+#include "request.h"
+#include "result.h"
+#include "webhook.h"
+
+/* What every request needs; read-only while requests are served (shared by threads). */
+struct msgr_respond {
+	const struct msgr_config *cfg;
+	struct msgr_commit *commit;          /* where POSTed events are stored */
+	struct msgr_webhook_limits lim;      /* msgr_webhook_limits_default */
+	size_t max_body;                     /* the config's, or MSGR_MAX_BODY_DEFAULT */
+	int grouped;                         /* several request threads share the commit: the
+	                                        log line says how many requests shared one */
+};
+
+/* One request's outcome, for its log line. */
+struct msgr_respond_outcome {
+	int status;                    /* the answer sent */
+	const char *connector;         /* the path's connector id, or NULL */
+	size_t stored, dup, quarantined, dropped;
+	size_t group;                  /* requests whose events shared the transaction */
+	int counts_of_group;           /* stored/dup are the group's (commit.h says when) */
+	char note[160];                /* why, for anything but a plain success; already escaped */
+};
+
+/* Fills rs for cfg and the commit queue (lim, max_body from the config). */
+void msgr_respond_init(struct msgr_respond *rs, const struct msgr_config *cfg,
+    struct msgr_commit *commit, int grouped);
+
+/* Reads one request from io into r (reset first; its body buffer is reused), handles it,
+ * writes the answer on io and fills *oc. What a refused request still had to send is read
+ * and dropped (at most MSGR_MAX_DRAIN_BYTES) so the web server sees a whole exchange. */
+void msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc);
+
+/* Writes the answer of a status with no content of its own: its short text body, and
+ * `Allow` for 405, `Retry-After` for 503. MSGR_OK or MSGR_ERR_IO. */
+msgr_result msgr_respond_status(const struct msgr_request_io *io, int status);
+
+/* Logs the request's one INFO line: id, method and path (escaped), connector, status, the
+ * counts, ms, and with grouped commits the group ("group=K", "counts=group"). Never the query
+ * (it holds the verify token) nor the signature. */
+void msgr_respond_log(const struct msgr_respond *rs, const struct msgr_request *r,
+    const struct msgr_respond_outcome *oc, const char *id, long ms);
+
+#endif

@@ -1,0 +1,83 @@
+/* responder.h — what the files of the responder program share: src/messenger_fcgi.c (main,
+ * signals, the one-request loops), src/fcgi_io.c (the two transports), src/fcgi_threads.c
+ * (request threads and their stop), src/fcgi_work.c (the worker after the answer). The
+ * request handling itself is the library's (lib/respond.h). Private to the program. */
+#ifndef MSGR_RESPONDER_H
+#define MSGR_RESPONDER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include <fcgiapp.h>
+
+#include "commit.h"
+#include "config.h"
+#include "graph.h"
+#include "request.h"
+#include "respond.h"
+#include "store.h"
+#include "worker.h"
+
+/* Set by SIGTERM, SIGINT and SIGUSR1 (Apache's graceful stop for mod_fcgid): by the handler
+ * with one thread, by the main thread's sigtimedwait with several. A lock-free atomic is
+ * both async-signal-safe and visible across threads. */
+extern atomic_int responder_stop;
+
+/* Sent by the main thread to a request thread blocked in accept(2) once a stop is pending:
+ * its handler does nothing, but accept returns EINTR (no SA_RESTART) and libfcgi, with the
+ * shutdown pending, gives up. Only the listening socket's waiters get it: the signal stays
+ * blocked in a thread while it serves a request, so no read or write of a request is cut. */
+#define WAKE_SIGNAL SIGUSR2
+
+/* What lives across requests: config and long-lived handles only, so a request allocates
+ * nothing that outlives it. Read-only once the request threads run, except the worker's
+ * part, which work_mu guards. */
+struct responder {
+	struct msgr_config *cfg;
+	struct msgr_store_options store_opt;
+	struct msgr_commit *commit;    /* the store handle for intake, behind the group commit */
+	struct msgr_respond respond;   /* what the request handler reads */
+	int threads;                   /* request threads; 1: the accept loop in the main thread */
+	/* The worker after the response (docs/worker.md): one thread of the process at a time
+	 * runs it, so the others keep answering; opened on first use. */
+	pthread_mutex_t work_mu;
+	atomic_int work_pending;       /* a request stored new events since the worker started */
+	long long last_work;           /* when the worker last ran (ms) */
+	struct msgr_graph *graph;
+	struct msgr_worker *worker;
+	struct msgr_store *worker_store; /* the store handle the worker was opened on */
+	struct msgr_store *own_store;  /* threads > 1: the worker's own handle (the commit's is
+	                                  the leaders'); threads == 1 borrows the commit's */
+	char own_err[256];
+};
+
+/* One request thread (or the main thread's one request): its FastCGI request and
+ * per-request state, reused from request to request. */
+struct rthread {
+	struct responder *rs;
+	unsigned index;
+	pthread_t tid;
+	int started;
+	FCGX_Request fr;
+	struct msgr_request req;       /* reset each request; its body buffer is reused */
+	unsigned long counter;         /* requests served, for request ids */
+	atomic_int in_accept;          /* waiting for a connection: the stop wakes it */
+	atomic_int finished;           /* left its loop */
+	atomic_int phase;              /* what a slow stop is waiting for (fcgi_threads.c) */
+};
+
+/* src/messenger_fcgi.c: reads, handles and answers one request, then logs its line. */
+void responder_serve(struct rthread *t, const struct msgr_request_io *io);
+
+/* src/fcgi_io.c: the request's transport, libfcgi's streams or CGI's environment and stdio. */
+struct msgr_request_io fcgi_io(FCGX_Request *fr);
+struct msgr_request_io fcgi_cgi_io(void);
+
+/* src/fcgi_threads.c: threads > 1, until a stop signal. The exit status. */
+int fcgi_serve_threads(struct responder *rs);
+
+/* src/fcgi_work.c: the worker's turn once the answer has gone (within worker.budget_ms). */
+void fcgi_after_response(struct responder *rs);
+
+#endif
