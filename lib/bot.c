@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bot.h"
+#include "id.h"
 #include "limits.h"
 #include "log.h"
 #include "message.h"
@@ -247,56 +248,6 @@ msgr_bot_message_validate(const json_t *message, char *why, size_t whysz)
 	return validate_parts(message, why, whysz);
 }
 
-/* 1 when every key of o is one of the NULL-terminated keys. */
-static int
-only_keys(const json_t *o, const char *const *keys, const char **bad)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach((json_t *)o, k, v) {
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(k, keys[i]) == 0)
-				break;
-		if (keys[i] == NULL) {
-			*bad = k;
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int
-one_of(const char *s, const char *const *vals)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && vals[i] != NULL; i++)
-		if (strcmp(s, vals[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* A thread-control target: "inbox" or an app id (digits). */
-static int
-valid_target(const char *s)
-{
-	size_t i, n;
-
-	if (s == NULL)
-		return 0;
-	if (strcmp(s, "inbox") == 0)
-		return 1;
-	n = strlen(s);
-	if (n == 0 || n > MSGR_MAX_ID_LEN)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 /* metadata of thread control: optional, a string under 1000 characters (GRAPH.md). */
 static msgr_result
 check_metadata(const json_t *a, size_t i, char *why, size_t whysz)
@@ -354,19 +305,20 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		snprintf(why, whysz, "actions[%zu].action: unknown action", i);
 		return MSGR_ERR_INVALID;
 	}
-	if (!only_keys(a, allowed, &bad)) {
+	if ((bad = msgr_message_unknown_key(a, allowed)) != NULL) {
 		snprintf(why, whysz, "actions[%zu]: unknown key \"%.40s\"", i, bad);
 		return MSGR_ERR_INVALID;
 	}
 	if (allowed == k_sender) {
-		if (!one_of(json_string_value(json_object_get(a, "sender_action")), sender_actions)) {
+		if (!msgr_message_one_of(json_string_value(json_object_get(a, "sender_action")),
+		    sender_actions)) {
 			snprintf(why, whysz, "actions[%zu].sender_action: not mark_seen, typing_on "
 			    "or typing_off", i);
 			return MSGR_ERR_INVALID;
 		}
 		return MSGR_OK;
 	}
-	if (allowed == k_pass && !valid_target(json_string_value(json_object_get(a, "target")))) {
+	if (allowed == k_pass && !msgr_id_target(json_string_value(json_object_get(a, "target")))) {
 		snprintf(why, whysz, "actions[%zu].target: not \"inbox\" or an app id", i);
 		return MSGR_ERR_INVALID;
 	}
@@ -374,7 +326,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		return check_metadata(a, i, why, whysz);
 
 	type = json_string_value(json_object_get(a, "messaging_type"));
-	if (!one_of(type, types)) {
+	if (!msgr_message_one_of(type, types)) {
 		snprintf(why, whysz, "actions[%zu].messaging_type: not RESPONSE, UPDATE or "
 		    "MESSAGE_TAG", i);
 		return MSGR_ERR_INVALID;
@@ -393,7 +345,8 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		return MSGR_ERR_LIMIT;
 	}
 	if (json_object_get(a, "notification_type") != NULL &&
-	    !one_of(json_string_value(json_object_get(a, "notification_type")), notifs)) {
+	    !msgr_message_one_of(json_string_value(json_object_get(a, "notification_type")),
+	    notifs)) {
 		snprintf(why, whysz, "actions[%zu].notification_type: not REGULAR, SILENT_PUSH or "
 		    "NO_PUSH", i);
 		return MSGR_ERR_INVALID;

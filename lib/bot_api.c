@@ -21,6 +21,7 @@
 
 #include "bot.h"
 #include "http.h"
+#include "id.h"
 #include "clock.h"
 #include "buf.h"
 #include "graph.h"
@@ -353,30 +354,6 @@ out:
 
 /* ---- the reply ------------------------------------------------------------------------ */
 
-static int
-one_of(const char *s, const char *const *vals)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && vals[i] != NULL; i++)
-		if (strcmp(s, vals[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* The first key of o not in keys (NULL-terminated), or NULL. */
-static const char *
-unknown_key(const json_t *o, const char *const *keys)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach((json_t *)o, k, v)
-		if (!one_of(k, keys))
-			return k;
-	return NULL;
-}
-
 /* Escaped for a why text: keys and values come from the bot. */
 static const char *
 shown(char *dst, size_t dstsz, const char *s)
@@ -403,7 +380,7 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 	}
 	/* A wrapper carries "message"; a Send API message object never has that key. */
 	if (json_object_get(m, "message") != NULL) {
-		if ((bad = unknown_key(m, wrapper_keys)) != NULL) {
+		if ((bad = msgr_message_unknown_key(m, wrapper_keys)) != NULL) {
 			snprintf(why, whysz, "messages[%zu]: unknown key \"%s\"", i,
 			    shown(esc, sizeof(esc), bad));
 			return MSGR_ERR_PERMANENT;
@@ -414,7 +391,7 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 			return MSGR_ERR_PERMANENT;
 		}
 		if ((v = json_object_get(m, "messaging_type")) != NULL &&
-		    !one_of(type = json_string_value(v), types)) {
+		    !msgr_message_one_of(type = json_string_value(v), types)) {
 			snprintf(why, whysz, "messages[%zu].messaging_type: not RESPONSE, UPDATE or "
 			    "MESSAGE_TAG", i);
 			return MSGR_ERR_PERMANENT;
@@ -433,7 +410,7 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 			return MSGR_ERR_PERMANENT;
 		}
 		if ((v = json_object_get(m, "notification_type")) != NULL &&
-		    !one_of(notif = json_string_value(v), notifs)) {
+		    !msgr_message_one_of(notif = json_string_value(v), notifs)) {
 			snprintf(why, whysz, "messages[%zu].notification_type: not REGULAR, "
 			    "SILENT_PUSH or NO_PUSH", i);
 			return MSGR_ERR_PERMANENT;
@@ -461,14 +438,14 @@ handover_action(const json_t *h, json_t **out, char *why, size_t whysz)
 	char target[MSGR_MAX_ID_LEN + 1], esc[64];
 	const json_t *to, *meta;
 	const char *bad, *s;
-	size_t n, i, chars;
+	size_t n, chars;
 
 	*out = NULL;
 	if (!json_is_object(h)) {
 		snprintf(why, whysz, "handover: not an object");
 		return MSGR_ERR_PERMANENT;
 	}
-	if ((bad = unknown_key(h, keys)) != NULL) {
+	if ((bad = msgr_message_unknown_key(h, keys)) != NULL) {
 		snprintf(why, whysz, "handover: unknown key \"%s\"", shown(esc, sizeof(esc), bad));
 		return MSGR_ERR_PERMANENT;
 	}
@@ -479,10 +456,7 @@ handover_action(const json_t *h, json_t **out, char *why, size_t whysz)
 	} else if (json_is_string(to) && (n = json_string_length(to)) > 0 &&
 	    n <= MSGR_MAX_ID_LEN) {
 		s = json_string_value(to);
-		for (i = 0; i < n && strcmp(s, "inbox") != 0; i++)
-			if (s[i] < '0' || s[i] > '9')
-				break;
-		if (i < n && strcmp(s, "inbox") != 0) {
+		if (!msgr_id_target(s)) {
 			snprintf(why, whysz, "handover.pass_to: not \"inbox\" or an app id");
 			return MSGR_ERR_PERMANENT;
 		}
@@ -575,13 +549,13 @@ msgr_bot_api_reply(const char *body, size_t len, json_t **actions, char *why, si
 		snprintf(why, whysz, "reply: not a JSON object");
 		goto out;
 	}
-	if ((bad = unknown_key(root, top_keys)) != NULL) {
+	if ((bad = msgr_message_unknown_key(root, top_keys)) != NULL) {
 		snprintf(why, whysz, "reply: unknown key \"%s\"", shown(esc, sizeof(esc), bad));
 		goto out;
 	}
 	sa = json_object_get(root, "sender_action");
 	if (sa != NULL && !json_is_null(sa)) {
-		if (!one_of(json_string_value(sa), sender_actions)) {
+		if (!msgr_message_one_of(json_string_value(sa), sender_actions)) {
 			snprintf(why, whysz, "sender_action: not typing_on, typing_off or mark_seen");
 			goto out;
 		}

@@ -18,7 +18,9 @@
 
 #include "bot.h"
 #include "buf.h"
+#include "cfgread.h"
 #include "fold.h"
+#include "id.h"
 #include "limits.h"
 #include "log.h"
 #include "message.h"
@@ -45,14 +47,13 @@ struct stories {
 	const struct story *fallback;
 };
 
-/* Collects faults while a file is read; the load fails when there is any. */
+/* Collects faults while a file is read (lib/cfgread.h); the load fails when there is any. */
 struct loader {
+	struct msgr_cfgread rd;
 	const char *file;
-	struct msgr_buf errs;
-	size_t n_faults;
-	int truncated;
 	int nomem;
 	struct stories *st;
+	char subject[NAME_SHOWN_MAX + 16];   /* "story \"NAME\": " of the fault being said */
 };
 
 /* What a message built from an answer holds, to point a fault at the right line. */
@@ -83,6 +84,21 @@ shown(char *dst, size_t dstsz, const char *s)
 	return dst;
 }
 
+/* The faults that follow are about story (NULL: about the file). */
+static void
+about(struct loader *ld, const char *story)
+{
+	char name[NAME_SHOWN_MAX + 4];
+
+	if (story == NULL) {
+		ld->rd.subject = NULL;
+		return;
+	}
+	snprintf(ld->subject, sizeof(ld->subject), "story \"%s\": ",
+	    shown(name, sizeof(name), story));
+	ld->rd.subject = ld->subject;
+}
+
 static void fault(struct loader *ld, const config_setting_t *where, const char *story,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -90,37 +106,14 @@ static void fault(struct loader *ld, const config_setting_t *where, const char *
 static void
 fault(struct loader *ld, const config_setting_t *where, const char *story, const char *fmt, ...)
 {
-	char what[512], name[NAME_SHOWN_MAX + 4], line[sizeof(what) + sizeof(name) + 64 + 4096];
-	const char *file = ld->file;
-	unsigned lineno = 0;
+	char what[512];
 	va_list ap;
-	int n;
 
-	ld->n_faults++;
-	if (ld->truncated)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (where != NULL) {
-		lineno = config_setting_source_line(where);
-		if (config_setting_source_file(where) != NULL)
-			file = config_setting_source_file(where);
-	}
-	if (story != NULL)
-		n = snprintf(line, sizeof(line), "%s:%u: story \"%s\": %s\n", file, lineno,
-		    shown(name, sizeof(name), story), what);
-	else
-		n = snprintf(line, sizeof(line), "%s:%u: %s\n", file, lineno, what);
-	if (n < 0)
-		return;
-	/* Keep room for the closing note so a flood of faults still says it was cut. */
-	if (ld->errs.len + (size_t)n + 64 > ld->errs.max) {
-		ld->truncated = 1;
-		return;
-	}
-	if (msgr_buf_puts(&ld->errs, line) == MSGR_ERR_NOMEM)
-		ld->nomem = 1;
+	about(ld, story);
+	msgr_cfgread_fault(&ld->rd, where, "%s", what);
 }
 
 /* ---- reading settings --------------------------------------------------------------- */
@@ -130,27 +123,24 @@ struct field {
 	const config_setting_t *s;
 };
 
+#define FIELDS_MAX 8
+
 /* Fills f[].s from the members of group; unknown members are faults. */
 static void
 read_fields(struct loader *ld, const config_setting_t *group, struct field *f, size_t nf,
     const char *story, const char *what)
 {
-	int i, n = config_setting_length(group);
+	const char *known[FIELDS_MAX + 1];
+	const config_setting_t *found[FIELDS_MAX + 1];
 	size_t j;
 
-	for (i = 0; i < n; i++) {
-		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
-		const char *name = config_setting_name(m);
-
-		for (j = 0; j < nf; j++)
-			if (name != NULL && strcmp(name, f[j].name) == 0)
-				break;
-		if (j < nf)
-			f[j].s = m;
-		else
-			fault(ld, m, story, "%s%sunknown key \"%s\"", what, what[0] ? ": " : "",
-			    name ? name : "?");
-	}
+	for (j = 0; j < nf && j < FIELDS_MAX; j++)
+		known[j] = f[j].name;
+	known[j] = NULL;
+	about(ld, story);
+	msgr_cfgread_members(&ld->rd, group, known, found, what, "");
+	for (j = 0; j < nf && j < FIELDS_MAX; j++)
+		f[j].s = found[j];
 }
 
 static const config_setting_t *
@@ -164,57 +154,33 @@ field(const struct field *f, size_t nf, const char *name)
 	return NULL;
 }
 
-/* A string setting (NULL when absent or faulty): valid UTF-8, bounded. */
+/* A string setting (NULL when absent or faulty): valid UTF-8, bounded. Not
+ * MSGR_MAX_CONFIG_STRING: 2000 characters of Chinese text are 6000 bytes. */
 static const char *
 get_string(struct loader *ld, const config_setting_t *s, const char *story, const char *what)
 {
 	const char *v;
 
-	if (s == NULL)
-		return NULL;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fault(ld, s, story, "%s: not a string", what);
-		return NULL;
-	}
-	v = config_setting_get_string(s);
-	/* Not MSGR_MAX_CONFIG_STRING: 2000 characters of Chinese text are 6000 bytes. */
-	if (strlen(v) > MSGR_MAX_TEXT_BYTES) {
-		fault(ld, s, story, "%s: %zu bytes, at most %d", what, strlen(v),
-		    MSGR_MAX_TEXT_BYTES);
-		return NULL;
-	}
-	if (msgr_message_utf8_chars(v, NULL) != MSGR_OK) {
-		fault(ld, s, story, "%s: not valid UTF-8", what);
-		return NULL;
-	}
-	return v;
+	about(ld, story);
+	return msgr_cfgread_string(&ld->rd, s, what, MSGR_MAX_TEXT_BYTES, 0, &v) == 1 ? v : NULL;
 }
 
 /* A boolean setting: 0 when absent or faulty. */
 static int
 get_bool(struct loader *ld, const config_setting_t *s, const char *story, const char *what)
 {
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		fault(ld, s, story, "%s: not true or false", what);
-		return 0;
-	}
-	return config_setting_get_bool(s);
+	int v = 0;
+
+	about(ld, story);
+	return msgr_cfgread_bool(&ld->rd, s, what, &v) == 1 ? v : 0;
 }
 
 /* A list or array setting, or NULL (absent or faulty). */
 static const config_setting_t *
 get_list(struct loader *ld, const config_setting_t *s, const char *story, const char *what)
 {
-	if (s == NULL)
-		return NULL;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST &&
-	    config_setting_type(s) != CONFIG_TYPE_ARRAY) {
-		fault(ld, s, story, "%s: not a list ( ... )", what);
-		return NULL;
-	}
-	return s;
+	about(ld, story);
+	return msgr_cfgread_list(&ld->rd, s, what, (size_t)-1) == 1 ? s : NULL;
 }
 
 /* A URL setting: http(s), as Facebook fetches it (lib/url.h, docs/stories.md). */
@@ -665,7 +631,7 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	json_t *msgs[3] = { NULL, NULL, NULL }, *buttons;
 	enum msg_kind kinds[3];
 	const char *text, *image;
-	size_t n = 0, i, faults_before = ld->n_faults;
+	size_t n = 0, i, faults_before = ld->rd.n_faults;
 	char what[32];
 
 	snprintf(what, sizeof(what), "answer %d", ai);
@@ -711,7 +677,7 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	for (i = 0; i < n; i++)
 		if (msgs[i] == NULL) {
 			/* a fault already recorded, or else no memory */
-			if (ld->n_faults == faults_before)
+			if (ld->rd.n_faults == faults_before)
 				ld->nomem = 1;
 			goto out;
 		}
@@ -824,21 +790,13 @@ static char *
 read_handover(struct loader *ld, const config_setting_t *s, const char *story)
 {
 	const char *v = get_string(ld, s, story, "handover");
-	size_t i, n;
 	char *r;
 
 	if (v == NULL)
 		return NULL;
-	n = strlen(v);
-	if (strcmp(v, "inbox") != 0) {
-		for (i = 0; i < n; i++)
-			if (v[i] < '0' || v[i] > '9')
-				break;
-		if (n == 0 || i < n || n > MSGR_MAX_ID_LEN) {
-			fault(ld, s, story, "handover: \"inbox\" (the Page Inbox) or an app id "
-			    "(digits)");
-			return NULL;
-		}
+	if (!msgr_id_target(v)) {
+		fault(ld, s, story, "handover: \"inbox\" (the Page Inbox) or an app id (digits)");
+		return NULL;
 	}
 	if ((r = strdup(v)) == NULL)
 		ld->nomem = 1;
@@ -1016,85 +974,68 @@ read_stories(struct loader *ld, config_t *cfg)
 	check_duplicates(ld, list);
 }
 
+/* Reads and checks the file into ld->st; faults into ld. */
+static msgr_result
+read_file(struct loader *ld, const char *file)
+{
+	struct stat sb;
+	msgr_result rc;
+
+	if (file == NULL || stat(file, &sb) != 0) {
+		fault(ld, NULL, NULL, "cannot read the stories file: %s",
+		    file == NULL ? "no file given (bot.file)" : strerror(errno));
+		return MSGR_ERR_IO;
+	}
+	/* the size before reading: a stories file is never a FIFO or a device to wait on */
+	if (!S_ISREG(sb.st_mode) || sb.st_size > MSGR_MAX_STORIES_FILE) {
+		fault(ld, NULL, NULL, "not a regular file of at most %d bytes",
+		    MSGR_MAX_STORIES_FILE);
+		return MSGR_ERR_CONFIG;
+	}
+	rc = msgr_cfgread_load(&ld->rd, file, MSGR_MAX_STORIES_FILE);
+	if (rc == MSGR_ERR_IO)
+		fault(ld, NULL, NULL, "cannot read the stories file: %s", strerror(errno));
+	else if (rc == MSGR_ERR_TOOBIG)
+		fault(ld, NULL, NULL, "not a regular file of at most %d bytes",
+		    MSGR_MAX_STORIES_FILE);
+	if (rc != MSGR_OK)
+		return rc == MSGR_ERR_TOOBIG ? MSGR_ERR_CONFIG : rc;
+	read_stories(ld, &ld->rd.lc);
+	if (ld->nomem || ld->rd.nomem)
+		return MSGR_ERR_NOMEM;
+	return ld->rd.n_faults > 0 ? MSGR_ERR_CONFIG : MSGR_OK;
+}
+
 /* Loads file into *out; or *errors says why not (every fault, one per line). */
 static msgr_result
 load(const char *file, struct stories **out, char **errors)
 {
 	struct loader ld;
-	struct stat sb;
-	config_t cfg;
-	char *dir = NULL, *slash;
-	msgr_result rc = MSGR_OK;
+	char *dir = NULL, *slash = NULL;
+	msgr_result rc;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.file = file != NULL ? file : "(no file)";
-	msgr_buf_init(&ld.errs, MSGR_MAX_BOT_ERRORS);
-	config_init(&cfg);
 	*out = NULL;
 	if (errors != NULL)
 		*errors = NULL;
-	if ((ld.st = calloc(1, sizeof(*ld.st))) == NULL) {
-		rc = MSGR_ERR_NOMEM;
-		goto out;
-	}
-	if (file == NULL || stat(file, &sb) != 0) {
-		fault(&ld, NULL, NULL, "cannot read the stories file: %s",
-		    file == NULL ? "no file given (bot.file)" : strerror(errno));
-		rc = MSGR_ERR_IO;
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode) || sb.st_size > MSGR_MAX_STORIES_FILE) {
-		fault(&ld, NULL, NULL, "not a regular file of at most %d bytes",
-		    MSGR_MAX_STORIES_FILE);
-		rc = MSGR_ERR_CONFIG;
-		goto out;
-	}
-	/* @include "x.conf" inside a stories file is relative to the file, not to the cwd. */
-	if ((dir = strdup(file)) == NULL) {
-		rc = MSGR_ERR_NOMEM;
-		goto out;
-	}
-	if ((slash = strrchr(dir, '/')) != NULL)
+	/* @include "x.conf" inside a stories file is relative to the file, not to the cwd */
+	if (file != NULL && (dir = strdup(file)) == NULL)
+		return MSGR_ERR_NOMEM;
+	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	config_set_include_dir(&cfg, slash != NULL ? dir : ".");
-	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
-			fault(&ld, NULL, NULL, "cannot read the stories file: %s", strerror(errno));
-			rc = MSGR_ERR_IO;
-		} else {
-			char msg[600];
-
-			snprintf(msg, sizeof(msg), "%s:%d: %s\n", config_error_file(&cfg) ?
-			    config_error_file(&cfg) : ld.file, config_error_line(&cfg),
-			    config_error_text(&cfg));
-			ld.n_faults++;
-			if (msgr_buf_puts(&ld.errs, msg) != MSGR_OK)
-				ld.nomem = 1;
-			rc = MSGR_ERR_CONFIG;
-		}
-		goto out;
-	}
-	read_stories(&ld, &cfg);
-	if (ld.nomem)
+	msgr_cfgread_init(&ld.rd, MSGR_CFGREAD_STORIES, ld.file, slash != NULL ? dir : NULL,
+	    (size_t)-1, MSGR_MAX_BOT_ERRORS);
+	if ((ld.st = calloc(1, sizeof(*ld.st))) == NULL)
 		rc = MSGR_ERR_NOMEM;
-	else if (ld.n_faults > 0)
-		rc = MSGR_ERR_CONFIG;
-	else {
+	else if ((rc = read_file(&ld, file)) == MSGR_OK) {
 		*out = ld.st;
 		ld.st = NULL;
 	}
-out:
-	if (ld.truncated) {
-		char note[64];
-
-		snprintf(note, sizeof(note), "... and more: %zu faults in all\n", ld.n_faults);
-		(void)msgr_buf_puts(&ld.errs, note);
-	}
-	if (rc != MSGR_OK && errors != NULL && ld.errs.len > 0)
-		*errors = msgr_buf_steal(&ld.errs);
-	msgr_buf_free(&ld.errs);
+	if (rc != MSGR_OK && errors != NULL)
+		*errors = msgr_cfgread_errors(&ld.rd);
+	msgr_cfgread_free(&ld.rd);
 	stories_free(ld.st);
-	config_destroy(&cfg);
 	free(dir);
 	return rc;
 }

@@ -18,8 +18,10 @@
 #include <unistr.h>
 
 #include "buf.h"
+#include "cfgread.h"
 #include "config.h"
 #include "event.h"
+#include "id.h"
 #include "limits.h"
 #include "log.h"
 #include "signature.h"
@@ -33,23 +35,11 @@
  * reached by honest messages, it only caps a pathological file name. */
 #define ERRTEXT_MAX 262144
 
-/* One fault, kept apart so the list can be sorted by file and line before it is shown. */
-struct fault_rec {
-	char *text;                /* "FILE:LINE: message" */
-	int main_file;             /* 1: the config itself; 0: an @include */
-	char *file;
-	int line;
-	size_t seq;
-};
-
 struct loader {
+	struct msgr_cfgread rd;    /* the file, its settings and the faults (lib/cfgread.h) */
 	const char *name;          /* the path as the user gave it: used in messages */
 	const char *file;          /* the config file (absolute) */
 	const char *dir;           /* the config's folder (absolute) */
-	char *text;                /* the main file, for re-reading integer literals */
-	size_t text_len;
-	struct fault_rec recs[MSGR_MAX_CONFIG_ERRORS];
-	size_t n_errs;             /* faults found, listed or not */
 	int nomem;
 	int secrets_full;          /* the log's secret table overflowed (warned once) */
 	struct msgr_secret_source *sources;   /* where each secret came from (exposure check) */
@@ -65,116 +55,18 @@ struct scope {
 	const char *where;
 };
 
-static void fault_v(struct loader *, const char *, int, const char *, va_list)
-	__attribute__((format(printf, 4, 0)));
-static void fault(struct loader *, const config_setting_t *, const char *, ...)
-	__attribute__((format(printf, 3, 4)));
-static void fault_file(struct loader *, const char *, ...)
-	__attribute__((format(printf, 2, 3)));
-static void fault_at(struct loader *, const char *, int, const char *, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void
-fault_v(struct loader *ld, const char *file, int line, const char *fmt, va_list ap)
-{
-	struct fault_rec *r;
-	struct msgr_buf b;
-	char msg[1024];
-
-	ld->n_errs++;
-	if (ld->n_errs > MSGR_MAX_CONFIG_ERRORS)
-		return;
-	r = &ld->recs[ld->n_errs - 1];
-	r->seq = ld->n_errs;
-	r->line = line;
-	r->main_file = strcmp(file, ld->name) == 0;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msgr_buf_init(&b, ERRTEXT_MAX);
-	if (line > 0)
-		(void)msgr_buf_printf(&b, "%s:%d: %s\n", file, line, msg);
-	else
-		(void)msgr_buf_printf(&b, "%s: %s\n", file, msg);
-	if ((r->text = msgr_buf_steal(&b)) == NULL || (r->file = strdup(file)) == NULL)
-		ld->nomem = 1;
-}
-
-/* Whole-file faults first, then the config before its @includes, then by line; the order
- * of discovery breaks ties so a connector's faults stay together. */
-static int
-fault_cmp(const void *pa, const void *pb)
-{
-	const struct fault_rec *a = pa, *b = pb;
-	int c;
-
-	if (a->main_file != b->main_file)
-		return b->main_file - a->main_file;
-	if (a->file != NULL && b->file != NULL && (c = strcmp(a->file, b->file)) != 0)
-		return c;
-	if (a->line != b->line)
-		return a->line < b->line ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-/* libconfig records an @include by the name written, which it opened relative to the
- * include dir (the config's folder): the same name, made openable from anywhere. */
-static const char *
-include_path(const struct loader *ld, const char *file, char *buf, size_t bufsz)
-{
-	if (file == NULL || file[0] == '/' || strcmp(file, ld->name) == 0 || ld->dir == NULL)
-		return file;
-	snprintf(buf, bufsz, "%s/%s", ld->dir, file);
-	return buf;
-}
-
-/* A fault at setting s: the file is s's own (an @include keeps its name), the line s's. */
-static void
-fault(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
-{
-	const char *file = ld->name;
-	int line = 0;
-	va_list ap;
-
-	char inc[4096];
-
-	if (s != NULL) {
-		if (config_setting_source_file(s) != NULL)
-			file = include_path(ld, config_setting_source_file(s), inc, sizeof(inc));
-		line = (int)config_setting_source_line(s);
-	}
-	va_start(ap, fmt);
-	fault_v(ld, file, line, fmt, ap);
-	va_end(ap);
-}
-
-static void
-fault_at(struct loader *ld, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fault_v(ld, file, line, fmt, ap);
-	va_end(ap);
-}
-
-static void
-fault_file(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fault_v(ld, ld->name, 0, fmt, ap);
-	va_end(ap);
-}
+/* Faults go to the shared reader, which names file and line (lib/cfgread.h). */
+#define fault(ld, s, ...) msgr_cfgread_fault(&(ld)->rd, (s), __VA_ARGS__)
+#define fault_file(ld, ...) msgr_cfgread_fault(&(ld)->rd, NULL, __VA_ARGS__)
 
 /* "FILE:LINE" of s, for messages naming a second entry. */
 static void
 where_of(const struct loader *ld, const config_setting_t *s, char *out, size_t outsz)
 {
 	char inc[4096];
-	const char *file = include_path(ld, config_setting_source_file(s), inc, sizeof(inc));
-
-	int n = snprintf(out, outsz, "%s:%u", file != NULL ? file : ld->name,
-	    config_setting_source_line(s));
+	const char *file = msgr_cfgread_path(&ld->rd, config_setting_source_file(s), inc,
+	    sizeof(inc));
+	int n = snprintf(out, outsz, "%s:%u", file, config_setting_source_line(s));
 
 	if (n < 0 || (size_t)n >= outsz)   /* a path too long to quote whole: keep its end */
 		snprintf(out, outsz, "...:%u", config_setting_source_line(s));
@@ -188,69 +80,6 @@ dup_str(struct loader *ld, const char *s)
 	if (p == NULL)
 		ld->nomem = 1;
 	return p;
-}
-
-static const char *
-type_name(const config_setting_t *s)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_GROUP: return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64: return "an integer";
-	case CONFIG_TYPE_FLOAT: return "a float";
-	case CONFIG_TYPE_STRING: return "a string";
-	case CONFIG_TYPE_BOOL: return "a boolean";
-	case CONFIG_TYPE_ARRAY: return "an array";
-	case CONFIG_TYPE_LIST: return "a list";
-	default: return "nothing";
-	}
-}
-
-/* Characters (code points) of valid UTF-8 s: Facebook's limits count characters. */
-static size_t
-utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-/* Reads path whole, at most max bytes. MSGR_OK with *out (NUL-terminated, malloc'd);
- * MSGR_ERR_IO with errno kept; MSGR_ERR_TOOBIG; MSGR_ERR_NOMEM. */
-static msgr_result
-read_file(const char *path, size_t max, char **out, size_t *len)
-{
-	struct msgr_buf b;
-	char chunk[4096];
-	msgr_result rc = MSGR_OK;
-	FILE *fp;
-	size_t n;
-	int saved;
-
-	*out = NULL;
-	*len = 0;
-	msgr_buf_init(&b, max);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return MSGR_ERR_IO;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if ((rc = msgr_buf_append(&b, chunk, n)) != MSGR_OK)
-			goto out;
-	if (ferror(fp)) {
-		rc = MSGR_ERR_IO;
-		goto out;
-	}
-	*len = b.len;
-	if ((*out = msgr_buf_steal(&b)) == NULL)
-		rc = MSGR_ERR_NOMEM;
-out:
-	saved = errno;
-	fclose(fp);
-	msgr_buf_free(&b);
-	errno = saved;
-	return rc;
 }
 
 /* p relative to the config's folder unless absolute. */
@@ -295,11 +124,11 @@ literal_matches(struct loader *ld, const config_setting_t *s, long long v)
 	if (name == NULL || want == 0)
 		return 1;
 	if (file == NULL || strcmp(file, ld->name) == 0) {
-		text = ld->text;
-		len = ld->text_len;
+		text = ld->rd.text;
+		len = ld->rd.text_len;
 	} else {
-		if (read_file(include_path(ld, file, inc, sizeof(inc)), MSGR_MAX_CONFIG_FILE, &other,
-		    &len) != MSGR_OK)
+		if (msgr_cfgread_file(msgr_cfgread_path(&ld->rd, file, inc, sizeof(inc)),
+		    MSGR_MAX_CONFIG_FILE, &other, &len) != MSGR_OK)
 			return 1;
 		text = other;
 	}
@@ -351,39 +180,34 @@ out:
 
 /* ---- typed getters: 1 value set, 0 absent, -1 fault reported ---- */
 
+/* How a fault names key: "'graph.url'", "'bot.url' in connector 'a'". */
+static const char *
+key_name(const struct scope *sc, const char *key, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "'%s%s'%s", sc->prefix, key, sc->where);
+	return buf;
+}
+
+#define KEY_NAME_MAX 512
+
 static int
 get_str(struct scope *sc, const char *key, int required, char **out)
 {
 	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
 	const char *v;
-	size_t n;
+	int r;
 
 	if (s == NULL) {
 		if (required)
 			fault(sc->ld, sc->group, "missing key '%s%s'%s", sc->prefix, key, sc->where);
 		return required ? -1 : 0;
 	}
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fault(sc->ld, s, "'%s%s'%s must be a string, not %s", sc->prefix, key, sc->where,
-		    type_name(s));
-		return -1;
-	}
-	v = config_setting_get_string(s);
-	n = strlen(v);
-	if (n > MSGR_MAX_CONFIG_STRING) {
-		fault(sc->ld, s, "'%s%s'%s is longer than %d bytes", sc->prefix, key, sc->where,
-		    MSGR_MAX_CONFIG_STRING);
-		return -1;
-	}
-	if (u8_check((const uint8_t *)v, n) != NULL) {
-		fault(sc->ld, s, "'%s%s'%s is not valid UTF-8", sc->prefix, key, sc->where);
-		return -1;
-	}
 	/* no key of this file means anything when empty: say so rather than guess */
-	if (n == 0) {
-		fault(sc->ld, s, "'%s%s'%s is empty", sc->prefix, key, sc->where);
-		return -1;
-	}
+	r = msgr_cfgread_string(&sc->ld->rd, s, key_name(sc, key, name, sizeof(name)),
+	    MSGR_MAX_CONFIG_STRING, 1, &v);
+	if (r != 1)
+		return r;
 	if ((*out = dup_str(sc->ld, v)) == NULL)
 		return -1;
 	return 1;
@@ -393,20 +217,15 @@ static int
 get_int(struct scope *sc, const char *key, long long min, long long max, long long *out)
 {
 	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
 	long long v;
+	int r;
 
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-		fault(sc->ld, s, "'%s%s'%s must be an integer, not %s", sc->prefix, key, sc->where,
-		    type_name(s));
-		return -1;
-	}
-	v = config_setting_type(s) == CONFIG_TYPE_INT ? (long long)config_setting_get_int(s)
-	    : config_setting_get_int64(s);
+	r = msgr_cfgread_int(&sc->ld->rd, s, key_name(sc, key, name, sizeof(name)), &v);
+	if (r != 1)
+		return r;
 	if (v < min || v > max || !literal_matches(sc->ld, s, v)) {
-		fault(sc->ld, s, "'%s%s'%s must be between %lld and %lld", sc->prefix, key, sc->where,
-		    min, max);
+		fault(sc->ld, s, "%s must be between %lld and %lld", name, min, max);
 		return -1;
 	}
 	*out = v;
@@ -429,17 +248,10 @@ get_int32(struct scope *sc, const char *key, int min, int max, int *out)
 static int
 get_bool(struct scope *sc, const char *key, int *out)
 {
-	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
 
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		fault(sc->ld, s, "'%s%s'%s must be a boolean (true or false), not %s", sc->prefix,
-		    key, sc->where, type_name(s));
-		return -1;
-	}
-	*out = config_setting_get_bool(s) != 0;
-	return 1;
+	return msgr_cfgread_bool(&sc->ld->rd, config_setting_get_member(sc->group, key),
+	    key_name(sc, key, name, sizeof(name)), out);
 }
 
 /* One of names (NULL-terminated); *out is its index. */
@@ -447,17 +259,16 @@ static int
 get_enum(struct scope *sc, const char *key, const char *const *names, int *out)
 {
 	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
 	struct msgr_buf alts;
 	const char *v;
-	int i, r = -1;
+	int i;
 
 	if (s == NULL)
 		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fault(sc->ld, s, "'%s%s'%s must be a string, not %s", sc->prefix, key, sc->where,
-		    type_name(s));
+	if (!msgr_cfgread_is(&sc->ld->rd, s, CONFIG_TYPE_STRING,
+	    key_name(sc, key, name, sizeof(name))))
 		return -1;
-	}
 	v = config_setting_get_string(s);
 	for (i = 0; names[i] != NULL; i++)
 		if (strcmp(v, names[i]) == 0) {
@@ -467,10 +278,9 @@ get_enum(struct scope *sc, const char *key, const char *const *names, int *out)
 	msgr_buf_init(&alts, 1024);
 	for (i = 0; names[i] != NULL; i++)
 		(void)msgr_buf_printf(&alts, "%s\"%s\"", i ? " or " : "", names[i]);
-	fault(sc->ld, s, "'%s%s'%s must be %s", sc->prefix, key, sc->where,
-	    alts.data != NULL ? alts.data : "?");
+	fault(sc->ld, s, "%s must be %s", name, alts.data != NULL ? alts.data : "?");
 	msgr_buf_free(&alts);
-	return r;
+	return -1;
 }
 
 /* A list ( ... ) or array [ ... ] of at most max elements; *out the setting. */
@@ -478,22 +288,14 @@ static int
 get_list(struct scope *sc, const char *key, size_t max, config_setting_t **out)
 {
 	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
+	int r;
 
 	*out = NULL;
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
-		fault(sc->ld, s, "'%s%s'%s must be a list ( ... ), not %s", sc->prefix, key,
-		    sc->where, type_name(s));
-		return -1;
-	}
-	if ((size_t)config_setting_length(s) > max) {
-		fault(sc->ld, s, "'%s%s'%s has %d elements, at most %zu allowed", sc->prefix, key,
-		    sc->where, config_setting_length(s), max);
-		return -1;
-	}
-	*out = s;
-	return 1;
+	r = msgr_cfgread_list(&sc->ld->rd, s, key_name(sc, key, name, sizeof(name)), max);
+	if (r == 1)
+		*out = s;
+	return r;
 }
 
 /* A group member; absent is 0. */
@@ -501,15 +303,14 @@ static int
 get_group(struct scope *sc, const char *key, config_setting_t **out)
 {
 	config_setting_t *s = config_setting_get_member(sc->group, key);
+	char name[KEY_NAME_MAX];
 
 	*out = NULL;
 	if (s == NULL)
 		return 0;
-	if (!config_setting_is_group(s)) {
-		fault(sc->ld, s, "'%s%s'%s must be a group { ... }, not %s", sc->prefix, key,
-		    sc->where, type_name(s));
+	if (!msgr_cfgread_is(&sc->ld->rd, s, CONFIG_TYPE_GROUP,
+	    key_name(sc, key, name, sizeof(name))))
 		return -1;
-	}
 	*out = s;
 	return 1;
 }
@@ -518,21 +319,7 @@ get_group(struct scope *sc, const char *key, config_setting_t **out)
 static void
 check_keys(struct scope *sc, const char *const *known)
 {
-	int i, n = config_setting_length(sc->group);
-
-	for (i = 0; i < n; i++) {
-		config_setting_t *m = config_setting_get_elem(sc->group, (unsigned)i);
-		const char *name = config_setting_name(m);
-		size_t k;
-
-		if (name == NULL)
-			continue;
-		for (k = 0; known[k] != NULL; k++)
-			if (strcmp(name, known[k]) == 0)
-				break;
-		if (known[k] == NULL)
-			fault(sc->ld, m, "unknown key '%s%s'%s", sc->prefix, name, sc->where);
-	}
+	msgr_cfgread_members(&sc->ld->rd, sc->group, known, NULL, sc->prefix, sc->where);
 }
 
 /* ---- value checks ---- */
@@ -540,14 +327,7 @@ check_keys(struct scope *sc, const char *const *known)
 int
 msgr_config_is_id(const char *s)
 {
-	size_t n;
-
-	if (s == NULL || *s == '\0')
-		return 0;
-	for (n = 0; s[n] != '\0'; n++)
-		if (n >= MSGR_MAX_ID_LEN || s[n] < '0' || s[n] > '9')
-			return 0;
-	return 1;
+	return msgr_id_valid(s);
 }
 
 static int
@@ -588,7 +368,8 @@ get_text(struct scope *sc, const char *key, int required, size_t maxchars, char 
 
 	if (r != 1)
 		return r;
-	if (utf8_chars(*out) > maxchars) {
+	/* valid UTF-8 already (get_str): Facebook's limits count characters, not bytes */
+	if (u8_mbsnlen((const uint8_t *)*out, strlen(*out)) > maxchars) {
 		fault(sc->ld, config_setting_get_member(sc->group, key),
 		    "'%s%s'%s is longer than %zu characters", sc->prefix, key, sc->where, maxchars);
 		free(*out);
@@ -730,7 +511,7 @@ get_secret(struct scope *sc, const char *key, int required, char **out)
 		}
 		if ((path = resolve_path(sc->ld, raw + 5)) == NULL)
 			goto out;
-		rc = read_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
+		rc = msgr_cfgread_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
 		if (rc == MSGR_ERR_NOMEM) {
 			sc->ld->nomem = 1;
 			goto out;
@@ -945,7 +726,7 @@ parse_bot(struct scope *csc, struct msgr_connector *c)
 
 			if (config_setting_type(e) != CONFIG_TYPE_STRING) {
 				fault(ld, e, "'bot.events'%s must hold strings, not %s", csc->where,
-				    type_name(e));
+				    msgr_cfgread_type_name(e));
 				continue;
 			}
 			/* names as msgr_event_kind_name gives them (SPEC.md "Bots": event.type) */
@@ -989,7 +770,7 @@ get_string_list(struct scope *sc, const char *key, size_t max, char ***out, size
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
 			fault(sc->ld, e, "'%s%s'%s must hold strings, not %s", sc->prefix, key,
-			    sc->where, type_name(e));
+			    sc->where, msgr_cfgread_type_name(e));
 			continue;
 		}
 		v = config_setting_get_string(e);
@@ -1047,7 +828,7 @@ elem_group(struct scope *sc, config_setting_t *list, const char *key, int i,
 	snprintf(prefix, prefixsz, "%s%s[%d].", sc->prefix, key, i + 1);
 	if (!config_setting_is_group(e)) {
 		fault(sc->ld, e, "'%s%s[%d]'%s must be a group { ... }, not %s", sc->prefix, key,
-		    i + 1, sc->where, type_name(e));
+		    i + 1, sc->where, msgr_cfgread_type_name(e));
 		return 0;
 	}
 	sub->ld = sc->ld;
@@ -1507,7 +1288,7 @@ parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 
 		if (!config_setting_is_group(g)) {
 			fault(ld, g, "connectors[%d] must be a group { ... }, not %s", i + 1,
-			    type_name(g));
+			    msgr_cfgread_type_name(g));
 			continue;
 		}
 		parse_connector(ld, g, i, &cfg->connectors[i]);
@@ -1696,31 +1477,13 @@ locate(const char *path, char **file, char **dir)
 	return MSGR_OK;
 }
 
-msgr_result
-msgr_config_load(const char *path, struct msgr_config **out, char **errors)
+/* Every key's default (docs/configuration.md), and where the file is: relative paths in it
+ * are relative to its folder. */
+static msgr_result
+set_defaults(struct loader *ld, struct msgr_config *cfg)
 {
-	struct loader ld;
-	struct msgr_config *cfg = NULL;
-	struct msgr_buf errs;
-	size_t i, shown;
-	config_t lc;
 	msgr_result rc;
-	int have_lc = 0;
 
-	if (out != NULL)
-		*out = NULL;
-	if (errors != NULL)
-		*errors = NULL;
-	if (path == NULL || out == NULL)
-		return MSGR_ERR_INVALID;
-	memset(&ld, 0, sizeof(ld));
-	ld.name = path;
-	msgr_buf_init(&errs, ERRTEXT_MAX);
-
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
-		rc = MSGR_ERR_NOMEM;
-		goto out;
-	}
 	cfg->graph.timeout_ms = 10000;
 	cfg->graph.connect_timeout_ms = 3000;
 	cfg->state.journal = MSGR_JOURNAL_WAL;
@@ -1733,60 +1496,76 @@ msgr_config_load(const char *path, struct msgr_config **out, char **errors)
 	cfg->worker.retry_max_s = 86400;
 	cfg->worker.idle_ms = 500;
 	cfg->responder.threads = 1;
-	if ((rc = locate(path, &cfg->file, &cfg->dir)) != MSGR_OK)
-		goto out;
-	ld.dir = cfg->dir;
-	ld.file = cfg->file;
+	if ((rc = locate(ld->name, &cfg->file, &cfg->dir)) != MSGR_OK)
+		return rc;
+	ld->dir = ld->rd.dir = cfg->dir;
+	ld->file = cfg->file;
 	if ((cfg->graph.url = strdup("https://graph.facebook.com")) == NULL ||
 	    (cfg->graph.version = strdup("v26.0")) == NULL ||
 	    (cfg->simulator.url = strdup("http://127.0.0.1:8080")) == NULL ||
-	    (cfg->state.path = resolve_path(&ld, "state.db")) == NULL) {
-		rc = MSGR_ERR_NOMEM;
-		goto out;
-	}
+	    (cfg->state.path = resolve_path(ld, "state.db")) == NULL)
+		return MSGR_ERR_NOMEM;
+	return MSGR_OK;
+}
 
-	rc = read_file(path, MSGR_MAX_CONFIG_FILE, &ld.text, &ld.text_len);
+/* Reads and parses the file, then every key of it into cfg; faults into ld. */
+static msgr_result
+read_config(struct loader *ld, struct msgr_config *cfg)
+{
+	msgr_result rc = msgr_cfgread_load(&ld->rd, ld->name, MSGR_MAX_CONFIG_FILE);
+
+	if (rc == MSGR_ERR_TOOBIG)
+		fault_file(ld, "larger than %d bytes", MSGR_MAX_CONFIG_FILE);
+	else if (rc == MSGR_ERR_IO)
+		fault_file(ld, "cannot read: %s", strerror(errno));
+	if (rc != MSGR_OK)
+		return rc == MSGR_ERR_NOMEM ? rc : MSGR_ERR_CONFIG;
+	parse_root(ld, &ld->rd.lc, cfg);
+	return ld->nomem ? MSGR_ERR_NOMEM : MSGR_OK;
+}
+
+/* Every fault (sorted by file and line, lib/cfgread.h) and "out of memory" when it was that,
+ * malloc'd. */
+static char *
+errors_text(struct loader *ld, msgr_result rc)
+{
+	struct msgr_buf b;
+	char *faults = msgr_cfgread_errors(&ld->rd);
+
+	msgr_buf_init(&b, ERRTEXT_MAX * 2);
+	if (faults != NULL)
+		(void)msgr_buf_puts(&b, faults);
+	free(faults);
 	if (rc == MSGR_ERR_NOMEM)
-		goto out;
-	if (rc == MSGR_ERR_TOOBIG) {
-		fault_file(&ld, "larger than %d bytes", MSGR_MAX_CONFIG_FILE);
-		rc = MSGR_ERR_CONFIG;
-		goto out;
-	}
-	if (rc != MSGR_OK) {
-		fault_file(&ld, "cannot read: %s", strerror(errno));
-		rc = MSGR_ERR_CONFIG;
-		goto out;
-	}
-	if (memchr(ld.text, '\0', ld.text_len) != NULL) {
-		fault_file(&ld, "holds a NUL byte: not a text file");
-		goto out;
-	}
+		(void)msgr_buf_printf(&b, "%s: out of memory\n", ld->name);
+	return msgr_buf_steal(&b);
+}
 
-	config_init(&lc);
-	have_lc = 1;
-	config_set_include_dir(&lc, cfg->dir);
-	/* read from the text already in memory (bounded), naming it as the user did */
-	if (config_read_string(&lc, ld.text) != CONFIG_TRUE) {
-		const char *et = config_error_text(&lc);
+msgr_result
+msgr_config_load(const char *path, struct msgr_config **out, char **errors)
+{
+	struct loader ld;
+	struct msgr_config *cfg = NULL;
+	msgr_result rc;
 
-		fault_at(&ld, config_error_file(&lc) != NULL ? config_error_file(&lc) : path,
-		    config_error_line(&lc) > 0 ? config_error_line(&lc) : 1, "%s",
-		    et != NULL ? et : "syntax error");
-		goto out;
-	}
-	parse_root(&ld, &lc, cfg);
-	if (ld.nomem) {
+	if (out != NULL)
+		*out = NULL;
+	if (errors != NULL)
+		*errors = NULL;
+	if (path == NULL || out == NULL)
+		return MSGR_ERR_INVALID;
+	memset(&ld, 0, sizeof(ld));
+	ld.name = path;
+	msgr_cfgread_init(&ld.rd, MSGR_CFGREAD_CONFIG, path, NULL, MSGR_MAX_CONFIG_ERRORS,
+	    ERRTEXT_MAX);
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		rc = MSGR_ERR_NOMEM;
-		goto out;
-	}
-out:
-	if (have_lc)
-		config_destroy(&lc);
-	free(ld.text);
-	if (rc == MSGR_OK && ld.n_errs == 0 && ld.nomem)
+	else if ((rc = set_defaults(&ld, cfg)) == MSGR_OK)
+		rc = read_config(&ld, cfg);
+	if (rc == MSGR_OK && ld.rd.n_faults == 0 && (ld.nomem || ld.rd.nomem))
 		rc = MSGR_ERR_NOMEM;
-	if (rc == MSGR_OK && ld.n_errs == 0) {
+	if (rc == MSGR_OK && ld.rd.n_faults == 0) {
+		/* the secrets' files, for msgr_config_exposure */
 		cfg->secret_sources = ld.sources;
 		cfg->n_secret_sources = ld.n_sources;
 		ld.sources = NULL;
@@ -1796,24 +1575,10 @@ out:
 	} else {
 		if (rc == MSGR_OK)
 			rc = MSGR_ERR_CONFIG;
-		shown = ld.n_errs < MSGR_MAX_CONFIG_ERRORS ? ld.n_errs : MSGR_MAX_CONFIG_ERRORS;
-		qsort(ld.recs, shown, sizeof(ld.recs[0]), fault_cmp);
-		for (i = 0; i < shown; i++)
-			if (ld.recs[i].text != NULL)
-				(void)msgr_buf_puts(&errs, ld.recs[i].text);
-		if (ld.n_errs > MSGR_MAX_CONFIG_ERRORS)
-			(void)msgr_buf_printf(&errs, "%s: %zu more errors not shown\n", path,
-			    ld.n_errs - MSGR_MAX_CONFIG_ERRORS);
-		if (rc == MSGR_ERR_NOMEM)
-			(void)msgr_buf_printf(&errs, "%s: out of memory\n", path);
 		if (errors != NULL)
-			*errors = msgr_buf_steal(&errs);
+			*errors = errors_text(&ld, rc);
 	}
-	for (i = 0; i < ld.n_errs && i < MSGR_MAX_CONFIG_ERRORS; i++) {
-		free(ld.recs[i].text);
-		free(ld.recs[i].file);
-	}
-	msgr_buf_free(&errs);
+	msgr_cfgread_free(&ld.rd);
 	msgr_config_free(cfg);
 	free_sources(ld.sources, ld.n_sources);
 	return rc;

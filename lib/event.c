@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "event.h"
+#include "signature.h"
 
 /* Room for every id that may arrive as a JSON number: sender, recipient, app_id, three
  * thread-control app ids, message.sticker_id, one sticker_id per attachment, with spare. A
@@ -100,19 +101,6 @@ msgr_event_kind_parse(const char *name)
 	return -1;
 }
 
-static int
-all_digits(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 /* ---- field getters: absent and null optional fields are NULL / 0 ---- */
 
 static msgr_result
@@ -155,7 +143,7 @@ get_id(struct pctx *c, json_t *obj, const char *path, const char *key, int requi
 		if (json_string_length(v) > MSGR_MAX_ID_LEN)
 			return fail(c, MSGR_ERR_TOOBIG, "%s%s: longer than %d digits", path, key,
 			    MSGR_MAX_ID_LEN);
-		if (!all_digits(json_string_value(v), json_string_length(v)))
+		if (!msgr_id_digits(json_string_value(v), json_string_length(v)))
 			return fail(c, MSGR_ERR_PARSE, "%s%s: not an id of digits", path, key);
 		*out = json_string_value(v);
 		return MSGR_OK;
@@ -208,7 +196,7 @@ get_int(struct pctx *c, json_t *obj, const char *path, const char *key, int requ
 	s = json_string_value(v);
 	if (json_string_length(v) > 18)
 		return fail(c, MSGR_ERR_TOOBIG, "%s%s: integer too long", path, key);
-	if (!all_digits(s, json_string_length(v)))
+	if (!msgr_id_digits(s, json_string_length(v)))
 		return fail(c, MSGR_ERR_PARSE, "%s%s: not an integer", path, key);
 	errno = 0;
 	n = strtoll(s, &end, 10);
@@ -474,7 +462,7 @@ parse_app_roles(struct pctx *c, json_t *r)
 	json_object_foreach(r, app, roles) {
 		if (strlen(app) > MSGR_MAX_ID_LEN)
 			return fail(c, MSGR_ERR_TOOBIG, "app_roles: app id too long");
-		if (!all_digits(app, strlen(app)))
+		if (!msgr_id_digits(app, strlen(app)))
 			return fail(c, MSGR_ERR_PARSE, "app_roles: key not an app id");
 		if (!json_is_array(roles))
 			return fail(c, MSGR_ERR_PARSE, "app_roles.%s: not an array", app);
@@ -643,9 +631,8 @@ md_field(EVP_MD_CTX *md, const char *s)
 static msgr_result
 key_compute(struct msgr_event *ev, const char *cls, json_t *content, int with_timestamp)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char dig[EVP_MAX_MD_SIZE];
-	unsigned int diglen = 0, i;
+	unsigned int diglen = 0;
 	char num[24];
 	EVP_MD_CTX *md;
 	msgr_result rc = MSGR_ERR_NOMEM;
@@ -675,11 +662,7 @@ key_compute(struct msgr_event *ev, const char *cls, json_t *content, int with_ti
 		ok = EVP_DigestFinal_ex(md, dig, &diglen) == 1 && diglen == 32;
 	if (!ok)
 		goto out;
-	for (i = 0; i < diglen; i++) {
-		ev->key[2 * i] = hex[dig[i] >> 4];
-		ev->key[2 * i + 1] = hex[dig[i] & 15];
-	}
-	ev->key[64] = '\0';
+	msgr_signature_hex(dig, diglen, ev->key);
 	rc = MSGR_OK;
 out:
 	EVP_MD_CTX_free(md);
@@ -711,8 +694,7 @@ msgr_event_parse(json_t *m, const char *page_id, int standby, struct msgr_event 
 	if (ev == NULL)
 		return MSGR_ERR_INVALID;
 	memset(ev, 0, sizeof(*ev));
-	if (m == NULL || page_id == NULL || strlen(page_id) > MSGR_MAX_ID_LEN ||
-	    !all_digits(page_id, strlen(page_id))) {
+	if (m == NULL || !msgr_id_valid(page_id)) {
 		msgr_why(why, whysz, "bad page id");
 		return MSGR_ERR_INVALID;
 	}
@@ -974,10 +956,6 @@ out:
 void
 msgr_event_conversation(const struct msgr_event *ev, char out[MSGR_EVENT_CONV_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char dig[EVP_MAX_MD_SIZE];
-	unsigned int diglen = 0, i;
-
 	out[0] = '\0';
 	if (ev->user_id[0] != '\0') {
 		snprintf(out, MSGR_EVENT_CONV_LEN + 1, "%s", ev->user_id);
@@ -985,13 +963,8 @@ msgr_event_conversation(const struct msgr_event *ev, char out[MSGR_EVENT_CONV_LE
 	}
 	if (ev->user_ref == NULL || ev->user_ref[0] == '\0')
 		return;
-	if (EVP_Digest(ev->user_ref, strlen(ev->user_ref), dig, &diglen, EVP_sha256(), NULL) != 1
-	    || diglen < 16)
+	/* "ref:" and 32 hex digits: the user_ref itself may be long and is the developer's */
+	if (msgr_signature_sha256_hex(ev->user_ref, strlen(ev->user_ref), 16, out + 4) != MSGR_OK)
 		return;
 	memcpy(out, "ref:", 4);
-	for (i = 0; i < 16; i++) {
-		out[4 + 2 * i] = hex[dig[i] >> 4];
-		out[4 + 2 * i + 1] = hex[dig[i] & 15];
-	}
-	out[4 + 32] = '\0';
 }

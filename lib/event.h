@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "id.h"       /* MSGR_PAGE_INBOX_APP_ID: an echo with this app_id is a person */
 #include "limits.h"
 #include "result.h"
 
@@ -34,9 +35,6 @@ enum msgr_event_kind {
 	MSGR_EVENT_UNKNOWN,
 	MSGR_EVENT_KIND_COUNT
 };
-
-/* The Page Inbox app (GRAPH.md "Thread control"): an echo with this app_id is a person. */
-#define MSGR_PAGE_INBOX_APP_ID "263902037430900"
 
 enum msgr_attachment_type {
 	MSGR_ATT_IMAGE = 0, MSGR_ATT_VIDEO, MSGR_ATT_AUDIO, MSGR_ATT_FILE, MSGR_ATT_STICKER,

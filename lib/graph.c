@@ -104,19 +104,6 @@ msgr_graph_result_clear(struct msgr_graph_result *res)
 
 /* ---- small helpers ---- */
 
-static int
-is_digits(const char *s, size_t max)
-{
-	size_t n;
-
-	if (s == NULL || *s == '\0')
-		return 0;
-	for (n = 0; s[n] != '\0'; n++)
-		if (n >= max || s[n] < '0' || s[n] > '9')
-			return 0;
-	return 1;
-}
-
 /* A token or secret goes into a header or an HMAC: printable ASCII only, so it can never
  * split the header (CR/LF injection). */
 static int
@@ -661,10 +648,10 @@ msgr_graph_sender_action(struct msgr_graph *g, const struct msgr_graph_auth *aut
 	json_t *body;
 	msgr_result rc;
 
-	if (!is_digits(psid, MSGR_MAX_ID_LEN) || action == NULL ||
+	if (!msgr_id_valid(psid) || action == NULL ||
 	    (strcmp(action, "typing_on") != 0 && strcmp(action, "typing_off") != 0 &&
 	    strcmp(action, "mark_seen") != 0) ||
-	    (persona_id != NULL && !is_digits(persona_id, MSGR_MAX_ID_LEN))) {
+	    (persona_id != NULL && !msgr_id_valid(persona_id))) {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}
@@ -733,7 +720,7 @@ msgr_graph_profile(struct msgr_graph *g, const struct msgr_graph_auth *auth,
 
 	msgr_buf_init(&fields, 2048);
 	rc = MSGR_ERR_INVALID;
-	if (!is_digits(psid, MSGR_MAX_ID_LEN) || n_extra > MSGR_MAX_PROFILE_FIELDS)
+	if (!msgr_id_valid(psid) || n_extra > MSGR_MAX_PROFILE_FIELDS)
 		goto fail;
 	/* GRAPH.md "Profile": these three need no extra permission. */
 	if ((rc = msgr_buf_puts(&fields, "first_name,last_name,profile_pic")) != MSGR_OK)
@@ -767,7 +754,7 @@ thread_call(struct msgr_graph *g, const struct msgr_graph_auth *auth, const char
 	json_t *body;
 	int bad = 0;
 
-	if (!is_digits(psid, MSGR_MAX_ID_LEN) ||
+	if (!msgr_id_valid(psid) ||
 	    (metadata != NULL && strlen(metadata) > MSGR_METADATA_MAX_CHARS * 4)) {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
@@ -795,8 +782,8 @@ msgr_graph_pass_thread_control(struct msgr_graph *g, const struct msgr_graph_aut
 {
 	/* SPEC.md "Handover protocol": "inbox" is the Page Inbox app. */
 	if (target != NULL && strcmp(target, "inbox") == 0)
-		target = MSGR_GRAPH_INBOX_APP_ID;
-	if (!is_digits(target, MSGR_MAX_ID_LEN)) {
+		target = MSGR_PAGE_INBOX_APP_ID;
+	if (!msgr_id_valid(target)) {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}
@@ -844,7 +831,7 @@ msgr_graph_thread_owner(struct msgr_graph *g, const struct msgr_graph_auth *auth
 	const json_t *data, *owner;
 	msgr_result rc;
 
-	if (!is_digits(page_id, MSGR_MAX_ID_LEN) || !is_digits(psid, MSGR_MAX_ID_LEN)) {
+	if (!msgr_id_valid(page_id) || !msgr_id_valid(psid)) {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}
@@ -871,7 +858,7 @@ app_token(char *dst, size_t dstsz, const char *app_id, const char *app_secret)
 {
 	int n;
 
-	if (!is_digits(app_id, MSGR_MAX_ID_LEN) || !is_header_safe(app_secret))
+	if (!msgr_id_valid(app_id) || !is_header_safe(app_secret))
 		return MSGR_ERR_INVALID;
 	n = snprintf(dst, dstsz, "%s|%s", app_id, app_secret);
 	return n > 0 && (size_t)n < dstsz ? MSGR_OK : MSGR_ERR_INVALID;
@@ -936,7 +923,7 @@ msgr_graph_page_subscribe(struct msgr_graph *g, const struct msgr_graph_auth *au
 	char path[MSGR_MAX_ID_LEN + 32];
 	struct msgr_graph_param p;
 
-	if (!is_digits(page_id, MSGR_MAX_ID_LEN) || fields == NULL || *fields == '\0') {
+	if (!msgr_id_valid(page_id) || fields == NULL || *fields == '\0') {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}
@@ -952,7 +939,7 @@ msgr_graph_page_subscribed_apps(struct msgr_graph *g, const struct msgr_graph_au
 {
 	char path[MSGR_MAX_ID_LEN + 32];
 
-	if (!is_digits(page_id, MSGR_MAX_ID_LEN)) {
+	if (!msgr_id_valid(page_id)) {
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}

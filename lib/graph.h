@@ -21,11 +21,13 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "id.h"
 #include "limits.h"
 #include "result.h"
 
-/* The Page Inbox (GRAPH.md "Thread control"): pass_thread_control target "inbox". */
-#define MSGR_GRAPH_INBOX_APP_ID "263902037430900"
+/* The Page Inbox, where "inbox" passes a thread: lib/id.h's one constant under this
+ * header's name. */
+#define MSGR_GRAPH_INBOX_APP_ID MSGR_PAGE_INBOX_APP_ID
 
 struct msgr_graph;
 

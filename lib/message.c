@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include <unistr.h>
+
+#include "id.h"
 #include "message.h"
 #include "url.h"
 
@@ -49,60 +51,18 @@ subindex(char *out, const char *path, size_t i)
 	mark_cut(out, snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i));
 }
 
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or 0 when it is not
- * valid (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		if (n < 2 || (s[1] & 0xc0) != 0x80)
-			return 0;
-		return 2;
-	}
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && s[1] < 0xa0)       /* overlong */
-			return 0;
-		if (c == 0xed && s[1] >= 0xa0)      /* surrogates */
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && s[1] < 0x90)       /* overlong */
-			return 0;
-		if (c == 0xf4 && s[1] >= 0x90)      /* above U+10FFFF */
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-/* Code points of s[0..len); MSGR_ERR_INVALID when not valid UTF-8 or holding a NUL. */
+/* Code points of s[0..len); MSGR_ERR_INVALID when not valid UTF-8 or holding a NUL.
+ * libunistring's u8_check is RFC 3629's UTF-8: no overlong forms, no surrogates, nothing
+ * above U+10FFFF, no cut sequence. */
 static msgr_result
 utf8_count(const char *s, size_t len, size_t *chars)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k, count = 0;
+	const uint8_t *p = (const uint8_t *)s;
 
-	while (i < len) {
-		if (p[i] == 0)
-			return MSGR_ERR_INVALID;
-		k = utf8_seq(p + i, len - i);
-		if (k == 0)
-			return MSGR_ERR_INVALID;
-		i += k;
-		count++;
-	}
+	if (memchr(s, '\0', len) != NULL || u8_check(p, len) != NULL)
+		return MSGR_ERR_INVALID;
 	if (chars != NULL)
-		*chars = count;
+		*chars = u8_mbsnlen(p, len);
 	return MSGR_OK;
 }
 
@@ -114,15 +74,29 @@ msgr_message_utf8_chars(const char *s, size_t *chars)
 	return utf8_count(s, strlen(s), chars);
 }
 
-static int
-one_of(const char *s, const char *const *list)
+int
+msgr_message_one_of(const char *s, const char *const *list)
 {
 	size_t i;
 
-	for (i = 0; list[i] != NULL; i++)
+	for (i = 0; s != NULL && list[i] != NULL; i++)
 		if (strcmp(s, list[i]) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+msgr_message_unknown_key(const json_t *o, const char *const *keys)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return NULL;
+	json_object_foreach((json_t *)o, k, v)
+		if (!msgr_message_one_of(k, keys))
+			return k;
+	return NULL;
 }
 
 /* ---- the checker ------------------------------------------------------------------- */
@@ -132,26 +106,19 @@ static msgr_result
 check_keys(const json_t *obj, const char *path, const char *const *allowed, char *why,
     size_t whysz)
 {
-	const char *key;
-	json_t *v;
-	char p[PATH_MAX_LEN];
+	const char *key = msgr_message_unknown_key(obj, allowed);
+	char p[PATH_MAX_LEN], esc[48];
+	size_t i, j = 0;
 
-	json_object_foreach((json_t *)obj, key, v) {
-		(void)v;
-		if (!one_of(key, allowed)) {
-			char esc[48];
-			size_t i, j = 0;
-
-			/* the key is untrusted: keep it printable and short */
-			for (i = 0; key[i] != '\0' && j + 4 < sizeof(esc); i++)
-				esc[j++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
-			esc[j] = '\0';
-			subpath(p, path, esc);
-			msgr_why(why, whysz, "%s: unknown field", p);
-			return MSGR_ERR_LIMIT;
-		}
-	}
-	return MSGR_OK;
+	if (key == NULL)
+		return MSGR_OK;
+	/* the key is untrusted: keep it printable and short */
+	for (i = 0; key[i] != '\0' && j + 4 < sizeof(esc); i++)
+		esc[j++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
+	esc[j] = '\0';
+	subpath(p, path, esc);
+	msgr_why(why, whysz, "%s: unknown field", p);
+	return MSGR_ERR_LIMIT;
 }
 
 static msgr_result
@@ -264,7 +231,7 @@ check_enum(const json_t *obj, const char *key, const char *path, int required,
 	rc = check_str(obj, key, path, required, 0, 64, out, why, whysz);
 	if (rc != MSGR_OK || *out == NULL)
 		return rc;
-	if (!one_of(*out, allowed)) {
+	if (!msgr_message_one_of(*out, allowed)) {
 		subpath(p, path, key);
 		msgr_why(why, whysz, "%s: must be %s", p, allowed_text);
 		return MSGR_ERR_LIMIT;
@@ -672,13 +639,10 @@ check_sticker(const json_t *v, char *why, size_t whysz)
 	}
 	if (json_is_string(v)) {
 		const char *s = json_string_value(v);
-		size_t i, n = json_string_length(v);
+		size_t n = json_string_length(v);
 
-		if (n == 0 || n > 19)
+		if (n > 19 || !msgr_id_digits(s, n))
 			goto bad;
-		for (i = 0; i < n; i++)
-			if (s[i] < '0' || s[i] > '9')
-				goto bad;
 		return MSGR_OK;
 	}
 bad:
@@ -901,7 +865,7 @@ media_type_ok(const char *type, char *why, size_t whysz)
 {
 	static const char *const types[] = { "image", "audio", "video", "file", NULL };
 
-	if (type == NULL || !one_of(type, types)) {
+	if (type == NULL || !msgr_message_one_of(type, types)) {
 		msgr_why(why, whysz, "attachment.type: must be image, audio, video or file");
 		return 0;
 	}
@@ -1278,17 +1242,6 @@ msgr_message_set_reply_to(json_t *message, const char *mid, char *why, size_t wh
 
 /* ---- the Send API body --------------------------------------------------------------- */
 
-static int
-digits_only(const char *s, size_t max)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] < '0' || s[i] > '9' || i >= max)
-			return 0;
-	return i > 0;
-}
-
 msgr_result
 msgr_message_request(const struct msgr_message_request *req, json_t **out, char *why,
     size_t whysz)
@@ -1312,7 +1265,7 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 		msgr_why(why, whysz, "recipient: exactly one of id or user_ref");
 		goto out;
 	}
-	if (req->recipient_id != NULL && !digits_only(req->recipient_id, MSGR_MAX_ID_LEN)) {
+	if (req->recipient_id != NULL && !msgr_id_valid(req->recipient_id)) {
 		msgr_why(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		goto out;
 	}
@@ -1335,12 +1288,12 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 		msgr_why(why, whysz, "request: exactly one of message or sender_action");
 		goto out;
 	}
-	if (req->persona_id != NULL && !digits_only(req->persona_id, MSGR_MAX_ID_LEN)) {
+	if (req->persona_id != NULL && !msgr_id_valid(req->persona_id)) {
 		msgr_why(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		goto out;
 	}
 	mtype = req->messaging_type != NULL ? req->messaging_type : "RESPONSE";
-	if (!one_of(mtype, types)) {
+	if (!msgr_message_one_of(mtype, types)) {
 		msgr_why(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
 		goto out;
 	}
@@ -1361,12 +1314,13 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 		rc = MSGR_ERR_LIMIT;
 		goto out;
 	}
-	if (req->notification_type != NULL && !one_of(req->notification_type, notes)) {
+	if (req->notification_type != NULL &&
+	    !msgr_message_one_of(req->notification_type, notes)) {
 		msgr_why(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
 		goto out;
 	}
 	if (req->sender_action != NULL) {
-		if (!one_of(req->sender_action, actions)) {
+		if (!msgr_message_one_of(req->sender_action, actions)) {
 			msgr_why(why, whysz, "sender_action: must be typing_on, typing_off or "
 			    "mark_seen");
 			goto out;
@@ -1504,10 +1458,11 @@ msgr_message_split_free(char **parts, size_t n)
 msgr_result
 msgr_message_split_text(const char *utf8, size_t max_chars, char ***parts, size_t *n)
 {
-	const unsigned char *t = (const unsigned char *)utf8;
+	const uint8_t *t = (const uint8_t *)utf8;
 	char **out = NULL;
 	size_t len, pos, i, count, lim, half, cut, para, line, ws, nl, nout = 0, cap = 0;
 	msgr_result rc;
+	ucs4_t uc;
 
 	if (parts == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
@@ -1532,7 +1487,7 @@ msgr_message_split_text(const char *utf8, size_t max_chars, char ***parts, size_
 		/* the window: max_chars code points from pos; half marks its middle */
 		half = pos;
 		for (i = pos, count = 0; i < len && count < max_chars; count++) {
-			i += utf8_seq(t + i, len - i);
+			i += (size_t)u8_mbtouc(&uc, t + i, len - i);
 			if (count + 1 == max_chars / 2)
 				half = i;
 		}

@@ -50,6 +50,17 @@ msgr_result msgr_message_split_text(const char *utf8, size_t max_chars, char ***
     size_t *n);
 void msgr_message_split_free(char **parts, size_t n);
 
+/* ---- names ---------------------------------------------------------------------------- */
+
+/* 1 when s (NULL: never) is one of list (NULL-terminated): the one lookup of a value among the
+ * names a field takes (messaging types, sender actions, content types, ...). */
+int msgr_message_one_of(const char *s, const char *const *list);
+
+/* The first key of object o not in keys (NULL-terminated), or NULL (also when o is not an
+ * object): Facebook answers an unknown parameter with error 100, a bot's reply is held to
+ * its documented keys the same way. */
+const char *msgr_message_unknown_key(const json_t *o, const char *const *keys);
+
 /* ---- whole-message check ------------------------------------------------------------- */
 
 /* Checks message (the `message` field of a Send API call) as a whole against every limit of

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "request.h"
+#include "signature.h"
 
 void
 msgr_request_init(struct msgr_request *r)
@@ -38,18 +39,6 @@ msgr_request_free(struct msgr_request *r)
 	msgr_request_init(r);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes src[0..n) into dst (room for max bytes plus a NUL); plus_space turns '+'
  * into ' ' (query strings, not paths). A '%' not followed by two hex digits stays as it is,
  * as browsers and servers do. Returns the decoded length, or -1 when it does not fit; sets
@@ -60,12 +49,12 @@ pct_decode(const char *src, size_t n, char *dst, size_t max, int plus_space, int
 	size_t i, o = 0;
 
 	for (i = 0; i < n; i++) {
-		int c = (unsigned char)src[i];
+		int c = (unsigned char)src[i], hi, lo;
 
-		if (c == '%' && i + 2 < n && hexval((unsigned char)src[i + 1]) >= 0 &&
-		    hexval((unsigned char)src[i + 2]) >= 0) {
-			c = hexval((unsigned char)src[i + 1]) * 16 +
-			    hexval((unsigned char)src[i + 2]);
+		if (c == '%' && i + 2 < n &&
+		    (hi = msgr_signature_hex_digit((unsigned char)src[i + 1])) >= 0 &&
+		    (lo = msgr_signature_hex_digit((unsigned char)src[i + 2])) >= 0) {
+			c = hi * 16 + lo;
 			i += 2;
 		} else if (c == '+' && plus_space)
 			c = ' ';

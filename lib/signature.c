@@ -1,3 +1,5 @@
+/* signature.c — HMAC-SHA256 signatures, hex both ways, constant-time comparison
+ * (lib/signature.h). */
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -5,20 +7,6 @@
 #include <openssl/hmac.h>
 
 #include "signature.h"
-
-static const char hexdigits[] = "0123456789abcdef";
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static msgr_result
 hmac(const char *key, const void *data, size_t len, unsigned char mac[32])
@@ -31,18 +19,6 @@ hmac(const char *key, const void *data, size_t len, unsigned char mac[32])
 	    || maclen != 32)
 		return MSGR_ERR_INVALID;
 	return MSGR_OK;
-}
-
-static void
-tohex(const unsigned char *in, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hexdigits[in[i] >> 4];
-		out[2 * i + 1] = hexdigits[in[i] & 0xf];
-	}
-	out[2 * n] = '\0';
 }
 
 msgr_result
@@ -60,7 +36,9 @@ msgr_signature_verify(const char *secret, const void *body, size_t len, const ch
 	if (strlen(header) != MSGR_SIGNATURE_HEX_LEN)
 		return MSGR_ERR_SIGNATURE;
 	for (i = 0; i < 32; i++) {
-		int hi = hexval(header[2 * i]), lo = hexval(header[2 * i + 1]);
+		int hi = msgr_signature_hex_digit((unsigned char)header[2 * i]);
+		int lo = msgr_signature_hex_digit((unsigned char)header[2 * i + 1]);
+
 		if (hi < 0 || lo < 0)
 			return MSGR_ERR_SIGNATURE;
 		got[i] = (unsigned char)(hi << 4 | lo);
@@ -78,7 +56,7 @@ msgr_signature_format(const char *secret, const void *body, size_t len,
 	if ((rc = hmac(secret, body, len, mac)) != MSGR_OK)
 		return rc;
 	memcpy(out, "sha256=", 7);
-	tohex(mac, sizeof(mac), out + 7);
+	msgr_signature_hex(mac, sizeof(mac), out + 7);
 	return MSGR_OK;
 }
 
@@ -91,8 +69,47 @@ msgr_signature_hmac_hex(const char *key, const void *data, size_t len,
 
 	if ((rc = hmac(key, data, len, mac)) != MSGR_OK)
 		return rc;
-	tohex(mac, sizeof(mac), out);
+	msgr_signature_hex(mac, sizeof(mac), out);
 	return MSGR_OK;
+}
+
+void
+msgr_signature_hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+msgr_result
+msgr_signature_sha256_hex(const void *data, size_t len, size_t nbytes, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	out[0] = '\0';
+	if (nbytes == 0 || nbytes > 32 ||
+	    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		return MSGR_ERR_INVALID;
+	msgr_signature_hex(md, nbytes, out);
+	return MSGR_OK;
+}
+
+int
+msgr_signature_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int

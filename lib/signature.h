@@ -29,6 +29,19 @@ msgr_result msgr_signature_format(const char *secret, const void *body, size_t l
 msgr_result msgr_signature_hmac_hex(const char *key, const void *data, size_t len,
     char out[MSGR_SIGNATURE_HEX_LEN + 1]);
 
+/* Lowercase hex of bytes[0..n) into out (2 * n + 1 bytes with the NUL). */
+void msgr_signature_hex(const unsigned char *bytes, size_t n, char *out);
+
+/* The first nbytes (1 to 32) of SHA-256(data[0..len)) as lowercase hex into out
+ * (2 * nbytes + 1 bytes): a name for a value that does not show it (a conversation of a
+ * user_ref, a token's fingerprint). MSGR_OK; MSGR_ERR_INVALID for nbytes out of range or a
+ * digest that failed (out is then ""). */
+msgr_result msgr_signature_sha256_hex(const void *data, size_t len, size_t nbytes, char *out);
+
+/* The value of hex digit c (0-9, a-f, A-F), or -1: the one hex decoder (signatures,
+ * percent-escapes). */
+int msgr_signature_hex_digit(int c);
+
 /* Constant-time equality of two NUL-terminated strings (the time depends only on the length
  * of `expected`). Returns 1 when equal, 0 otherwise (also when either is NULL). */
 int msgr_signature_equal(const char *expected, const char *given);

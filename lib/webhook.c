@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "id.h"
 #include "webhook.h"
 
 void
@@ -40,7 +41,7 @@ static int
 entry_id(json_t *v, char *dst, size_t dstsz)
 {
 	const char *s;
-	size_t n, i;
+	size_t n;
 
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
@@ -52,11 +53,8 @@ entry_id(json_t *v, char *dst, size_t dstsz)
 		return -1;
 	s = json_string_value(v);
 	n = json_string_length(v);
-	if (n == 0 || n >= dstsz)
+	if (n >= dstsz || !msgr_id_digits(s, n))
 		return -1;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
 	memcpy(dst, s, n + 1);
 	return 0;
 }

@@ -1113,6 +1113,30 @@ test_split_random(void **state)
 	}
 }
 
+/* The lookups the bots' checks share with the message checker. */
+static void
+test_names(void **state)
+{
+	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
+	static const char *const keys[] = { "text", "quick_replies", NULL };
+	json_t *o;
+
+	(void)state;
+	assert_true(msgr_message_one_of("UPDATE", types));
+	assert_false(msgr_message_one_of("update", types));
+	assert_false(msgr_message_one_of("", types));
+	assert_false(msgr_message_one_of(NULL, types));
+	o = json_pack("{s:s, s:[]}", "text", "a", "quick_replies");
+	assert_non_null(o);
+	assert_null(msgr_message_unknown_key(o, keys));
+	assert_int_equal(json_object_set_new(o, "colour", json_string("red")), 0);
+	assert_string_equal(msgr_message_unknown_key(o, keys), "colour");
+	json_decref(o);
+	o = json_string("not an object");
+	assert_null(msgr_message_unknown_key(o, keys));
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -1144,6 +1168,7 @@ main(void)
 		cmocka_unit_test(test_split_long_word_multibyte),
 		cmocka_unit_test(test_split_prefers_breaks),
 		cmocka_unit_test(test_split_random),
+		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

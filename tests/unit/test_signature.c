@@ -84,6 +84,38 @@ test_hmac_hex(void **state)
 	assert_string_equal(out, good + 7);
 }
 
+/* Hex both ways, and the SHA-256 names of values that must not show. */
+static void
+test_hex(void **state)
+{
+	static const unsigned char bytes[] = { 0x00, 0x0f, 0xa5, 0xff };
+	/* SHA-256("abc"), FIPS 180-2 */
+	static const char abc[] =
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	char out[65];
+	int c;
+
+	(void)state;
+	msgr_signature_hex(bytes, sizeof(bytes), out);
+	assert_string_equal(out, "000fa5ff");
+	msgr_signature_hex(bytes, 0, out);
+	assert_string_equal(out, "");
+	assert_int_equal(msgr_signature_sha256_hex("abc", 3, 32, out), MSGR_OK);
+	assert_string_equal(out, abc);
+	assert_int_equal(msgr_signature_sha256_hex("abc", 3, 8, out), MSGR_OK);
+	assert_string_equal(out, "ba7816bf8f01cfea");
+	assert_int_equal(msgr_signature_sha256_hex("abc", 3, 0, out), MSGR_ERR_INVALID);
+	assert_string_equal(out, "");
+	assert_int_equal(msgr_signature_sha256_hex("abc", 3, 33, out), MSGR_ERR_INVALID);
+	for (c = 0; c < 256; c++) {
+		int want = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+		    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		assert_int_equal(msgr_signature_hex_digit(c), want);
+	}
+	assert_int_equal(msgr_signature_hex_digit(-1), -1);
+}
+
 int
 main(void)
 {
@@ -93,6 +125,7 @@ main(void)
 		cmocka_unit_test(test_verify_malformed),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_hmac_hex),
+		cmocka_unit_test(test_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
