@@ -87,7 +87,7 @@ $(FCGI_OUT): $(FCGI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(FCGI_OBJ) $(STATIC) $(DEPLIBS)
 
-CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl_*.c)))
+CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl*.c)))
 $(CTL_OUT): $(CTL_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJ) $(STATIC) $(DEPLIBS)

@@ -21,7 +21,10 @@ struct msgr_http_options {
 	const char *user_agent;     /* default "messenger-fcgi" */
 };
 
-/* curl_global_init, once per process, before any thread exists. MSGR_OK or MSGR_ERR_IO. */
+/* curl_global_init, once per process, before any thread exists: each program calls it from
+ * main (the responder before its request threads start) and the cleanup at exit.
+ * msgr_http_open calls it too, for a library user that did not (a no-op once done).
+ * MSGR_OK or MSGR_ERR_IO. */
 msgr_result msgr_http_global_init(void);
 void msgr_http_global_cleanup(void);
 

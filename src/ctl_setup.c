@@ -1,10 +1,10 @@
-/* ctl_setup.c — msgrctl's Facebook set-up commands: subscribe and profile (SPEC.md
- * "msgrctl", issue 6), and the config-permission warning of `msgrctl check`.
+/* ctl_setup.c — msgrctl's Facebook set-up commands, subscribe and profile (man/msgrctl.1),
+ * and their table.
  *
- * subscribe registers the webhook of each app and subscribes each page (GRAPH.md
- * "Subscriptions"); profile pushes a connector's `profile` group with POST
- * me/messenger_profile (GRAPH.md "Messenger profile"). Output is for a person or a cron mail:
- * one line per Graph API call on stdout, failures on stderr with Facebook's own text. No
+ * subscribe registers the webhook of each app and subscribes each page (docs/deploy.md);
+ * profile pushes a connector's `profile` group with POST me/messenger_profile
+ * (docs/configuration.md "profile"). Output is for a person or a cron mail: one line per
+ * Graph API call on stdout, failures on stderr with Facebook's own text. No
  * token, secret, verify token or app token is ever printed: Facebook's texts pass through
  * redact() before they are shown, behind lib/graph's own redaction. */
 #include <errno.h>
@@ -21,6 +21,9 @@
 #include "message.h"
 #include "msgrctl.h"
 #include "url.h"
+
+static int cmd_subscribe(struct ctl *, int, char **);
+static int cmd_profile(struct ctl *, int, char **);
 
 /* Page webhook fields subscribed by default: every kind the connector parses (SPEC.md
  * "Events", Meta's webhook fields reference for the page object). */
@@ -407,7 +410,7 @@ out:
 	msgr_graph_result_clear(&res);
 }
 
-int
+static int
 cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
@@ -449,10 +452,8 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "msgrctl subscribe: --fields: %s\n", why);
 		return 1;
 	}
-	if (ctl_load(ctl) || ctl_open_graph(ctl, &r.g)) {
-		msgr_graph_global_cleanup();
+	if (ctl_load(ctl) || ctl_open_graph(ctl, &r.g))
 		return 1;
-	}
 	r.ctl = ctl;
 	r.base = base;
 	r.fields = fields;
@@ -488,7 +489,6 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	msgr_graph_close(r.g);
-	msgr_graph_global_cleanup();
 	if (flush_out("subscribe"))
 		return 1;
 	return r.failed ? 1 : 0;
@@ -762,7 +762,7 @@ out:
 	return ret;
 }
 
-int
+static int
 cmd_profile(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
@@ -803,10 +803,8 @@ cmd_profile(struct ctl *ctl, int argc, char **argv)
 		    msgr_log_escape(esc, sizeof(esc), id, strlen(id)));
 		return 1;
 	}
-	if (ctl_open_graph(ctl, &g)) {
-		msgr_graph_global_cleanup();
+	if (ctl_open_graph(ctl, &g))
 		return 1;
-	}
 	for (i = 0; i < ctl->cfg->n_connectors; i++) {
 		const struct msgr_connector *cn = &ctl->cfg->connectors[i];
 
@@ -827,23 +825,38 @@ cmd_profile(struct ctl *ctl, int argc, char **argv)
 		failed = 1;
 	}
 	msgr_graph_close(g);
-	msgr_graph_global_cleanup();
 	if (flush_out("profile"))
 		return 1;
 	return failed;
 }
 
-/* ---- the config's permissions (for `msgrctl check`) ---- */
+/* ---- the table ---- */
 
-static void
-print_exposure(void *arg, const char *text)
-{
-	(void)arg;
-	fprintf(stderr, "msgrctl check: warning: %s\n", text);
-}
-
-size_t
-ctl_warn_secret_permissions(const struct msgr_config *cfg)
-{
-	return msgr_config_exposure(cfg, print_exposure, NULL);
-}
+const struct ctl_command ctl_setup_commands[] = {
+	{ "subscribe", cmd_subscribe, "--url BASE [--fields LIST] [--check]",
+	  "register the webhooks and subscribe the pages",
+	  "For each distinct app_id: registers the webhook (POST /APP/subscriptions with the app\n"
+	  "token, object page, verify token = the app's webhook_token) at BASE followed by the\n"
+	  "path of the app's FIRST connector in the config; Facebook checks it at once with a\n"
+	  "verification GET, so the responder must already answer there. Then subscribes each\n"
+	  "page of the app (POST /PAGE/subscribed_apps with its page token). One line per call;\n"
+	  "Facebook's error text (e.g. \"(#2200) Callback verification failed\") on failure, exit 1.\n\n"
+	  "  --url BASE     where Facebook reaches the responder, e.g.\n"
+	  "                 https://example.org/cgi-bin/messenger.fcgi (https://; http:// only for\n"
+	  "                 127.0.0.1)\n"
+	  "  --fields LIST  comma-separated webhook fields (default: messages, messaging_postbacks,\n"
+	  "                 messaging_optins, message_deliveries, message_reads, messaging_referrals,\n"
+	  "                 message_echoes, messaging_handovers, standby, message_reactions,\n"
+	  "                 message_edits, messaging_account_linking, messaging_policy_enforcement)\n"
+	  "  --check        only read each webhook and page subscription; register again what is\n"
+	  "                 missing, inactive or short of fields (for cron). A webhook pointing\n"
+	  "                 elsewhere is reported, not moved. Exit 0 when all is well or repaired.\n" },
+	{ "profile", cmd_profile, "[--connector ID] [--delete FIELD,...]",
+	  "push the Messenger profile (get started, greeting, menu, ...)",
+	  "Sends each connector's profile group (get_started, greeting, ice_breakers,\n"
+	  "persistent_menu, whitelisted_domains) with POST me/messenger_profile, after checking\n"
+	  "Facebook's limits again. Fields absent from the group are left as they are at Facebook.\n\n"
+	  "  --connector ID        only this connector (default: every one with a profile group)\n"
+	  "  --delete FIELD,...    remove these fields instead (DELETE me/messenger_profile)\n" },
+	{ NULL, NULL, NULL, NULL, NULL }
+};

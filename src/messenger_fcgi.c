@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "http.h"
 #include "log.h"
 #include "options.h"
 #include "responder.h"
@@ -234,7 +235,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	cgi = FCGX_IsCGI();
-	if (msgr_graph_global_init() != MSGR_OK) {
+	/* libcurl once per process, before any thread exists (lib/http.h). */
+	if (msgr_http_global_init() != MSGR_OK) {
 		msgr_log(MSGR_LOG_ERROR, "libcurl cannot start");
 		goto out;
 	}
@@ -277,7 +279,7 @@ out:
 	free(errors);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
-	msgr_graph_global_cleanup();
+	msgr_http_global_cleanup();
 	if (rs.own_store != NULL)
 		msgr_store_close(rs.own_store);
 	msgr_commit_close(rs.commit);

@@ -1,11 +1,13 @@
-/* msgrctl — the command line of messenger-fcgi (SPEC.md "msgrctl").
+/* msgrctl — the command line of messenger-fcgi (man/msgrctl.1).
  *
  *   msgrctl [-c FILE] COMMAND [options] [args]
  *
  * Every command takes -c FILE (before or after its name) and --help, exits 0 on success and
- * 1 on failure with a message on stderr. Commands live in the table `commands` below: to add
- * one, write a `cmd_<name>(struct ctl *, int, char **)` handler that parses its options with
- * getopt_long (CTL_COMMON_OPTS and ctl_option give it -c and --help) and add one row. */
+ * 1 on failure with a message on stderr. Commands live in tables: `commands` below (check,
+ * sign, help) and one per command file (src/ctl_*.c); to add one, write a
+ * `cmd_<name>(struct ctl *, int, char **)` handler that parses its options with getopt_long
+ * (CTL_COMMON_OPTS and ctl_option give it -c and --help) and add a row to its file's table.
+ * main starts and stops libcurl, once for whichever command runs. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "bot.h"
 #include "buf.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "signature.h"
 #include "url.h"
@@ -43,93 +46,41 @@ static const struct ctl_command commands[] = {
 	  "Prints the list of commands, or one command's usage.\n" },
 	CTL_WORK_COMMANDS
 	CTL_THREAD_COMMANDS
-	CTL_SETUP_COMMANDS
 	{ NULL, NULL, NULL, NULL, NULL }
 };
+
+/* Every table, in the order `msgrctl help` lists them. */
+static const struct ctl_command *const tables[] = { commands, ctl_setup_commands, NULL };
 
 
 static void
 usage(FILE *fp)
 {
-	const struct ctl_command *c;
+	const struct ctl_command *const *t, *c;
 
 	fprintf(fp, "usage: msgrctl [-c FILE] COMMAND [options] [args]\n\ncommands:\n");
-	for (c = commands; c->name != NULL; c++) {
-		int w = fprintf(fp, "  %s%s%s", c->name, *c->usage ? " " : "", c->usage);
-		fprintf(fp, "%*s  %s\n", w < 34 ? 34 - w : 0, "", c->summary);
-	}
+	for (t = tables; *t != NULL; t++)
+		for (c = *t; c->name != NULL; c++) {
+			int w = fprintf(fp, "  %s%s%s", c->name, *c->usage ? " " : "", c->usage);
+			fprintf(fp, "%*s  %s\n", w < 34 ? 34 - w : 0, "", c->summary);
+		}
 	fprintf(fp, "\n  -c, --config FILE  the configuration (default: $MSGR_CONFIG, else %s)\n"
 	    "  -h, --help         this text; COMMAND --help for one command\n",
 	    MSGR_DEFAULT_CONFIG);
 }
 
-static void
-command_usage(FILE *fp, const struct ctl_command *c)
-{
-	fprintf(fp, "usage: msgrctl [-c FILE] %s%s%s\n\n%s", c->name, *c->usage ? " " : "",
-	    c->usage, c->help);
-}
-
-/* Handles an option every command shares (or getopt's complaint). Returns -1 when the
- * command goes on; otherwise the exit status (0 after --help, 1 for a bad option). */
-int
-ctl_option(struct ctl *ctl, int opt)
-{
-	switch (opt) {
-	case 'c':
-		ctl->config_path = optarg;
-		return -1;
-	case 'h':
-		command_usage(stdout, ctl->cmd);
-		return 0;
-	default:
-		/* getopt has said what was wrong */
-		command_usage(stderr, ctl->cmd);
-		return 1;
-	}
-}
-
-/* Extra arguments a command does not take. */
-int
-ctl_too_many(struct ctl *ctl, int argc, char **argv)
-{
-	char esc[128];
-
-	if (optind >= argc)
-		return 0;
-	fprintf(stderr, "msgrctl %s: unexpected argument \"%s\"\n", ctl->cmd->name,
-	    msgr_log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
-	command_usage(stderr, ctl->cmd);
-	return 1;
-}
-
-/* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
-int
-ctl_load(struct ctl *ctl)
-{
-	const char *path = ctl->config_path ? ctl->config_path : msgr_config_default_path();
-	char *errors = NULL;
-	msgr_result rc;
-
-	rc = msgr_config_load(path, &ctl->cfg, &errors);
-	if (rc != MSGR_OK) {
-		if (errors != NULL && *errors != '\0')
-			fputs(errors, stderr);
-		fprintf(stderr, "msgrctl: %s: %s\n", path, msgr_strerror(rc));
-		free(errors);
-		return 1;
-	}
-	msgr_log_set_level((enum msgr_log_level)ctl->cfg->log_level);
-	return 0;
-}
-
 /* ---- check ---- */
 
-/* ==== HOOK: bot validation for `msgrctl check` (issue 4, lib/bot_stories.c) ============
- * Runs after the config itself loaded cleanly. The stories engineer fills this in: for each
- * connector, msgr_bot_check(c, &errors) (or msgr_bot_stories_check(c->bot.file, &errors) for
- * MSGR_BOT_STORIES), print the errors to stderr, and count the connectors that failed.
- * Returns that count; check fails when it is not 0. */
+static void
+print_exposure(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, "msgrctl check: warning: %s\n", text);
+}
+
+/* Runs after the config itself loaded cleanly: each connector's bot checks what it needs
+ * before it runs (a stories file, an api bot's url and secret). Prints the faults and
+ * returns the number of connectors whose bot failed; check fails when it is not 0. */
 static size_t
 check_bots(const struct msgr_config *cfg)
 {
@@ -140,8 +91,6 @@ check_bots(const struct msgr_config *cfg)
 		char *errors = NULL;
 		msgr_result rc;
 
-		/* Each bot type checks what it needs before it runs: a stories file, an api
-		 * bot's url and secret (lib/bot.h msgr_bot_check). */
 		rc = msgr_bot_check(cn, &errors);
 		if (rc != MSGR_OK) {
 			/* each line already names the connector or the file, line and story */
@@ -156,7 +105,6 @@ check_bots(const struct msgr_config *cfg)
 	}
 	return bad;
 }
-/* ==== end of HOOK ====================================================================== */
 
 static int
 cmd_check(struct ctl *ctl, int argc, char **argv)
@@ -187,8 +135,9 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			putchar('\n');
 		}
 	}
-	/* a warning only: the exit status stays the config's (src/ctl_setup.c) */
-	(void)ctl_warn_secret_permissions(ctl->cfg);
+	/* A config others can read with a secret in it, or a readable file: secret: a warning
+	 * only, the exit status stays the config's. */
+	(void)msgr_config_exposure(ctl->cfg, print_exposure, NULL);
 	if ((bad = check_bots(ctl->cfg)) > 0) {
 		fprintf(stderr, "msgrctl: %zu connector%s with a faulty bot\n", bad,
 		    bad == 1 ? "" : "s");
@@ -283,11 +232,12 @@ out:
 static const struct ctl_command *
 find_command(const char *name)
 {
-	const struct ctl_command *c;
+	const struct ctl_command *const *t, *c;
 
-	for (c = commands; c->name != NULL; c++)
-		if (strcmp(c->name, name) == 0)
-			return c;
+	for (t = tables; *t != NULL; t++)
+		for (c = *t; c->name != NULL; c++)
+			if (strcmp(c->name, name) == 0)
+				return c;
 	return NULL;
 }
 
@@ -312,7 +262,7 @@ cmd_help(struct ctl *ctl, int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	command_usage(stdout, c);
+	ctl_command_usage(stdout, c);
 	return 0;
 }
 
@@ -361,7 +311,12 @@ main(int argc, char **argv)
 #else
 	optind = 1;
 #endif
+	/* Before any command runs, once: curl_global_init is not thread-safe everywhere
+	 * (lib/http.h). A failure is the Graph client's to report, to the commands that use it
+	 * (msgr_http_open tries again and says why). */
+	(void)msgr_http_global_init();
 	rc = ctl.cmd->run(&ctl, argc, argv);
+	msgr_http_global_cleanup();
 	msgr_config_free(ctl.cfg);
 	return rc;
 }

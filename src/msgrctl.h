@@ -1,44 +1,9 @@
-/* msgrctl.h — what the command files of msgrctl share (src/msgrctl.c has main and the
- * table; src/ctl_*.c hold groups of commands). Private to the program: not in libmsgr. */
+/* msgrctl.h — the command groups of msgrctl (src/ctl_*.c) and their tables; what they all
+ * share is src/ctl.h. Private to the program: not in libmsgr. */
 #ifndef MSGRCTL_H
 #define MSGRCTL_H
 
-#include <stdio.h>
-
-#include "config.h"
-#include "graph.h"
-#include "store.h"
-
-struct ctl_command;
-
-/* What every command shares: where the config is, and the config once loaded. */
-struct ctl {
-	const char *config_path;          /* -c FILE; NULL: msgr_config_default_path() */
-	struct msgr_config *cfg;          /* ctl_load; freed by main */
-	const struct ctl_command *cmd;    /* the command running, for its --help */
-};
-
-struct ctl_command {
-	const char *name;
-	int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command */
-	const char *usage;                /* arguments after the name */
-	const char *summary;              /* one line for the command list */
-	const char *help;                 /* what it does and its options, for COMMAND --help */
-};
-
-/* The options every command accepts; list them first in its struct option array. */
-#define CTL_COMMON_OPTS \
-	{ "config", required_argument, NULL, 'c' }, \
-	{ "help", no_argument, NULL, 'h' }
-#define CTL_COMMON_SHORT "c:h"
-
-/* Handles an option every command shares (or getopt's complaint). Returns -1 when the
- * command goes on; otherwise the exit status (0 after --help, 1 for a bad option). */
-int ctl_option(struct ctl *ctl, int opt);
-/* Extra arguments a command does not take: 1 (after a message), else 0. */
-int ctl_too_many(struct ctl *ctl, int argc, char **argv);
-/* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
-int ctl_load(struct ctl *ctl);
+#include "ctl.h"
 
 /* Opens the config's store (src/ctl_work.c); prints why on failure. 0 or 1. */
 int ctl_open_store(struct ctl *ctl, struct msgr_store **st);
@@ -97,39 +62,7 @@ int cmd_thread(struct ctl *ctl, int argc, char **argv);
 	  "  owner                     print the app that owns the thread\n" \
 	  "The store's view of the owner follows each successful call.\n" },
 
-/* src/ctl_setup.c: the Facebook set-up commands (issue 6). */
-int cmd_subscribe(struct ctl *ctl, int argc, char **argv);
-int cmd_profile(struct ctl *ctl, int argc, char **argv);
-/* For `msgrctl check`: warns on stderr about each config file that others can read while it
- * holds a secret inline (not env: or file:), and each file: secret others can read. Returns
- * the number of warnings. */
-size_t ctl_warn_secret_permissions(const struct msgr_config *cfg);
-
-#define CTL_SETUP_COMMANDS \
-	{ "subscribe", cmd_subscribe, "--url BASE [--fields LIST] [--check]", \
-	  "register the webhooks and subscribe the pages", \
-	  "For each distinct app_id: registers the webhook (POST /APP/subscriptions with the app\n" \
-	  "token, object page, verify token = the app's webhook_token) at BASE followed by the\n" \
-	  "path of the app's FIRST connector in the config; Facebook checks it at once with a\n" \
-	  "verification GET, so the responder must already answer there. Then subscribes each\n" \
-	  "page of the app (POST /PAGE/subscribed_apps with its page token). One line per call;\n" \
-	  "Facebook's error text (e.g. \"(#2200) Callback verification failed\") on failure, exit 1.\n\n" \
-	  "  --url BASE     where Facebook reaches the responder, e.g.\n" \
-	  "                 https://example.org/cgi-bin/messenger.fcgi (https://; http:// only for\n" \
-	  "                 127.0.0.1)\n" \
-	  "  --fields LIST  comma-separated webhook fields (default: messages, messaging_postbacks,\n" \
-	  "                 messaging_optins, message_deliveries, message_reads, messaging_referrals,\n" \
-	  "                 message_echoes, messaging_handovers, standby, message_reactions,\n" \
-	  "                 message_edits, messaging_account_linking, messaging_policy_enforcement)\n" \
-	  "  --check        only read each webhook and page subscription; register again what is\n" \
-	  "                 missing, inactive or short of fields (for cron). A webhook pointing\n" \
-	  "                 elsewhere is reported, not moved. Exit 0 when all is well or repaired.\n" }, \
-	{ "profile", cmd_profile, "[--connector ID] [--delete FIELD,...]", \
-	  "push the Messenger profile (get started, greeting, menu, ...)", \
-	  "Sends each connector's profile group (get_started, greeting, ice_breakers,\n" \
-	  "persistent_menu, whitelisted_domains) with POST me/messenger_profile, after checking\n" \
-	  "Facebook's limits again. Fields absent from the group are left as they are at Facebook.\n\n" \
-	  "  --connector ID        only this connector (default: every one with a profile group)\n" \
-	  "  --delete FIELD,...    remove these fields instead (DELETE me/messenger_profile)\n" },
+/* src/ctl_setup.c: subscribe and profile, the Facebook set-up commands. */
+extern const struct ctl_command ctl_setup_commands[];
 
 #endif

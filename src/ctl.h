@@ -1,0 +1,47 @@
+/* ctl.h — what every command file of msgrctl shares (src/ctl.c): the command's context, the
+ * options every command takes, loading the config. src/msgrctl.c holds main and the command
+ * list; each src/ctl_*.c file holds a group of commands and its own table of them. Private to
+ * the program: not in libmsgr. */
+#ifndef MSGR_CTL_H
+#define MSGR_CTL_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "graph.h"
+#include "store.h"
+
+struct ctl_command;
+
+/* What every command shares: where the config is, and the config once loaded. */
+struct ctl {
+	const char *config_path;          /* -c FILE; NULL: msgr_config_default_path() */
+	struct msgr_config *cfg;          /* ctl_load; freed by main */
+	const struct ctl_command *cmd;    /* the command running, for its --help */
+};
+
+struct ctl_command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command */
+	const char *usage;                /* arguments after the name */
+	const char *summary;              /* one line for the command list */
+	const char *help;                 /* what it does and its options, for COMMAND --help */
+};
+
+/* The options every command accepts; list them first in its struct option array. */
+#define CTL_COMMON_OPTS \
+	{ "config", required_argument, NULL, 'c' }, \
+	{ "help", no_argument, NULL, 'h' }
+#define CTL_COMMON_SHORT "c:h"
+
+/* "usage: msgrctl [-c FILE] NAME USAGE" and the command's help text. */
+void ctl_command_usage(FILE *fp, const struct ctl_command *c);
+/* Handles an option every command shares (or getopt's complaint). Returns -1 when the
+ * command goes on; otherwise the exit status (0 after --help, 1 for a bad option). */
+int ctl_option(struct ctl *ctl, int opt);
+/* Extra arguments a command does not take: 1 (after a message), else 0. */
+int ctl_too_many(struct ctl *ctl, int argc, char **argv);
+/* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
+int ctl_load(struct ctl *ctl);
+
+#endif
