@@ -393,38 +393,61 @@ locate(const config_setting_t *answer, enum msg_kind kind, const char *why)
 	return answer;
 }
 
-/* Validates message as it is and as it reads for a user whose name is unknown, recording a
- * fault for each way it breaks a platform limit. */
+/* What a built message is, for locate. */
+static enum msg_kind
+kind_of(const json_t *m)
+{
+	const json_t *att = json_object_get(m, "attachment");
+	const char *type = json_string_value(json_object_get(att, "type"));
+	const char *tpl = json_string_value(json_object_get(json_object_get(att, "payload"),
+	    "template_type"));
+
+	if (type != NULL && strcmp(type, "image") == 0)
+		return MSG_IMAGE;
+	if (tpl != NULL && strcmp(tpl, "generic") == 0)
+		return MSG_CARDS;
+	return MSG_TEXT;
+}
+
+/* A builder of lib/message.h refused what the answer asks for. Its why names the part it
+ * built ("button.title: 21 characters, at most 20"); the fault names it where it sits in the
+ * message, at as msgr_message_validate would ("attachment.payload.buttons[0].title: ..."),
+ * at the line of setting s. part NULL: the why names the whole message already. */
 static void
-validate_message(struct loader *ld, const json_t *message, const config_setting_t *answer,
-    enum msg_kind kind, const char *story, int ai)
+refused(struct loader *ld, const config_setting_t *s, const char *story, int ai,
+    const char *part, const char *at, const char *why)
+{
+	size_t n = part != NULL ? strlen(part) : 0;
+
+	if (strcmp(why, "out of memory") == 0)
+		ld->nomem = 1;
+	else if (n > 0 && strncmp(why, part, n) == 0)
+		fault(ld, s, story, "answer %d: %s%s", ai, at, why + n);
+	else
+		fault(ld, s, story, "answer %d: %s", ai, why);
+}
+
+/* The builders checked each message as it is; it must also read well for a user whose name
+ * is unknown (placeholders empty). */
+static void
+check_unnamed(struct loader *ld, const json_t *message, const config_setting_t *answer,
+    const char *story, int ai)
 {
 	char why[MSGR_MESSAGE_WHY_MAX];
 	json_t *anon;
 
-	if (msgr_message_validate(message, why, sizeof(why)) != MSGR_OK) {
-		fault(ld, locate(answer, kind, why), story, "answer %d: %s", ai, why);
-		return;
-	}
 	if ((anon = personalised(message, "", "")) == NULL) {
 		ld->nomem = 1;
 		return;
 	}
 	if (msgr_message_validate(anon, why, sizeof(why)) != MSGR_OK)
-		fault(ld, locate(answer, kind, why), story, "answer %d: when the name is unknown "
-		    "(placeholders empty): %s", ai, why);
+		fault(ld, locate(answer, kind_of(message), why), story, "answer %d: when the name "
+		    "is unknown (placeholders empty): %s", ai, why);
 	json_decref(anon);
 }
 
-/* json_object_set_new / json_array_append_new that remember a failure (no memory, or a
- * NULL value from a failed json_pack) so the load fails instead of losing a part. */
-static void
-set_new(struct loader *ld, json_t *o, const char *key, json_t *v)
-{
-	if (v == NULL || json_object_set_new(o, key, v) != 0)
-		ld->nomem = 1;
-}
-
+/* json_array_append_new that remembers a failure, so the load fails instead of losing a
+ * part. */
 static void
 append_new(struct loader *ld, json_t *a, json_t *v)
 {
@@ -433,13 +456,16 @@ append_new(struct loader *ld, json_t *a, json_t *v)
 }
 
 /* One button of an answer or a card: {title; payload} postback, {title; url} web_url,
- * {title; phone} phone_number. A new reference, or NULL after a fault. */
+ * {title; phone} phone_number, built by lib/message.h; at is where it sits in the message.
+ * A new reference, or NULL after a fault. */
 static json_t *
-read_button(struct loader *ld, const config_setting_t *s, const char *story, const char *what)
+read_button(struct loader *ld, const config_setting_t *s, const char *story, int ai,
+    const char *what, const char *at)
 {
 	struct field f[] = { { "title", NULL }, { "payload", NULL }, { "url", NULL },
 		{ "phone", NULL } };
 	const char *title, *payload, *url, *phone;
+	char why[MSGR_MESSAGE_WHY_MAX];
 	json_t *b;
 	int kinds;
 
@@ -463,28 +489,28 @@ read_button(struct loader *ld, const config_setting_t *s, const char *story, con
 		return NULL;
 	check_placeholders(ld, field(f, 4, "title"), story, what, title);
 	if (payload != NULL)
-		b = json_pack("{s:s,s:s,s:s}", "type", "postback", "title", title,
-		    "payload", payload);
+		b = msgr_message_button_postback(title, payload, why, sizeof(why));
 	else if (url != NULL)
-		b = json_pack("{s:s,s:s,s:s}", "type", "web_url", "url", url, "title", title);
+		b = msgr_message_button_web_url(title, url, NULL, why, sizeof(why));
 	else if (phone != NULL)
-		b = json_pack("{s:s,s:s,s:s}", "type", "phone_number", "title", title,
-		    "payload", phone);
+		b = msgr_message_button_phone(title, phone, why, sizeof(why));
 	else
 		return NULL;   /* the one given was faulty: already recorded */
 	if (b == NULL)
-		ld->nomem = 1;
+		refused(ld, s, story, ai, "button", at, why);
 	return b;
 }
 
 /* A list of buttons as a JSON array (new reference), or NULL after a fault. where names
- * the list's owner in faults ("answer 1", "answer 1: cards[0]"). */
+ * the list's owner in faults ("answer 1", "answer 1: cards[0]"), at its place in the message
+ * ("attachment.payload", "attachment.payload.elements[0]"). */
 static json_t *
-read_buttons(struct loader *ld, const config_setting_t *s, const char *story,
-    const char *where)
+read_buttons(struct loader *ld, const config_setting_t *s, const char *story, int ai,
+    const char *where, const char *at)
 {
 	json_t *arr, *b;
-	char what[96];
+	char what[96], bat[96];
+	size_t faults = ld->rd.n_faults;
 	int i, n;
 
 	if ((s = get_list(ld, s, story, "buttons")) == NULL)
@@ -496,73 +522,124 @@ read_buttons(struct loader *ld, const config_setting_t *s, const char *story,
 	n = config_setting_length(s);
 	for (i = 0; i < n; i++) {
 		snprintf(what, sizeof(what), "%s: buttons[%d]", where, i);
-		if ((b = read_button(ld, config_setting_get_elem(s, (unsigned)i), story, what)) != NULL)
+		snprintf(bat, sizeof(bat), "%s.buttons[%d]", at, i);
+		if ((b = read_button(ld, config_setting_get_elem(s, (unsigned)i), story, ai, what,
+		    bat)) != NULL)
 			append_new(ld, arr, b);
+	}
+	/* a list short of a button it was meant to hold is not sent */
+	if (ld->rd.n_faults != faults || ld->nomem) {
+		json_decref(arr);
+		return NULL;
 	}
 	return arr;
 }
 
-/* quick_replies of an answer, appended to message (the answer's last). */
+/* One quick reply of an answer, added to message (the answer's last) by
+ * msgr_message_add_quick_reply, which checks the message with it. */
 static void
-add_quick_replies(struct loader *ld, json_t *message, const config_setting_t *s,
-    const char *story, int ai)
+add_quick_reply(struct loader *ld, json_t *message, const config_setting_t *a,
+    const config_setting_t *e, const char *story, int ai, const char *what)
 {
-	json_t *arr, *qr;
+	struct field f[] = { { "title", NULL }, { "payload", NULL }, { "image_url", NULL },
+		{ "content_type", NULL } };
+	const char *title, *payload, *image, *ct;
+	char why[MSGR_MESSAGE_WHY_MAX];
+
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		fault(ld, e, story, "%s: not a group { title = ...; payload = ...; }", what);
+		return;
+	}
+	read_fields(ld, e, f, 4, story, what);
+	title = get_string(ld, field(f, 4, "title"), story, "quick reply title");
+	payload = get_string(ld, field(f, 4, "payload"), story, "quick reply payload");
+	image = get_url(ld, field(f, 4, "image_url"), story, "quick reply image_url");
+	ct = get_string(ld, field(f, 4, "content_type"), story, "quick reply content_type");
+	if (ct != NULL && strcmp(ct, "text") != 0) {
+		/* user_email / user_phone_number: Facebook fills in the title and payload
+		 * (docs/sending.md "Limits"); anything else is the builder's to refuse. */
+		if (title != NULL || payload != NULL || image != NULL)
+			fault(ld, e, story, "%s: content_type %s takes no title, payload or "
+			    "image_url", what, ct);
+		title = payload = image = NULL;
+	} else {
+		if (title == NULL || payload == NULL) {
+			fault(ld, e, story, "%s: needs a title and a payload", what);
+			return;
+		}
+		check_placeholders(ld, field(f, 4, "title"), story, what, title);
+		ct = "text";
+	}
+	if (msgr_message_add_quick_reply(message, ct, title, payload, image, why,
+	    sizeof(why)) != MSGR_OK)
+		refused(ld, locate(a, kind_of(message), why), story, ai, NULL, NULL, why);
+}
+
+/* quick_replies of an answer, added to message (the answer's last). */
+static void
+add_quick_replies(struct loader *ld, json_t *message, const config_setting_t *a,
+    const config_setting_t *s, const char *story, int ai)
+{
 	char what[64];
 	int i, n;
 
 	if ((s = get_list(ld, s, story, "quick_replies")) == NULL)
 		return;
-	if ((arr = json_array()) == NULL) {
-		ld->nomem = 1;
-		return;
-	}
 	n = config_setting_length(s);
 	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		struct field f[] = { { "title", NULL }, { "payload", NULL }, { "image_url", NULL },
-			{ "content_type", NULL } };
-		const char *title, *payload, *image, *ct;
-
 		snprintf(what, sizeof(what), "answer %d: quick_replies[%d]", ai, i);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			fault(ld, e, story, "%s: not a group { title = ...; payload = ...; }", what);
-			continue;
-		}
-		read_fields(ld, e, f, 4, story, what);
-		title = get_string(ld, field(f, 4, "title"), story, "quick reply title");
-		payload = get_string(ld, field(f, 4, "payload"), story, "quick reply payload");
-		image = get_url(ld, field(f, 4, "image_url"), story, "quick reply image_url");
-		ct = get_string(ld, field(f, 4, "content_type"), story, "quick reply content_type");
-		if (ct != NULL && strcmp(ct, "text") != 0) {
-			/* user_email / user_phone_number: Facebook fills in the title and payload
-			 * (GRAPH.md "Calls"); anything else is left to msgr_message_validate. */
-			if (title != NULL || payload != NULL || image != NULL)
-				fault(ld, e, story, "%s: content_type %s takes no title, payload or "
-				    "image_url", what, ct);
-			qr = json_pack("{s:s}", "content_type", ct);
-		} else {
-			if (title == NULL || payload == NULL) {
-				fault(ld, e, story, "%s: needs a title and a payload", what);
-				continue;
-			}
-			check_placeholders(ld, field(f, 4, "title"), story, what, title);
-			qr = json_pack("{s:s,s:s,s:s}", "content_type", "text", "title", title,
-			    "payload", payload);
-			if (qr != NULL && image != NULL)
-				set_new(ld, qr, "image_url", json_string(image));
-		}
-		append_new(ld, arr, qr);
+		add_quick_reply(ld, message, a, config_setting_get_elem(s, (unsigned)i), story, ai,
+		    what);
 	}
-	set_new(ld, message, "quick_replies", arr);
+}
+
+/* One card of an answer, built by msgr_message_card; NULL after a fault. */
+static json_t *
+read_card(struct loader *ld, const config_setting_t *e, const char *story, int ai, int i)
+{
+	struct field f[] = { { "title", NULL }, { "subtitle", NULL }, { "image", NULL },
+		{ "url", NULL }, { "buttons", NULL } };
+	const char *title, *subtitle, *image, *url;
+	char what[64], at[64], why[MSGR_MESSAGE_WHY_MAX];
+	json_t *buttons = NULL, *card;
+
+	snprintf(what, sizeof(what), "answer %d: cards[%d]", ai, i);
+	snprintf(at, sizeof(at), "attachment.payload.elements[%d]", i);
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		fault(ld, e, story, "%s: not a group { title = ...; ... }", what);
+		return NULL;
+	}
+	read_fields(ld, e, f, 5, story, what);
+	title = get_string(ld, field(f, 5, "title"), story, "card title");
+	subtitle = get_string(ld, field(f, 5, "subtitle"), story, "card subtitle");
+	image = get_url(ld, field(f, 5, "image"), story, "card image");
+	url = get_url(ld, field(f, 5, "url"), story, "card url");
+	if (title == NULL) {
+		if (field(f, 5, "title") == NULL)
+			fault(ld, e, story, "%s: no title", what);
+		return NULL;
+	}
+	check_placeholders(ld, field(f, 5, "title"), story, what, title);
+	check_placeholders(ld, field(f, 5, "subtitle"), story, what, subtitle);
+	if (field(f, 5, "buttons") != NULL &&
+	    (buttons = read_buttons(ld, field(f, 5, "buttons"), story, ai, what, at)) == NULL)
+		return NULL;
+	/* the card's url is its default_action: tapping the card opens it */
+	card = msgr_message_card(title, subtitle, image, url, NULL, buttons, why, sizeof(why));
+	json_decref(buttons);
+	if (card == NULL)
+		refused(ld, e, story, ai, "card", at, why);
+	return card;
 }
 
 /* The generic template of an answer's cards, or NULL after a fault. */
 static json_t *
-read_cards(struct loader *ld, const config_setting_t *s, const char *story, int ai)
+read_cards(struct loader *ld, const config_setting_t *a, const config_setting_t *s,
+    const char *story, int ai)
 {
+	char why[MSGR_MESSAGE_WHY_MAX];
 	json_t *elements, *card, *tpl;
-	char what[64];
+	size_t faults = ld->rd.n_faults;
 	int i, n;
 
 	if ((s = get_list(ld, s, story, "cards")) == NULL)
@@ -572,55 +649,84 @@ read_cards(struct loader *ld, const config_setting_t *s, const char *story, int 
 		return NULL;
 	}
 	n = config_setting_length(s);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		struct field f[] = { { "title", NULL }, { "subtitle", NULL }, { "image", NULL },
-			{ "url", NULL }, { "buttons", NULL } };
-		const char *title, *subtitle, *image, *url;
-		json_t *buttons;
-
-		snprintf(what, sizeof(what), "answer %d: cards[%d]", ai, i);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			fault(ld, e, story, "%s: not a group { title = ...; ... }", what);
-			continue;
-		}
-		read_fields(ld, e, f, 5, story, what);
-		title = get_string(ld, field(f, 5, "title"), story, "card title");
-		subtitle = get_string(ld, field(f, 5, "subtitle"), story, "card subtitle");
-		image = get_url(ld, field(f, 5, "image"), story, "card image");
-		url = get_url(ld, field(f, 5, "url"), story, "card url");
-		if (title == NULL) {
-			if (field(f, 5, "title") == NULL)
-				fault(ld, e, story, "%s: no title", what);
-			continue;
-		}
-		check_placeholders(ld, field(f, 5, "title"), story, what, title);
-		check_placeholders(ld, field(f, 5, "subtitle"), story, what, subtitle);
-		if ((card = json_pack("{s:s}", "title", title)) == NULL) {
-			ld->nomem = 1;
-			continue;
-		}
-		if (subtitle != NULL)
-			set_new(ld, card, "subtitle", json_string(subtitle));
-		if (image != NULL)
-			set_new(ld, card, "image_url", json_string(image));
-		if (url != NULL)
-			set_new(ld, card, "default_action",
-			    json_pack("{s:s,s:s}", "type", "web_url", "url", url));
-		if (field(f, 5, "buttons") != NULL &&
-		    (buttons = read_buttons(ld, field(f, 5, "buttons"), story, what)) != NULL)
-			set_new(ld, card, "buttons", buttons);
-		append_new(ld, elements, card);
-	}
-	tpl = json_pack("{s:{s:s,s:{s:s,s:o}}}", "attachment", "type", "template", "payload",
-	    "template_type", "generic", "elements", elements);
-	if (tpl == NULL)
-		ld->nomem = 1;
+	for (i = 0; i < n; i++)
+		if ((card = read_card(ld, config_setting_get_elem(s, (unsigned)i), story, ai,
+		    i)) != NULL)
+			append_new(ld, elements, card);
+	tpl = NULL;
+	if (ld->rd.n_faults == faults && !ld->nomem &&
+	    (tpl = msgr_message_generic_template(elements, NULL, why, sizeof(why))) == NULL)
+		refused(ld, locate(a, MSG_CARDS, why), story, ai, NULL, NULL, why);
+	json_decref(elements);
 	return tpl;
 }
 
-/* One answer -> its messages, appended to out in order: the text (a button template when
- * it has buttons), the image, the cards; quick replies on the last of them. */
+/* A text answer as messages: one when it fits; over MSGR_TEXT_MAX_CHARS, split at word
+ * boundaries into several (docs/stories.md "An answer"), as a Bot API text is. */
+static int
+add_text(struct loader *ld, const config_setting_t *a, const char *story, int ai,
+    const char *text, json_t *msgs)
+{
+	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL;
+	size_t n = 0, i, chars;
+	json_t *m;
+	int ok = 1;
+
+	/* a text that fits goes as it is written, its spaces included; one that cannot be
+	 * split (nothing but spaces) is refused by the builder with its length */
+	if (msgr_message_utf8_chars(text, &chars) == MSGR_OK && chars > MSGR_TEXT_MAX_CHARS &&
+	    msgr_message_split_text(text, MSGR_TEXT_MAX_CHARS, &parts, &n) == MSGR_ERR_NOMEM) {
+		ld->nomem = 1;
+		return 0;
+	}
+	if (parts == NULL) {
+		if ((m = msgr_message_text(text, why, sizeof(why))) == NULL) {
+			refused(ld, locate(a, MSG_TEXT, why), story, ai, NULL, NULL, why);
+			return 0;
+		}
+		append_new(ld, msgs, m);
+		return 1;
+	}
+	for (i = 0; i < n && ok; i++) {
+		if ((m = msgr_message_text(parts[i], why, sizeof(why))) == NULL) {
+			refused(ld, locate(a, MSG_TEXT, why), story, ai, NULL, NULL, why);
+			ok = 0;
+		} else
+			append_new(ld, msgs, m);
+	}
+	msgr_message_split_free(parts, n);
+	return ok;
+}
+
+/* The messages of an answer's text: a button template when it has buttons, else the text
+ * alone, split when long. 0 when one could not be built (the fault is recorded). */
+static int
+add_text_messages(struct loader *ld, const config_setting_t *a, const struct field *f,
+    size_t nf, const char *story, int ai, const char *text, json_t *msgs)
+{
+	char why[MSGR_MESSAGE_WHY_MAX], what[32];
+	json_t *buttons, *m;
+
+	check_placeholders(ld, field(f, nf, "text"), story, "text", text);
+	if (field(f, nf, "buttons") == NULL)
+		return add_text(ld, a, story, ai, text, msgs);
+	snprintf(what, sizeof(what), "answer %d", ai);
+	if ((buttons = read_buttons(ld, field(f, nf, "buttons"), story, ai, what,
+	    "attachment.payload")) == NULL)
+		return 0;
+	m = msgr_message_button_template(text, buttons, why, sizeof(why));
+	json_decref(buttons);
+	if (m == NULL) {
+		refused(ld, locate(a, MSG_TEXT, why), story, ai, NULL, NULL, why);
+		return 0;
+	}
+	append_new(ld, msgs, m);
+	return 1;
+}
+
+/* One answer -> its messages, appended to out in order, each built by lib/message.h: the
+ * text (a button template when it has buttons, several messages when long), the image, the
+ * cards; quick replies on the last of them. */
 static void
 read_answer(struct loader *ld, const config_setting_t *a, const char *story, int ai,
     json_t *out)
@@ -628,11 +734,11 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	struct field f[] = { { "text", NULL }, { "quick_replies", NULL }, { "buttons", NULL },
 		{ "image", NULL }, { "cards", NULL } };
 	const size_t nf = sizeof(f) / sizeof(f[0]);
-	json_t *msgs[3] = { NULL, NULL, NULL }, *buttons;
-	enum msg_kind kinds[3];
+	char why[MSGR_MESSAGE_WHY_MAX], what[32];
 	const char *text, *image;
-	size_t n = 0, i, faults_before = ld->rd.n_faults;
-	char what[32];
+	json_t *msgs, *m;
+	size_t i;
+	int ok = 1;
 
 	snprintf(what, sizeof(what), "answer %d", ai);
 	if (config_setting_type(a) != CONFIG_TYPE_GROUP) {
@@ -650,47 +756,39 @@ read_answer(struct loader *ld, const config_setting_t *a, const char *story, int
 	if (field(f, nf, "buttons") != NULL && field(f, nf, "text") == NULL)
 		fault(ld, field(f, nf, "buttons"), story, "answer %d: buttons need a text (they "
 		    "are sent as a button template)", ai);
-	if (text != NULL) {
-		check_placeholders(ld, field(f, nf, "text"), story, "text", text);
-		if (field(f, nf, "buttons") != NULL) {
-			buttons = read_buttons(ld, field(f, nf, "buttons"), story, what);
-			if (buttons != NULL)
-				msgs[n] = json_pack("{s:{s:s,s:{s:s,s:s,s:o}}}", "attachment", "type",
-				    "template", "payload", "template_type", "button", "text", text,
-				    "buttons", buttons);
-		} else {
-			msgs[n] = json_pack("{s:s}", "text", text);
-		}
-		kinds[n++] = MSG_TEXT;
+	if ((msgs = json_array()) == NULL) {
+		ld->nomem = 1;
+		return;
 	}
+	if (text != NULL)
+		ok = add_text_messages(ld, a, f, nf, story, ai, text, msgs);
 	if (image != NULL) {
 		/* is_reusable: the worker uploads it once and sends the attachment id after
-		 * (SPEC.md "Sending"). */
-		msgs[n] = json_pack("{s:{s:s,s:{s:s,s:b}}}", "attachment", "type", "image",
-		    "payload", "url", image, "is_reusable", 1);
-		kinds[n++] = MSG_IMAGE;
+		 * (docs/sending.md) */
+		if ((m = msgr_message_attachment_url("image", image, 1, why, sizeof(why))) == NULL) {
+			refused(ld, locate(a, MSG_IMAGE, why), story, ai, NULL, NULL, why);
+			ok = 0;
+		} else
+			append_new(ld, msgs, m);
 	}
 	if (field(f, nf, "cards") != NULL) {
-		msgs[n] = read_cards(ld, field(f, nf, "cards"), story, ai);
-		kinds[n++] = MSG_CARDS;
+		if ((m = read_cards(ld, a, field(f, nf, "cards"), story, ai)) == NULL)
+			ok = 0;
+		else
+			append_new(ld, msgs, m);
 	}
-	for (i = 0; i < n; i++)
-		if (msgs[i] == NULL) {
-			/* a fault already recorded, or else no memory */
-			if (ld->rd.n_faults == faults_before)
+	/* a message that could not be built: its fault is said, the answer is not sent */
+	if (ok && !ld->nomem && json_array_size(msgs) > 0) {
+		if (field(f, nf, "quick_replies") != NULL)
+			add_quick_replies(ld, json_array_get(msgs, json_array_size(msgs) - 1), a,
+			    field(f, nf, "quick_replies"), story, ai);
+		json_array_foreach(msgs, i, m) {
+			check_unnamed(ld, m, a, story, ai);
+			if (json_array_append(out, m) != 0)
 				ld->nomem = 1;
-			goto out;
 		}
-	if (field(f, nf, "quick_replies") != NULL && n > 0)
-		add_quick_replies(ld, msgs[n - 1], field(f, nf, "quick_replies"), story, ai);
-	for (i = 0; i < n; i++) {
-		validate_message(ld, msgs[i], a, kinds[i], story, ai);
-		if (json_array_append(out, msgs[i]) != 0)
-			ld->nomem = 1;
 	}
-out:
-	for (i = 0; i < n; i++)
-		json_decref(msgs[i]);
+	json_decref(msgs);
 }
 
 /* ---- stories ------------------------------------------------------------------------ */
@@ -860,6 +958,11 @@ read_story(struct loader *ld, const config_setting_t *g, size_t index)
 		for (ai = 0; ai < n; ai++)
 			read_answer(ld, config_setting_get_elem(answers, (unsigned)ai), story, ai + 1,
 			    s->messages);
+	/* with mark_seen, typing_on, take_thread_control and a handover, every message of a
+	 * story must fit in one answer's actions (lib/bot.h), long texts counted by part */
+	if (json_array_size(s->messages) > MSGR_MAX_BOT_ACTIONS - 4)
+		fault(ld, answers, story, "answers: %zu messages in all (a long text is sent as "
+		    "several), at most %d", json_array_size(s->messages), MSGR_MAX_BOT_ACTIONS - 4);
 	if (n == 0 && field(f, nf, "handover") == NULL)
 		fault(ld, field(f, nf, "answers") ? field(f, nf, "answers") : g, story,
 		    "no answers (a story answers, hands over, or both)");

@@ -9,7 +9,10 @@
  *   - a file that checks opens as a bot (msgr_bot_open), and what that bot answers to a few
  *     messages and postbacks, among them the first quoted string of the file, passes
  *     msgr_bot_actions_validate: lib/bot.h says the stories bot's actions pass by
- *     construction, because the file was validated at load.
+ *     construction, because the file was validated at load;
+ *   - each message it answers passes msgr_message_validate as it is: a long text was split
+ *     into messages at load (docs/stories.md "An answer"), none is left for the worker to
+ *     split as it does a Bot API text.
  * Inputs holding "@include" are skipped: an include reads another file of the machine,
  * which is outside what the input says (and /dev/zero would never end).
  *
@@ -26,6 +29,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,6 +92,26 @@ check_errors(const char *errors)
 	}
 }
 
+/* Every message action passes the Send API's own check, unsplit. */
+static void
+check_messages(const json_t *actions)
+{
+	char why[MSGR_MESSAGE_WHY_MAX];
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(actions, i, a) {
+		const char *kind = json_string_value(json_object_get(a, "action"));
+
+		if (kind == NULL || strcmp(kind, "message") != 0)
+			continue;
+		if (msgr_message_validate(json_object_get(a, "message"), why, sizeof(why)) !=
+		    MSGR_OK)
+			fprintf(stderr, "fuzz_stories: %s\n", why);
+		CHECK(msgr_message_validate(json_object_get(a, "message"), NULL, 0) == MSGR_OK);
+	}
+}
+
 /* Asks bot about one messaging object (JSON text) and checks the actions. */
 static void
 ask(struct msgr_bot *bot, const struct msgr_connector *conn, const char *json)
@@ -125,6 +149,7 @@ ask(struct msgr_bot *bot, const struct msgr_connector *conn, const char *json)
 			if (rc != MSGR_OK)
 				fprintf(stderr, "fuzz_stories: %s\n", why);
 			CHECK(rc == MSGR_OK);
+			check_messages(actions);
 		}
 		json_decref(actions);
 		actions = NULL;

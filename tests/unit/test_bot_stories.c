@@ -9,6 +9,7 @@
 #include "event.h"
 #include "limits.h"
 #include "log.h"
+#include "message.h"
 
 static char data_path[1024];
 
@@ -499,6 +500,63 @@ limit_case(const char *answer, int line, const char *what)
 	free(file);
 }
 
+/* Appends s to out (at *len) without its spaces. */
+static void
+append_words(char *out, size_t *len, const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s != ' ')
+			out[(*len)++] = *s;
+	out[*len] = '\0';
+}
+
+/* An answer of text loads and is sent as n messages, each within MSGR_TEXT_MAX_CHARS, that
+ * hold all of the text but the spaces at the cuts, in order. */
+static void
+expect_split(const char *text, size_t n)
+{
+	struct msgr_event ev = event(MSGR_EVENT_MESSAGE, "t", NULL);
+	struct msgr_bot *bot;
+	char *ab = malloc(strlen(text) + 64), *file, *want, *got;
+	json_t *a, *act;
+	size_t i, k = 0, chars, wlen = 0, glen = 0;
+
+	assert_non_null(ab);
+	sprintf(ab, "{ text = \"%s\"; }", text);
+	file = one_answer(ab);
+	bot = open_bot(write_tmp(file));
+	a = answer(bot, &ev, NULL, NULL);
+	assert_int_equal(msgr_bot_actions_validate(a, NULL, 0), MSGR_OK);
+	want = malloc(strlen(text) + 1);
+	got = malloc(strlen(text) + 1);
+	assert_non_null(want);
+	assert_non_null(got);
+	append_words(want, &wlen, text);
+	got[0] = '\0';
+	json_array_foreach(a, i, act) {
+		const char *t;
+
+		if (strcmp(json_string_value(json_object_get(act, "action")), "message") != 0)
+			continue;
+		t = json_string_value(json_object_get(json_object_get(act, "message"), "text"));
+		assert_non_null(t);
+		assert_int_equal(msgr_message_utf8_chars(t, &chars), MSGR_OK);
+		assert_true(chars > 0 && chars <= MSGR_TEXT_MAX_CHARS);
+		/* a cut falls on a space, or inside a word longer than a message */
+		assert_true(t[0] != ' ' && t[strlen(t) - 1] != ' ');
+		append_words(got, &glen, t);
+		k++;
+	}
+	assert_int_equal(k, n);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	json_decref(a);
+	msgr_bot_close(bot);
+	free(file);
+	free(ab);
+}
+
 static void
 test_limit_text(void **state)
 {
@@ -518,13 +576,13 @@ test_limit_text(void **state)
 	free(ab);
 	free(utf);
 	(void)ok;
-	/* 2001 is refused at load, not split */
-	ab = malloc(strlen(big) + 64);
-	assert_non_null(ab);
-	sprintf(ab, "{ text = \"%s\"; }", big);
-	limit_case(ab, 3, "answer 1: text: 2001 characters, at most 2000");
-	free(ab);
+	/* 2001 loads, split into several messages: at a code point in a word this long */
+	expect_split(big, 2);
 	free(ok);
+	free(big);
+	/* words: each part ends at a word, none over 2000 characters */
+	big = repeat("word ", 900);
+	expect_split(big, 3);
 	free(big);
 }
 
