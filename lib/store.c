@@ -274,41 +274,73 @@ msgr_store_outbox_done(struct msgr_store *st, int64_t item_id, const char *messa
 	return st->ops->outbox_done(st->impl, item_id, message_id, now_of(st));
 }
 
-/* ---- conversation state and caches ---- */
+/* ---- conversation state ---- */
 
 msgr_result
-msgr_store_conv_get(struct msgr_store *st, const char *page_id, const char *user_id,
-    const char *name, char **value)
+msgr_store_conversation(struct msgr_store *st, const char *page_id, const char *user_id,
+    struct msgr_conversation *out)
 {
-	if (value != NULL)
-		*value = NULL;
-	if (start(st) == NULL || page_id == NULL || user_id == NULL || name == NULL ||
-	    value == NULL)
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (start(st) == NULL || page_id == NULL || user_id == NULL || out == NULL)
 		return MSGR_ERR_INVALID;
-	return st->ops->conv_get(st->impl, page_id, user_id, name, value);
+	return st->ops->conversation(st->impl, page_id, user_id, out);
 }
 
 msgr_result
-msgr_store_conv_set(struct msgr_store *st, const char *page_id, const char *user_id,
-    const char *name, const char *value)
+msgr_store_set_owner(struct msgr_store *st, const char *page_id, const char *user_id,
+    enum msgr_owner owner, const char *app_id)
 {
-	if (start(st) == NULL || page_id == NULL || user_id == NULL || name == NULL)
+	if (start(st) == NULL || page_id == NULL || user_id == NULL)
 		return MSGR_ERR_INVALID;
-	return st->ops->conv_set(st->impl, page_id, user_id, name, value, now_of(st));
+	switch (owner) {
+	case MSGR_OWNER_APP:
+		if (app_id == NULL || app_id[0] == '\0' || strlen(app_id) > MSGR_MAX_ID_LEN)
+			return MSGR_ERR_INVALID;
+		break;
+	case MSGR_OWNER_US:
+	case MSGR_OWNER_STANDBY:
+	case MSGR_OWNER_RELEASED:
+		app_id = NULL;
+		break;
+	default:
+		return MSGR_ERR_INVALID;
+	}
+	return st->ops->set_owner(st->impl, page_id, user_id, owner, app_id, now_of(st));
 }
 
 msgr_result
-msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
-    struct msgr_conv_row **rows, size_t *n)
+msgr_store_user_wrote(struct msgr_store *st, const char *page_id, const char *user_id,
+    long long ts)
+{
+	if (start(st) == NULL || page_id == NULL || user_id == NULL || ts <= 0)
+		return MSGR_ERR_INVALID;
+	return st->ops->user_wrote(st->impl, page_id, user_id, ts, now_of(st));
+}
+
+msgr_result
+msgr_store_human_answered(struct msgr_store *st, const char *page_id, const char *user_id,
+    long long ts)
+{
+	if (start(st) == NULL || page_id == NULL || user_id == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->human_answered(st->impl, page_id, user_id, ts, now_of(st));
+}
+
+msgr_result
+msgr_store_conversations_elsewhere(struct msgr_store *st, size_t max,
+    struct msgr_conversation_row **rows, size_t *n)
 {
 	if (rows != NULL)
 		*rows = NULL;
 	if (n != NULL)
 		*n = 0;
-	if (start(st) == NULL || name == NULL || rows == NULL || n == NULL)
+	if (start(st) == NULL || rows == NULL || n == NULL)
 		return MSGR_ERR_INVALID;
-	return st->ops->conv_list(st->impl, name, max, rows, n);
+	return st->ops->conversations_elsewhere(st->impl, max, rows, n);
 }
+
+/* ---- caches ---- */
 
 msgr_result
 msgr_store_cache_get(struct msgr_store *st, const char *ns, const char *key, long long now,
@@ -341,22 +373,54 @@ msgr_store_cache_del(struct msgr_store *st, const char *ns, const char *key)
 /* ---- pauses ---- */
 
 static int
-scope_ok(const char *scope)
+scope_ok(enum msgr_pause_scope scope)
 {
-	return scope != NULL && (strcmp(scope, "connector") == 0 || strcmp(scope, "page") == 0);
+	return scope == MSGR_PAUSE_CONNECTOR || scope == MSGR_PAUSE_PAGE;
+}
+
+const char *
+msgr_pause_scope_name(enum msgr_pause_scope scope)
+{
+	switch (scope) {
+	case MSGR_PAUSE_CONNECTOR: return "connector";
+	case MSGR_PAUSE_PAGE: return "page";
+	}
+	return "?";
 }
 
 msgr_result
-msgr_store_pause_set(struct msgr_store *st, const char *scope, const char *id,
-    const char *reason, long long now)
+msgr_store_pause_set(struct msgr_store *st, const struct msgr_pause *p)
+{
+	if (start(st) == NULL || p == NULL || !scope_ok(p->scope) ||
+	    memchr(p->id, '\0', sizeof(p->id)) == NULL || p->id[0] == '\0' ||
+	    memchr(p->reason, '\0', sizeof(p->reason)) == NULL ||
+	    memchr(p->token_fp, '\0', sizeof(p->token_fp)) == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->pause_set(st->impl, p);
+}
+
+msgr_result
+msgr_store_pause_get(struct msgr_store *st, enum msgr_pause_scope scope, const char *id,
+    struct msgr_pause *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->pause_get(st->impl, scope, id, out);
+}
+
+msgr_result
+msgr_store_pause_probe(struct msgr_store *st, enum msgr_pause_scope scope, const char *id,
+    long long probe_at)
 {
 	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
 		return MSGR_ERR_INVALID;
-	return st->ops->pause_set(st->impl, scope, id, reason != NULL ? reason : "", now);
+	return st->ops->pause_probe(st->impl, scope, id, probe_at);
 }
 
 msgr_result
-msgr_store_pause_clear(struct msgr_store *st, const char *scope, const char *id)
+msgr_store_pause_clear(struct msgr_store *st, enum msgr_pause_scope scope, const char *id)
 {
 	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
 		return MSGR_ERR_INVALID;
@@ -364,19 +428,7 @@ msgr_store_pause_clear(struct msgr_store *st, const char *scope, const char *id)
 }
 
 msgr_result
-msgr_store_pause_get(struct msgr_store *st, const char *scope, const char *id, char *reason,
-    size_t reasonsz)
-{
-	if (reason != NULL && reasonsz > 0)
-		reason[0] = '\0';
-	if (start(st) == NULL || !scope_ok(scope) || id == NULL)
-		return MSGR_ERR_INVALID;
-	return st->ops->pause_get(st->impl, scope, id, reason, reasonsz);
-}
-
-msgr_result
-msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause_row **rows,
-    size_t *n)
+msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause **rows, size_t *n)
 {
 	if (rows != NULL)
 		*rows = NULL;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "clock.h"
+#include "limits.h"
 #include "result.h"
 
 struct msgr_store;
@@ -151,26 +152,53 @@ void msgr_store_outbox_free(struct msgr_outbox_item *items, size_t n);
 msgr_result msgr_store_outbox_done(struct msgr_store *st, int64_t item_id,
     const char *message_id);
 
-/* ---- conversation state and caches: small text values ---- */
+/* ---- conversation state: what the worker records about a conversation ---- */
 
-/* Per conversation (page, user) values: "owner" (thread owner app), "last_user_ts", "story"...
- * get: *value malloc'd, MSGR_ERR_NOTFOUND when unset. set with value NULL unsets. */
-msgr_result msgr_store_conv_get(struct msgr_store *st, const char *page_id,
-    const char *user_id, const char *name, char **value);
-msgr_result msgr_store_conv_set(struct msgr_store *st, const char *page_id,
-    const char *user_id, const char *name, const char *value);
+/* Who holds a conversation's thread (docs/worker.md, step 2 "Record"). */
+enum msgr_owner {
+	MSGR_OWNER_US = 0,        /* this connector's app: the bot answers; also when nothing
+	                             was ever recorded */
+	MSGR_OWNER_APP,           /* another app, or the Page Inbox (a person): owner_app */
+	MSGR_OWNER_STANDBY,       /* another app, known only by events arriving on standby */
+	MSGR_OWNER_RELEASED       /* nobody: the thread was released (`msgrctl thread release`) */
+};
 
-/* Conversations whose value `name` is set and not empty, most recently changed first, up to
- * max (*rows malloc'd; free()). For `msgrctl status`: "owner" lists the threads another app
- * or the Page Inbox holds. */
-struct msgr_conv_row {
+struct msgr_conversation {
+	enum msgr_owner owner;
+	char owner_app[MSGR_MAX_ID_LEN + 1];  /* MSGR_OWNER_APP: its app id; "" otherwise */
+	long long owner_at;       /* when the owner was last recorded; 0 never */
+	long long last_user_ts;   /* the user's latest message, Facebook's time (the 24-hour
+	                             window); 0 none */
+	long long human_ts;       /* a person's latest answer from the Page Inbox; 0 none */
+};
+
+/* The state of conversation (page, user); one nothing was recorded about is all zeros (its
+ * thread is this app's). MSGR_OK; MSGR_ERR_INVALID, MSGR_ERR_BUSY, MSGR_ERR_STORE,
+ * MSGR_ERR_NOMEM. */
+msgr_result msgr_store_conversation(struct msgr_store *st, const char *page_id,
+    const char *user_id, struct msgr_conversation *out);
+/* Records who holds the thread; app_id is the app for MSGR_OWNER_APP (at most
+ * MSGR_MAX_ID_LEN bytes) and ignored otherwise. Results as msgr_store_conversation. */
+msgr_result msgr_store_set_owner(struct msgr_store *st, const char *page_id,
+    const char *user_id, enum msgr_owner owner, const char *app_id);
+/* Records a message of the user at ts (> 0): the later of it and the one recorded stays. */
+msgr_result msgr_store_user_wrote(struct msgr_store *st, const char *page_id,
+    const char *user_id, long long ts);
+/* Records a person's answer from the Page Inbox at ts. */
+msgr_result msgr_store_human_answered(struct msgr_store *st, const char *page_id,
+    const char *user_id, long long ts);
+
+/* For `msgrctl status`: the conversations whose thread is not this app's (owner other than
+ * MSGR_OWNER_US), most recently changed first, up to max (*rows malloc'd; free()). */
+struct msgr_conversation_row {
 	char page_id[72];
 	char user_id[72];
-	char value[128];
-	long long updated_at;
+	struct msgr_conversation c;
 };
-msgr_result msgr_store_conv_list(struct msgr_store *st, const char *name, size_t max,
-    struct msgr_conv_row **rows, size_t *n);
+msgr_result msgr_store_conversations_elsewhere(struct msgr_store *st, size_t max,
+    struct msgr_conversation_row **rows, size_t *n);
+
+/* ---- caches ---- */
 
 /* A cache with expiry, by namespace ("profile", "attachment"); expired entries are NOTFOUND. */
 msgr_result msgr_store_cache_get(struct msgr_store *st, const char *ns, const char *key,
@@ -179,23 +207,39 @@ msgr_result msgr_store_cache_put(struct msgr_store *st, const char *ns, const ch
     const char *value, long long expires_at);
 msgr_result msgr_store_cache_del(struct msgr_store *st, const char *ns, const char *key);
 
-/* ---- pauses: scope "connector" or "page" ---- */
-msgr_result msgr_store_pause_set(struct msgr_store *st, const char *scope, const char *id,
-    const char *reason, long long now);
-/* MSGR_OK also when it was not paused. */
-msgr_result msgr_store_pause_clear(struct msgr_store *st, const char *scope, const char *id);
-/* MSGR_OK when paused (reason copied into reason[reasonsz] when not NULL), MSGR_ERR_NOTFOUND. */
-msgr_result msgr_store_pause_get(struct msgr_store *st, const char *scope, const char *id,
-    char *reason, size_t reasonsz);
-struct msgr_pause_row {
-	char scope[16];
-	char id[128];
-	char reason[256];
-	long long since;
+/* ---- pauses: sending stopped for a connector (its token) or a page (docs/worker.md) ---- */
+
+enum msgr_pause_scope { MSGR_PAUSE_CONNECTOR = 0, MSGR_PAUSE_PAGE };
+
+struct msgr_pause {
+	enum msgr_pause_scope scope;
+	char id[128];             /* the connector's id, or the page's */
+	char reason[256];         /* Facebook's error, for people (cut when longer) */
+	char token_fp[17];        /* connector: fingerprint of the token refused, so a new token
+	                             ends the pause; "" unknown */
+	long long since;          /* when it began: kept while the pause lasts */
+	long long probe_at;       /* no job tries the scope before then; one probes then */
 };
+
+/* "connector", "page" (as `msgrctl status` shows them); "?" for anything else. */
+const char *msgr_pause_scope_name(enum msgr_pause_scope scope);
+/* Pauses p->scope p->id, or updates a pause still on: reason, token_fp and probe_at are
+ * replaced, since is kept (how long it has lasted is what matters). MSGR_OK;
+ * MSGR_ERR_INVALID (unknown scope, NULL), MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_pause_set(struct msgr_store *st, const struct msgr_pause *p);
+/* MSGR_OK when paused (*out filled when out is not NULL), MSGR_ERR_NOTFOUND when not. */
+msgr_result msgr_store_pause_get(struct msgr_store *st, enum msgr_pause_scope scope,
+    const char *id, struct msgr_pause *out);
+/* Moves the next probe of a pause still on (never starts one again: a pause another process
+ * just ended stays ended). MSGR_OK also when not paused. */
+msgr_result msgr_store_pause_probe(struct msgr_store *st, enum msgr_pause_scope scope,
+    const char *id, long long probe_at);
+/* MSGR_OK also when it was not paused. */
+msgr_result msgr_store_pause_clear(struct msgr_store *st, enum msgr_pause_scope scope,
+    const char *id);
 /* Up to max pauses, oldest first (*rows malloc'd; free()). */
-msgr_result msgr_store_pause_list(struct msgr_store *st, size_t max,
-    struct msgr_pause_row **rows, size_t *n);
+msgr_result msgr_store_pause_list(struct msgr_store *st, size_t max, struct msgr_pause **rows,
+    size_t *n);
 
 /* ---- quarantine ---- */
 struct msgr_quarantine_row {
@@ -281,24 +325,28 @@ struct msgr_store_ops {
 	    size_t *n);
 	msgr_result (*outbox_done)(void *impl, int64_t item_id, const char *message_id,
 	    long long now);
-	msgr_result (*conv_get)(void *impl, const char *page_id, const char *user_id,
-	    const char *name, char **value);
-	msgr_result (*conv_set)(void *impl, const char *page_id, const char *user_id,
-	    const char *name, const char *value, long long now);
-	msgr_result (*conv_list)(void *impl, const char *name, size_t max,
-	    struct msgr_conv_row **rows, size_t *n);
+	msgr_result (*conversation)(void *impl, const char *page_id, const char *user_id,
+	    struct msgr_conversation *out);
+	msgr_result (*set_owner)(void *impl, const char *page_id, const char *user_id,
+	    enum msgr_owner owner, const char *app_id, long long now);
+	msgr_result (*user_wrote)(void *impl, const char *page_id, const char *user_id,
+	    long long ts, long long now);
+	msgr_result (*human_answered)(void *impl, const char *page_id, const char *user_id,
+	    long long ts, long long now);
+	msgr_result (*conversations_elsewhere)(void *impl, size_t max,
+	    struct msgr_conversation_row **rows, size_t *n);
 	msgr_result (*cache_get)(void *impl, const char *ns, const char *key, long long now,
 	    char **value);
 	msgr_result (*cache_put)(void *impl, const char *ns, const char *key, const char *value,
 	    long long expires_at);
 	msgr_result (*cache_del)(void *impl, const char *ns, const char *key);
-	msgr_result (*pause_set)(void *impl, const char *scope, const char *id,
-	    const char *reason, long long now);
-	msgr_result (*pause_clear)(void *impl, const char *scope, const char *id);
-	msgr_result (*pause_get)(void *impl, const char *scope, const char *id, char *reason,
-	    size_t reasonsz);
-	msgr_result (*pause_list)(void *impl, size_t max, struct msgr_pause_row **rows,
-	    size_t *n);
+	msgr_result (*pause_set)(void *impl, const struct msgr_pause *p);
+	msgr_result (*pause_get)(void *impl, enum msgr_pause_scope scope, const char *id,
+	    struct msgr_pause *out);
+	msgr_result (*pause_probe)(void *impl, enum msgr_pause_scope scope, const char *id,
+	    long long probe_at);
+	msgr_result (*pause_clear)(void *impl, enum msgr_pause_scope scope, const char *id);
+	msgr_result (*pause_list)(void *impl, size_t max, struct msgr_pause **rows, size_t *n);
 	msgr_result (*quarantine_list)(void *impl, size_t max,
 	    struct msgr_quarantine_row **rows, size_t *n);
 	msgr_result (*quarantine_delete)(void *impl, int64_t id);

@@ -8,6 +8,7 @@
  * (fine-grained sleeps with jitter, bounded per call by busy_timeout_ms) because SQLite's
  * default one sleeps in coarse steps (docs/store.md "Locking"). Arguments arrive checked and
  * times explicit (lib/store.c): nothing here reads the wall clock. */
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,25 @@ static const char *const migrations[] = {
 	/* 2 -> 3: claims of a job, so an event that kills its worker every time (a lease that
 	 * lapses, never a finish) is given up instead of crashing the pool for ever. */
 	"ALTER TABLE events ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: a pause holds what it needs: the fingerprint of the token refused (a new token
+	 * ends it) and when a job may next probe. Both were cache entries before, the token's
+	 * set to expire in ten years; they move into the rebuilt table and leave the cache. */
+	"CREATE TABLE pause_v4 ("
+	"  scope TEXT NOT NULL CHECK (scope IN ('connector', 'page')), id TEXT NOT NULL,"
+	"  reason TEXT NOT NULL, since INTEGER NOT NULL,"
+	"  token_fp TEXT NOT NULL DEFAULT '', probe_at INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (scope, id)"
+	") WITHOUT ROWID;"
+	"INSERT INTO pause_v4 (scope, id, reason, since, token_fp, probe_at)"
+	" SELECT p.scope, p.id, p.reason, p.since,"
+	"  CASE WHEN p.scope = 'connector' THEN coalesce((SELECT c.value FROM cache c"
+	"   WHERE c.ns = 'pause_token' AND c.key = p.id), '') ELSE '' END,"
+	"  coalesce((SELECT c.expires_at FROM cache c"
+	"   WHERE c.ns = 'pause_probe' AND c.key = p.scope || ':' || p.id), 0)"
+	" FROM pause p;"
+	"DROP TABLE pause;"
+	"ALTER TABLE pause_v4 RENAME TO pause;"
+	"DELETE FROM cache WHERE ns IN ('pause_token', 'pause_probe');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -119,9 +139,9 @@ enum sid {
 	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
 	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
-	S_CONV_GET, S_CONV_SET, S_CONV_DEL,
+	S_CONV_GET, S_CONV_SET, S_CONV_RAISE, S_CONV_ELSEWHERE,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
-	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_LIST, S_CONV_LIST,
+	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_PROBE, S_PAUSE_LIST,
 	S_Q_LIST, S_Q_DELETE,
 	S_STATS_EVENTS, S_STATS_OTHER, S_FAILURES,
 	S_PURGE_EVENTS, S_PURGE_CACHE,
@@ -190,15 +210,29 @@ static const char *const sql[S_COUNT] = {
 	[S_OB_GET] =
 	    "SELECT id, seq, request, done FROM outbox WHERE event_id = ?1 ORDER BY seq LIMIT ?2",
 	[S_OB_DONE] = "UPDATE outbox SET done = 1, message_id = ?2, sent_at = ?3 WHERE id = ?1",
-	[S_CONV_GET] = "SELECT value FROM conv WHERE page_id = ?1 AND user_id = ?2 AND name = ?3",
+	/* Conversation state: one row per value, named below (N_OWNER ...). */
+	[S_CONV_GET] =
+	    "SELECT name, value, updated_at FROM conv WHERE page_id = ?1 AND user_id = ?2"
+	    " AND name IN ('owner', 'last_user_ts', 'human_ts')",
 	[S_CONV_SET] =
 	    "INSERT INTO conv (page_id, user_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
 	    " updated_at = excluded.updated_at",
-	[S_CONV_DEL] = "DELETE FROM conv WHERE page_id = ?1 AND user_id = ?2 AND name = ?3",
-	[S_CONV_LIST] =
-	    "SELECT page_id, user_id, value, updated_at FROM conv WHERE name = ?1 AND value <> ''"
-	    " ORDER BY updated_at DESC LIMIT ?2",
+	/* A time that only moves forward: the later of the two stays. */
+	[S_CONV_RAISE] =
+	    "INSERT INTO conv (page_id, user_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
+	    " updated_at = excluded.updated_at"
+	    " WHERE CAST(conv.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+	/* Threads held elsewhere, by the conv_name index; the person's last answer beside. */
+	[S_CONV_ELSEWHERE] =
+	    "SELECT o.page_id, o.user_id, o.value, o.updated_at,"
+	    " (SELECT h.value FROM conv h WHERE h.page_id = o.page_id AND h.user_id = o.user_id"
+	    "  AND h.name = 'human_ts'),"
+	    " (SELECT l.value FROM conv l WHERE l.page_id = o.page_id AND l.user_id = o.user_id"
+	    "  AND l.name = 'last_user_ts')"
+	    " FROM conv o WHERE o.name = 'owner' AND o.value <> ''"
+	    " ORDER BY o.updated_at DESC LIMIT ?1",
 	[S_CACHE_GET] = "SELECT value FROM cache WHERE ns = ?1 AND key = ?2 AND expires_at > ?3",
 	[S_CACHE_PUT] =
 	    "INSERT INTO cache (ns, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)"
@@ -207,12 +241,19 @@ static const char *const sql[S_COUNT] = {
 	[S_CACHE_DEL] = "DELETE FROM cache WHERE ns = ?1 AND key = ?2",
 	/* A repeated pause keeps its first `since`: how long it has lasted is what matters. */
 	[S_PAUSE_SET] =
-	    "INSERT INTO pause (scope, id, reason, since) VALUES (?1, ?2, ?3, ?4)"
-	    " ON CONFLICT (scope, id) DO UPDATE SET reason = excluded.reason",
+	    "INSERT INTO pause (scope, id, reason, since, token_fp, probe_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT (scope, id) DO UPDATE SET reason = excluded.reason,"
+	    " token_fp = excluded.token_fp, probe_at = excluded.probe_at",
 	[S_PAUSE_CLEAR] = "DELETE FROM pause WHERE scope = ?1 AND id = ?2",
-	[S_PAUSE_GET] = "SELECT reason FROM pause WHERE scope = ?1 AND id = ?2",
+	[S_PAUSE_GET] =
+	    "SELECT scope, id, reason, since, token_fp, probe_at FROM pause"
+	    " WHERE scope = ?1 AND id = ?2",
+	/* Only a pause still on: one ended meanwhile by another process is not started again. */
+	[S_PAUSE_PROBE] = "UPDATE pause SET probe_at = ?3 WHERE scope = ?1 AND id = ?2",
 	[S_PAUSE_LIST] =
-	    "SELECT scope, id, reason, since FROM pause ORDER BY since, scope, id LIMIT ?1",
+	    "SELECT scope, id, reason, since, token_fp, probe_at FROM pause"
+	    " ORDER BY since, scope, id LIMIT ?1",
 	[S_Q_LIST] =
 	    "SELECT id, connector, reason, received_at, raw FROM quarantine ORDER BY id LIMIT ?1",
 	[S_Q_DELETE] = "DELETE FROM quarantine WHERE id = ?1",
@@ -1175,7 +1216,152 @@ sq_outbox_done(void *impl, int64_t item_id, const char *message_id, long long no
 	return job_update(st, s, "outbox done");
 }
 
-/* ---- small values: conversation state, caches, pauses ---- */
+/* ---- conversation state ---- */
+
+/* The conv table keeps one row per value of a conversation (schema version 1): */
+#define N_OWNER   "owner"          /* "" this app, an app id, "standby" or "released" */
+#define N_USER_TS "last_user_ts"   /* decimal ms */
+#define N_HUMAN_TS "human_ts"      /* decimal ms */
+
+static const char *
+owner_text(enum msgr_owner owner, const char *app_id)
+{
+	switch (owner) {
+	case MSGR_OWNER_APP: return app_id;
+	case MSGR_OWNER_STANDBY: return "standby";
+	case MSGR_OWNER_RELEASED: return "released";
+	case MSGR_OWNER_US: break;
+	}
+	return "";
+}
+
+static void
+owner_read(const char *v, struct msgr_conversation *c)
+{
+	c->owner_app[0] = '\0';
+	if (v == NULL || v[0] == '\0')
+		c->owner = MSGR_OWNER_US;
+	else if (strcmp(v, "standby") == 0)
+		c->owner = MSGR_OWNER_STANDBY;
+	else if (strcmp(v, "released") == 0)
+		c->owner = MSGR_OWNER_RELEASED;
+	else {
+		c->owner = MSGR_OWNER_APP;
+		snprintf(c->owner_app, sizeof(c->owner_app), "%s", v);
+	}
+}
+
+/* A stored time; 0 when absent or not a whole decimal number. */
+static long long
+time_read(const char *v)
+{
+	char *end;
+	long long t;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	errno = 0;
+	t = strtoll(v, &end, 10);
+	return errno != 0 || *end != '\0' ? 0 : t;
+}
+
+/* Text column col, "" when NULL. */
+static const char *
+col_text(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static msgr_result
+sq_conversation(void *impl, const char *page_id, const char *user_id,
+    struct msgr_conversation *out)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_CONV_GET);
+	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)))
+		return fail(st, rc, "conversation");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *name = col_text(s, 0), *v = col_text(s, 1);
+
+		if (strcmp(name, N_OWNER) == 0) {
+			owner_read(v, out);
+			out->owner_at = sqlite3_column_int64(s, 2);
+		} else if (strcmp(name, N_USER_TS) == 0) {
+			out->last_user_ts = time_read(v);
+		} else if (strcmp(name, N_HUMAN_TS) == 0) {
+			out->human_ts = time_read(v);
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? MSGR_OK : fail(st, rc, "conversation");
+}
+
+/* Writes value `name` of a conversation with statement id (S_CONV_SET, S_CONV_RAISE). */
+static msgr_result
+conv_put(struct sq *st, enum sid id, const char *page_id, const char *user_id,
+    const char *name, const char *value, long long now)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	op_start(st);
+	s = use(st, id);
+	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
+	    (rc = bind_text(s, 3, name)) || (rc = bind_text(s, 4, value)) ||
+	    (rc = bind_int(s, 5, now)))
+		return fail(st, rc, "conversation");
+	return run(st, s, "conversation");
+}
+
+static msgr_result
+sq_set_owner(void *impl, const char *page_id, const char *user_id, enum msgr_owner owner,
+    const char *app_id, long long now)
+{
+	return conv_put(impl, S_CONV_SET, page_id, user_id, N_OWNER, owner_text(owner, app_id),
+	    now);
+}
+
+static msgr_result
+sq_user_wrote(void *impl, const char *page_id, const char *user_id, long long ts,
+    long long now)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%lld", ts);
+	return conv_put(impl, S_CONV_RAISE, page_id, user_id, N_USER_TS, v, now);
+}
+
+static msgr_result
+sq_human_answered(void *impl, const char *page_id, const char *user_id, long long ts,
+    long long now)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%lld", ts);
+	return conv_put(impl, S_CONV_SET, page_id, user_id, N_HUMAN_TS, v, now);
+}
+
+static msgr_result
+fill_elsewhere(sqlite3_stmt *s, void *row)
+{
+	struct msgr_conversation_row *r = row;
+
+	col_show(s, 0, r->page_id, sizeof(r->page_id));
+	col_show(s, 1, r->user_id, sizeof(r->user_id));
+	owner_read(col_text(s, 2), &r->c);
+	r->c.owner_at = sqlite3_column_int64(s, 3);
+	r->c.human_ts = time_read(col_text(s, 4));
+	r->c.last_user_ts = time_read(col_text(s, 5));
+	return MSGR_OK;
+}
+
+/* ---- caches ---- */
 
 /* Steps s (bound) for one text value: *value malloc'd, MSGR_ERR_NOTFOUND when no row. */
 static msgr_result
@@ -1192,67 +1378,6 @@ get_value(struct sq *st, sqlite3_stmt *s, char **value, const char *what)
 		r = fail(st, rc, what);
 	sqlite3_reset(s);
 	return r;
-}
-
-static msgr_result
-sq_conv_get(void *impl, const char *page_id, const char *user_id, const char *name,
-    char **value)
-{
-	struct sq *st = impl;
-	sqlite3_stmt *s;
-	int rc;
-
-	op_start(st);
-	s = use(st, S_CONV_GET);
-	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
-	    (rc = bind_text(s, 3, name)))
-		return fail(st, rc, "conv");
-	return get_value(st, s, value, "conv");
-}
-
-static msgr_result
-sq_conv_set(void *impl, const char *page_id, const char *user_id, const char *name,
-    const char *value, long long now)
-{
-	struct sq *st = impl;
-	sqlite3_stmt *s;
-	int rc;
-
-	op_start(st);
-	s = use(st, value != NULL ? S_CONV_SET : S_CONV_DEL);
-	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
-	    (rc = bind_text(s, 3, name)))
-		return fail(st, rc, "conv");
-	if (value != NULL && ((rc = bind_text(s, 4, value)) || (rc = bind_int(s, 5, now))))
-		return fail(st, rc, "conv");
-	return run(st, s, "conv");
-}
-
-static msgr_result
-fill_conv(sqlite3_stmt *s, void *row)
-{
-	struct msgr_conv_row *c = row;
-
-	col_show(s, 0, c->page_id, sizeof(c->page_id));
-	col_show(s, 1, c->user_id, sizeof(c->user_id));
-	col_show(s, 2, c->value, sizeof(c->value));
-	c->updated_at = sqlite3_column_int64(s, 3);
-	return MSGR_OK;
-}
-
-static msgr_result
-sq_conv_list(void *impl, const char *name, size_t max, struct msgr_conv_row **rows, size_t *n)
-{
-	static const struct row_kind k = { sizeof(**rows), fill_conv, NULL };
-	struct sq *st = impl;
-	sqlite3_stmt *s;
-	int rc;
-
-	op_start(st);
-	s = use(st, S_CONV_LIST);
-	if ((rc = bind_text(s, 1, name)) || (rc = bind_int(s, 2, limit_of(max))))
-		return fail(st, rc, "conv list");
-	return collect(st, s, &k, "conv list", (void **)rows, n);
 }
 
 static msgr_result
@@ -1305,8 +1430,17 @@ sq_cache_del(void *impl, const char *ns, const char *key)
 	return run2(impl, S_CACHE_DEL, ns, key, "cache");
 }
 
+/* ---- pauses ---- */
+
+/* The scope's name in the pause table (its CHECK). */
+static const char *
+scope_text(enum msgr_pause_scope scope)
+{
+	return scope == MSGR_PAUSE_PAGE ? "page" : "connector";
+}
+
 static msgr_result
-sq_pause_set(void *impl, const char *scope, const char *id, const char *reason, long long now)
+sq_pause_set(void *impl, const struct msgr_pause *p)
 {
 	struct sq *st = impl;
 	sqlite3_stmt *s;
@@ -1314,20 +1448,36 @@ sq_pause_set(void *impl, const char *scope, const char *id, const char *reason, 
 
 	op_start(st);
 	s = use(st, S_PAUSE_SET);
-	if ((rc = bind_text(s, 1, scope)) || (rc = bind_text(s, 2, id)) ||
-	    (rc = bind_text(s, 3, reason)) || (rc = bind_int(s, 4, now)))
+	if ((rc = bind_text(s, 1, scope_text(p->scope))) || (rc = bind_text(s, 2, p->id)) ||
+	    (rc = bind_text(s, 3, p->reason)) || (rc = bind_int(s, 4, p->since)) ||
+	    (rc = bind_text(s, 5, p->token_fp)) || (rc = bind_int(s, 6, p->probe_at)))
 		return fail(st, rc, "pause");
 	return run(st, s, "pause");
 }
 
 static msgr_result
-sq_pause_clear(void *impl, const char *scope, const char *id)
+sq_pause_clear(void *impl, enum msgr_pause_scope scope, const char *id)
 {
-	return run2(impl, S_PAUSE_CLEAR, scope, id, "pause");
+	return run2(impl, S_PAUSE_CLEAR, scope_text(scope), id, "pause");
 }
 
 static msgr_result
-sq_pause_get(void *impl, const char *scope, const char *id, char *reason, size_t reasonsz)
+fill_pause(sqlite3_stmt *s, void *row)
+{
+	struct msgr_pause *p = row;
+
+	p->scope = strcmp(col_text(s, 0), "page") == 0 ? MSGR_PAUSE_PAGE : MSGR_PAUSE_CONNECTOR;
+	col_show(s, 1, p->id, sizeof(p->id));
+	/* The reason is for people: a cut one still says enough. */
+	col_show(s, 2, p->reason, sizeof(p->reason));
+	p->since = sqlite3_column_int64(s, 3);
+	col_show(s, 4, p->token_fp, sizeof(p->token_fp));
+	p->probe_at = sqlite3_column_int64(s, 5);
+	return MSGR_OK;
+}
+
+static msgr_result
+sq_pause_get(void *impl, enum msgr_pause_scope scope, const char *id, struct msgr_pause *out)
 {
 	struct sq *st = impl;
 	sqlite3_stmt *s;
@@ -1336,33 +1486,32 @@ sq_pause_get(void *impl, const char *scope, const char *id, char *reason, size_t
 
 	op_start(st);
 	s = use(st, S_PAUSE_GET);
-	if ((rc = bind_text(s, 1, scope)) || (rc = bind_text(s, 2, id)))
+	if ((rc = bind_text(s, 1, scope_text(scope))) || (rc = bind_text(s, 2, id)))
 		return fail(st, rc, "pause");
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		r = MSGR_OK;
-		/* The reason is for people: a cut one still says enough. */
-		if (reason != NULL && reasonsz > 0)
-			col_show(s, 0, reason, reasonsz);
-	} else if (rc == SQLITE_DONE) {
+	if (rc == SQLITE_ROW)
+		r = out != NULL ? fill_pause(s, out) : MSGR_OK;
+	else if (rc == SQLITE_DONE)
 		r = MSGR_ERR_NOTFOUND;
-	} else {
+	else
 		r = fail(st, rc, "pause");
-	}
 	sqlite3_reset(s);
 	return r;
 }
 
 static msgr_result
-fill_pause(sqlite3_stmt *s, void *row)
+sq_pause_probe(void *impl, enum msgr_pause_scope scope, const char *id, long long probe_at)
 {
-	struct msgr_pause_row *p = row;
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	int rc;
 
-	col_show(s, 0, p->scope, sizeof(p->scope));
-	col_show(s, 1, p->id, sizeof(p->id));
-	col_show(s, 2, p->reason, sizeof(p->reason));
-	p->since = sqlite3_column_int64(s, 3);
-	return MSGR_OK;
+	op_start(st);
+	s = use(st, S_PAUSE_PROBE);
+	if ((rc = bind_text(s, 1, scope_text(scope))) || (rc = bind_text(s, 2, id)) ||
+	    (rc = bind_int(s, 3, probe_at)))
+		return fail(st, rc, "pause");
+	return run(st, s, "pause");
 }
 
 /* Runs a list statement whose one parameter is the row limit. */
@@ -1381,7 +1530,16 @@ list_rows(struct sq *st, enum sid id, size_t max, const struct row_kind *k, cons
 }
 
 static msgr_result
-sq_pause_list(void *impl, size_t max, struct msgr_pause_row **rows, size_t *n)
+sq_conversations_elsewhere(void *impl, size_t max, struct msgr_conversation_row **rows,
+    size_t *n)
+{
+	static const struct row_kind k = { sizeof(**rows), fill_elsewhere, NULL };
+
+	return list_rows(impl, S_CONV_ELSEWHERE, max, &k, "conversations", (void **)rows, n);
+}
+
+static msgr_result
+sq_pause_list(void *impl, size_t max, struct msgr_pause **rows, size_t *n)
 {
 	static const struct row_kind k = { sizeof(**rows), fill_pause, NULL };
 
@@ -1578,15 +1736,18 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.outbox_put = sq_outbox_put,
 	.outbox_get = sq_outbox_get,
 	.outbox_done = sq_outbox_done,
-	.conv_get = sq_conv_get,
-	.conv_set = sq_conv_set,
-	.conv_list = sq_conv_list,
+	.conversation = sq_conversation,
+	.set_owner = sq_set_owner,
+	.user_wrote = sq_user_wrote,
+	.human_answered = sq_human_answered,
+	.conversations_elsewhere = sq_conversations_elsewhere,
 	.cache_get = sq_cache_get,
 	.cache_put = sq_cache_put,
 	.cache_del = sq_cache_del,
 	.pause_set = sq_pause_set,
-	.pause_clear = sq_pause_clear,
 	.pause_get = sq_pause_get,
+	.pause_probe = sq_pause_probe,
+	.pause_clear = sq_pause_clear,
 	.pause_list = sq_pause_list,
 	.quarantine_list = sq_quarantine_list,
 	.quarantine_delete = sq_quarantine_delete,

@@ -8,24 +8,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "bot.h"
 #include "clock.h"
 #include "event.h"
 #include "log.h"
 #include "message.h"
+#include "pause.h"
 #include "worker.h"
 
 /* Finished jobs are kept this long so their keys keep deduplicating redeliveries
  * (Facebook retries for hours at most: GRAPH.md "Webhooks"). */
 #define KEEP_DONE_MS      (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS    (10LL * 60 * 1000)
-/* A paused connector or page is tried again (one job) this often, so a token or a page
- * restored on Facebook's side resumes sending without a restart. */
-#define PAUSE_PROBE_MS    (10LL * 60 * 1000)
-/* While paused, the conversation's job waits this long between looks. */
-#define PAUSE_WAIT_MS     (5LL * 1000)
 /* Profiles are fetched once per user and kept this long (profile_pic URLs expire). */
 #define PROFILE_KEEP_MS   (7LL * 24 * 3600 * 1000)
 /* Attachment ids live 90 days at Facebook (GRAPH.md); reuse them for less. */
@@ -188,55 +182,14 @@ runtime_of(struct msgr_worker *w, const struct msgr_connector *c)
 
 /* ---- small helpers ---- */
 
-/* A short, stable, non-secret name for a token: whether the token changed since a pause. */
-static void
-token_fingerprint(const char *token, char out[17])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	unsigned i;
-
-	out[0] = '\0';
-	if (EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
-		return;
-	for (i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static long long
-conv_get_ll(struct msgr_worker *w, const char *page, const char *user, const char *name)
-{
-	char *v = NULL, *end;
-	long long n = 0;
-
-	if (msgr_store_conv_get(w->st, page, user, name, &v) == MSGR_OK && v != NULL) {
-		errno = 0;
-		n = strtoll(v, &end, 10);
-		if (errno != 0 || *end != '\0')
-			n = 0;
-	}
-	free(v);
-	return n;
-}
-
-static msgr_result
-conv_set_ll(struct msgr_worker *w, const char *page, const char *user, const char *name,
-    long long n)
-{
-	char v[32];
-
-	snprintf(v, sizeof(v), "%lld", n);
-	return msgr_store_conv_set(w->st, page, user, name, v);
-}
-
-/* The app that owns the conversation's thread: "" (or unset) means this connector's app. */
+/* Who holds the thread when app holds it: this connector's own app is "us". */
 static msgr_result
 set_owner(struct msgr_worker *w, const struct msgr_connector *c, const char *page,
     const char *user, const char *app)
 {
 	if (app == NULL || strcmp(app, c->app_id) == 0)
-		app = "";
-	return msgr_store_conv_set(w->st, page, user, "owner", app);
+		return msgr_store_set_owner(w->st, page, user, MSGR_OWNER_US, NULL);
+	return msgr_store_set_owner(w->st, page, user, MSGR_OWNER_APP, app);
 }
 
 static int
@@ -263,9 +216,8 @@ record_event(struct msgr_worker *w, const struct msgr_connector *c, const struct
 	if (user[0] == '\0')
 		return MSGR_OK;
 	if (user_originated(ev) && ev->timestamp > 0 &&
-	    ev->timestamp > conv_get_ll(w, page, user, "last_user_ts"))
-		if ((rc = conv_set_ll(w, page, user, "last_user_ts", ev->timestamp)) != MSGR_OK)
-			return rc;
+	    (rc = msgr_store_user_wrote(w->st, page, user, ev->timestamp)) != MSGR_OK)
+		return rc;
 	switch (ev->kind) {
 	case MSGR_EVENT_PASS_THREAD_CONTROL:
 	case MSGR_EVENT_TAKE_THREAD_CONTROL:
@@ -273,18 +225,18 @@ record_event(struct msgr_worker *w, const struct msgr_connector *c, const struct
 	case MSGR_EVENT_ECHO:
 		/* A person answering from the Page Inbox: shown by `msgrctl status`. */
 		if (ev->app_id != NULL && strcmp(ev->app_id, MSGR_PAGE_INBOX_APP_ID) == 0)
-			rc = conv_set_ll(w, page, user, "human_ts", ev->timestamp);
+			rc = msgr_store_human_answered(w->st, page, user, ev->timestamp);
 		return rc;
 	default:
 		break;
 	}
 	if (ev->standby) {
 		/* Another app owns the thread; keep its id if a pass or take told us which. */
-		char *cur = NULL;
-		if (msgr_store_conv_get(w->st, page, user, "owner", &cur) != MSGR_OK ||
-		    cur == NULL || cur[0] == '\0')
-			rc = msgr_store_conv_set(w->st, page, user, "owner", "standby");
-		free(cur);
+		struct msgr_conversation cv;
+		if ((rc = msgr_store_conversation(w->st, page, user, &cv)) != MSGR_OK)
+			return rc;
+		if (cv.owner == MSGR_OWNER_US)
+			rc = msgr_store_set_owner(w->st, page, user, MSGR_OWNER_STANDBY, NULL);
 		return rc;
 	}
 	/* Anything on `messaging` from the user means the thread is ours again (Facebook
@@ -637,12 +589,13 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 
 		if (json_object_get(body, "message") != NULL) {
 			/* The window, checked where the send happens: a retried answer may be late. */
-			long long last = conv_get_ll(w, ev->page_id, ev->user_id, "last_user_ts");
+			struct msgr_conversation cv;
 			const char *mt = json_string_value(json_object_get(body, "messaging_type"));
 			const char *tag = json_string_value(json_object_get(body, "tag"));
 			if (json_object_get(json_object_get(body, "recipient"), "user_ref") == NULL &&
-			    (rc = msgr_message_window_check(now_ms(w), last > 0 ? last : ev->timestamp,
-			    mt, tag, why, whysz)) != MSGR_OK) {
+			    ((rc = msgr_store_conversation(w->st, ev->page_id, ev->user_id, &cv)) !=
+			    MSGR_OK || (rc = msgr_message_window_check(now_ms(w), cv.last_user_ts > 0 ?
+			    cv.last_user_ts : ev->timestamp, mt, tag, why, whysz)) != MSGR_OK)) {
 				json_decref(body);
 				return rc;
 			}
@@ -693,84 +646,6 @@ run_item(struct msgr_worker *w, struct conn_rt *rt, const struct msgr_event *ev,
 	}
 	snprintf(why, whysz, "unknown planned call \"%.40s\"", call);
 	return MSGR_ERR_PERMANENT;
-}
-
-/* Is sending stopped for this connector or page? MSGR_OK: go on (also as a periodic probe);
- * MSGR_ERR_PAUSE_*: wait. A token changed in the config ends a connector pause at once. */
-static msgr_result
-check_pauses(struct msgr_worker *w, const struct msgr_connector *c, const char *page)
-{
-	char fp[17], *old = NULL, probe_key[160];
-	long long now = now_ms(w);
-	char *probe = NULL;
-
-	if (msgr_store_pause_get(w->st, "connector", c->id, NULL, 0) == MSGR_OK) {
-		token_fingerprint(c->call_token, fp);
-		if (msgr_store_cache_get(w->st, "pause_token", c->id, now, &old) == MSGR_OK &&
-		    old != NULL && strcmp(old, fp) != 0) {
-			msgr_log(MSGR_LOG_INFO, "connector=%s: token changed, sending resumes", c->id);
-			msgr_store_pause_clear(w->st, "connector", c->id);
-			msgr_store_cache_del(w->st, "pause_token", c->id);
-		} else {
-			snprintf(probe_key, sizeof(probe_key), "connector:%s", c->id);
-			if (msgr_store_cache_get(w->st, "pause_probe", probe_key, now, &probe) ==
-			    MSGR_OK) {
-				free(old);
-				free(probe);
-				return MSGR_ERR_PAUSE_CONNECTOR;
-			}
-			msgr_store_cache_put(w->st, "pause_probe", probe_key, "1",
-			    now + PAUSE_PROBE_MS);
-		}
-		free(old);
-		free(probe);
-		probe = NULL;
-	}
-	if (msgr_store_pause_get(w->st, "page", page, NULL, 0) == MSGR_OK) {
-		snprintf(probe_key, sizeof(probe_key), "page:%s", page);
-		if (msgr_store_cache_get(w->st, "pause_probe", probe_key, now, &probe) == MSGR_OK) {
-			free(probe);
-			return MSGR_ERR_PAUSE_PAGE;
-		}
-		msgr_store_cache_put(w->st, "pause_probe", probe_key, "1", now + PAUSE_PROBE_MS);
-	}
-	return MSGR_OK;
-}
-
-/* After a success: a probe that went through ends the pauses. */
-static void
-clear_pauses(struct msgr_worker *w, const struct msgr_connector *c, const char *page)
-{
-	if (msgr_store_pause_get(w->st, "connector", c->id, NULL, 0) == MSGR_OK) {
-		msgr_log(MSGR_LOG_INFO, "connector=%s: sending works again, pause ended", c->id);
-		msgr_store_pause_clear(w->st, "connector", c->id);
-	}
-	if (msgr_store_pause_get(w->st, "page", page, NULL, 0) == MSGR_OK) {
-		msgr_log(MSGR_LOG_INFO, "page=%s: sending works again, pause ended", page);
-		msgr_store_pause_clear(w->st, "page", page);
-	}
-}
-
-static void
-set_pause(struct msgr_worker *w, const struct msgr_connector *c, const char *page,
-    msgr_result rc, const struct msgr_graph_result *res)
-{
-	char reason[256], fp[17], key[160];
-	long long now = now_ms(w);
-
-	snprintf(reason, sizeof(reason), "(#%ld/%ld) %.200s", res->code, res->subcode, res->message);
-	if (rc == MSGR_ERR_PAUSE_CONNECTOR) {
-		token_fingerprint(c->call_token, fp);
-		msgr_store_pause_set(w->st, "connector", c->id, reason, now);
-		msgr_store_cache_put(w->st, "pause_token", c->id, fp, now + 3650LL * 86400000);
-		snprintf(key, sizeof(key), "connector:%s", c->id);
-		msgr_log(MSGR_LOG_ERROR, "connector=%s paused: token refused %s", c->id, reason);
-	} else {
-		msgr_store_pause_set(w->st, "page", page, reason, now);
-		snprintf(key, sizeof(key), "page:%s", page);
-		msgr_log(MSGR_LOG_ERROR, "page=%s paused: %s", page, reason);
-	}
-	msgr_store_cache_put(w->st, "pause_probe", key, "1", now + PAUSE_PROBE_MS);
 }
 
 /* ---- one job ---- */
@@ -899,12 +774,15 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 
 		if (items[i].done)
 			continue;
-		if ((rc = check_pauses(w, c, job->page_id)) != MSGR_OK) {
-			rc = msgr_store_retry(w->st, job->id, w->owner, now_ms(w) + PAUSE_WAIT_MS,
+		rc = msgr_pause_check(w->st, c, job->page_id, now_ms(w));
+		if (rc == MSGR_ERR_PAUSE_CONNECTOR || rc == MSGR_ERR_PAUSE_PAGE) {
+			rc = msgr_store_retry(w->st, job->id, w->owner, now_ms(w) + MSGR_PAUSE_WAIT_MS,
 			    rc == MSGR_ERR_PAUSE_PAGE ? "page paused" : "connector paused");
 			counts->retried++;
 			goto out;
 		}
+		if (rc != MSGR_OK)
+			goto out;
 		/* Each call starts with a whole lease ahead (lease_ms > graph timeout, checked at
 		 * config load), so no other process can take the job while a call is in flight. */
 		if ((rc = msgr_store_renew(w->st, job->id, w->owner, now_ms(w),
@@ -934,8 +812,8 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 				goto out;
 			/* The first call that goes through ends the pauses (a probe does that), so
 			 * the rest of the probe's own answer does not wait for the next probe. */
-			if (!did_send)
-				clear_pauses(w, c, job->page_id);
+			if (!did_send && (rc = msgr_pause_end(w->st, c, job->page_id)) != MSGR_OK)
+				goto out;
 			did_send = 1;
 			continue;
 		}
@@ -960,8 +838,11 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 			break;
 		case MSGR_ERR_PAUSE_CONNECTOR:
 		case MSGR_ERR_PAUSE_PAGE:
-			set_pause(w, c, job->page_id, rc, &res);
-			rc = msgr_store_retry(w->st, job->id, w->owner, now_ms(w) + PAUSE_WAIT_MS, why);
+			if ((rc = msgr_pause_start(w->st, c, job->page_id, rc, &res, now_ms(w))) !=
+			    MSGR_OK)
+				break;
+			rc = msgr_store_retry(w->st, job->id, w->owner, now_ms(w) + MSGR_PAUSE_WAIT_MS,
+			    why);
 			counts->retried++;
 			break;
 		case MSGR_ERR_NOMEM:

@@ -23,17 +23,19 @@ owner_name(const struct msgr_connector *cn, const char *app)
 	return "another app";
 }
 
-/* Records the new owner of (page, psid) in the store: "" is this connector's app. */
+/* Records the new owner of (page, psid) in the store; app (MSGR_OWNER_APP) may be this
+ * connector's own app, which is MSGR_OWNER_US. */
 static void
 remember_owner(struct ctl *ctl, const struct msgr_connector *cn, const char *psid,
-    const char *app)
+    enum msgr_owner owner, const char *app)
 {
 	struct msgr_store *st = NULL;
 
+	if (owner == MSGR_OWNER_APP && strcmp(app, cn->app_id) == 0)
+		owner = MSGR_OWNER_US;
 	if (ctl_open_store(ctl, &st) != 0)
 		return;
-	if (msgr_store_conv_set(st, cn->page_id, psid, "owner",
-	    app == NULL || strcmp(app, cn->app_id) == 0 ? "" : app) != MSGR_OK)
+	if (msgr_store_set_owner(st, cn->page_id, psid, owner, app) != MSGR_OK)
 		fprintf(stderr, "msgrctl thread: the store did not take the new owner: %s\n",
 		    msgr_store_errmsg(st));
 	msgr_store_close(st);
@@ -131,15 +133,16 @@ cmd_thread(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(action, "owner") == 0) {
 		printf("%s %s\n", res.owner_app_id[0] ? res.owner_app_id : "-",
 		    owner_name(cn, res.owner_app_id));
-		remember_owner(ctl, cn, to, res.owner_app_id[0] ? res.owner_app_id : NULL);
+		remember_owner(ctl, cn, to, res.owner_app_id[0] ? MSGR_OWNER_APP : MSGR_OWNER_US,
+		    res.owner_app_id);
 	} else {
 		if (strcmp(action, "pass") == 0)
-			remember_owner(ctl, cn, to,
+			remember_owner(ctl, cn, to, MSGR_OWNER_APP,
 			    strcmp(target, "inbox") == 0 ? MSGR_GRAPH_INBOX_APP_ID : target);
 		else if (strcmp(action, "take") == 0)
-			remember_owner(ctl, cn, to, NULL);
+			remember_owner(ctl, cn, to, MSGR_OWNER_US, NULL);
 		else if (strcmp(action, "release") == 0)
-			remember_owner(ctl, cn, to, "released");
+			remember_owner(ctl, cn, to, MSGR_OWNER_RELEASED, NULL);
 		printf("%s: done\n", action);
 	}
 	ret = 0;

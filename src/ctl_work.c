@@ -232,41 +232,36 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 static int
 print_handled_elsewhere(struct ctl *ctl, struct msgr_store *st)
 {
-	struct msgr_conv_row *rows = NULL;
+	struct msgr_conversation_row *rows = NULL;
 	size_t n = 0, i;
 	char when[32], human[32];
 	msgr_result rc;
 
-	if ((rc = msgr_store_conv_list(st, "owner", CONVERSATIONS_SHOWN, &rows, &n)) != MSGR_OK) {
+	if ((rc = msgr_store_conversations_elsewhere(st, CONVERSATIONS_SHOWN, &rows, &n)) !=
+	    MSGR_OK) {
 		fprintf(stderr, "msgrctl status: %s (%s)\n", msgr_strerror(rc), msgr_store_errmsg(st));
 		return 1;
 	}
 	printf("handled elsewhere:%s\n", n == 0 ? " none" : "");
 	for (i = 0; i < n; i++) {
-		const struct msgr_conv_row *r = &rows[i];
+		const struct msgr_conversation_row *r = &rows[i];
 		const char *who;
-		char *ts = NULL;
 
-		if (strcmp(r->value, MSGR_PAGE_INBOX_APP_ID) == 0)
+		if (r->c.owner == MSGR_OWNER_APP &&
+		    strcmp(r->c.owner_app, MSGR_PAGE_INBOX_APP_ID) == 0)
 			who = "the Page Inbox (a person)";
-		else if (strcmp(r->value, "standby") == 0)
+		else if (r->c.owner == MSGR_OWNER_STANDBY)
 			who = "another app (seen on standby)";
-		else if (strcmp(r->value, "released") == 0)
+		else if (r->c.owner == MSGR_OWNER_RELEASED)
 			who = "nobody (released)";
 		else
 			who = "app";
-		iso_time(r->updated_at, when);
+		iso_time(r->c.owner_at, when);
 		human[0] = '\0';
-		if (msgr_store_conv_get(st, r->page_id, r->user_id, "human_ts", &ts) == MSGR_OK) {
-			char *end;
-			long long t = strtoll(ts, &end, 10);
-
-			if (*end == '\0' && t > 0)
-				iso_time(t, human);
-		}
-		free(ts);
+		if (r->c.human_ts > 0)
+			iso_time(r->c.human_ts, human);
 		printf("  page %s user %s: %s%s%s since %s%s%s\n", r->page_id, r->user_id, who,
-		    strcmp(who, "app") == 0 ? " " : "", strcmp(who, "app") == 0 ? r->value : "",
+		    strcmp(who, "app") == 0 ? " " : "", strcmp(who, "app") == 0 ? r->c.owner_app : "",
 		    when, human[0] ? ", a person answered at " : "", human);
 	}
 	free(rows);
@@ -280,7 +275,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct msgr_store_stats s;
 	struct msgr_store *st = NULL;
-	struct msgr_pause_row *pauses = NULL;
+	struct msgr_pause *pauses = NULL;
 	char **lines = NULL, when[32];
 	size_t np = 0, nl = 0, i;
 	msgr_result rc;
@@ -306,8 +301,8 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 		printf("paused:      none\n");
 	for (i = 0; i < np; i++) {
 		iso_time(pauses[i].since, when);
-		printf("paused:      %s %s since %s: %s\n", pauses[i].scope, pauses[i].id, when,
-		    pauses[i].reason);
+		printf("paused:      %s %s since %s: %s\n", msgr_pause_scope_name(pauses[i].scope),
+		    pauses[i].id, when, pauses[i].reason);
 	}
 	printf("recent failures:%s\n", nl == 0 ? " none" : "");
 	for (i = 0; i < nl; i++)
@@ -474,7 +469,8 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	struct msgr_store *st = NULL;
 	struct msgr_graph *g = NULL;
 	struct msgr_graph_result res;
-	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL, *last = NULL;
+	struct msgr_conversation cv;
+	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL;
 	json_t **bodies = NULL;
 	size_t nparts = 0, i;
 	msgr_result rc;
@@ -540,12 +536,9 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	}
 	/* The window as Facebook applies it, when the store knows this user. */
 	if (ctl_open_store(ctl, &st) == 0 &&
-	    msgr_store_conv_get(st, cn->page_id, to, "last_user_ts", &last) == MSGR_OK) {
-		char *end;
-		long long ts = strtoll(last, &end, 10);
-
-		if (*end == '\0' && ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(), ts,
-		    type ? type : "RESPONSE", tag, why, sizeof(why)) != MSGR_OK) {
+	    msgr_store_conversation(st, cn->page_id, to, &cv) == MSGR_OK) {
+		if (cv.last_user_ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(),
+		    cv.last_user_ts, type ? type : "RESPONSE", tag, why, sizeof(why)) != MSGR_OK) {
 			fprintf(stderr, "msgrctl send: refused: %s\n", why);
 			goto out;
 		}
@@ -570,7 +563,6 @@ out:
 		json_decref(bodies[i]);
 	free(bodies);
 	msgr_message_split_free(parts, nparts);
-	free(last);
 	msgr_graph_close(g);
 	msgr_graph_global_cleanup();
 	msgr_store_close(st);

@@ -165,6 +165,28 @@ raw_count(const char *path, const char *query)
 	return v;
 }
 
+/* Runs SQL (printf-style) on the file with a connection of its own, as an older build or
+ * another tool would. Returns SQLite's result. */
+static int sqlite_exec_fmt(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+sqlite_exec_fmt(const char *path, const char *fmt, ...)
+{
+	char sql[4096];
+	sqlite3 *db = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if ((rc = sqlite3_open(path, &db)) == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 static void
 stats(struct msgr_store *st, long long now, struct msgr_store_stats *s)
 {
@@ -184,7 +206,7 @@ test_schema_created(void **state)
 	char q[128];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 3);
+	assert_int_equal(msgr_store_schema_version(), 4);
 	/* version 2: the index `msgrctl status` lists conversations by */
 	assert_int_equal(raw_count(f->path,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
@@ -195,6 +217,9 @@ test_schema_created(void **state)
 		    tables[i]);
 		assert_int_equal(raw_count(f->path, q), 1);
 	}
+	/* version 4: a pause holds its token's fingerprint and its next probe */
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM pragma_table_info('pause')"
+	    " WHERE name IN ('token_fp', 'probe_at')"), 2);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -227,7 +252,7 @@ test_reopen_keeps_data(void **state)
 	struct msgr_store_quarantine q = { "conn", "not json", "{oops", 5 };
 	struct msgr_store_stats s;
 	size_t nn, nd, i;
-	char *v = NULL;
+	struct msgr_conversation cv;
 
 	for (i = 0; i < 3; i++) {
 		char key[16];
@@ -235,16 +260,16 @@ test_reopen_keeps_data(void **state)
 		mkev(&ev[i], &b[i], "p1", 1, 1000 + (long long)i, key);
 	}
 	assert_int_equal(msgr_store_enqueue(f->st, ev, 3, &q, 1, &nn, &nd), MSGR_OK);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "app"), MSGR_OK);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP, "app"), MSGR_OK);
 	msgr_store_close(f->st);
 	f->st = open_store(f, 1, 2000);
 
 	stats(f->st, wall_ms(), &s);
 	assert_int_equal(s.pending, 3);
 	assert_int_equal(s.quarantined, 1);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
-	assert_string_equal(v, "app");
-	free(v);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_APP);
+	assert_string_equal(cv.owner_app, "app");
 	/* The dedup keys survived too. */
 	assert_int_equal(msgr_store_enqueue(f->st, ev, 3, NULL, 0, &nn, &nd), MSGR_OK);
 	assert_int_equal(nn, 0);
@@ -532,7 +557,8 @@ test_readonly_refused(void **state)
 	mkev(&e, &b, "p1", 1, 2000, "second");
 	assert_int_equal(msgr_store_enqueue(ro, &e, 1, &q, 1, &nn, &nd), MSGR_ERR_STORE);
 	assert_int_equal(msgr_store_claim(ro, "w", wall_ms(), 1000, &job), MSGR_ERR_STORE);
-	assert_int_equal(msgr_store_conv_set(ro, "p1", "u1", "n", "v"), MSGR_ERR_STORE);
+	assert_int_equal(msgr_store_set_owner(ro, "p1", "u1", MSGR_OWNER_STANDBY, NULL),
+	    MSGR_ERR_STORE);
 	msgr_store_close(ro);
 
 	/* A file without write permission opens read-only and refuses the same way. (root
@@ -580,7 +606,8 @@ test_busy_timeout(void **state)
 		assert_true(took < 3000);    /* ... and gave up about the timeout */
 		assert_non_null(strstr(msgr_store_errmsg(f->st), "locked"));
 		assert_int_equal(msgr_store_claim(f->st, "w", wall_ms(), 1000, &job), MSGR_ERR_BUSY);
-		assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "n", "v"), MSGR_ERR_BUSY);
+		assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_STANDBY, NULL),
+		    MSGR_ERR_BUSY);
 
 		/* Once the lock is gone the same call goes through. */
 		assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
@@ -958,57 +985,103 @@ test_outbox(void **state)
 	done(f->st, &job, "w1");
 }
 
+/* The typed state of a conversation: who holds the thread, the user's last message, a
+ * person's last answer; each conversation apart, each value apart. */
 static void
 test_conv(void **state)
 {
 	struct fx *f = *state;
-	char *v = (char *)1;
+	struct msgr_conversation cv;
 
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
-	assert_null(v);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "263902037430900"), MSGR_OK);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "story", "greetings"), MSGR_OK);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
-	assert_string_equal(v, "263902037430900");
-	free(v);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "me"), MSGR_OK);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_OK);
-	assert_string_equal(v, "me");
-	free(v);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u2", "owner", &v), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_conv_get(f->st, "p2", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", NULL), MSGR_OK);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "owner", &v), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_conv_get(f->st, "p1", "u1", "story", &v), MSGR_OK);
-	assert_string_equal(v, "greetings");
-	free(v);
-	assert_int_equal(msgr_store_conv_get(f->st, NULL, "u1", "story", &v), MSGR_ERR_INVALID);
+	/* Nothing recorded: the thread is this app's, no time known. */
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_US);
+	assert_int_equal(cv.owner_at, 0);
+	assert_int_equal(cv.last_user_ts + cv.human_ts, 0);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP, "263902037430900"),
+	    MSGR_OK);
+	assert_int_equal(msgr_store_user_wrote(f->st, "p1", "u1", 5000), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_APP);
+	assert_string_equal(cv.owner_app, "263902037430900");
+	assert_true(cv.owner_at > 0);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_STANDBY, "ignored"),
+	    MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_STANDBY);
+	assert_string_equal(cv.owner_app, "");
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_RELEASED, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_RELEASED);
+	/* Other conversations know nothing of it. */
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u2", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_US);
+	assert_int_equal(cv.last_user_ts, 0);
+	assert_int_equal(msgr_store_conversation(f->st, "p2", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner_at, 0);
+	/* Back to this app; the user's last message stays as it was. */
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_US);
+	assert_int_equal(cv.last_user_ts, 5000);
+	/* The user's last message only moves forward; a person's answer is as recorded. */
+	assert_int_equal(msgr_store_user_wrote(f->st, "p1", "u1", 4000), MSGR_OK);
+	assert_int_equal(msgr_store_human_answered(f->st, "p1", "u1", 4500), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.last_user_ts, 5000);
+	assert_int_equal(cv.human_ts, 4500);
+	assert_int_equal(msgr_store_user_wrote(f->st, "p1", "u1", 10000000000000LL), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.last_user_ts, 10000000000000LL);
+
+	assert_int_equal(msgr_store_conversation(f->st, NULL, "u1", &cv), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP, NULL),
+	    MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP,
+	    "12345678901234567890123456789012345678901234567890123456789012345"), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", (enum msgr_owner)9, NULL),
+	    MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_user_wrote(f->st, "p1", "u1", 0), MSGR_ERR_INVALID);
 }
 
 static void
 test_conv_list(void **state)
 {
 	struct fx *f = *state;
-	struct msgr_conv_row *rows = NULL;
-	size_t n = 99;
+	struct msgr_conversation_row *rows = NULL;
+	size_t n = 99, i;
 
-	assert_int_equal(msgr_store_conv_list(f->st, "owner", 10, &rows, &n), MSGR_OK);
+	assert_int_equal(msgr_store_conversations_elsewhere(f->st, 10, &rows, &n), MSGR_OK);
 	assert_int_equal(n, 0);
 	free(rows);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u1", "owner", "263902037430900"), MSGR_OK);
-	assert_int_equal(msgr_store_conv_set(f->st, "p1", "u2", "owner", ""), MSGR_OK);
-	assert_int_equal(msgr_store_conv_set(f->st, "p2", "u3", "owner", "555"), MSGR_OK);
-	assert_int_equal(msgr_store_conv_set(f->st, "p2", "u3", "story", "x"), MSGR_OK);
-	/* an empty owner (this connector's app) is not listed; other names neither */
-	assert_int_equal(msgr_store_conv_list(f->st, "owner", 10, &rows, &n), MSGR_OK);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP, "263902037430900"),
+	    MSGR_OK);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u2", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_set_owner(f->st, "p2", "u3", MSGR_OWNER_STANDBY, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_human_answered(f->st, "p2", "u3", 777), MSGR_OK);
+	assert_int_equal(msgr_store_user_wrote(f->st, "p2", "u4", 888), MSGR_OK);
+	/* a thread of this connector's app is not listed; a conversation without owner neither */
+	assert_int_equal(msgr_store_conversations_elsewhere(f->st, 10, &rows, &n), MSGR_OK);
 	assert_int_equal(n, 2);
 	assert_true((strcmp(rows[0].user_id, "u1") == 0 && strcmp(rows[1].user_id, "u3") == 0) ||
 	    (strcmp(rows[0].user_id, "u3") == 0 && strcmp(rows[1].user_id, "u1") == 0));
+	for (i = 0; i < n; i++) {
+		if (strcmp(rows[i].user_id, "u3") == 0) {
+			assert_string_equal(rows[i].page_id, "p2");
+			assert_int_equal(rows[i].c.owner, MSGR_OWNER_STANDBY);
+			assert_int_equal(rows[i].c.human_ts, 777);
+		} else {
+			assert_int_equal(rows[i].c.owner, MSGR_OWNER_APP);
+			assert_string_equal(rows[i].c.owner_app, "263902037430900");
+			assert_int_equal(rows[i].c.human_ts, 0);
+		}
+		assert_true(rows[i].c.owner_at > 0);
+	}
 	free(rows);
-	assert_int_equal(msgr_store_conv_list(f->st, "owner", 1, &rows, &n), MSGR_OK);
+	assert_int_equal(msgr_store_conversations_elsewhere(f->st, 1, &rows, &n), MSGR_OK);
 	assert_int_equal(n, 1);
 	free(rows);
-	assert_int_equal(msgr_store_conv_list(f->st, NULL, 1, &rows, &n), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_conversations_elsewhere(f->st, 1, NULL, &n), MSGR_ERR_INVALID);
 }
 
 static void
@@ -1037,46 +1110,134 @@ test_cache_expiry(void **state)
 	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t, &v), MSGR_ERR_NOTFOUND);
 }
 
+/* A pause to set: scope, id, reason, since, token fingerprint, next probe. */
+static struct msgr_pause
+a_pause(enum msgr_pause_scope scope, const char *id, const char *reason, long long since,
+    const char *fp, long long probe_at)
+{
+	struct msgr_pause p;
+
+	memset(&p, 0, sizeof(p));
+	p.scope = scope;
+	snprintf(p.id, sizeof(p.id), "%s", id);
+	snprintf(p.reason, sizeof(p.reason), "%s", reason);
+	snprintf(p.token_fp, sizeof(p.token_fp), "%s", fp);
+	p.since = since;
+	p.probe_at = probe_at;
+	return p;
+}
+
 static void
 test_pause(void **state)
 {
 	struct fx *f = *state;
-	struct msgr_pause_row *rows = NULL;
+	struct msgr_pause *rows = NULL, p, got;
 	struct msgr_store_stats s;
-	char reason[8];
+	char longer[400];
 	size_t n = 0;
 	long long t = wall_ms();
 
-	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", reason, sizeof(reason)),
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got),
 	    MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_pause_set(f->st, "connector", "c1", "(#190) token expired", t),
-	    MSGR_OK);
-	assert_int_equal(msgr_store_pause_set(f->st, "page", "p1", "(#10/1893063) restricted",
-	    t + 1), MSGR_OK);
-	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", reason, sizeof(reason)),
-	    MSGR_OK);
-	assert_string_equal(reason, "(#190) ");   /* cut to the caller's buffer */
-	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", NULL, 0), MSGR_OK);
-	assert_int_equal(msgr_store_pause_get(f->st, "page", "c1", NULL, 0), MSGR_ERR_NOTFOUND);
+	p = a_pause(MSGR_PAUSE_CONNECTOR, "c1", "(#190) token expired", t, "00112233aabbccdd",
+	    t + 600000);
+	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
+	p = a_pause(MSGR_PAUSE_PAGE, "p1", "(#10/1893063) restricted", t + 1, "", t + 600001);
+	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got), MSGR_OK);
+	assert_string_equal(got.reason, "(#190) token expired");
+	assert_string_equal(got.token_fp, "00112233aabbccdd");
+	assert_int_equal(got.probe_at, t + 600000);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", NULL), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_PAGE, "c1", NULL), MSGR_ERR_NOTFOUND);
 	/* Paused again: the reason changes, `since` stays the first. */
-	assert_int_equal(msgr_store_pause_set(f->st, "connector", "c1", "(#190) again", t + 50),
-	    MSGR_OK);
+	p = a_pause(MSGR_PAUSE_CONNECTOR, "c1", "(#190) again", t + 50, "ffeeddccbbaa9988", t + 50);
+	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
 	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
 	assert_int_equal(n, 2);
-	assert_string_equal(rows[0].scope, "connector");
+	assert_int_equal(rows[0].scope, MSGR_PAUSE_CONNECTOR);
+	assert_string_equal(msgr_pause_scope_name(rows[0].scope), "connector");
 	assert_string_equal(rows[0].id, "c1");
 	assert_string_equal(rows[0].reason, "(#190) again");
+	assert_string_equal(rows[0].token_fp, "ffeeddccbbaa9988");
 	assert_int_equal(rows[0].since, t);
-	assert_string_equal(rows[1].scope, "page");
+	assert_int_equal(rows[1].scope, MSGR_PAUSE_PAGE);
+	assert_string_equal(msgr_pause_scope_name(rows[1].scope), "page");
 	free(rows);
 	stats(f->st, t, &s);
 	assert_int_equal(s.paused, 2);
+	/* The next probe moves; a pause already ended is not started again by it. */
+	assert_int_equal(msgr_store_pause_probe(f->st, MSGR_PAUSE_PAGE, "p1", t + 999), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_PAGE, "p1", &got), MSGR_OK);
+	assert_int_equal(got.probe_at, t + 999);
+	assert_int_equal(got.since, t + 1);
 
-	assert_int_equal(msgr_store_pause_clear(f->st, "connector", "c1"), MSGR_OK);
-	assert_int_equal(msgr_store_pause_get(f->st, "connector", "c1", NULL, 0), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_pause_clear(f->st, "connector", "c1"), MSGR_OK);
-	assert_int_equal(msgr_store_pause_set(f->st, "app", "x", "r", t), MSGR_ERR_INVALID);
-	assert_int_equal(msgr_store_pause_get(f->st, NULL, "x", NULL, 0), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_pause_clear(f->st, MSGR_PAUSE_CONNECTOR, "c1"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", NULL),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_clear(f->st, MSGR_PAUSE_CONNECTOR, "c1"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_probe(f->st, MSGR_PAUSE_CONNECTOR, "c1", t), MSGR_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", NULL),
+	    MSGR_ERR_NOTFOUND);
+	/* A reason longer than a row holds is cut: it is for people. */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	assert_int_equal(sqlite_exec_fmt(f->path, "INSERT INTO pause (scope, id, reason, since)"
+	    " VALUES ('connector', 'c9', '%s', 1)", longer), SQLITE_OK);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c9", &got), MSGR_OK);
+	assert_int_equal(strlen(got.reason), sizeof(got.reason) - 1);
+	assert_int_equal(got.reason[0], 'x');
+	p = a_pause((enum msgr_pause_scope)7, "x", "r", t, "", 0);
+	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_ERR_INVALID);
+	p = a_pause(MSGR_PAUSE_PAGE, "", "r", t, "", 0);
+	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_pause_set(f->st, NULL), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_PAGE, NULL, NULL), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_pause_get(f->st, (enum msgr_pause_scope)7, "x", NULL),
+	    MSGR_ERR_INVALID);
+}
+
+/* A version 3 file's pauses keep their token fingerprint and next probe, which lived in the
+ * cache then, and the cache loses those entries. */
+static void
+test_migrates_v3_pauses(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_pause got;
+	char *v = NULL;
+	long long t = wall_ms();
+
+	assert_int_equal(msgr_store_cache_put(f->st, "profile", "u1", "{}", t + 86400000), MSGR_OK);
+	msgr_store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite_exec_fmt(f->path,
+	    "DROP TABLE pause;"
+	    "CREATE TABLE pause ("
+	    "  scope TEXT NOT NULL CHECK (scope IN ('connector', 'page')), id TEXT NOT NULL,"
+	    "  reason TEXT NOT NULL, since INTEGER NOT NULL,"
+	    "  PRIMARY KEY (scope, id)"
+	    ") WITHOUT ROWID;"
+	    "INSERT INTO pause VALUES ('connector', 'c1', '(#190) expired', 100),"
+	    " ('page', 'p1', '(#10/1893063) restricted', 200), ('connector', 'c2', 'old', 300);"
+	    "INSERT INTO cache VALUES ('pause_token', 'c1', '0011223344556677', %lld),"
+	    " ('pause_probe', 'connector:c1', '1', %lld), ('pause_probe', 'page:p1', '1', %lld);"
+	    "PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
+	f->st = open_store(f, 1, 2000);
+	assert_int_equal(raw_count(f->path, "PRAGMA user_version"), msgr_store_schema_version());
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got), MSGR_OK);
+	assert_string_equal(got.reason, "(#190) expired");
+	assert_int_equal(got.since, 100);
+	assert_string_equal(got.token_fp, "0011223344556677");
+	assert_int_equal(got.probe_at, t + 1000);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_PAGE, "p1", &got), MSGR_OK);
+	assert_string_equal(got.token_fp, "");
+	assert_int_equal(got.probe_at, t + 2000);
+	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c2", &got), MSGR_OK);
+	assert_string_equal(got.token_fp, "");
+	assert_int_equal(got.probe_at, 0);
+	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM cache"), 1);
+	assert_int_equal(msgr_store_cache_get(f->st, "profile", "u1", t, &v), MSGR_OK);
+	free(v);
 }
 
 /* ---- stats, purge ---- */
@@ -1103,7 +1264,10 @@ test_stats_counts(void **state)
 	}
 	t = wall_ms();   /* after the events are due */
 	assert_int_equal(msgr_store_enqueue(f->st, NULL, 0, q, 2, &nn, &nd), MSGR_OK);
-	assert_int_equal(msgr_store_pause_set(f->st, "page", "p1", "r", t), MSGR_OK);
+	{
+		struct msgr_pause p = a_pause(MSGR_PAUSE_PAGE, "p1", "r", t, "", 0);
+		assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
+	}
 	claim_ok(f->st, "w", t, &j);
 	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_DONE, NULL), MSGR_OK);
 	msgr_job_clear(&j);
@@ -1365,6 +1529,7 @@ main(void)
 		T(test_conv_list),
 		T(test_cache_expiry),
 		T(test_pause),
+		T(test_migrates_v3_pauses),
 		T(test_stats_counts),
 		T(test_purge),
 		T(test_concurrent_claims),

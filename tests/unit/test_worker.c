@@ -540,14 +540,14 @@ test_permanent_recorded(void **state)
 }
 
 static void
-assert_paused(struct fx *f, const char *scope, const char *id, const char *reason)
+assert_paused(struct fx *f, enum msgr_pause_scope scope, const char *id, const char *reason)
 {
-	struct msgr_pause_row *rows = NULL;
+	struct msgr_pause *rows = NULL;
 	size_t n = 0;
 
 	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
 	assert_int_equal(n, 1);
-	assert_string_equal(rows[0].scope, scope);
+	assert_int_equal(rows[0].scope, scope);
 	assert_string_equal(rows[0].id, id);
 	assert_string_equal(rows[0].reason, reason);
 	free(rows);
@@ -556,7 +556,7 @@ assert_paused(struct fx *f, const char *scope, const char *id, const char *reaso
 static void
 assert_not_paused(struct fx *f)
 {
-	struct msgr_pause_row *rows = NULL;
+	struct msgr_pause *rows = NULL;
 	size_t n = 1;
 
 	assert_int_equal(msgr_store_pause_list(f->st, 10, &rows, &n), MSGR_OK);
@@ -577,7 +577,7 @@ test_190_pauses_connector_until_token_changes(void **state)
 	c = run(f);
 	assert_int_equal(c.retried, 1);
 	assert_int_equal(c.sent, 0);
-	assert_paused(f, "connector", "c1", "(#190/0) fake error 190");
+	assert_paused(f, MSGR_PAUSE_CONNECTOR, "c1", "(#190/0) fake error 190");
 	assert_int_equal(stats(f).pending, 1);
 	f->now += 4999;
 	assert_int_equal(run(f).jobs, 0);
@@ -619,7 +619,7 @@ test_190_probe_after_ten_minutes(void **state)
 	c = run(f);
 	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 2);      /* the probe, refused */
 	assert_int_equal(c.retried, 1);
-	assert_paused(f, "connector", "c1", "(#190/0) fake error 190");
+	assert_paused(f, MSGR_PAUSE_CONNECTOR, "c1", "(#190/0) fake error 190");
 	/* The next probe goes through: the pause ends and the whole answer goes. */
 	f->now += 10 * 60000;
 	c = run(f);
@@ -639,7 +639,7 @@ test_page_restricted_pauses_page(void **state)
 	put_text(f, U2, T0 - 1000, "m2", "hello");
 	script(f, MSGR_CALL_SEND, 10, 1893063);
 	c = run(f);
-	assert_paused(f, "page", PAGE, "(#10/1893063) fake error 10");
+	assert_paused(f, MSGR_PAUSE_PAGE, PAGE, "(#10/1893063) fake error 10");
 	/* The other conversation of the page waits too, without a call. */
 	assert_int_equal(c.jobs, 2);
 	assert_int_equal(c.retried, 2);
@@ -773,25 +773,60 @@ test_attachment_uploaded_once(void **state)
 	assert_string_equal(sent_to(f, U2), SEEN_TYPING "[attachment 9004]");
 }
 
+static struct msgr_conversation
+conversation(struct fx *f, const char *user)
+{
+	struct msgr_conversation cv;
+
+	assert_int_equal(msgr_store_conversation(f->st, PAGE, user, &cv), MSGR_OK);
+	return cv;
+}
+
 /* A handover passes the thread to the Page Inbox after the answer; what then arrives on
  * standby is recorded, never answered, until the user writes on messaging again. */
 static void
 test_handover_and_standby(void **state)
 {
 	struct fx *f = *state;
+	struct msgr_conversation cv;
 	char raw[512];
 
 	put_text(f, U1, T0 - 3000, "m1", "human");
 	assert_int_equal(run(f).sent, 4);
 	assert_int_equal(count_calls(f, MSGR_CALL_PASS_THREAD), 1);
 	assert_string_equal(f->calls[f->n_calls - 1].what, "inbox");
+	cv = conversation(f, U1);
+	assert_int_equal(cv.owner, MSGR_OWNER_APP);
+	assert_string_equal(cv.owner_app, "263902037430900");
+	assert_int_equal(cv.owner_at, T0);
+	assert_int_equal(cv.last_user_ts, T0 - 3000);
 	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"" U1 "\"},\"recipient\":{\"id\":\"" PAGE
 	    "\"},\"timestamp\":%lld,\"message\":{\"mid\":\"m2\",\"text\":\"hello\"}}", T0 - 2000);
 	put_raw(f, MSGR_EVENT_MESSAGE, U1, 1, T0 - 2000, "m2", raw);
 	assert_int_equal(run(f).sent, 0);
+	/* The Page Inbox keeps the thread; the user's message still counts for the window. */
+	cv = conversation(f, U1);
+	assert_int_equal(cv.owner, MSGR_OWNER_APP);
+	assert_int_equal(cv.last_user_ts, T0 - 2000);
+	/* A person answers from the Page Inbox: an echo with its app id. */
+	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"" PAGE "\"},\"recipient\":{\"id\":\""
+	    U1 "\"},\"timestamp\":%lld,\"message\":{\"is_echo\":true,"
+	    "\"app_id\":263902037430900,\"mid\":\"m-echo\",\"text\":\"Hi, Bea here\"}}",
+	    T0 - 1500);
+	put_raw(f, MSGR_EVENT_ECHO, U1, 0, T0 - 1500, "m-echo", raw);
+	assert_int_equal(run(f).sent, 0);
+	assert_int_equal(conversation(f, U1).human_ts, T0 - 1500);
+	/* On messaging again: the thread is this app's, and the bot answers. */
 	put_text(f, U1, T0 - 1000, "m3", "hello");
 	assert_int_equal(run(f).sent, 3);
-	assert_int_equal(stats(f).done, 3);
+	assert_int_equal(conversation(f, U1).owner, MSGR_OWNER_US);
+	assert_int_equal(stats(f).done, 4);
+	/* Standby from a user whose thread owner is unknown: another app has it. */
+	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"" U2 "\"},\"recipient\":{\"id\":\"" PAGE
+	    "\"},\"timestamp\":%lld,\"message\":{\"mid\":\"m4\",\"text\":\"hello\"}}", T0 - 500);
+	put_raw(f, MSGR_EVENT_MESSAGE, U2, 1, T0 - 500, "m4", raw);
+	assert_int_equal(run(f).sent, 0);
+	assert_int_equal(conversation(f, U2).owner, MSGR_OWNER_STANDBY);
 }
 
 #define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
