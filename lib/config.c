@@ -459,104 +459,110 @@ note_source(struct scope *sc, const config_setting_t *s, const char *path, int i
 	ld->n_sources++;
 }
 
-/* A secret: literal, "env:NAME" or "file:PATH". Messages name the key, the variable or the
- * file, never the value. */
+/* The secret of "env:NAME" (name is NAME) in the environment, malloc'd, or NULL after a
+ * fault: the variable is named, its value never. */
+static char *
+secret_from_env(struct scope *sc, const config_setting_t *s, const char *key,
+    const char *name)
+{
+	char what[KEY_NAME_MAX];
+	const char *e, *c;
+
+	key_name(sc, key, what, sizeof(what));
+	for (c = name; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_')
+			break;
+	if (*name == '\0' || *c != '\0' || isdigit((unsigned char)*name))
+		fault(sc->ld, s, "%s: env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)", what);
+	else if ((e = getenv(name)) == NULL)
+		fault(sc->ld, s, "%s: environment variable %s is not set", what, name);
+	else if (*e == '\0')
+		fault(sc->ld, s, "%s: environment variable %s is empty", what, name);
+	else if (strlen(e) > MSGR_MAX_CONFIG_STRING)
+		fault(sc->ld, s, "%s: environment variable %s is longer than %d bytes", what, name,
+		    MSGR_MAX_CONFIG_STRING);
+	else
+		return dup_str(sc->ld, e);
+	return NULL;
+}
+
+/* The secret of "file:PATH" (given is PATH, relative to the config's folder): one line of
+ * text, an editor's final newline dropped. malloc'd, or NULL after a fault: the file is
+ * named, its content never. */
+static char *
+secret_from_file(struct scope *sc, const config_setting_t *s, const char *key,
+    const char *given)
+{
+	char what[KEY_NAME_MAX], *path, *v = NULL;
+	const char *bad = NULL;
+	size_t len;
+	msgr_result rc;
+
+	key_name(sc, key, what, sizeof(what));
+	if (*given == '\0') {
+		fault(sc->ld, s, "%s: file: needs a path", what);
+		return NULL;
+	}
+	if ((path = resolve_path(sc->ld, given)) == NULL)
+		return NULL;
+	rc = msgr_cfgread_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
+	if (rc == MSGR_ERR_NOMEM)
+		sc->ld->nomem = 1;
+	else if (rc == MSGR_ERR_TOOBIG)
+		fault(sc->ld, s, "%s: secret file %s is larger than %d bytes", what, path,
+		    MSGR_MAX_SECRET_FILE);
+	else if (rc != MSGR_OK)
+		fault(sc->ld, s, "%s: cannot read secret file %s: %s", what, path, strerror(errno));
+	if (rc != MSGR_OK)
+		goto out;
+	note_source(sc, s, path, 0, key);
+	if (len > 0 && v[len - 1] == '\n')
+		v[--len] = '\0';
+	if (len > 0 && v[len - 1] == '\r')
+		v[--len] = '\0';
+	if (len == 0)
+		bad = "is empty";
+	else if (memchr(v, '\0', len) != NULL || memchr(v, '\n', len) != NULL ||
+	    memchr(v, '\r', len) != NULL)
+		bad = "must hold one line of text";
+	if (bad != NULL) {
+		fault(sc->ld, s, "%s: secret file %s %s", what, path, bad);
+		wipe_free(v);
+		v = NULL;
+	}
+out:
+	free(path);
+	return v;
+}
+
+/* A secret: literal, "env:NAME" or "file:PATH" (docs/configuration.md "Secrets"). Messages
+ * name the key, the variable or the file, never the value. */
 static int
 get_secret(struct scope *sc, const char *key, int required, char **out)
 {
 	config_setting_t *s;
-	char *raw = NULL, *path = NULL, *v = NULL;
-	size_t len;
+	char *raw = NULL, *v;
 	int r;
 
 	*out = NULL;
 	if ((r = get_str(sc, key, required, &raw)) != 1)
 		return r;
 	s = config_setting_get_member(sc->group, key);
-	r = -1;
 	if (strncmp(raw, "env:", 4) == 0) {
-		const char *name = raw + 4, *e, *c;
-
-		for (c = name; *c != '\0'; c++)
-			if (!isalnum((unsigned char)*c) && *c != '_')
-				break;
-		if (*name == '\0' || *c != '\0' || isdigit((unsigned char)*name)) {
-			fault(sc->ld, s, "'%s%s'%s: env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)",
-			    sc->prefix, key, sc->where);
-			goto out;
-		}
-		if ((e = getenv(name)) == NULL) {
-			fault(sc->ld, s, "'%s%s'%s: environment variable %s is not set", sc->prefix, key,
-			    sc->where, name);
-			goto out;
-		}
-		if (*e == '\0') {
-			fault(sc->ld, s, "'%s%s'%s: environment variable %s is empty", sc->prefix, key,
-			    sc->where, name);
-			goto out;
-		}
-		if (strlen(e) > MSGR_MAX_CONFIG_STRING) {
-			fault(sc->ld, s, "'%s%s'%s: environment variable %s is longer than %d bytes",
-			    sc->prefix, key, sc->where, name, MSGR_MAX_CONFIG_STRING);
-			goto out;
-		}
-		if ((v = dup_str(sc->ld, e)) == NULL)
-			goto out;
+		v = secret_from_env(sc, s, key, raw + 4);
 	} else if (strncmp(raw, "file:", 5) == 0) {
-		msgr_result rc;
-
-		if (raw[5] == '\0') {
-			fault(sc->ld, s, "'%s%s'%s: file: needs a path", sc->prefix, key, sc->where);
-			goto out;
-		}
-		if ((path = resolve_path(sc->ld, raw + 5)) == NULL)
-			goto out;
-		rc = msgr_cfgread_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
-		if (rc == MSGR_ERR_NOMEM) {
-			sc->ld->nomem = 1;
-			goto out;
-		}
-		if (rc == MSGR_ERR_TOOBIG) {
-			fault(sc->ld, s, "'%s%s'%s: secret file %s is larger than %d bytes", sc->prefix,
-			    key, sc->where, path, MSGR_MAX_SECRET_FILE);
-			goto out;
-		}
-		if (rc != MSGR_OK) {
-			fault(sc->ld, s, "'%s%s'%s: cannot read secret file %s: %s", sc->prefix, key,
-			    sc->where, path, strerror(errno));
-			goto out;
-		}
-		note_source(sc, s, path, 0, key);
-		/* an editor's final newline is not part of the secret */
-		if (len > 0 && v[len - 1] == '\n')
-			v[--len] = '\0';
-		if (len > 0 && v[len - 1] == '\r')
-			v[--len] = '\0';
-		if (len == 0) {
-			fault(sc->ld, s, "'%s%s'%s: secret file %s is empty", sc->prefix, key,
-			    sc->where, path);
-			goto out;
-		}
-		if (memchr(v, '\0', len) != NULL || memchr(v, '\n', len) != NULL ||
-		    memchr(v, '\r', len) != NULL) {
-			fault(sc->ld, s, "'%s%s'%s: secret file %s must hold one line of text",
-			    sc->prefix, key, sc->where, path);
-			goto out;
-		}
+		v = secret_from_file(sc, s, key, raw + 5);
 	} else {
 		v = raw;
 		raw = NULL;
 		note_source(sc, s, sc->ld->file, 1, key);
 	}
+	wipe_free(raw);
+	if (v == NULL)
+		return -1;
 	keep_secret(sc->ld, v);
 	*out = v;
-	v = NULL;
-	r = 1;
-out:
-	wipe_free(raw);
-	wipe_free(v);
-	free(path);
-	return r;
+	return 1;
 }
 
 /* ---- sections ---- */

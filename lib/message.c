@@ -1242,37 +1242,23 @@ msgr_message_set_reply_to(json_t *message, const char *mid, char *why, size_t wh
 
 /* ---- the Send API body --------------------------------------------------------------- */
 
-msgr_result
-msgr_message_request(const struct msgr_message_request *req, json_t **out, char *why,
-    size_t whysz)
+/* The recipient: exactly one of a PSID or a user_ref (docs/sending.md "Limits"). */
+static msgr_result
+check_recipient(const struct msgr_message_request *req, char *why, size_t whysz)
 {
-	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
-	static const char *const notes[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
-	static const char *const actions[] = { "typing_on", "typing_off", "mark_seen", NULL };
-	json_t *body = NULL, *rcpt = NULL, *msg = NULL;
-	const char *mtype;
-	msgr_result rc = MSGR_ERR_INVALID;
+	size_t i, n;
 
-	msgr_why(why, whysz, "%s", "");
-	if (out == NULL || req == NULL) {
-		msgr_why(why, whysz, "request: missing");
-		return MSGR_ERR_INVALID;
-	}
-	*out = NULL;
-
-	/* GRAPH.md "Calls": exactly one recipient field (we send to id or user_ref). */
 	if ((req->recipient_id != NULL) == (req->user_ref != NULL)) {
 		msgr_why(why, whysz, "recipient: exactly one of id or user_ref");
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
 	if (req->recipient_id != NULL && !msgr_id_valid(req->recipient_id)) {
 		msgr_why(why, whysz, "recipient.id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
 	/* user_ref is chosen by the page's developer (checkbox plugin): bounded, printable */
 	if (req->user_ref != NULL) {
-		size_t i, n = strlen(req->user_ref);
-
+		n = strlen(req->user_ref);
 		for (i = 0; i < n; i++)
 			if ((unsigned char)req->user_ref[i] <= 0x20 ||
 			    (unsigned char)req->user_ref[i] >= 0x7f)
@@ -1280,102 +1266,132 @@ msgr_message_request(const struct msgr_message_request *req, json_t **out, char 
 		if (n == 0 || n > MSGR_MAX_USER_REF_LEN || i < n) {
 			msgr_why(why, whysz, "recipient.user_ref: must be 1 to %d printable ASCII "
 			    "characters", MSGR_MAX_USER_REF_LEN);
-			goto out;
+			return MSGR_ERR_INVALID;
 		}
 	}
-	/* exactly one of message / sender_action (GRAPH.md "Calls") */
+	return MSGR_OK;
+}
+
+/* How it goes: messaging_type mtype, tag, notification_type, persona, and a sender action
+ * alone or a message checked whole (docs/sending.md "Message tags"). */
+static msgr_result
+check_sending(const struct msgr_message_request *req, const char *mtype, char *why,
+    size_t whysz)
+{
+	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
+	static const char *const notes[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
+	static const char *const actions[] = { "typing_on", "typing_off", "mark_seen", NULL };
+
 	if ((req->message != NULL) == (req->sender_action != NULL)) {
 		msgr_why(why, whysz, "request: exactly one of message or sender_action");
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
 	if (req->persona_id != NULL && !msgr_id_valid(req->persona_id)) {
 		msgr_why(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
-	mtype = req->messaging_type != NULL ? req->messaging_type : "RESPONSE";
 	if (!msgr_message_one_of(mtype, types)) {
 		msgr_why(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
 	if (req->tag != NULL && strcmp(req->tag, "HUMAN_AGENT") != 0) {
-		/* GRAPH.md "Calls": Facebook answers these with error 100 since 27 April 2026. */
+		/* Facebook answers the others with error 100 since 27 April 2026 */
 		msgr_why(why, whysz, "tag: only HUMAN_AGENT remains; the other message tags "
 		    "(CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE, ...) were "
 		    "retired on 27 April 2026");
-		rc = MSGR_ERR_LIMIT;
-		goto out;
+		return MSGR_ERR_LIMIT;
 	}
 	if (req->tag != NULL && strcmp(mtype, "MESSAGE_TAG") != 0) {
 		msgr_why(why, whysz, "tag: only with messaging_type MESSAGE_TAG");
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
 	if (req->tag == NULL && strcmp(mtype, "MESSAGE_TAG") == 0) {
 		msgr_why(why, whysz, "messaging_type MESSAGE_TAG: needs tag HUMAN_AGENT");
-		rc = MSGR_ERR_LIMIT;
-		goto out;
+		return MSGR_ERR_LIMIT;
 	}
 	if (req->notification_type != NULL &&
 	    !msgr_message_one_of(req->notification_type, notes)) {
 		msgr_why(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
-		goto out;
+		return MSGR_ERR_INVALID;
 	}
-	if (req->sender_action != NULL) {
-		if (!msgr_message_one_of(req->sender_action, actions)) {
-			msgr_why(why, whysz, "sender_action: must be typing_on, typing_off or "
-			    "mark_seen");
-			goto out;
-		}
-		/* Meta, "Sender actions": sent with the recipient alone */
-		if (req->tag != NULL || req->notification_type != NULL ||
-		    strcmp(mtype, "RESPONSE") != 0) {
-			msgr_why(why, whysz, "sender_action: takes no messaging_type, tag or "
-			    "notification_type");
-			goto out;
-		}
-	} else if ((rc = msgr_message_validate(req->message, why, whysz)) != MSGR_OK) {
-		goto out;
+	if (req->sender_action == NULL)
+		return msgr_message_validate(req->message, why, whysz);
+	if (!msgr_message_one_of(req->sender_action, actions)) {
+		msgr_why(why, whysz, "sender_action: must be typing_on, typing_off or mark_seen");
+		return MSGR_ERR_INVALID;
 	}
+	/* Meta, "Sender actions": sent with the recipient alone */
+	if (req->tag != NULL || req->notification_type != NULL || strcmp(mtype, "RESPONSE") != 0) {
+		msgr_why(why, whysz, "sender_action: takes no messaging_type, tag or "
+		    "notification_type");
+		return MSGR_ERR_INVALID;
+	}
+	return MSGR_OK;
+}
 
-	rc = MSGR_ERR_NOMEM;
-	if ((body = json_object()) == NULL || (rcpt = json_object()) == NULL)
-		goto nomem;
-	if (json_object_set_new(rcpt, req->recipient_id ? "id" : "user_ref",
-	    json_string_nocheck(req->recipient_id ? req->recipient_id : req->user_ref)) != 0 ||
-	    json_object_set(body, "recipient", rcpt) != 0)
-		goto nomem;
-	if (req->sender_action != NULL) {
-		if (json_object_set_new(body, "sender_action",
-		    json_string(req->sender_action)) != 0)
-			goto nomem;
+/* body[key] = a new string of v (skipped when v is NULL); 0, or -1 out of memory. */
+static int
+set_str(json_t *body, const char *key, const char *v)
+{
+	return v == NULL ? 0 : json_object_set_new(body, key, json_string(v));
+}
+
+/* The body of a checked request: 0, or -1 out of memory. */
+static int
+build_body(json_t *body, const struct msgr_message_request *req, const char *mtype)
+{
+	json_t *rcpt = json_object(), *msg;
+	int r;
+
+	if (rcpt == NULL)
+		return -1;
+	r = set_str(rcpt, req->recipient_id ? "id" : "user_ref",
+	    req->recipient_id ? req->recipient_id : req->user_ref);
+	if (r != 0 || json_object_set_new(body, "recipient", rcpt) != 0) {
+		if (r != 0)
+			json_decref(rcpt);
+		return -1;
+	}
+	if (req->sender_action != NULL)
 		/* a persona can be shown typing; mark_seen has no speaker */
-		if (req->persona_id != NULL && strcmp(req->sender_action, "mark_seen") != 0 &&
-		    json_object_set_new(body, "persona_id", json_string(req->persona_id)) != 0)
-			goto nomem;
-	} else {
-		if (json_object_set_new(body, "messaging_type", json_string(mtype)) != 0 ||
-		    (req->tag != NULL &&
-		    json_object_set_new(body, "tag", json_string(req->tag)) != 0) ||
-		    (req->notification_type != NULL && json_object_set_new(body,
-		    "notification_type", json_string(req->notification_type)) != 0) ||
-		    (req->persona_id != NULL &&
-		    json_object_set_new(body, "persona_id", json_string(req->persona_id)) != 0))
-			goto nomem;
-		/* a copy, so the caller's message may change after we return */
-		if ((msg = json_deep_copy(req->message)) == NULL ||
-		    json_object_set(body, "message", msg) != 0)
-			goto nomem;
+		return set_str(body, "sender_action", req->sender_action) != 0 ||
+		    (strcmp(req->sender_action, "mark_seen") != 0 &&
+		    set_str(body, "persona_id", req->persona_id) != 0) ? -1 : 0;
+	if (set_str(body, "messaging_type", mtype) != 0 || set_str(body, "tag", req->tag) != 0 ||
+	    set_str(body, "notification_type", req->notification_type) != 0 ||
+	    set_str(body, "persona_id", req->persona_id) != 0)
+		return -1;
+	/* a copy, so the caller's message may change after we return */
+	if ((msg = json_deep_copy(req->message)) == NULL)
+		return -1;
+	return json_object_set_new(body, "message", msg) != 0 ? -1 : 0;
+}
+
+msgr_result
+msgr_message_request(const struct msgr_message_request *req, json_t **out, char *why,
+    size_t whysz)
+{
+	const char *mtype;
+	json_t *body;
+	msgr_result rc;
+
+	msgr_why(why, whysz, "%s", "");
+	if (out == NULL || req == NULL) {
+		msgr_why(why, whysz, "request: missing");
+		return MSGR_ERR_INVALID;
+	}
+	*out = NULL;
+	mtype = req->messaging_type != NULL ? req->messaging_type : "RESPONSE";
+	if ((rc = check_recipient(req, why, whysz)) != MSGR_OK ||
+	    (rc = check_sending(req, mtype, why, whysz)) != MSGR_OK)
+		return rc;
+	if ((body = json_object()) == NULL || build_body(body, req, mtype) != 0) {
+		json_decref(body);
+		msgr_why(why, whysz, "out of memory");
+		return MSGR_ERR_NOMEM;
 	}
 	*out = body;
-	body = NULL;
-	rc = MSGR_OK;
-	goto out;
-nomem:
-	msgr_why(why, whysz, "out of memory");
-out:
-	json_decref(msg);
-	json_decref(rcpt);
-	json_decref(body);
-	return rc;
+	return MSGR_OK;
 }
 
 /* ---- the messaging window ------------------------------------------------------------ */

@@ -80,77 +80,72 @@ add_reject(struct msgr_webhook_batch *b, json_t *part, const char *page_id, cons
 	return MSGR_OK;
 }
 
-msgr_result
-msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limits *limits,
-    struct msgr_webhook_batch *out, char *why, size_t whysz)
+/* The limits to apply: a zero bound means "the default", so a caller may set only the
+ * bounds it changes. */
+static void
+limits_of(const struct msgr_webhook_limits *given, struct msgr_webhook_limits *lim)
 {
-	struct msgr_webhook_limits lim;
-	json_t *root = NULL, *obj, *entries, *entry, *v, *arr, *ev;
-	char page_id[MSGR_MAX_ID_LEN + 1], reason[200], evwhy[160];
-	const char *k;
-	size_t i, j, n_events = 0, n, cap_rejects;
-	msgr_result rc;
+	msgr_webhook_limits_default(lim);
+	if (given == NULL)
+		return;
+	if (given->max_depth)
+		lim->max_depth = given->max_depth;
+	if (given->max_entries)
+		lim->max_entries = given->max_entries;
+	if (given->max_events_per_entry)
+		lim->max_events_per_entry = given->max_events_per_entry;
+	if (given->max_events)
+		lim->max_events = given->max_events;
+}
 
-	if (why != NULL && whysz > 0)
-		why[0] = '\0';
-	if (out == NULL)
-		return MSGR_ERR_INVALID;
-	memset(out, 0, sizeof(*out));
-	/* A zero bound means "the default", so a caller may set only the bounds it changes. */
-	msgr_webhook_limits_default(&lim);
-	if (limits != NULL) {
-		if (limits->max_depth)
-			lim.max_depth = limits->max_depth;
-		if (limits->max_entries)
-			lim.max_entries = limits->max_entries;
-		if (limits->max_events_per_entry)
-			lim.max_events_per_entry = limits->max_events_per_entry;
-		if (limits->max_events)
-			lim.max_events = limits->max_events;
-	}
-	if (body == NULL && len > 0)
-		return MSGR_ERR_INVALID;
-	if (len == 0) {
-		msgr_why(why, whysz, "empty body");
-		return MSGR_ERR_PARSE;
-	}
-	rc = msgr_event_json_load(body, len, lim.max_depth, &root, why, whysz);
-	if (rc != MSGR_OK)
-		goto out;
+/* The envelope {"object": ..., "entry": [...]}: out->object set, *entries the entry array,
+ * left NULL for another product's webhook (instagram, whatsapp_business_account...), which
+ * the caller drops: its shape is not ours to judge. */
+static msgr_result
+read_envelope(json_t *root, struct msgr_webhook_batch *out, json_t **entries, char *why,
+    size_t whysz)
+{
+	json_t *obj;
 
-	rc = MSGR_ERR_PARSE;
+	*entries = NULL;
 	if (!json_is_object(root)) {
 		msgr_why(why, whysz, "body: not a JSON object");
-		goto out;
+		return MSGR_ERR_PARSE;
 	}
 	obj = json_object_get(root, "object");
 	if (!json_is_string(obj)) {
 		msgr_why(why, whysz, "body: \"object\" %s", obj ? "not a string" : "missing");
-		goto out;
+		return MSGR_ERR_PARSE;
 	}
 	if (json_string_length(obj) >= sizeof(out->object)) {
 		msgr_why(why, whysz, "body: \"object\" too long");
-		goto out;
+		return MSGR_ERR_PARSE;
 	}
 	memcpy(out->object, json_string_value(obj), json_string_length(obj) + 1);
-	/* Another product's webhook (instagram, whatsapp_business_account...): the caller drops
-	 * it; its shape is not ours to judge. */
-	if (strcmp(out->object, "page") != 0) {
-		rc = MSGR_OK;
-		goto out;
+	if (strcmp(out->object, "page") != 0)
+		return MSGR_OK;
+	*entries = json_object_get(root, "entry");
+	if (!json_is_array(*entries)) {
+		msgr_why(why, whysz, "body: \"entry\" %s", *entries ? "not an array" : "missing");
+		return MSGR_ERR_PARSE;
 	}
-	entries = json_object_get(root, "entry");
-	if (!json_is_array(entries)) {
-		msgr_why(why, whysz, "body: \"entry\" %s", entries ? "not an array" : "missing");
-		goto out;
-	}
+	return MSGR_OK;
+}
 
-	/* Bounds first, over the whole body: a body over any of them is quarantined whole
-	 * rather than partly dropped. */
-	rc = MSGR_ERR_TOOBIG;
-	if (json_array_size(entries) > lim.max_entries) {
-		msgr_why(why, whysz, "body: more than %zu entries", lim.max_entries);
-		goto out;
+/* Bounds first, over the whole body: a body over any of them is quarantined whole rather
+ * than partly dropped. *n_events counts the events of every entry. */
+static msgr_result
+count_events(json_t *entries, const struct msgr_webhook_limits *lim, size_t *n_events,
+    char *why, size_t whysz)
+{
+	json_t *entry, *arr;
+	const char *k;
+	size_t i;
+
+	*n_events = 0;
+	if (json_array_size(entries) > lim->max_entries) {
+		msgr_why(why, whysz, "body: more than %zu entries", lim->max_entries);
+		return MSGR_ERR_TOOBIG;
 	}
 	json_array_foreach(entries, i, entry) {
 		size_t per_entry = 0;
@@ -162,17 +157,120 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 				continue;
 			per_entry += json_array_size(arr);
 		}
-		if (per_entry > lim.max_events_per_entry) {
+		if (per_entry > lim->max_events_per_entry) {
 			msgr_why(why, whysz, "entry[%zu]: more than %zu events", i,
-			    lim.max_events_per_entry);
-			goto out;
+			    lim->max_events_per_entry);
+			return MSGR_ERR_TOOBIG;
 		}
-		n_events += per_entry;
-		if (n_events > lim.max_events) {
-			msgr_why(why, whysz, "body: more than %zu events", lim.max_events);
-			goto out;
+		*n_events += per_entry;
+		if (*n_events > lim->max_events) {
+			msgr_why(why, whysz, "body: more than %zu events", lim->max_events);
+			return MSGR_ERR_TOOBIG;
 		}
 	}
+	return MSGR_OK;
+}
+
+/* What is wrong with entry i as a whole, into reason (0 when nothing); page_id gets its id. */
+static int
+entry_fault(json_t *entry, size_t i, char *page_id, size_t idsz, char *reason,
+    size_t reasonsz)
+{
+	json_t *v, *arr;
+	const char *k;
+	int has_events = 0;
+
+	page_id[0] = '\0';
+	if (!json_is_object(entry)) {
+		snprintf(reason, reasonsz, "entry[%zu]: not an object", i);
+		return 1;
+	}
+	if ((v = json_object_get(entry, "id")) == NULL) {
+		snprintf(reason, reasonsz, "entry[%zu]: id missing", i);
+		return 1;
+	}
+	if (entry_id(v, page_id, idsz) != 0) {
+		page_id[0] = '\0';
+		snprintf(reason, reasonsz, "entry[%zu]: id not a page id of at most %d digits", i,
+		    MSGR_MAX_ID_LEN);
+		return 1;
+	}
+	json_object_foreach(entry, k, arr) {
+		if (!is_events_key(k))
+			continue;
+		if (!json_is_array(arr)) {
+			snprintf(reason, reasonsz, "entry[%zu].%s: not an array", i, k);
+			return 1;
+		}
+		has_events = 1;
+	}
+	if (!has_events) {
+		snprintf(reason, reasonsz, "entry[%zu]: no messaging or standby array", i);
+		return 1;
+	}
+	return 0;
+}
+
+/* The events of entry i into out, in body order (the entry's arrays in the order they were
+ * written); an event that does not parse is kept as a reject. */
+static msgr_result
+parse_entry(struct msgr_webhook_batch *out, json_t *entry, size_t i, const char *page_id)
+{
+	char reason[256], evwhy[160];   /* "entry[N].standby[N]: " and the event's why */
+	json_t *arr, *ev;
+	const char *k;
+	size_t j;
+	msgr_result rc;
+
+	json_object_foreach(entry, k, arr) {
+		int standby;
+
+		if (!is_events_key(k))
+			continue;
+		standby = strcmp(k, "standby") == 0;
+		json_array_foreach(arr, j, ev) {
+			rc = msgr_event_parse(ev, page_id, standby, &out->events[out->n_events], evwhy,
+			    sizeof(evwhy));
+			if (rc == MSGR_OK) {
+				out->n_events++;
+				continue;
+			}
+			if (rc != MSGR_ERR_PARSE && rc != MSGR_ERR_TOOBIG)
+				return rc;
+			snprintf(reason, sizeof(reason), "entry[%zu].%s[%zu]: %s", i, k, j, evwhy);
+			if ((rc = add_reject(out, ev, page_id, reason)) != MSGR_OK)
+				return rc;
+		}
+	}
+	return MSGR_OK;
+}
+
+msgr_result
+msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limits *limits,
+    struct msgr_webhook_batch *out, char *why, size_t whysz)
+{
+	struct msgr_webhook_limits lim;
+	json_t *root = NULL, *entries, *entry;
+	char page_id[MSGR_MAX_ID_LEN + 1], reason[200];
+	size_t i, n_events = 0, cap_rejects;
+	msgr_result rc;
+
+	if (why != NULL && whysz > 0)
+		why[0] = '\0';
+	if (out == NULL)
+		return MSGR_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	limits_of(limits, &lim);
+	if (body == NULL && len > 0)
+		return MSGR_ERR_INVALID;
+	if (len == 0) {
+		msgr_why(why, whysz, "empty body");
+		return MSGR_ERR_PARSE;
+	}
+	if ((rc = msgr_event_json_load(body, len, lim.max_depth, &root, why, whysz)) != MSGR_OK ||
+	    (rc = read_envelope(root, out, &entries, why, whysz)) != MSGR_OK || entries == NULL ||
+	    (rc = count_events(entries, &lim, &n_events, why, whysz)) != MSGR_OK)
+		goto out;
 
 	rc = MSGR_ERR_NOMEM;
 	cap_rejects = json_array_size(entries) + n_events;
@@ -180,69 +278,13 @@ msgr_webhook_parse(const char *body, size_t len, const struct msgr_webhook_limit
 		goto out;
 	if (cap_rejects > 0 && (out->rejects = calloc(cap_rejects, sizeof(*out->rejects))) == NULL)
 		goto out;
-
 	json_array_foreach(entries, i, entry) {
-		int has_events = 0, bad = 0;
-
-		page_id[0] = '\0';
-		reason[0] = '\0';
-		if (!json_is_object(entry)) {
-			snprintf(reason, sizeof(reason), "entry[%zu]: not an object", i);
-			bad = 1;
-		} else if ((v = json_object_get(entry, "id")) == NULL) {
-			snprintf(reason, sizeof(reason), "entry[%zu]: id missing", i);
-			bad = 1;
-		} else if (entry_id(v, page_id, sizeof(page_id)) != 0) {
-			page_id[0] = '\0';
-			snprintf(reason, sizeof(reason), "entry[%zu]: id not a page id of at most %d digits",
-			    i, MSGR_MAX_ID_LEN);
-			bad = 1;
-		}
-		if (!bad) {
-			json_object_foreach(entry, k, arr) {
-				if (!is_events_key(k))
-					continue;
-				if (!json_is_array(arr)) {
-					snprintf(reason, sizeof(reason), "entry[%zu].%s: not an array", i, k);
-					bad = 1;
-					break;
-				}
-				has_events = 1;
-			}
-			if (!bad && !has_events) {
-				snprintf(reason, sizeof(reason), "entry[%zu]: no messaging or standby array",
-				    i);
-				bad = 1;
-			}
-		}
-		if (bad) {
-			if ((rc = add_reject(out, entry, page_id, reason)) != MSGR_OK)
-				goto out;
-			continue;
-		}
-		/* Events in body order: the entry's arrays in the order they were written. */
-		json_object_foreach(entry, k, arr) {
-			int standby;
-
-			if (!is_events_key(k))
-				continue;
-			standby = strcmp(k, "standby") == 0;
-			n = json_array_size(arr);
-			for (j = 0; j < n; j++) {
-				ev = json_array_get(arr, j);
-				rc = msgr_event_parse(ev, page_id, standby, &out->events[out->n_events],
-				    evwhy, sizeof(evwhy));
-				if (rc == MSGR_OK) {
-					out->n_events++;
-					continue;
-				}
-				if (rc != MSGR_ERR_PARSE && rc != MSGR_ERR_TOOBIG)
-					goto out;
-				snprintf(reason, sizeof(reason), "entry[%zu].%s[%zu]: %s", i, k, j, evwhy);
-				if ((rc = add_reject(out, ev, page_id, reason)) != MSGR_OK)
-					goto out;
-			}
-		}
+		if (entry_fault(entry, i, page_id, sizeof(page_id), reason, sizeof(reason)))
+			rc = add_reject(out, entry, page_id, reason);
+		else
+			rc = parse_entry(out, entry, i, page_id);
+		if (rc != MSGR_OK)
+			goto out;
 	}
 	rc = MSGR_OK;
 out:
