@@ -6,6 +6,7 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "options.h"
 
 void
 ctl_command_usage(FILE *fp, const struct ctl_command *c)
@@ -60,5 +61,38 @@ ctl_load(struct ctl *ctl)
 		return 1;
 	}
 	msgr_log_set_level((enum msgr_log_level)ctl->cfg->log_level);
+	return 0;
+}
+
+int
+ctl_open_store(struct ctl *ctl, struct msgr_store **st)
+{
+	struct msgr_store_options o;
+	char err[256] = "";
+	msgr_result rc;
+
+	msgr_options_store(ctl->cfg, &o);
+	o.errbuf = err;
+	o.errbufsz = sizeof(err);
+	if ((rc = msgr_store_open(&o, st)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: store %s: %s%s%s\n", ctl->cmd->name, o.path,
+		    msgr_strerror(rc), err[0] ? ": " : "", err);
+		return 1;
+	}
+	return 0;
+}
+
+int
+ctl_open_graph(struct ctl *ctl, struct msgr_graph **g)
+{
+	struct msgr_graph_options o;
+	msgr_result rc;
+
+	msgr_options_graph(ctl->cfg, &o);
+	if ((rc = msgr_graph_open(&o, g)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: Graph API client: %s\n", ctl->cmd->name,
+		    msgr_strerror(rc));
+		return 1;
+	}
 	return 0;
 }

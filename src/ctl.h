@@ -43,5 +43,10 @@ int ctl_option(struct ctl *ctl, int opt);
 int ctl_too_many(struct ctl *ctl, int argc, char **argv);
 /* Loads the config into ctl->cfg; on failure prints every fault to stderr. 0 or 1. */
 int ctl_load(struct ctl *ctl);
+/* Opens the config's store; prints why on failure. 0 or 1. */
+int ctl_open_store(struct ctl *ctl, struct msgr_store **st);
+/* Opens a Graph API client on the config's graph settings; prints why on failure. 0 or 1.
+ * libcurl itself is started once by main. */
+int ctl_open_graph(struct ctl *ctl, struct msgr_graph **g);
 
 #endif

@@ -1,6 +1,7 @@
-/* ctl_work.c — msgrctl's worker commands: drain, worker, status, replay, send (SPEC.md
- * "msgrctl"). They run the same library code as the responder: lib/worker for the work,
- * lib/webhook + lib/intake for replays, lib/message + lib/graph for a direct send. */
+/* ctl_work.c — msgrctl's worker commands, drain, worker, status, replay and send
+ * (man/msgrctl.1), and their table. They run the same library code as the responder:
+ * lib/worker for the work, lib/intake for replays, lib/message + lib/graph for a direct
+ * send. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -14,8 +15,8 @@
 #include "intake.h"
 #include "log.h"
 #include "message.h"
+#include "ctl.h"
 #include "msgrctl.h"
-#include "options.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -40,40 +41,6 @@ iso_time(long long ms, char out[32])
 
 	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, 32, "%lld", ms);
-}
-
-int
-ctl_open_store(struct ctl *ctl, struct msgr_store **st)
-{
-	struct msgr_store_options o;
-	char err[256] = "";
-	msgr_result rc;
-
-	msgr_options_store(ctl->cfg, &o);
-	o.errbuf = err;
-	o.errbufsz = sizeof(err);
-	if ((rc = msgr_store_open(&o, st)) != MSGR_OK) {
-		fprintf(stderr, "msgrctl %s: store %s: %s%s%s\n", ctl->cmd->name, o.path,
-		    msgr_strerror(rc), err[0] ? ": " : "", err);
-		return 1;
-	}
-	return 0;
-}
-
-int
-ctl_open_graph(struct ctl *ctl, struct msgr_graph **g)
-{
-	struct msgr_graph_options o;
-	msgr_result rc;
-
-	msgr_options_graph(ctl->cfg, &o);
-	if ((rc = msgr_graph_global_init()) != MSGR_OK ||
-	    (rc = msgr_graph_open(&o, g)) != MSGR_OK) {
-		fprintf(stderr, "msgrctl %s: Graph API client: %s\n", ctl->cmd->name,
-		    msgr_strerror(rc));
-		return 1;
-	}
-	return 0;
 }
 
 /* The handles the worker commands need, opened together and closed together. */
@@ -108,7 +75,6 @@ work_close(struct work *wk)
 	msgr_worker_close(wk->w);
 	msgr_graph_close(wk->g);
 	msgr_store_close(wk->st);
-	msgr_graph_global_cleanup();
 }
 
 static int
@@ -129,7 +95,7 @@ parse_ms(const char *cmd, const char *s, long long *out)
 
 /* ---- drain ---- */
 
-int
+static int
 cmd_drain(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
@@ -165,7 +131,7 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 
 /* ---- worker ---- */
 
-int
+static int
 cmd_worker(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
@@ -269,7 +235,7 @@ print_handled_elsewhere(struct ctl *ctl, struct msgr_store *st)
 	return 0;
 }
 
-int
+static int
 cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
@@ -405,7 +371,7 @@ replay_row(struct ctl *ctl, struct msgr_store *st, const struct msgr_quarantine_
 	return ret;
 }
 
-int
+static int
 cmd_replay(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
@@ -457,7 +423,7 @@ out:
 
 /* ---- send ---- */
 
-int
+static int
 cmd_send(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
@@ -564,7 +530,38 @@ out:
 	free(bodies);
 	msgr_message_split_free(parts, nparts);
 	msgr_graph_close(g);
-	msgr_graph_global_cleanup();
 	msgr_store_close(st);
 	return ret;
 }
+
+/* ---- the table ---- */
+
+const struct ctl_command ctl_work_commands[] = {
+	{ "drain", cmd_drain, "[--budget MS]", "run the due work now (for cron)",
+	  "Works every due event now, as the responder does after each request: runs the bot,\n"
+	  "sends the answers, records the outcome, schedules retries. Stops when nothing is due\n"
+	  "(or after --budget milliseconds). For hosts without long-lived processes: run it from\n"
+	  "cron every minute.\n\n"
+	  "  --budget MS   stop starting new work after MS milliseconds (default: no limit)\n" },
+	{ "worker", cmd_worker, "", "run the work continuously (stops on SIGTERM)",
+	  "Works due events continuously, sleeping worker.idle_ms when there is none. SIGTERM or\n"
+	  "SIGINT finishes the event in hand and exits 0.\n" },
+	{ "status", cmd_status, "", "queue, retries, pauses, quarantine, recent failures",
+	  "Prints the queue depth, retries waiting, paused connectors and pages, the quarantine\n"
+	  "count, recent failures with Facebook's message, and the conversations another app or\n"
+	  "a person (Page Inbox) is handling.\n" },
+	{ "replay", cmd_replay, "[--dry-run]", "re-run quarantined webhooks",
+	  "Parses each quarantined body again (after a fix) and queues its events; a body that\n"
+	  "now passes leaves the quarantine, one that still fails stays with its reason.\n\n"
+	  "  --dry-run   only say what would happen\n" },
+	{ "send", cmd_send, "--connector ID --to PSID [--tag HUMAN_AGENT] [--type T] TEXT",
+	  "send a text to a user now",
+	  "Sends TEXT (split at word boundaries past 2000 characters) to PSID through the\n"
+	  "connector's page and prints Facebook's message id. The 24-hour window is checked\n"
+	  "first when the store knows the user's last message.\n\n"
+	  "  --connector ID   the connector (page) that sends\n"
+	  "  --to PSID        the recipient's page-scoped id\n"
+	  "  --type T         messaging_type: RESPONSE (default), UPDATE or MESSAGE_TAG\n"
+	  "  --tag HUMAN_AGENT  with MESSAGE_TAG: a person answers, up to 7 days\n" },
+	{ NULL, NULL, NULL, NULL, NULL }
+};

@@ -44,13 +44,13 @@ static const struct ctl_command commands[] = {
 	  "  --connector ID   sign with this connector's app secret (default: the first)\n" },
 	{ "help", cmd_help, "[COMMAND]", "list the commands, or show one's usage",
 	  "Prints the list of commands, or one command's usage.\n" },
-	CTL_WORK_COMMANDS
-	CTL_THREAD_COMMANDS
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
 /* Every table, in the order `msgrctl help` lists them. */
-static const struct ctl_command *const tables[] = { commands, ctl_setup_commands, NULL };
+static const struct ctl_command *const tables[] = {
+	commands, ctl_work_commands, ctl_thread_commands, ctl_setup_commands, NULL
+};
 
 
 static void
