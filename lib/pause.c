@@ -2,24 +2,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "log.h"
 #include "pause.h"
+#include "signature.h"
 
-/* A short, stable, non-secret name for a token: whether the token changed since a pause. */
+/* A short, stable, non-secret name for a token: whether the token changed since a pause.
+ * "" when it cannot be made (then a new token is only noticed by a probe). */
 static void
 token_fingerprint(const char *token, char out[17])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	unsigned i;
-
-	out[0] = '\0';
-	if (EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
-		return;
-	for (i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	if (msgr_signature_sha256_hex(token, strlen(token), 8, out) != MSGR_OK)
+		out[0] = '\0';
 }
 
 static void
@@ -47,7 +40,8 @@ check_one(struct msgr_store *st, const struct msgr_connector *c, enum msgr_pause
 	if (scope == MSGR_PAUSE_CONNECTOR) {
 		token_fingerprint(c->call_token, fp);
 		if (p.token_fp[0] != '\0' && strcmp(p.token_fp, fp) != 0) {
-			msgr_log(MSGR_LOG_INFO, "connector=%s: token changed, sending resumes", c->id);
+			msgr_log(MSGR_LOG_INFO, "connector=%s: token changed, sending resumes",
+			    c->id);
 			return msgr_store_pause_clear(st, scope, id);
 		}
 	}

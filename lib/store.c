@@ -69,8 +69,8 @@ msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out)
 	}
 	if ((ops = backend_named(opt->backend)) == NULL) {
 		if (opt->errbuf != NULL && opt->errbufsz > 0)
-			snprintf(opt->errbuf, opt->errbufsz, "no store backend \"%.40s\" in this build",
-			    opt->backend);
+			snprintf(opt->errbuf, opt->errbufsz,
+			    "no store backend \"%.40s\" in this build", opt->backend);
 		return MSGR_ERR_INVALID;
 	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)
@@ -155,7 +155,8 @@ msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev, siz
 		if (too_long(ev[i].connector_id, sizeof(job->connector_id)) ||
 		    too_long(ev[i].page_id, sizeof(job->page_id)) ||
 		    too_long(ev[i].user_id, sizeof(job->user_id))) {
-			snprintf(st->errmsg, sizeof(st->errmsg), "enqueue: event %zu: id too long", i);
+			snprintf(st->errmsg, sizeof(st->errmsg), "enqueue: event %zu: id too long",
+			    i);
 			st->own_error = 1;
 			return MSGR_ERR_TOOBIG;
 		}
@@ -224,7 +225,7 @@ msgr_store_renew(struct msgr_store *st, int64_t job_id, const char *owner, long 
 
 msgr_result
 msgr_store_outbox_put(struct msgr_store *st, int64_t job_id, const char *const *requests,
-    size_t n)
+    size_t n, int64_t *ids)
 {
 	size_t i;
 
@@ -238,7 +239,7 @@ msgr_store_outbox_put(struct msgr_store *st, int64_t job_id, const char *const *
 	for (i = 0; i < n; i++)
 		if (requests[i] == NULL)
 			return MSGR_ERR_INVALID;
-	return st->ops->outbox_put(st->impl, job_id, requests, n);
+	return st->ops->outbox_put(st->impl, job_id, requests, n, ids);
 }
 
 void

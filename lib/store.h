@@ -138,12 +138,13 @@ struct msgr_outbox_item {
 };
 #define MSGR_STORE_OUTBOX_MAX 256   /* planned Graph calls of one job */
 
-/* Saves the plan once (requests[i] gets seq i); MSGR_ERR_DUPLICATE when the job already has one
- * (keep the old: it may be half sent). n == 0 stores nothing and returns MSGR_OK.
- * MSGR_ERR_NOTFOUND (no such job), MSGR_ERR_TOOBIG (n > MSGR_STORE_OUTBOX_MAX),
+/* Saves the plan once (requests[i] gets seq i; its item id in ids[i] when ids is not NULL,
+ * so the caller can mark it done without reading the plan back); MSGR_ERR_DUPLICATE when the
+ * job already has one (keep the old: it may be half sent). n == 0 stores nothing and returns
+ * MSGR_OK. MSGR_ERR_NOTFOUND (no such job), MSGR_ERR_TOOBIG (n > MSGR_STORE_OUTBOX_MAX),
  * MSGR_ERR_INVALID (a NULL request), MSGR_ERR_BUSY, MSGR_ERR_STORE. */
 msgr_result msgr_store_outbox_put(struct msgr_store *st, int64_t job_id,
-    const char *const *requests, size_t n);
+    const char *const *requests, size_t n, int64_t *ids);
 /* The plan in seq order (*items malloc'd; msgr_store_outbox_free). MSGR_ERR_NOTFOUND when none. */
 msgr_result msgr_store_outbox_get(struct msgr_store *st, int64_t job_id,
     struct msgr_outbox_item **items, size_t *n);
@@ -320,7 +321,7 @@ struct msgr_store_ops {
 	    const char *error);
 	msgr_result (*renew)(void *impl, int64_t job_id, const char *owner, long long until);
 	msgr_result (*outbox_put)(void *impl, int64_t job_id, const char *const *requests,
-	    size_t n);
+	    size_t n, int64_t *ids);
 	msgr_result (*outbox_get)(void *impl, int64_t job_id, struct msgr_outbox_item **items,
 	    size_t *n);
 	msgr_result (*outbox_done)(void *impl, int64_t item_id, const char *message_id,

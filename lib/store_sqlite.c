@@ -550,6 +550,15 @@ out:
 	return r;
 }
 
+/* "schema version N is newer...": a file of a newer build is refused, never touched. */
+static msgr_result
+newer(struct sq *st, long long v)
+{
+	snprintf(st->errmsg, sizeof(st->errmsg),
+	    "database schema version %lld is newer than this build's %d", v, SCHEMA_VERSION);
+	return MSGR_ERR_STORE;
+}
+
 /* Brings the schema to SCHEMA_VERSION in one transaction. The version is read again under
  * the write lock: another process opening at the same moment may have migrated already. */
 static msgr_result
@@ -564,9 +573,7 @@ migrate(struct sq *st)
 	if ((r = query_int(st, "PRAGMA user_version", &v, "migrate")) != MSGR_OK)
 		goto out;
 	if (v > SCHEMA_VERSION || v < 0) {
-		snprintf(st->errmsg, sizeof(st->errmsg),
-		    "database schema version %lld is newer than this build's %d", v, SCHEMA_VERSION);
-		r = MSGR_ERR_STORE;
+		r = newer(st, v);
 		goto out;
 	}
 	for (; v < SCHEMA_VERSION; v++)
@@ -585,14 +592,55 @@ out:
 
 static void sq_close(void *impl);
 
+/* The connection's settings, and the schema brought to SCHEMA_VERSION (v: the file's). */
+static msgr_result
+configure(struct sq *st, const struct msgr_store_options *opt, long long v)
+{
+	char text[64];
+	msgr_result r;
+
+	if (!st->readonly && (r = set_journal(st, opt->wal)) != MSGR_OK)
+		return r;
+	snprintf(text, sizeof(text), "PRAGMA synchronous = %s", opt->sync_full ? "FULL" : "NORMAL");
+	if ((r = exec_sql(st, text, "synchronous")) != MSGR_OK)
+		return r;
+	/* The outbox follows its event out at purge (ON DELETE CASCADE). */
+	if ((r = exec_sql(st, "PRAGMA foreign_keys = ON", "foreign_keys")) != MSGR_OK)
+		return r;
+	if (v == SCHEMA_VERSION)
+		return MSGR_OK;
+	if (st->readonly) {
+		/* Reads must not migrate. */
+		snprintf(st->errmsg, sizeof(st->errmsg),
+		    "database schema version %lld needs migrating to %d: open it writable once",
+		    v, SCHEMA_VERSION);
+		return MSGR_ERR_STORE;
+	}
+	return migrate(st);
+}
+
+/* Every statement, prepared once for the handle's life. */
+static msgr_result
+prepare_all(struct sq *st)
+{
+	int i, rc;
+
+	for (i = 0; i < S_COUNT; i++) {
+		rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return fail(st, rc, "prepare");
+	}
+	return MSGR_OK;
+}
+
 static msgr_result
 sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t errsz)
 {
 	struct sq *st = NULL;
 	msgr_result r;
 	long long v;
-	int rc, flags, i;
-	char text[64];
+	int rc, flags;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return MSGR_ERR_NOMEM;
@@ -623,42 +671,14 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 	if ((r = query_int(st, "PRAGMA user_version", &v, "open")) != MSGR_OK)
 		goto out;
 	if (v > SCHEMA_VERSION || v < 0) {
-		snprintf(st->errmsg, sizeof(st->errmsg),
-		    "database schema version %lld is newer than this build's %d", v, SCHEMA_VERSION);
-		r = MSGR_ERR_STORE;
+		r = newer(st, v);
 		goto out;
 	}
 	st->readonly = opt->readonly || sqlite3_db_readonly(st->db, "main") == 1;
-	if (!st->readonly && (r = set_journal(st, opt->wal)) != MSGR_OK)
+	if ((r = configure(st, opt, v)) != MSGR_OK || (r = prepare_all(st)) != MSGR_OK)
 		goto out;
-	snprintf(text, sizeof(text), "PRAGMA synchronous = %s", opt->sync_full ? "FULL" : "NORMAL");
-	if ((r = exec_sql(st, text, "synchronous")) != MSGR_OK)
-		goto out;
-	/* The outbox follows its event out at purge (ON DELETE CASCADE). */
-	if ((r = exec_sql(st, "PRAGMA foreign_keys = ON", "foreign_keys")) != MSGR_OK)
-		goto out;
-	if (v < SCHEMA_VERSION) {
-		if (st->readonly) {
-			snprintf(st->errmsg, sizeof(st->errmsg),
-			    "database schema version %lld needs migrating to %d: open it writable once",
-			    v, SCHEMA_VERSION);
-			r = MSGR_ERR_STORE;
-			goto out;
-		}
-		if ((r = migrate(st)) != MSGR_OK)
-			goto out;
-	}
-	for (i = 0; i < S_COUNT; i++) {
-		rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = fail(st, rc, "prepare");
-			goto out;
-		}
-	}
 	*impl = st;
 	st = NULL;
-	r = MSGR_OK;
 out:
 	if (st != NULL) {
 		snprintf(err, errsz, "%s", st->errmsg[0] ? st->errmsg : msgr_strerror(r));
@@ -1129,7 +1149,8 @@ exists(struct sq *st, enum sid id, int64_t key, const char *what)
 }
 
 static msgr_result
-sq_outbox_put(void *impl, int64_t job_id, const char *const *requests, size_t n)
+sq_outbox_put(void *impl, int64_t job_id, const char *const *requests, size_t n,
+    int64_t *ids)
 {
 	struct sq *st = impl;
 	sqlite3_stmt *s;
@@ -1158,6 +1179,8 @@ sq_outbox_put(void *impl, int64_t job_id, const char *const *requests, size_t n)
 		}
 		if ((r = run(st, s, "outbox")) != MSGR_OK)
 			goto out;
+		if (ids != NULL)
+			ids[i] = sqlite3_last_insert_rowid(st->db);
 	}
 	r = tx_commit(st);
 out:

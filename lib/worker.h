@@ -1,5 +1,5 @@
-/* worker.h — works the stored events: claim, run the bot, send, record, retry
- * (DESIGN.md step 7, SPEC.md "Events" processing rules).
+/* worker.h — works the stored events: claim, record, ask the bot, send, record the outcome,
+ * retry (docs/worker.md).
  *
  * The same code runs after each response inside the responder (bounded by a budget so the
  * next request is not kept waiting), in `msgrctl drain` (due work now, for cron) and in
@@ -16,6 +16,7 @@
 #include "config.h"
 #include "graph.h"
 #include "result.h"
+#include "retry.h"
 #include "store.h"
 
 struct msgr_worker;
@@ -54,12 +55,8 @@ struct msgr_worker_counts {
 msgr_result msgr_worker_run(struct msgr_worker *w, long long budget_ms,
     struct msgr_worker_counts *counts);
 
-/* Delay before retry number attempt (0 = first retry): exponential from 1 s with full jitter
- * in [delay/2, delay], capped at MSGR_RETRY_CAP_MS; hint_ms (a usage header's time to regain
- * access) raises it when larger. r in [0, 1). Pure: exported for tests. */
+/* The delay before retry number attempt: msgr_retry_backoff_ms (lib/retry.h), under the
+ * name its tests have always used. */
 long long msgr_worker_backoff_ms(int attempt, double r, long long hint_ms);
-
-#define MSGR_RETRY_FIRST_MS 1000LL     /* first retry within 2 s (SPEC.md) */
-#define MSGR_RETRY_CAP_MS   300000LL   /* 5 minutes between tries at most */
 
 #endif

@@ -942,6 +942,7 @@ test_outbox(void **state)
 	const char *many[MSGR_STORE_OUTBOX_MAX + 1];
 	struct msgr_outbox_item *it = NULL;
 	struct msgr_job job;
+	int64_t ids[3] = { 0, 0, 0 };
 	size_t n = 0, i;
 
 	put1(f->st, "p1", 1, 1000, "k");
@@ -949,15 +950,17 @@ test_outbox(void **state)
 	claim_ok(f->st, "w1", wall_ms(), &job);
 
 	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 3), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 3, ids), MSGR_OK);
 	/* A rerun after a crash must not replace a plan that may be half sent. */
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id, other_plan, 1), MSGR_ERR_DUPLICATE);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, other_plan, 1, NULL),
+	    MSGR_ERR_DUPLICATE);
 	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
 	assert_int_equal(n, 3);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(it[i].seq, (int)i);
 		assert_string_equal(it[i].request, plan[i]);
 		assert_int_equal(it[i].done, 0);
+		assert_int_equal(it[i].id, ids[i]);   /* the put told each item's id */
 	}
 	assert_int_equal(msgr_store_outbox_done(f->st, it[0].id, NULL), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_done(f->st, it[1].id, "m_abc"), MSGR_OK);
@@ -973,14 +976,15 @@ test_outbox(void **state)
 	    "SELECT count(*) FROM outbox WHERE message_id = 'm_abc' AND sent_at > 0"), 1);
 
 	/* No such job; a NULL request rolls the whole plan back; a bound on plan size. */
-	assert_int_equal(msgr_store_outbox_put(f->st, 424242, plan, 3), MSGR_ERR_NOTFOUND);
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, bad, 2), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_outbox_put(f->st, 424242, plan, 3, NULL), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, bad, 2, NULL),
+	    MSGR_ERR_INVALID);
 	assert_int_equal(msgr_store_outbox_get(f->st, job.id + 1, &it, &n), MSGR_ERR_NOTFOUND);
 	for (i = 0; i < MSGR_STORE_OUTBOX_MAX + 1; i++)
 		many[i] = "{}";
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, MSGR_STORE_OUTBOX_MAX + 1),
-	    MSGR_ERR_TOOBIG);
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, 0), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, MSGR_STORE_OUTBOX_MAX + 1,
+	    NULL), MSGR_ERR_TOOBIG);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id + 1, many, 0, NULL), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_get(f->st, job.id + 1, &it, &n), MSGR_ERR_NOTFOUND);
 	done(f->st, &job, "w1");
 }
@@ -1319,7 +1323,7 @@ test_purge(void **state)
 	t = wall_ms();   /* after the events are due */
 	claim_ok(f->st, "w", t, &j);
 	done_id = j.id;
-	assert_int_equal(msgr_store_outbox_put(f->st, j.id, plan, 1), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, j.id, plan, 1, NULL), MSGR_OK);
 	done(f->st, &j, "w");
 	claim_ok(f->st, "w", t, &j);
 	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_FAILED, "x"), MSGR_OK);
@@ -1499,6 +1503,68 @@ test_concurrent_claims(void **state)
 	assert_int_equal(s.pending, 0);
 }
 
+/* The backend is chosen by name; one this build lacks is refused with its name. */
+static void
+test_backend_named(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_options o;
+	struct msgr_store *st = (struct msgr_store *)1;
+	char err[256] = "";
+
+	opts(f, &o, 1, 2000);
+	o.errbuf = err;
+	o.errbufsz = sizeof(err);
+	o.backend = "sqlite";
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_OK);
+	msgr_store_close(st);
+	o.backend = "postgresql";
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_ERR_INVALID);
+	assert_null(st);
+	assert_string_equal(err, "no store backend \"postgresql\" in this build");
+}
+
+static long long
+fixed_clock(void *arg)
+{
+	return *(long long *)arg;
+}
+
+/* Rows are stamped with the handle's clock, the one the options or msgr_store_set_clock
+ * give: arrival, finish, the time an owner was recorded. */
+static void
+test_clock(void **state)
+{
+	struct fx *f = *state;
+	long long t = 4102444800000LL;      /* 2100-01-01T00:00:00Z: never the system's time */
+	struct msgr_clock clock = { fixed_clock, &t };
+	struct msgr_conversation cv;
+	struct msgr_job j;
+	char **lines = NULL;
+	size_t n = 0;
+
+	msgr_store_set_clock(f->st, &clock);
+	put1(f->st, "p1", 1, 0, "k1");      /* no timestamp: ordered at its arrival */
+	assert_int_equal(msgr_store_claim(f->st, "w", t - 1, 1000, &j), MSGR_ERR_EMPTY);
+	claim_ok(f->st, "w", t, &j);
+	assert_int_equal(j.received_at, t);
+	t += 60000;
+	assert_int_equal(msgr_store_finish(f->st, j.id, "w", MSGR_JOB_FAILED, "no"), MSGR_OK);
+	msgr_job_clear(&j);
+	assert_int_equal(msgr_store_recent_failures(f->st, 10, &lines, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(lines[0], "2100-01-01T00:01:00Z conn kind=0 no");
+	msgr_store_lines_free(lines, n);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_STANDBY, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner_at, t);
+	/* Back to the system's clock. */
+	msgr_store_set_clock(f->st, NULL);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_true(cv.owner_at < t && cv.owner_at > 1700000000000LL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1533,6 +1599,8 @@ main(void)
 		T(test_stats_counts),
 		T(test_purge),
 		T(test_concurrent_claims),
+		T(test_backend_named),
+		T(test_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

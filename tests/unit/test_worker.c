@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "event.h"
 #include "log.h"
+#include "pacing.h"
 #include "store.h"
 #include "worker.h"
 
@@ -707,7 +709,7 @@ test_exactly_once_marks(void **state)
 	put_text(f, U1, T0 - 1000, "m1", "hello");
 	/* A worker that died after Facebook confirmed the first call. */
 	assert_int_equal(msgr_store_claim(f->st, "dead:1", f->now, 30000, &job), MSGR_OK);
-	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2, NULL), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_get(f->st, job.id, &it, &n), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_done(f->st, it[0].id, "m_before"), MSGR_OK);
 	msgr_store_outbox_free(it, n);
@@ -829,6 +831,27 @@ test_handover_and_standby(void **state)
 	assert_int_equal(conversation(f, U2).owner, MSGR_OWNER_STANDBY);
 }
 
+/* Calls of a page are paced by a token bucket of send_rate a second: a full bucket goes at
+ * once, the next call waits for its token. */
+static void
+test_pacing(void **state)
+{
+	struct msgr_pacer p;
+	long long t0;
+	int i;
+
+	(void)state;
+	msgr_pacer_init(&p, 2);
+	t0 = msgr_clock_mono_ms();
+	for (i = 0; i < 3; i++)
+		msgr_pacer_wait(&p);
+	/* Two tokens in the bucket, the third comes 500 ms after the first. */
+	assert_true(msgr_clock_mono_ms() - t0 >= 499);
+	assert_true(msgr_clock_mono_ms() - t0 < 3000);
+	msgr_pacer_init(&p, 0);
+	assert_int_equal(p.rate, MSGR_PACING_DEFAULT_RATE);
+}
+
 #define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
 
 int
@@ -851,6 +874,7 @@ main(void)
 		W(test_given_up_after_three_deaths),
 		W(test_attachment_uploaded_once),
 		W(test_handover_and_standby),
+		cmocka_unit_test(test_pacing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

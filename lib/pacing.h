@@ -1,0 +1,23 @@
+/* pacing.h — Graph API calls of one page paced by a token bucket of send_rate calls a second,
+ * far under Facebook's 300 a second (docs/facebook.md "Limits"; docs/worker.md, step 4). A
+ * bucket is per process: with a pool of N processes a page may see up to N x send_rate.
+ * Measured on the monotonic clock: setting the system's clock neither stalls nor floods a
+ * page. */
+#ifndef MSGR_PACING_H
+#define MSGR_PACING_H
+
+struct msgr_pacer {
+	int rate;                 /* calls a second; the bucket holds at most this many */
+	double tokens;
+	long long refill_at;      /* monotonic ms of the last refill; 0 before the first call */
+};
+
+#define MSGR_PACING_DEFAULT_RATE 50
+
+/* A full bucket of rate calls a second (rate <= 0: MSGR_PACING_DEFAULT_RATE). */
+void msgr_pacer_init(struct msgr_pacer *p, int rate);
+
+/* Takes one call's token, sleeping until the bucket has one (at most 1/rate s). */
+void msgr_pacer_wait(struct msgr_pacer *p);
+
+#endif
