@@ -278,10 +278,6 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		"notification_type", NULL };
 	static const char *const k_pass[] = { "action", "target", "metadata", NULL };
 	static const char *const k_take[] = { "action", "metadata", NULL };
-	static const char *const sender_actions[] = { "mark_seen", "typing_on", "typing_off",
-		NULL };
-	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
-	static const char *const notifs[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
 	char mwhy[MSGR_MESSAGE_WHY_MAX];
 	const char *const *allowed;
 	const char *kind, *bad = NULL, *type, *tag;
@@ -311,7 +307,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 	}
 	if (allowed == k_sender) {
 		if (!msgr_message_one_of(json_string_value(json_object_get(a, "sender_action")),
-		    sender_actions)) {
+		    msgr_message_sender_actions)) {
 			snprintf(why, whysz, "actions[%zu].sender_action: not mark_seen, typing_on "
 			    "or typing_off", i);
 			return MSGR_ERR_INVALID;
@@ -326,7 +322,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 		return check_metadata(a, i, why, whysz);
 
 	type = json_string_value(json_object_get(a, "messaging_type"));
-	if (!msgr_message_one_of(type, types)) {
+	if (!msgr_message_one_of(type, msgr_message_types)) {
 		snprintf(why, whysz, "actions[%zu].messaging_type: not RESPONSE, UPDATE or "
 		    "MESSAGE_TAG", i);
 		return MSGR_ERR_INVALID;
@@ -346,7 +342,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 	}
 	if (json_object_get(a, "notification_type") != NULL &&
 	    !msgr_message_one_of(json_string_value(json_object_get(a, "notification_type")),
-	    notifs)) {
+	    msgr_message_notification_types)) {
 		snprintf(why, whysz, "actions[%zu].notification_type: not REGULAR, SILENT_PUSH or "
 		    "NO_PUSH", i);
 		return MSGR_ERR_INVALID;

@@ -366,8 +366,6 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 {
 	static const char *const wrapper_keys[] = { "message", "messaging_type", "tag",
 		"notification_type", NULL };
-	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
-	static const char *const notifs[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
 	char mwhy[WHY_MAX], esc[64];
 	const json_t *msg = m, *v;
 	const char *type = "RESPONSE", *tag = NULL, *notif = NULL, *bad;
@@ -390,7 +388,7 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 			return MSGR_ERR_PERMANENT;
 		}
 		if ((v = json_object_get(m, "messaging_type")) != NULL &&
-		    !msgr_message_one_of(type = json_string_value(v), types)) {
+		    !msgr_message_one_of(type = json_string_value(v), msgr_message_types)) {
 			snprintf(why, whysz, "messages[%zu].messaging_type: not RESPONSE, UPDATE or "
 			    "MESSAGE_TAG", i);
 			return MSGR_ERR_PERMANENT;
@@ -409,7 +407,8 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 			return MSGR_ERR_PERMANENT;
 		}
 		if ((v = json_object_get(m, "notification_type")) != NULL &&
-		    !msgr_message_one_of(notif = json_string_value(v), notifs)) {
+		    !msgr_message_one_of(notif = json_string_value(v),
+		    msgr_message_notification_types)) {
 			snprintf(why, whysz, "messages[%zu].notification_type: not REGULAR, "
 			    "SILENT_PUSH or NO_PUSH", i);
 			return MSGR_ERR_PERMANENT;
@@ -503,8 +502,6 @@ msgr_result
 msgr_bot_api_reply(const char *body, size_t len, json_t **actions, char *why, size_t whysz)
 {
 	static const char *const top_keys[] = { "messages", "sender_action", "handover", NULL };
-	static const char *const sender_actions[] = { "typing_on", "typing_off", "mark_seen",
-		NULL };
 	char lwhy[WHY_MAX], esc[64], dummy[1];
 	json_t *root = NULL, *list = NULL, *a = NULL, *msgs, *sa, *h;
 	const char *bad;
@@ -554,7 +551,7 @@ msgr_bot_api_reply(const char *body, size_t len, json_t **actions, char *why, si
 	}
 	sa = json_object_get(root, "sender_action");
 	if (sa != NULL && !json_is_null(sa)) {
-		if (!msgr_message_one_of(json_string_value(sa), sender_actions)) {
+		if (!msgr_message_one_of(json_string_value(sa), msgr_message_sender_actions)) {
 			snprintf(why, whysz, "sender_action: not typing_on, typing_off or mark_seen");
 			goto out;
 		}

@@ -146,7 +146,7 @@ size_t msgr_config_exposure(const struct msgr_config *cfg,
     void (*warn)(void *arg, const char *text), void *arg);
 
 /* 1 when s is a Facebook id as the config takes them (app, page, user): digits only, 1 to
- * MSGR_MAX_ID_LEN of them. */
+ * MSGR_MAX_ID_LEN of them. The config's name for msgr_id_valid (lib/id.h), the one rule. */
 int msgr_config_is_id(const char *s);
 
 /* The connector whose path equals path_info, or NULL. */

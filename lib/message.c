@@ -74,6 +74,12 @@ msgr_message_utf8_chars(const char *s, size_t *chars)
 	return utf8_count(s, strlen(s), chars);
 }
 
+const char *const msgr_message_types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
+const char *const msgr_message_notification_types[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH",
+	NULL };
+const char *const msgr_message_sender_actions[] = { "typing_on", "typing_off", "mark_seen",
+	NULL };
+
 int
 msgr_message_one_of(const char *s, const char *const *list)
 {
@@ -1278,9 +1284,6 @@ static msgr_result
 check_sending(const struct msgr_message_request *req, const char *mtype, char *why,
     size_t whysz)
 {
-	static const char *const types[] = { "RESPONSE", "UPDATE", "MESSAGE_TAG", NULL };
-	static const char *const notes[] = { "REGULAR", "SILENT_PUSH", "NO_PUSH", NULL };
-	static const char *const actions[] = { "typing_on", "typing_off", "mark_seen", NULL };
 
 	if ((req->message != NULL) == (req->sender_action != NULL)) {
 		msgr_why(why, whysz, "request: exactly one of message or sender_action");
@@ -1290,7 +1293,7 @@ check_sending(const struct msgr_message_request *req, const char *mtype, char *w
 		msgr_why(why, whysz, "persona_id: must be 1 to %d decimal digits", MSGR_MAX_ID_LEN);
 		return MSGR_ERR_INVALID;
 	}
-	if (!msgr_message_one_of(mtype, types)) {
+	if (!msgr_message_one_of(mtype, msgr_message_types)) {
 		msgr_why(why, whysz, "messaging_type: must be RESPONSE, UPDATE or MESSAGE_TAG");
 		return MSGR_ERR_INVALID;
 	}
@@ -1310,13 +1313,13 @@ check_sending(const struct msgr_message_request *req, const char *mtype, char *w
 		return MSGR_ERR_LIMIT;
 	}
 	if (req->notification_type != NULL &&
-	    !msgr_message_one_of(req->notification_type, notes)) {
+	    !msgr_message_one_of(req->notification_type, msgr_message_notification_types)) {
 		msgr_why(why, whysz, "notification_type: must be REGULAR, SILENT_PUSH or NO_PUSH");
 		return MSGR_ERR_INVALID;
 	}
 	if (req->sender_action == NULL)
 		return msgr_message_validate(req->message, why, whysz);
-	if (!msgr_message_one_of(req->sender_action, actions)) {
+	if (!msgr_message_one_of(req->sender_action, msgr_message_sender_actions)) {
 		msgr_why(why, whysz, "sender_action: must be typing_on, typing_off or mark_seen");
 		return MSGR_ERR_INVALID;
 	}

@@ -52,6 +52,12 @@ void msgr_message_split_free(char **parts, size_t n);
 
 /* ---- names ---------------------------------------------------------------------------- */
 
+/* What Facebook takes for messaging_type, notification_type and sender_action
+ * (docs/sending.md "Limits"), NULL-terminated: the one list each for every check of them. */
+extern const char *const msgr_message_types[];
+extern const char *const msgr_message_notification_types[];
+extern const char *const msgr_message_sender_actions[];
+
 /* 1 when s (NULL: never) is one of list (NULL-terminated): the one lookup of a value among the
  * names a field takes (messaging types, sender actions, content types, ...). */
 int msgr_message_one_of(const char *s, const char *const *list);

@@ -1126,6 +1126,12 @@ test_names(void **state)
 	assert_false(msgr_message_one_of("update", types));
 	assert_false(msgr_message_one_of("", types));
 	assert_false(msgr_message_one_of(NULL, types));
+	/* the lists every check of these fields shares */
+	assert_true(msgr_message_one_of("MESSAGE_TAG", msgr_message_types));
+	assert_false(msgr_message_one_of("TAG", msgr_message_types));
+	assert_true(msgr_message_one_of("SILENT_PUSH", msgr_message_notification_types));
+	assert_true(msgr_message_one_of("mark_seen", msgr_message_sender_actions));
+	assert_false(msgr_message_one_of("typing", msgr_message_sender_actions));
 	o = json_pack("{s:s, s:[]}", "text", "a", "quick_replies");
 	assert_non_null(o);
 	assert_null(msgr_message_unknown_key(o, keys));
