@@ -443,6 +443,18 @@ tx_rollback(struct sq *st)
 	}
 }
 
+/* Ends the transaction tx_begin opened: committed when r (the work's result) is MSGR_OK, else
+ * rolled back. The outcome. */
+static msgr_result
+tx_end(struct sq *st, msgr_result r)
+{
+	if (r == MSGR_OK)
+		r = tx_commit(st);
+	if (r != MSGR_OK)
+		tx_rollback(st);
+	return r;
+}
+
 /* Copies text column col into dst[dstsz]; MSGR_ERR_TOOBIG when it does not fit. */
 static msgr_result
 col_copy(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
@@ -864,12 +876,9 @@ sq_enqueue(void *impl, const struct msgr_store_event *ev, size_t n,
 	for (i = 0; i < nq; i++)
 		if ((r = insert_quarantine(st, &q[i], now)) != MSGR_OK)
 			goto out;
-	r = tx_commit(st);
 out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
+	if ((r = tx_end(st, r)) != MSGR_OK)
 		return r;
-	}
 	*n_new = fresh;
 	*n_dup = dup;
 	return MSGR_OK;
@@ -1060,11 +1069,8 @@ job_change(struct sq *st, sqlite3_stmt *s, int64_t job_id, const char *what)
 	}
 	if ((r = conv_refresh(st, job_id)) != MSGR_OK)
 		goto out;
-	r = tx_commit(st);
 out:
-	if (r != MSGR_OK)
-		tx_rollback(st);
-	return r;
+	return tx_end(st, r);
 }
 
 /* A one-row update (bound): MSGR_ERR_NOTFOUND when no row matched. */
@@ -1182,11 +1188,8 @@ sq_outbox_put(void *impl, int64_t job_id, const char *const *requests, size_t n,
 		if (ids != NULL)
 			ids[i] = sqlite3_last_insert_rowid(st->db);
 	}
-	r = tx_commit(st);
 out:
-	if (r != MSGR_OK)
-		tx_rollback(st);
-	return r;
+	return tx_end(st, r);
 }
 
 static msgr_result
@@ -1667,12 +1670,9 @@ sq_stats(void *impl, long long now, struct msgr_store_stats *out)
 	z.quarantined = sqlite3_column_int64(s, 0);
 	z.paused = sqlite3_column_int64(s, 1);
 	sqlite3_reset(s);
-	r = tx_commit(st);
 out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
+	if ((r = tx_end(st, r)) != MSGR_OK)
 		return r;
-	}
 	*out = z;
 	return MSGR_OK;
 }
@@ -1735,12 +1735,9 @@ sq_purge(void *impl, long long before, size_t *n_events)
 	}
 	if ((r = run(st, s, "purge")) != MSGR_OK)
 		goto out;
-	r = tx_commit(st);
 out:
-	if (r != MSGR_OK) {
-		tx_rollback(st);
+	if ((r = tx_end(st, r)) != MSGR_OK)
 		return r;
-	}
 	*n_events = (size_t)deleted;
 	return MSGR_OK;
 }
