@@ -16,7 +16,7 @@ SUDO=
 BUILD="build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libconfig-dev
   libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 libunistring-dev curl openssl"
 RUN="lighttpd python3 libfaketime"
-# postgresql: for the PostgreSQL store to come (DESIGN.md); harmless until then.
+# postgresql: for the PostgreSQL store (docs/store.md).
 TEST="libcmocka-dev python3 clang spawn-fcgi apache2 libapache2-mod-fcgid nginx-light wrk
   procps psmisc chromium nodejs postgresql"
 PKGS="$BUILD $RUN"

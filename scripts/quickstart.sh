@@ -498,7 +498,7 @@ if [ "$MODE" = simulator ]; then
 	ready "the chat page does not answer on $SIM_URL (see $R/error.log and $R/responder.log)" 200 chat_page
 fi
 
-# A test event shaped as Facebook sends it (GRAPH.md "Webhooks").
+# A test event shaped as Facebook sends it (docs/facebook.md "Webhooks").
 NOW=$(date +%s)000
 cat >"$RUN/test-event.json" <<EOF
 {"object":"page","entry":[{"id":"$TEST_PAGE","time":$NOW,"messaging":[{"sender":{"id":"1234567890"},"recipient":{"id":"$TEST_PAGE"},"timestamp":$NOW,"message":{"mid":"m_quickstart_$NOW","text":"hello"}}]}]}

@@ -200,7 +200,7 @@ param(const struct call *c, const char *name)
 	return v != NULL ? v : json_object_get(c->cx->req->params, name);
 }
 
-/* ---- who calls (GRAPH.md "Calls") ---- */
+/* ---- who calls (docs/facebook.md "Calls") ---- */
 
 static int
 authenticate(struct call *c)
@@ -475,7 +475,7 @@ route_send(struct call *c)
 	msg = json_object_get(c->params, "message");
 	if (msgr_message_validate(msg, why, sizeof(why)) != MSGR_OK)
 		return bad(c, "%s", why);
-	/* Ids of uploads: this page's only (GRAPH.md "Calls"). */
+	/* Ids of uploads: this page's only (docs/facebook.md "Calls"). */
 	att = json_object_get(json_object_get(msg, "attachment"), "payload");
 	if (json_object_get(att, "attachment_id") != NULL &&
 	    check_attachment_id(c, json_object_get(att, "attachment_id")) != 0)
@@ -595,7 +595,7 @@ route_profile(struct call *c, const char *psid)
 	return answer(c, ans);
 }
 
-/* ---- thread control (GRAPH.md "Thread control") ---- */
+/* ---- thread control (docs/facebook.md "Thread control") ---- */
 
 static int
 control_recipient(struct call *c)
@@ -905,7 +905,7 @@ route_profile_get(struct call *c)
 	return answer(c, json_pack("{s:[o]}", "data", data));
 }
 
-/* ---- subscriptions (GRAPH.md "Subscriptions") ---- */
+/* ---- subscriptions (docs/facebook.md "Subscriptions") ---- */
 
 /* fields as a list: a JSON array, or a comma-separated string. A new reference or NULL. */
 static json_t *
