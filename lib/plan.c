@@ -145,11 +145,9 @@ add_send(struct msgr_plan *p, const struct msgr_connector *c, const struct msgr_
 	return MSGR_OK;
 }
 
-/* A message action: text over the limit is split at word boundaries (docs/sending.md
- * "Splitting long text"), quick replies riding on the last part. */
-static msgr_result
-add_message(struct msgr_plan *p, const struct msgr_connector *c, const struct msgr_event *ev,
-    const json_t *action, char *why, size_t whysz)
+msgr_result
+msgr_plan_message(struct msgr_plan *p, const struct msgr_connector *c,
+    const struct msgr_event *ev, const json_t *action, char *why, size_t whysz)
 {
 	const json_t *msg = json_object_get(action, "message");
 	const char *text = json_string_value(json_object_get(msg, "text"));
@@ -195,7 +193,7 @@ add_action(struct msgr_plan *p, const struct msgr_connector *c, const struct msg
 		return add_send(p, c, ev, NULL,
 		    json_string_value(json_object_get(a, "sender_action")), a, why, whysz);
 	if (strcmp(kind, "message") == 0)
-		return add_message(p, c, ev, a, why, whysz);
+		return msgr_plan_message(p, c, ev, a, why, whysz);
 	if (strcmp(kind, "pass_thread_control") == 0) {
 		target = json_string_value(json_object_get(a, "target"));
 		return add_thread(p, MSGR_PLAN_PASS_THREAD, target ? target : "inbox", meta);

@@ -63,6 +63,14 @@ const char *msgr_plan_kind_name(enum msgr_plan_kind kind);
 msgr_result msgr_plan_actions(struct msgr_plan *p, const struct msgr_connector *c,
     const struct msgr_event *ev, const json_t *actions, char *why, size_t whysz);
 
+/* Appends the Send API calls of one message action ({"message": {...}, "messaging_type",
+ * "tag", "notification_type"}, lib/bot.h) answering ev: a text over the limit split at word
+ * boundaries (docs/sending.md "Splitting long text"), quick replies riding on the last part,
+ * each body checked. MSGR_OK; MSGR_ERR_LIMIT or MSGR_ERR_INVALID with why (the message's own
+ * reason, without an action number); MSGR_ERR_NOMEM. */
+msgr_result msgr_plan_message(struct msgr_plan *p, const struct msgr_connector *c,
+    const struct msgr_event *ev, const json_t *action, char *why, size_t whysz);
+
 /* Appends a pass of the thread to target (an app id or "inbox"); metadata may be NULL.
  * MSGR_OK, MSGR_ERR_NOMEM. */
 msgr_result msgr_plan_pass(struct msgr_plan *p, const char *target, const char *metadata);

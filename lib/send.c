@@ -8,7 +8,9 @@
 #include "send.h"
 
 /* The window for a message body, judged now; MSGR_OK for anything else (a sender action, an
- * answer to a user_ref: the checkbox plugin's one message has no thread yet). */
+ * answer to a user_ref: the checkbox plugin's one message has no thread yet). A sender
+ * without a store (`msgrctl send` when the store cannot be read) knows nothing of the user
+ * and judges by ev alone. */
 static msgr_result
 window_check(const struct msgr_sender *s, const struct msgr_event *ev, const json_t *body,
     char *why, size_t whysz)
@@ -19,7 +21,9 @@ window_check(const struct msgr_sender *s, const struct msgr_event *ev, const jso
 	if (json_object_get(body, "message") == NULL ||
 	    json_object_get(json_object_get(body, "recipient"), "user_ref") != NULL)
 		return MSGR_OK;
-	if ((rc = msgr_store_conversation(s->st, ev->page_id, ev->user_id, &cv)) != MSGR_OK)
+	memset(&cv, 0, sizeof(cv));
+	if (s->st != NULL &&
+	    (rc = msgr_store_conversation(s->st, ev->page_id, ev->user_id, &cv)) != MSGR_OK)
 		return rc;
 	return msgr_message_window_check(s->now, cv.last_user_ts > 0 ? cv.last_user_ts :
 	    ev->timestamp, json_string_value(json_object_get(body, "messaging_type")),

@@ -19,7 +19,7 @@
 
 /* What an item is sent with. */
 struct msgr_sender {
-	struct msgr_store *st;
+	struct msgr_store *st;             /* NULL: nothing is known of the user */
 	const struct msgr_caller *calls;
 	struct msgr_pacer *pacer;          /* the page's */
 	const struct msgr_connector *conn;

@@ -496,6 +496,8 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		counts = &local;
 	memset(counts, 0, sizeof(*counts));
 	memset(&job, 0, sizeof(job));
+	if (w->st == NULL)
+		return MSGR_ERR_STORE;   /* opened only to send (msgr_worker_send_text) */
 	now = now_ms(w);
 	if (now - w->last_purge > PURGE_EVERY_MS) {
 		w->last_purge = now;
@@ -522,5 +524,84 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 	if (rc != MSGR_OK)
 		msgr_log(MSGR_LOG_WARN, "worker stopped: %s (%s)", msgr_strerror(rc),
 		    msgr_store_errmsg(w->st));
+	return rc;
+}
+
+/* ---- a text sent by hand ---- */
+
+/* The plan of t's text: each part of it a message action, planned as a bot's would be. */
+static msgr_result
+plan_text(struct msgr_plan *plan, struct msgr_worker_text *t, const struct msgr_event *ev)
+{
+	char **parts = NULL;
+	size_t n = 0, i;
+	msgr_result rc;
+
+	/* Split here, not only past the limit as a bot's text is: a text typed by hand loses
+	 * its surrounding whitespace and an empty one is refused by name. */
+	if ((rc = msgr_message_split_text(t->text, MSGR_TEXT_MAX_CHARS, &parts, &n)) != MSGR_OK ||
+	    n == 0) {
+		snprintf(t->why, sizeof(t->why), "the text cannot be sent: %s",
+		    rc == MSGR_OK ? "empty" : msgr_strerror(rc));
+		return rc == MSGR_OK ? MSGR_ERR_INVALID : rc;
+	}
+	for (i = 0; i < n && rc == MSGR_OK; i++) {
+		json_t *action = json_pack("{s:{s:s}, s:s?, s:s?}", "message", "text", parts[i],
+		    "messaging_type", t->messaging_type, "tag", t->tag);
+
+		if (action == NULL) {
+			snprintf(t->why, sizeof(t->why), "out of memory");
+			rc = MSGR_ERR_NOMEM;
+		} else
+			rc = msgr_plan_message(plan, t->conn, ev, action, t->why, sizeof(t->why));
+		json_decref(action);
+	}
+	msgr_message_split_free(parts, n);
+	return rc;
+}
+
+msgr_result
+msgr_worker_send_text(struct msgr_worker *w, struct msgr_worker_text *t,
+    struct msgr_graph_result *res)
+{
+	struct conn_rt *rt = &w->rt[t->conn - w->cfg->connectors];
+	struct msgr_plan plan;
+	struct msgr_event ev;
+	struct msgr_sender s;
+	msgr_result rc;
+	size_t i;
+
+	t->step = MSGR_WORKER_SEND_BUILD;
+	t->why[0] = '\0';
+	msgr_plan_init(&plan);
+	/* The event the text answers, as far as sending needs one. A psid too long for it stays
+	 * out, and the Send API body is refused for its recipient as it would be. Its time is
+	 * now: with nothing known of the user, the window is not held against the sender. */
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.page_id, sizeof(ev.page_id), "%s", t->conn->page_id);
+	if (strlen(t->psid) < sizeof(ev.user_id))
+		snprintf(ev.user_id, sizeof(ev.user_id), "%s", t->psid);
+	ev.sender_id = t->psid;
+	ev.timestamp = now_ms(w);
+	if ((rc = plan_text(&plan, t, &ev)) != MSGR_OK)
+		goto out;
+	s.st = w->st;
+	s.calls = &w->calls;
+	s.pacer = &rt->pacer;
+	s.conn = t->conn;
+	for (i = 0; i < plan.n; i++) {
+		s.now = now_ms(w);
+		t->why[0] = '\0';
+		if ((rc = msgr_send_item(&s, &ev, &plan.items[i], res, t->why,
+		    sizeof(t->why))) != MSGR_OK) {
+			t->step = t->why[0] != '\0' ? MSGR_WORKER_SEND_WINDOW : MSGR_WORKER_SEND_CALL;
+			goto out;
+		}
+		if (t->sent != NULL)
+			t->sent(t->arg, res->message_id);
+		msgr_graph_result_clear(res);
+	}
+out:
+	msgr_plan_clear(&plan);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "calls.h"
 #include "config.h"
 #include "graph.h"
+#include "message.h"
 #include "result.h"
 #include "retry.h"
 #include "store.h"
@@ -33,7 +34,7 @@ struct msgr_worker_hooks {
 };
 
 /* cfg, st and g are borrowed and must outlive the worker (g may be NULL when hooks->graph
- * answers). owner names this process's leases (e.g. "host:pid"); NULL makes one. hooks may
+ * answers; st may be NULL for a worker that only sends with msgr_worker_send_text). owner names this process's leases (e.g. "host:pid"); NULL makes one. hooks may
  * be NULL. MSGR_OK, MSGR_ERR_NOMEM, MSGR_ERR_CONFIG (a bot could not be opened: errors in
  * *errors when not NULL). */
 msgr_result msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st,
@@ -54,6 +55,39 @@ struct msgr_worker_counts {
  * failed (the work stays queued). counts may be NULL. */
 msgr_result msgr_worker_run(struct msgr_worker *w, long long budget_ms,
     struct msgr_worker_counts *counts);
+
+/* Where msgr_worker_send_text stopped. */
+enum msgr_worker_send_step {
+	MSGR_WORKER_SEND_BUILD = 0,   /* a part cannot be sent as it is (why): nothing went */
+	MSGR_WORKER_SEND_WINDOW,      /* refused here as Facebook would, outside the messaging
+	                                 window (why) */
+	MSGR_WORKER_SEND_CALL         /* the call failed: Facebook's answer or the transport's
+	                                 reason in res */
+};
+
+/* A text to send now, not in answer to an event (`msgrctl send`). */
+struct msgr_worker_text {
+	const struct msgr_connector *conn;  /* the page that sends: one of the worker's
+	                                       config's connectors */
+	const char *psid;                   /* the recipient's page-scoped id */
+	const char *text;
+	const char *messaging_type;         /* NULL: RESPONSE */
+	const char *tag;                    /* HUMAN_AGENT with MESSAGE_TAG, else NULL */
+	void (*sent)(void *arg, const char *message_id);   /* after each part Facebook took */
+	void *arg;
+	/* out */
+	enum msgr_worker_send_step step;
+	char why[MSGR_MESSAGE_WHY_MAX];
+};
+
+/* Sends t->text now the way the worker sends a bot's answer (docs/worker.md, steps 3 and 4):
+ * split at word boundaries past 2000 characters (surrounding whitespace dropped), every part
+ * built and checked before any goes, the messaging window judged on what the store knows of
+ * the user (nothing known: not held against the sender), paced with the page's other calls.
+ * Nothing is written to the outbox: there is no event to answer, and no retry. MSGR_OK when
+ * every part was taken; otherwise t->step says where it stopped (res filled for a call). */
+msgr_result msgr_worker_send_text(struct msgr_worker *w, struct msgr_worker_text *t,
+    struct msgr_graph_result *res);
 
 /* The delay before retry number attempt: msgr_retry_backoff_ms (lib/retry.h), under the
  * name its tests have always used. */

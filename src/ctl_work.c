@@ -423,114 +423,118 @@ out:
 
 /* ---- send ---- */
 
+struct send_args {
+	const char *id, *to, *tag, *type, *text;
+};
+
+/* Reads send's options into *a. -1: go on; otherwise the exit status. */
 static int
-cmd_send(struct ctl *ctl, int argc, char **argv)
+send_args(struct ctl *ctl, int argc, char **argv, struct send_args *a)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
 		{ "connector", required_argument, NULL, 'C' }, { "to", required_argument, NULL, 't' },
 		{ "tag", required_argument, NULL, 'T' }, { "type", required_argument, NULL, 'y' },
 		{ NULL, 0, NULL, 0 } };
-	const char *id = NULL, *to = NULL, *tag = NULL, *type = NULL, *text;
-	const struct msgr_connector *cn;
-	struct msgr_store *st = NULL;
-	struct msgr_graph *g = NULL;
-	struct msgr_graph_result res;
-	struct msgr_conversation cv;
-	char why[MSGR_MESSAGE_WHY_MAX], **parts = NULL;
-	json_t **bodies = NULL;
-	size_t nparts = 0, i;
-	msgr_result rc;
-	int c, r, ret = 1;
+	int c, r;
 
-	msgr_graph_result_init(&res);
+	memset(a, 0, sizeof(*a));
 	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "C:t:T:y:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'C': id = optarg; break;
-		case 't': to = optarg; break;
-		case 'T': tag = optarg; break;
-		case 'y': type = optarg; break;
+		case 'C': a->id = optarg; break;
+		case 't': a->to = optarg; break;
+		case 'T': a->tag = optarg; break;
+		case 'y': a->type = optarg; break;
 		default:
 			if ((r = ctl_option(ctl, c)) >= 0)
 				return r;
 		}
 	}
-	if (id == NULL || to == NULL || optind != argc - 1) {
+	if (a->id == NULL || a->to == NULL || optind != argc - 1) {
 		fprintf(stderr, "msgrctl send: --connector, --to and one TEXT are needed\n");
 		fprintf(stderr, "usage: msgrctl send %s\n", ctl->cmd->usage);
 		return 1;
 	}
-	text = argv[optind];
-	if (tag != NULL && type == NULL)
-		type = "MESSAGE_TAG";
+	a->text = argv[optind];
+	if (a->tag != NULL && a->type == NULL)
+		a->type = "MESSAGE_TAG";
+	return -1;
+}
+
+static void
+print_sent(void *arg, const char *message_id)
+{
+	(void)arg;
+	printf("sent %s\n", message_id);
+}
+
+/* Why the text did not go, as the worker's send said it. */
+static void
+send_failed(const struct msgr_worker_text *t, msgr_result rc,
+    const struct msgr_graph_result *res)
+{
+	switch (t->step) {
+	case MSGR_WORKER_SEND_BUILD:
+		fprintf(stderr, "msgrctl send: %s\n", t->why[0] ? t->why : msgr_strerror(rc));
+		break;
+	case MSGR_WORKER_SEND_WINDOW:
+		fprintf(stderr, "msgrctl send: refused: %s\n", t->why);
+		break;
+	case MSGR_WORKER_SEND_CALL:
+		fprintf(stderr, "msgrctl send: %s: (#%ld/%ld) %s\n", msgr_strerror(rc), res->code,
+		    res->subcode, res->message[0] ? res->message : res->transport_error);
+		break;
+	}
+}
+
+/* Sends through the worker's own path (lib/worker.h msgr_worker_send_text): the same split,
+ * checks, window and pacing as a bot's answer. */
+static int
+cmd_send(struct ctl *ctl, int argc, char **argv)
+{
+	struct msgr_worker_text t;
+	struct msgr_graph_result res;
+	struct send_args a;
+	struct work wk;
+	char *errors = NULL;
+	msgr_result rc;
+	int r, ret = 1;
+
+	if ((r = send_args(ctl, argc, argv, &a)) >= 0)
+		return r;
+	memset(&wk, 0, sizeof(wk));
+	msgr_graph_result_init(&res);
+	memset(&t, 0, sizeof(t));
 	if (ctl_load(ctl))
 		goto out;
-	if ((cn = msgr_config_by_id(ctl->cfg, id)) == NULL) {
-		fprintf(stderr, "msgrctl send: no connector \"%.64s\"\n", id);
+	if ((t.conn = msgr_config_by_id(ctl->cfg, a.id)) == NULL) {
+		fprintf(stderr, "msgrctl send: no connector \"%.64s\"\n", a.id);
 		goto out;
 	}
-	if ((rc = msgr_message_split_text(text, MSGR_TEXT_MAX_CHARS, &parts, &nparts)) != MSGR_OK
-	    || nparts == 0) {
-		fprintf(stderr, "msgrctl send: the text cannot be sent: %s\n",
-		    rc == MSGR_OK ? "empty" : msgr_strerror(rc));
+	/* Without the store nothing is known of the user: the text goes unless Facebook
+	 * refuses it (ctl_open_store has said why). */
+	(void)ctl_open_store(ctl, &wk.st);
+	if (ctl_open_graph(ctl, &wk.g))
+		goto out;
+	if ((rc = msgr_worker_open(ctl->cfg, wk.st, wk.g, NULL, NULL, &wk.w, &errors)) !=
+	    MSGR_OK) {
+		fprintf(stderr, "msgrctl send: worker: %s%s%s\n", msgr_strerror(rc),
+		    errors ? ": " : "", errors ? errors : "");
+		free(errors);
 		goto out;
 	}
-	/* Every part is built and checked before anything goes: one refused part, none sent. */
-	if ((bodies = calloc(nparts, sizeof(*bodies))) == NULL) {
-		fprintf(stderr, "msgrctl send: out of memory\n");
+	t.psid = a.to;
+	t.text = a.text;
+	t.messaging_type = a.type;
+	t.tag = a.tag;
+	t.sent = print_sent;
+	if ((rc = msgr_worker_send_text(wk.w, &t, &res)) != MSGR_OK) {
+		send_failed(&t, rc, &res);
 		goto out;
-	}
-	for (i = 0; i < nparts; i++) {
-		struct msgr_message_request req;
-		json_t *msg;
-
-		if ((msg = msgr_message_text(parts[i], why, sizeof(why))) == NULL) {
-			fprintf(stderr, "msgrctl send: %s\n", why);
-			goto out;
-		}
-		memset(&req, 0, sizeof(req));
-		req.recipient_id = to;
-		req.messaging_type = type;
-		req.tag = tag;
-		req.persona_id = cn->persona_id;
-		req.message = msg;
-		rc = msgr_message_request(&req, &bodies[i], why, sizeof(why));
-		json_decref(msg);
-		if (rc != MSGR_OK) {
-			fprintf(stderr, "msgrctl send: %s\n", why);
-			goto out;
-		}
-	}
-	/* The window as Facebook applies it, when the store knows this user. */
-	if (ctl_open_store(ctl, &st) == 0 &&
-	    msgr_store_conversation(st, cn->page_id, to, &cv) == MSGR_OK) {
-		if (cv.last_user_ts > 0 && msgr_message_window_check(msgr_clock_wall_ms(),
-		    cv.last_user_ts, type ? type : "RESPONSE", tag, why, sizeof(why)) != MSGR_OK) {
-			fprintf(stderr, "msgrctl send: refused: %s\n", why);
-			goto out;
-		}
-	}
-	if (ctl_open_graph(ctl, &g))
-		goto out;
-	for (i = 0; i < nparts; i++) {
-		struct msgr_graph_auth a = { cn->call_token, cn->secret };
-
-		if ((rc = msgr_graph_send(g, &a, bodies[i], &res)) != MSGR_OK) {
-			fprintf(stderr, "msgrctl send: %s: (#%ld/%ld) %s\n", msgr_strerror(rc), res.code,
-			    res.subcode, res.message[0] ? res.message : res.transport_error);
-			goto out;
-		}
-		printf("sent %s\n", res.message_id);
-		msgr_graph_result_clear(&res);
 	}
 	ret = 0;
 out:
 	msgr_graph_result_clear(&res);
-	for (i = 0; bodies != NULL && i < nparts; i++)
-		json_decref(bodies[i]);
-	free(bodies);
-	msgr_message_split_free(parts, nparts);
-	msgr_graph_close(g);
-	msgr_store_close(st);
+	work_close(&wk);
 	return ret;
 }
 

@@ -50,12 +50,8 @@ fcgi_write(void *ctx, const char *p, size_t n)
 struct msgr_request_io
 fcgi_io(FCGX_Request *fr)
 {
-	struct msgr_request_io io;
+	struct msgr_request_io io = { fr, fcgi_param, fcgi_read, fcgi_write };
 
-	io.ctx = fr;
-	io.param = fcgi_param;
-	io.read = fcgi_read;
-	io.write = fcgi_write;
 	return io;
 }
 
@@ -98,11 +94,7 @@ cgi_write(void *ctx, const char *p, size_t n)
 struct msgr_request_io
 fcgi_cgi_io(void)
 {
-	struct msgr_request_io io;
+	struct msgr_request_io io = { NULL, cgi_param, cgi_read, cgi_write };
 
-	io.ctx = NULL;
-	io.param = cgi_param;
-	io.read = cgi_read;
-	io.write = cgi_write;
 	return io;
 }

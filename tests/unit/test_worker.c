@@ -852,6 +852,165 @@ test_pacing(void **state)
 	assert_int_equal(p.rate, MSGR_PACING_DEFAULT_RATE);
 }
 
+/* ---- a text sent by hand (msgrctl send) through the worker's path ---- */
+
+struct sent_ids {
+	char ids[8][32];
+	size_t n;
+};
+
+static void
+note_sent(void *arg, const char *message_id)
+{
+	struct sent_ids *s = arg;
+
+	assert_true(s->n < 8);
+	snprintf(s->ids[s->n++], sizeof(s->ids[0]), "%s", message_id);
+}
+
+static msgr_result
+send_text(struct fx *f, const char *user, const char *text, const char *type,
+    const char *tag, struct msgr_worker_text *t, struct sent_ids *ids)
+{
+	struct msgr_graph_result res;
+	msgr_result rc;
+
+	memset(t, 0, sizeof(*t));
+	memset(ids, 0, sizeof(*ids));
+	t->conn = &f->conn;
+	t->psid = user;
+	t->text = text;
+	t->messaging_type = type;
+	t->tag = tag;
+	t->sent = note_sent;
+	t->arg = ids;
+	msgr_graph_result_init(&res);
+	rc = msgr_worker_send_text(f->w, t, &res);
+	if (t->step == MSGR_WORKER_SEND_CALL && rc != MSGR_OK)
+		assert_int_equal(res.rc, rc);
+	msgr_graph_result_clear(&res);
+	return rc;
+}
+
+/* A short text goes as one message, without its surrounding whitespace; a long one split at
+ * word boundaries, as a bot's would be; each message id is handed back. */
+static void
+test_send_text(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_text t;
+	struct sent_ids ids;
+	char long_text[4500];
+	size_t i, at = 0;
+
+	assert_int_equal(send_text(f, U1, "  Hello from ops \n", NULL, NULL, &t, &ids), MSGR_OK);
+	assert_string_equal(sent_to(f, U1), "Hello from ops");
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.ids[0], "m_1");
+
+	for (i = 0; i < 500; i++)
+		at += (size_t)snprintf(long_text + at, sizeof(long_text) - at, "%sword%04zu",
+		    i ? " " : "", i);
+	f->n_calls = 0;
+	assert_int_equal(send_text(f, U2, long_text, NULL, NULL, &t, &ids), MSGR_OK);
+	assert_int_equal(count_calls(f, MSGR_CALL_SEND), 3);      /* 4,499 characters */
+	assert_int_equal(ids.n, 3);
+	for (i = 0; i < f->n_calls; i++)
+		assert_int_equal(strncmp(f->calls[i].what, i == 0 ? "word0000 " : "word", 4), 0);
+	/* nothing was queued or recorded: there is no event to answer */
+	assert_int_equal(stats(f).pending, 0);
+}
+
+/* Refused before anything goes: an empty text, a retired tag, a recipient that is not an id. */
+static void
+test_send_text_refused(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_text t;
+	struct sent_ids ids;
+
+	assert_int_equal(send_text(f, U1, "   ", NULL, NULL, &t, &ids), MSGR_ERR_INVALID);
+	assert_int_equal(t.step, MSGR_WORKER_SEND_BUILD);
+	assert_string_equal(t.why, "the text cannot be sent: invalid value");
+	assert_int_not_equal(send_text(f, U1, "x", "MESSAGE_TAG", "ACCOUNT_UPDATE", &t, &ids),
+	    MSGR_OK);
+	assert_int_equal(t.step, MSGR_WORKER_SEND_BUILD);
+	assert_non_null(strstr(t.why, "2026"));
+	assert_int_not_equal(send_text(f, "12ab", "x", NULL, NULL, &t, &ids), MSGR_OK);
+	assert_int_equal(t.step, MSGR_WORKER_SEND_BUILD);
+	assert_non_null(strstr(t.why, "recipient.id"));
+	/* one digit past the longest id: refused for its recipient the same way */
+	assert_int_not_equal(send_text(f, "12345678901234567890123456789012345678901234567890"
+	    "123456789012345", "x", NULL, NULL, &t, &ids), MSGR_OK);
+	assert_non_null(strstr(t.why, "recipient.id"));
+	assert_int_equal(f->n_calls, 0);
+	assert_int_equal(ids.n, 0);
+}
+
+/* The window as the worker judges it: the store knows the user wrote 30 hours ago, so only
+ * HUMAN_AGENT goes; a user the store does not know is not held against the sender. */
+static void
+test_send_text_window(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_text t;
+	struct sent_ids ids;
+
+	assert_int_equal(msgr_store_user_wrote(f->st, PAGE, U1, T0 - 30 * HOUR), MSGR_OK);
+	assert_int_equal(send_text(f, U1, "Late answer", NULL, NULL, &t, &ids),
+	    MSGR_ERR_PERMANENT);
+	assert_int_equal(t.step, MSGR_WORKER_SEND_WINDOW);
+	assert_non_null(strstr(t.why, "window"));
+	assert_int_equal(f->n_calls, 0);
+	assert_int_equal(send_text(f, U1, "A person answers", "MESSAGE_TAG", "HUMAN_AGENT", &t,
+	    &ids), MSGR_OK);
+	assert_string_equal(sent_to(f, U1), "A person answers");
+	assert_int_equal(send_text(f, U2, "Hi", NULL, NULL, &t, &ids), MSGR_OK);
+	assert_string_equal(sent_to(f, U2), "Hi");
+}
+
+/* Facebook refuses: its answer comes back, and the parts after it are not sent. */
+static void
+test_send_text_facebook_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_text t;
+	struct sent_ids ids;
+
+	script(f, MSGR_CALL_SEND, 551, 0);
+	assert_int_equal(send_text(f, U1, "again", NULL, NULL, &t, &ids), MSGR_ERR_PERMANENT);
+	assert_int_equal(t.step, MSGR_WORKER_SEND_CALL);
+	assert_int_equal(ids.n, 0);
+}
+
+/* A worker opened without a store only sends: nothing is known of the user, and it works no
+ * events. */
+static void
+test_send_text_without_store(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_hooks h;
+	struct msgr_worker *w = NULL;
+	struct msgr_worker_text t;
+	struct msgr_graph_result res;
+	struct msgr_worker_counts c;
+
+	memset(&h, 0, sizeof(h));
+	h.graph = fake_graph;
+	h.arg = f;
+	assert_int_equal(msgr_worker_open(&f->cfg, NULL, NULL, "test:2", &h, &w, NULL), MSGR_OK);
+	memset(&t, 0, sizeof(t));
+	t.conn = &f->conn;
+	t.psid = U1;
+	t.text = "hello";
+	msgr_graph_result_init(&res);
+	assert_int_equal(msgr_worker_send_text(w, &t, &res), MSGR_OK);
+	msgr_graph_result_clear(&res);
+	assert_string_equal(sent_to(f, U1), "hello");
+	assert_int_equal(msgr_worker_run(w, 0, &c), MSGR_ERR_STORE);
+	msgr_worker_close(w);
+}
+
 #define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
 
 int
@@ -875,6 +1034,11 @@ main(void)
 		W(test_attachment_uploaded_once),
 		W(test_handover_and_standby),
 		cmocka_unit_test(test_pacing),
+		W(test_send_text),
+		W(test_send_text_refused),
+		W(test_send_text_window),
+		W(test_send_text_facebook_refuses),
+		W(test_send_text_without_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
