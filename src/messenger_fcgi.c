@@ -208,14 +208,48 @@ report_config(const char *path, const char *errors, msgr_result rc, int cgi)
 	}
 }
 
+/* The config, the number of request threads and the store behind the group commit, once
+ * per process. 0, or 1 when the process cannot serve (each fault logged). */
+static int
+configure(struct responder *rs, int cgi)
+{
+	char *errors = NULL;
+	const char *path = msgr_config_default_path();
+	msgr_result rc;
+
+	if ((rc = msgr_config_load(path, &rs->cfg, &errors)) != MSGR_OK) {
+		report_config(path, errors, rc, cgi);
+		free(errors);
+		rs->cfg = NULL;
+		return 1;
+	}
+	free(errors);
+	msgr_log_set_level((enum msgr_log_level)rs->cfg->log_level);
+	/* A config others can read with secrets in it: said at every start, where admins look. */
+	(void)msgr_config_exposure(rs->cfg, log_exposure, NULL);
+	/* Plain CGI is one request per process: threads would have nothing to share. */
+	rs->threads = cgi ? 1 : rs->cfg->responder.threads;
+	if (rs->threads < 1)
+		rs->threads = 1;
+	msgr_options_store(rs->cfg, &rs->store_opt);
+	if ((rc = msgr_commit_open(&rs->store_opt, &rs->commit)) != MSGR_OK) {
+		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));
+		return 1;
+	}
+	msgr_respond_init(&rs->respond, rs->cfg, rs->commit, rs->threads > 1);
+	/* Opened once and kept; when it cannot be opened now, POSTs get 503 and each request
+	 * tries again (a fault a retry can cure: docs/responder.md "How it runs"). A CGI
+	 * process opens it only for a request that stores. */
+	if (!cgi)
+		(void)msgr_commit_prepare(rs->commit);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct responder rs;
 	struct rthread one;            /* the request state of threads = 1 and of plain CGI */
-	char *errors = NULL;
-	const char *path;
-	msgr_result rc;
 	int cgi, status = 1, mu_ok = 0;
 
 	(void)argc;
@@ -242,32 +276,8 @@ main(int argc, char **argv)
 	}
 	/* jansson seeds its hash function on first use; done here, before any thread runs. */
 	json_object_seed(0);
-
-	path = msgr_config_default_path();
-	rc = msgr_config_load(path, &rs.cfg, &errors);
-	if (rc != MSGR_OK) {
-		report_config(path, errors, rc, cgi);
-		rs.cfg = NULL;
+	if (configure(&rs, cgi) != 0)
 		goto out;
-	}
-	msgr_log_set_level((enum msgr_log_level)rs.cfg->log_level);
-	/* A config others can read with secrets in it: said at every start, where admins look. */
-	(void)msgr_config_exposure(rs.cfg, log_exposure, NULL);
-	/* Plain CGI is one request per process: threads would have nothing to share. */
-	rs.threads = cgi ? 1 : rs.cfg->responder.threads;
-	if (rs.threads < 1)
-		rs.threads = 1;
-	msgr_options_store(rs.cfg, &rs.store_opt);
-	if ((rc = msgr_commit_open(&rs.store_opt, &rs.commit)) != MSGR_OK) {
-		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));
-		goto out;
-	}
-	msgr_respond_init(&rs.respond, rs.cfg, rs.commit, rs.threads > 1);
-	/* Opened once and kept; when it cannot be opened now, POSTs get 503 and each request
-	 * tries again (a fault a retry can cure: docs/responder.md "How it runs"). A CGI
-	 * process opens it only for a request that stores. */
-	if (!cgi)
-		(void)msgr_commit_prepare(rs.commit);
 
 	if (cgi)
 		status = serve_cgi(&rs, &one);
@@ -276,7 +286,6 @@ main(int argc, char **argv)
 	else
 		status = fcgi_serve_threads(&rs);
 out:
-	free(errors);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
 	msgr_http_global_cleanup();
