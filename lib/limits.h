@@ -85,7 +85,7 @@
 #define MSGR_MAX_BOT_MESSAGES     10       /* messages[] of one Bot API reply */
 #define MSGR_MAX_BOT_REPLY_DEPTH  32       /* JSON nesting of a Bot API reply */
 
-/* --- responder threads and group commit (src/messenger_fcgi.c, src/commit.c) --- */
+/* --- responder threads and group commit (src/fcgi_threads.c, lib/commit.c) --- */
 #define MSGR_RESPONDER_THREADS_MAX 64      /* responder.threads: request threads per process */
 
 #endif

@@ -25,8 +25,8 @@
 static int cmd_subscribe(struct ctl *, int, char **);
 static int cmd_profile(struct ctl *, int, char **);
 
-/* Page webhook fields subscribed by default: every kind the connector parses (SPEC.md
- * "Events", Meta's webhook fields reference for the page object). */
+/* Page webhook fields subscribed by default: every kind the connector parses
+ * (docs/events.md "Kinds and fields", Meta's webhook fields reference for the page object). */
 static const char *const default_fields[] = {
 	"messages", "messaging_postbacks", "messaging_optins", "message_deliveries",
 	"message_reads", "messaging_referrals", "message_echoes", "messaging_handovers",
@@ -34,7 +34,7 @@ static const char *const default_fields[] = {
 	"messaging_policy_enforcement", NULL
 };
 
-/* The Messenger profile fields this program manages (GRAPH.md "Messenger profile"). */
+/* The Messenger profile fields this program manages (docs/facebook.md "Messenger profile"). */
 static const char *const profile_fields[] = {
 	"get_started", "greeting", "ice_breakers", "persistent_menu", "whitelisted_domains", NULL
 };
@@ -264,9 +264,9 @@ struct sub_run {
 	int failed;
 };
 
-/* POST /{app-id}/subscriptions for app of connector first (GRAPH.md "Subscriptions").
- * Facebook GETs the callback during the call: 2200 when the responder did not answer the
- * challenge. 0 on success. */
+/* POST /{app-id}/subscriptions for app of connector first (docs/facebook.md
+ * "Subscriptions"). Facebook GETs the callback during the call: 2200 when the responder did
+ * not answer the challenge. 0 on success. */
 static int
 register_app(struct sub_run *r, const struct msgr_connector *first, const char *callback,
     const char *what)
@@ -457,9 +457,9 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 	r.ctl = ctl;
 	r.base = base;
 	r.fields = fields;
-	/* One webhook per app (GRAPH.md "Subscriptions": one callback per app and object): the
-	 * first connector of each app_id, in config order, gives the callback path; its
-	 * siblings' pages are routed by page id behind it (SPEC.md "Routing"). */
+	/* One webhook per app (docs/facebook.md "Subscriptions": one callback per app and
+	 * object): the first connector of each app_id, in config order, gives the callback
+	 * path; its siblings' pages are routed by page id behind it (lib/intake.h). */
 	for (i = 0; i < ctl->cfg->n_connectors; i++) {
 		const struct msgr_connector *first = &ctl->cfg->connectors[i];
 		int seen = 0, bad;
@@ -496,7 +496,7 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 
 /* ---- profile ---- */
 
-/* The limits of GRAPH.md "Messenger profile" and Meta's messenger-profile reference, checked
+/* The limits of docs/facebook.md "Messenger profile" and Meta's reference, checked
  * again at the last moment (config.c checks them at load): nothing Facebook would refuse for
  * its size leaves. 0, or 1 with why naming the limit. */
 static int

@@ -194,7 +194,8 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 
 #define CONVERSATIONS_SHOWN 50
 
-/* The conversations whose thread another app or the Page Inbox holds (SPEC.md "Handover"). */
+/* The conversations whose thread another app or the Page Inbox holds (docs/facebook.md
+ * "Thread control"). */
 static int
 print_handled_elsewhere(struct ctl *ctl, struct msgr_store *st)
 {
