@@ -9,8 +9,8 @@
 #include "log.h"
 #include "message.h"
 
-/* Bot types by enum msgr_bot_type. A type this build lacks is NULL and refused clearly at
- * open. */
+/* Bot types by enum msgr_bot_type. An enum value the table misses is refused at open with a
+ * fault, never dereferenced. */
 static const struct msgr_bot_ops *const bot_types[] = {
 	[MSGR_BOT_STORIES] = &msgr_bot_stories_ops,
 	[MSGR_BOT_API] = &msgr_bot_api_ops,
@@ -248,7 +248,7 @@ msgr_bot_message_validate(const json_t *message, char *why, size_t whysz)
 	return validate_parts(message, why, whysz);
 }
 
-/* metadata of thread control: optional, a string under 1000 characters (GRAPH.md). */
+/* metadata of thread control: optional, a string under 1000 characters (docs/facebook.md). */
 static msgr_result
 check_metadata(const json_t *a, size_t i, char *why, size_t whysz)
 {
@@ -329,7 +329,7 @@ check_action(const json_t *a, size_t i, char *why, size_t whysz)
 	}
 	tagv = json_object_get(a, "tag");
 	tag = json_string_value(tagv);
-	/* GRAPH.md "Calls": only HUMAN_AGENT remains; the others get error 100 since
+	/* docs/facebook.md "Calls": only HUMAN_AGENT remains; the others get error 100 since
 	 * 27 April 2026. */
 	if (tagv != NULL && (tag == NULL || strcmp(tag, "HUMAN_AGENT") != 0)) {
 		snprintf(why, whysz, "actions[%zu].tag: only HUMAN_AGENT (the other tags were "

@@ -1,4 +1,4 @@
-/* bot_stories.c — the stories bot (SPEC.md "Bots": stories; integrated mode).
+/* bot_stories.c — the stories bot (docs/stories.md; integrated mode).
  *
  * A libconfig file of stories is loaded and checked once: every fault is collected with
  * file:line and the story's name, and every answer is built into the Send API message
@@ -1183,7 +1183,7 @@ by_text(const struct stories *st, const char *text)
 	return found;
 }
 
-/* The story that answers ev, or NULL (SPEC.md "Bots"; docs/stories.md "Matching"). */
+/* The story that answers ev, or NULL (docs/stories.md "Matching"). */
 static const struct story *
 choose(const struct stories *st, const struct msgr_event *ev)
 {
@@ -1227,7 +1227,7 @@ stories_answer(void *state, const struct msgr_bot_input *in, json_t **actions)
 	*actions = NULL;
 	if ((list = json_array()) == NULL)
 		return MSGR_ERR_NOMEM;
-	/* Echoes and standby events are never answered (SPEC.md "Processing rules"). */
+	/* Echoes and standby events are never answered (docs/worker.md). */
 	if (ev->kind == MSGR_EVENT_ECHO || ev->standby || (s = choose(st, ev)) == NULL) {
 		*actions = list;
 		return MSGR_OK;

@@ -1,4 +1,4 @@
-/* event.h — one Messenger webhook event as a typed value (SPEC.md "Events").
+/* event.h — one Messenger webhook event as a typed value (docs/events.md).
  *
  * An event is parsed from one object of entry[].messaging[] or entry[].standby[]. It holds a
  * reference to that JSON object (raw); every const char * field points into raw and lives
@@ -114,9 +114,9 @@ struct msgr_event {
 	const char *kind_key;                 /* unknown kinds: the first unrecognised key */
 
 	json_t *raw;                          /* the messaging object (a reference we own) */
-	char key[65];                         /* dedup identity: hex SHA-256 (SPEC.md rules) */
+	char key[65];                         /* dedup identity: hex SHA-256 (docs/events.md) */
 
-	/* --- added by the event module (issue 3) --- */
+	/* --- filled for some kinds only --- */
 	const char *sticker_id;               /* message.sticker_id (legacy; also in attachments) */
 	const char *prior_source;             /* prior_message.source ("checkbox_plugin") */
 	const char *prior_identifier;         /* prior_message.identifier (the user_ref) */
@@ -154,7 +154,7 @@ int msgr_event_kind_parse(const char *name);
  * recipient and timestamp (NULL when there is none). A prior_message beside a message (a reply
  * after a checkbox-plugin optin) only fills prior_source / prior_identifier.
  *
- * Dedup identity (SPEC.md "Processing rules"), hashed with SHA-256 into key (64 lowercase hex):
+ * Dedup identity (docs/events.md), hashed with SHA-256 into key (64 lowercase hex):
  *   message, echo          "mid" page mid
  *   postback with a mid    "postback" page mid
  *   message_edit           "edit" page mid num_edit

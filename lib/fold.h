@@ -1,5 +1,5 @@
-/* fold.h — text folding for matching story triggers (SPEC.md "Bots": "case and accents
- * ignored").
+/* fold.h — text folding for matching story triggers (docs/stories.md "How text is
+ * compared": case and accents ignored).
  *
  * A trigger and a user's message are both folded, then compared as sequences of words. All
  * the Unicode comes from libunistring, never from tables of our own:

@@ -1,5 +1,5 @@
-/* graph.c — the Graph API client over lib/http.c's kept-alive connection (GRAPH.md "Calls",
- * "Errors", "Limits"; SPEC.md "Processing rules", "Sending"). */
+/* graph.c — the Graph API client over lib/http.c's kept-alive connection (docs/facebook.md
+ * "Calls", "Errors", "Limits"; docs/worker.md, docs/sending.md). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -44,14 +44,14 @@ msgr_graph_global_cleanup(void)
 msgr_result
 msgr_graph_classify(int transport_ok, long http_status, long code, long subcode)
 {
-	/* GRAPH.md "Errors": temporary or throttled. */
+	/* docs/facebook.md "Errors": temporary or throttled. */
 	static const long transient[] = { 1, 2, 4, 17, 32, 341, 368, 613, 1200, 80006 };
 	size_t i;
 
 	if (!transport_ok)
 		return MSGR_ERR_TRANSIENT;
 	if (code != 0) {
-		/* A Graph error body decides, whatever the HTTP status (SPEC.md "Processing rules"). */
+		/* A Graph error body decides, whatever the HTTP status (docs/worker.md). */
 		for (i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
 			if (code == transient[i])
 				return MSGR_ERR_TRANSIENT;
@@ -263,7 +263,7 @@ json_long(const json_t *v)
 	return 0;
 }
 
-/* ---- usage headers (GRAPH.md "Limits") ---- */
+/* ---- usage headers (docs/facebook.md "Limits") ---- */
 
 /* Takes one object {call_count, total_cputime, total_time, estimated_time_to_regain_access}:
  * raises *pct to its highest percentage, *regain_ms to its wait. */
@@ -387,7 +387,7 @@ msgr_graph_open(const struct msgr_graph_options *opt, struct msgr_graph **out)
 	if (strlen(opt->base_url) > MSGR_MAX_URL_BYTES / 2 ||
 	    strpbrk(opt->base_url, "?# \t\r\n") != NULL)
 		goto out;
-	/* "vN.N" (GRAPH.md "Calls": base {url}/{version}/). */
+	/* "vN.N" (docs/facebook.md "Calls": base {url}/{version}/). */
 	v = opt->version;
 	if (v[0] != 'v' || !isdigit((unsigned char)v[1]))
 		goto out;
@@ -502,7 +502,7 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
 		if (!is_param_name_ok(params[i].name) || params[i].value == NULL)
 			goto out;
 
-	/* SPEC.md "Sending": every call carries appsecret_proof = hex HMAC-SHA256(secret, token). */
+	/* docs/sending.md: every call carries appsecret_proof = hex HMAC-SHA256(secret, token). */
 	if ((rc = msgr_signature_hmac_hex(auth->app_secret, auth->token, strlen(auth->token),
 	    proof)) != MSGR_OK)
 		goto out;
@@ -531,7 +531,7 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
 	if ((rc = msgr_buf_printf(&url, "appsecret_proof=%s", proof)) != MSGR_OK)
 		goto out;
 
-	/* GRAPH.md "Calls": the token goes in Authorization: Bearer, never in the URL. */
+	/* docs/facebook.md "Calls": the token goes in Authorization: Bearer, never in the URL. */
 	if ((rc = msgr_buf_printf(&authz, "Authorization: Bearer %s", auth->token)) != MSGR_OK)
 		goto out;
 	headers[nh++] = authz.data;
@@ -626,7 +626,7 @@ msgr_graph_send(struct msgr_graph *g, const struct msgr_graph_auth *auth,
 	action = json_object_get(request, "sender_action") != NULL;
 	if ((rc = msgr_graph_call(g, "POST", "me/messages", NULL, 0, auth, request, res)) != MSGR_OK)
 		return rc;
-	/* GRAPH.md "Calls": {recipient_id, message_id}; no recipient_id for a user_ref send; a
+	/* docs/facebook.md "Calls": {recipient_id, message_id}; no recipient_id for a user_ref send; a
 	 * sender action gets recipient_id only. */
 	json_id(json_object_get(res->json, "recipient_id"), res->recipient_id,
 	    sizeof(res->recipient_id));
@@ -684,7 +684,7 @@ msgr_graph_upload_attachment(struct msgr_graph *g, const struct msgr_graph_auth 
 		msgr_graph_result_clear(res);
 		return res->rc = MSGR_ERR_INVALID;
 	}
-	/* GRAPH.md "Attachment upload": reusable, so one upload serves every later send. */
+	/* docs/facebook.md "Attachment upload": reusable, so one upload serves every later send. */
 	rc = post_json(g, "me/message_attachments", auth,
 	    json_pack("{s:{s:{s:s, s:{s:s, s:b}}}}", "message", "attachment", "type", type,
 	    "payload", "url", url, "is_reusable", 1), res);
@@ -722,7 +722,7 @@ msgr_graph_profile(struct msgr_graph *g, const struct msgr_graph_auth *auth,
 	rc = MSGR_ERR_INVALID;
 	if (!msgr_id_valid(psid) || n_extra > MSGR_MAX_PROFILE_FIELDS)
 		goto fail;
-	/* GRAPH.md "Profile": these three need no extra permission. */
+	/* docs/facebook.md "Profile": these three need no extra permission. */
 	if ((rc = msgr_buf_puts(&fields, "first_name,last_name,profile_pic")) != MSGR_OK)
 		goto fail;
 	for (i = 0; i < n_extra; i++) {
@@ -780,7 +780,7 @@ msgr_result
 msgr_graph_pass_thread_control(struct msgr_graph *g, const struct msgr_graph_auth *auth,
     const char *psid, const char *target, const char *metadata, struct msgr_graph_result *res)
 {
-	/* SPEC.md "Handover protocol": "inbox" is the Page Inbox app. */
+	/* README.md "Many pages, one app; Conversation Routing": "inbox" is the Page Inbox app. */
 	if (target != NULL && strcmp(target, "inbox") == 0)
 		target = MSGR_PAGE_INBOX_APP_ID;
 	if (!msgr_id_valid(target)) {
@@ -852,7 +852,8 @@ msgr_graph_thread_owner(struct msgr_graph *g, const struct msgr_graph_auth *auth
 	return rc;
 }
 
-/* The app token "app_id|app_secret" (GRAPH.md "Subscriptions"), a secret: wiped by the caller. */
+/* The app token "app_id|app_secret" (docs/facebook.md "Subscriptions"), a secret: wiped by the
+ * caller. */
 static msgr_result
 app_token(char *dst, size_t dstsz, const char *app_id, const char *app_secret)
 {

@@ -1,5 +1,5 @@
 /* graph.h — the Graph API client (libcurl): Send API, sender actions, attachment upload,
- * user profile, thread control, subscriptions, messenger profile (GRAPH.md "Calls").
+ * user profile, thread control, subscriptions, messenger profile (docs/facebook.md "Calls").
  *
  * One struct msgr_graph per process (or per thread: a handle is used by one thread at a
  * time), opened once and reused so its connection stays alive across calls. The program
@@ -7,7 +7,7 @@
  * is not guaranteed thread-safe on every libcurl build), and msgr_graph_global_cleanup() at exit.
  *
  * Secrets: every call carries the token in an `Authorization: Bearer` header, never in a URL,
- * and an appsecret_proof (hex HMAC-SHA256(app secret, token), SPEC.md "Sending") as a query
+ * and an appsecret_proof (hex HMAC-SHA256(app secret, token), docs/sending.md) as a query
  * parameter: GET and DELETE have no body, so one place for every method. The proof is derived
  * from the token, useless without it, and still never logged: this module logs method and
  * relative path only, error texts are copied with token, secret and proof redacted, and
@@ -54,7 +54,7 @@ struct msgr_graph_param {
 	const char *value;
 };
 
-/* Usage headers (GRAPH.md "Limits"): X-App-Usage, X-Page-Usage, X-Business-Use-Case-Usage,
+/* Usage headers (docs/facebook.md "Limits"): X-App-Usage, X-Page-Usage, X-Business-Use-Case-Usage,
  * JSON of percentages (call_count, total_cputime, total_time) and
  * estimated_time_to_regain_access (minutes). -1 when the header was absent. */
 struct msgr_graph_usage {
@@ -70,7 +70,7 @@ struct msgr_graph_result {
 	char transport_error[128]; /* curl's text when !transport_ok (no URL, no header) */
 	long http_status;          /* 0 when no answer */
 	json_t *json;              /* the parsed answer (owned), NULL when not JSON */
-	/* Graph error (GRAPH.md "Errors"); code 0 when the answer held none. */
+	/* Graph error (docs/facebook.md "Errors"); code 0 when the answer held none. */
 	long code;
 	long subcode;
 	char type[64];
@@ -99,7 +99,7 @@ void msgr_graph_result_init(struct msgr_graph_result *res);
 /* Drops res->json and resets every field (res may be reused). */
 void msgr_graph_result_clear(struct msgr_graph_result *res);
 
-/* Pure classification (SPEC.md "Processing rules", GRAPH.md "Errors"). transport_ok is 0 for a
+/* Pure classification (docs/worker.md, docs/facebook.md "Errors"). transport_ok is 0 for a
  * network error, a timeout or an answer over the cap; code 0 means the answer carried no Graph
  * error. A Graph error decides by code and subcode, whatever the HTTP status:
  *   1, 2, 4, 17, 32, 341, 368, 613, 1200, 80006          -> MSGR_ERR_TRANSIENT
@@ -121,7 +121,7 @@ int msgr_graph_is_profile_permission(long code, long subcode);
  * A 2xx answer that is not a JSON object is MSGR_ERR_TRANSIENT: it did not come from the
  * Graph API (a proxy, a captive portal, a cut answer) and nothing says whether the call took
  * effect; the Send API has no idempotency key, so this rare case may send twice, as the one
- * call in flight at a kill may (SPEC.md "Processing rules").
+ * call in flight at a kill may (docs/worker.md).
  * Returns res->rc; MSGR_ERR_INVALID (bad arguments, nothing sent) and MSGR_ERR_NOMEM are
  * returned without a call. res must be initialised (msgr_graph_result_init). */
 msgr_result msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
@@ -152,7 +152,7 @@ msgr_result msgr_graph_upload_attachment(struct msgr_graph *g, const struct msgr
 msgr_result msgr_graph_profile(struct msgr_graph *g, const struct msgr_graph_auth *auth,
     const char *psid, const char *const *extra, size_t n_extra, struct msgr_graph_result *res);
 
-/* Thread control (GRAPH.md "Thread control"), each -> {"success":true}. target is an app id
+/* Thread control (docs/facebook.md "Thread control"), each -> {"success":true}. target is an app id
  * or "inbox" (MSGR_GRAPH_INBOX_APP_ID); metadata may be NULL. */
 msgr_result msgr_graph_pass_thread_control(struct msgr_graph *g,
     const struct msgr_graph_auth *auth, const char *psid, const char *target,

@@ -2,7 +2,7 @@
  *
  * One checker (msgr_message_validate) knows every limit; the builders assemble JSON and then
  * run the same checker over what they built, so a builder can never emit something the
- * checker (and so Facebook) would refuse. Limits: GRAPH.md "Calls" and Meta's Send API
+ * checker (and so Facebook) would refuse. Limits: docs/facebook.md "Calls" and Meta's Send API
  * reference (developers.facebook.com/docs/messenger-platform/reference/send-api/,
  * .../send-messages/template/{button,generic,media}, .../send-messages/quick-replies,
  * .../send-messages/buttons), numbers named in lib/limits.h. */
@@ -375,7 +375,7 @@ check_button(const json_t *b, const char *path, char *why, size_t whysz)
 		    (rc = check_str(b, "payload", path, 1, MSGR_PAYLOAD_MAX_CHARS, 0, &s, why,
 		    whysz)) != MSGR_OK)
 			return rc;
-		/* GRAPH.md "Calls": a call button's payload is the number, starting with '+';
+		/* docs/facebook.md "Calls": a call button's payload is the number, starting with '+';
 		 * Meta's "Call button": '+', country code, area code, number. E.164 has at most
 		 * 15 digits; anything else (spaces, dashes) is refused rather than guessed. */
 		if (strcmp(type, "phone_number") == 0 && !phone_ok(s)) {
@@ -389,7 +389,7 @@ check_button(const json_t *b, const char *path, char *why, size_t whysz)
 	if (strcmp(type, "account_link") == 0) {
 		if ((rc = check_keys(b, path, k_link, why, whysz)) != MSGR_OK)
 			return rc;
-		/* GRAPH.md "Calls": the log-in button needs an https url. */
+		/* docs/facebook.md "Calls": the log-in button needs an https url. */
 		return check_url(b, "url", path, 1, 1, &s, why, whysz);
 	}
 	return check_keys(b, path, k_unlink, why, whysz);
@@ -458,7 +458,7 @@ check_generic_element(const json_t *e, const char *path, char *why, size_t whysz
 		if ((rc = check_default_action(da, p, why, whysz)) != MSGR_OK)
 			return rc;
 	}
-	/* GRAPH.md "Calls": a card needs its title and at least one more field. */
+	/* docs/facebook.md "Calls": a card needs its title and at least one more field. */
 	if (sub == NULL && img == NULL && da == NULL && json_object_get(e, "buttons") == NULL) {
 		msgr_why(why, whysz, "%s: a card needs subtitle, image_url, default_action or "
 		    "buttons besides its title", path);
@@ -677,7 +677,7 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 	    (rc = check_keys(message, "", keys, why, whysz)) != MSGR_OK)
 		return rc;
 
-	/* GRAPH.md "Calls": exactly one of text, attachment, sticker_id. */
+	/* docs/facebook.md "Calls": exactly one of text, attachment, sticker_id. */
 	nbody = (json_object_get(message, "text") != NULL) +
 	    (json_object_get(message, "attachment") != NULL) +
 	    (json_object_get(message, "sticker_id") != NULL);
@@ -707,7 +707,7 @@ msgr_message_validate(const json_t *message, char *why, size_t whysz)
 		if ((rc = check_quick_reply(json_array_get(qrs, i), p, why, whysz)) != MSGR_OK)
 			return rc;
 	}
-	/* GRAPH.md "Calls": metadata "under 1000" characters. */
+	/* docs/facebook.md "Calls": metadata "under 1000" characters. */
 	if ((rc = check_str(message, "metadata", "", 0, MSGR_METADATA_MAX_CHARS - 1, 0, &s, why,
 	    whysz)) != MSGR_OK)
 		return rc;
@@ -1423,7 +1423,7 @@ msgr_message_window_check(long long now_ms, long long last_user_ms,
 	    strcmp(tag, "HUMAN_AGENT") == 0;
 	if (human && age <= MSGR_WINDOW_HUMAN_AGENT_MS)
 		return MSGR_OK;
-	/* SPEC.md "Processing rules"; Facebook would answer 10/2018278 */
+	/* docs/worker.md; Facebook would answer 10/2018278 */
 	if (age <= MSGR_WINDOW_HUMAN_AGENT_MS)
 		msgr_why(why, whysz, "outside the 24-hour messaging window (last user message "
 		    "%lld h ago): only MESSAGE_TAG with tag HUMAN_AGENT may go", age / 3600000);

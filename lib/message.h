@@ -1,8 +1,8 @@
 /* message.h — Send API message builders and platform-limit checks; JSON out.
  *
- * Everything Facebook would refuse is refused here first (SPEC.md "Sending": "nothing Facebook
+ * Everything Facebook would refuse is refused here first (docs/sending.md: "nothing Facebook
  * would reject leaves"), with a `why` that names the field path and the limit, e.g.
- * "quick_replies[3].title: 23 characters, at most 20". The limits are those of GRAPH.md
+ * "quick_replies[3].title: 23 characters, at most 20". The limits are those of docs/facebook.md
  * "Calls" and Meta's Send API reference, named in lib/limits.h. A "character" is a Unicode
  * code point of valid UTF-8, never a byte.
  *
@@ -70,7 +70,7 @@ const char *msgr_message_unknown_key(const json_t *o, const char *const *keys);
 /* ---- whole-message check ------------------------------------------------------------- */
 
 /* Checks message (the `message` field of a Send API call) as a whole against every limit of
- * GRAPH.md "Calls": exactly one of text / attachment / sticker_id; text valid UTF-8, not
+ * docs/facebook.md "Calls": exactly one of text / attachment / sticker_id; text valid UTF-8, not
  * empty, at most 2000 characters; quick_replies 1..13, content_type text | user_phone_number
  * | user_email, a text one with title (<= 20) and payload (<= 1000), image_url optional;
  * metadata under 1000 characters; reply_to {mid}; attachment type image | audio | video |
@@ -131,11 +131,11 @@ json_t *msgr_message_button_web_url(const char *title, const char *url,
     const struct msgr_message_webview *webview, char *why, size_t whysz);
 json_t *msgr_message_button_postback(const char *title, const char *payload, char *why,
     size_t whysz);
-/* payload is the phone number: '+' then 4 to 15 digits, no spaces (E.164; GRAPH.md
+/* payload is the phone number: '+' then 4 to 15 digits, no spaces (E.164; docs/facebook.md
  * "Calls" says it starts with '+'). */
 json_t *msgr_message_button_phone(const char *title, const char *number, char *why,
     size_t whysz);
-/* url must be https (GRAPH.md "Calls"). */
+/* url must be https (docs/facebook.md "Calls"). */
 json_t *msgr_message_button_account_link(const char *url, char *why, size_t whysz);
 json_t *msgr_message_button_account_unlink(char *why, size_t whysz);
 
@@ -166,7 +166,7 @@ msgr_result msgr_message_set_reply_to(json_t *message, const char *mid, char *wh
 /* What goes around a message. Strings are borrowed for the call. */
 struct msgr_message_request {
 	const char *recipient_id;       /* PSID; exactly one of recipient_id / user_ref */
-	const char *user_ref;           /* checkbox plugin optin (SPEC.md "Events") */
+	const char *user_ref;           /* checkbox plugin optin (docs/events.md) */
 	const char *messaging_type;     /* NULL = "RESPONSE"; "UPDATE"; "MESSAGE_TAG" */
 	const char *tag;                /* only "HUMAN_AGENT"; required with MESSAGE_TAG */
 	const char *notification_type;  /* NULL (Facebook's REGULAR), REGULAR, SILENT_PUSH, NO_PUSH */
@@ -188,7 +188,7 @@ struct msgr_message_request {
 msgr_result msgr_message_request(const struct msgr_message_request *req, json_t **out,
     char *why, size_t whysz);
 
-/* ---- the messaging window (SPEC.md "Processing rules") ------------------------------- */
+/* ---- the messaging window (docs/worker.md) ------------------------------- */
 
 #define MSGR_WINDOW_STANDARD_MS (24LL * 3600 * 1000)     /* any message type */
 #define MSGR_WINDOW_HUMAN_AGENT_MS (7LL * 24 * 3600 * 1000) /* MESSAGE_TAG + HUMAN_AGENT */

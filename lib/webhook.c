@@ -1,6 +1,6 @@
-/* webhook.c — a signed webhook body -> typed events (GRAPH.md "Webhooks": {"object":"page",
- * "entry":[{"id":PAGE,"time":ms,"messaging"|"standby":[...]}]}, up to 1000 events across
- * several pages). No I/O: the caller logs, stores and quarantines. */
+/* webhook.c — a signed webhook body -> typed events (docs/facebook.md "Webhooks":
+ * {"object":"page", "entry":[{"id":PAGE,"time":ms,"messaging"|"standby":[...]}]}, up to 1000
+ * events across several pages). No I/O: the caller logs, stores and quarantines. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ msgr_webhook_batch_free(struct msgr_webhook_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* An entry id: digits, as a string or a JSON integer (GRAPH.md shows "id":PAGE bare). */
+/* An entry id: digits, as a string or a JSON integer (docs/facebook.md shows "id":PAGE bare). */
 static int
 entry_id(json_t *v, char *dst, size_t dstsz)
 {

@@ -1,7 +1,7 @@
 /* webhook.h — a signed webhook body -> typed events, with explicit bounds; no I/O.
  *
  * The body must already have passed msgr_signature_verify. Parsing never fails the request
- * for its content (SPEC.md "HTTP behaviour"): a body that is not JSON or not a webhook is
+ * for its content (docs/responder.md "Answers"): a body that is not JSON or not a webhook is
  * reported so the caller quarantines it whole; a malformed entry or event is put in the
  * batch's quarantine list with its reason while the valid events beside it are kept. */
 #ifndef MSGR_WEBHOOK_H

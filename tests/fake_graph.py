@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fake_graph.py — a fake Facebook Graph API for the tests (never linked into the product).
 
-Checks every request as strictly as ../shared/GRAPH.md says Facebook does and answers with
+Checks every request as strictly as docs/facebook.md says Facebook does and answers with
 Facebook's shapes: successes as documented, refusals as HTTP 400 +
 {"error":{"message","type","code","error_subcode","fbtrace_id"}}.
 
@@ -63,7 +63,7 @@ INBOX_APP_ID = "263902037430900"
 MAX_BODY = 4 * 1024 * 1024
 HANG_MAX_S = 60
 
-# GRAPH.md "Calls"
+# docs/facebook.md "Calls"
 RECIPIENT_FIELDS = ("id", "user_ref", "post_id", "comment_id")
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 RETIRED_TAGS = ("CONFIRMED_EVENT_UPDATE", "ACCOUNT_UPDATE", "POST_PURCHASE_UPDATE")
@@ -303,7 +303,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for v in rec["violations"]:
                 self.st.violations.append({"call": rec["id"], "path": rec["path"], "violation": v})
 
-    # ---- token and proof (GRAPH.md "Calls") ----
+    # ---- token and proof (docs/facebook.md "Calls") ----
     def authenticate(self, query, params, rec):
         token, where = None, None
         auth = self.headers.get("Authorization")
@@ -405,7 +405,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
         return None
 
-    # ---- per-page pacing (GRAPH.md "Limits") ----
+    # ---- per-page pacing (docs/facebook.md "Limits") ----
     def pace(self, ctx, rec):
         if ctx.get("kind") != "page":
             return
@@ -768,7 +768,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ans["id"] = psid
         return ans
 
-    # ---- thread control (GRAPH.md "Thread control") ----
+    # ---- thread control (docs/facebook.md "Thread control") ----
     def owner_of(self, ctx, psid):
         with self.st.lock:
             return self.st.owners.get((ctx["page_id"], psid))
@@ -931,7 +931,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = {f: cur[f] for f in want if f in cur}
         return {"data": [data] if data else []}
 
-    # ---- subscriptions (GRAPH.md "Subscriptions") ----
+    # ---- subscriptions (docs/facebook.md "Subscriptions") ----
     def app_subscriptions(self, method, params, ctx):
         url = urllib.parse.urlsplit(self.path)
         p = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
@@ -1026,7 +1026,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, {"calls": calls})
         if method == "GET" and name == "callback":
             # A webhook stand-in for subscription tests: echoes hub.challenge when
-            # hub.verify_token equals ?token= (SPEC.md "HTTP behaviour"), 403 otherwise.
+            # hub.verify_token equals ?token= (docs/responder.md "Answers"), 403 otherwise.
             if q.get("hub.mode") == "subscribe" and q.get("token") and \
                     q.get("hub.verify_token") == q.get("token"):
                 return self.send_raw(200, "text/plain", q.get("hub.challenge", "").encode())
@@ -1083,7 +1083,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if name == "subscription":
             # What Facebook does after an hour of failed deliveries: the app's webhook stays
-            # registered but turns inactive (GRAPH.md "Webhooks").
+            # registered but turns inactive (docs/facebook.md "Webhooks").
             with st.lock:
                 sub = st.subscriptions.get(str(body.get("app_id")), {}).get("page")
                 if sub is None:

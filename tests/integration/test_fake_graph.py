@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration tests of tests/fake_graph.py: each check of GRAPH.md refuses the bad request
+"""Integration tests of tests/fake_graph.py: each check of docs/facebook.md refuses the bad request
 with Facebook's code, good requests get Facebook's answers, failures can be injected, calls
 are recorded without the token. Python 3 stdlib, 127.0.0.1 only, bounded in time. TAP lines.
 (The C client against the fake is tested in tests/unit/test_graph.c.)"""
@@ -244,7 +244,7 @@ def run(f):
     expect(f, "notification_type and persona_id accepted", "POST", "me/messages",
            send_body({"text": "x"}, notification_type="SILENT_PUSH", persona_id="777"))
 
-    # ---- message contents (GRAPH.md "Calls", "Quick replies", "Templates") ----
+    # ---- message contents (docs/facebook.md "Calls", "Quick replies", "Templates") ----
     expect(f, "message: text and attachment -> 100", "POST", "me/messages",
            send_body({"text": "x", "sticker_id": 369239263222822}), want=(100, None))
     expect(f, "message: empty -> 100", "POST", "me/messages", send_body({}), want=(100, None))

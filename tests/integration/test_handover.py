@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration tests of routing and Conversation Routing (issue 5), through cgi-fcgi.
+"""Integration tests of routing and Conversation Routing, through cgi-fcgi.
 
 Many pages on one app: a body posted to one connector's path carries entries of several
 pages; each goes to its own connector, entries of another app's page are dropped. Handover:

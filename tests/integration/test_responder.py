@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_responder.py — every row of SPEC.md's HTTP table, routing, durability and process
+"""test_responder.py — every row of docs/responder.md's HTTP table, routing, durability and process
 behaviour, against a pool of responder processes sharing one FastCGI socket, driven with the
 real `cgi-fcgi` command. Prints TAP lines; tests/run counts them."""
 import concurrent.futures

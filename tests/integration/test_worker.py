@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration tests of the worker (issue 4): answers through cgi-fcgi and the fake Graph API.
+"""Integration tests of the worker (docs/worker.md): answers through cgi-fcgi and the fake Graph API.
 
 A pool of responders shares one FastCGI socket; each runs the worker after its response.
 `msgrctl drain` runs the same worker from the command line. The fake Graph API checks every

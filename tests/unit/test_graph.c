@@ -1,4 +1,4 @@
-/* Unit tests: graph — the pure classification (every code of GRAPH.md "Errors"), argument
+/* Unit tests: graph — the pure classification (every code of docs/facebook.md "Errors"), argument
  * checks, and the libcurl client against tests/fake_graph.py started as a subprocess. */
 #include "unit.h"
 
@@ -378,7 +378,7 @@ test_send_success(void **state)
 	assert_int_equal(res.http_status, 200);
 	assert_true(strncmp(res.message_id, "m_", 2) == 0);
 	assert_string_equal(res.recipient_id, PSID);
-	/* GRAPH.md: no recipient_id for a user_ref send */
+	/* docs/facebook.md: no recipient_id for a user_ref send */
 	assert_int_equal(msgr_graph_send(gr, &auth, ur, &res), MSGR_OK);
 	assert_true(res.message_id[0] != '\0');
 	assert_string_equal(res.recipient_id, "");
