@@ -16,7 +16,7 @@
  * which is outside what the input says (and /dev/zero would never end). stdin is /dev/null,
  * so a "file:/dev/stdin" secret reads nothing instead of waiting.
  *
- * libconfig 1.5 leaks the string token that follows a syntax error (see src/msgrctl.c); the
+ * libconfig 1.5 leaks the string token that follows a syntax error (see lib/lsan_libconfig.h); the
  * same LeakSanitizer suppression, by library name only, keeps the report to our own leaks.
  * A broken invariant aborts, which libFuzzer (and tests/fuzz/driver.c) report as a crash. */
 #include <stdint.h>
@@ -33,7 +33,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#include "../../src/lsan_libconfig.h"
+#include "lsan_libconfig.h"
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \

@@ -9,7 +9,7 @@
 #include "config.h"
 #include "log.h"
 
-#include "../../src/lsan_libconfig.h"
+#include "lsan_libconfig.h"
 
 /* ---- helpers ---- */
 

@@ -1,5 +1,6 @@
 /* lsan_libconfig.h — the one known leak LeakSanitizer is told to ignore, for the programs
- * that load a config (msgrctl, and the config and stories tests and fuzz targets).
+ * that load a config (msgrctl, and the config and stories tests and fuzz targets). Private:
+ * never installed with the library headers, since it defines the sanitizer's hooks.
  *
  * libconfig 1.5 leaks the string token that follows a syntax error (its parser drops the
  * lookahead without freeing it). A program reports the error and exits, or loads the config
