@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "cfgread.h"
+#include "audit.h"
 #include "config.h"
 #include "event.h"
 #include "id.h"
@@ -380,19 +381,26 @@ get_text(struct scope *sc, const char *key, int required, size_t maxchars, char 
 }
 
 /* An http:// or https:// URL (lib/url.h): curl fetches graph.url and bot.url, Facebook the
- * menu's web_url items (docs/configuration.md). */
+ * menu's web_url items (docs/configuration.md). local: the connector itself sends to it
+ * (graph.url carries the page token, bot.url people's messages), so plain http:// only to
+ * a loopback host, where no network lies between. */
 static int
-get_url(struct scope *sc, const char *key, int required, char **out)
+get_url(struct scope *sc, const char *key, int required, int local, char **out)
 {
 	enum msgr_url_fault f;
 	int r = get_str(sc, key, required, out);
 
 	if (r != 1)
 		return r;
-	if ((f = msgr_url_check(*out, MSGR_URL_HTTPS | MSGR_URL_HTTP)) == MSGR_URL_OK)
+	f = msgr_url_check(*out, MSGR_URL_HTTPS | (local ? MSGR_URL_HTTP_LOOPBACK : MSGR_URL_HTTP));
+	if (f == MSGR_URL_OK)
 		return 1;
 	if (f == MSGR_URL_ERR_NOMEM)
 		sc->ld->nomem = 1;
+	else if (local && f == MSGR_URL_ERR_HOST)
+		fault(sc->ld, config_setting_get_member(sc->group, key),
+		    "'%s%s'%s: http:// only to 127.0.0.1, localhost or [::1]; use https://",
+		    sc->prefix, key, sc->where);
 	else
 		fault(sc->ld, config_setting_get_member(sc->group, key),
 		    "'%s%s'%s must be an http:// or https:// URL", sc->prefix, key, sc->where);
@@ -486,6 +494,9 @@ secret_from_env(struct scope *sc, const config_setting_t *s, const char *key,
 	return NULL;
 }
 
+/* Room for why a secret file's path is refused: it names the folder. */
+#define PATH_BYTES_WHY 4352
+
 /* The secret of "file:PATH" (given is PATH, relative to the config's folder): one line of
  * text, an editor's final newline dropped. malloc'd, or NULL after a fault: the file is
  * named, its content never. */
@@ -493,7 +504,7 @@ static char *
 secret_from_file(struct scope *sc, const config_setting_t *s, const char *key,
     const char *given)
 {
-	char what[KEY_NAME_MAX], *path, *v = NULL;
+	char what[KEY_NAME_MAX], why[PATH_BYTES_WHY], *path, *v = NULL;
 	const char *bad = NULL;
 	size_t len;
 	msgr_result rc;
@@ -505,6 +516,15 @@ secret_from_file(struct scope *sc, const config_setting_t *s, const char *key,
 	}
 	if ((path = resolve_path(sc->ld, given)) == NULL)
 		return NULL;
+	/* Refused before it is read: a file others can write, or a link into a folder they can
+	 * write, lets them choose the secret (docs/configuration.md "Secrets"). */
+	rc = msgr_audit_secret_path(path, why, sizeof(why));
+	if (rc == MSGR_ERR_NOMEM)
+		sc->ld->nomem = 1;
+	else if (rc != MSGR_OK)
+		fault(sc->ld, s, "%s: secret file %s %s", what, path, why);
+	if (rc != MSGR_OK)
+		goto out;
 	rc = msgr_cfgread_file(path, MSGR_MAX_SECRET_FILE, &v, &len);
 	if (rc == MSGR_ERR_NOMEM)
 		sc->ld->nomem = 1;
@@ -579,7 +599,7 @@ parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 	if (get_group(&(struct scope){ ld, root, "", "" }, "graph", &sc.group) != 1)
 		return;
 	check_keys(&sc, keys);
-	if (get_url(&sc, "url", 0, &s) == 1) {
+	if (get_url(&sc, "url", 0, 1, &s) == 1) {
 		/* the client joins url "/" version "/" path */
 		n = strlen(s);
 		while (n > 0 && s[n - 1] == '/')
@@ -717,7 +737,7 @@ parse_bot(struct scope *csc, struct msgr_connector *c)
 	if (config_setting_get_member(sc.group, "file") != NULL)
 		fault(ld, config_setting_get_member(sc.group, "file"),
 		    "'bot.file'%s applies only to bot type \"stories\"", csc->where);
-	get_url(&sc, "url", 1, &c->bot.url);
+	get_url(&sc, "url", 1, 1, &c->bot.url);
 	get_secret(&sc, "secret", 1, &c->bot.secret);
 	get_int32(&sc, "timeout_ms", 100, 60000, &c->bot.timeout_ms);
 	if (get_list(&sc, "events", MSGR_EVENT_KIND_COUNT, &list) == 1) {
@@ -937,7 +957,7 @@ parse_menu(struct scope *sc, config_setting_t *list, struct msgr_profile_config 
 			check_keys(&isc, item_keys);
 			get_text(&isc, "title", 1, MSGR_MENU_TITLE_MAX_CHARS, &it->title);
 			hp = get_text(&isc, "payload", 0, MSGR_PAYLOAD_MAX_CHARS, &it->payload);
-			hu = get_url(&isc, "url", 0, &it->url);
+			hu = get_url(&isc, "url", 0, 0, &it->url);
 			/* a menu item is a postback or a web_url (GRAPH.md "Messenger profile") */
 			if (config_setting_get_member(isc.group, "payload") != NULL &&
 			    config_setting_get_member(isc.group, "url") != NULL)

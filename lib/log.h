@@ -4,7 +4,10 @@
  * message. Control bytes in the final line are written as \xNN, so untrusted text can never
  * start a forged line. Every string registered with msgr_log_add_secret (tokens, app
  * secrets, bot secrets: config does it at load) is replaced by "[redacted]" wherever it
- * appears, as a second line of defence behind "never log a secret". */
+ * appears, as a second line of defence behind "never log a secret": in the whole text before
+ * a long line is cut, and in msgr_log_escape's raw input before it is escaped or cut, so
+ * neither a cut nor an escape can let part of a secret through; the secret's escaped forms
+ * (a quoted log field, a JSON string, a URL) are replaced as well (docs/responder.md "Logs"). */
 #ifndef MSGR_LOG_H
 #define MSGR_LOG_H
 
@@ -34,8 +37,9 @@ void msgr_log(enum msgr_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Copies untrusted src (srclen bytes) into dst as printable ASCII for a quoted log field:
- * '"' and '\\' are backslash-escaped, other bytes outside 0x20..0x7e as \xNN; cut with "..."
- * when it does not fit. Always NUL-terminates (dstsz > 0). Returns dst. */
+ * every registered secret replaced by "[redacted]" first, then '"' and '\\' backslash-escaped,
+ * other bytes outside 0x20..0x7e as \xNN; cut with "..." when it does not fit. Always
+ * NUL-terminates (dstsz > 0). Returns dst. */
 char *msgr_log_escape(char *dst, size_t dstsz, const char *src, size_t srclen);
 
 #endif

@@ -9,10 +9,12 @@
  * default one sleeps in coarse steps (docs/store.md "Locking"). Arguments arrive checked and
  * times explicit (lib/store.c): nothing here reads the wall clock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -534,7 +536,12 @@ query_int(struct sq *st, const char *text, long long *v, const char *what)
 /* ---- open, migrate, close ---- */
 
 /* Sets journal_mode; a filesystem where WAL cannot work (no shared memory: NFS) leaves
- * SQLite in its old mode, which still works: say so in the log rather than refuse. */
+ * SQLite in its old mode, which still works: say so in the log rather than refuse.
+ * Changing the mode needs the file to itself, and SQLite answers SQLITE_BUSY at once,
+ * without calling the busy handler, when another connection holds it (a handler could
+ * deadlock there): several processes opening a fresh file together all meet that. So the
+ * pragma is tried again under the same waits and deadline as any lock (busy_wait), and
+ * only a lock held past busy_timeout_ms is an error (docs/store.md "Locking"). */
 static msgr_result
 set_journal(struct sq *st, int wal)
 {
@@ -543,12 +550,20 @@ set_journal(struct sq *st, int wal)
 	const unsigned char *got;
 	char text[40];
 	msgr_result r = MSGR_OK;
-	int rc;
+	int rc, tries = 0;
 
 	snprintf(text, sizeof(text), "PRAGMA journal_mode = %s", want);
-	if ((rc = sqlite3_prepare_v2(st->db, text, -1, &s, NULL)) != SQLITE_OK)
-		return fail(st, rc, "journal_mode");
-	rc = sqlite3_step(s);
+	for (;;) {
+		if ((rc = sqlite3_prepare_v2(st->db, text, -1, &s, NULL)) != SQLITE_OK)
+			return fail(st, rc, "journal_mode");
+		rc = sqlite3_step(s);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		sqlite3_finalize(s);
+		s = NULL;
+		if (!busy_wait(st, tries++))
+			return fail(st, rc, "journal_mode");
+	}
 	if (rc != SQLITE_ROW) {
 		r = fail(st, rc, "journal_mode");
 		goto out;
@@ -603,6 +618,30 @@ out:
 
 
 static void sq_close(void *impl);
+
+/* A missing database file is created here, empty (an empty file is an empty database to
+ * SQLite) and readable and writable by its owner only, whatever the umask of the web
+ * server, suexec or cron: it holds people's messages, PSIDs and tokens (docs/store.md
+ * "Files"). SQLite gives the -wal, -shm and -journal files it creates later the mode of the
+ * database file, so they are private too. An existing file keeps the mode it has. 0, or -1
+ * with errno when the file could not be made (SQLite's own open then says why). */
+static int
+create_private(const char *path)
+{
+	int fd, e;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -1;
+	/* The umask may have taken bits from 0600 (a umask of 0277): owner read and write. */
+	if (fchmod(fd, 0600) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
 
 /* The connection's settings, and the schema brought to SCHEMA_VERSION (v: the file's). */
 static msgr_result
@@ -669,6 +708,9 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 		r = MSGR_ERR_STORE;
 		goto out;
 	}
+	if (!opt->readonly && create_private(opt->path) != 0)
+		msgr_log(MSGR_LOG_DEBUG, "store: cannot create %s private: %s", opt->path,
+		    strerror(errno));
 	/* NOMUTEX: a handle is used by one thread at a time (store.h). */
 	flags = (opt->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 	    SQLITE_OPEN_NOMUTEX;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "bot.h"
 #include "buf.h"
 #include "config.h"
@@ -36,7 +37,9 @@ static const struct ctl_command commands[] = {
 	{ "check", cmd_check, "", "validate the configuration, list the connectors",
 	  "Loads and validates the configuration. Prints every fault (FILE:LINE: what is wrong)\n"
 	  "and exits 1, or lists the connectors (id, path, app_id, page_id, bot; never a token\n"
-	  "or a secret) and \"config OK: N connectors\".\n" },
+	  "or a secret) and \"config OK: N connectors\". Warns (exit status unchanged) about a\n"
+	  "config, secret file or state file others can read or write, a folder others can\n"
+	  "write holding them, and a verify token or bot secret that is easy to guess.\n" },
 	{ "sign", cmd_sign, "[--connector ID] [FILE]", "print sha256=... for a webhook body",
 	  "Prints the X-Hub-Signature-256 value Facebook would send for the body in FILE (or\n"
 	  "standard input, or \"-\"): sha256=<hex HMAC-SHA256(app secret, body)>. The body is\n"
@@ -135,9 +138,11 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			putchar('\n');
 		}
 	}
-	/* A config others can read with a secret in it, or a readable file: secret: a warning
-	 * only, the exit status stays the config's. */
+	/* A config others can read with a secret in it, or a readable file: secret; a state
+	 * file, config or folder others can read or write; a weak verify token or bot secret:
+	 * warnings only, the exit status stays the config's (docs/deploy.md "Permissions"). */
 	(void)msgr_config_exposure(ctl->cfg, print_exposure, NULL);
+	(void)msgr_audit_config(ctl->cfg, print_exposure, NULL);
 	if ((bad = check_bots(ctl->cfg)) > 0) {
 		fprintf(stderr, "msgrctl: %zu connector%s with a faulty bot\n", bad,
 		    bad == 1 ? "" : "s");

@@ -460,7 +460,7 @@ test_wrong_types(void **state)
 	    "log_level = 1;\n"
 	    "connectors = ( { id = 7; path = \"/a\"; app_id = 1; page_id = \"2\";\n"
 	    "  call_token = true; webhook_token = \"w-1234\"; secret = \"s-1234\";\n"
-	    "  bot = { type = \"api\"; url = \"http://x/\"; secret = \"b-1234\"; timeout_ms = 1.5;\n"
+	    "  bot = { type = \"api\"; url = \"https://x/\"; secret = \"b-1234\"; timeout_ms = 1.5;\n"
 	    "          events = \"message\"; };\n"
 	    "  send_rate = \"fast\"; profile_fields = ( 1 ); } );\n");
 	e = load_fail(p);
@@ -705,7 +705,7 @@ test_cross_limits(void **state)
 	    "worker = { lease_ms = 1500; };\n"
 	    "connectors = ( { id = \"a\"; path = \"/a\"; app_id = \"1\"; page_id = \"2\";\n"
 	    "  call_token = \"ct-1234\"; webhook_token = \"wt-1234\"; secret = \"sec-1234\";\n"
-	    "  bot = { type = \"api\"; url = \"http://x/\"; secret = \"b-1234\"; }; } );\n");
+	    "  bot = { type = \"api\"; url = \"https://x/\"; secret = \"b-1234\"; }; } );\n");
 	e = load_fail(p);
 	assert_fault(e, p, 1, "'graph.connect_timeout_ms' (2500) must not exceed 'graph.timeout_ms' (2000)");
 	assert_fault(e, p, 2, "'worker.lease_ms' (1500) must exceed 'graph.timeout_ms' (2000)");
