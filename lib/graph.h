@@ -25,10 +25,6 @@
 #include "limits.h"
 #include "result.h"
 
-/* The Page Inbox, where "inbox" passes a thread: lib/id.h's one constant under this
- * header's name. */
-#define MSGR_GRAPH_INBOX_APP_ID MSGR_PAGE_INBOX_APP_ID
-
 struct msgr_graph;
 
 struct msgr_graph_options {
@@ -153,7 +149,7 @@ msgr_result msgr_graph_profile(struct msgr_graph *g, const struct msgr_graph_aut
     const char *psid, const char *const *extra, size_t n_extra, struct msgr_graph_result *res);
 
 /* Thread control (docs/facebook.md "Thread control"), each -> {"success":true}. target is an app id
- * or "inbox" (MSGR_GRAPH_INBOX_APP_ID); metadata may be NULL. */
+ * or "inbox" (MSGR_PAGE_INBOX_APP_ID, lib/id.h); metadata may be NULL. */
 msgr_result msgr_graph_pass_thread_control(struct msgr_graph *g,
     const struct msgr_graph_auth *auth, const char *psid, const char *target,
     const char *metadata, struct msgr_graph_result *res);

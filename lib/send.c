@@ -4,6 +4,7 @@
 
 #include "attachment.h"
 #include "conversation.h"
+#include "id.h"
 #include "message.h"
 #include "send.h"
 
@@ -81,7 +82,7 @@ msgr_send_item(const struct msgr_sender *s, const struct msgr_event *ev,
 	case MSGR_PLAN_PASS_THREAD:
 		call.kind = MSGR_CALL_PASS_THREAD;
 		call.target = it->target;
-		owner = strcmp(it->target, "inbox") == 0 ? MSGR_GRAPH_INBOX_APP_ID : it->target;
+		owner = strcmp(it->target, "inbox") == 0 ? MSGR_PAGE_INBOX_APP_ID : it->target;
 		break;
 	case MSGR_PLAN_TAKE_THREAD:
 		call.kind = MSGR_CALL_TAKE_THREAD;

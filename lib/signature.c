@@ -50,14 +50,8 @@ msgr_result
 msgr_signature_format(const char *secret, const void *body, size_t len,
     char out[MSGR_SIGNATURE_HEADER_LEN + 1])
 {
-	unsigned char mac[32];
-	msgr_result rc;
-
-	if ((rc = hmac(secret, body, len, mac)) != MSGR_OK)
-		return rc;
 	memcpy(out, "sha256=", 7);
-	msgr_signature_hex(mac, sizeof(mac), out + 7);
-	return MSGR_OK;
+	return msgr_signature_hmac_hex(secret, body, len, out + 7);
 }
 
 msgr_result

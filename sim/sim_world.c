@@ -8,6 +8,7 @@
 #include "event.h"
 #include "log.h"
 #include "message.h"
+#include "signature.h"
 #include "sim_clock.h"
 #include "sim_world.h"
 
@@ -437,13 +438,11 @@ void
 sim_world_mid(struct sim_world *w, const char *prefix, char out[SIM_MID_MAX + 1])
 {
 	unsigned char rnd[8] = { 0 };
-	char hex[17];
-	size_t i;
+	char hex[2 * sizeof(rnd) + 1];
 
 	/* Unique by the counter; the random part makes them look like Facebook's (opaque). */
 	(void)RAND_bytes(rnd, (int)sizeof(rnd));
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	msgr_signature_hex(rnd, sizeof(rnd), hex);
 	snprintf(out, SIM_MID_MAX + 1, "%s%s%llx", prefix, hex, ++w->ids);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "id.h"
 #include "ctl.h"
 #include "msgrctl.h"
 
@@ -19,7 +20,7 @@ owner_name(const struct msgr_connector *cn, const char *app)
 		return "nobody";
 	if (strcmp(app, cn->app_id) == 0)
 		return "this connector's app";
-	if (strcmp(app, MSGR_GRAPH_INBOX_APP_ID) == 0)
+	if (strcmp(app, MSGR_PAGE_INBOX_APP_ID) == 0)
 		return "the Page Inbox (a person)";
 	return "another app";
 }
@@ -93,7 +94,7 @@ passed(struct ctl *ctl, const struct thread_req *q, const struct msgr_graph_resu
 {
 	(void)res;
 	remember_owner(ctl, q->cn, q->to, MSGR_OWNER_APP,
-	    strcmp(q->target, "inbox") == 0 ? MSGR_GRAPH_INBOX_APP_ID : q->target);
+	    strcmp(q->target, "inbox") == 0 ? MSGR_PAGE_INBOX_APP_ID : q->target);
 }
 
 static void
@@ -199,12 +200,12 @@ parse_args(struct ctl *ctl, int argc, char **argv, struct thread_req *q)
 static int
 check_args(const struct thread_req *q, const struct thread_action *act)
 {
-	if (!msgr_config_is_id(q->to)) {
+	if (!msgr_id_valid(q->to)) {
 		fprintf(stderr, "msgrctl thread: --to must be a page-scoped user id (digits)\n");
 		return 1;
 	}
 	if (act != NULL && (act->needs & NEEDS_TARGET) && (q->target == NULL ||
-	    (strcmp(q->target, "inbox") != 0 && !msgr_config_is_id(q->target)))) {
+	    (strcmp(q->target, "inbox") != 0 && !msgr_id_valid(q->target)))) {
 		fprintf(stderr, "msgrctl thread pass: --target inbox or an app id is needed\n");
 		return 1;
 	}

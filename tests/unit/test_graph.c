@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "graph.h"
+#include "id.h"
 #include "log.h"
 #include "signature.h"
 
@@ -573,7 +574,7 @@ test_thread_control(void **state)
 	    &res), MSGR_OK);
 	assert_true(json_is_true(json_object_get(res.json, "success")));
 	assert_int_equal(msgr_graph_thread_owner(gr, &auth, PAGE_ID, PSID, &res), MSGR_OK);
-	assert_string_equal(res.owner_app_id, MSGR_GRAPH_INBOX_APP_ID);
+	assert_string_equal(res.owner_app_id, MSGR_PAGE_INBOX_APP_ID);
 	/* not the owner any more: the send is refused (code 10, permanent) */
 	assert_int_equal(msgr_graph_send(gr, &auth, req, &res), MSGR_ERR_PERMANENT);
 	assert_int_equal(res.code, 10);
