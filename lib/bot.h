@@ -1,4 +1,4 @@
-/* bot.h — one interface for bots (DESIGN.md "Modules": bot); SPEC.md "Bots".
+/* bot.h — one interface for bots (docs/bot-api.md, docs/stories.md).
  *
  * The worker opens one bot per connector, once, and asks it what to do about each
  * answerable event. A bot answers with a list of ACTIONS, a jansson array, in the order they
@@ -12,12 +12,12 @@
  *
  * "message" is the `message` field of a Send API call, already valid by
  * msgr_message_validate (lib/message.h); messaging_type is RESPONSE, UPDATE or MESSAGE_TAG
- * (the last one with tag HUMAN_AGENT, the only tag left: GRAPH.md "Calls"). "inbox" is the
+ * (the last one with tag HUMAN_AGENT, the only tag left: docs/facebook.md "Calls"). "inbox" is the
  * Page Inbox (app MSGR_PAGE_INBOX_APP_ID). The worker adds the recipient and persona_id,
  * paces and sends them in order. No action carries a recipient, a token or a secret.
  *
  * Bot types: "stories" (lib/bot_stories.c, integrated mode) and "api" (lib/bot_api.c, Bot
- * API mode, issue 5). A type plugs in by defining a struct msgr_bot_ops and naming it in the
+ * API mode). A type plugs in by defining a struct msgr_bot_ops and naming it in the
  * table of lib/bot.c; nothing else changes for the worker. */
 #ifndef MSGR_BOT_H
 #define MSGR_BOT_H
@@ -42,7 +42,7 @@ struct msgr_bot_input {
 /* Opens the bot of conn (conn->bot): for stories, loads and validates conn->bot.file.
  * conn must outlive the bot. On success *out is the bot (msgr_bot_close) and MSGR_OK is
  * returned. MSGR_ERR_CONFIG when the bot cannot be used (a stories file with faults; a bot
- * type this build lacks: "bot type api: not available in this build"), with *errors (when
+ * type with no implementation in lib/bot.c's table), with *errors (when
  * errors is not NULL) a malloc'd text of one fault per line, "FILE:LINE: story "NAME": what";
  * MSGR_ERR_IO (a file that cannot be read, also with *errors); MSGR_ERR_NOMEM;
  * MSGR_ERR_INVALID (NULL arguments). *out is NULL and nothing is held on failure. */
@@ -51,8 +51,8 @@ msgr_result msgr_bot_open(const struct msgr_connector *conn, struct msgr_bot **o
 
 /* Asks the bot about in->ev. On MSGR_OK *actions is a NEW reference to an array of actions
  * (the shapes above, already checked by msgr_bot_actions_validate), possibly empty: an
- * event the bot has nothing to say to, an echo or a standby event (never answered, SPEC.md
- * "Processing rules"). On failure *actions is NULL and the result says what to do:
+ * event the bot has nothing to say to, an echo or a standby event (never answered, docs/worker.md
+ * "One event, step by step"). On failure *actions is NULL and the result says what to do:
  * MSGR_ERR_TRANSIENT (an external bot failed or timed out: retry like a Send API failure);
  * MSGR_ERR_PERMANENT (an external bot answered something unusable: record, do not retry);
  * MSGR_ERR_NOMEM; MSGR_ERR_INVALID (NULL arguments). The stories bot only ever returns
@@ -74,7 +74,7 @@ const char *msgr_bot_last_error(const struct msgr_bot *bot);
 /* msgr_message_validate, with one allowance for bot answers: a message of only text (and
  * optionally quick_replies) may carry text over MSGR_TEXT_MAX_CHARS characters (at most
  * MSGR_MAX_TEXT_BYTES bytes), because the worker splits it at word boundaries with the quick
- * replies on the last part (SPEC.md "Sending"); each part, as it will be sent, must then
+ * replies on the last part (docs/sending.md); each part, as it will be sent, must then
  * validate. Results and why as msgr_message_validate. */
 msgr_result msgr_bot_message_validate(const json_t *message, char *why, size_t whysz);
 
@@ -100,7 +100,7 @@ msgr_result msgr_bot_check(const struct msgr_connector *conn, char **errors);
 
 #define MSGR_BOT_API_SIGNATURE_HEADER "X-Msgr-Signature"
 
-/* The JSON body POSTed to an api bot about in->ev (SPEC.md "Bots": api): {"connector",
+/* The JSON body POSTed to an api bot about in->ev (docs/bot-api.md "The request"): {"connector",
  * "page_id", "user", "event", "raw"}, compact UTF-8, keys in that order. For an event with
  * only a user_ref (checkbox plugin optin) "user" is {"user_ref": ...}. *body is malloc'd
  * (NUL-terminated, *len bytes before the NUL). MSGR_OK, MSGR_ERR_NOMEM, MSGR_ERR_INVALID

@@ -304,7 +304,7 @@ event_json(const struct msgr_event *ev)
 }
 
 /* user{id, first_name, last_name}, or {user_ref} when the event has only that (checkbox
- * plugin, SPEC.md "Events"), or {} when it names nobody (policy_enforcement). */
+ * plugin, docs/events.md), or {} when it names nobody (policy_enforcement). */
 static json_t *
 user_json(const struct msgr_bot_input *in)
 {
@@ -393,7 +393,7 @@ message_action(const json_t *m, size_t i, json_t **out, char *why, size_t whysz)
 			    "MESSAGE_TAG", i);
 			return MSGR_ERR_PERMANENT;
 		}
-		/* GRAPH.md "Calls": only HUMAN_AGENT remains (up to 7 days after the user's
+		/* docs/facebook.md "Calls": only HUMAN_AGENT remains (up to 7 days after the user's
 		 * last message); the other tags get error 100 since 27 April 2026. */
 		if ((v = json_object_get(m, "tag")) != NULL &&
 		    ((tag = json_string_value(v)) == NULL || strcmp(tag, "HUMAN_AGENT") != 0)) {
@@ -470,7 +470,7 @@ handover_action(const json_t *h, json_t **out, char *why, size_t whysz)
 			snprintf(why, whysz, "handover.metadata: not a UTF-8 string");
 			return MSGR_ERR_PERMANENT;
 		}
-		/* GRAPH.md "Calls": metadata under 1000 characters. */
+		/* docs/facebook.md "Calls": metadata under 1000 characters. */
 		if (chars >= MSGR_METADATA_MAX_CHARS) {
 			snprintf(why, whysz, "handover.metadata: %zu characters, at most %d", chars,
 			    MSGR_METADATA_MAX_CHARS - 1);

@@ -4,7 +4,7 @@
  * docs/messenger-platform/reference/webhook-events/...: messages, message-echoes,
  * messaging_postbacks, messaging_referrals, messaging_optins, message-deliveries,
  * message-reads, message-reactions, message-edits, messaging_account_linking,
- * messaging_policy_enforcement, messaging_handovers) and GRAPH.md "Webhooks". Where a page
+ * messaging_policy_enforcement, messaging_handovers) and docs/facebook.md "Webhooks". Where a page
  * shows an id or number both quoted and bare (echo app_id, sticker_id, new_owner_app_id,
  * num_edit "<INT>", optin timestamp "TIMESTAMP"), both forms are accepted. */
 #include <errno.h>
@@ -523,7 +523,7 @@ parse_kind(struct pctx *c, enum msgr_event_kind kind, json_t *kobj, const char *
 	case MSGR_EVENT_POSTBACK: {
 		json_t *ref;
 
-		/* A standby postback has no payload (GRAPH.md); mid, title optional too. */
+		/* A standby postback has no payload (docs/facebook.md); mid, title optional too. */
 		if ((rc = get_str(c, kobj, path, "mid", MSGR_MAX_MID_LEN, 0, &ev->mid)) != MSGR_OK ||
 		    (rc = get_str(c, kobj, path, "title", MSGR_MAX_STRING_BYTES, 0, &ev->title))
 		    != MSGR_OK ||

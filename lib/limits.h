@@ -1,12 +1,12 @@
 /* limits.h — every input bound of the connector, named in one place.
  *
  * Wire and config input is checked against these before use. Platform limits of the Send
- * API (GRAPH.md "Calls") live here too so the message builders, the stories validator and
+ * API (docs/facebook.md "Calls") live here too so the message builders, the stories validator and
  * the fake Graph API's documentation agree on one set of numbers. */
 #ifndef MSGR_LIMITS_H
 #define MSGR_LIMITS_H
 
-/* --- webhook intake (SPEC.md "HTTP behaviour", GRAPH.md "Webhooks") --- */
+/* --- webhook intake (docs/responder.md "Answers", docs/facebook.md "Webhooks") --- */
 #define MSGR_MAX_BODY_DEFAULT     4194304u /* bytes; config max_body overrides; 413 above */
 #define MSGR_MAX_BODY_CEILING     67108864u /* bytes; the most max_body may be set to */
 #define MSGR_MAX_JSON_DEPTH       32       /* nesting of a webhook body; Facebook's is < 10 */
@@ -29,7 +29,7 @@
 #define MSGR_MAX_CONFIG_STRING    4096     /* any string value in the config */
 #define MSGR_MAX_SECRET_FILE      4096     /* a file: secret */
 
-/* --- Send API platform limits (GRAPH.md "Calls") --- */
+/* --- Send API platform limits (docs/facebook.md "Calls") --- */
 #define MSGR_TEXT_MAX_CHARS       2000
 #define MSGR_QUICK_REPLIES_MAX    13
 #define MSGR_QR_TITLE_MAX_CHARS   20
@@ -58,19 +58,19 @@
 #define MSGR_MAX_BOT_ACTIONS      64       /* actions returned for one event */
 #define MSGR_MAX_BOT_ERRORS       65536    /* bytes of collected load errors */
 
-/* --- webhook events, added by the event module (issue 3) --- */
+/* --- webhook events (lib/event.c) --- */
 #define MSGR_MAX_USER_REF_LEN     256      /* sender.user_ref / optin.user_ref (developer-chosen) */
 #define MSGR_MAX_KEY_LEN          128      /* an unknown kind's key name */
 #define MSGR_MAX_DELIVERY_MIDS    1000     /* delivery.mids[] */
 #define MSGR_MAX_APP_ROLES        100      /* app_roles{} apps, and roles per app */
 
-/* --- config (lib/config.c), added by the config module (issue 3) --- */
+/* --- config (lib/config.c) --- */
 #define MSGR_MAX_CONFIG_FILE      1048576  /* bytes of a config file (and of each @include) */
 #define MSGR_MAX_CONFIG_ERRORS    100      /* faults listed by one load; the rest are counted */
 #define MSGR_MAX_CONNECTOR_ID_LEN 64       /* connector id: [A-Za-z0-9_.-] */
 #define MSGR_MAX_PROFILE_FIELDS   16       /* profile_fields of one connector */
 #define MSGR_MAX_LOCALES          64       /* greeting / persistent_menu locales of one page */
-#define MSGR_SEND_RATE_MAX        250      /* calls/s per page: under Facebook's 300 (GRAPH.md "Limits") */
+#define MSGR_SEND_RATE_MAX        250      /* calls/s per page: under Facebook's 300 */
 #define MSGR_BUSY_TIMEOUT_MAX_MS  3000     /* state.busy_timeout_ms: well inside Facebook's 5 s */
 #define MSGR_MENU_TITLE_MAX_CHARS 30       /* persistent menu item title (Meta persistent-menu ref.) */
 #define MSGR_MAX_SIM_PERSONAS     100      /* simulator.personas (docs/simulator.md) */
@@ -81,7 +81,7 @@
 #define MSGR_MAX_DRAIN_BYTES      8388608u /* bytes of a refused body read and discarded after
                                               the answer, so the server sees a whole exchange */
 
-/* --- Bot API bot (lib/bot_api.c, docs/bot-api.md), added by issue 5 --- */
+/* --- Bot API bot (lib/bot_api.c, docs/bot-api.md) --- */
 #define MSGR_MAX_BOT_MESSAGES     10       /* messages[] of one Bot API reply */
 #define MSGR_MAX_BOT_REPLY_DEPTH  32       /* JSON nesting of a Bot API reply */
 

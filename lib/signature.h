@@ -1,6 +1,6 @@
 /* signature.h — webhook signatures and secret comparison.
  *
- * Facebook signs the raw body it sends (GRAPH.md "Webhooks": X-Hub-Signature-256 =
+ * Facebook signs the raw body it sends (docs/facebook.md "Webhooks": X-Hub-Signature-256 =
  * "sha256=" + 64 lowercase hex of HMAC-SHA256(app secret, body)); the connector signs what
  * it posts to a Bot API bot the same way (X-Msgr-Signature). Every comparison of a secret
  * value runs in constant time (CRYPTO_memcmp). */

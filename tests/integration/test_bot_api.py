@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration tests of the Bot API bot (issue 5): webhooks through cgi-fcgi, the worker asks
+"""Integration tests of the Bot API bot (docs/bot-api.md): webhooks through cgi-fcgi, the worker asks
 an external bot over HTTP, the answers go to the fake Graph API.
 
 Connectors of the WorkerEnv (harness.py) get `type = "api"` bots:
