@@ -20,15 +20,20 @@ DESTDIR    ?=
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS        = fcgi jansson libconfig libcrypto libcurl sqlite3
+# Link lists by who calls what: PKGS are the library's (libmsgr.so, msgrctl, the tests);
+# FCGI_PKGS only the FastCGI programs' (the responder, the simulator: lib/fcgi_io.c, built
+# into libmsgr_fcgi.a). libunistring ships no .pc: plain -lunistring.
+PKGS        = jansson libconfig libcrypto libcurl sqlite3
+FCGI_PKGS   = fcgi
 
 WARN  = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Werror
 OPT  ?= -O2 -g
-DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(FCGI_PKGS))
 # lib/commit.c (group commit) is built on pthreads: everything that links libmsgr links
 # -pthread, and libmsgr.so records it as a dependency.
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring -pthread
+FCGILIBS  := $(shell $(PKG_CONFIG) --libs $(FCGI_PKGS))
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
              -fPIC -pthread -iquote lib $(DEPCFLAGS) \
@@ -56,8 +61,10 @@ CTL_OUT     = bin/msgrctl
 SIM_OUT     = cgi-bin/simulator.fcgi
 endif
 
-LIB_SRC  = $(sort $(wildcard lib/*.c))
+LIB_SRC  = $(filter-out lib/fcgi_%.c,$(sort $(wildcard lib/*.c)))
 LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
+FCGI_LIB_OBJ = $(patsubst %.c,$(O)/%.o,$(sort $(wildcard lib/fcgi_*.c)))
+FCGI_LIB = $(O)/libmsgr_fcgi.a
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN = $(UNIT_SRC:%.c=$(O)/%)
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -76,6 +83,12 @@ $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The FastCGI transport (lib/fcgi_*.c), apart so that only the programs served over FastCGI
+# link libfcgi; not installed.
+$(FCGI_LIB): $(FCGI_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 # Only msgr_ symbols leave the shared library: lib/libmsgr.map makes every other global local
 # (tests/integration/test_build.py checks the export list).
 $(SHARED): $(LIB_OBJ) lib/libmsgr.map
@@ -83,9 +96,9 @@ $(SHARED): $(LIB_OBJ) lib/libmsgr.map
 	  $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(DEPLIBS)
 
 FCGI_OBJ = $(O)/src/messenger_fcgi.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/fcgi_*.c)))
-$(FCGI_OUT): $(FCGI_OBJ) $(STATIC)
+$(FCGI_OUT): $(FCGI_OBJ) $(FCGI_LIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(FCGI_OBJ) $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(FCGI_OBJ) $(FCGI_LIB) $(STATIC) $(FCGILIBS) $(DEPLIBS)
 
 CTL_OBJ = $(O)/src/msgrctl.o $(patsubst %.c,$(O)/%.o,$(sort $(wildcard src/ctl*.c)))
 $(CTL_OUT): $(CTL_OBJ) $(STATIC)
@@ -94,9 +107,9 @@ $(CTL_OUT): $(CTL_OBJ) $(STATIC)
 
 # The simulator (sim/): a program of its own on libmsgr.a, never linked into the responder.
 SIM_OBJ = $(patsubst %.c,$(O)/%.o,$(sort $(wildcard sim/*.c)))
-$(SIM_OUT): $(SIM_OBJ) $(STATIC)
+$(SIM_OUT): $(SIM_OBJ) $(FCGI_LIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(SIM_OBJ) $(STATIC) $(DEPLIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(SIM_OBJ) $(FCGI_LIB) $(STATIC) $(FCGILIBS) $(DEPLIBS)
 
 $(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -132,24 +145,41 @@ integration: all
 	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
 	  TIERS=integration sh tests/run
 
+# What `make install` puts beside the library for its users: the public headers (not those
+# only the library's own files or the programs include) and a libmsgr.pc naming its
+# dependencies, so `pkg-config --cflags --libs libmsgr` builds a program on it.
+VERSION    ?= 0.1
+PRIVATE_HDR = lib/cfgread.h lib/lsan_libconfig.h $(wildcard lib/fcgi_*.h)
+PUBLIC_HDR  = $(filter-out $(PRIVATE_HDR),$(sort $(wildcard lib/*.h)))
+PC          = $(O)/libmsgr.pc
+$(PC): Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	  'Name: libmsgr' 'Description: Facebook Messenger connector library (messenger-fcgi)' \
+	  'Version: $(VERSION)' 'Requires.private: $(PKGS)' 'Libs: -L$${libdir} -lmsgr' \
+	  'Libs.private: -lunistring -pthread' 'Cflags: -I$${includedir}/msgr' > $@
+
 # Exported symbols of the shared library that do not start with msgr_ (should print nothing).
 symbols: $(SHARED)
 	@nm -D --defined-only $(SHARED) | awk '$$2 ~ /[TDBR]/ && $$3 !~ /^msgr_/ {print $$3}'
 
-install: all
+install: all $(PC)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/msgr \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/messenger-fcgi
 	install -m 755 $(CTL_OUT) $(DESTDIR)$(BINDIR)/msgrctl
 	install -m 755 $(FCGI_OUT) $(DESTDIR)$(LIBEXECDIR)/messenger.fcgi
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmsgr.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmsgr.so.0
 	ln -sf libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
-	install -m 644 lib/*.h $(DESTDIR)$(INCLUDEDIR)/msgr/
+	install -m 644 $(PUBLIC_HDR) $(DESTDIR)$(INCLUDEDIR)/msgr/
+	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/libmsgr.pc
 	$(MAKE) --no-print-directory install-man install-doc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/msgrctl $(DESTDIR)$(LIBEXECDIR)/messenger.fcgi \
-	  $(DESTDIR)$(LIBDIR)/libmsgr.a $(DESTDIR)$(LIBDIR)/libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so
+	  $(DESTDIR)$(LIBDIR)/libmsgr.a $(DESTDIR)$(LIBDIR)/libmsgr.so.0 $(DESTDIR)$(LIBDIR)/libmsgr.so \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/libmsgr.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/msgr
 	rm -f $(DESTDIR)$(MANDIR)/man8/messenger.fcgi.8 $(DESTDIR)$(MANDIR)/man1/msgrctl.1 \
 	  $(DESTDIR)$(MANDIR)/man5/msgr.conf.5
@@ -158,13 +188,13 @@ uninstall:
 clean:
 	rm -rf build cgi-bin/messenger.fcgi cgi-bin/simulator.fcgi bin/msgrctl
 
--include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(CTL_OBJ:.o=.d) \
+-include $(LIB_OBJ:.o=.d) $(FCGI_LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(CTL_OBJ:.o=.d) \
   $(SIM_OBJ:.o=.d)
 
 # The benchmark's baseline responder (bench/run.sh).
 build/bench/bare_fcgi: bench/bare_fcgi.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(DEPLIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(FCGILIBS) $(DEPLIBS)
 
 bench: all build/bench/bare_fcgi
 	sh bench/run.sh

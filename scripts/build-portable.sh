@@ -36,8 +36,10 @@ if [ -n "$missing" ]; then
 fi
 
 # -Bstatic for the five, back to -Bdynamic for curl, crypto and libc; SQLite needs libm.
-LIBS="-Wl,-Bstatic -lfcgi -ljansson -lconfig -lsqlite3 -lunistring -Wl,-Bdynamic \
+LIBS="-Wl,-Bstatic -ljansson -lconfig -lsqlite3 -lunistring -Wl,-Bdynamic \
 $(pkg-config --libs libcurl libcrypto) -lm -lpthread -ldl"
+# libfcgi only for the responder (the Makefile's FCGILIBS; msgrctl does not call it).
+FCGILIBS="-Wl,-Bstatic -lfcgi -Wl,-Bdynamic"
 
 # The objects carry SYSCONFDIR (the default config path) and depend on CC, which make does
 # not track: start afresh when either changed since the last portable build.
@@ -50,7 +52,7 @@ printf '%s\n' "$stamp" >"$O/.stamp"
 
 # SAN= : a build to hand out never carries sanitizers, even from a `make check SAN=1` run.
 make --no-print-directory SAN= O="$O" CC="$CC" SYSCONFDIR="$SYSCONFDIR" DEPLIBS="$LIBS" \
-	FCGI_OUT="$O/dist/messenger.fcgi" CTL_OUT="$O/dist/msgrctl" \
+	FCGILIBS="$FCGILIBS" 	FCGI_OUT="$O/dist/messenger.fcgi" CTL_OUT="$O/dist/msgrctl" \
 	"$O/dist/messenger.fcgi" "$O/dist/msgrctl"
 
 mkdir -p "$DIST"

@@ -35,9 +35,9 @@ body_object(struct sim_ctx *cx)
 		sim_req_error(r, 400, "the body could not be read");
 		return NULL;
 	}
-	if (r->body.len == 0)
+	if (r->head.body.len == 0)
 		return json_object();
-	if (msgr_event_json_load(r->body.data, r->body.len, SIM_JSON_DEPTH, &j, why,
+	if (msgr_event_json_load(r->head.body.data, r->head.body.len, SIM_JSON_DEPTH, &j, why,
 	    sizeof(why)) != MSGR_OK || !json_is_object(j)) {
 		json_decref(j);
 		sim_req_error(r, 400, "the body is not a JSON object");
@@ -466,7 +466,7 @@ sim_api_serve(struct sim_ctx *cx, const char *sub)
 		NULL };
 	static const char *const posts[] = { "users", "event", "inbox", "page_send", "fail",
 		"redeliver", "batch", "batch/flush", "clock", "replay", "echoes", NULL };
-	const char *m = cx->req->method;
+	const char *m = cx->req->head.method;
 	json_t *body;
 	size_t i;
 	int is_get = 0, is_post = 0;

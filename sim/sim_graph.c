@@ -1278,12 +1278,12 @@ read_params(struct call *c)
 	char why[128];
 
 	c->params = NULL;
-	if (r->body.len == 0) {
+	if (r->head.body.len == 0) {
 		c->params = json_object();
 		return;
 	}
 	if (ctype != NULL && strstr(ctype, "json") != NULL) {
-		if (msgr_event_json_load(r->body.data, r->body.len, SIM_JSON_DEPTH, &c->params, why,
+		if (msgr_event_json_load(r->head.body.data, r->head.body.len, SIM_JSON_DEPTH, &c->params, why,
 		    sizeof(why)) != MSGR_OK || !json_is_object(c->params)) {
 			json_decref(c->params);
 			c->params = json_object();
@@ -1291,7 +1291,7 @@ read_params(struct call *c)
 		}
 		return;
 	}
-	c->params = sim_form_decode(r->body.data, r->body.len, 1);
+	c->params = sim_form_decode(r->head.body.data, r->head.body.len, 1);
 }
 
 static void
@@ -1323,7 +1323,7 @@ sim_graph_serve(struct sim_ctx *cx, const char *sub)
 
 	memset(&c, 0, sizeof(c));
 	c.cx = cx;
-	c.method = cx->req->method;
+	c.method = cx->req->head.method;
 	c.path = sub;
 	c.page = c.user = -1;
 	rc = sim_req_read_body(cx->req, SIM_GRAPH_BODY_MAX);

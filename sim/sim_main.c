@@ -9,7 +9,7 @@
  * every request is answered 404 and nothing else runs; a request that did not reach the
  * web server on a loopback address gets 403. One log line per request on stderr.
  *
- * Nothing of it is linked into the responder: it links libmsgr.a only. */
+ * Nothing of it is linked into the responder: it links libmsgr_fcgi.a and libmsgr.a only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "fcgi_pool.h"
 #include "http.h"
 #include "log.h"
 #include "sim_api.h"
@@ -39,7 +40,7 @@
 
 #define PROG "simulator.fcgi"
 #define SIM_THREADS 16          /* request threads: a few may wait (hang, replay, POSTs) */
-#define WAKE_SIGNAL SIGUSR2     /* wakes a thread blocked in accept at a stop */
+#define SLOW_STOP_MS 1500       /* a stop longer than this says where threads are */
 #define STOP_GRACE_MS 3000      /* a stop waits this long for busy threads, then exits */
 #define DRAIN_MAX (8 * 1024 * 1024) /* bytes of an unread body read and dropped */
 #define HOOK_TIMEOUT_MS 10000   /* a webhook POST (the connector answers once stored) */
@@ -64,33 +65,16 @@ struct sim_server {
 struct sim_thread {
 	struct sim_server *srv;
 	unsigned index;
-	pthread_t tid;
-	int started;
 	FCGX_Request fr;
 	struct sim_req req;
 	struct sim_ctx cx;
 	unsigned long counter;
-	atomic_int in_accept;
-	atomic_int finished;
 };
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
-}
-
-/* Reads and drops what is left of a body a handler did not read, so the web server sees a
- * whole exchange. */
-static void
-drain(struct sim_req *r)
-{
-	char chunk[16384];
-	size_t total = 0;
-	int got;
-
-	while (total < DRAIN_MAX && (got = FCGX_GetStr(chunk, (int)sizeof(chunk), r->fr->in)) > 0)
-		total += (size_t)got;
 }
 
 /* Where a request goes, once it is known to be the simulator's to answer. */
@@ -101,7 +85,7 @@ dispatch(struct sim_ctx *cx)
 	const char *sub = r->path + 5;      /* after "/_sim" */
 
 	if (strcmp(sub, "/") == 0 || strncmp(sub, "/static/", 8) == 0) {
-		if (strcmp(r->method, "GET") != 0) {
+		if (strcmp(r->head.method, "GET") != 0) {
 			sim_req_respond(r, 405, "application/json", "Allow: GET\r\n",
 			    "{\"error\":\"method not allowed\"}", 30);
 			return;
@@ -134,73 +118,62 @@ serve(struct sim_thread *t)
 	} else {
 		dispatch(&t->cx);
 	}
-	if (r->content_length > 0 && (unsigned long long)r->body.len <
-	    (unsigned long long)r->content_length)
-		drain(r);
+	if (r->head.content_length > 0 && (unsigned long long)r->head.body.len <
+	    (unsigned long long)r->head.content_length)
+		msgr_request_drain(&r->io, DRAIN_MAX);
 	msgr_log(MSGR_LOG_INFO, "req=%lx-%x-%lx method=\"%s\" path=\"%s\" status=%d ms=%lld%s%s%s",
 	    (unsigned long)getpid(), t->index, t->counter,
-	    msgr_log_escape(meth, sizeof(meth), r->method, strlen(r->method)),
+	    msgr_log_escape(meth, sizeof(meth), r->head.method, strlen(r->head.method)),
 	    msgr_log_escape(path, sizeof(path), r->path, strlen(r->path)), r->status,
 	    msgr_clock_mono_ms() - t0, r->note[0] ? " note=\"" : "",
 	    r->note[0] ? msgr_log_escape(note, sizeof(note), r->note, strlen(r->note)) : "",
 	    r->note[0] ? "\"" : "");
 }
 
-static void *
-request_thread(void *arg)
+static FCGX_Request *
+thread_request(void *arg, unsigned i)
 {
-	struct sim_thread *t = arg;
-	sigset_t wake;
-	int rc;
+	struct sim_thread *th = arg;
 
-	sigemptyset(&wake);
-	sigaddset(&wake, WAKE_SIGNAL);
-	while (!stopping()) {
-		atomic_store(&t->in_accept, 1);
-		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = FCGX_Accept_r(&t->fr);
-		pthread_sigmask(SIG_BLOCK, &wake, NULL);
-		atomic_store(&t->in_accept, 0);
-		if (rc < 0) {
-			if (stopping())
-				break;
-			if (rc == -EINTR)
-				continue;
-			msgr_log(MSGR_LOG_ERROR, "thread %u: accept failed (%d): stopping", t->index, rc);
-			atomic_store(&stop_requested, 1);
-			break;
-		}
-		serve(t);
-		/* The answer goes before any webhook it causes (an echo follows a send). */
-		FCGX_Finish_r(&t->fr);
-		sim_hook_run_deferred(&t->cx);
-	}
-	atomic_store(&t->finished, 1);
-	return NULL;
+	return &th[i].fr;
 }
 
-/* Starts the threads, waits for a stop signal, then for the threads (bounded). */
+static void
+thread_serve(void *arg, unsigned i, FCGX_Request *fr)
+{
+	struct sim_thread *th = arg;
+
+	(void)fr;
+	serve(&th[i]);
+}
+
+/* The answer goes before any webhook it causes (an echo follows a send). */
+static void
+thread_after(void *arg, unsigned i)
+{
+	struct sim_thread *th = arg;
+
+	sim_hook_run_deferred(&th[i].cx);
+}
+
+static void
+threads_started(void *arg, unsigned running)
+{
+	struct sim_server *srv = ((struct sim_thread *)arg)[0].srv;
+
+	msgr_log(MSGR_LOG_INFO, "simulator %s: %u threads, msgrctl %s, page %s",
+	    srv->w ? "on" : "off (every path answers 404)", running, srv->msgrctl, srv->webdir);
+}
+
+/* Sets up the threads' state, serves on lib/fcgi_pool.h until a stop, then frees it. */
 static int
 run(struct sim_server *srv)
 {
 	struct sim_thread *th;
 	struct msgr_http_options hopt;
-	sigset_t stops, blocked;
-	struct timespec tick = { 0, 200 * 1000000L }, pause = { 0, 20 * 1000000L };
-	long long stop_at;
-	int i, running = 0, left, status = 1;
+	struct msgr_fcgi_pool pool;
+	int i, status;
 
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGUSR1);
-	blocked = stops;
-	sigaddset(&blocked, WAKE_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
-	if (FCGX_Init() != 0) {
-		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
-		return 1;
-	}
 	if ((th = calloc(SIM_THREADS, sizeof(*th))) == NULL) {
 		msgr_log(MSGR_LOG_ERROR, "out of memory starting the threads");
 		return 1;
@@ -213,7 +186,6 @@ run(struct sim_server *srv)
 	hopt.user_agent = "facebookexternalua";
 	for (i = 0; i < SIM_THREADS; i++) {
 		struct sim_thread *t = &th[i];
-		int err;
 
 		t->srv = srv;
 		t->index = (unsigned)i;
@@ -226,53 +198,13 @@ run(struct sim_server *srv)
 		t->cx.stopping = stopping;
 		if (srv->w != NULL && msgr_http_open(&hopt, &t->cx.http) != MSGR_OK)
 			msgr_log(MSGR_LOG_WARN, "thread %d: no HTTP client: webhooks will fail", i);
-		if (FCGX_InitRequest(&t->fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-			msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
-			break;
-		}
-		if ((err = pthread_create(&t->tid, NULL, request_thread, t)) != 0) {
-			msgr_log(MSGR_LOG_ERROR, "cannot start request thread %d: error %d", i, err);
-			FCGX_Free(&t->fr, 1);
-			break;
-		}
-		t->started = 1;
-		running++;
 	}
-	if (running > 0) {
-		msgr_log(MSGR_LOG_INFO, "simulator %s: %d threads, msgrctl %s, page %s",
-		    srv->w ? "on" : "off (every path answers 404)", running, srv->msgrctl,
-		    srv->webdir);
-		while (!stopping())
-			if (sigtimedwait(&stops, NULL, &tick) > 0)
-				break;
-		atomic_store(&stop_requested, 1);
-		FCGX_ShutdownPending();
-		stop_at = msgr_clock_mono_ms();
-		do {
-			left = 0;
-			for (i = 0; i < SIM_THREADS; i++) {
-				if (!th[i].started || atomic_load(&th[i].finished))
-					continue;
-				left++;
-				if (atomic_load(&th[i].in_accept))
-					pthread_kill(th[i].tid, WAKE_SIGNAL);
-			}
-			if (left > 0 && msgr_clock_mono_ms() - stop_at > STOP_GRACE_MS) {
-				/* The state is for development only: nothing is lost that matters. */
-				msgr_log(MSGR_LOG_WARN, "stopping: %d threads still busy after %d ms, "
-				    "exiting anyway", left, STOP_GRACE_MS);
-				_exit(0);
-			}
-			if (left > 0)
-				nanosleep(&pause, NULL);
-		} while (left > 0);
-		status = 0;
-	}
+	/* The state is for development only: a stop past the grace loses nothing that matters. */
+	pool = (struct msgr_fcgi_pool){ .threads = SIM_THREADS, .stop = &stop_requested,
+	    .arg = th, .request = thread_request, .serve = thread_serve, .after = thread_after,
+	    .started = threads_started, .slow_ms = SLOW_STOP_MS, .grace_ms = STOP_GRACE_MS };
+	status = msgr_fcgi_pool_run(&pool, NULL);
 	for (i = 0; i < SIM_THREADS; i++) {
-		if (th[i].started) {
-			pthread_join(th[i].tid, NULL);
-			FCGX_Free(&th[i].fr, 1);
-		}
 		msgr_http_close(th[i].cx.http);
 		json_decref(th[i].cx.deferred);
 		sim_req_free(&th[i].req);
@@ -290,7 +222,7 @@ install_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_signal;     /* no SA_RESTART: a blocked accept returns EINTR */
-	if (sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
+	if (sigaction(MSGR_FCGI_WAKE_SIGNAL, &sa, NULL) != 0)
 		return -1;
 	sa.sa_handler = SIG_IGN;
 	return sigaction(SIGPIPE, &sa, NULL);

@@ -13,22 +13,22 @@ void
 sim_req_init(struct sim_req *r)
 {
 	memset(r, 0, sizeof(*r));
-	msgr_buf_init(&r->body, 0);
-	r->content_length = -1;
+	msgr_request_init(&r->head);
 }
 
 void
 sim_req_free(struct sim_req *r)
 {
 	json_decref(r->params);
-	msgr_buf_free(&r->body);
-	sim_req_init(r);
+	msgr_request_free(&r->head);
+	memset(r, 0, sizeof(*r));
+	msgr_request_init(&r->head);
 }
 
 const char *
 sim_req_param(const struct sim_req *r, const char *name)
 {
-	return FCGX_GetParam(name, r->fr->envp);
+	return r->io.param(r->io.ctx, name);
 }
 
 const char *
@@ -75,19 +75,16 @@ read_path(struct sim_req *r)
 void
 sim_req_begin(struct sim_req *r, FCGX_Request *fr)
 {
-	struct msgr_buf body = r->body;
-	const char *m, *q, *cl;
-	char *end;
+	struct msgr_request head = r->head;
+	const char *q;
 
 	json_decref(r->params);
 	memset(r, 0, sizeof(*r));
-	r->body = body;
-	msgr_buf_reset(&r->body);
+	r->head = head;
+	msgr_request_reset(&r->head);
 	r->fr = fr;
-	r->content_length = -1;
-	m = sim_req_param(r, "REQUEST_METHOD");
-	if (m == NULL || !copy_whole(r->method, sizeof(r->method), m, strlen(m)))
-		snprintf(r->method, sizeof(r->method), "?");
+	r->io = msgr_fcgi_io(fr);
+	msgr_request_read_head(&r->head, &r->io);
 	read_path(r);
 	q = sim_req_param(r, "QUERY_STRING");
 	if (q != NULL && !copy_whole(r->query, sizeof(r->query), q, strlen(q))) {
@@ -95,14 +92,6 @@ sim_req_begin(struct sim_req *r, FCGX_Request *fr)
 		r->query[0] = '\0';
 	}
 	r->params = sim_form_decode(r->query, strlen(r->query), 0);
-	cl = sim_req_param(r, "CONTENT_LENGTH");
-	if (cl != NULL && cl[0] != '\0') {
-		errno = 0;
-		r->content_length = strtoll(cl, &end, 10);
-		if (errno != 0 || *end != '\0' || r->content_length < 0 || cl[0] == '-' ||
-		    cl[0] == '+')
-			r->content_length_bad = 1;
-	}
 }
 
 /* ---- addresses ---- */
@@ -130,34 +119,10 @@ sim_req_loopback(const struct sim_req *r)
 msgr_result
 sim_req_read_body(struct sim_req *r, size_t max)
 {
-	char chunk[16384];
-	size_t want;
-	msgr_result rc;
-	int got;
+	msgr_result rc = msgr_request_read_body(&r->head, &r->io, max);
 
-	if (r->content_length_bad)
-		return MSGR_ERR_INVALID;
-	if (r->content_length < 0)
-		return MSGR_OK;              /* no body */
-	if ((unsigned long long)r->content_length > max)
-		return MSGR_ERR_TOOBIG;
-	want = (size_t)r->content_length;
-	r->body.max = max;
-	while (r->body.len < want) {
-		size_t n = want - r->body.len;
-
-		if (n > sizeof(chunk))
-			n = sizeof(chunk);
-		got = FCGX_GetStr(chunk, (int)n, r->fr->in);
-		if (got < 0 || (got == 0 && FCGX_GetError(r->fr->in) != 0))
-			return MSGR_ERR_IO;
-		if (got == 0)
-			return MSGR_ERR_INVALID;  /* ended before CONTENT_LENGTH */
-		if ((rc = msgr_buf_append(&r->body, chunk, (size_t)got)) != MSGR_OK)
-			return rc;
-	}
 	/* An empty body still reads as "" (data is never NULL for the handlers). */
-	return msgr_buf_append(&r->body, "", 0);
+	return rc == MSGR_OK ? msgr_buf_append(&r->head.body, "", 0) : rc;
 }
 
 /* ---- form decoding ---- */
@@ -232,46 +197,12 @@ sim_form_decode(const char *s, size_t len, int json_values)
 
 /* ---- answers ---- */
 
-static const char *
-reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Content Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	}
-	return "Unknown";
-}
-
 msgr_result
 sim_req_respond(struct sim_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len)
 {
-	char head[512];
-	size_t off = 0;
-	int n;
-
 	r->status = status;
-	/* Formatted here: libfcgi's own printf knows no %zu. */
-	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: "
-	    "%zu\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s\r\n", status,
-	    reason(status), content_type, len, extra_headers ? extra_headers : "");
-	if (n < 0 || (size_t)n >= sizeof(head) || FCGX_PutStr(head, n, r->fr->out) != n)
-		return MSGR_ERR_IO;
-	/* libfcgi counts in int: written in slices. */
-	while (off < len) {
-		int k = len - off > 65536 ? 65536 : (int)(len - off);
-
-		if (FCGX_PutStr(body + off, k, r->fr->out) != k)
-			return MSGR_ERR_IO;
-		off += (size_t)k;
-	}
-	return MSGR_OK;
+	return msgr_request_respond(&r->io, status, content_type, extra_headers, body, len);
 }
 
 msgr_result

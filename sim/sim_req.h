@@ -3,9 +3,10 @@
  * lighttpd hands the simulator every request under /_sim/ (docs/simulator.md). The full path
  * is SCRIPT_NAME + PATH_INFO, or REQUEST_URI without its query when those do not start with
  * /_sim/ (servers split the path differently); the query is QUERY_STRING. Everything read
- * from the wire is bounded here before a handler sees it: the path, the query, the body
- * (by the caller's maximum, against CONTENT_LENGTH). A struct sim_req lives as long as its
- * thread; sim_req_begin clears it for the next request and keeps the body's memory. */
+ * from the wire is bounded before a handler sees it: the path and the query here, the method,
+ * CONTENT_LENGTH and the body by the responder's reader (lib/request.h, over lib/fcgi_io.h),
+ * which also writes the answers. A struct sim_req lives as long as its thread; sim_req_begin
+ * clears it for the next request and keeps the body's memory. */
 #ifndef SIM_REQ_H
 #define SIM_REQ_H
 
@@ -14,7 +15,8 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
-#include "buf.h"
+#include "fcgi_io.h"
+#include "request.h"
 #include "result.h"
 
 #define SIM_PATH_MAX   1024              /* bytes of the path */
@@ -25,15 +27,13 @@
 
 struct sim_req {
 	FCGX_Request *fr;
-	char method[16];
+	struct msgr_request_io io;     /* fr's streams */
+	struct msgr_request head;      /* method, CONTENT_LENGTH, and the raw body once read */
 	char path[SIM_PATH_MAX + 1];   /* "/_sim/...", no query; "" when path_bad */
 	int path_bad;                  /* too long or absent */
 	char query[SIM_QUERY_MAX + 1];
 	int query_bad;                 /* over SIM_QUERY_MAX: treated as empty */
 	json_t *params;                /* the query decoded: name -> string (first wins) */
-	long long content_length;      /* -1 when absent */
-	int content_length_bad;
-	struct msgr_buf body;          /* the raw body once read */
 	int status;                    /* the status answered, 0 before (for the log line) */
 	char note[160];                /* why, for the log line; never a secret */
 };
@@ -54,7 +54,7 @@ const char *sim_req_query(const struct sim_req *r, const char *name);
  * something else or both are missing. */
 int sim_req_loopback(const struct sim_req *r);
 
-/* Reads the body into r->body, at most max bytes, against CONTENT_LENGTH.
+/* Reads the body into r->head.body, at most max bytes (msgr_request_read_body).
  * MSGR_OK; MSGR_ERR_TOOBIG (over max: answer 413); MSGR_ERR_INVALID (a bad CONTENT_LENGTH or
  * a body shorter than it); MSGR_ERR_IO; MSGR_ERR_NOMEM. */
 msgr_result sim_req_read_body(struct sim_req *r, size_t max);
@@ -66,8 +66,8 @@ msgr_result sim_req_read_body(struct sim_req *r, size_t max);
  * memory. */
 json_t *sim_form_decode(const char *s, size_t len, int json_values);
 
-/* Writes a whole answer: Status, Content-Type, Content-Length, the extra header lines (each
- * ending in "\r\n", may be NULL), then the body. Records status in r. MSGR_OK; MSGR_ERR_IO. */
+/* Writes a whole answer (msgr_request_respond) and records status in r for the log line.
+ * MSGR_OK; MSGR_ERR_IO. */
 msgr_result sim_req_respond(struct sim_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len);
 /* The JSON value j (borrowed), compact, as application/json. */

@@ -1,14 +1,10 @@
-/* fcgi_threads.c — responder.threads > 1: N request threads per FastCGI process, each with its
- * own FCGX_Request and request state, accepting on the shared socket; their events share
- * transactions through the group commit (lib/commit.h). The main thread only waits for a
- * stop signal, then wakes the threads waiting in accept until each has finished the request
- * it holds (docs/responder.md "Threads and group commit", "Signals"). */
-#include <errno.h>
+/* fcgi_threads.c — responder.threads > 1: N request threads per FastCGI process
+ * (lib/fcgi_pool.h), each with its own FCGX_Request and request state, accepting on the shared
+ * socket; their events share transactions through the group commit (lib/commit.h)
+ * (docs/responder.md "Threads and group commit", "Signals"). */
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "clock.h"
+#include "fcgi_pool.h"
 #include "log.h"
 #include "responder.h"
 
@@ -20,177 +16,71 @@
  * all) and a webhook not yet answered is sent again by Facebook and deduplicated. */
 #define STOP_GRACE_MS 3000
 
-/* Where a request thread is, for the log line of a stop that takes long. */
-enum phase { PHASE_ACCEPT = 0, PHASE_SERVE, PHASE_FINISH, PHASE_AFTER };
-static const char *const phase_names[] = { "accept", "serve", "finish", "after-response work" };
+struct pool_arg {
+	struct responder *rs;
+	struct rthread *th;
+};
 
-/* One request thread. Every signal with a handler is blocked here (the mask is inherited
- * from the main thread) except WAKE_SIGNAL while waiting in accept. */
-static void *
-request_thread(void *arg)
+static FCGX_Request *
+thread_request(void *arg, unsigned i)
 {
-	struct rthread *t = arg;
-	struct msgr_request_io io = fcgi_io(&t->fr);
-	sigset_t wake;
-	int rc;
+	struct pool_arg *a = arg;
 
-	sigemptyset(&wake);
-	sigaddset(&wake, WAKE_SIGNAL);
-	for (;;) {
-		if (atomic_load(&responder_stop))
-			break;
-		atomic_store(&t->phase, PHASE_ACCEPT);
-		atomic_store(&t->in_accept, 1);
-		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = FCGX_Accept_r(&t->fr);
-		pthread_sigmask(SIG_BLOCK, &wake, NULL);
-		atomic_store(&t->in_accept, 0);
-		if (rc < 0) {
-			if (atomic_load(&responder_stop))
-				break;
-			if (rc == -EINTR)
-				continue;   /* a wake or a stray signal, and no stop: accept again */
-			/* The listening socket failed: the whole process stops, as one thread
-			 * would (the web server starts another). */
-			msgr_log(MSGR_LOG_ERROR, "thread %u: accept failed (%d): stopping", t->index,
-			    rc);
-			atomic_store(&responder_stop, 1);
-			break;
-		}
-		atomic_store(&t->phase, PHASE_SERVE);
-		responder_serve(t, &io);
-		atomic_store(&t->phase, PHASE_FINISH);
-		FCGX_Finish_r(&t->fr);
-		atomic_store(&t->phase, PHASE_AFTER);
-		fcgi_after_response(t->rs);
-	}
-	atomic_store(&t->finished, 1);
-	return NULL;
+	return &a->th[i].fr;
 }
 
-/* Starts the n threads of th; returns how many run. */
-static int
-start_threads(struct responder *rs, struct rthread *th, int n)
-{
-	int i, err, running = 0;
-
-	for (i = 0; i < n; i++) {
-		th[i].rs = rs;
-		th[i].index = (unsigned)i;
-		msgr_request_init(&th[i].req);
-		/* Any EINTR ends the accept: libfcgi's own loop retries an interrupted accept
-		 * unless it sees its shutdown flag, a plain static int it may never read again
-		 * once inside; seen under load as a thread woken every 20 ms yet kept in accept
-		 * for seconds after a stop. Whether to stop is decided here instead. */
-		if (FCGX_InitRequest(&th[i].fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-			msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
-			break;
-		}
-		if ((err = pthread_create(&th[i].tid, NULL, request_thread, &th[i])) != 0) {
-			msgr_log(MSGR_LOG_ERROR, "cannot start request thread %d: error %d", i, err);
-			FCGX_Free(&th[i].fr, 1);
-			break;
-		}
-		th[i].started = 1;
-		running++;
-	}
-	if (running > 0 && running < n)
-		msgr_log(MSGR_LOG_WARN, "serving with %d of %d threads", running, n);
-	return running;
-}
-
-/* Waits for SIGTERM, SIGINT or SIGUSR1 (blocked everywhere, so no handler runs
- * mid-request), or for a thread to have stopped the process. */
 static void
-wait_for_stop(const sigset_t *stops)
+thread_serve(void *arg, unsigned i, FCGX_Request *fr)
 {
-	struct timespec tick = { 0, 200 * 1000000L };
+	struct pool_arg *a = arg;
+	struct msgr_request_io io = msgr_fcgi_io(fr);
 
-	while (!atomic_load(&responder_stop)) {
-		if (sigtimedwait(stops, NULL, &tick) > 0)
-			break;
-	}
-	atomic_store(&responder_stop, 1);
+	responder_serve(&a->th[i], &io);
 }
 
-/* Wakes the threads blocked in accept until every one has left its loop: libfcgi's accept
- * gives up on EINTR once a shutdown is pending, and the wake is repeated because a thread
- * may be between its stop check and accept(2). Past STOP_GRACE_MS the process exits. */
 static void
-stop_threads(struct rthread *th, int n)
+thread_after(void *arg, unsigned i)
 {
-	struct timespec pause = { 0, 20 * 1000000L };
-	long long stop_at;
-	int i, left, reported = 0;
+	struct pool_arg *a = arg;
 
-	FCGX_ShutdownPending();
-	stop_at = msgr_clock_mono_ms();
-	do {
-		int report = !reported && msgr_clock_mono_ms() - stop_at > SLOW_STOP_MS;
-
-		left = 0;
-		for (i = 0; i < n; i++) {
-			if (!th[i].started || atomic_load(&th[i].finished))
-				continue;
-			left++;
-			if (atomic_load(&th[i].in_accept))
-				pthread_kill(th[i].tid, WAKE_SIGNAL);
-			if (report)
-				msgr_log(MSGR_LOG_WARN, "stopping: thread %d still in %s after %d ms", i,
-				    phase_names[atomic_load(&th[i].phase)], SLOW_STOP_MS);
-		}
-		reported |= report;
-		if (left > 0 && msgr_clock_mono_ms() - stop_at > STOP_GRACE_MS) {
-			msgr_log(MSGR_LOG_WARN, "stopping: %d threads still busy after %d ms, exiting "
-			    "anyway (whatever was not answered, Facebook sends again)", left,
-			    STOP_GRACE_MS);
-			_exit(0);
-		}
-		if (left > 0)
-			nanosleep(&pause, NULL);
-	} while (left > 0);
+	(void)i;
+	fcgi_after_response(a->rs);
 }
 
 int
 fcgi_serve_threads(struct responder *rs)
 {
-	struct rthread *th = NULL;
-	sigset_t stops, blocked;
+	struct pool_arg a = { rs, NULL };
+	struct msgr_fcgi_pool pool;
+	sigset_t alarm;
 	unsigned long served = 0;
-	int i, n = rs->threads, running = 0, status = 1;
+	unsigned running = 0;
+	int i, n = rs->threads, status = 1;
 
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGUSR1);
-	blocked = stops;
-	sigaddset(&blocked, SIGALRM);
-	sigaddset(&blocked, WAKE_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
-	if (FCGX_Init() != 0) {
-		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
-		goto out;
-	}
-	if ((th = calloc((size_t)n, sizeof(*th))) == NULL) {
+	/* SIGALRM has a handler for the single-threaded loop; here it waits like the stops. */
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alarm, NULL);
+	if ((a.th = calloc((size_t)n, sizeof(*a.th))) == NULL) {
 		msgr_log(MSGR_LOG_ERROR, "out of memory starting %d threads", n);
-		goto out;
+		return 1;
 	}
-	if ((running = start_threads(rs, th, n)) == 0)
-		goto out;
-	wait_for_stop(&stops);
-	stop_threads(th, n);
-	status = 0;
-out:
-	for (i = 0; th != NULL && i < n; i++) {
-		if (th[i].started) {
-			pthread_join(th[i].tid, NULL);
-			FCGX_Free(&th[i].fr, 1);
-		}
-		served += th[i].counter;
-		msgr_request_free(&th[i].req);
+	for (i = 0; i < n; i++) {
+		a.th[i].rs = rs;
+		a.th[i].index = (unsigned)i;
+		msgr_request_init(&a.th[i].req);
 	}
-	free(th);
+	pool = (struct msgr_fcgi_pool){ .threads = (unsigned)n, .stop = &responder_stop,
+	    .arg = &a, .request = thread_request, .serve = thread_serve, .after = thread_after,
+	    .slow_ms = SLOW_STOP_MS, .grace_ms = STOP_GRACE_MS,
+	    .grace_note = " (whatever was not answered, Facebook sends again)" };
+	status = msgr_fcgi_pool_run(&pool, &running);
+	for (i = 0; i < n; i++) {
+		served += a.th[i].counter;
+		msgr_request_free(&a.th[i].req);
+	}
+	free(a.th);
 	if (status == 0)
-		msgr_log(MSGR_LOG_INFO, "stopping after %lu requests (%d threads)", served, running);
+		msgr_log(MSGR_LOG_INFO, "stopping after %lu requests (%u threads)", served, running);
 	return status;
 }

@@ -64,7 +64,7 @@ install_signals(void)
 		if (sigaction(stops[i], &sa, NULL) != 0)
 			return -1;
 	sa.sa_handler = on_alarm;
-	if (sigaction(SIGALRM, &sa, NULL) != 0 || sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
+	if (sigaction(SIGALRM, &sa, NULL) != 0 || sigaction(MSGR_FCGI_WAKE_SIGNAL, &sa, NULL) != 0)
 		return -1;
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
@@ -130,7 +130,7 @@ serve_fastcgi(struct responder *rs, struct rthread *t)
 		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
 		return 1;
 	}
-	io = fcgi_io(&t->fr);
+	io = msgr_fcgi_io(&t->fr);
 	for (;;) {
 		if (atomic_load(&responder_stop))
 			break;

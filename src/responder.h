@@ -1,6 +1,6 @@
 /* responder.h — what the files of the responder program share: src/messenger_fcgi.c (main,
- * signals, the one-request loops), src/fcgi_io.c (the two transports), src/fcgi_threads.c
- * (request threads and their stop), src/fcgi_work.c (the worker after the answer). The
+ * signals, the one-request loops), src/fcgi_io.c (plain CGI), src/fcgi_threads.c
+ * (request threads, on lib/fcgi_pool.h), src/fcgi_work.c (the worker after the answer). The
  * request handling itself is the library's (lib/respond.h). Private to the program. */
 #ifndef MSGR_RESPONDER_H
 #define MSGR_RESPONDER_H
@@ -13,6 +13,8 @@
 
 #include "commit.h"
 #include "config.h"
+#include "fcgi_io.h"
+#include "fcgi_pool.h"
 #include "graph.h"
 #include "request.h"
 #include "respond.h"
@@ -23,12 +25,6 @@
  * with one thread, by the main thread's sigtimedwait with several. A lock-free atomic is
  * both async-signal-safe and visible across threads. */
 extern atomic_int responder_stop;
-
-/* Sent by the main thread to a request thread blocked in accept(2) once a stop is pending:
- * its handler does nothing, but accept returns EINTR (no SA_RESTART) and libfcgi, with the
- * shutdown pending, gives up. Only the listening socket's waiters get it: the signal stays
- * blocked in a thread while it serves a request, so no read or write of a request is cut. */
-#define WAKE_SIGNAL SIGUSR2
 
 /* What lives across requests: config and long-lived handles only, so a request allocates
  * nothing that outlives it. Read-only once the request threads run, except the worker's
@@ -57,21 +53,16 @@ struct responder {
 struct rthread {
 	struct responder *rs;
 	unsigned index;
-	pthread_t tid;
-	int started;
 	FCGX_Request fr;
 	struct msgr_request req;       /* reset each request; its body buffer is reused */
 	unsigned long counter;         /* requests served, for request ids */
-	atomic_int in_accept;          /* waiting for a connection: the stop wakes it */
-	atomic_int finished;           /* left its loop */
-	atomic_int phase;              /* what a slow stop is waiting for (fcgi_threads.c) */
 };
 
 /* src/messenger_fcgi.c: reads, handles and answers one request, then logs its line. */
 void responder_serve(struct rthread *t, const struct msgr_request_io *io);
 
-/* src/fcgi_io.c: the request's transport, libfcgi's streams or CGI's environment and stdio. */
-struct msgr_request_io fcgi_io(FCGX_Request *fr);
+/* src/fcgi_io.c: plain CGI's environment and stdio as a request's transport (FastCGI's is
+ * lib/fcgi_io.h). */
 struct msgr_request_io fcgi_cgi_io(void);
 
 /* src/fcgi_threads.c: threads > 1, until a stop signal. The exit status. */
