@@ -1,4 +1,4 @@
-/* config.c — load and validate the configuration file (SPEC.md "Configuration").
+/* config.c — load and validate the configuration file (docs/configuration.md).
  *
  * The file is parsed by libconfig; every key is then checked by hand so that every fault is
  * collected (never the first one only), named by file and line, and phrased without ever
@@ -325,12 +325,6 @@ check_keys(struct scope *sc, const char *const *known)
 
 /* ---- value checks ---- */
 
-int
-msgr_config_is_id(const char *s)
-{
-	return msgr_id_valid(s);
-}
-
 static int
 id_chars(const char *s)
 {
@@ -342,7 +336,7 @@ id_chars(const char *s)
 	return 1;
 }
 
-/* A digits-only id (app, page, persona: GRAPH.md ids are decimal) at most MSGR_MAX_ID_LEN. */
+/* A digits-only id (app, page, persona: Facebook's ids are decimal) at most MSGR_MAX_ID_LEN. */
 static int
 get_digits(struct scope *sc, const char *key, int required, char **out)
 {
@@ -350,7 +344,7 @@ get_digits(struct scope *sc, const char *key, int required, char **out)
 
 	if (r != 1)
 		return r;
-	if (!msgr_config_is_id(*out)) {
+	if (!msgr_id_valid(*out)) {
 		fault(sc->ld, config_setting_get_member(sc->group, key),
 		    "'%s%s'%s must be digits only, at most %d of them", sc->prefix, key, sc->where,
 		    MSGR_MAX_ID_LEN);
@@ -609,7 +603,7 @@ parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 		s = NULL;
 	}
 	if (get_str(&sc, "version", 0, &s) == 1) {
-		/* Graph versions are "v<major>.<minor>" (GRAPH.md "Calls": {url}/{version}/) */
+		/* Graph versions are "v<major>.<minor>" (docs/facebook.md "Calls": {url}/{version}/) */
 		const char *p = s;
 		int ok = *p++ == 'v' && isdigit((unsigned char)*p);
 
@@ -662,7 +656,7 @@ parse_state(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 		cfg->state.journal = v == 0 ? MSGR_JOURNAL_WAL : MSGR_JOURNAL_DELETE;
 	if (get_enum(&sc, "sync", syncs, &v) == 1)
 		cfg->state.sync = v == 0 ? MSGR_SYNC_FULL : MSGR_SYNC_NORMAL;
-	/* Facebook waits 5 s for the answer (GRAPH.md "Webhooks"); a store wait must leave room
+	/* Facebook waits 5 s for the answer (docs/facebook.md "Webhooks"); a store wait must leave room
 	 * for reading the request and answering 503 in time. */
 	get_int32(&sc, "busy_timeout_ms", 1, MSGR_BUSY_TIMEOUT_MAX_MS, &cfg->state.busy_timeout_ms);
 }
@@ -755,7 +749,7 @@ parse_bot(struct scope *csc, struct msgr_connector *c)
 				    msgr_cfgread_type_name(e));
 				continue;
 			}
-			/* names as msgr_event_kind_name gives them (SPEC.md "Bots": event.type) */
+			/* names as msgr_event_kind_name gives them (docs/bot-api.md "Event types") */
 			if ((k = msgr_event_kind_parse(config_setting_get_string(e))) < 0) {
 				char esc[128];
 				const char *v = config_setting_get_string(e);
@@ -814,7 +808,7 @@ get_string_list(struct scope *sc, const char *key, size_t max, char ***out, size
 static int
 valid_field(const char *s)
 {
-	/* goes into ?fields= of a profile call (GRAPH.md "Profile") */
+	/* goes into ?fields= of a profile call (docs/facebook.md "Profile") */
 	if (*s == '\0' || strlen(s) > 64)
 		return 0;
 	for (; *s != '\0'; s++)
@@ -902,7 +896,7 @@ check_locales(struct scope *sc, const char *key, config_setting_t *list, char **
 		}
 	}
 	/* Meta's messenger-profile reference: greeting and persistent_menu need a "default"
-	 * locale (GRAPH.md "Messenger profile") */
+	 * locale (docs/facebook.md "Messenger profile") */
 	if (n > 0 && !has_default)
 		fault(sc->ld, list, "'%s%s'%s needs an entry with locale \"default\"", sc->prefix,
 		    key, sc->where);
@@ -958,7 +952,7 @@ parse_menu(struct scope *sc, config_setting_t *list, struct msgr_profile_config 
 			get_text(&isc, "title", 1, MSGR_MENU_TITLE_MAX_CHARS, &it->title);
 			hp = get_text(&isc, "payload", 0, MSGR_PAYLOAD_MAX_CHARS, &it->payload);
 			hu = get_url(&isc, "url", 0, 0, &it->url);
-			/* a menu item is a postback or a web_url (GRAPH.md "Messenger profile") */
+			/* a menu item is a postback or a web_url (docs/facebook.md "Messenger profile") */
 			if (config_setting_get_member(isc.group, "payload") != NULL &&
 			    config_setting_get_member(isc.group, "url") != NULL)
 				fault(sc->ld, isc.group, "'%.*s'%s has both payload and url: give one",
@@ -1035,7 +1029,7 @@ parse_profile(struct scope *csc, struct msgr_connector *c)
 
 	if (get_list(&sc, "persistent_menu", MSGR_MAX_LOCALES, &list) == 1) {
 		parse_menu(&sc, list, p);
-		/* GRAPH.md "Messenger profile": persistent_menu only with get_started */
+		/* docs/facebook.md "Messenger profile": persistent_menu only with get_started */
 		if (p->n_menus > 0 && config_setting_get_member(sc.group, "get_started") == NULL)
 			fault(ld, list, "'profile.persistent_menu'%s needs 'profile.get_started' "
 			    "(Facebook shows the menu only after Get Started)", csc->where);
@@ -1232,7 +1226,7 @@ cross_check(struct loader *ld, config_setting_t *list, struct msgr_config *cfg)
 				    "it too", b->page_id, lb, la, at);
 				dup_page = 1;
 			}
-			/* Facebook keeps one callback per app (GRAPH.md "Subscriptions"): one verify
+			/* Facebook keeps one callback per app (docs/facebook.md "Subscriptions"): one verify
 			 * token and one signing secret for every page of the app */
 			if (!app_checked && a->app_id && b->app_id && strcmp(a->app_id, b->app_id) == 0) {
 				app_checked = 1;

@@ -1,4 +1,4 @@
-/* config.h — the configuration file (SPEC.md "Configuration"), loaded once before serving.
+/* config.h — the configuration file (docs/configuration.md), loaded once before serving.
  *
  * libconfig syntax. msgr_config_load collects every fault and reports them together, one
  * per line as "FILE:LINE: what is wrong" (unknown keys by name, duplicate ids, paths and
@@ -16,7 +16,8 @@
 #include "event.h"
 #include "result.h"
 
-/* Bot API event kinds delivered by default (SPEC.md "Bots"). Bit i is enum msgr_event_kind i. */
+/* Bot API event kinds delivered by default (docs/bot-api.md "Event types"). Bit i is enum
+ * msgr_event_kind i. */
 #define MSGR_BOT_EVENTS_DEFAULT \
 	((1UL << MSGR_EVENT_MESSAGE) | (1UL << MSGR_EVENT_POSTBACK) | \
 	 (1UL << MSGR_EVENT_REFERRAL) | (1UL << MSGR_EVENT_OPTIN) | \
@@ -45,7 +46,7 @@ struct msgr_menu_item { char *title; char *payload; char *url; };
 struct msgr_menu { char *locale; struct msgr_menu_item *items; size_t n_items; };
 struct msgr_ice_breaker { char *question; char *payload; };
 
-/* profile = { ... } of a connector, pushed by `msgrctl profile` (issue 6). */
+/* profile = { ... } of a connector, pushed by `msgrctl profile`. */
 struct msgr_profile_config {
 	int present;           /* 1 when the connector has a profile group */
 	char *get_started;     /* payload, NULL when unset; needed by persistent_menu */
@@ -145,15 +146,12 @@ void msgr_config_free(struct msgr_config *cfg);
 size_t msgr_config_exposure(const struct msgr_config *cfg,
     void (*warn)(void *arg, const char *text), void *arg);
 
-/* 1 when s is a Facebook id as the config takes them (app, page, user): digits only, 1 to
- * MSGR_MAX_ID_LEN of them. The config's name for msgr_id_valid (lib/id.h), the one rule. */
-int msgr_config_is_id(const char *s);
-
 /* The connector whose path equals path_info, or NULL. */
 const struct msgr_connector *msgr_config_by_path(const struct msgr_config *cfg,
     const char *path_info);
 const struct msgr_connector *msgr_config_by_id(const struct msgr_config *cfg, const char *id);
-/* The connector of page_id within app_id (routing: SPEC.md "Routing"), or NULL. */
+/* The connector of page_id within app_id (routing: docs/responder.md "Paths: PATH_INFO"), or
+ * NULL. */
 const struct msgr_connector *msgr_config_by_page(const struct msgr_config *cfg,
     const char *app_id, const char *page_id);
 
