@@ -1,5 +1,5 @@
-/* bot_api.c — the Bot API bot (SPEC.md "Bots": api; Bot API mode). docs/bot-api.md is the
- * bot writer's side of this file.
+/* bot_api.c — the Bot API bot (Bot API mode). docs/bot-api.md is the bot writer's side of
+ * this file.
  *
  * Each event the connector's bot.events lists (the worker decides) is POSTed as JSON to
  * bot.url, signed with X-Msgr-Signature = "sha256=" + hex HMAC-SHA256(bot secret, exact
