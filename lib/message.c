@@ -1,4 +1,5 @@
-/* message.c — Send API message builders and platform-limit checks (lib/message.h).
+/* message.c — Send API message builders and platform-limit checks, and the Messenger profile
+ * body (lib/message.h).
  *
  * One checker (msgr_message_validate) knows every limit; the builders assemble JSON and then
  * run the same checker over what they built, so a builder can never emit something the
@@ -14,6 +15,7 @@
 
 #include <unistr.h>
 
+#include "config.h"
 #include "id.h"
 #include "message.h"
 #include "url.h"
@@ -1565,4 +1567,118 @@ msgr_message_split_text(const char *utf8, size_t max_chars, char ***parts, size_
 fail:
 	msgr_message_split_free(out, nout);
 	return rc;
+}
+
+/* ---- the Messenger profile ------------------------------------------------------------ */
+
+/* a with v appended, v's reference taken; NULL (a and v dropped) when a is NULL or jansson
+ * refuses. */
+static json_t *
+append(json_t *a, json_t *v)
+{
+	if (a != NULL && json_array_append_new(a, v) == 0)
+		return a;
+	if (a == NULL)
+		json_decref(v);
+	json_decref(a);
+	return NULL;
+}
+
+/* Each returns the field's JSON (a new reference), or NULL when jansson refuses: out of
+ * memory, or a text missing or not UTF-8, which msgr_config_load never leaves. */
+static json_t *
+profile_greeting(const struct msgr_profile_config *p)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < p->n_greeting; i++)
+		a = append(a, json_pack("{s:s, s:s}", "locale", p->greeting[i].locale, "text",
+		    p->greeting[i].text));
+	return a;
+}
+
+/* The localized form [{call_to_actions, locale}] that Meta's ice-breakers reference has
+ * recommended since April 2022; the config holds one list, sent as the required "default"
+ * locale (docs/facebook.md "Messenger profile"). */
+static json_t *
+profile_ice_breakers(const struct msgr_profile_config *p)
+{
+	json_t *cta = json_array();
+	size_t i;
+
+	for (i = 0; cta != NULL && i < p->n_ice_breakers; i++)
+		cta = append(cta, json_pack("{s:s, s:s}", "question", p->ice_breakers[i].question,
+		    "payload", p->ice_breakers[i].payload));
+	return cta != NULL ? json_pack("[{s:o, s:s}]", "call_to_actions", cta, "locale",
+	    "default") : NULL;
+}
+
+/* A menu item: a web_url or a postback button. Not msgr_message_button_*: a menu title may
+ * be 30 characters, a button's 20. */
+static json_t *
+profile_menu_item(const struct msgr_menu_item *it)
+{
+	if (it->url != NULL)
+		return json_pack("{s:s, s:s, s:s}", "type", "web_url", "title", it->title, "url",
+		    it->url);
+	return json_pack("{s:s, s:s, s:s}", "type", "postback", "title", it->title, "payload",
+	    it->payload);
+}
+
+/* One menu per locale. */
+static json_t *
+profile_menu(const struct msgr_profile_config *p)
+{
+	json_t *a = json_array();
+	size_t i, j;
+
+	for (i = 0; a != NULL && i < p->n_menus; i++) {
+		const struct msgr_menu *m = &p->menus[i];
+		json_t *cta = json_array();
+
+		for (j = 0; cta != NULL && j < m->n_items; j++)
+			cta = append(cta, profile_menu_item(&m->items[j]));
+		a = append(a, cta == NULL ? NULL : json_pack("{s:s, s:b, s:o}", "locale",
+		    m->locale, "composer_input_disabled", 0, "call_to_actions", cta));
+	}
+	return a;
+}
+
+static json_t *
+profile_domains(const struct msgr_profile_config *p)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < p->n_whitelisted_domains; i++)
+		a = append(a, json_string(p->whitelisted_domains[i]));
+	return a;
+}
+
+json_t *
+msgr_message_profile(const struct msgr_profile_config *p, char *why, size_t whysz)
+{
+	json_t *body = json_object();
+
+	if (body == NULL)
+		goto fail;
+	if (p->get_started != NULL && json_object_set_new(body, "get_started",
+	    json_pack("{s:s}", "payload", p->get_started)) != 0)
+		goto fail;
+	if (p->n_greeting > 0 && json_object_set_new(body, "greeting", profile_greeting(p)) != 0)
+		goto fail;
+	if (p->n_ice_breakers > 0 &&
+	    json_object_set_new(body, "ice_breakers", profile_ice_breakers(p)) != 0)
+		goto fail;
+	if (p->n_menus > 0 && json_object_set_new(body, "persistent_menu", profile_menu(p)) != 0)
+		goto fail;
+	if (p->n_whitelisted_domains > 0 &&
+	    json_object_set_new(body, "whitelisted_domains", profile_domains(p)) != 0)
+		goto fail;
+	return body;
+fail:
+	json_decref(body);
+	msgr_why(why, whysz, "out of memory, or a profile text missing or not UTF-8");
+	return NULL;
 }

@@ -1,4 +1,5 @@
-/* message.h — Send API message builders and platform-limit checks; JSON out.
+/* message.h — Send API message builders and platform-limit checks, and the Messenger profile
+ * body; JSON out.
  *
  * Everything Facebook would refuse is refused here first (docs/sending.md: "nothing Facebook
  * would reject leaves"), with a `why` that names the field path and the limit, e.g.
@@ -200,5 +201,19 @@ msgr_result msgr_message_request(const struct msgr_message_request *req, json_t 
  * MSGR_ERR_INVALID for a NULL messaging_type. */
 msgr_result msgr_message_window_check(long long now_ms, long long last_user_ms,
     const char *messaging_type, const char *tag, char *why, size_t whysz);
+
+/* ---- the Messenger profile (docs/facebook.md "Messenger profile") -------------------- */
+
+struct msgr_profile_config;   /* lib/config.h */
+
+/* The body of POST me/messenger_profile (lib/graph.h) from a connector's profile group, in
+ * Facebook's current shapes (Meta's messenger-profile reference): get_started {payload},
+ * greeting [{locale, text}], ice_breakers in the localized form, persistent_menu
+ * [{locale, composer_input_disabled, call_to_actions}], whitelisted_domains. A field the
+ * group lacks is left out, so Facebook keeps what it has; an empty group gives {}.
+ * Unlike the builders above, this one checks no limit: p comes from msgr_config_load,
+ * which refuses a config over any of them (docs/configuration.md "profile"), so
+ * `msgrctl check` reports them too. A new reference, or NULL with why on failure. */
+json_t *msgr_message_profile(const struct msgr_profile_config *p, char *why, size_t whysz);
 
 #endif

@@ -6,7 +6,10 @@
  * (docs/configuration.md "profile"). Output is for a person or a cron mail: one line per
  * Graph API call on stdout, failures on stderr with Facebook's own text. No
  * token, secret, verify token or app token is ever printed: Facebook's texts pass through
- * redact() before they are shown, behind lib/graph's own redaction. */
+ * msgr_log_escape before they are shown, which replaces every secret the config registered
+ * at load (lib/log.h), behind lib/graph's own redaction. The profile's limits are the
+ * config's (lib/config.c checks them at load, so `msgrctl check` reports them too); its
+ * body is built by msgr_message_profile (lib/message.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +19,6 @@
 
 #include <libconfig.h>
 
-#include "buf.h"
 #include "log.h"
 #include "message.h"
 #include "msgrctl.h"
@@ -34,8 +36,10 @@ static const char *const default_fields[] = {
 	"messaging_policy_enforcement", NULL
 };
 
-/* The Messenger profile fields this program manages (docs/facebook.md "Messenger profile"). */
-static const char *const profile_fields[] = {
+/* The Messenger profile fields this program manages (docs/facebook.md "Messenger profile"),
+ * in the order msgrctl names them. */
+#define PROFILE_FIELDS 5
+static const char *const profile_fields[PROFILE_FIELDS + 1] = {
 	"get_started", "greeting", "ice_breakers", "persistent_menu", "whitelisted_domains", NULL
 };
 
@@ -46,46 +50,9 @@ static const char *const profile_fields[] = {
 
 /* ---- what is printed ---- */
 
-/* Copies src into dst with every secret of the config replaced by "[redacted]", then
- * escaped for a terminal (untrusted text: Facebook's message, a callback URL it returned). */
-static const char *
-redact(char *dst, size_t dstsz, const struct msgr_config *cfg, const char *src)
-{
-	struct msgr_buf b;
-	const char *p = src;
-	size_t i;
-
-	msgr_buf_init(&b, SHOWN_BYTES * 2);
-	while (*p != '\0') {
-		size_t skip = 0;
-
-		for (i = 0; i < cfg->n_connectors && skip == 0; i++) {
-			const struct msgr_connector *c = &cfg->connectors[i];
-			const char *sec[4] = { c->call_token, c->webhook_token, c->secret,
-				c->bot.type == MSGR_BOT_API ? c->bot.secret : NULL };
-			size_t k;
-
-			for (k = 0; k < 4 && skip == 0; k++)
-				if (sec[k] != NULL && strlen(sec[k]) >= 4 &&
-				    strncmp(p, sec[k], strlen(sec[k])) == 0)
-					skip = strlen(sec[k]);
-		}
-		if (skip > 0) {
-			if (msgr_buf_puts(&b, "[redacted]") != MSGR_OK)
-				break;
-			p += skip;
-		} else if (msgr_buf_append(&b, p++, 1) != MSGR_OK)
-			break;
-	}
-	msgr_log_escape(dst, dstsz, b.data != NULL ? b.data : "", b.len);
-	msgr_buf_free(&b);
-	return dst;
-}
-
 /* Why a call failed, as Facebook said it (or the transport's reason). */
 static const char *
-why_failed(char *dst, size_t dstsz, const struct msgr_config *cfg,
-    const struct msgr_graph_result *res)
+why_failed(char *dst, size_t dstsz, const struct msgr_graph_result *res)
 {
 	char raw[sizeof(res->message) + sizeof(res->user_msg) + 16];
 
@@ -101,7 +68,7 @@ why_failed(char *dst, size_t dstsz, const struct msgr_config *cfg,
 		snprintf(raw, sizeof(raw), "HTTP %ld without a Graph API error", res->http_status);
 	else
 		snprintf(raw, sizeof(raw), "%s", msgr_strerror(res->rc));
-	return redact(dst, dstsz, cfg, raw);
+	return msgr_log_escape(dst, dstsz, raw, strlen(raw));
 }
 
 static int
@@ -257,8 +224,8 @@ has_fields(const json_t *have, const char *want)
 struct sub_run {
 	struct ctl *ctl;
 	struct msgr_graph *g;
-	const char *base;          /* validated, no trailing '/' */
-	const char *fields;        /* comma-separated */
+	char base[BASE_BYTES];     /* --url, validated, no trailing '/' */
+	char fields[FIELDS_BYTES]; /* comma-separated */
 	size_t n_fields;
 	int check;                 /* --check: look first, repair only what is missing */
 	int failed;
@@ -283,7 +250,7 @@ register_app(struct sub_run *r, const struct msgr_connector *first, const char *
 		ret = 0;
 	} else {
 		fprintf(stderr, "msgrctl subscribe: app %s: webhook %s not registered: %s\n",
-		    first->app_id, esc, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		    first->app_id, esc, why_failed(why, sizeof(why), &res));
 		r->failed = 1;
 	}
 	msgr_graph_result_clear(&res);
@@ -322,7 +289,7 @@ check_app(struct sub_run *r, const struct msgr_connector *first, const char *cal
 	msgr_graph_result_init(&res);
 	if (msgr_graph_app_subscriptions(r->g, first->app_id, first->secret, &res) != MSGR_OK) {
 		fprintf(stderr, "msgrctl subscribe: app %s: cannot read the subscriptions: %s\n",
-		    first->app_id, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		    first->app_id, why_failed(why, sizeof(why), &res));
 		r->failed = 1;
 		goto out;
 	}
@@ -334,7 +301,8 @@ check_app(struct sub_run *r, const struct msgr_connector *first, const char *cal
 	} else if (cb == NULL || strcmp(cb, callback) != 0) {
 		fprintf(stderr, "msgrctl subscribe: app %s: webhook goes to %s, not %s "
 		    "(left as it is; `msgrctl subscribe --url` without --check moves it)\n",
-		    first->app_id, redact(why, sizeof(why), r->ctl->cfg, cb ? cb : "(none)"),
+		    first->app_id, msgr_log_escape(why, sizeof(why), cb ? cb : "(none)",
+		    strlen(cb ? cb : "(none)")),
 		    msgr_log_escape(esc, sizeof(esc), callback, strlen(callback)));
 		r->failed = 1;
 	} else if (!json_is_true(json_object_get(s, "active"))) {
@@ -366,7 +334,7 @@ subscribe_page(struct sub_run *r, const struct msgr_connector *c, const char *wh
 		printf("page %s (connector %s): %s\n", c->page_id, c->id, what);
 	else {
 		fprintf(stderr, "msgrctl subscribe: page %s (connector %s): not subscribed: %s\n",
-		    c->page_id, c->id, why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		    c->page_id, c->id, why_failed(why, sizeof(why), &res));
 		r->failed = 1;
 	}
 	msgr_graph_result_clear(&res);
@@ -386,7 +354,7 @@ check_page(struct sub_run *r, const struct msgr_connector *c)
 	if (msgr_graph_page_subscribed_apps(r->g, &a, c->page_id, &res) != MSGR_OK) {
 		fprintf(stderr, "msgrctl subscribe: page %s (connector %s): cannot read its "
 		    "subscribed apps: %s\n", c->page_id, c->id,
-		    why_failed(why, sizeof(why), r->ctl->cfg, &res));
+		    why_failed(why, sizeof(why), &res));
 		r->failed = 1;
 		goto out;
 	}
@@ -410,25 +378,22 @@ out:
 	msgr_graph_result_clear(&res);
 }
 
+/* The options into r: base, fields, check. -1 when they are good, else the exit code. */
 static int
-cmd_subscribe(struct ctl *ctl, int argc, char **argv)
+subscribe_options(struct ctl *ctl, int argc, char **argv, struct sub_run *r)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
 		{ "url", required_argument, NULL, 'u' }, { "fields", required_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'k' }, { NULL, 0, NULL, 0 } };
-	char base[BASE_BYTES], fields[FIELDS_BYTES], why[256], esc[128];
-	char callback[BASE_BYTES + MSGR_MAX_PATH_BYTES];
 	const char *url = NULL, *flist = NULL;
-	struct sub_run r;
-	size_t i, j;
+	char why[256], esc[128];
 	int c, rc;
 
-	memset(&r, 0, sizeof(r));
 	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "u:f:k", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u': url = optarg; break;
 		case 'f': flist = optarg; break;
-		case 'k': r.check = 1; break;
+		case 'k': r->check = 1; break;
 		default:
 			if ((rc = ctl_option(ctl, c)) >= 0)
 				return rc;
@@ -441,52 +406,74 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 		    "the responder, e.g. https://example.org/cgi-bin/messenger.fcgi)\n");
 		return 1;
 	}
-	if (check_base(url, base, sizeof(base), why, sizeof(why))) {
+	if (check_base(url, r->base, sizeof(r->base), why, sizeof(why))) {
 		fprintf(stderr, "msgrctl subscribe: --url \"%s\": %s\n",
 		    msgr_log_escape(esc, sizeof(esc), url, strlen(url)), why);
 		return 1;
 	}
 	if (flist == NULL)
-		default_field_list(fields, sizeof(fields), &r.n_fields);
-	else if (check_fields(flist, fields, sizeof(fields), &r.n_fields, why, sizeof(why))) {
+		default_field_list(r->fields, sizeof(r->fields), &r->n_fields);
+	else if (check_fields(flist, r->fields, sizeof(r->fields), &r->n_fields, why,
+	    sizeof(why))) {
 		fprintf(stderr, "msgrctl subscribe: --fields: %s\n", why);
 		return 1;
 	}
+	return -1;
+}
+
+/* One app: its webhook at BASE + the path of first, its first connector in config order,
+ * then the page of every connector of the app. */
+static void
+subscribe_app(struct sub_run *r, const struct msgr_connector *first)
+{
+	const struct msgr_config *cfg = r->ctl->cfg;
+	char callback[BASE_BYTES + MSGR_MAX_PATH_BYTES];
+	size_t j;
+	int bad;
+
+	snprintf(callback, sizeof(callback), "%s%s", r->base, first->path);
+	bad = r->check ? check_app(r, first, callback) :
+	    register_app(r, first, callback, "registered");
+	for (j = (size_t)(first - cfg->connectors); j < cfg->n_connectors; j++) {
+		const struct msgr_connector *cn = &cfg->connectors[j];
+
+		if (strcmp(cn->app_id, first->app_id) != 0)
+			continue;
+		if (bad && !r->check) {
+			/* a page subscribed to an app whose webhook failed would look done */
+			fprintf(stderr, "msgrctl subscribe: page %s (connector %s): skipped, "
+			    "app %s has no webhook\n", cn->page_id, cn->id, cn->app_id);
+			continue;
+		}
+		if (r->check)
+			check_page(r, cn);
+		else
+			subscribe_page(r, cn, "subscribed");
+	}
+}
+
+static int
+cmd_subscribe(struct ctl *ctl, int argc, char **argv)
+{
+	struct sub_run r;
+	size_t i, j;
+	int rc, seen;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = subscribe_options(ctl, argc, argv, &r)) >= 0)
+		return rc;
 	if (ctl_load(ctl) || ctl_open_graph(ctl, &r.g))
 		return 1;
 	r.ctl = ctl;
-	r.base = base;
-	r.fields = fields;
 	/* One webhook per app (docs/facebook.md "Subscriptions": one callback per app and
 	 * object): the first connector of each app_id, in config order, gives the callback
 	 * path; its siblings' pages are routed by page id behind it (lib/intake.h). */
 	for (i = 0; i < ctl->cfg->n_connectors; i++) {
-		const struct msgr_connector *first = &ctl->cfg->connectors[i];
-		int seen = 0, bad;
-
-		for (j = 0; j < i && !seen; j++)
-			seen = strcmp(ctl->cfg->connectors[j].app_id, first->app_id) == 0;
-		if (seen)
-			continue;
-		snprintf(callback, sizeof(callback), "%s%s", base, first->path);
-		bad = r.check ? check_app(&r, first, callback) :
-		    register_app(&r, first, callback, "registered");
-		for (j = i; j < ctl->cfg->n_connectors; j++) {
-			const struct msgr_connector *cn = &ctl->cfg->connectors[j];
-
-			if (strcmp(cn->app_id, first->app_id) != 0)
-				continue;
-			if (bad && !r.check) {
-				/* a page subscribed to an app whose webhook failed would look done */
-				fprintf(stderr, "msgrctl subscribe: page %s (connector %s): skipped, "
-				    "app %s has no webhook\n", cn->page_id, cn->id, cn->app_id);
-				continue;
-			}
-			if (r.check)
-				check_page(&r, cn);
-			else
-				subscribe_page(&r, cn, "subscribed");
-		}
+		for (j = 0, seen = 0; j < i && !seen; j++)
+			seen = strcmp(ctl->cfg->connectors[j].app_id,
+			    ctl->cfg->connectors[i].app_id) == 0;
+		if (!seen)
+			subscribe_app(&r, &ctl->cfg->connectors[i]);
 	}
 	msgr_graph_close(r.g);
 	if (flush_out("subscribe"))
@@ -495,190 +482,6 @@ cmd_subscribe(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ---- profile ---- */
-
-/* The limits of docs/facebook.md "Messenger profile" and Meta's reference, checked
- * again at the last moment (config.c checks them at load): nothing Facebook would refuse for
- * its size leaves. 0, or 1 with why naming the limit. */
-static int
-text_within(const char *what, const char *s, size_t max, char *why, size_t whysz)
-{
-	size_t n = 0;
-
-	if (s == NULL || *s == '\0' || msgr_message_utf8_chars(s, &n) != MSGR_OK) {
-		snprintf(why, whysz, "%s is empty or not UTF-8", what);
-		return 1;
-	}
-	if (n > max) {
-		snprintf(why, whysz, "%s has %zu characters, over Facebook's limit of %zu", what, n,
-		    max);
-		return 1;
-	}
-	return 0;
-}
-
-static int
-profile_limits(const struct msgr_profile_config *p, char *why, size_t whysz)
-{
-	size_t i, j, def;
-
-	if (p->get_started != NULL &&
-	    text_within("get_started payload", p->get_started, MSGR_PAYLOAD_MAX_CHARS, why, whysz))
-		return 1;
-	if (p->n_greeting > MSGR_MAX_LOCALES) {
-		snprintf(why, whysz, "greeting has %zu locales, over %d", p->n_greeting,
-		    MSGR_MAX_LOCALES);
-		return 1;
-	}
-	for (i = 0, def = 0; i < p->n_greeting; i++) {
-		def += strcmp(p->greeting[i].locale, "default") == 0;
-		if (text_within("a greeting text", p->greeting[i].text, MSGR_GREETING_MAX_CHARS, why,
-		    whysz))
-			return 1;
-	}
-	if (p->n_greeting > 0 && def != 1) {
-		snprintf(why, whysz, "greeting needs exactly one \"default\" locale");
-		return 1;
-	}
-	if (p->n_ice_breakers > MSGR_ICE_BREAKERS_MAX) {
-		snprintf(why, whysz, "%zu ice breakers, over Facebook's limit of %d",
-		    p->n_ice_breakers, MSGR_ICE_BREAKERS_MAX);
-		return 1;
-	}
-	for (i = 0; i < p->n_ice_breakers; i++)
-		if (text_within("an ice breaker question", p->ice_breakers[i].question,
-		    MSGR_PAYLOAD_MAX_CHARS, why, whysz) || text_within("an ice breaker payload",
-		    p->ice_breakers[i].payload, MSGR_PAYLOAD_MAX_CHARS, why, whysz))
-			return 1;
-	if (p->n_menus > 0 && p->get_started == NULL) {
-		snprintf(why, whysz, "persistent_menu needs get_started (Facebook refuses it alone)");
-		return 1;
-	}
-	if (p->n_menus > MSGR_MAX_LOCALES) {
-		snprintf(why, whysz, "persistent_menu has %zu locales, over %d", p->n_menus,
-		    MSGR_MAX_LOCALES);
-		return 1;
-	}
-	for (i = 0, def = 0; i < p->n_menus; i++) {
-		const struct msgr_menu *m = &p->menus[i];
-
-		def += strcmp(m->locale, "default") == 0;
-		if (m->n_items == 0 || m->n_items > MSGR_MENU_ITEMS_MAX) {
-			snprintf(why, whysz, "persistent_menu \"%.20s\" has %zu items, Facebook takes "
-			    "1 to %d", m->locale, m->n_items, MSGR_MENU_ITEMS_MAX);
-			return 1;
-		}
-		for (j = 0; j < m->n_items; j++) {
-			const struct msgr_menu_item *it = &m->items[j];
-
-			if (text_within("a persistent_menu title", it->title,
-			    MSGR_MENU_TITLE_MAX_CHARS, why, whysz) ||
-			    (it->payload != NULL && text_within("a persistent_menu payload",
-			    it->payload, MSGR_PAYLOAD_MAX_CHARS, why, whysz)))
-				return 1;
-			if ((it->payload == NULL) == (it->url == NULL)) {
-				snprintf(why, whysz, "a persistent_menu item needs a payload or a url");
-				return 1;
-			}
-		}
-	}
-	if (p->n_menus > 0 && def != 1) {
-		snprintf(why, whysz, "persistent_menu needs exactly one \"default\" locale");
-		return 1;
-	}
-	if (p->n_whitelisted_domains > MSGR_WHITELISTED_DOMAINS_MAX) {
-		snprintf(why, whysz, "%zu whitelisted_domains, over Facebook's limit of %d",
-		    p->n_whitelisted_domains, MSGR_WHITELISTED_DOMAINS_MAX);
-		return 1;
-	}
-	for (i = 0; i < p->n_whitelisted_domains; i++)
-		if (strncmp(p->whitelisted_domains[i], "https://", 8) != 0) {
-			snprintf(why, whysz, "whitelisted_domains must be https:// URLs");
-			return 1;
-		}
-	return 0;
-}
-
-/* The body of POST me/messenger_profile in Facebook's current shapes (Meta's
- * messenger-profile reference: get-started, greeting, persistent-menu, ice-breakers,
- * domain-whitelisting). ice_breakers uses the localized form {call_to_actions, locale}
- * that Meta's ice-breakers reference has recommended since April 2022; the config has one
- * list, sent as the required "default" locale. NULL on allocation failure. */
-static json_t *
-profile_body(const struct msgr_profile_config *p, char *names, size_t namesz)
-{
-	json_t *body = json_object(), *a = NULL, *o = NULL, *cta = NULL;
-	size_t i, j;
-
-	names[0] = '\0';
-#define ADD_NAME(n) snprintf(names + strlen(names), namesz - strlen(names), "%s%s", \
-	names[0] ? ", " : "", n)
-	if (body == NULL)
-		return NULL;
-	if (p->get_started != NULL) {
-		if (json_object_set_new(body, "get_started",
-		    json_pack("{s:s}", "payload", p->get_started)) != 0)
-			goto fail;
-		ADD_NAME("get_started");
-	}
-	if (p->n_greeting > 0) {
-		if ((a = json_array()) == NULL || json_object_set_new(body, "greeting", a) != 0)
-			goto fail;
-		for (i = 0; i < p->n_greeting; i++)
-			if (json_array_append_new(a, json_pack("{s:s, s:s}", "locale",
-			    p->greeting[i].locale, "text", p->greeting[i].text)) != 0)
-				goto fail;
-		ADD_NAME("greeting");
-	}
-	if (p->n_ice_breakers > 0) {
-		if ((cta = json_array()) == NULL ||
-		    (o = json_pack("{s:o, s:s}", "call_to_actions", cta, "locale", "default")) == NULL ||
-		    json_object_set_new(body, "ice_breakers", json_pack("[o]", o)) != 0)
-			goto fail;
-		for (i = 0; i < p->n_ice_breakers; i++)
-			if (json_array_append_new(cta, json_pack("{s:s, s:s}", "question",
-			    p->ice_breakers[i].question, "payload", p->ice_breakers[i].payload)) != 0)
-				goto fail;
-		ADD_NAME("ice_breakers");
-	}
-	if (p->n_menus > 0) {
-		if ((a = json_array()) == NULL || json_object_set_new(body, "persistent_menu", a) != 0)
-			goto fail;
-		for (i = 0; i < p->n_menus; i++) {
-			const struct msgr_menu *m = &p->menus[i];
-
-			if ((cta = json_array()) == NULL ||
-			    json_array_append_new(a, json_pack("{s:s, s:b, s:o}", "locale", m->locale,
-			    "composer_input_disabled", 0, "call_to_actions", cta)) != 0)
-				goto fail;
-			for (j = 0; j < m->n_items; j++) {
-				const struct msgr_menu_item *it = &m->items[j];
-				json_t *item = it->url != NULL ?
-				    json_pack("{s:s, s:s, s:s}", "type", "web_url", "title", it->title,
-				    "url", it->url) :
-				    json_pack("{s:s, s:s, s:s}", "type", "postback", "title", it->title,
-				    "payload", it->payload);
-
-				if (json_array_append_new(cta, item) != 0)
-					goto fail;
-			}
-		}
-		ADD_NAME("persistent_menu");
-	}
-	if (p->n_whitelisted_domains > 0) {
-		if ((a = json_array()) == NULL ||
-		    json_object_set_new(body, "whitelisted_domains", a) != 0)
-			goto fail;
-		for (i = 0; i < p->n_whitelisted_domains; i++)
-			if (json_array_append_new(a, json_string(p->whitelisted_domains[i])) != 0)
-				goto fail;
-		ADD_NAME("whitelisted_domains");
-	}
-#undef ADD_NAME
-	return body;
-fail:
-	json_decref(body);
-	return NULL;
-}
 
 /* --delete a,b: names among profile_fields. The names point into buf. */
 static int
@@ -711,35 +514,41 @@ parse_delete(char *buf, const char **names, size_t *n, char *why, size_t whysz)
 	return 0;
 }
 
+/* Ends a line of output with " a, b, c". */
+static void
+put_names(const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("%s %s", i ? "," : "", names[i]);
+	putchar('\n');
+}
+
 /* Pushes (or deletes) one connector's profile. 0 on success. */
 static int
-profile_one(struct ctl *ctl, struct msgr_graph *g, const struct msgr_connector *c,
+profile_one(struct msgr_graph *g, const struct msgr_connector *c,
     const char *const *del, size_t n_del)
 {
 	struct msgr_graph_auth a = { c->call_token, c->secret };
 	struct msgr_graph_result res;
 	json_t *body = NULL;
-	char why[SHOWN_BYTES], names[256];
+	const char *set[PROFILE_FIELDS];
+	char why[SHOWN_BYTES];
 	int ret = 1;
-	size_t i;
+	size_t i, n_set = 0;
 
 	msgr_graph_result_init(&res);
 	if (n_del > 0) {
 		if (msgr_graph_messenger_profile_delete(g, &a, del, n_del, &res) != MSGR_OK)
 			goto failed;
 		printf("connector %s (page %s): profile fields deleted:", c->id, c->page_id);
-		for (i = 0; i < n_del; i++)
-			printf("%s %s", i ? "," : "", del[i]);
-		putchar('\n');
+		put_names(del, n_del);
 		ret = 0;
 		goto out;
 	}
-	if (profile_limits(&c->profile, why, sizeof(why))) {
-		fprintf(stderr, "msgrctl profile: connector %s: not sent: %s\n", c->id, why);
-		goto out;
-	}
-	if ((body = profile_body(&c->profile, names, sizeof(names))) == NULL) {
-		fprintf(stderr, "msgrctl profile: connector %s: out of memory\n", c->id);
+	if ((body = msgr_message_profile(&c->profile, why, sizeof(why))) == NULL) {
+		fprintf(stderr, "msgrctl profile: connector %s: %s\n", c->id, why);
 		goto out;
 	}
 	if (json_object_size(body) == 0) {
@@ -750,12 +559,16 @@ profile_one(struct ctl *ctl, struct msgr_graph *g, const struct msgr_connector *
 	}
 	if (msgr_graph_messenger_profile_set(g, &a, body, &res) != MSGR_OK)
 		goto failed;
-	printf("connector %s (page %s): profile set: %s\n", c->id, c->page_id, names);
+	for (i = 0; profile_fields[i] != NULL; i++)
+		if (json_object_get(body, profile_fields[i]) != NULL)
+			set[n_set++] = profile_fields[i];
+	printf("connector %s (page %s): profile set:", c->id, c->page_id);
+	put_names(set, n_set);
 	ret = 0;
 	goto out;
 failed:
 	fprintf(stderr, "msgrctl profile: connector %s (page %s): %s\n", c->id, c->page_id,
-	    why_failed(why, sizeof(why), ctl->cfg, &res));
+	    why_failed(why, sizeof(why), &res));
 out:
 	json_decref(body);
 	msgr_graph_result_clear(&res);
@@ -768,7 +581,7 @@ cmd_profile(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = { CTL_COMMON_OPTS,
 		{ "connector", required_argument, NULL, 'C' },
 		{ "delete", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
-	const char *id = NULL, *del[8];
+	const char *id = NULL, *del[PROFILE_FIELDS];
 	char delbuf[256], why[256], esc[128];
 	struct msgr_graph *g = NULL;
 	size_t n_del = 0, i, done = 0;
@@ -817,7 +630,7 @@ cmd_profile(struct ctl *ctl, int argc, char **argv)
 			continue;
 		}
 		done++;
-		if (profile_one(ctl, g, cn, del, n_del))
+		if (profile_one(g, cn, del, n_del))
 			failed = 1;
 	}
 	if (done == 0 && !failed) {
@@ -854,8 +667,9 @@ const struct ctl_command ctl_setup_commands[] = {
 	{ "profile", cmd_profile, "[--connector ID] [--delete FIELD,...]",
 	  "push the Messenger profile (get started, greeting, menu, ...)",
 	  "Sends each connector's profile group (get_started, greeting, ice_breakers,\n"
-	  "persistent_menu, whitelisted_domains) with POST me/messenger_profile, after checking\n"
-	  "Facebook's limits again. Fields absent from the group are left as they are at Facebook.\n\n"
+	  "persistent_menu, whitelisted_domains) with POST me/messenger_profile. Facebook's limits\n"
+	  "are checked when the config is read (as by `msgrctl check`): over one, nothing is sent\n"
+	  "and the limit is named. Fields absent from the group are left as they are at Facebook.\n\n"
 	  "  --connector ID        only this connector (default: every one with a profile group)\n"
 	  "  --delete FIELD,...    remove these fields instead (DELETE me/messenger_profile)\n" },
 	{ NULL, NULL, NULL, NULL, NULL }

@@ -1,6 +1,7 @@
 /* Unit tests: message builders, platform limits at their edges, the Send API body, the
  * messaging window and text splitting (lib/message.h). */
 #include "unit.h"
+#include "config.h"
 #include "message.h"
 
 static char why[MSGR_MESSAGE_WHY_MAX];
@@ -1113,6 +1114,59 @@ test_split_random(void **state)
 	}
 }
 
+/* The Messenger profile body: every field in Facebook's shapes, as test_setup.py expects it
+ * at the fake Graph API; absent fields left out; a text jansson refuses fails cleanly. */
+static void
+test_profile_body(void **state)
+{
+	char gs[] = "GET_STARTED", def[] = "default", fr[] = "fr_FR";
+	char hi[] = "Hi {{user_first_name}}!", bonjour[] = "Bonjour {{user_first_name}} !";
+	char q1[] = "What can you do?", q2[] = "Opening hours?", help[] = "HELP", hours[] = "HOURS";
+	char thelp[] = "Help", tweb[] = "Website", site[] = "https://example.org";
+	char bad[] = "caf\xe9";
+	struct msgr_locale_text greeting[] = { { def, hi }, { fr, bonjour } };
+	struct msgr_ice_breaker ice[] = { { q1, help }, { q2, hours } };
+	struct msgr_menu_item items[] = { { thelp, help, NULL }, { tweb, NULL, site } };
+	struct msgr_menu menu[] = { { def, items, 2 } };
+	char *domains[] = { site };
+	struct msgr_profile_config p = { .present = 1, .get_started = gs,
+		.greeting = greeting, .n_greeting = 2, .ice_breakers = ice, .n_ice_breakers = 2,
+		.menus = menu, .n_menus = 1, .whitelisted_domains = domains,
+		.n_whitelisted_domains = 1 };
+	struct msgr_profile_config none = { .present = 1 };
+	json_t *b;
+
+	(void)state;
+	b = msgr_message_profile(&p, why, sizeof(why));
+	assert_json(b, "{\"get_started\":{\"payload\":\"GET_STARTED\"},"
+	    "\"greeting\":[{\"locale\":\"default\",\"text\":\"Hi {{user_first_name}}!\"},"
+	    "{\"locale\":\"fr_FR\",\"text\":\"Bonjour {{user_first_name}} !\"}],"
+	    "\"ice_breakers\":[{\"call_to_actions\":[{\"question\":\"What can you do?\","
+	    "\"payload\":\"HELP\"},{\"question\":\"Opening hours?\",\"payload\":\"HOURS\"}],"
+	    "\"locale\":\"default\"}],"
+	    "\"persistent_menu\":[{\"locale\":\"default\",\"composer_input_disabled\":false,"
+	    "\"call_to_actions\":[{\"type\":\"postback\",\"title\":\"Help\",\"payload\":\"HELP\"},"
+	    "{\"type\":\"web_url\",\"title\":\"Website\",\"url\":\"https://example.org\"}]}],"
+	    "\"whitelisted_domains\":[\"https://example.org\"]}");
+	json_decref(b);
+
+	b = msgr_message_profile(&none, why, sizeof(why));
+	assert_json(b, "{}");
+	json_decref(b);
+
+	none.greeting = greeting;
+	none.n_greeting = 1;
+	b = msgr_message_profile(&none, why, sizeof(why));
+	assert_json(b, "{\"greeting\":[{\"locale\":\"default\",\"text\":\"Hi {{user_first_name}}!\"}]}");
+	json_decref(b);
+
+	greeting[0].text = bad;
+	assert_null(msgr_message_profile(&none, why, sizeof(why)));
+	assert_non_null(strstr(why, "not UTF-8"));
+	items[1].title = bad;
+	assert_null(msgr_message_profile(&p, why, sizeof(why)));
+}
+
 /* The lookups the bots' checks share with the message checker. */
 static void
 test_names(void **state)
@@ -1175,6 +1229,7 @@ main(void)
 		cmocka_unit_test(test_split_prefers_breaks),
 		cmocka_unit_test(test_split_random),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_profile_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
