@@ -25,6 +25,13 @@ PKG_CONFIG ?= pkg-config
 # into libmsgr_fcgi.a). libunistring ships no .pc: plain -lunistring.
 PKGS        = jansson libconfig libcrypto libcurl sqlite3
 FCGI_PKGS   = fcgi
+# PQ=1 (the default): the PostgreSQL store backend, on libpq (docs/store.md); PQ=0 leaves it
+# out (the portable build, docs/portable.md), and state.backend = "postgresql" is refused.
+PQ         ?= 1
+ifeq ($(PQ),1)
+PKGS       += libpq
+PQFLAGS     = -DMSGR_WITH_PQ
+endif
 
 WARN  = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Werror
@@ -36,7 +43,7 @@ DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lunistring -pthread
 FCGILIBS  := $(shell $(PKG_CONFIG) --libs $(FCGI_PKGS))
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(OPT) \
-             -fPIC -pthread -iquote lib $(DEPCFLAGS) \
+             -fPIC -pthread -iquote lib $(DEPCFLAGS) $(PQFLAGS) \
              -DMSGR_DEFAULT_CONFIG='"$(SYSCONFDIR)/messenger-fcgi/msgr.conf"' $(CFLAGS)
 LDFLAGS_ALL = $(LDFLAGS)
 
@@ -111,7 +118,7 @@ $(SIM_OUT): $(SIM_OBJ) $(FCGI_LIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(SIM_OBJ) $(FCGI_LIB) $(STATIC) $(FCGILIBS) $(DEPLIBS)
 
-$(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(STATIC)
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/pgtest.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -iquote tests/unit -o $@ $< $(STATIC) \
 	  $(LDFLAGS_ALL) $(DEPLIBS) $$($(PKG_CONFIG) --libs cmocka)

@@ -637,9 +637,11 @@ parse_graph(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 static void
 parse_state(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 {
-	static const char *const keys[] = { "path", "journal", "sync", "busy_timeout_ms", NULL };
+	static const char *const keys[] = { "path", "journal", "sync", "busy_timeout_ms",
+		"backend", "conninfo", NULL };
 	static const char *const journals[] = { "wal", "delete", NULL };
 	static const char *const syncs[] = { "full", "normal", NULL };
+	static const char *const backends[] = { "sqlite", "postgresql", NULL };
 	struct scope sc = { ld, NULL, "state.", "" };
 	char *s = NULL;
 	int v;
@@ -647,6 +649,19 @@ parse_state(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 	if (get_group(&(struct scope){ ld, root, "", "" }, "state", &sc.group) != 1)
 		return;
 	check_keys(&sc, keys);
+	/* Several web hosts share one PostgreSQL store (docs/store.md "Backends"); its conninfo
+	 * may hold a password, so it is a secret like any other (env:, file:, never logged). */
+	if (get_enum(&sc, "backend", backends, &v) == 1)
+		cfg->state.backend = v == 0 ? MSGR_BACKEND_SQLITE : MSGR_BACKEND_POSTGRESQL;
+	if (get_secret(&sc, "conninfo", 0, &cfg->state.conninfo) == 1 &&
+	    cfg->state.backend != MSGR_BACKEND_POSTGRESQL)
+		fault(ld, config_setting_get_member(sc.group, "conninfo"),
+		    "'state.conninfo' is for backend = \"postgresql\"");
+	if (cfg->state.backend == MSGR_BACKEND_POSTGRESQL && cfg->state.conninfo == NULL &&
+	    config_setting_get_member(sc.group, "conninfo") == NULL)
+		fault(ld, config_setting_get_member(sc.group, "backend"),
+		    "'state.backend' = \"postgresql\" needs 'state.conninfo' (libpq's connection "
+		    "string or URI)");
 	if (get_str(&sc, "path", 0, &s) == 1) {
 		free(cfg->state.path);
 		cfg->state.path = resolve_path(ld, s);
@@ -1447,6 +1462,7 @@ msgr_config_free(struct msgr_config *cfg)
 	free(cfg->graph.url);
 	free(cfg->graph.version);
 	free(cfg->state.path);
+	wipe_free(cfg->state.conninfo);
 	free(cfg->simulator.url);
 	free(cfg->simulator.clock_file);
 	for (i = 0; i < cfg->simulator.n_personas; i++) {

@@ -27,6 +27,7 @@
 enum msgr_bot_type { MSGR_BOT_STORIES = 0, MSGR_BOT_API };
 enum msgr_journal { MSGR_JOURNAL_WAL = 0, MSGR_JOURNAL_DELETE };
 enum msgr_sync { MSGR_SYNC_FULL = 0, MSGR_SYNC_NORMAL };
+enum msgr_store_backend { MSGR_BACKEND_SQLITE = 0, MSGR_BACKEND_POSTGRESQL };
 enum msgr_rtc_policy { MSGR_RTC_IGNORE = 0, MSGR_RTC_HONOUR };
 
 struct msgr_bot_config {
@@ -96,6 +97,10 @@ struct msgr_config {
 		enum msgr_journal journal; /* default WAL */
 		enum msgr_sync sync;       /* default FULL */
 		int busy_timeout_ms;       /* default 2000, 1..MSGR_BUSY_TIMEOUT_MAX_MS */
+		enum msgr_store_backend backend; /* default SQLITE (path, journal, sync);
+		                                    POSTGRESQL: conninfo */
+		char *conninfo;    /* backend postgresql (required there, refused otherwise):
+		                      libpq's connection string or URI; secret */
 	} state;
 	size_t max_body;       /* default MSGR_MAX_BODY_DEFAULT, 1024..MSGR_MAX_BODY_CEILING */
 	int log_level;         /* enum msgr_log_level; default INFO */

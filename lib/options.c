@@ -11,6 +11,12 @@ msgr_options_store(const struct msgr_config *cfg, struct msgr_store_options *o)
 	o->wal = cfg->state.journal == MSGR_JOURNAL_WAL;
 	o->sync_full = cfg->state.sync == MSGR_SYNC_FULL;
 	o->busy_timeout_ms = cfg->state.busy_timeout_ms;
+	if (cfg->state.backend == MSGR_BACKEND_POSTGRESQL) {
+		/* path only names the store in logs then; the conninfo (a secret) never is. */
+		o->backend = "postgresql";
+		o->path = "postgresql";
+		o->conninfo = cfg->state.conninfo;
+	}
 }
 
 void

@@ -10,7 +10,8 @@
 #include "graph.h"
 #include "store.h"
 
-/* *o from cfg->state: path, journal, sync, busy timeout; read-write, no error buffer. */
+/* *o from cfg->state: backend, path or conninfo, journal, sync, busy timeout; read-write,
+ * no error buffer. */
 void msgr_options_store(const struct msgr_config *cfg, struct msgr_store_options *o);
 /* *o from cfg->graph: base URL, version, timeouts; the client's defaults for the rest. */
 void msgr_options_graph(const struct msgr_config *cfg, struct msgr_graph_options *o);

@@ -10,9 +10,13 @@
 #include "log.h"
 #include "store.h"
 
-/* Every backend this build has; the first is the default. */
+/* Every backend this build has; the first is the default. PostgreSQL needs libpq, which
+ * the portable build (docs/portable.md) leaves out. */
 static const struct msgr_store_ops *const backends[] = {
 	&msgr_store_sqlite_ops,
+#ifdef MSGR_WITH_PQ
+	&msgr_store_pg_ops,
+#endif
 };
 
 struct msgr_store {
@@ -85,6 +89,25 @@ msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out)
 	}
 	*out = st;
 	return MSGR_OK;
+}
+
+msgr_result
+msgr_store_check(const struct msgr_store_options *opt, char *out, size_t outsz)
+{
+	const struct msgr_store_ops *ops;
+
+	if (out == NULL || outsz == 0)
+		return MSGR_ERR_INVALID;
+	out[0] = '\0';
+	if (opt == NULL || opt->path == NULL || opt->path[0] == '\0') {
+		snprintf(out, outsz, "no state path");
+		return MSGR_ERR_INVALID;
+	}
+	if ((ops = backend_named(opt->backend)) == NULL) {
+		snprintf(out, outsz, "no store backend \"%.40s\" in this build", opt->backend);
+		return MSGR_ERR_INVALID;
+	}
+	return ops->check(opt, out, outsz);
 }
 
 void

@@ -10,7 +10,11 @@
  * are bounded by busy_timeout_ms and then reported as MSGR_ERR_BUSY, never retried forever. A
  * handle is used by one thread at a time and never across fork(): open it in the process that
  * uses it. Times are milliseconds since the epoch, taken from the handle's clock (options.clock,
- * msgr_store_set_clock) where a call stamps a row. */
+ * msgr_store_set_clock) where a call stamps a row.
+ *
+ * A claim is tied to the handle that made it: it ends when that handle is closed or its
+ * process dies (killed, crashed), so another process takes the conversation over at once; the
+ * lease (lease_ms) only bounds a holder that is alive but stuck (docs/store.md "Claim"). */
 #ifndef MSGR_STORE_H
 #define MSGR_STORE_H
 
@@ -23,24 +27,36 @@
 struct msgr_store;
 
 struct msgr_store_options {
-	const char *path;
+	const char *path;         /* sqlite: the database file. Other backends: a name for logs
+	                             ("postgresql"), never a secret */
 	int wal;                  /* 1: journal_mode=WAL; 0: DELETE */
 	int sync_full;            /* 1: synchronous=FULL; 0: NORMAL */
 	int busy_timeout_ms;      /* how long a writer waits for the lock; default 2000 */
 	int readonly;             /* open for reading only (msgrctl status) */
 	char *errbuf;             /* optional: why open failed, for the caller's log */
 	size_t errbufsz;
-	const char *backend;      /* NULL or "sqlite" (the default): docs/store.md "Backends" */
+	const char *backend;      /* NULL or "sqlite" (the default), "postgresql": docs/store.md
+	                             "Backends" */
+	const char *conninfo;     /* postgresql: libpq's connection string or URI. A secret (it
+	                             may hold a password): never logged, never in an errbuf */
 	struct msgr_clock clock;  /* stamps received_at, finished_at, sent_at...; zero: the
 	                             system's wall clock */
 };
 
 /* Opens (creating and migrating the schema: PRAGMA user_version) the database. A database
  * file that is not writable opens read-only (writes then fail with MSGR_ERR_STORE).
- * MSGR_OK, MSGR_ERR_INVALID (no path), MSGR_ERR_STORE (cannot open, not a database, corrupt,
- * newer schema, SQLite older than 3.24), MSGR_ERR_BUSY, MSGR_ERR_NOMEM; on failure the reason
- * is in opt->errbuf when given. */
+ * PostgreSQL: connects, creates or migrates the schema (one host at a time), and reconnects
+ * by itself on a later call after the server went away.
+ * MSGR_OK, MSGR_ERR_INVALID (no path; no or unreadable conninfo), MSGR_ERR_STORE (cannot
+ * open or connect, not a database, corrupt, newer schema, SQLite older than 3.24),
+ * MSGR_ERR_BUSY, MSGR_ERR_NOMEM; on failure the reason is in opt->errbuf when given. */
 msgr_result msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out);
+/* For `msgrctl check`: reaches the store the options name without changing it (no file
+ * created, no schema migrated) and says in out[outsz] where it is and what was found, e.g.
+ * "sqlite /srv/state.db: schema version 5" or "postgresql host=db1 dbname=msgr: connected
+ * (PostgreSQL 15.18), schema version 1". Never a password. MSGR_OK; MSGR_ERR_INVALID,
+ * MSGR_ERR_STORE (cannot connect or read it, newer schema: why in out), MSGR_ERR_NOMEM. */
+msgr_result msgr_store_check(const struct msgr_store_options *opt, char *out, size_t outsz);
 void msgr_store_close(struct msgr_store *st);
 /* The schema version this build writes (of the SQLite backend, the default). */
 int msgr_store_schema_version(void);
@@ -107,9 +123,11 @@ void msgr_job_clear(struct msgr_job *job);
  * without a timestamp sorts at its arrival time) of a conversation (page, user) whose oldest
  * pending event is due (next_at <= now) and none of whose events is under a live lease, and
  * leases it to owner until now + lease_ms. Among such conversations the earliest next_at
- * wins. So one conversation's events are worked one at a time, in order, across processes; a
- * killed process's lease expires. Standby events and echoes are queued and ordered like the
- * rest (the worker records them). owner must be unique per process (e.g. "host:pid:random").
+ * wins. So one conversation's events are worked one at a time, in order, across processes.
+ * The claim is also tied to this handle: once the handle is closed or its process is gone, the
+ * conversation is free again before its lease ends (a killed process's work comes back at
+ * once). Standby events and echoes are queued and ordered like the rest (the worker records
+ * them). owner must be unique per process (e.g. "host:pid:random").
  * MSGR_OK (*job filled; msgr_job_clear), MSGR_ERR_EMPTY (nothing due), MSGR_ERR_BUSY,
  * MSGR_ERR_STORE, MSGR_ERR_INVALID, MSGR_ERR_NOMEM. */
 msgr_result msgr_store_claim(struct msgr_store *st, const char *owner, long long now,
@@ -308,17 +326,21 @@ struct msgr_store_ops {
 	/* Opens (creating or migrating the schema). On failure, why in err[errsz]. */
 	msgr_result (*open)(const struct msgr_store_options *opt, void **impl, char *err,
 	    size_t errsz);
+	/* msgr_store_check: reaches the store without changing it; out says what was found. */
+	msgr_result (*check)(const struct msgr_store_options *opt, char *out, size_t outsz);
 	void (*close)(void *impl);
 	const char *(*errmsg)(const void *impl);  /* the last failure, "" when none */
 	msgr_result (*enqueue)(void *impl, const struct msgr_store_event *ev, size_t n,
 	    const struct msgr_store_quarantine *q, size_t nq, long long now, size_t *n_new,
 	    size_t *n_dup);
+	/* The claim is tied to this handle as well as leased (msgr_store_claim). */
 	msgr_result (*claim)(void *impl, const char *owner, long long now, int lease_ms,
 	    struct msgr_job *job);
 	msgr_result (*finish)(void *impl, int64_t job_id, const char *owner,
 	    enum msgr_job_state state, const char *note, long long now);
 	msgr_result (*retry)(void *impl, int64_t job_id, const char *owner, long long next_at,
 	    const char *error);
+	/* Also ties the claim to this handle (the one working it now). */
 	msgr_result (*renew)(void *impl, int64_t job_id, const char *owner, long long until);
 	msgr_result (*outbox_put)(void *impl, int64_t job_id, const char *const *requests,
 	    size_t n, int64_t *ids);
@@ -359,5 +381,7 @@ struct msgr_store_ops {
 };
 
 extern const struct msgr_store_ops msgr_store_sqlite_ops;   /* lib/store_sqlite.c */
+extern const struct msgr_store_ops msgr_store_pg_ops;       /* lib/store_pg.c, in builds with
+                                                               libpq (MSGR_WITH_PQ) */
 
 #endif

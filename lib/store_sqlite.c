@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "holder.h"
 #include "log.h"
 #include "store.h"
 
@@ -132,6 +133,11 @@ static const char *const migrations[] = {
 	"DROP TABLE pause;"
 	"ALTER TABLE pause_v4 RENAME TO pause;"
 	"DELETE FROM cache WHERE ns IN ('pause_token', 'pause_probe');",
+	/* 4 -> 5: a lease names the lock of the handle holding it (lib/holder.h), so a claim
+	 * ends when its holder's process dies, not only when its lease runs out (docs/store.md
+	 * "Claim"). 0: no lock known, the lease alone bounds the claim. */
+	("ALTER TABLE events ADD COLUMN lease_lock INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE convq ADD COLUMN lease_lock INTEGER NOT NULL DEFAULT 0;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -139,7 +145,7 @@ enum sid {
 	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
 	S_EV_INSERT, S_Q_INSERT,
 	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
-	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
+	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_CLAIM_STALE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
 	S_CONV_GET, S_CONV_SET, S_CONV_RAISE, S_CONV_ELSEWHERE,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
@@ -171,30 +177,44 @@ static const char *const sql[S_COUNT] = {
 	    " WHERE excluded.head_ord < convq.head_ord",
 	/* After a job changes: recompute the conversation's row from its pending events. */
 	[S_CONVQ_REFRESH] =
-	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at, lease_until)"
+	    "INSERT INTO convq (page_id, user_id, head_id, head_ord, due_at, lease_until,"
+	    " lease_lock)"
 	    " SELECT e.page_id, e.user_id, e.id, e.ord, e.next_at,"
 	    "  coalesce((SELECT l.lease_until FROM events l"
+	    "   WHERE l.state = 0 AND l.page_id = ?1 AND l.user_id = ?2"
+	    "   ORDER BY l.lease_until DESC LIMIT 1), 0),"
+	    "  coalesce((SELECT l.lease_lock FROM events l"
 	    "   WHERE l.state = 0 AND l.page_id = ?1 AND l.user_id = ?2"
 	    "   ORDER BY l.lease_until DESC LIMIT 1), 0)"
 	    " FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2"
 	    " ORDER BY e.ord, e.id LIMIT 1"
 	    " ON CONFLICT (page_id, user_id) DO UPDATE SET head_id = excluded.head_id,"
 	    " head_ord = excluded.head_ord, due_at = excluded.due_at,"
-	    " lease_until = excluded.lease_until",
+	    " lease_until = excluded.lease_until, lease_lock = excluded.lease_lock",
 	[S_CONVQ_DROP] =
 	    "DELETE FROM convq WHERE page_id = ?1 AND user_id = ?2 AND NOT EXISTS"
 	    " (SELECT 1 FROM events e WHERE e.state = 0 AND e.page_id = ?1 AND e.user_id = ?2)",
 	[S_EV_CONV] = "SELECT page_id, user_id FROM events WHERE id = ?1",
-	/* Read without the write lock (WAL readers never wait); the take re-checks under it. */
+	/* Read without the write lock (WAL readers never wait); the take re-checks under it. A
+	 * conversation is free when its lease ran out or the handle holding it is gone
+	 * (holder_alive: lib/holder.h), asked only of the few conversations leased. */
 	[S_CLAIM_PICK] =
-	    "SELECT page_id, user_id, head_id FROM convq WHERE due_at <= ?1 AND lease_until <= ?1"
+	    "SELECT page_id, user_id, head_id FROM convq WHERE due_at <= ?1"
+	    " AND (lease_until <= ?1 OR NOT holder_alive(lease_lock))"
 	    " ORDER BY due_at, head_id LIMIT 1",
 	[S_CLAIM_TAKE] =
-	    "UPDATE convq SET lease_until = ?1 WHERE page_id = ?2 AND user_id = ?3"
-	    " AND head_id = ?4 AND due_at <= ?5 AND lease_until <= ?5",
+	    "UPDATE convq SET lease_until = ?1, lease_lock = ?6 WHERE page_id = ?2 AND user_id = ?3"
+	    " AND head_id = ?4 AND due_at <= ?5"
+	    " AND (lease_until <= ?5 OR NOT holder_alive(lease_lock))",
 	[S_CLAIM_LEASE] =
-	    "UPDATE events SET lease_owner = ?1, lease_until = ?2, claims = claims + 1"
-	    " WHERE id = ?3 AND state = 0",
+	    "UPDATE events SET lease_owner = ?1, lease_until = ?2, lease_lock = ?4,"
+	    " claims = claims + 1 WHERE id = ?3 AND state = 0",
+	/* The conversation was free, so every other lease in it ran out or lost its holder:
+	 * ended, so a later refresh of the queue row cannot hand the conversation to a dead
+	 * holder's lock while this claim works. */
+	[S_CLAIM_STALE] =
+	    "UPDATE events SET lease_until = 0 WHERE page_id = ?1 AND user_id = ?2 AND state = 0"
+	    " AND lease_until > 0 AND id <> ?3",
 	[S_JOB_GET] =
 	    "SELECT id, connector, page_id, user_id, kind, standby, ts, received_at, attempts, raw,"
 	    " claims FROM events WHERE id = ?1",
@@ -205,7 +225,8 @@ static const char *const sql[S_COUNT] = {
 	    "UPDATE events SET attempts = attempts + 1, next_at = ?3, error = ?4,"
 	    " lease_owner = NULL, lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
 	[S_RENEW] =
-	    "UPDATE events SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND state = 0",
+	    "UPDATE events SET lease_until = ?3, lease_lock = ?4 WHERE id = ?1 AND lease_owner = ?2"
+	    " AND state = 0",
 	[S_EV_EXISTS] = "SELECT 1 FROM events WHERE id = ?1",
 	[S_OB_EXISTS] = "SELECT 1 FROM outbox WHERE event_id = ?1 LIMIT 1",
 	[S_OB_INSERT] = "INSERT INTO outbox (event_id, seq, request) VALUES (?1, ?2, ?3)",
@@ -280,6 +301,7 @@ struct sq {
 	long long wait_deadline_ns;   /* monotonic; 0 until the current call first waits */
 	unsigned long long rng;       /* xorshift state for the busy handler's jitter */
 	int readonly;
+	struct msgr_holder holder;    /* ties this handle's claims to it (lib/holder.h) */
 	char errmsg[256];
 };
 
@@ -619,6 +641,39 @@ out:
 
 static void sq_close(void *impl);
 
+/* holder_alive(lock) in SQL: is the handle that took a claim with this lock still there? */
+static void
+holder_alive_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct sq *st = sqlite3_user_data(ctx);
+
+	(void)argc;
+	sqlite3_result_int(ctx, msgr_holder_alive(&st->holder,
+	    (long long)sqlite3_value_int64(argv[0])));
+}
+
+/* The claims' tie to this handle (lib/holder.h): the SQL function the claim statements ask,
+ * and, for a handle that may claim, its lock beside the database. Without a lock the
+ * handle still works; its claims are then bounded by their lease only. */
+static msgr_result
+holder_setup(struct sq *st, const struct msgr_store_options *opt)
+{
+	int rc;
+
+	rc = sqlite3_create_function_v2(st->db, "holder_alive", 1, SQLITE_UTF8, st,
+	    holder_alive_sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "open");
+	if (opt->readonly)
+		return MSGR_OK;
+	if (msgr_holder_open(&st->holder, opt->path, next_rand(st)) == MSGR_ERR_NOMEM)
+		return MSGR_ERR_NOMEM;
+	if (st->holder.off == 0)
+		msgr_log(MSGR_LOG_DEBUG, "store: no claims lock beside %s (%s): claims end with "
+		    "their lease only", opt->path, strerror(errno));
+	return MSGR_OK;
+}
+
 /* A missing database file is created here, empty (an empty file is an empty database to
  * SQLite) and readable and writable by its owner only, whatever the umask of the web
  * server, suexec or cron: it holds people's messages, PSIDs and tokens (docs/store.md
@@ -695,6 +750,7 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return MSGR_ERR_NOMEM;
+	st->holder.fd = -1;
 	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
 	st->rng = (unsigned long long)mono_ns() ^ ((unsigned long long)getpid() << 32) ^
 	    (unsigned long long)(uintptr_t)st;
@@ -720,6 +776,8 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_handler(st->db, busy_wait, st);
+	if ((r = holder_setup(st, opt)) != MSGR_OK)
+		goto out;
 
 	/* The first read tells a database from a file that is not one (SQLITE_NOTADB). */
 	if ((r = query_int(st, "PRAGMA user_version", &v, "open")) != MSGR_OK)
@@ -741,6 +799,54 @@ out:
 	return r;
 }
 
+/* msgr_store_check: the file as it is, read-only, never created nor migrated. */
+static msgr_result
+sq_check(const struct msgr_store_options *opt, char *out, size_t outsz)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	msgr_result r = MSGR_ERR_STORE;
+	long long v = 0;
+	int rc;
+
+	if (access(opt->path, F_OK) != 0) {
+		if (errno != ENOENT) {
+			snprintf(out, outsz, "sqlite %s: %s", opt->path, strerror(errno));
+			return MSGR_ERR_STORE;
+		}
+		snprintf(out, outsz, "sqlite %s: not created yet (the first responder or msgrctl "
+		    "command to write creates it)", opt->path);
+		return MSGR_OK;
+	}
+	rc = sqlite3_open_v2(opt->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms :
+		    DEFAULT_BUSY_MS);
+		rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+	}
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = sqlite3_column_int64(s, 0);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK)
+		snprintf(out, outsz, "sqlite %s: %s", opt->path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	else if (v > SCHEMA_VERSION || v < 0)
+		snprintf(out, outsz, "sqlite %s: database schema version %lld is newer than this "
+		    "build's %d", opt->path, v, SCHEMA_VERSION);
+	else {
+		r = MSGR_OK;
+		if (v < SCHEMA_VERSION)
+			snprintf(out, outsz, "sqlite %s: schema version %lld (migrated to %d at the "
+			    "next writable open)", opt->path, v, SCHEMA_VERSION);
+		else
+			snprintf(out, outsz, "sqlite %s: schema version %lld", opt->path, v);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close_v2(db);
+	return r;
+}
+
 static void
 sq_close(void *impl)
 {
@@ -752,6 +858,8 @@ sq_close(void *impl)
 	for (i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close_v2(st->db);
+	/* After the database: the lock ends this handle's claims only once it can make none. */
+	msgr_holder_close(&st->holder);
 	free(st);
 }
 
@@ -1003,15 +1111,21 @@ claim_take(struct sq *st, const char *owner, long long now, int lease_ms, const 
 
 	if ((rc = bind_int(s, 1, now + lease_ms)) || (rc = bind_text(s, 2, page)) ||
 	    (rc = bind_text(s, 3, user)) || (rc = bind_int(s, 4, head)) ||
-	    (rc = bind_int(s, 5, now)))
+	    (rc = bind_int(s, 5, now)) || (rc = bind_int(s, 6, st->holder.off)))
 		return fail(st, rc, "claim");
 	if ((r = run(st, s, "claim")) != MSGR_OK)
 		return r;
 	if (sqlite3_changes(st->db) == 0)
 		return MSGR_ERR_EMPTY;
+	s = use(st, S_CLAIM_STALE);
+	if ((rc = bind_text(s, 1, page)) || (rc = bind_text(s, 2, user)) ||
+	    (rc = bind_int(s, 3, head)))
+		return fail(st, rc, "claim");
+	if ((r = run(st, s, "claim")) != MSGR_OK)
+		return r;
 	s = use(st, S_CLAIM_LEASE);
 	if ((rc = bind_text(s, 1, owner)) || (rc = bind_int(s, 2, now + lease_ms)) ||
-	    (rc = bind_int(s, 3, head)))
+	    (rc = bind_int(s, 3, head)) || (rc = bind_int(s, 4, st->holder.off)))
 		return fail(st, rc, "claim");
 	if ((r = run(st, s, "claim")) != MSGR_OK)
 		return r;
@@ -1168,7 +1282,7 @@ sq_renew(void *impl, int64_t job_id, const char *owner, long long until)
 	op_start(st);
 	s = use(st, S_RENEW);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
-	    (rc = bind_int(s, 3, until)))
+	    (rc = bind_int(s, 3, until)) || (rc = bind_int(s, 4, st->holder.off)))
 		return fail(st, rc, "renew");
 	return job_change(st, s, job_id, "renew");
 }
@@ -1788,6 +1902,7 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.name = "sqlite",
 	.schema_version = SCHEMA_VERSION,
 	.open = sq_open,
+	.check = sq_check,
 	.close = sq_close,
 	.errmsg = sq_errmsg,
 	.enqueue = sq_enqueue,

@@ -13,10 +13,12 @@ set -eu
 cd "$(dirname "$0")/.."
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
+# libpq-dev: the PostgreSQL store backend's client library (docs/store.md "Backends").
 BUILD="build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libconfig-dev
-  libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 libunistring-dev curl openssl"
+  libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 libunistring-dev curl openssl
+  libpq-dev"
 RUN="lighttpd python3 libfaketime"
-# postgresql: for the PostgreSQL store (docs/store.md).
+# postgresql: the server (initdb, pg_ctl) of the tests' throw-away cluster (tests/pgcluster.py).
 TEST="libcmocka-dev python3 clang spawn-fcgi apache2 libapache2-mod-fcgid nginx-light wrk
   procps psmisc chromium nodejs postgresql"
 PKGS="$BUILD $RUN"

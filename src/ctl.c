@@ -83,6 +83,23 @@ ctl_open_store(struct ctl *ctl, struct msgr_store **st)
 }
 
 int
+ctl_check_store(struct ctl *ctl)
+{
+	struct msgr_store_options o;
+	char what[512];
+	msgr_result rc;
+
+	msgr_options_store(ctl->cfg, &o);
+	if ((rc = msgr_store_check(&o, what, sizeof(what))) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: state: %s\n", ctl->cmd->name,
+		    what[0] ? what : msgr_strerror(rc));
+		return 1;
+	}
+	printf("state: %s\n", what);
+	return 0;
+}
+
+int
 ctl_open_graph(struct ctl *ctl, struct msgr_graph **g)
 {
 	struct msgr_graph_options o;

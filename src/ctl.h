@@ -45,6 +45,9 @@ int ctl_too_many(struct ctl *ctl, int argc, char **argv);
 int ctl_load(struct ctl *ctl);
 /* Opens the config's store; prints why on failure. 0 or 1. */
 int ctl_open_store(struct ctl *ctl, struct msgr_store **st);
+/* msgrctl check: reaches the store without changing it and prints "state: ..." (where it
+ * is, what was found; never a password); 0, or 1 with the reason on stderr. */
+int ctl_check_store(struct ctl *ctl);
 /* Opens a Graph API client on the config's graph settings; prints why on failure. 0 or 1.
  * libcurl itself is started once by main. */
 int ctl_open_graph(struct ctl *ctl, struct msgr_graph **g);

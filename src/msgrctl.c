@@ -39,7 +39,10 @@ static const struct ctl_command commands[] = {
 	  "and exits 1, or lists the connectors (id, path, app_id, page_id, bot; never a token\n"
 	  "or a secret) and \"config OK: N connectors\". Warns (exit status unchanged) about a\n"
 	  "config, secret file or state file others can read or write, a folder others can\n"
-	  "write holding them, and a verify token or bot secret that is easy to guess.\n" },
+	  "write holding them, and a verify token or bot secret that is easy to guess.\n"
+	  "Reaches the state store without changing it and prints \"state: ...\" (SQLite: the\n"
+	  "file and its schema; PostgreSQL: connected to what, never the password); one that\n"
+	  "cannot be reached fails the check.\n" },
 	{ "sign", cmd_sign, "[--connector ID] [FILE]", "print sha256=... for a webhook body",
 	  "Prints the X-Hub-Signature-256 value Facebook would send for the body in FILE (or\n"
 	  "standard input, or \"-\"): sha256=<hex HMAC-SHA256(app secret, body)>. The body is\n"
@@ -148,6 +151,10 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		    bad == 1 ? "" : "s");
 		return 1;
 	}
+	/* Where the state lives, reached as the programs will reach it (a database server
+	 * down or a wrong password shows here, not at the first webhook). */
+	if (ctl_check_store(ctl) != 0)
+		return 1;
 	printf("config OK: %zu connectors\n", ctl->cfg->n_connectors);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "msgrctl: cannot write: %s\n", strerror(errno));

@@ -530,6 +530,8 @@ test_store_unavailable(void **state)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/missing/state.db-shm", f->dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/missing/state.db-claims", f->dir);   /* lib/holder.h */
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/missing", f->dir);
 	assert_int_equal(rmdir(path), 0);
 }

@@ -1006,6 +1006,55 @@ test_exposure(void **state)
 	msgr_config_free(cfg);
 }
 
+/* state.backend and state.conninfo (docs/configuration.md "state"): PostgreSQL is chosen by
+ * name and needs a conninfo, a secret like any other (env:, file:, never in a message). */
+static void
+test_state_backend(void **state)
+{
+	struct msgr_config *cfg;
+	const char *p;
+	char *e;
+
+	(void)state;
+	assert_int_equal(setenv("MSGR_UT_PG", "host=/run/pg dbname=msgr user=msgr"
+	    " password=Pg-Secret-9", 1), 0);
+	p = write_tmp("pg.conf", "state = { backend = \"postgresql\"; conninfo = \"env:MSGR_UT_PG\";"
+	    " busy_timeout_ms = 1000; };\nconnectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	cfg = load_ok(p);
+	assert_int_equal(cfg->state.backend, MSGR_BACKEND_POSTGRESQL);
+	assert_string_equal(cfg->state.conninfo, getenv("MSGR_UT_PG"));
+	assert_int_equal(cfg->state.busy_timeout_ms, 1000);
+	msgr_config_free(cfg);
+	p = write_tmp("sq.conf", "state = { backend = \"sqlite\"; };\nconnectors = ( "
+	    CONN("a", "/a", "1", "2", "") " );\n");
+	cfg = load_ok(p);
+	assert_int_equal(cfg->state.backend, MSGR_BACKEND_SQLITE);
+	assert_null(cfg->state.conninfo);
+	msgr_config_free(cfg);
+
+	p = write_tmp("pg-faults.conf", "state = { backend = \"postgresql\"; };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	e = load_fail(p);
+	assert_fault(e, p, 1, "'state.backend' = \"postgresql\" needs 'state.conninfo'");
+	free(e);
+	p = write_tmp("pg-faults.conf", "state = {\n backend = \"mysql\";\n"
+	    " conninfo = \"password=Pg-Secret-9\"; };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	e = load_fail(p);
+	assert_fault(e, p, 2, "'state.backend' must be \"sqlite\" or \"postgresql\"");
+	assert_fault(e, p, 3, "'state.conninfo' is for backend = \"postgresql\"");
+	assert_null(strstr(e, "Pg-Secret-9"));
+	free(e);
+	p = write_tmp("pg-faults.conf", "state = { backend = \"postgresql\";"
+	    " conninfo = \"env:MSGR_UT_PG_UNSET\"; };\n"
+	    "connectors = ( " CONN("a", "/a", "1", "2", "") " );\n");
+	e = load_fail(p);
+	assert_fault(e, p, 1, "MSGR_UT_PG_UNSET is not set");
+	assert_int_equal(count_lines(e), 1);
+	free(e);
+	unsetenv("MSGR_UT_PG");
+}
+
 int
 main(void)
 {
@@ -1036,6 +1085,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_simulator_url, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_simulator_faults, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_example_config),
+		cmocka_unit_test_setup_teardown(test_state_backend, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,30 @@ test_store_options(void **state)
 	msgr_options_store(&cfg, &o);
 	assert_int_equal(o.wal, 0);
 	assert_int_equal(o.sync_full, 0);
+	assert_null(o.backend);          /* the default, SQLite */
+	assert_null(o.conninfo);
+}
+
+/* PostgreSQL: the conninfo goes to the store; path only names it in logs, never the
+ * conninfo (a secret). */
+static void
+test_store_options_postgresql(void **state)
+{
+	struct msgr_config cfg;
+	struct msgr_store_options o;
+	char path[] = "/var/lib/msgr/state.db", conninfo[] = "host=db1 dbname=msgr password=x";
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.state.path = path;
+	cfg.state.backend = MSGR_BACKEND_POSTGRESQL;
+	cfg.state.conninfo = conninfo;
+	cfg.state.busy_timeout_ms = 900;
+	msgr_options_store(&cfg, &o);
+	assert_string_equal(o.backend, "postgresql");
+	assert_ptr_equal(o.conninfo, conninfo);
+	assert_string_equal(o.path, "postgresql");
+	assert_int_equal(o.busy_timeout_ms, 900);
 }
 
 static void
@@ -62,6 +86,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_options),
+		cmocka_unit_test(test_store_options_postgresql),
 		cmocka_unit_test(test_graph_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
