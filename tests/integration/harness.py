@@ -3,8 +3,10 @@
 What spawn-fcgi does, done by hand: Python creates, binds and listens on ONE unix socket, forks
 N children with it dup2'd onto fd 0 and execs $MSGR_FCGI in each; several processes then share
 the socket. Requests go through the real `cgi-fcgi -bind -connect SOCK` command. Bodies are
-signed with Python's hmac (not with the code under test). The database is read with sqlite3.
-Every responder writes its stderr into one log file, checked for sanitizer reports.
+signed with Python's hmac (not with the code under test). The store is SQLite (read with
+sqlite3), or PostgreSQL with backend="postgresql" or MSGR_TEST_BACKEND=postgresql: a database
+of its own in the run's throw-away cluster (tests/pgcluster.py), read through the same db()
+calls. Every responder writes its stderr into one log file, checked for sanitizer reports.
 
 Everything is bounded in time: each request, each wait for a process to exit.
 """
@@ -24,6 +26,8 @@ import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import pgcluster  # noqa: E402
 FCGI = os.path.abspath(os.path.join(ROOT, os.environ.get("MSGR_FCGI", "cgi-bin/messenger.fcgi")))
 CGI_FCGI = shutil.which("cgi-fcgi") or "/usr/bin/cgi-fcgi"
 REQUEST_TIMEOUT = 20   # seconds for one cgi-fcgi exchange (sanitizer builds are slow)
@@ -136,8 +140,22 @@ class Env:
     env:), a pool of responder processes on one unix socket, and helpers to talk to them."""
 
     def __init__(self, nproc=2, max_body=65536, busy_timeout_ms=300, start=True,
-                 state_path="state.db"):
+                 state_path="state.db", backend=None, pg_db=None, pg_cluster=None):
         self.dir = tempfile.mkdtemp(prefix="msgr-it-")
+        # The store: SQLite in the temp dir, or a PostgreSQL database (its own, or pg_db: one
+        # another Env uses too, as a second web host would).
+        self.backend = backend or os.environ.get("MSGR_TEST_BACKEND") or "sqlite"
+        self.pg = None
+        self.pg_db = pg_db
+        self.pg_owned = False
+        if self.backend == "postgresql":
+            self.pg = pg_cluster or pgcluster.shared_cluster()
+            if self.pg_db is None:
+                self.pg_db = self.pg.create_db("it")
+                self.pg_owned = True
+            with open(os.path.join(self.dir, "pg.conninfo"), "w") as f:
+                f.write(self.pg.app_conninfo(self.pg_db) + "\n")
+            os.chmod(os.path.join(self.dir, "pg.conninfo"), 0o600)
         self.state_path = state_path
         self.sock_path = os.path.join(self.dir, "fcgi.sock")
         self.log_path = os.path.join(self.dir, "responder.log")
@@ -185,16 +203,23 @@ class Env:
     call_token = "%s"; webhook_token = "%s"; secret = "%s";
     bot = { type = "stories"; file = "stories.conf"; }; }""" % (
                 c.id, c.path, c.app_id, c.page_id, c.call_token, token, secret)
+        if self.backend == "postgresql":
+            # The conninfo holds the role's password: a file: secret, as a deployment keeps it.
+            state = ('state = { backend = "postgresql"; conninfo = "file:pg.conninfo";'
+                     ' busy_timeout_ms = %d; };' % self.busy_timeout_ms)
+        else:
+            state = ('state = { path = "%s"; journal = "wal"; sync = "full";'
+                     ' busy_timeout_ms = %d; };' % (self.state_path, self.busy_timeout_ms))
         text = """# integration test config (tests/integration/harness.py)
 graph = { url = "http://127.0.0.1:9"; version = "v26.0"; timeout_ms = 10000; };
-state = { path = "%s"; journal = "wal"; sync = "full"; busy_timeout_ms = %d; };
+%s
 max_body = %d;
 %s
 connectors = (
 %s,
 %s,
 %s );
-""" % (self.state_path, self.busy_timeout_ms, self.max_body,
+""" % (state, self.max_body,
             # Responder-only tests keep the worker off (it would call the Graph API after each
             # response); WorkerEnv turns it on with its own worker group.
             extra if "worker" in extra else extra + "\nworker = { budget_ms = 0; };",
@@ -280,6 +305,14 @@ connectors = (
             print("# kept %s" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pg_owned and not os.environ.get("MSGR_KEEP_TMP"):
+            try:
+                c = self.pg.client()
+                c.query("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_db)
+                c.close()
+            except (OSError, pgcluster.PgError):
+                pass        # the cluster goes at the end of the run anyway
+            self.pg_owned = False
 
     # ---- requests ----
 
@@ -325,6 +358,8 @@ connectors = (
     # ---- the store ----
 
     def db(self):
+        if self.backend == "postgresql":
+            return pgcluster.Db(self.pg, self.pg_db)
         c = sqlite3.connect(self.db_path, timeout=10)
         c.row_factory = sqlite3.Row
         return c
@@ -339,11 +374,14 @@ connectors = (
             return [dict(r) for r in c.execute("SELECT * FROM quarantine ORDER BY id")]
 
     def counts(self):
-        if not os.path.exists(self.db_path):
+        if self.backend != "postgresql" and not os.path.exists(self.db_path):
             return 0, 0
-        with self.db() as c:
-            n = c.execute("SELECT count(*) FROM events").fetchone()[0]
-            q = c.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        try:
+            with self.db() as c:
+                n = c.execute("SELECT count(*) FROM events").fetchone()[0]
+                q = c.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        except pgcluster.PgError:
+            return 0, 0         # no schema yet: nothing was ever stored
         return n, q
 
     # ---- the log ----
@@ -364,6 +402,8 @@ connectors = (
 
     def secrets_in_text(self, text):
         found = []
+        if self.pg is not None and self.pg.app_password and self.pg.app_password in text:
+            found.append("the PostgreSQL password")
         for c in self.connectors:
             for s in (c.secret, c.webhook_token, c.call_token):
                 if s in text:
@@ -409,7 +449,7 @@ def run_cgi(env_extra, body=b"", conf=None, timeout=REQUEST_TIMEOUT, cwd=None):
         "utf-8", "replace")
 
 
-# ---- webhook bodies, shaped as GRAPH.md "Webhooks" and Meta's reference show them ----
+# ---- webhook bodies, shaped as docs/facebook.md "Webhooks" and Meta's reference show them ----
 
 _seq = [0]
 

@@ -33,9 +33,10 @@ class WorkerEnv(Env):
     """Env with a fake Graph API behind the connectors and a fast-expiring lease."""
 
     def __init__(self, nproc=2, wrong_token_for=None, stories=None, extra_config="",
-                 budget_ms=3000, **kw):
+                 budget_ms=3000, lease_ms=3000, **kw):
         self.fake = None
         self.budget_ms = budget_ms
+        self.lease_ms = lease_ms
         self.stories = stories or DEFAULT_STORIES
         self.extra_config = extra_config
         self.wrong_token_for = wrong_token_for
@@ -57,9 +58,9 @@ class WorkerEnv(Env):
 
     def write_config(self, extra=""):
         super().write_config(extra + self.extra_config + """
-worker = { budget_ms = %d; lease_ms = 3000; retry_max_s = 600; idle_ms = 100; };
+worker = { budget_ms = %d; lease_ms = %d; retry_max_s = 600; idle_ms = 100; };
 log_level = "info";
-""" % self.budget_ms)
+""" % (self.budget_ms, self.lease_ms))
         if self.fake is None:
             return
         with open(self.conf_path) as f:
