@@ -53,7 +53,7 @@ printf '%s\n' "$stamp" >"$O/.stamp"
 # SAN= : a build to hand out never carries sanitizers, even from a `make check SAN=1` run.
 # PQ=0: no PostgreSQL backend (libpq) in a build for shared hosting (docs/portable.md).
 make --no-print-directory SAN= PQ=0 O="$O" CC="$CC" SYSCONFDIR="$SYSCONFDIR" DEPLIBS="$LIBS" \
-	FCGILIBS="$FCGILIBS" 	FCGI_OUT="$O/dist/messenger.fcgi" CTL_OUT="$O/dist/msgrctl" \
+	FCGILIBS="$FCGILIBS" FCGI_OUT="$O/dist/messenger.fcgi" CTL_OUT="$O/dist/msgrctl" \
 	"$O/dist/messenger.fcgi" "$O/dist/msgrctl"
 
 mkdir -p "$DIST"
