@@ -1,6 +1,6 @@
 /* bare_fcgi.c — the baseline of the benchmark: a minimal libfcgi responder that reads the
  * body and answers 200, nothing else. The gap between it and messenger.fcgi is what the
- * signature check, the parse and above all the store's commit cost (DESIGN.md). */
+ * signature check, the parse and above all the store's commit cost (README.md "Benchmarks"). */
 #include <stdlib.h>
 #include <fcgiapp.h>
 
