@@ -98,7 +98,33 @@ msgr_result msgr_bot_check(const struct msgr_connector *conn, char **errors);
 /* ---- the Bot API bot (lib/bot_api.c; the protocol is docs/bot-api.md) -----------------
  * Exported so tests and tools can build and read the protocol without HTTP. */
 
+/* Both ways signed with bot.secret (docs/bot-api.md "Signatures"): a request carries the
+ * time it was made (unix seconds) and "sha256=" + hex HMAC-SHA256(secret, "TIMESTAMP.BODY");
+ * a 2xx reply carries "sha256=" + hex HMAC-SHA256(secret, "REQUEST_SIGNATURE.REPLY_BODY"),
+ * REQUEST_SIGNATURE the request's X-Msgr-Signature value as sent, so a reply answers one
+ * request and no other. A bot accepts a request whose timestamp is within
+ * MSGR_BOT_API_WINDOW_S of its clock. */
 #define MSGR_BOT_API_SIGNATURE_HEADER "X-Msgr-Signature"
+#define MSGR_BOT_API_TIMESTAMP_HEADER "X-Msgr-Timestamp"
+#define MSGR_BOT_API_WINDOW_S         300
+
+/* The X-Msgr-Signature of a request made at timestamp (unix seconds) with body[0..len):
+ * "sha256=<64 lowercase hex>" and a NUL into out. MSGR_OK, MSGR_ERR_INVALID (no secret),
+ * MSGR_ERR_NOMEM. */
+msgr_result msgr_bot_api_sign_request(const char *secret, long long timestamp,
+    const char *body, size_t len, char *out);
+
+/* The X-Msgr-Signature a bot puts on its reply body[0..len) to the request signed
+ * request_sig (that request's X-Msgr-Signature value). Results as
+ * msgr_bot_api_sign_request. For bots written in C and for tests. */
+msgr_result msgr_bot_api_sign_reply(const char *secret, const char *request_sig,
+    const char *body, size_t len, char *out);
+
+/* Checks header (the reply's X-Msgr-Signature, NULL when it had none) in constant time.
+ * MSGR_OK; MSGR_ERR_SIGNATURE (missing, malformed or wrong); MSGR_ERR_INVALID (no secret
+ * or request_sig); MSGR_ERR_NOMEM. */
+msgr_result msgr_bot_api_verify_reply(const char *secret, const char *request_sig,
+    const char *body, size_t len, const char *header);
 
 /* The JSON body POSTed to an api bot about in->ev (docs/bot-api.md "The request"): {"connector",
  * "page_id", "user", "event", "raw"}, compact UTF-8, keys in that order. For an event with

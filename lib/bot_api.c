@@ -2,19 +2,26 @@
  * this file.
  *
  * Each event the connector's bot.events lists (the worker decides) is POSTed as JSON to
- * bot.url, signed with X-Msgr-Signature = "sha256=" + hex HMAC-SHA256(bot secret, exact
- * body), over one lib/http.c connection per bot, reused so it stays alive. The
- * reply is read into a buffer capped at MSGR_MAX_BOT_REPLY, checked whole (every message
- * against the Send API limits) and only then turned into actions: one bad message means
- * nothing is sent, and one log line says which message and which limit.
+ * bot.url over one lib/http.c connection per bot, reused so it stays alive; https://, or
+ * http:// to a loopback host only. Both ways are signed with the bot secret
+ * (docs/bot-api.md "Signatures"): the request with X-Msgr-Timestamp and X-Msgr-Signature =
+ * "sha256=" + hex HMAC-SHA256(secret, "TIMESTAMP.BODY"), so a captured request is stale
+ * after the bot's window; a 2xx reply with X-Msgr-Signature over "REQUEST_SIGNATURE.BODY",
+ * so nobody on the path can make the page say anything, nor replay another request's reply.
+ * The reply is read into a buffer capped at MSGR_MAX_BOT_REPLY, its signature checked, then
+ * checked whole (every message against the Send API limits) and only then turned into
+ * actions: one bad message means nothing is sent, and one log line says which message and
+ * which limit.
  *
  * Failures, as the worker needs them (lib/bot.h): no connection, a timeout (bot.timeout_ms),
- * HTTP 5xx, 429 or 408 are MSGR_ERR_TRANSIENT (retried with backoff, like a Send API
- * failure); any other status, a reply that is not JSON, not the documented shape, over a
- * limit or over the cap are MSGR_ERR_PERMANENT (a retry would get the same answer). */
+ * HTTP 5xx, 429 or 408, a 2xx reply unsigned or wrongly signed are MSGR_ERR_TRANSIENT
+ * (retried with backoff, like a Send API failure); any other status, a reply that is not
+ * JSON, not the documented shape, over a limit or over the cap are MSGR_ERR_PERMANENT (a
+ * retry would get the same answer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -35,10 +42,17 @@
 #define CONNECT_TIMEOUT_MS 3000L
 #define WHY_MAX            (MSGR_MESSAGE_WHY_MAX + 64)
 
+/* The longest X-Msgr-Signature value a reply may carry ("sha256=" + 64 hex, with room for
+ * spaces); a longer one is wrong. */
+#define REPLY_SIG_MAX 127
+
 struct api_bot {
 	const struct msgr_connector *conn;
 	struct msgr_http *http;       /* kept alive across events; answers capped at MSGR_MAX_BOT_REPLY */
 	struct msgr_http_response last;   /* the last answer (its body lives in http) */
+	char sig[MSGR_SIGNATURE_HEADER_LEN + 1];  /* the last request's X-Msgr-Signature */
+	char reply_sig[REPLY_SIG_MAX + 1];        /* the last reply's, "" when none */
+	int reply_sig_bad;            /* the reply's header was too long or repeated */
 	char why[WHY_MAX + 64];       /* the last failure (api_last_error) */
 };
 
@@ -61,8 +75,9 @@ fault_text(const struct msgr_connector *conn, const char *what)
 
 static const char no_memory[] = "out of memory";
 
-/* What the bot needs before it runs: an http(s) url curl can reach (lib/url.h), a secret
- * (docs/bot-api.md). NULL when fine, else a constant reason (no_memory when it is that). */
+/* What the bot needs before it runs: an https url curl can reach (lib/url.h), or http://
+ * to this machine, where no network lies between; a secret (docs/bot-api.md). NULL when
+ * fine, else a constant reason (no_memory when it is that). */
 static const char *
 conn_fault(const struct msgr_connector *conn)
 {
@@ -70,11 +85,13 @@ conn_fault(const struct msgr_connector *conn)
 
 	if (u == NULL || u[0] == '\0')
 		return "no url";
-	switch (msgr_url_check(u, MSGR_URL_HTTPS | MSGR_URL_HTTP)) {
+	switch (msgr_url_check(u, MSGR_URL_HTTPS | MSGR_URL_HTTP_LOOPBACK)) {
 	case MSGR_URL_OK:
 		break;
 	case MSGR_URL_ERR_SCHEME:
 		return "url: not http:// or https://";
+	case MSGR_URL_ERR_HOST:
+		return "url: http:// only to 127.0.0.1, localhost or [::1]; use https://";
 	case MSGR_URL_ERR_LENGTH:
 	case MSGR_URL_ERR_CHAR:
 		return "url: too long, or a space or control byte in it";
@@ -598,43 +615,156 @@ out:
 	return rc;
 }
 
+/* ---- signatures (docs/bot-api.md "Signatures") ------------------------------------------ */
+
+/* "PREFIX.BODY", malloc'd (*n bytes, NUL-terminated), or NULL when out of memory. */
+static char *
+joined(const char *prefix, const char *body, size_t len, size_t *n)
+{
+	size_t plen = strlen(prefix);
+	char *text;
+
+	if (len > (size_t)-1 - plen - 2 || (text = malloc(plen + 1 + len + 1)) == NULL)
+		return NULL;
+	memcpy(text, prefix, plen);
+	text[plen] = '.';
+	if (len > 0)
+		memcpy(text + plen + 1, body, len);
+	text[plen + 1 + len] = '\0';
+	*n = plen + 1 + len;
+	return text;
+}
+
+/* "sha256=" + hex HMAC-SHA256(secret, "PREFIX.BODY") into out; or, with header, checks
+ * it against that in constant time (upper or lower case hex). */
+static msgr_result
+sign_joined(const char *secret, const char *prefix, const char *body, size_t len, char *out,
+    const char *header)
+{
+	char *text;
+	size_t n = 0;
+	msgr_result rc;
+
+	if (secret == NULL || secret[0] == '\0' || (body == NULL && len > 0))
+		return MSGR_ERR_INVALID;
+	if ((text = joined(prefix, body, len, &n)) == NULL)
+		return MSGR_ERR_NOMEM;
+	rc = out != NULL ? msgr_signature_format(secret, text, n, out) :
+	    msgr_signature_verify(secret, text, n, header);
+	free(text);
+	return rc;
+}
+
+msgr_result
+msgr_bot_api_sign_request(const char *secret, long long timestamp, const char *body,
+    size_t len, char *out)
+{
+	char ts[24];
+
+	if (out == NULL)
+		return MSGR_ERR_INVALID;
+	snprintf(ts, sizeof(ts), "%lld", timestamp);
+	return sign_joined(secret, ts, body, len, out, NULL);
+}
+
+msgr_result
+msgr_bot_api_sign_reply(const char *secret, const char *request_sig, const char *body,
+    size_t len, char *out)
+{
+	if (out == NULL || request_sig == NULL || request_sig[0] == '\0')
+		return MSGR_ERR_INVALID;
+	return sign_joined(secret, request_sig, body, len, out, NULL);
+}
+
+msgr_result
+msgr_bot_api_verify_reply(const char *secret, const char *request_sig, const char *body,
+    size_t len, const char *header)
+{
+	if (request_sig == NULL || request_sig[0] == '\0')
+		return MSGR_ERR_INVALID;
+	return sign_joined(secret, request_sig, body, len, NULL, header);
+}
+
 /* ---- HTTP ----------------------------------------------------------------------------- */
 
-/* POSTs body; on an HTTP answer *status is set and the reply is in b->last. MSGR_OK;
- * MSGR_ERR_TRANSIENT (no answer: b->why says why); MSGR_ERR_PERMANENT (over the cap);
- * MSGR_ERR_NOMEM. */
+/* Each header line of the reply: keeps X-Msgr-Signature's value (trimmed). A new status
+ * line starts over (an interim 1xx answer). */
+static void
+on_reply_header(void *arg, const char *line, size_t len)
+{
+	static const char name[] = MSGR_BOT_API_SIGNATURE_HEADER ":";
+	struct api_bot *b = arg;
+	size_t n = sizeof(name) - 1;
+
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		b->reply_sig[0] = '\0';
+		b->reply_sig_bad = 0;
+		return;
+	}
+	if (len < n || strncasecmp(line, name, n) != 0)
+		return;
+	line += n;
+	len -= n;
+	while (len > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
+	    line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	/* Twice, or too long: not a signature this side made; never shown. */
+	if (b->reply_sig[0] != '\0' || len > REPLY_SIG_MAX) {
+		b->reply_sig_bad = 1;
+		return;
+	}
+	memcpy(b->reply_sig, line, len);
+	b->reply_sig[len] = '\0';
+}
+
+/* POSTs body; on an HTTP answer *status is set and the reply is in b->last, its signature
+ * header in b->reply_sig. MSGR_OK; MSGR_ERR_TRANSIENT (no answer: b->why says why);
+ * MSGR_ERR_PERMANENT (over the cap); MSGR_ERR_NOMEM. */
 static msgr_result
 post(struct api_bot *b, const char *body, size_t len, long *status)
 {
-	char sig[MSGR_SIGNATURE_HEADER_LEN + 1];
-	char hdr[sizeof(MSGR_BOT_API_SIGNATURE_HEADER) + 2 + sizeof(sig)];
-	const char *headers[3];
+	char hdr[sizeof(MSGR_BOT_API_SIGNATURE_HEADER) + 2 + sizeof(b->sig)];
+	char ts_hdr[sizeof(MSGR_BOT_API_TIMESTAMP_HEADER) + 2 + 24];
+	const char *headers[4];
 	struct msgr_http_request hq;
 	struct msgr_http_response *hr = &b->last;
+	long long ts = msgr_clock_wall_ms() / 1000;
 	msgr_result rc;
 
 	*status = 0;
-	if ((rc = msgr_signature_format(b->conn->bot.secret, body, len, sig)) != MSGR_OK) {
-		snprintf(b->why, sizeof(b->why), "cannot sign the request");
-		return MSGR_ERR_PERMANENT;
+	b->reply_sig[0] = '\0';
+	b->reply_sig_bad = 0;
+	/* The time it is made goes into the signature: a request captured on the way is stale
+	 * once the bot's window has passed (docs/bot-api.md "Signatures"). */
+	rc = msgr_bot_api_sign_request(b->conn->bot.secret, ts, body, len, b->sig);
+	if (rc != MSGR_OK) {
+		snprintf(b->why, sizeof(b->why), "cannot sign the request: %s", msgr_strerror(rc));
+		return rc == MSGR_ERR_NOMEM ? rc : MSGR_ERR_PERMANENT;
 	}
-	snprintf(hdr, sizeof(hdr), "%s: %s", MSGR_BOT_API_SIGNATURE_HEADER, sig);
+	snprintf(ts_hdr, sizeof(ts_hdr), "%s: %lld", MSGR_BOT_API_TIMESTAMP_HEADER, ts);
+	snprintf(hdr, sizeof(hdr), "%s: %s", MSGR_BOT_API_SIGNATURE_HEADER, b->sig);
 	headers[0] = "Content-Type: application/json";
 	headers[1] = "Accept: application/json";
-	headers[2] = hdr;
+	headers[2] = ts_hdr;
+	headers[3] = hdr;
 	memset(&hq, 0, sizeof(hq));
 	hq.method = "POST";
 	/* A redirect would re-post a signed body somewhere the config does not name: the
 	 * transport never follows one. */
 	hq.url = b->conn->bot.url;
 	hq.headers = headers;
-	hq.n_headers = 3;
+	hq.n_headers = 4;
 	hq.body = body;
 	hq.body_len = len;
 	hq.timeout_ms = b->conn->bot.timeout_ms > 0 ? b->conn->bot.timeout_ms : 5000;
+	hq.on_header = on_reply_header;
+	hq.header_arg = b;
 	rc = msgr_http_perform(b->http, &hq, hr);
 	OPENSSL_cleanse(hdr, sizeof(hdr));
-	OPENSSL_cleanse(sig, sizeof(sig));
 	if (rc != MSGR_OK) {
 		snprintf(b->why, sizeof(b->why), "the request could not be made: %s",
 		    msgr_strerror(rc));
@@ -656,6 +786,34 @@ post(struct api_bot *b, const char *body, size_t len, long *status)
 	/* curl's text names the host and port at most, never the path or a header. */
 	snprintf(b->why, sizeof(b->why), "%.200s", hr->error);
 	return MSGR_ERR_TRANSIENT;
+}
+
+/* The 2xx reply in b->last is the bot's answer to this request: MSGR_OK, else
+ * MSGR_ERR_TRANSIENT with b->why saying so (never the signature): a reply anyone on the
+ * path could have made, or a bot not signing yet, is retried like a bot that did not answer,
+ * so the event waits for a real answer. */
+static msgr_result
+reply_signed(struct api_bot *b)
+{
+	msgr_result rc;
+
+	if (b->reply_sig[0] == '\0' && !b->reply_sig_bad) {
+		snprintf(b->why, sizeof(b->why), "reply not signed (no %s): nothing sent; does the "
+		    "bot sign its replies? (docs/bot-api.md)", MSGR_BOT_API_SIGNATURE_HEADER);
+		return MSGR_ERR_TRANSIENT;
+	}
+	rc = b->reply_sig_bad ? MSGR_ERR_SIGNATURE : msgr_bot_api_verify_reply(b->conn->bot.secret,
+	    b->sig, b->last.body, b->last.body_len, b->reply_sig);
+	if (rc == MSGR_ERR_NOMEM) {
+		snprintf(b->why, sizeof(b->why), "out of memory");
+		return rc;
+	}
+	if (rc != MSGR_OK) {
+		snprintf(b->why, sizeof(b->why), "reply signature wrong (%s): nothing sent; does "
+		    "the bot's secret match bot.secret?", MSGR_BOT_API_SIGNATURE_HEADER);
+		return MSGR_ERR_TRANSIENT;
+	}
+	return MSGR_OK;
 }
 
 /* ---- the bot type --------------------------------------------------------------------- */
@@ -731,6 +889,8 @@ api_answer(void *state, const struct msgr_bot_input *in, json_t **actions)
 	if ((rc = post(b, body, len, &status)) != MSGR_OK)
 		goto out;
 	if (status >= 200 && status <= 299) {
+		if ((rc = reply_signed(b)) != MSGR_OK)
+			goto out;
 		rc = msgr_bot_api_reply(b->last.body, b->last.body_len, actions, why, sizeof(why));
 		if (rc != MSGR_OK)
 			snprintf(b->why, sizeof(b->why), "reply refused, nothing sent: %s", why);

@@ -1,8 +1,9 @@
 /* signature.h — webhook signatures and secret comparison.
  *
  * Facebook signs the raw body it sends (docs/facebook.md "Webhooks": X-Hub-Signature-256 =
- * "sha256=" + 64 lowercase hex of HMAC-SHA256(app secret, body)); the connector signs what
- * it posts to a Bot API bot the same way (X-Msgr-Signature). Every comparison of a secret
+ * "sha256=" + 64 lowercase hex of HMAC-SHA256(app secret, body)); the Bot API signs both
+ * ways with the same HMAC over a timestamp or the request's signature and the body
+ * (X-Msgr-Signature: lib/bot.h, docs/bot-api.md "Signatures"). Every comparison of a secret
  * value runs in constant time (CRYPTO_memcmp). */
 #ifndef MSGR_SIGNATURE_H
 #define MSGR_SIGNATURE_H
