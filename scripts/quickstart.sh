@@ -24,8 +24,8 @@
 # Simulator mode starts lighttpd (lighttpd/simulator.conf before lighttpd/messenger.conf),
 # which starts the simulator and two responders; `msgrctl worker` for the retries; and the
 # example Bot API bot (examples/bot_api/echo_bot.py) for the cafe_api page. The responders,
-# the worker and the simulator (and the msgrctl it runs) share a clock the chat page can move
-# forward: they run under libfaketime reading run/sim-clock.
+# the worker, the example bot and the simulator (and the msgrctl it runs) share a clock the
+# chat page can move forward: they run under libfaketime reading run/sim-clock.
 #
 # Everything lives in RUN_DIR (gitignored, mode 700): msgr.conf, the secrets in their own
 # files (generated once with openssl rand, kept across runs, referenced as file: secrets so
@@ -469,9 +469,18 @@ ready() {
 if [ "$MODE" = simulator ]; then
 	# The example Bot API bot (cafe_api). Started in the background, so SIGINT (Ctrl-C in
 	# --foreground) does not reach it: stop does.
+	# On the simulated clock like the connector: it refuses requests whose X-Msgr-Timestamp
+	# is 5 minutes off its own clock (docs/bot-api.md "Signatures").
 	rm -f "$RUN/bot.port"
-	python3 "$ROOT/examples/bot_api/echo_bot.py" --host 127.0.0.1 --port "$BOT_PORT" \
-	    --secret-file "$RUN/bot.secret" --port-file "$RUN/bot.port" >>"$RUN/bot.log" 2>&1 </dev/null &
+	if [ -n "$FT" ]; then
+		LD_PRELOAD=$FT FAKETIME_TIMESTAMP_FILE=$RUN/sim-clock FAKETIME_NO_CACHE=1 \
+		    DONT_FAKE_MONOTONIC=1 \
+		    python3 "$ROOT/examples/bot_api/echo_bot.py" --host 127.0.0.1 --port "$BOT_PORT" \
+		    --secret-file "$RUN/bot.secret" --port-file "$RUN/bot.port" >>"$RUN/bot.log" 2>&1 </dev/null &
+	else
+		python3 "$ROOT/examples/bot_api/echo_bot.py" --host 127.0.0.1 --port "$BOT_PORT" \
+		    --secret-file "$RUN/bot.secret" --port-file "$RUN/bot.port" >>"$RUN/bot.log" 2>&1 </dev/null &
+	fi
 	echo $! >"$RUN/bot.pid"
 	ready "the example bot did not start (see $R/bot.log)" 100 test -s "$RUN/bot.port"
 

@@ -11,8 +11,12 @@ and point a connector at it:
     bot = { type = "api"; url = "http://127.0.0.1:9000/bot"; secret = "file:bot.secret"; };
 
 What it does:
-  - every request's X-Msgr-Signature is checked (HMAC-SHA256 of the secret over the raw
-    body, compared in constant time); a wrong or missing one gets 401 and no answer;
+  - every request's X-Msgr-Timestamp and X-Msgr-Signature are checked (docs/bot-api.md
+    "Signatures"): the timestamp within 5 minutes of this machine's clock, the signature
+    HMAC-SHA256 of the secret over "TIMESTAMP.BODY", compared in constant time; a stale,
+    wrong or missing one gets 401 and no answer;
+  - every answer is signed for the connector: X-Msgr-Signature, HMAC-SHA256 of the secret
+    over "REQUEST_SIGNATURE.REPLY_BODY" (the connector sends nothing of an unsigned reply);
   - a message is echoed with quick replies ("Talk to a human", "Show the menu");
   - a message or quick reply saying "human" (or the HUMAN payload) hands the conversation
     over to the Page Inbox, after saying so;
@@ -31,6 +35,24 @@ import time
 
 MAX_BODY = 4 * 1024 * 1024       # the connector never sends more than a webhook held
 TEXT_SHOWN = 1000                # of the user's text quoted back: stays readable
+WINDOW_S = 300                   # a request older (or newer) than this is refused
+
+
+def mac(secret, *parts):
+    """The X-Msgr-Signature value: "sha256=" + hex HMAC-SHA256(secret, parts joined by ".")."""
+    return "sha256=" + hmac.new(secret, b".".join(parts), hashlib.sha256).hexdigest()
+
+
+def request_ok(secret, timestamp, signature, body, now=None):
+    """docs/bot-api.md "Signatures": a fresh timestamp, and the signature over TIMESTAMP.BODY
+    (the exact bytes received, before any parsing), compared in constant time."""
+    if not timestamp.isdigit():
+        return False
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > WINDOW_S:
+        return False
+    want = mac(secret, timestamp.encode("ascii"), body)
+    return hmac.compare_digest(signature.encode("ascii", "replace"), want.encode("ascii"))
 
 
 def log(fmt, *args):
@@ -116,11 +138,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):   # http.server's own line: replaced by ours
         pass
 
-    def send(self, status, obj=None):
+    def send(self, status, obj=None, request_sig=None):
         body = b"" if obj is None else json.dumps(obj).encode("utf-8")
         self.send_response(status)
         if obj is not None:
             self.send_header("Content-Type", "application/json")
+        if request_sig is not None:
+            # The answer to this request and no other: over its signature and our body.
+            self.send_header("X-Msgr-Signature",
+                             mac(self.server.secret, request_sig.encode("ascii"), body))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body:
@@ -137,11 +163,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return self.send(413, {"error": "body too large"})
         body = self.rfile.read(n)
-        # Over the exact bytes received, before any parsing; constant-time comparison.
-        want = "sha256=" + hmac.new(self.server.secret, body, hashlib.sha256).hexdigest()
         got = self.headers.get("X-Msgr-Signature", "")
-        if not hmac.compare_digest(got.encode("ascii", "replace"), want.encode("ascii")):
-            log("refused a request: missing or wrong X-Msgr-Signature")
+        if not request_ok(self.server.secret, self.headers.get("X-Msgr-Timestamp", ""), got,
+                          body):
+            log("refused a request: missing, stale or wrong X-Msgr-Timestamp or "
+                "X-Msgr-Signature")
             return self.send(401, {"error": "bad signature"})
         try:
             req = json.loads(body)
@@ -151,7 +177,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ev = req.get("event") or {}
         log("connector=%s event=%s answered=%s", req.get("connector"), ev.get("type"),
             "yes" if reply else "no")
-        self.send(200, reply if reply is not None else {})
+        self.send(200, reply if reply is not None else {}, request_sig=got)
 
     def do_GET(self):
         self.send(405, {"error": "POST only"})

@@ -6,8 +6,9 @@ Connectors of the WorkerEnv (harness.py) get `type = "api"` bots:
   alpha -> the example bot (examples/bot_api/echo_bot.py, a subprocess), same secret;
   beta  -> the example bot too, with a secret that differs from the bot's: it refuses;
   gamma -> a bot of this test (a thread) that misbehaves on request: too slow, invalid JSON,
-           an over-limit message.
-Each signature is checked by the bot side with Python's hmac, never by the code under test."""
+           an over-limit message, a reply unsigned or signed with another key.
+Each request's signature is checked by the bot side with Python's hmac, never by the code
+under test; the bots sign their replies as docs/bot-api.md "Signatures" says."""
 import hashlib
 import hmac
 import http.server
@@ -30,6 +31,11 @@ STORIES_BOT = 'bot = { type = "stories"; file = "stories.conf"; };'
 GAMMA_TIMEOUT_MS = 1000          # under the WorkerEnv's 3000 ms lease
 
 
+def mac(secret, *parts):
+    """An X-Msgr-Signature value: "sha256=" + hex HMAC-SHA256(secret, parts joined by ".")."""
+    return "sha256=" + hmac.new(secret, b".".join(parts), hashlib.sha256).hexdigest()
+
+
 class TestBot:
     """The misbehaving bot: answers by the event's text; records every request it gets."""
 
@@ -37,6 +43,7 @@ class TestBot:
         self.secret = secret.encode()
         self.requests = []            # (event type, text, signature ok)
         self.slow = True              # "slowpoke" answers only once this is False
+        self.forge = True             # "unsigned", "forged" sign right once this is False
         self.lock = threading.Lock()
         bot = self
 
@@ -46,9 +53,14 @@ class TestBot:
             def log_message(self, *a):
                 pass
 
-            def reply(self, status, body):
+            def reply(self, status, body, sig=None):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if sig is None:
+                    sig = mac(bot.secret, self.headers.get("X-Msgr-Signature", "").encode(),
+                              body)
+                if sig:
+                    self.send_header("X-Msgr-Signature", sig)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 try:
@@ -58,8 +70,10 @@ class TestBot:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                want = "sha256=" + hmac.new(bot.secret, body, hashlib.sha256).hexdigest()
-                ok = hmac.compare_digest(self.headers.get("X-Msgr-Signature", ""), want)
+                ts = self.headers.get("X-Msgr-Timestamp", "")
+                ok = ts.isdigit() and abs(time.time() - int(ts)) <= 300 and \
+                    hmac.compare_digest(self.headers.get("X-Msgr-Signature", ""),
+                                        mac(bot.secret, ts.encode(), body))
                 ev = json.loads(body).get("event", {}) if ok else {}
                 text = ev.get("text") or ""
                 with bot.lock:
@@ -77,8 +91,12 @@ class TestBot:
                     out = {"messages": [{"text": "this one is fine"},
                                         {"text": "too many", "quick_replies": qr}]}
                     return self.reply(200, json.dumps(out).encode())
-                out = {"messages": [{"text": "got: " + text}]}
-                return self.reply(200, json.dumps(out).encode())
+                out = json.dumps({"messages": [{"text": "got: " + text}]}).encode()
+                if text == "unsigned" and bot.forge:
+                    return self.reply(200, out, sig="")
+                if text == "forged" and bot.forge:
+                    return self.reply(200, out, sig=mac(b"not-the-bot-secret", b"x", out))
+                return self.reply(200, out)
 
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.srv.daemon_threads = True
@@ -282,12 +300,12 @@ def test_handover(t, env):
 
 def test_wrong_secret(t, env):
     c, psid = env.c2, harness.rand_digits(16)
-    before = open(env.example_log).read().count("wrong X-Msgr-Signature")
+    before = open(env.example_log).read().count("refused a request")
     env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello")])))
     row = wait_for(lambda: settled(env, psid))
     t.ok(row and row[1] == 2, "bot api: a bot refusing the signature fails the job", row)
     t.ok(row and "HTTP 401" in (row[3] or ""), "bot api: ...the reason names HTTP 401", row)
-    t.ok(open(env.example_log).read().count("wrong X-Msgr-Signature") > before,
+    t.ok(open(env.example_log).read().count("refused a request") > before,
          "bot api: the example bot refused the wrong signature")
     t.eq(send_calls_to(env.fake, psid), [], "bot api: ...and nothing was sent")
 
@@ -342,6 +360,83 @@ def test_over_limit(t, env):
          "bot api: one log line names the message and the limit")
 
 
+def test_example_bot_signatures(t, env):
+    """The example bot, spoken to directly: what it accepts and how it signs its answer."""
+    import urllib.error
+    import urllib.request
+    secret = env.bot_secret.encode()
+    body = json.dumps({"connector": "alpha", "page_id": "1", "user": {"id": "2"},
+                       "event": {"type": "message", "text": "hi"}, "raw": {}}).encode()
+
+    def ask(ts, sig):
+        req = urllib.request.Request("http://127.0.0.1:%d/bot" % env.example_port, data=body,
+                                     headers={"Content-Type": "application/json",
+                                              "X-Msgr-Timestamp": ts,
+                                              "X-Msgr-Signature": sig})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers.get("X-Msgr-Signature"), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("X-Msgr-Signature"), e.read()
+
+    now = str(int(time.time()))
+    status, rsig, rbody = ask(now, mac(secret, now.encode(), body))
+    sig = mac(secret, now.encode(), body)
+    t.eq(status, 200, "bot api: the example bot answers a fresh signed request")
+    t.ok(rsig is not None and hmac.compare_digest(rsig, mac(secret, sig.encode(), rbody)),
+         "bot api: ...and signs its answer over REQUEST_SIGNATURE.BODY", rsig)
+    old = str(int(time.time()) - 301)
+    t.eq(ask(old, mac(secret, old.encode(), body))[0], 401,
+         "bot api: a request older than 5 minutes is refused, though rightly signed")
+    ahead = str(int(time.time()) + 301)
+    t.eq(ask(ahead, mac(secret, ahead.encode(), body))[0], 401,
+         "bot api: ...and one from 5 minutes ahead")
+    t.eq(ask(now, mac(secret, body))[0], 401,
+         "bot api: a signature over the body alone (no timestamp) is refused")
+    t.eq(ask("", mac(secret, b"", body))[0], 401, "bot api: no timestamp: refused")
+
+
+def test_reply_not_signed(t, env):
+    """A 2xx whose signature is missing or wrong: nothing of it is sent, the event is retried
+    like a bot that did not answer, and answered once the bot signs."""
+    c = env.c3
+    env.testbot.forge = True
+    psids = {}
+    for text in ("unsigned", "forged"):
+        psids[text] = harness.rand_digits(16)
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psids[text], text)])))
+    for text, why in (("unsigned", "reply not signed"), ("forged", "reply signature wrong")):
+        psid = psids[text]
+        retried = wait_for(lambda: env.jobs("user_id = '%s' AND attempts > 0 AND state = 0"
+                                            % psid), timeout=20)
+        t.ok(retried and why in (retried[0][3] or ""),
+             "bot api: a reply %s is a failure retried, with the reason" % text,
+             env.jobs("user_id = '%s'" % psid))
+        t.eq(env.fake.texts(psid), [], "bot api: ...and nothing of it is sent (%s)" % text)
+    env.testbot.forge = False
+    for text in ("unsigned", "forged"):
+        psid = psids[text]
+        ok = drain_until(env, lambda: env.fake.texts(psid), timeout=30)
+        t.eq(env.fake.texts(psid) if ok else [], ["got: " + text],
+             "bot api: answered once the reply is signed (%s)" % text)
+    log = env.log()
+    t.ok(any("reply signature wrong" in l for l in log.splitlines()) and
+         "sha256=" not in log, "bot api: the failure is logged, never the signature")
+
+
+def test_plain_http_refused(t, env):
+    """http:// to another host than this machine: check refuses the bot's url."""
+    path = os.path.join(env.dir, "http.conf")
+    with open(env.conf_path) as f:
+        text = f.read()
+    text = text.replace("http://127.0.0.1:%d/hook" % env.testbot.port, "http://192.0.2.7/hook")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out, err = env.msgrctl("-c", path, "check")
+    t.ok(rc == 1 and "http:// only to 127.0.0.1, localhost or [::1]" in err,
+         "bot api: a plain http:// bot url off this machine is refused", out + err)
+
+
 def main():
     t = Tap()
     env = ApiEnv()
@@ -351,7 +446,9 @@ def main():
              out + err)
         for fn in (test_message, test_postback, test_referral, test_reaction,
                    test_checkbox_optin, test_handover, test_wrong_secret,
-                   test_timeout_then_recovers, test_invalid_json, test_over_limit):
+                   test_timeout_then_recovers, test_invalid_json, test_over_limit,
+                   test_example_bot_signatures, test_reply_not_signed,
+                   test_plain_http_refused):
             try:
                 fn(t, env)
             except Exception as e:  # a crash is a failure, the run goes on

@@ -5,6 +5,7 @@
  * keep-alive, timeouts, statuses, the reply cap, and no secret in the log. */
 #include "unit.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -568,6 +569,20 @@ test_check_and_open(void **state)
 	assert_string_equal(msgr_bot_last_error(bot), "");
 	msgr_bot_close(bot);
 
+	/* plain http:// only to this machine: elsewhere people's messages would travel in clear */
+	c = api_conn("http://localhost:9000/bot", BOT_SECRET, 1000);
+	assert_int_equal(msgr_bot_check(&c, NULL), MSGR_OK);
+	c = api_conn("http://[::1]:9000/bot", BOT_SECRET, 1000);
+	assert_int_equal(msgr_bot_check(&c, NULL), MSGR_OK);
+	c = api_conn("http://bot.example.org/hook", BOT_SECRET, 1000);
+	assert_int_equal(msgr_bot_check(&c, &errors), MSGR_ERR_CONFIG);
+	assert_non_null(strstr(errors, "http:// only to 127.0.0.1, localhost or [::1]"));
+	free(errors);
+	c = api_conn("http://10.0.0.7:9000/bot", BOT_SECRET, 1000);
+	assert_int_equal(msgr_bot_open(&c, &bot, NULL), MSGR_ERR_CONFIG);
+	assert_null(bot);
+	c = api_conn("https://bot.example.org/hook", BOT_SECRET, 1000);
+	assert_int_equal(msgr_bot_check(&c, NULL), MSGR_OK);
 	c = api_conn("ftp://127.0.0.1/bot", BOT_SECRET, 1000);
 	assert_int_equal(msgr_bot_check(&c, &errors), MSGR_ERR_CONFIG);
 	assert_non_null(strstr(errors, "connector \"botconn\": bot api: url: not http"));
@@ -587,14 +602,72 @@ test_check_and_open(void **state)
 	assert_int_equal(msgr_bot_check(&c, NULL), MSGR_ERR_CONFIG);
 }
 
+/* The signatures of docs/bot-api.md "Signatures", against HMAC computed here. */
+static void
+test_signatures(void **state)
+{
+	static const char body[] = "{\"connector\":\"c\"}";
+	static const char reply[] = "{\"messages\":[]}";
+	char sig[MSGR_SIGNATURE_HEADER_LEN + 1], rsig[MSGR_SIGNATURE_HEADER_LEN + 1];
+	char want[MSGR_SIGNATURE_HEADER_LEN + 1], text[256], upper[sizeof(rsig)];
+	size_t i;
+
+	(void)state;
+	/* request: over "TIMESTAMP.BODY" */
+	assert_int_equal(msgr_bot_api_sign_request(BOT_SECRET, 1700000000LL, body, strlen(body),
+	    sig), MSGR_OK);
+	snprintf(text, sizeof(text), "1700000000.%s", body);
+	assert_int_equal(msgr_signature_format(BOT_SECRET, text, strlen(text), want), MSGR_OK);
+	assert_string_equal(sig, want);
+	/* another time, another signature: a captured request says when it was made */
+	assert_int_equal(msgr_bot_api_sign_request(BOT_SECRET, 1700000001LL, body, strlen(body),
+	    want), MSGR_OK);
+	assert_string_not_equal(sig, want);
+	/* reply: over "REQUEST_SIGNATURE.BODY" */
+	assert_int_equal(msgr_bot_api_sign_reply(BOT_SECRET, sig, reply, strlen(reply), rsig),
+	    MSGR_OK);
+	snprintf(text, sizeof(text), "%s.%s", sig, reply);
+	assert_int_equal(msgr_signature_format(BOT_SECRET, text, strlen(text), want), MSGR_OK);
+	assert_string_equal(rsig, want);
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, reply, strlen(reply), rsig),
+	    MSGR_OK);
+	for (i = 0; rsig[i] != '\0'; i++)
+		upper[i] = i < 7 ? rsig[i] : (char)toupper((unsigned char)rsig[i]);
+	upper[i] = '\0';
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, reply, strlen(reply), upper),
+	    MSGR_OK);
+	/* wrong: another body, another request, another key, none, malformed */
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, "{}", 2, rsig),
+	    MSGR_ERR_SIGNATURE);
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, want, reply, strlen(reply), rsig),
+	    MSGR_ERR_SIGNATURE);
+	assert_int_equal(msgr_bot_api_verify_reply("other-secret", sig, reply, strlen(reply),
+	    rsig), MSGR_ERR_SIGNATURE);
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, reply, strlen(reply), NULL),
+	    MSGR_ERR_SIGNATURE);
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, reply, strlen(reply),
+	    "sha256=zz"), MSGR_ERR_SIGNATURE);
+	/* an empty reply is signed too */
+	assert_int_equal(msgr_bot_api_sign_reply(BOT_SECRET, sig, "", 0, rsig), MSGR_OK);
+	assert_int_equal(msgr_bot_api_verify_reply(BOT_SECRET, sig, "", 0, rsig), MSGR_OK);
+	assert_int_equal(msgr_bot_api_sign_request("", 1, body, 3, sig), MSGR_ERR_INVALID);
+}
+
 /* ---- against a real HTTP server -------------------------------------------------------- */
 
-/* The bot side: verifies X-Msgr-Signature with Python's hmac (not with the code under test),
- * keeps the last body, and answers by path. */
+/* The bot side: verifies X-Msgr-Timestamp and X-Msgr-Signature with Python's hmac (not
+ * with the code under test), signs its replies the same way, keeps the last body and the
+ * last signatures, and answers by path. */
 static const char server_py[] =
 "import hashlib, hmac, http.server, itertools, json, os, sys, time\n"
 "secret, portfile, bodyfile = sys.argv[1].encode(), sys.argv[2], sys.argv[3]\n"
 "ids = itertools.count(1)\n"
+"def mac(*parts):\n"
+"    return 'sha256=' + hmac.new(secret, b'.'.join(parts), hashlib.sha256).hexdigest()\n"
+"def keep(name, data):\n"
+"    with open(bodyfile + name + '.tmp', 'wb') as f:\n"
+"        f.write(data)\n"
+"    os.replace(bodyfile + name + '.tmp', bodyfile + name)\n"
 "class H(http.server.BaseHTTPRequestHandler):\n"
 "    protocol_version = 'HTTP/1.1'\n"
 "    def setup(self):\n"
@@ -602,9 +675,13 @@ static const char server_py[] =
 "        self.conn_id = next(ids)\n"
 "    def log_message(self, *a):\n"
 "        pass\n"
-"    def reply(self, status, body=b'', extra=()):\n"
+"    def reply(self, status, body=b'', extra=(), sign=True):\n"
 "        self.send_response(status)\n"
 "        self.send_header('Content-Type', 'application/json')\n"
+"        if sign and 200 <= status < 300:\n"
+"            sig = mac(self.reqsig.encode(), body)\n"
+"            keep('.replysig', sig.encode())\n"
+"            self.send_header('X-Msgr-Signature', sig)\n"
 "        for k, v in extra:\n"
 "            self.send_header(k, v)\n"
 "        self.send_header('Content-Length', str(len(body)))\n"
@@ -612,11 +689,12 @@ static const char server_py[] =
 "        self.wfile.write(body)\n"
 "    def do_POST(self):\n"
 "        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))\n"
-"        with open(bodyfile + '.tmp', 'wb') as f:\n"
-"            f.write(body)\n"
-"        os.replace(bodyfile + '.tmp', bodyfile)\n"
-"        want = 'sha256=' + hmac.new(secret, body, hashlib.sha256).hexdigest()\n"
-"        if not hmac.compare_digest(self.headers.get('X-Msgr-Signature', ''), want):\n"
+"        keep('', body)\n"
+"        ts = self.headers.get('X-Msgr-Timestamp', '')\n"
+"        keep('.ts', ts.encode())\n"
+"        self.reqsig = self.headers.get('X-Msgr-Signature', '')\n"
+"        fresh = ts.isdigit() and abs(time.time() - int(ts)) <= 300\n"
+"        if not fresh or not hmac.compare_digest(self.reqsig, mac(ts.encode(), body)):\n"
 "            return self.reply(401, b'{\"error\":\"bad signature\"}')\n"
 "        if self.headers.get('Content-Type') != 'application/json':\n"
 "            return self.reply(415)\n"
@@ -645,8 +723,22 @@ static const char server_py[] =
 "            return self.reply(200, json.dumps(out).encode())\n"
 "        if p == '/empty':\n"
 "            self.send_response(204)\n"
+"            self.send_header('X-Msgr-Signature', mac(self.reqsig.encode(), b''))\n"
 "            self.end_headers()\n"
 "            return\n"
+"        forged = b'{\"messages\":[{\"text\":\"forged\"}]}'\n"
+"        if p == '/unsigned':\n"
+"            return self.reply(200, forged, sign=False)\n"
+"        if p == '/wrongkey':\n"
+"            bad = 'sha256=' + hmac.new(b'another-secret-0123', self.reqsig.encode() + b'.' +\n"
+"                                       forged, hashlib.sha256).hexdigest()\n"
+"            return self.reply(200, forged, [('X-Msgr-Signature', bad)], sign=False)\n"
+"        if p == '/replayed':\n"
+"            other = mac(b'sha256=' + b'0' * 64, forged)\n"
+"            return self.reply(200, forged, [('X-Msgr-Signature', other)], sign=False)\n"
+"        if p == '/twice':\n"
+"            good = mac(self.reqsig.encode(), forged)\n"
+"            return self.reply(200, forged, [('X-Msgr-Signature', good)] * 2, sign=False)\n"
 "        self.reply(404, b'{}')\n"
 "srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
 "srv.daemon_threads = True\n"
@@ -745,7 +837,16 @@ server_teardown(void **state)
 	}
 	unlink(sv.script);
 	unlink(sv.portfile);
-	unlink(sv.bodyfile);
+	{
+		static const char *const kept[] = { "", ".ts", ".replysig", NULL };
+		char path[160];
+		int k;
+
+		for (k = 0; kept[k] != NULL; k++) {
+			snprintf(path, sizeof(path), "%s%s", sv.bodyfile, kept[k]);
+			unlink(path);
+		}
+	}
 	unlink(sv.logfile);
 	rmdir(sv.dir);
 	return 0;
@@ -791,7 +892,7 @@ ask(const char *path, const char *secret, int timeout_ms, const char *fixture,
 static void
 test_round_trip(void **state)
 {
-	char url[128], why[512];
+	char url[128], why[512], tsfile[160];
 	struct msgr_connector c;
 	struct msgr_bot *bot = NULL;
 	struct msgr_bot_input in;
@@ -817,6 +918,13 @@ test_round_trip(void **state)
 	    "{\"action\":\"message\",\"message\":{\"text\":\"echo: hello, world!\","
 	    "\"quick_replies\":[{\"content_type\":\"text\",\"title\":\"conn 1\","
 	    "\"payload\":\"C\"}]},\"messaging_type\":\"RESPONSE\"}]", "echo actions");
+	/* it came with the time it was made, in unix seconds (the bot's window: 5 minutes) */
+	snprintf(tsfile, sizeof(tsfile), "%s.ts", sv.bodyfile);
+	body = unit_read_file(tsfile, &len);
+	assert_non_null(body);
+	assert_true(len >= 10);
+	assert_true(llabs(strtoll(body, NULL, 10) - (long long)time(NULL)) < 60);
+	free(body);
 	/* what it received is exactly msgr_bot_api_request's body */
 	body = unit_read_file(sv.bodyfile, &len);
 	assert_non_null(body);
@@ -894,12 +1002,29 @@ test_failures(void **state)
 	    sizeof(why)), MSGR_ERR_PERMANENT);
 	assert_null(a);
 	assert_non_null(strstr(why, "nothing sent: messages[1]: quick_replies"));
-	/* 204 No Content: nothing to say */
+	/* 204 No Content: nothing to say (signed too) */
 	assert_int_equal(ask("/empty", BOT_SECRET, 2000, "referral", &a, why, sizeof(why)),
 	    MSGR_OK);
 	assert_int_equal(json_array_size(a), 0);
 	json_decref(a);
 	a = NULL;
+	/* A 2xx reply that does not prove it comes from the bot, for this request: nothing of
+	 * it is used, and the event is retried like a bot that did not answer. */
+	assert_int_equal(ask("/unsigned", BOT_SECRET, 2000, "message_text", &a, why,
+	    sizeof(why)), MSGR_ERR_TRANSIENT);
+	assert_null(a);
+	assert_non_null(strstr(why, "reply not signed"));
+	assert_int_equal(ask("/wrongkey", BOT_SECRET, 2000, "message_text", &a, why,
+	    sizeof(why)), MSGR_ERR_TRANSIENT);
+	assert_null(a);
+	assert_non_null(strstr(why, "reply signature wrong"));
+	assert_null(strstr(why, "sha256="));
+	/* signed, but for another request: a reply captured elsewhere, replayed */
+	assert_int_equal(ask("/replayed", BOT_SECRET, 2000, "message_text", &a, why,
+	    sizeof(why)), MSGR_ERR_TRANSIENT);
+	assert_non_null(strstr(why, "reply signature wrong"));
+	assert_int_equal(ask("/twice", BOT_SECRET, 2000, "message_text", &a, why,
+	    sizeof(why)), MSGR_ERR_TRANSIENT);
 	/* nobody listening: transient */
 	{
 		int keep = sv.port;
@@ -928,7 +1053,7 @@ test_failures(void **state)
 static void
 test_no_secret_in_log(void **state)
 {
-	char *log, *body;
+	char *log, *body, path[160];
 	char sig[MSGR_SIGNATURE_HEADER_LEN + 1];
 	size_t len;
 
@@ -946,6 +1071,13 @@ test_no_secret_in_log(void **state)
 	assert_int_equal(msgr_signature_format(BOT_SECRET, body, len, sig), MSGR_OK);
 	assert_null(strstr(log, sig + 7));
 	free(body);
+	/* nor the last reply's signature (the bot's, checked and dropped) */
+	snprintf(path, sizeof(path), "%s.replysig", sv.bodyfile);
+	body = unit_read_file(path, &len);
+	assert_non_null(body);
+	assert_true(len > 7);
+	assert_null(strstr(log, body + 7));
+	free(body);
 	free(log);
 }
 
@@ -959,6 +1091,7 @@ main(void)
 		cmocka_unit_test(test_reply_long_text),
 		cmocka_unit_test(test_reply_bad),
 		cmocka_unit_test(test_check_and_open),
+		cmocka_unit_test(test_signatures),
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test(test_round_trip),
