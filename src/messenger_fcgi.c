@@ -26,8 +26,6 @@
 
 #define PROG "messenger.fcgi"
 
-atomic_int responder_stop;
-
 /* ---- signals (docs/responder.md "Signals") ---- */
 
 static void
@@ -83,39 +81,6 @@ block_stops(int block)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
-}
-
-/* ---- one request ---- */
-
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
-}
-
-void
-responder_serve(struct rthread *t, const struct msgr_request_io *io)
-{
-	struct responder *rs = t->rs;
-	struct msgr_respond_outcome oc;
-	struct timespec t0;
-	char id[48];
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	t->counter++;
-	/* Unique per process lifetime: pid-counter, or pid-thread-counter with several threads. */
-	if (rs->threads > 1)
-		snprintf(id, sizeof(id), "%lx-%x-%lx", (unsigned long)getpid(), t->index,
-		    t->counter);
-	else
-		snprintf(id, sizeof(id), "%lx-%lx", (unsigned long)getpid(), t->counter);
-	msgr_respond(&rs->respond, &t->req, io, &oc);
-	if (oc.stored > 0)
-		atomic_store(&rs->work_pending, 1);
-	msgr_respond_log(&rs->respond, &t->req, &oc, id, ms_since(&t0));
 }
 
 /* ---- the ways to run ---- */

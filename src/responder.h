@@ -1,7 +1,8 @@
 /* responder.h — what the files of the responder program share: src/messenger_fcgi.c (main,
- * signals, the one-request loops), src/fcgi_io.c (plain CGI), src/fcgi_threads.c
- * (request threads, on lib/fcgi_pool.h), src/fcgi_work.c (the worker after the answer). The
- * request handling itself is the library's (lib/respond.h). Private to the program. */
+ * signals, the one-request loops), src/fcgi_serve.c (one request), src/fcgi_io.c (plain CGI),
+ * src/fcgi_threads.c (request threads, on lib/fcgi_pool.h), src/fcgi_work.c (the worker after
+ * the answer). The request handling itself is the library's (lib/respond.h). Private to the
+ * program. */
 #ifndef MSGR_RESPONDER_H
 #define MSGR_RESPONDER_H
 
