@@ -2,6 +2,7 @@
  * reads the handle's clock and hands the call to the backend the handle was opened with
  * (docs/store.md "Backends"). What is the same for every backend lives here: argument
  * rules, the id lengths struct msgr_job can hold, the formatting of failure lines. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,4 +604,47 @@ msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
 	if (n_events != NULL)
 		*n_events = deleted;
 	return MSGR_OK;
+}
+
+/* ---- the conversation encoding both backends share ---- */
+
+const char *
+msgr_store_owner_text(enum msgr_owner owner, const char *app_id)
+{
+	switch (owner) {
+	case MSGR_OWNER_APP: return app_id;
+	case MSGR_OWNER_STANDBY: return "standby";
+	case MSGR_OWNER_RELEASED: return "released";
+	case MSGR_OWNER_US: break;
+	}
+	return "";
+}
+
+void
+msgr_store_owner_read(const char *v, struct msgr_conversation *c)
+{
+	c->owner_app[0] = '\0';
+	if (v == NULL || v[0] == '\0')
+		c->owner = MSGR_OWNER_US;
+	else if (strcmp(v, "standby") == 0)
+		c->owner = MSGR_OWNER_STANDBY;
+	else if (strcmp(v, "released") == 0)
+		c->owner = MSGR_OWNER_RELEASED;
+	else {
+		c->owner = MSGR_OWNER_APP;
+		snprintf(c->owner_app, sizeof(c->owner_app), "%s", v);
+	}
+}
+
+long long
+msgr_store_time_read(const char *v)
+{
+	char *end;
+	long long t;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	errno = 0;
+	t = strtoll(v, &end, 10);
+	return errno != 0 || *end != '\0' ? 0 : t;
 }

@@ -380,6 +380,18 @@ struct msgr_store_ops {
 	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
 };
 
+/* For backends: conversation state as both keep it, one text value per name ("owner",
+ * "last_user_ts", "human_ts"), so the two read and write the same encoding. The owner's text:
+ * "" this app, an app id, "standby" or "released". */
+#define MSGR_STORE_CONV_OWNER   "owner"
+#define MSGR_STORE_CONV_USER_TS "last_user_ts"   /* decimal ms */
+#define MSGR_STORE_CONV_HUMAN_TS "human_ts"      /* decimal ms */
+const char *msgr_store_owner_text(enum msgr_owner owner, const char *app_id);
+/* Sets c->owner and c->owner_app from a stored owner text (NULL: this app). */
+void msgr_store_owner_read(const char *v, struct msgr_conversation *c);
+/* A stored time; 0 when absent or not a whole decimal number. */
+long long msgr_store_time_read(const char *v);
+
 extern const struct msgr_store_ops msgr_store_sqlite_ops;   /* lib/store_sqlite.c */
 extern const struct msgr_store_ops msgr_store_pg_ops;       /* lib/store_pg.c, in builds with
                                                                libpq (MSGR_WITH_PQ) */

@@ -1498,52 +1498,6 @@ pg_outbox_done(void *impl, int64_t item_id, const char *message_id, long long no
 
 /* ---- conversation state (the conv table: one row per value, as with SQLite) ---- */
 
-#define N_OWNER    "owner"
-#define N_USER_TS  "last_user_ts"
-#define N_HUMAN_TS "human_ts"
-
-static const char *
-owner_text(enum msgr_owner owner, const char *app_id)
-{
-	switch (owner) {
-	case MSGR_OWNER_APP: return app_id;
-	case MSGR_OWNER_STANDBY: return "standby";
-	case MSGR_OWNER_RELEASED: return "released";
-	case MSGR_OWNER_US: break;
-	}
-	return "";
-}
-
-static void
-owner_read(const char *v, struct msgr_conversation *c)
-{
-	c->owner_app[0] = '\0';
-	if (v == NULL || v[0] == '\0')
-		c->owner = MSGR_OWNER_US;
-	else if (strcmp(v, "standby") == 0)
-		c->owner = MSGR_OWNER_STANDBY;
-	else if (strcmp(v, "released") == 0)
-		c->owner = MSGR_OWNER_RELEASED;
-	else {
-		c->owner = MSGR_OWNER_APP;
-		snprintf(c->owner_app, sizeof(c->owner_app), "%s", v);
-	}
-}
-
-/* A stored time; 0 when absent or not a whole decimal number. */
-static long long
-time_read(const char *v)
-{
-	char *end;
-	long long t;
-
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	errno = 0;
-	t = strtoll(v, &end, 10);
-	return errno != 0 || *end != '\0' ? 0 : t;
-}
-
 static msgr_result
 pg_conversation(void *impl, const char *page_id, const char *user_id,
     struct msgr_conversation *out)
@@ -1561,13 +1515,13 @@ pg_conversation(void *impl, const char *page_id, const char *user_id,
 	for (i = 0; i < PQntuples(res); i++) {
 		const char *name = col_text(res, i, 0), *v = col_text(res, i, 1);
 
-		if (strcmp(name, N_OWNER) == 0) {
-			owner_read(v, out);
+		if (strcmp(name, MSGR_STORE_CONV_OWNER) == 0) {
+			msgr_store_owner_read(v, out);
 			out->owner_at = col_ll(res, i, 2);
-		} else if (strcmp(name, N_USER_TS) == 0) {
-			out->last_user_ts = time_read(v);
-		} else if (strcmp(name, N_HUMAN_TS) == 0) {
-			out->human_ts = time_read(v);
+		} else if (strcmp(name, MSGR_STORE_CONV_USER_TS) == 0) {
+			out->last_user_ts = msgr_store_time_read(v);
+		} else if (strcmp(name, MSGR_STORE_CONV_HUMAN_TS) == 0) {
+			out->human_ts = msgr_store_time_read(v);
 		}
 	}
 	PQclear(res);
@@ -1596,7 +1550,7 @@ static msgr_result
 pg_set_owner(void *impl, const char *page_id, const char *user_id, enum msgr_owner owner,
     const char *app_id, long long now)
 {
-	return conv_put(impl, P_CONV_SET, page_id, user_id, N_OWNER, owner_text(owner, app_id),
+	return conv_put(impl, P_CONV_SET, page_id, user_id, MSGR_STORE_CONV_OWNER, msgr_store_owner_text(owner, app_id),
 	    now);
 }
 
@@ -1606,7 +1560,7 @@ pg_user_wrote(void *impl, const char *page_id, const char *user_id, long long ts
 {
 	struct num b;
 
-	return conv_put(impl, P_CONV_RAISE, page_id, user_id, N_USER_TS, num(&b, ts), now);
+	return conv_put(impl, P_CONV_RAISE, page_id, user_id, MSGR_STORE_CONV_USER_TS, num(&b, ts), now);
 }
 
 static msgr_result
@@ -1615,7 +1569,7 @@ pg_human_answered(void *impl, const char *page_id, const char *user_id, long lon
 {
 	struct num b;
 
-	return conv_put(impl, P_CONV_SET, page_id, user_id, N_HUMAN_TS, num(&b, ts), now);
+	return conv_put(impl, P_CONV_SET, page_id, user_id, MSGR_STORE_CONV_HUMAN_TS, num(&b, ts), now);
 }
 
 /* Runs list statement id (its one parameter the row limit) and hands back its result. */
@@ -1651,10 +1605,10 @@ pg_conversations_elsewhere(void *impl, size_t max, struct msgr_conversation_row 
 	for (i = 0; i < k; i++) {
 		col_show(res, i, 0, v[i].page_id, sizeof(v[i].page_id));
 		col_show(res, i, 1, v[i].user_id, sizeof(v[i].user_id));
-		owner_read(col_text(res, i, 2), &v[i].c);
+		msgr_store_owner_read(col_text(res, i, 2), &v[i].c);
 		v[i].c.owner_at = col_ll(res, i, 3);
-		v[i].c.human_ts = time_read(col_text(res, i, 4));
-		v[i].c.last_user_ts = time_read(col_text(res, i, 5));
+		v[i].c.human_ts = msgr_store_time_read(col_text(res, i, 4));
+		v[i].c.last_user_ts = msgr_store_time_read(col_text(res, i, 5));
 	}
 	PQclear(res);
 	*rows = v;

@@ -233,7 +233,7 @@ static const char *const sql[S_COUNT] = {
 	[S_OB_GET] =
 	    "SELECT id, seq, request, done FROM outbox WHERE event_id = ?1 ORDER BY seq LIMIT ?2",
 	[S_OB_DONE] = "UPDATE outbox SET done = 1, message_id = ?2, sent_at = ?3 WHERE id = ?1",
-	/* Conversation state: one row per value, named below (N_OWNER ...). */
+	/* Conversation state: one row per value, named below (MSGR_STORE_CONV_OWNER ...). */
 	[S_CONV_GET] =
 	    "SELECT name, value, updated_at FROM conv WHERE page_id = ?1 AND user_id = ?2"
 	    " AND name IN ('owner', 'last_user_ts', 'human_ts')",
@@ -1400,52 +1400,8 @@ sq_outbox_done(void *impl, int64_t item_id, const char *message_id, long long no
 
 /* ---- conversation state ---- */
 
-/* The conv table keeps one row per value of a conversation (schema version 1): */
-#define N_OWNER   "owner"          /* "" this app, an app id, "standby" or "released" */
-#define N_USER_TS "last_user_ts"   /* decimal ms */
-#define N_HUMAN_TS "human_ts"      /* decimal ms */
-
-static const char *
-owner_text(enum msgr_owner owner, const char *app_id)
-{
-	switch (owner) {
-	case MSGR_OWNER_APP: return app_id;
-	case MSGR_OWNER_STANDBY: return "standby";
-	case MSGR_OWNER_RELEASED: return "released";
-	case MSGR_OWNER_US: break;
-	}
-	return "";
-}
-
-static void
-owner_read(const char *v, struct msgr_conversation *c)
-{
-	c->owner_app[0] = '\0';
-	if (v == NULL || v[0] == '\0')
-		c->owner = MSGR_OWNER_US;
-	else if (strcmp(v, "standby") == 0)
-		c->owner = MSGR_OWNER_STANDBY;
-	else if (strcmp(v, "released") == 0)
-		c->owner = MSGR_OWNER_RELEASED;
-	else {
-		c->owner = MSGR_OWNER_APP;
-		snprintf(c->owner_app, sizeof(c->owner_app), "%s", v);
-	}
-}
-
-/* A stored time; 0 when absent or not a whole decimal number. */
-static long long
-time_read(const char *v)
-{
-	char *end;
-	long long t;
-
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	errno = 0;
-	t = strtoll(v, &end, 10);
-	return errno != 0 || *end != '\0' ? 0 : t;
-}
+/* The conv table keeps one row per value of a conversation (schema version 1), named and
+ * encoded as lib/store.h's MSGR_STORE_CONV_* say. */
 
 /* Text column col, "" when NULL. */
 static const char *
@@ -1471,13 +1427,13 @@ sq_conversation(void *impl, const char *page_id, const char *user_id,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *name = col_text(s, 0), *v = col_text(s, 1);
 
-		if (strcmp(name, N_OWNER) == 0) {
-			owner_read(v, out);
+		if (strcmp(name, MSGR_STORE_CONV_OWNER) == 0) {
+			msgr_store_owner_read(v, out);
 			out->owner_at = sqlite3_column_int64(s, 2);
-		} else if (strcmp(name, N_USER_TS) == 0) {
-			out->last_user_ts = time_read(v);
-		} else if (strcmp(name, N_HUMAN_TS) == 0) {
-			out->human_ts = time_read(v);
+		} else if (strcmp(name, MSGR_STORE_CONV_USER_TS) == 0) {
+			out->last_user_ts = msgr_store_time_read(v);
+		} else if (strcmp(name, MSGR_STORE_CONV_HUMAN_TS) == 0) {
+			out->human_ts = msgr_store_time_read(v);
 		}
 	}
 	sqlite3_reset(s);
@@ -1505,7 +1461,7 @@ static msgr_result
 sq_set_owner(void *impl, const char *page_id, const char *user_id, enum msgr_owner owner,
     const char *app_id, long long now)
 {
-	return conv_put(impl, S_CONV_SET, page_id, user_id, N_OWNER, owner_text(owner, app_id),
+	return conv_put(impl, S_CONV_SET, page_id, user_id, MSGR_STORE_CONV_OWNER, msgr_store_owner_text(owner, app_id),
 	    now);
 }
 
@@ -1516,7 +1472,7 @@ sq_user_wrote(void *impl, const char *page_id, const char *user_id, long long ts
 	char v[32];
 
 	snprintf(v, sizeof(v), "%lld", ts);
-	return conv_put(impl, S_CONV_RAISE, page_id, user_id, N_USER_TS, v, now);
+	return conv_put(impl, S_CONV_RAISE, page_id, user_id, MSGR_STORE_CONV_USER_TS, v, now);
 }
 
 static msgr_result
@@ -1526,7 +1482,7 @@ sq_human_answered(void *impl, const char *page_id, const char *user_id, long lon
 	char v[32];
 
 	snprintf(v, sizeof(v), "%lld", ts);
-	return conv_put(impl, S_CONV_SET, page_id, user_id, N_HUMAN_TS, v, now);
+	return conv_put(impl, S_CONV_SET, page_id, user_id, MSGR_STORE_CONV_HUMAN_TS, v, now);
 }
 
 static msgr_result
@@ -1536,10 +1492,10 @@ fill_elsewhere(sqlite3_stmt *s, void *row)
 
 	col_show(s, 0, r->page_id, sizeof(r->page_id));
 	col_show(s, 1, r->user_id, sizeof(r->user_id));
-	owner_read(col_text(s, 2), &r->c);
+	msgr_store_owner_read(col_text(s, 2), &r->c);
 	r->c.owner_at = sqlite3_column_int64(s, 3);
-	r->c.human_ts = time_read(col_text(s, 4));
-	r->c.last_user_ts = time_read(col_text(s, 5));
+	r->c.human_ts = msgr_store_time_read(col_text(s, 4));
+	r->c.last_user_ts = msgr_store_time_read(col_text(s, 5));
 	return MSGR_OK;
 }
 
