@@ -3,12 +3,18 @@
 #
 # Both run as a pool of PROCS processes behind the same lighttpd mod_fastcgi set-up, posting
 # signed webhooks with unique mids (bench/gen_bodies.py). Prints requests/s and p50/p99 of each
-# and leaves the raw wrk output in bench/results/. Loopback only; every run is bounded by
-# DURATION. A measurement, never a pass/fail test.
+# and leaves the raw wrk output in bench/results/. Then `msgrctl drain` answers what was stored
+# (DRAIN_PROCS processes at once, at most DRAIN_S seconds) against bench/graph_stub.py, a Graph
+# API that answers at once: answers/s. Loopback only; every run is bounded by DURATION and
+# DRAIN_S. A measurement, never a pass/fail test.
 #   sh bench/run.sh                      defaults: PROCS=4 DURATION=10 CONNS=32 SYNC=full
 #   SYNC=normal sh bench/run.sh          synchronous=NORMAL instead of FULL
 #   THREADS_PER_PROC=4 sh bench/run.sh   responder.threads = 4: group commit (docs/responder.md)
+#   BACKEND=postgresql sh bench/run.sh   the store on PostgreSQL: a throw-away cluster on a
+#                                        unix socket in the temp dir (tests/pgcluster.py),
+#                                        fsync on, as SYNC=full is for SQLite
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
+#   SKIP_DRAIN=1 ...                     no drain run
 set -eu
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-4}
@@ -20,31 +26,102 @@ SYNC=${SYNC:-full}
 THREADS_PER_PROC=${THREADS_PER_PROC:-1}
 SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
+BACKEND=${BACKEND:-sqlite}
+SKIP_DRAIN=${SKIP_DRAIN:-0}
+DRAIN_S=${DRAIN_S:-10}
+DRAIN_PROCS=${DRAIN_PROCS:-2}
+PAGES=${PAGES:-8}
+case $BACKEND in
+sqlite|postgresql) ;;
+*) echo "bench: BACKEND is sqlite or postgresql" >&2; exit 1 ;;
+esac
 for tool in lighttpd wrk python3; do
 	command -v $tool >/dev/null || { echo "bench: $tool is not installed (sh scripts/deps.sh --test)" >&2; exit 1; }
 done
 make -s all build/bench/bare_fcgi
 work=$(mktemp -d /tmp/msgr-bench.XXXXXX)
 mkdir -p bench/results
+stub_pid=
 cleanup() {
 	[ -f "$work/lighttpd.pid" ] && kill "$(cat "$work/lighttpd.pid")" 2>/dev/null || true
+	[ -z "$stub_pid" ] || kill "$stub_pid" 2>/dev/null || true
+	[ -d "$work/pg" ] && python3 tests/pgcluster.py stop "$work/pg" >/dev/null 2>&1
 	sleep 1
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
+# The store: a SQLite file in $work, or a database of a throw-away PostgreSQL cluster there
+# (the server runs as `postgres` when we are root: it must reach into $work).
+if [ "$BACKEND" = postgresql ]; then
+	chmod 755 "$work"
+	python3 tests/pgcluster.py start "$work/pg" --fsync >/dev/null
+	python3 - "$work" <<'PY'
+import os, sys
+sys.path.insert(0, "tests")
+import pgcluster
+c = pgcluster.Cluster(os.path.join(sys.argv[1], "pg"))
+c.client().query("CREATE DATABASE bench OWNER %s" % pgcluster.APP_ROLE)
+with open(os.path.join(sys.argv[1], "pg.conninfo"), "w") as f:
+    f.write(c.app_conninfo("bench") + "\n")
+PY
+	chmod 600 "$work/pg.conninfo"
+	state='state = { backend = "postgresql"; conninfo = "file:pg.conninfo"; };'
+else
+	state="state = { path = \"state.db\"; sync = \"$SYNC\"; };"
+fi
+
+# count WHERE: the events matching, read beside the programs (sqlite3, or the tests' client).
+count() {
+	python3 - "$BACKEND" "$work" "$1" <<'PY'
+import os, sys
+sys.path.insert(0, "tests")
+backend, work, where = sys.argv[1:]
+q = "SELECT count(*) FROM events WHERE " + where
+if backend == "postgresql":
+    import pgcluster
+    print(pgcluster.Cluster(os.path.join(work, "pg")).client("bench").query(q)[0][0])
+else:
+    import sqlite3
+    print(sqlite3.connect(os.path.join(work, "state.db")).execute(q).fetchone()[0])
+PY
+}
+
+# The Graph API the drain sends to.
+graph=""
+if [ "$SKIP_DRAIN" != 1 ]; then
+	python3 bench/graph_stub.py "$work/stub.port" & stub_pid=$!
+	i=0
+	while [ ! -s "$work/stub.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	graph="graph = { url = \"http://127.0.0.1:$(cat "$work/stub.port")\"; };"
+fi
+
 secret=benchsecret0123456789
 page=100000000000001
+# PAGES pages of one app (one callback, /messenger): the worker paces calls per page at
+# send_rate (at most 250 a second), so with one page the drain would measure the pacing.
+connectors=
+i=0
+while [ $i -lt "$PAGES" ]; do
+	connectors="$connectors${connectors:+,
+}  { id = \"bench$i\"; path = \"/messenger$( [ $i -eq 0 ] || echo "$i")\";
+    app_id = \"200000000000001\"; page_id = \"$((page + i))\"; send_rate = 250;
+    call_token = \"benchtoken0123456789-$i\"; webhook_token = \"benchverify\";
+    secret = \"$secret\"; bot = { type = \"stories\"; file = \"$PWD/examples/stories.conf\"; }; }"
+	i=$((i + 1))
+done
 cat > "$work/msgr.conf" <<CONF
-state = { path = "state.db"; sync = "$SYNC"; };
+$state
+$graph
 log_level = "warn";
 worker = { budget_ms = 0; };
 responder = { threads = $THREADS_PER_PROC; };
-connectors = ( { id = "bench"; path = "/messenger"; app_id = "200000000000001";
-  page_id = "$page"; call_token = "benchtoken0123456789"; webhook_token = "benchverify";
-  secret = "$secret"; bot = { type = "stories"; file = "$PWD/examples/stories.conf"; }; } );
+connectors = (
+$connectors );
 CONF
-python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies.txt"
+# Timestamps end now: the drain answers inside the 24-hour window.
+python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies.txt" \
+	"$(( $(date +%s) * 1000 - COUNT ))" "$PAGES"
 
 # run_one NAME BINARY: one lighttpd + pool + wrk run; prints "NAME req/s p50 p99".
 run_one() {
@@ -74,17 +151,44 @@ CONF
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/$name.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "bench/results/$name.txt")
 	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
-	if [ "$name" != bare ] && command -v sqlite3 >/dev/null; then
-		echo "               events stored: $(sqlite3 "$work/state.db" 'select count(*) from events' 2>/dev/null || echo '?')"
+	if [ "$name" != bare ]; then
+		echo "               events stored: $(count "1 = 1" 2>/dev/null || echo '?')"
 	fi
 }
 
-echo "procs=$PROCS threads_per_proc=$THREADS_PER_PROC conns=$CONNS wrk_threads=$THREADS" \
-	"duration=${DURATION}s sync=$SYNC"
+# drain: DRAIN_PROCS `msgrctl drain` at once over what the intake stored, for DRAIN_S at most;
+# prints "drain answers/s".
+drain() {
+	pending=$(count "state = 0")
+	t0=$(date +%s.%N)
+	i=0
+	pids=
+	while [ $i -lt "$DRAIN_PROCS" ]; do
+		MSGR_CONFIG="$work/msgr.conf" bin/msgrctl drain --budget $((DRAIN_S * 1000)) \
+			>"$work/drain-$i.out" 2>"$work/drain-$i.err" &
+		pids="$pids $!"
+		i=$((i + 1))
+	done
+	for p in $pids; do
+		wait "$p" || true
+	done
+	t1=$(date +%s.%N)
+	answered=$(count "state <> 0")
+	calls=$(cat "$work"/drain-*.out | awk '{s += $4} END {print s + 0}')
+	awk -v n="$answered" -v c="$calls" -v p="$pending" -v t0="$t0" -v t1="$t1" \
+	    -v k="$DRAIN_PROCS" 'BEGIN { s = t1 - t0; printf "%-14s %10.0f answers/s   %d of %d'\
+' events answered, %d Graph calls, in %.1f s by %d msgrctl drain\n", "drain", n / s, n, p, c,'\
+' s, k }'
+	grep -h -v '^$' "$work"/drain-*.err | sort | uniq -c | sort -rn | head -3 | sed 's/^/               /'
+}
+
+
+echo "backend=$BACKEND procs=$PROCS threads_per_proc=$THREADS_PER_PROC conns=$CONNS" \
+	"wrk_threads=$THREADS duration=${DURATION}s sync=$SYNC"
 [ "$SKIP_BARE" = 1 ] || run_one bare build/bench/bare_fcgi
 # threads_per_proc 1 keeps the first measurement's file name (bench/results/messenger.txt).
-if [ "$THREADS_PER_PROC" = 1 ]; then
-	run_one messenger cgi-bin/messenger.fcgi
-else
-	run_one "messenger-t$THREADS_PER_PROC-$SYNC" cgi-bin/messenger.fcgi
-fi
+name=messenger
+[ "$THREADS_PER_PROC" = 1 ] || name="messenger-t$THREADS_PER_PROC-$SYNC"
+[ "$BACKEND" = sqlite ] || name="$name-$BACKEND"
+run_one "$name" cgi-bin/messenger.fcgi
+[ "$SKIP_DRAIN" = 1 ] || drain
