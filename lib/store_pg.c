@@ -1550,8 +1550,8 @@ static msgr_result
 pg_set_owner(void *impl, const char *page_id, const char *user_id, enum msgr_owner owner,
     const char *app_id, long long now)
 {
-	return conv_put(impl, P_CONV_SET, page_id, user_id, MSGR_STORE_CONV_OWNER, msgr_store_owner_text(owner, app_id),
-	    now);
+	return conv_put(impl, P_CONV_SET, page_id, user_id, MSGR_STORE_CONV_OWNER,
+	    msgr_store_owner_text(owner, app_id), now);
 }
 
 static msgr_result
