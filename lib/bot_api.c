@@ -778,6 +778,12 @@ post(struct api_bot *b, const char *body, size_t len, long *status)
 		snprintf(b->why, sizeof(b->why), "reply over %d bytes", MSGR_MAX_BOT_REPLY);
 		return MSGR_ERR_PERMANENT;
 	}
+	if (hr->timed_out && hr->budget_cut) {
+		/* The responder's worker keeps to worker.budget_ms (docs/worker.md "Budget"). */
+		snprintf(b->why, sizeof(b->why), "no answer within %ld ms (cut to the worker's "
+		    "budget, worker.budget_ms)", hr->timeout_ms);
+		return MSGR_ERR_TRANSIENT;
+	}
 	if (hr->timed_out) {
 		snprintf(b->why, sizeof(b->why), "no answer within %d ms (bot.timeout_ms)",
 		    b->conn->bot.timeout_ms);

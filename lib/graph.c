@@ -545,6 +545,10 @@ msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,
 	hq.n_headers = nh;
 	hq.body = body_text;
 	hq.body_len = body_len;
+	/* A call that changes something at Facebook (a send, a handover) is never cut short by
+	 * the worker's budget: it could take effect, time out here and be sent again
+	 * (docs/worker.md "Budget"). */
+	hq.whole_timeout = strcmp(method, "GET") != 0;
 	hq.on_header = on_header;
 	hq.header_arg = g;
 	g->app_usage[0] = g->page_usage[0] = g->buc_usage[0] = '\0';

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -5,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "http.h"
 
 struct msgr_http {
@@ -20,6 +22,15 @@ struct msgr_http {
 };
 
 static int global_done;
+
+/* msgr_http_set_deadline's, per thread; 0: none. */
+static _Thread_local long long call_deadline;
+
+void
+msgr_http_set_deadline(long long mono_ms)
+{
+	call_deadline = mono_ms > 0 ? mono_ms : 0;
+}
 
 msgr_result
 msgr_http_global_init(void)
@@ -108,11 +119,11 @@ on_header(char *p, size_t size, size_t nitems, void *ud)
 }
 
 static msgr_result
-set_options(struct msgr_http *h, const struct msgr_http_request *req, struct curl_slist *hdrs)
+set_options(struct msgr_http *h, const struct msgr_http_request *req, struct curl_slist *hdrs,
+    long timeout)
 {
 	CURL *c = h->curl;
 	CURLcode e = CURLE_OK;
-	long timeout = req->timeout_ms > 0 ? req->timeout_ms : h->timeout_ms;
 
 	/* Reset keeps the live connection (keep-alive) but drops the last call's options. */
 	curl_easy_reset(c);
@@ -200,7 +211,21 @@ msgr_http_perform(struct msgr_http *h, const struct msgr_http_request *req,
 	h->over_cap = 0;
 	h->errbuf[0] = '\0';
 	h->req = req;
-	if ((rc = set_options(h, req, hdrs)) != MSGR_OK)
+	resp->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : h->timeout_ms;
+	if (call_deadline > 0 && !req->whole_timeout) {
+		long long left = call_deadline - msgr_clock_mono_ms();
+
+		/* Never below MSGR_HTTP_MIN_CALL_MS: a peer that answers at all answers within
+		 * it, so a job begun near the end of the budget still ends, rather than failing
+		 * on purpose and waiting for a retry. */
+		if (left < MSGR_HTTP_MIN_CALL_MS)
+			left = MSGR_HTTP_MIN_CALL_MS;
+		if (left < resp->timeout_ms) {
+			resp->timeout_ms = (long)left;
+			resp->budget_cut = 1;
+		}
+	}
+	if ((rc = set_options(h, req, hdrs, resp->timeout_ms)) != MSGR_OK)
 		goto out;
 	ce = curl_easy_perform(h->curl);
 	h->fresh = ce != CURLE_OK;

@@ -41,6 +41,10 @@ struct msgr_http_request {
 	const char *body;             /* POST or DELETE; NULL for none */
 	size_t body_len;
 	long timeout_ms;              /* > 0: this call's total timeout instead of the handle's */
+	int whole_timeout;            /* a thread's deadline never cuts this call short: a call
+	                                 that changes something on the other side (a Send API
+	                                 POST) could take effect, time out here and be made again
+	                                 (msgr_http_set_deadline) */
 	/* Each header line of the answer as it arrives (status lines included), optional. */
 	void (*on_header)(void *arg, const char *line, size_t len);
 	void *header_arg;
@@ -49,6 +53,9 @@ struct msgr_http_request {
 struct msgr_http_response {
 	int transport_ok;             /* a whole HTTP answer arrived */
 	int timed_out;                /* !transport_ok because a timeout ran out */
+	int budget_cut;               /* the timeout was the thread's deadline, shorter than the
+	                                 call's own (msgr_http_set_deadline) */
+	long timeout_ms;              /* the timeout the call had */
 	int over_cap;                 /* !transport_ok because the answer passed max_reply */
 	long status;                  /* HTTP status; 0 without an answer */
 	char error[256];              /* curl's words when !transport_ok (host and port at most,
@@ -63,6 +70,15 @@ struct msgr_http_response {
  * option): nothing was sent. */
 msgr_result msgr_http_perform(struct msgr_http *h, const struct msgr_http_request *req,
     struct msgr_http_response *resp);
+
+/* A deadline for every call the calling thread makes from now on (CLOCK_MONOTONIC ms, as
+ * msgr_clock_mono_ms; 0: none): a call's timeout is cut to what is left of it, but never
+ * below MSGR_HTTP_MIN_CALL_MS, unless the request asks for its whole_timeout. The responder
+ * sets it to the end of its worker budget so a slow Bot API bot or Graph API read cannot hold
+ * the process much past worker.budget_ms (docs/worker.md "Budget"). Per thread, so request
+ * threads and other programs are untouched. */
+#define MSGR_HTTP_MIN_CALL_MS 1000
+void msgr_http_set_deadline(long long mono_ms);
 
 /* s percent-encoded for a URL query, malloc'd (free()), or NULL when out of memory. */
 char *msgr_http_escape(struct msgr_http *h, const char *s);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "clock.h"
+#include "http.h"
 #include "log.h"
 #include "options.h"
 #include "responder.h"
@@ -81,7 +82,11 @@ work_once(struct responder *rs)
 		}
 		rs->worker_store = st;
 	}
+	/* Every Graph and Bot API call of the run ends within the budget (docs/worker.md
+	 * "Budget"): the process is the web server's, not the bot's. */
+	msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
 	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	msgr_http_set_deadline(0);
 	if (rc == MSGR_ERR_STORE) {
 		/* Reopened on next use, as after a failed enqueue. */
 		msgr_worker_close(rs->worker);

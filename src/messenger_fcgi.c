@@ -123,7 +123,10 @@ serve_cgi(struct responder *rs, struct rthread *t)
 	responder_serve(t, &io);
 	/* The web server ends the exchange when stdout closes. */
 	close(STDOUT_FILENO);
-	fcgi_after_response(rs);
+	/* Only after a request that stored events (docs/worker.md): a scanner's 404, 403 or 405
+	 * must not open the store, nor hold the process for a bot's timeout. */
+	if (atomic_load(&rs->work_pending))
+		fcgi_after_response(rs);
 	return 0;
 }
 
