@@ -367,9 +367,8 @@ parse_message(struct pctx *c, json_t *msg)
 	atts = json_object_get(msg, "attachments");
 	if (atts == NULL || json_is_null(atts))
 		return MSGR_OK;
-	if (!json_is_array(atts))
-		return fail(c, MSGR_ERR_PARSE, "message.attachments: not an array");
-	n = json_array_size(atts);
+	/* Not a list: one attachment nothing can be read of (below). */
+	n = json_is_array(atts) ? json_array_size(atts) : 1;
 	if (n > MSGR_MAX_ATTACHMENTS)
 		return fail(c, MSGR_ERR_TOOBIG, "message.attachments: more than %d",
 		    MSGR_MAX_ATTACHMENTS);
@@ -379,9 +378,21 @@ parse_message(struct pctx *c, json_t *msg)
 	if (ev->attachments == NULL)
 		return fail(c, MSGR_ERR_NOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
-		if ((rc = parse_attachment(c, json_array_get(atts, i), i, &ev->attachments[i]))
-		    != MSGR_OK)
+		rc = json_is_array(atts) ?
+		    parse_attachment(c, json_array_get(atts, i), i, &ev->attachments[i]) :
+		    MSGR_ERR_PARSE;
+		if (rc == MSGR_ERR_NOMEM)
 			return rc;
+		/* An attachment that cannot be read (Facebook has sent "attachments":[{}]) does
+		 * not cost the message its text: it is kept as an unknown attachment, the raw
+		 * event holds what came (docs/events.md "Liberal in what it accepts"). */
+		if (rc != MSGR_OK) {
+			memset(&ev->attachments[i], 0, sizeof(ev->attachments[i]));
+			ev->attachments[i].type = MSGR_ATT_UNKNOWN;
+			ev->attachments[i].type_name = "unknown";
+			if (c->why != NULL && c->whysz > 0)
+				c->why[0] = '\0';
+		}
 		ev->n_attachments = i + 1;
 	}
 	return MSGR_OK;
