@@ -150,8 +150,9 @@ path_from_uri(struct msgr_request *r, const char *uri, const char *script)
 		memmove(r->path, r->path + slen, (size_t)n - slen + 1);
 }
 
-/* CONTENT_LENGTH: absent or empty means no body (RFC 3875 4.1.2); otherwise only decimal
- * digits. A count too large for long long is still a count: it is over any max_body. */
+/* CONTENT_LENGTH: absent or empty leaves the length unknown (content_length -1: the body is
+ * read to its end, msgr_request_read_body); otherwise only decimal digits. A count too large
+ * for long long is still a count: it is over any max_body. */
 static void
 read_content_length(struct msgr_request *r, const char *cl)
 {
@@ -227,8 +228,28 @@ msgr_request_read_body(struct msgr_request *r, const struct msgr_request_io *io,
 		rc = MSGR_ERR_INVALID;
 		goto out;
 	}
-	if (r->content_length < 0)
+	if (r->content_length < 0) {
+		/* No count: nginx with request buffering off passes a chunked body this way, so
+		 * the body is what the stream holds up to its end (FastCGI's empty FCGI_STDIN
+		 * record, CGI's end of file), refused once over max_body (docs/responder.md
+		 * "Answers"). A request without a body ends at once. */
+		for (;;) {
+			long n = io->read(io->ctx, chunk, sizeof(chunk));
+
+			if (n < 0) {
+				rc = MSGR_ERR_IO;
+				goto out;
+			}
+			if (n == 0)
+				break;
+			if ((rc = msgr_buf_append(&r->body, chunk, (size_t)n)) != MSGR_OK) {
+				/* the rest is the responder's to drain after answering 413 */
+				r->body_left = rc == MSGR_ERR_TOOBIG;
+				goto out;
+			}
+		}
 		goto out;
+	}
 	/* Refused before a byte is read: the count alone says it is too big. */
 	if ((unsigned long long)r->content_length > (unsigned long long)max_body) {
 		rc = MSGR_ERR_TOOBIG;

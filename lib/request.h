@@ -59,8 +59,11 @@ struct msgr_request {
 	int has_signature;                    /* X-Hub-Signature-256 given and within bounds */
 	char signature[MSGR_REQUEST_SIGNATURE_MAX + 1];
 
-	long long content_length;             /* -1 when CONTENT_LENGTH is absent or empty */
+	long long content_length;             /* -1 when CONTENT_LENGTH is absent or empty: the
+	                                         body is read to its end */
 	int content_length_bad;               /* not a decimal count in range */
+	int body_left;                        /* without a count, the body went on past
+	                                         max_body: what is left is to be drained */
 	struct msgr_buf body;                 /* the raw body, exactly as received */
 };
 
@@ -79,10 +82,13 @@ void msgr_request_read_head(struct msgr_request *r, const struct msgr_request_io
  * (application/x-www-form-urlencoded: '+' is a space, %XX a byte) into r. */
 void msgr_request_parse_query(struct msgr_request *r, const char *qs);
 
-/* Reads the body into r->body, at most max_body bytes.
+/* Reads the body into r->body, at most max_body bytes: CONTENT_LENGTH bytes, or without a
+ * CONTENT_LENGTH (a chunked body the web server passes on as it comes) everything up to
+ * the end of the stream.
  * MSGR_OK: the whole body is in r->body.
  * MSGR_ERR_TOOBIG: CONTENT_LENGTH (or, without one, the data) is over max_body: answer 413;
- *   what was read is discarded (call msgr_request_drain after answering).
+ *   what was read is discarded (call msgr_request_drain after answering; r->body_left says
+ *   so when there was no CONTENT_LENGTH).
  * MSGR_ERR_INVALID: CONTENT_LENGTH is not a count, or the body ended before it: answer 400.
  * MSGR_ERR_IO: reading failed. MSGR_ERR_NOMEM. */
 msgr_result msgr_request_read_body(struct msgr_request *r, const struct msgr_request_io *io,

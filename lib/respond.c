@@ -263,7 +263,7 @@ msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
 	}
 	/* What a refused request still had to send is read and dropped (bounded) so the web
 	 * server sees a whole exchange. */
-	if (r->content_length_bad || (r->content_length > 0 &&
+	if (r->content_length_bad || r->body_left || (r->content_length > 0 &&
 	    (unsigned long long)r->body.len < (unsigned long long)r->content_length))
 		msgr_request_drain(io, MSGR_MAX_DRAIN_BYTES);
 }

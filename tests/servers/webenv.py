@@ -720,8 +720,11 @@ def lighttpd_env():
         raise
 
 
-def nginx_env():
-    """nginx/messenger.conf inside a server block, the unit's spawn-fcgi pool behind it."""
+def nginx_env(request_buffering=True):
+    """nginx/messenger.conf inside a server block, the unit's spawn-fcgi pool behind it.
+    request_buffering=False: the snippet with fastcgi_request_buffering off, as a site that
+    streams bodies has it (a chunked body then reaches the responder without
+    CONTENT_LENGTH)."""
     nginx = need("nginx")
     env = WebEnv("nginx")
     try:
@@ -733,8 +736,14 @@ def nginx_env():
         if not os.path.exists(params):
             raise RuntimeError("%s is missing: %s" % (params, DEPS_HINT))
         shutil.copy(params, os.path.join(d, "fastcgi_params"))
+        snippet = render("nginx/messenger.conf", {"MSGR_RUN": env.run_dir})
+        if not request_buffering:
+            if "fastcgi_request_buffering on;" not in snippet:
+                raise RuntimeError("nginx/messenger.conf: no fastcgi_request_buffering line")
+            snippet = snippet.replace("fastcgi_request_buffering on;",
+                                      "fastcgi_request_buffering off;")
         with open(os.path.join(d, "messenger.conf"), "w") as f:
-            f.write(render("nginx/messenger.conf", {"MSGR_RUN": env.run_dir}))
+            f.write(snippet)
         error_log = os.path.join(d, "nginx-error.log")
         user = ""
         if env.root:

@@ -224,7 +224,7 @@ test_head_absent(void **state)
 	assert_false(r.path_bad);
 	assert_false(r.query_toobig);
 	assert_false(r.has_signature);
-	/* no CONTENT_LENGTH: no body (RFC 3875 4.1.2) */
+	/* no CONTENT_LENGTH: the length is unknown (the body is read to its end) */
 	assert_int_equal(r.content_length, -1);
 	assert_false(r.content_length_bad);
 	msgr_request_free(&r);
@@ -410,21 +410,84 @@ test_body_reads_no_more_than_content_length(void **state)
 	msgr_request_free(&r);
 }
 
+/* No CONTENT_LENGTH (nginx with request buffering off, a chunked body): the body is what
+ * the stream holds, to its end, in whatever slices it comes. */
 static void
-test_body_none(void **state)
+test_body_without_length(void **state)
 {
+	static char big[3 * MSGR_REQUEST_CHUNK + 5];
 	struct fake f = { 0 };
 	struct msgr_request r;
 	struct msgr_request_io io;
 
 	(void)state;
-	f.body = "ignored";
-	f.body_len = 7;
+	memset(big, 'c', sizeof(big));
+	f.body = big;
+	f.body_len = sizeof(big);
+	f.slice = 777;
+	head(&r, &f);
+	assert_int_equal(r.content_length, -1);
+	io = io_of(&f);
+	assert_int_equal(msgr_request_read_body(&r, &io, sizeof(big)), MSGR_OK);
+	assert_int_equal(r.body.len, sizeof(big));
+	assert_memory_equal(r.body.data, big, sizeof(big));
+	assert_false(r.body_left);
+	msgr_request_free(&r);
+
+	/* an empty CONTENT_LENGTH is no count either */
+	memset(&f, 0, sizeof(f));
+	set(&f, "CONTENT_LENGTH", "");
+	f.body = "{\"object\":\"page\"}";
+	f.body_len = 17;
+	head(&r, &f);
+	io = io_of(&f);
+	assert_int_equal(msgr_request_read_body(&r, &io, 100), MSGR_OK);
+	assert_int_equal(r.body.len, 17);
+	msgr_request_free(&r);
+
+	/* no body at all: the stream ends at once */
+	memset(&f, 0, sizeof(f));
+	f.body = "";
 	head(&r, &f);
 	io = io_of(&f);
 	assert_int_equal(msgr_request_read_body(&r, &io, 100), MSGR_OK);
 	assert_int_equal(r.body.len, 0);
-	assert_int_equal(f.reads, 0);
+	assert_int_equal(f.reads, 1);
+	msgr_request_free(&r);
+}
+
+/* Without a count, max_body still holds: 413, nothing kept, the rest left to drain; a
+ * transport failure is IO. */
+static void
+test_body_without_length_refusals(void **state)
+{
+	static char big[2 * MSGR_REQUEST_CHUNK];
+	struct fake f = { 0 };
+	struct msgr_request r;
+	struct msgr_request_io io;
+
+	(void)state;
+	memset(big, 'd', sizeof(big));
+	f.body = big;
+	f.body_len = sizeof(big);
+	head(&r, &f);
+	io = io_of(&f);
+	assert_int_equal(msgr_request_read_body(&r, &io, 1000), MSGR_ERR_TOOBIG);
+	assert_int_equal(r.body.len, 0);
+	assert_true(r.body_left);
+	assert_true(f.pos < sizeof(big));
+	msgr_request_free(&r);
+
+	memset(&f, 0, sizeof(f));
+	f.body = big;
+	f.body_len = sizeof(big);
+	f.slice = 100;
+	f.fail_read = 1;
+	f.fail_after = 300;
+	head(&r, &f);
+	io = io_of(&f);
+	assert_int_equal(msgr_request_read_body(&r, &io, sizeof(big)), MSGR_ERR_IO);
+	assert_int_equal(r.body.len, 0);
 	msgr_request_free(&r);
 }
 
@@ -596,7 +659,8 @@ main(void)
 		cmocka_unit_test(test_reset_clears),
 		cmocka_unit_test(test_body_exact),
 		cmocka_unit_test(test_body_reads_no_more_than_content_length),
-		cmocka_unit_test(test_body_none),
+		cmocka_unit_test(test_body_without_length),
+		cmocka_unit_test(test_body_without_length_refusals),
 		cmocka_unit_test(test_body_too_big_refused_before_reading),
 		cmocka_unit_test(test_body_refusals),
 		cmocka_unit_test(test_drain_bounded),
