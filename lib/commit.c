@@ -30,6 +30,8 @@ struct msgr_commit {
 	char *path;
 	char err[256];                        /* why the last open failed */
 	struct msgr_store *st;                /* only the thread holding `leading` touches it */
+	msgr_commit_relay_fn relay;           /* the host's committer, tried first */
+	void *relay_arg;
 };
 
 msgr_result
@@ -292,6 +294,11 @@ lead(struct msgr_commit *c, struct msgr_commit_batch *group)
 		n += b->n;
 		nq += b->nq;
 	}
+	if (c->relay != NULL && c->relay(c->relay_arg, group, k) == MSGR_OK) {
+		/* The committer's answer; a failure of the store there fails what queued here. */
+		rc = group->rc;
+		return rc == MSGR_ERR_BUSY || rc == MSGR_ERR_STORE ? rc : MSGR_OK;
+	}
 	if (k == 1)
 		rc = commit_one(c, group);
 	else {
@@ -306,15 +313,18 @@ lead(struct msgr_commit *c, struct msgr_commit_batch *group)
 	return rc == MSGR_ERR_BUSY || rc == MSGR_ERR_STORE ? rc : MSGR_OK;
 }
 
-msgr_result
-msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
+void
+msgr_commit_set_relay(struct msgr_commit *c, msgr_commit_relay_fn fn, void *arg)
 {
-	struct msgr_commit_batch *group, *p;
-	msgr_result failed;
-	int unavailable;
+	if (c == NULL)
+		return;
+	c->relay = fn;
+	c->relay_arg = arg;
+}
 
-	if (c == NULL || b == NULL)
-		return MSGR_ERR_INVALID;
+static void
+batch_reset(struct msgr_commit_batch *b)
+{
 	b->rc = MSGR_OK;
 	b->unavailable = 0;
 	b->group = 0;
@@ -322,23 +332,32 @@ msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
 	b->counts_exact = 1;
 	b->next = NULL;
 	b->done = 0;
-	if (b->n == 0 && b->nq == 0)
-		return MSGR_OK;
+}
+
+/* Queues the chain first..last and waits until last is done (batches of one chain are taken
+ * together, so every one is then done), leading whenever nobody does. */
+static void
+submit_chain(struct msgr_commit *c, struct msgr_commit_batch *first,
+    struct msgr_commit_batch *last)
+{
+	struct msgr_commit_batch *group, *p;
+	msgr_result failed;
+	int unavailable;
 
 	pthread_mutex_lock(&c->mu);
 	if (c->tail != NULL)
-		c->tail->next = b;
+		c->tail->next = first;
 	else
-		c->head = b;
-	c->tail = b;
+		c->head = first;
+	c->tail = last;
 	for (;;) {
-		if (b->done)
+		if (last->done)
 			break;
 		if (c->leading) {
 			pthread_cond_wait(&c->cv, &c->mu);
 			continue;
 		}
-		/* Nobody leads and this batch still waits: take the queue (it holds b). */
+		/* Nobody leads and this chain still waits: take the queue (it holds the chain). */
 		c->leading = 1;
 		group = c->head;
 		c->head = c->tail = NULL;
@@ -365,7 +384,37 @@ msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
 		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+msgr_result
+msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
+{
+	if (c == NULL || b == NULL)
+		return MSGR_ERR_INVALID;
+	batch_reset(b);
+	if (b->n == 0 && b->nq == 0)
+		return MSGR_OK;
+	submit_chain(c, b, b);
 	return b->rc;
+}
+
+msgr_result
+msgr_commit_submit_group(struct msgr_commit *c, struct msgr_commit_batch *b, size_t n)
+{
+	size_t i;
+
+	if (c == NULL || (b == NULL && n > 0))
+		return MSGR_ERR_INVALID;
+	if (n == 0)
+		return MSGR_OK;
+	for (i = 0; i < n; i++) {
+		batch_reset(&b[i]);
+		if (i > 0)
+			b[i - 1].next = &b[i];
+	}
+	/* Empty batches ride along: the store counts nothing for them. */
+	submit_chain(c, &b[0], &b[n - 1]);
+	return MSGR_OK;
 }
 
 struct msgr_store *

@@ -39,10 +39,17 @@ struct msgr_commit_batch {
 	size_t n_new, n_dup;       /* this batch's new and already-stored events; when
 	                              counts_exact is 0, the whole group's (see commit.c) */
 	int counts_exact;
-	/* private to commit.c */
+	/* the group's chain: commit.c's, and a relay's to walk */
 	struct msgr_commit_batch *next;
-	int done;
+	int done;                  /* private to commit.c */
 };
+
+/* Where a queue's leader may hand its group instead of storing it: the host's committer
+ * (hostcommit.h). It gets the n batches group, group->next, ...; MSGR_OK means every batch's
+ * out fields are set; any other result means nothing was relayed and the leader stores the
+ * group itself. */
+typedef msgr_result (*msgr_commit_relay_fn)(void *arg, struct msgr_commit_batch *group,
+    size_t n);
 
 /* A queue storing into opt->path (opt is copied; its errbuf is not used). The store is
  * opened on first use (or by msgr_commit_prepare) and reopened after a failure.
@@ -59,6 +66,14 @@ msgr_result msgr_commit_prepare(struct msgr_commit *c);
  * holding them has committed or failed: b->rc (also returned) and b's other out fields are
  * set. A batch with no rows returns MSGR_OK at once (group 0). Thread-safe. */
 msgr_result msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b);
+
+/* Hands every group from now on to fn first (NULL: none). Set before any submit. */
+void msgr_commit_set_relay(struct msgr_commit *c, msgr_commit_relay_fn fn, void *arg);
+
+/* msgr_commit_submit for the n batches b[0..n) at once (the committer's many clients):
+ * returns when every one is done. MSGR_OK, or MSGR_ERR_INVALID. */
+msgr_result msgr_commit_submit_group(struct msgr_commit *c, struct msgr_commit_batch *b,
+    size_t n);
 
 /* The queue's store handle for other work on it (the worker of a one-thread responder),
  * once no commit runs; commits wait until msgr_commit_giveback. NULL when the store cannot

@@ -695,7 +695,7 @@ parse_worker(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 static void
 parse_responder(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 {
-	static const char *const keys[] = { "threads", NULL };
+	static const char *const keys[] = { "threads", "host_commit", NULL };
 	struct scope sc = { ld, NULL, "responder.", "" };
 
 	if (get_group(&(struct scope){ ld, root, "", "" }, "responder", &sc.group) != 1)
@@ -704,6 +704,7 @@ parse_responder(struct loader *ld, config_setting_t *root, struct msgr_config *c
 	/* 1 keeps mod_fcgid's one-request-per-process model; more threads share one group
 	 * commit per process (docs/responder.md "Threads and group commit"). */
 	get_int32(&sc, "threads", 1, MSGR_RESPONDER_THREADS_MAX, &cfg->responder.threads);
+	get_bool(&sc, "host_commit", &cfg->responder.host_commit);
 }
 
 static void
@@ -1532,6 +1533,7 @@ set_defaults(struct loader *ld, struct msgr_config *cfg)
 	cfg->worker.retry_max_s = 86400;
 	cfg->worker.idle_ms = 500;
 	cfg->responder.threads = 1;
+	cfg->responder.host_commit = 1;
 	if ((rc = locate(ld->name, &cfg->file, &cfg->dir)) != MSGR_OK)
 		return rc;
 	ld->dir = ld->rd.dir = cfg->dir;

@@ -115,6 +115,8 @@ struct msgr_config {
 	struct {
 		int threads;       /* request threads per FastCGI process; default 1,
 		                      1..MSGR_RESPONDER_THREADS_MAX (plain CGI: always 1) */
+		int host_commit;   /* default 1: the host's responders store through one
+		                      committer (SQLite only; docs/responder.md) */
 	} responder;
 	struct {
 		int enabled;       /* default 0: the simulator's paths answer 404 */

@@ -214,6 +214,12 @@ redact_copy(char *out, size_t cap, const char *src, size_t n, size_t *used)
 	return o;
 }
 
+int
+msgr_log_enabled(enum msgr_log_level level)
+{
+	return level >= log_min;
+}
+
 void
 msgr_log(enum msgr_log_level level, const char *fmt, ...)
 {

@@ -25,6 +25,8 @@ enum msgr_log_level {
 
 /* prog is kept by pointer (a string literal or argv[0]). */
 void msgr_log_init(const char *prog, enum msgr_log_level min);
+/* 1 when a line of this level would be written: lets a caller skip building it. */
+int msgr_log_enabled(enum msgr_log_level level);
 void msgr_log_set_level(enum msgr_log_level min);
 /* Parses "debug", "info", "warn", "error"; returns -1 when s is none of them. */
 int msgr_log_level_parse(const char *s);

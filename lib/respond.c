@@ -274,10 +274,15 @@ msgr_respond_log(const struct msgr_respond *rs, const struct msgr_request *r,
 {
 	char meth[64], path[256], group[48];
 
-	/* With grouped commits: how many requests shared the transaction, and whether
-	 * stored/dup are this request's or (counts=group) the group's. */
+	/* Escaping and redacting cost more than the rest of a 200: skipped when not logged. */
+	if (!msgr_log_enabled(MSGR_LOG_INFO))
+		return;
+	/* With grouped commits (threads, or other processes through the host committer): how
+	 * many requests shared the transaction, and whether stored/dup are this request's or
+	 * (counts=group) the group's. A request alone in its transaction, in a one-thread
+	 * process, keeps the plain line. */
 	group[0] = '\0';
-	if (rs->grouped && oc->group > 0)
+	if ((rs->grouped || oc->group > 1) && oc->group > 0)
 		snprintf(group, sizeof(group), " group=%zu%s", oc->group,
 		    oc->counts_of_group ? " counts=group" : "");
 	msgr_log(MSGR_LOG_INFO, "req=%s method=\"%s\" path=\"%s\" connector=%s status=%d "

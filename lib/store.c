@@ -590,6 +590,25 @@ out:
 }
 
 msgr_result
+msgr_store_checkpoint(struct msgr_store *st, int *frames)
+{
+	int f = -1;
+	msgr_result r;
+
+	if (frames != NULL)
+		*frames = -1;
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->checkpoint == NULL)
+		return MSGR_OK;
+	if ((r = st->ops->checkpoint(st->impl, &f)) != MSGR_OK)
+		return r;
+	if (frames != NULL)
+		*frames = f;
+	return MSGR_OK;
+}
+
+msgr_result
 msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
 {
 	size_t deleted = 0;

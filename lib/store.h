@@ -41,6 +41,10 @@ struct msgr_store_options {
 	                             may hold a password): never logged, never in an errbuf */
 	struct msgr_clock clock;  /* stamps received_at, finished_at, sent_at...; zero: the
 	                             system's wall clock */
+	int checkpoint_apart;     /* sqlite, WAL: this handle's commits leave the checkpoint to
+	                             another thread's msgr_store_checkpoint (a backstop still
+	                             checkpoints past 40 MB of WAL): the host committer keeps
+	                             checkpoints off the request path */
 };
 
 /* Opens (creating and migrating the schema: PRAGMA user_version) the database. A database
@@ -58,6 +62,10 @@ msgr_result msgr_store_open(const struct msgr_store_options *opt, struct msgr_st
  * MSGR_ERR_STORE (cannot connect or read it, newer schema: why in out), MSGR_ERR_NOMEM. */
 msgr_result msgr_store_check(const struct msgr_store_options *opt, char *out, size_t outsz);
 void msgr_store_close(struct msgr_store *st);
+/* Copies what the WAL holds into the database without waiting for any lock (SQLite's
+ * PASSIVE checkpoint); *frames (may be NULL) gets the WAL's frames after it, -1 when there
+ * is no WAL. Nothing to do on other backends (MSGR_OK, -1). MSGR_OK, MSGR_ERR_STORE. */
+msgr_result msgr_store_checkpoint(struct msgr_store *st, int *frames);
 /* The schema version this build writes (of the SQLite backend, the default). */
 int msgr_store_schema_version(void);
 /* Last error text of this handle (the backend's own words), for logs: never holds a data
@@ -378,6 +386,7 @@ struct msgr_store_ops {
 	msgr_result (*failures)(void *impl, size_t max, struct msgr_store_failure **rows,
 	    size_t *n);
 	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
+	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
 };
 
 /* For backends: conversation state as both keep it, one text value per name ("owner",

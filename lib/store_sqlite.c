@@ -713,6 +713,12 @@ configure(struct sq *st, const struct msgr_store_options *opt, long long v)
 	/* The outbox follows its event out at purge (ON DELETE CASCADE). */
 	if ((r = exec_sql(st, "PRAGMA foreign_keys = ON", "foreign_keys")) != MSGR_OK)
 		return r;
+	/* 10000 pages (40 MB at 4 KB) is only a backstop for a checkpointer that fell behind:
+	 * sqlite3_wal_autocheckpoint's 1000 would put a checkpoint, with its fsync of the
+	 * database file, after every few dozen commits of the host committer. */
+	if (opt->checkpoint_apart && opt->wal && !st->readonly &&
+	    sqlite3_wal_autocheckpoint(st->db, 10000) != SQLITE_OK)
+		return fail(st, sqlite3_errcode(st->db), "wal_autocheckpoint");
 	if (v == SCHEMA_VERSION)
 		return MSGR_OK;
 	if (st->readonly) {
@@ -1822,6 +1828,20 @@ sq_failures(void *impl, size_t max, struct msgr_store_failure **rows, size_t *n)
 }
 
 static msgr_result
+sq_checkpoint(void *impl, int *frames)
+{
+	struct sq *st = impl;
+	int rc, log = -1, done = -1;
+
+	op_start(st);
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return fail(st, rc, "checkpoint");
+	*frames = log;
+	return MSGR_OK;
+}
+
+static msgr_result
 sq_purge(void *impl, long long before, size_t *n_events)
 {
 	struct sq *st = impl;
@@ -1887,4 +1907,5 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.stats = sq_stats,
 	.failures = sq_failures,
 	.purge = sq_purge,
+	.checkpoint = sq_checkpoint,
 };

@@ -176,6 +176,32 @@ report_config(const char *path, const char *errors, msgr_result rc, int cgi)
 	}
 }
 
+/* One committer for the host's responders (lib/hostcommit.h), SQLite only: a plain CGI
+ * process uses it when it is there but never becomes it (it ends after one request). */
+static void
+host_commit(struct responder *rs, int cgi)
+{
+	struct msgr_hostcommit_options ho;
+	msgr_result rc;
+
+	if (!rs->cfg->responder.host_commit || (rs->store_opt.backend != NULL &&
+	    strcmp(rs->store_opt.backend, "sqlite") != 0))
+		return;
+	memset(&ho, 0, sizeof(ho));
+	ho.store = &rs->store_opt;
+	ho.may_serve = !cgi;
+	/* The committer may wait the busy timeout for the lock, then the fsync. */
+	ho.timeout_ms = rs->store_opt.busy_timeout_ms + 2000;
+	rc = msgr_hostcommit_open(&ho, &rs->host);
+	if (rc == MSGR_ERR_TOOBIG)
+		msgr_log(MSGR_LOG_INFO, "state path too long for the host committer's socket: "
+		    "this process stores alone");
+	else if (rc != MSGR_OK)
+		msgr_log(MSGR_LOG_WARN, "host committer unavailable: %s", msgr_strerror(rc));
+	else
+		msgr_commit_set_relay(rs->commit, msgr_hostcommit_relay, rs->host);
+}
+
 /* The config, the number of request threads and the store behind the group commit, once
  * per process. 0, or 1 when the process cannot serve (each fault logged). */
 static int
@@ -204,6 +230,7 @@ configure(struct responder *rs, int cgi)
 		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));
 		return 1;
 	}
+	host_commit(rs, cgi);
 	msgr_respond_init(&rs->respond, rs->cfg, rs->commit, rs->threads > 1);
 	/* Opened once and kept; when it cannot be opened now, POSTs get 503 and each request
 	 * tries again (a fault a retry can cure: docs/responder.md "How it runs"). A CGI
@@ -259,6 +286,7 @@ out:
 	msgr_http_global_cleanup();
 	if (rs.own_store != NULL)
 		msgr_store_close(rs.own_store);
+	msgr_hostcommit_close(rs.host);
 	msgr_commit_close(rs.commit);
 	if (rs.cfg != NULL)
 		msgr_config_free(rs.cfg);

@@ -17,6 +17,7 @@
 #include "fcgi_io.h"
 #include "fcgi_pool.h"
 #include "graph.h"
+#include "hostcommit.h"
 #include "request.h"
 #include "respond.h"
 #include "store.h"
@@ -34,6 +35,7 @@ struct responder {
 	struct msgr_config *cfg;
 	struct msgr_store_options store_opt;
 	struct msgr_commit *commit;    /* the store handle for intake, behind the group commit */
+	struct msgr_hostcommit *host;  /* the host's committer, the group commit's relay */
 	struct msgr_respond respond;   /* what the request handler reads */
 	int threads;                   /* request threads; 1: the accept loop in the main thread */
 	/* The worker after the response (docs/worker.md): one thread of the process at a time
