@@ -1,5 +1,7 @@
 -- wrk script: POSTs pre-signed webhook bodies (bench/gen_bodies.py), each thread its own
--- slice so every mid is sent once while the file lasts.
+-- slice so every mid is sent once while the file lasts. With BENCH_RATE (requests/s over all
+-- BENCH_CONNS connections) each connection waits between its requests so the whole load
+-- stays near that rate: latency at a given load rather than at saturation.
 local threads = {}
 local counter = 1
 
@@ -24,6 +26,14 @@ function init(args)
     i = i + 1
   end
   idx = 0
+  local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+  local conns = tonumber(os.getenv("BENCH_CONNS") or "32")
+  pause = 0
+  if rate > 0 then pause = math.floor(conns * 1000 / rate + 0.5) end
+end
+
+function delay()
+  return pause
 end
 
 function request()

@@ -15,6 +15,8 @@
 #                                        fsync on, as SYNC=full is for SQLite
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
+#   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
+#                                        latency an ordinary load sees, not saturation's)
 set -eu
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-4}
@@ -28,6 +30,8 @@ SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
 SKIP_DRAIN=${SKIP_DRAIN:-0}
+SKIP_HALF=${SKIP_HALF:-0}
+RATE=0
 DRAIN_S=${DRAIN_S:-10}
 DRAIN_PROCS=${DRAIN_PROCS:-2}
 PAGES=${PAGES:-8}
@@ -141,8 +145,12 @@ CONF
 	lighttpd -f "$work/lighttpd.conf"
 	sleep 1
 	BENCH_BODIES="$work/bodies.txt" BENCH_THREADS=$THREADS BENCH_PATH=/webhook/messenger \
+		BENCH_RATE=$RATE BENCH_CONNS=$CONNS \
 		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua \
 		"http://127.0.0.1:$PORT/webhook/messenger" > "bench/results/$name.txt"
+	# The largest resident set of the pool's processes, as they are after the run.
+	rss=$(for p in $(pgrep -P "$(cat "$work/lighttpd.pid")"); do
+		awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done | sort -n | tail -1)
 	kill "$(cat "$work/lighttpd.pid")"
 	rm -f "$work/lighttpd.pid"
 	sleep 1
@@ -150,7 +158,8 @@ CONF
 	p50=$(awk '$1 == "50%" {print $2}' "bench/results/$name.txt")
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/$name.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "bench/results/$name.txt")
-	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s rss %s MB\n' "$name" "$rps" \
+		"$p50" "$p99" "${non2xx:-0}" "$(awk -v k="${rss:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"
 	if [ "$name" != bare ]; then
 		echo "               events stored: $(count "1 = 1" 2>/dev/null || echo '?')"
 	fi
@@ -191,4 +200,10 @@ name=messenger
 [ "$THREADS_PER_PROC" = 1 ] || name="messenger-t$THREADS_PER_PROC-$SYNC"
 [ "$BACKEND" = sqlite ] || name="$name-$BACKEND"
 run_one "$name" cgi-bin/messenger.fcgi
+if [ "$SKIP_HALF" != 1 ]; then
+	# The same again at half the peak just measured: p50/p99 of an ordinary load.
+	RATE=$(awk -v r="$rps" 'BEGIN { printf "%d", r / 2 }')
+	run_one "$name-half" cgi-bin/messenger.fcgi
+	RATE=0
+fi
 [ "$SKIP_DRAIN" = 1 ] || drain
