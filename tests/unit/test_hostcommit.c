@@ -1,0 +1,576 @@
+/* Unit tests: one committer per host (lib/hostcommit.h).
+ *
+ * The wire: groups and answers go through encode and decode unchanged; every truncation,
+ * trailing byte, unterminated string or impossible count is refused before anything is
+ * allocated for it. The live part stands for processes with handles of their own in one
+ * process: each handle opens the lock file on its own, so two handles contend for it as two
+ * processes would (flock locks belong to the open file). The first handle to relay becomes
+ * the committer; the others connect to it; their rows land once, in shared transactions;
+ * when the committer goes, the next handle that relays takes over; a client that wants more
+ * durability than the committer gives is refused and stores alone. */
+#include "unit.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "commit.h"
+#include "hostcommit.h"
+#include "store.h"
+
+/* ---- the wire ---- */
+
+struct rows {
+	struct msgr_commit_batch b[3];
+	struct msgr_store_event ev[4];
+	struct msgr_store_quarantine q[2];
+};
+
+static void
+rows_init(struct rows *r)
+{
+	static const char bin[] = { 'a', '\0', 'b' };
+
+	memset(r, 0, sizeof(*r));
+	r->ev[0] = (struct msgr_store_event){ "conn", "100", "200", 1, 0, 1700000000000LL,
+	    "k1", "{\"a\":1}" };
+	r->ev[1] = (struct msgr_store_event){ "conn", "100", "", 3, 1, 0, "k2", "{}" };
+	r->ev[2] = (struct msgr_store_event){ "other", "101", "201", 2, 0, -5, "k3",
+	    "{\"t\":\"\\u00e9\"}" };
+	r->ev[3] = (struct msgr_store_event){ "conn", "100", "202", 1, 0, 42, "k4", "[]" };
+	r->q[0] = (struct msgr_store_quarantine){ "conn", "not JSON", bin, sizeof(bin) };
+	r->q[1] = (struct msgr_store_quarantine){ "conn", "empty", NULL, 0 };
+	r->b[0].ev = &r->ev[0];
+	r->b[0].n = 2;
+	r->b[0].q = &r->q[0];
+	r->b[0].nq = 1;
+	r->b[1].n = 0;                 /* an empty batch rides along */
+	r->b[2].ev = &r->ev[2];
+	r->b[2].n = 2;
+	r->b[2].q = &r->q[1];
+	r->b[2].nq = 1;
+	r->b[0].next = &r->b[1];
+	r->b[1].next = &r->b[2];
+}
+
+static void
+same_event(const struct msgr_store_event *a, const struct msgr_store_event *b)
+{
+	assert_string_equal(a->connector_id, b->connector_id);
+	assert_string_equal(a->page_id, b->page_id);
+	assert_string_equal(a->user_id, b->user_id);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->standby, b->standby);
+	assert_true(a->timestamp == b->timestamp);
+	assert_string_equal(a->key, b->key);
+	assert_string_equal(a->raw, b->raw);
+}
+
+static void
+test_group_roundtrip(void **state)
+{
+	struct rows r;
+	struct msgr_buf out;
+	struct msgr_hostcommit_group g;
+
+	(void)state;
+	rows_init(&r);
+	msgr_buf_init(&out, 1 << 20);
+	assert_int_equal(msgr_hostcommit_encode_group(r.b, 3, &out), MSGR_OK);
+	assert_int_equal(msgr_hostcommit_decode_group((const unsigned char *)out.data, out.len, &g),
+	    MSGR_OK);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.b[0].n, 2);
+	assert_int_equal(g.b[0].nq, 1);
+	assert_int_equal(g.b[1].n, 0);
+	assert_int_equal(g.b[1].nq, 0);
+	assert_int_equal(g.b[2].n, 2);
+	assert_ptr_equal(g.b[0].next, &g.b[1]);
+	assert_ptr_equal(g.b[1].next, &g.b[2]);
+	assert_null(g.b[2].next);
+	same_event(&g.b[0].ev[0], &r.ev[0]);
+	same_event(&g.b[0].ev[1], &r.ev[1]);
+	same_event(&g.b[2].ev[0], &r.ev[2]);
+	same_event(&g.b[2].ev[1], &r.ev[3]);
+	/* a quarantined body is bytes: a NUL inside survives */
+	assert_int_equal(g.b[0].q[0].raw_len, 3);
+	assert_memory_equal(g.b[0].q[0].raw, "a\0b", 3);
+	assert_string_equal(g.b[0].q[0].reason, "not JSON");
+	assert_int_equal(g.b[2].q[0].raw_len, 0);
+	msgr_hostcommit_group_free(&g);
+	msgr_buf_free(&out);
+}
+
+static void
+test_group_refusals(void **state)
+{
+	struct rows r;
+	struct msgr_buf out;
+	struct msgr_hostcommit_group g;
+	unsigned char *copy;
+	size_t i;
+
+	(void)state;
+	rows_init(&r);
+	msgr_buf_init(&out, 1 << 20);
+	assert_int_equal(msgr_hostcommit_encode_group(r.b, 3, &out), MSGR_OK);
+	/* every truncation is refused, and leaves g empty */
+	for (i = 0; i < out.len; i++) {
+		copy = malloc(i + 1);
+		assert_non_null(copy);
+		memcpy(copy, out.data, i);
+		assert_int_equal(msgr_hostcommit_decode_group(copy, i, &g), MSGR_ERR_PARSE);
+		assert_null(g.b);
+		assert_int_equal(g.n, 0);
+		free(copy);
+	}
+	/* a trailing byte */
+	copy = malloc(out.len + 1);
+	assert_non_null(copy);
+	memcpy(copy, out.data, out.len);
+	copy[out.len] = 0;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len + 1, &g), MSGR_ERR_PARSE);
+	/* a string's terminating NUL replaced: offset of the first event's connector_id is
+	 * 4 (type) + 4 (n) + 8 (n, nq) + 4 (length) + 4 ("conn") */
+	memcpy(copy, out.data, out.len);
+	assert_int_equal(copy[24], 0);
+	copy[24] = 'x';
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	/* a NUL inside a text field */
+	memcpy(copy, out.data, out.len);
+	copy[21] = 0;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	/* a count no message could hold is refused before any allocation */
+	memcpy(copy, out.data, out.len);
+	copy[8] = copy[9] = copy[10] = copy[11] = 0xff;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	/* more batches than a committer takes */
+	memcpy(copy, out.data, out.len);
+	copy[4] = copy[5] = copy[6] = copy[7] = 0xff;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_TOOBIG);
+	/* zero batches, and the wrong type */
+	memcpy(copy, out.data, out.len);
+	copy[4] = copy[5] = copy[6] = copy[7] = 0;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	memcpy(copy, out.data, out.len);
+	copy[0] = 9;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	free(copy);
+	/* a row with a NULL field cannot be sent */
+	r.ev[0].key = NULL;
+	msgr_buf_reset(&out);
+	assert_int_equal(msgr_hostcommit_encode_group(r.b, 3, &out), MSGR_ERR_INVALID);
+	msgr_buf_free(&out);
+}
+
+static void
+test_answer_roundtrip(void **state)
+{
+	struct msgr_commit_batch a[2], b[2];
+	struct msgr_buf out;
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	a[0].next = &a[1];
+	b[0].next = &b[1];
+	a[0].rc = MSGR_OK;
+	a[0].group = 5;
+	a[0].n_new = 2;
+	a[0].n_dup = 1;
+	a[0].counts_exact = 1;
+	a[1].rc = MSGR_ERR_BUSY;
+	a[1].unavailable = 1;
+	a[1].group = 5;
+	msgr_buf_init(&out, 4096);
+	assert_int_equal(msgr_hostcommit_encode_answer(a, 2, &out), MSGR_OK);
+	assert_int_equal(msgr_hostcommit_decode_answer((const unsigned char *)out.data, out.len,
+	    b, 2), MSGR_OK);
+	assert_int_equal(b[0].rc, MSGR_OK);
+	assert_int_equal(b[0].group, 5);
+	assert_int_equal(b[0].n_new, 2);
+	assert_int_equal(b[0].n_dup, 1);
+	assert_int_equal(b[0].counts_exact, 1);
+	assert_int_equal(b[0].unavailable, 0);
+	assert_int_equal(b[1].rc, MSGR_ERR_BUSY);
+	assert_int_equal(b[1].unavailable, 1);
+	assert_int_equal(b[1].counts_exact, 0);
+	/* an answer for another number of batches, or cut short */
+	assert_int_equal(msgr_hostcommit_decode_answer((const unsigned char *)out.data, out.len,
+	    b, 1), MSGR_ERR_PARSE);
+	assert_int_equal(msgr_hostcommit_decode_answer((const unsigned char *)out.data,
+	    out.len - 1, b, 2), MSGR_ERR_PARSE);
+	/* a result code out of range */
+	out.data[8] = 0x7f;
+	assert_int_equal(msgr_hostcommit_decode_answer((const unsigned char *)out.data, out.len,
+	    b, 2), MSGR_ERR_PARSE);
+	msgr_buf_free(&out);
+}
+
+/* ---- live ---- */
+
+struct fx {
+	char dir[64];
+	char path[128];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-hostc-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *d;
+	DIR *dir;
+	char p[512];
+
+	if ((dir = opendir(f->dir)) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", f->dir, d->d_name);
+			unlink(p);
+		}
+		closedir(dir);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static long long
+count(const char *path, const char *query)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A "process": its queue and its host committer handle. */
+struct proc {
+	struct msgr_store_options o;
+	struct msgr_commit *c;
+	struct msgr_hostcommit *h;
+};
+
+static void
+proc_open(struct proc *p, const char *path, int sync_full, int may_serve)
+{
+	struct msgr_hostcommit_options ho;
+
+	memset(p, 0, sizeof(*p));
+	p->o.path = path;
+	p->o.wal = 1;
+	p->o.sync_full = sync_full;
+	p->o.busy_timeout_ms = 2000;
+	assert_int_equal(msgr_commit_open(&p->o, &p->c), MSGR_OK);
+	memset(&ho, 0, sizeof(ho));
+	ho.store = &p->o;
+	ho.may_serve = may_serve;
+	ho.timeout_ms = 4000;
+	assert_int_equal(msgr_hostcommit_open(&ho, &p->h), MSGR_OK);
+	msgr_commit_set_relay(p->c, msgr_hostcommit_relay, p->h);
+}
+
+static void
+proc_close(struct proc *p)
+{
+	msgr_hostcommit_close(p->h);
+	msgr_commit_close(p->c);
+}
+
+/* Submits one event with key KEY through p; returns the batch's rc and group. */
+static msgr_result
+submit_key(struct proc *p, const char *key, size_t *group, size_t *n_new)
+{
+	struct msgr_store_event ev = { "conn", "100", "200", 1, 0, 1000, key, "{}" };
+	struct msgr_commit_batch b;
+	msgr_result rc;
+
+	memset(&b, 0, sizeof(b));
+	b.ev = &ev;
+	b.n = 1;
+	rc = msgr_commit_submit(p->c, &b);
+	if (group != NULL)
+		*group = b.group;
+	if (n_new != NULL)
+		*n_new = b.n_new;
+	return rc;
+}
+
+static void
+test_refusals(void **state)
+{
+	struct msgr_store_options o;
+	struct msgr_hostcommit_options ho;
+	struct msgr_hostcommit *h = (struct msgr_hostcommit *)&o;
+	char longpath[200];
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	memset(&ho, 0, sizeof(ho));
+	assert_int_equal(msgr_hostcommit_open(&ho, &h), MSGR_ERR_INVALID);
+	assert_null(h);
+	ho.store = &o;
+	assert_int_equal(msgr_hostcommit_open(&ho, &h), MSGR_ERR_INVALID);
+	o.path = "x.db";
+	o.backend = "postgresql";
+	assert_int_equal(msgr_hostcommit_open(&ho, &h), MSGR_ERR_INVALID);
+	o.backend = NULL;
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	o.path = longpath;
+	assert_int_equal(msgr_hostcommit_open(&ho, &h), MSGR_ERR_TOOBIG);
+	assert_null(h);
+	msgr_hostcommit_close(NULL);
+	assert_int_equal(msgr_hostcommit_serving(NULL), 0);
+}
+
+static void
+test_one_committer_for_all(void **state)
+{
+	struct fx *f = *state;
+	struct proc a, b;
+	struct stat sb;
+	char sock[200];
+	size_t g = 0, n = 0;
+
+	proc_open(&a, f->path, 1, 1);
+	proc_open(&b, f->path, 1, 1);
+	assert_int_equal(submit_key(&a, "a1", &g, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_true(msgr_hostcommit_serving(a.h));
+	/* the socket is private to its owner */
+	snprintf(sock, sizeof(sock), "%s-host.sock", f->path);
+	assert_int_equal(stat(sock, &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* b finds a committer and does not become one */
+	assert_int_equal(submit_key(&b, "b1", &g, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_false(msgr_hostcommit_serving(b.h));
+	/* the same event through the other one is a duplicate */
+	assert_int_equal(submit_key(&b, "a1", &g, &n), MSGR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 2);
+	/* the committer goes: b's next call breaks or finds nobody, and b takes over */
+	proc_close(&a);
+	assert_int_equal(stat(sock, &sb), -1);
+	assert_int_equal(submit_key(&b, "b2", &g, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_true(msgr_hostcommit_serving(b.h));
+	assert_int_equal(stat(sock, &sb), 0);
+	proc_close(&b);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 3);
+}
+
+static void
+test_weaker_committer_refused(void **state)
+{
+	struct fx *f = *state;
+	struct proc weak, strong, alone;
+	size_t n = 0;
+
+	/* a committer with sync = "normal" */
+	proc_open(&weak, f->path, 0, 1);
+	assert_int_equal(submit_key(&weak, "w1", NULL, &n), MSGR_OK);
+	assert_true(msgr_hostcommit_serving(weak.h));
+	/* a client that wants "full" is refused: the relay says so, and its queue stores alone */
+	proc_open(&strong, f->path, 1, 1);
+	{
+		struct msgr_store_event ev = { "conn", "100", "200", 1, 0, 1000, "s0", "{}" };
+		struct msgr_commit_batch b;
+
+		memset(&b, 0, sizeof(b));
+		b.ev = &ev;
+		b.n = 1;
+		assert_int_equal(msgr_hostcommit_relay(strong.h, &b, 1), MSGR_ERR_IO);
+	}
+	assert_int_equal(submit_key(&strong, "s1", NULL, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_false(msgr_hostcommit_serving(strong.h));
+	/* one that may not serve and wants no more than "normal" is served */
+	proc_open(&alone, f->path, 0, 0);
+	assert_int_equal(submit_key(&alone, "n1", NULL, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	proc_close(&alone);
+	proc_close(&strong);
+	proc_close(&weak);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 3);
+}
+
+static void
+test_nobody_to_serve(void **state)
+{
+	struct fx *f = *state;
+	struct proc p;
+	size_t n = 0, g = 9;
+
+	/* a plain CGI process finds no committer and may not become one: it stores alone */
+	proc_open(&p, f->path, 1, 0);
+	assert_int_equal(submit_key(&p, "c1", &g, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(g, 1);
+	assert_false(msgr_hostcommit_serving(p.h));
+	proc_close(&p);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 1);
+}
+
+#define PROCS 4
+#define PER 40
+
+struct worker {
+	struct proc *p;
+	int index;
+	size_t max_group;
+	int failures;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	char key[32];
+	size_t g, n;
+	int i;
+
+	for (i = 0; i < PER; i++) {
+		snprintf(key, sizeof(key), "p%d-%d", w->index, i);
+		if (submit_key(w->p, key, &g, &n) != MSGR_OK || n != 1)
+			w->failures++;
+		if (g > w->max_group)
+			w->max_group = g;
+	}
+	return NULL;
+}
+
+struct one_submit {
+	struct proc *p;
+	char key[32];
+	size_t group;
+	msgr_result rc;
+};
+
+static void *
+submit_one(void *arg)
+{
+	struct one_submit *o = arg;
+
+	o->rc = submit_key(o->p, o->key, &o->group, NULL);
+	return NULL;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+test_concurrent_processes_share(void **state)
+{
+	struct fx *f = *state;
+	struct proc p[PROCS];
+	struct worker w[PROCS];
+	pthread_t t[PROCS];
+	size_t max_group = 0;
+	int i, serving = 0;
+
+	for (i = 0; i < PROCS; i++)
+		proc_open(&p[i], f->path, 1, 1);
+	for (i = 0; i < PROCS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].p = &p[i];
+		w[i].index = i;
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	}
+	for (i = 0; i < PROCS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+		if (w[i].max_group > max_group)
+			max_group = w[i].max_group;
+		serving += msgr_hostcommit_serving(p[i].h);
+	}
+	assert_int_equal(serving, 1);
+	assert_true(max_group <= PROCS);
+	/* Overlap made certain: while another writer holds the lock, the committer's transaction
+	 * waits and the other "processes" queue up behind it; once the lock goes, they share the
+	 * next transaction. */
+	{
+		sqlite3 *db = NULL;
+		struct one_submit os[PROCS];
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		sqlite3_busy_timeout(db, 2000);
+		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+		for (i = 0; i < PROCS; i++) {
+			os[i].p = &p[i];
+			snprintf(os[i].key, sizeof(os[i].key), "locked-%d", i);
+			os[i].group = 0;
+			os[i].rc = MSGR_ERR_INVALID;
+			assert_int_equal(pthread_create(&t[i], NULL, submit_one, &os[i]), 0);
+		}
+		sleep_ms(500);
+		assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		max_group = 0;
+		for (i = 0; i < PROCS; i++) {
+			pthread_join(t[i], NULL);
+			assert_int_equal(os[i].rc, MSGR_OK);
+			if (os[i].group > max_group)
+				max_group = os[i].group;
+		}
+		assert_true(max_group >= 2);
+		assert_true(max_group <= PROCS);
+	}
+	for (i = 0; i < PROCS; i++)
+		proc_close(&p[i]);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), PROCS * PER + PROCS);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_group_roundtrip),
+		cmocka_unit_test(test_group_refusals),
+		cmocka_unit_test(test_answer_roundtrip),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test_setup_teardown(test_one_committer_for_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_processes_share, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
