@@ -13,6 +13,7 @@
 #   BACKEND=postgresql sh bench/run.sh   the store on PostgreSQL: a throw-away cluster on a
 #                                        unix socket in the temp dir (tests/pgcluster.py),
 #                                        fsync on, as SYNC=full is for SQLite
+#   HOST_COMMIT=false ...                each process stores alone (responder.host_commit)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
@@ -26,6 +27,7 @@ THREADS=${THREADS:-2}
 PORT=${PORT:-18090}
 SYNC=${SYNC:-full}
 THREADS_PER_PROC=${THREADS_PER_PROC:-1}
+HOST_COMMIT=${HOST_COMMIT:-true}
 SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
@@ -119,7 +121,7 @@ $state
 $graph
 log_level = "warn";
 worker = { budget_ms = 0; };
-responder = { threads = $THREADS_PER_PROC; };
+responder = { threads = $THREADS_PER_PROC; host_commit = $HOST_COMMIT; };
 connectors = (
 $connectors );
 CONF
@@ -192,13 +194,15 @@ drain() {
 }
 
 
-echo "backend=$BACKEND procs=$PROCS threads_per_proc=$THREADS_PER_PROC conns=$CONNS" \
+echo "backend=$BACKEND procs=$PROCS threads_per_proc=$THREADS_PER_PROC host_commit=$HOST_COMMIT" \
+	"conns=$CONNS" \
 	"wrk_threads=$THREADS duration=${DURATION}s sync=$SYNC"
 [ "$SKIP_BARE" = 1 ] || run_one bare build/bench/bare_fcgi
 # threads_per_proc 1 keeps the first measurement's file name (bench/results/messenger.txt).
 name=messenger
 [ "$THREADS_PER_PROC" = 1 ] || name="messenger-t$THREADS_PER_PROC-$SYNC"
 [ "$BACKEND" = sqlite ] || name="$name-$BACKEND"
+[ "$HOST_COMMIT" = true ] || name="$name-alone"
 run_one "$name" cgi-bin/messenger.fcgi
 if [ "$SKIP_HALF" != 1 ]; then
 	# The same again at half the peak just measured: p50/p99 of an ordinary load.
