@@ -1,0 +1,103 @@
+/* hostcommit.h — one committer per host: the events of every responder process on the host
+ * stored in shared transactions (docs/responder.md "One committer per host").
+ *
+ * Why: SQLite has one write lock per file. Processes that each commit their own requests take
+ * turns on it, and each turn pays an fsync (with sync = "full") and a fight for the lock: four
+ * processes spend most of their time polling the lock. Here one process of the pool, the one
+ * holding the lock file DB-host.lock, runs a committer thread that listens on the unix socket
+ * DB-host.sock (0600, beside the state file). Every process hands its group (commit.h) to it
+ * and waits for the answer; the committer stores what all processes sent since its last
+ * transaction in ONE transaction, so one fsync covers every request in flight on the host,
+ * and the write lock is taken by one writer instead of fought over. A request is still
+ * answered 200 only after the transaction holding its events has committed.
+ *
+ * Nothing depends on the committer being there: a process that cannot reach it (none yet,
+ * the socket path too long, the committer killed mid-call) stores its group itself, as
+ * before. That is safe even when the committer did store it: events are deduplicated by key,
+ * so the second store finds them and counts them as duplicates. When the committer's process
+ * ends (stopped, killed), the lock is released and the next process that needs it takes over.
+ *
+ * The wire, on a stream socket: each message is a 32-bit little-endian length and that many
+ * bytes. A client first says hello (version, sync and journal mode: a committer stores only
+ * for clients that want no less durability than its own), then sends one group at a time
+ * and reads its answer: per batch the result, whether the store was unavailable, the group
+ * size and the counts. Every length and count read from the wire is bounded. */
+#ifndef MSGR_HOSTCOMMIT_H
+#define MSGR_HOSTCOMMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "commit.h"
+#include "result.h"
+#include "store.h"
+
+/* The largest message either side accepts: a group of many threads' bodies. A group over it
+ * is stored by its own process. */
+#define MSGR_HOSTCOMMIT_MAX_MSG   (64u << 20)
+/* Most batches in one message (a process's threads) and clients one committer serves. */
+#define MSGR_HOSTCOMMIT_MAX_BATCH 1024u
+#define MSGR_HOSTCOMMIT_MAX_CONNS 256u
+
+struct msgr_hostcommit;
+
+struct msgr_hostcommit_options {
+	const struct msgr_store_options *store;  /* copied; sqlite only */
+	int may_serve;    /* this process may become the committer: a long-lived FastCGI
+	                     process (never plain CGI, which ends after one request) */
+	int timeout_ms;   /* how long a client waits for an answer before it answers 503 */
+};
+
+/* A client (and, when may_serve, a committer in waiting) for the store opt->store names.
+ * MSGR_OK; MSGR_ERR_INVALID (no path, or a backend other than sqlite: PostgreSQL shares its
+ * fsyncs by itself); MSGR_ERR_TOOBIG (the socket path does not fit a unix socket address);
+ * MSGR_ERR_NOMEM. */
+msgr_result msgr_hostcommit_open(const struct msgr_hostcommit_options *o,
+    struct msgr_hostcommit **out);
+/* Stops the committer thread if this process runs it, after it has answered what it read;
+ * then releases the lock for another process. NULL is fine. */
+void msgr_hostcommit_close(struct msgr_hostcommit *h);
+
+/* The relay for msgr_commit_set_relay (arg: the msgr_hostcommit): hands the group to the
+ * host's committer, becoming it first when nobody is and this process may. MSGR_OK: every
+ * batch's out fields are set (503-worthy results included); MSGR_ERR_IO: not relayed, and
+ * the caller stores the group itself. */
+msgr_result msgr_hostcommit_relay(void *h, struct msgr_commit_batch *group, size_t n);
+
+/* 1 when this process runs the host's committer now. */
+int msgr_hostcommit_serving(struct msgr_hostcommit *h);
+
+/* ---- the wire (exposed for the unit tests and the fuzz target) ---- */
+
+/* A decoded group: batches whose rows point into the message it was decoded from, b[i].next
+ * linked to b[i + 1] so the array is also the chain msgr_commit_submit_group takes. */
+struct msgr_hostcommit_group {
+	struct msgr_commit_batch *b;
+	size_t n;
+	struct msgr_store_event *ev;         /* every batch's events, one array */
+	struct msgr_store_quarantine *q;     /* every batch's quarantine rows */
+};
+
+/* Appends the group message for the n batches b, b->next, ... (without the length prefix)
+ * to out.
+ * MSGR_OK, MSGR_ERR_TOOBIG (over out's max or a field over 4 GiB), MSGR_ERR_NOMEM. */
+msgr_result msgr_hostcommit_encode_group(const struct msgr_commit_batch *b, size_t n,
+    struct msgr_buf *out);
+/* Reads a group message of len bytes at p (which must outlive g's use). MSGR_OK;
+ * MSGR_ERR_PARSE (malformed, truncated, trailing bytes, a string with a NUL inside or not
+ * NUL-terminated); MSGR_ERR_TOOBIG (more batches than MSGR_HOSTCOMMIT_MAX_BATCH);
+ * MSGR_ERR_NOMEM. On error g is empty. */
+msgr_result msgr_hostcommit_decode_group(const unsigned char *p, size_t len,
+    struct msgr_hostcommit_group *g);
+void msgr_hostcommit_group_free(struct msgr_hostcommit_group *g);
+
+/* The answer for the n batches b, b->next, ...: appended to out; read back into those
+ * batches' out fields. decode: MSGR_OK or MSGR_ERR_PARSE (not exactly n answers, or a value
+ * out of range). */
+msgr_result msgr_hostcommit_encode_answer(const struct msgr_commit_batch *b, size_t n,
+    struct msgr_buf *out);
+msgr_result msgr_hostcommit_decode_answer(const unsigned char *p, size_t len,
+    struct msgr_commit_batch *b, size_t n);
+
+#endif
