@@ -705,6 +705,14 @@ configure(struct sq *st, const struct msgr_store_options *opt, long long v)
 	char text[64];
 	msgr_result r;
 
+	/* A new file gets 1 KB pages (an existing one keeps its own: the pragma does nothing
+	 * there). Each event changes a page in each of several indexes at random places, and a
+	 * commit writes every changed page whole to the WAL before its fsync: with 1 KB pages a
+	 * commit writes about 2.5 times fewer bytes than with SQLite's default of 4 KB, and that
+	 * volume is what an fsync under load waits for (docs/benchmarks.md). Set before the
+	 * journal mode, which fixes the page size of a new WAL database. */
+	if (!st->readonly && (r = exec_sql(st, "PRAGMA page_size = 1024", "page_size")) != MSGR_OK)
+		return r;
 	if (!st->readonly && (r = set_journal(st, opt->wal)) != MSGR_OK)
 		return r;
 	snprintf(text, sizeof(text), "PRAGMA synchronous = %s", opt->sync_full ? "FULL" : "NORMAL");
