@@ -13,6 +13,8 @@ other, on the same pool:
              state.busy_timeout_ms
   read-only  the filesystem remounted read-only; responders started while it is (a process
              manager starting or replacing a process): they cannot open the store
+  read-only file  the state file immutable (chattr +i: refused to root too), responders
+             started while it is: SQLite opens it read-only and the first write fails
   corrupt    garbage over the file's header and a page; responders started while it is
 
 Each time: the webhook gets 503 (Retry-After: 1), nothing of it is stored (rows counted), the
@@ -20,10 +22,12 @@ fault is removed and the same processes answer 200 again (no restart), the redel
 stored once, and every event acknowledged so far is answered exactly once by `msgrctl drain`
 through the fake Graph API (tests/fake_graph.py counts the Send API calls per user).
 TAP lines out; bounded in time (about 20 s)."""
+import fcntl
 import os
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +57,21 @@ def sh(*argv):
                                                 (p.stdout + p.stderr).decode()[-500:]))
 
 
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IMMUTABLE_FL = 0x80086601, 0x40086602, 0x10
+
+
+def set_immutable(path, on):
+    """chattr +i / -i (tmpfs has the flag since Linux 6.0)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("l", 0))
+        flags = struct.unpack("l", buf)[0]
+        flags = flags | FS_IMMUTABLE_FL if on else flags & ~FS_IMMUTABLE_FL
+        fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("l", flags))
+    finally:
+        os.close(fd)
+
+
 def checkpoint(path):
     """Every commit into the main file, the WAL truncated to nothing."""
     db = sqlite3.connect(path, timeout=10)
@@ -78,6 +97,7 @@ class Faults:
         self.env = WorkerEnv(nproc=2, budget_ms=0, stories=STORIES, state_path=self.db_path)
         self.c = self.env.c1
         self.acked = []          # psids whose webhook got 200: each must be answered once
+        self.log_at = 0
 
     # ---- requests ----
 
@@ -106,6 +126,15 @@ class Faults:
                 self.acked.append(psid)
         self.t.eq(statuses, [200] * n, "%s: webhooks get 200" % what)
         self.t.eq(self.rows(), before + n, "%s: each of them stored" % what)
+
+    def mark(self):
+        self.log_at = len(self.env.log())
+
+    def logged(self, what, words):
+        """The responders' log since mark() names the fault: the 503s came from it."""
+        text = self.env.log()[self.log_at:]
+        self.t.ok(words in text, "%s: the responders log why (%s)" % (what, words),
+                  text[-1500:])
 
     def refused(self, what, body, tries=4, max_s=None):
         """The same webhook sent `tries` times (reaching both processes) while the fault
@@ -193,7 +222,9 @@ class Faults:
         self.t.eq(st.f_bavail, 0, what + ": the filesystem is full")
         psid = rand_digits(16)
         body = self.body(psid)
+        self.mark()
         self.refused(what, body)
+        self.logged(what, "database or disk is full")
         self.t.eq(self.rows(), before, what + ": nothing stored while full (rows counted)")
         os.unlink(self.filler)
         self.recovered(what, body, psid, before)
@@ -208,7 +239,9 @@ class Faults:
             psid = rand_digits(16)
             body = self.body(psid)
             # busy_timeout_ms is 300 (harness.Env); a 503 must not wait much longer.
+            self.mark()
             self.refused(what, body, max_s=3.0)
+            self.logged(what, "database is locked")
             n = holder.execute("SELECT count(*) FROM events").fetchone()[0]
             self.t.eq(n, before, what + ": nothing stored while locked (rows counted)")
         finally:
@@ -229,19 +262,55 @@ class Faults:
         self.t.eq(codes, [0, 0], what + ": the responders stop with exit 0")
         sh("mount", "-o", "remount,ro", self.mnt)
         try:
+            self.mark()
             self.env.start(2)
             pids = list(self.env.children)
             psid = rand_digits(16)
             body = self.body(psid)
             self.refused(what, body)
-            self.t.ok("cannot be opened" in self.env.log() or "enqueue failed" in self.env.log(),
-                      what + ": the responders log the store's fault")
+            self.logged(what, "cannot be opened: store failure: open: unable to open")
         finally:
             sh("mount", "-o", "remount,rw", self.mnt)
         self.t.eq(self.rows(), before, what + ": nothing stored while read-only (rows counted)")
         self.recovered(what, body, psid, before)
         self.t.eq(sorted(self.env.children), sorted(pids), what + ": the same processes answer")
         self.t.eq(sorted(self.env.alive()), sorted(pids), what + ": they are all still alive")
+        self.answered(what)
+
+    def immutable(self):
+        what = "store faults: read-only state file"
+        before = self.rows()
+        for pid in self.env.children:
+            os.kill(pid, signal.SIGTERM)
+        codes = [wait_pid(pid, 10) for pid in self.env.children]
+        self.env.children = []
+        self.t.eq(codes, [0, 0], what + ": the responders stop with exit 0")
+        # The immutable flag: refused even to root (as the pool runs here), unlike a mode.
+        # SQLite opens such a file read-only without a word; the first write fails.
+        set_immutable(self.db_path, True)
+        try:
+            fd = None
+            try:
+                fd = os.open(self.db_path, os.O_RDWR)
+            except OSError:
+                pass
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            self.t.eq(fd, None, what + ": the file cannot be opened for writing, even by root")
+            self.mark()
+            self.env.start(2)
+            pids = list(self.env.children)
+            psid = rand_digits(16)
+            body = self.body(psid)
+            self.refused(what, body)
+            self.logged(what, "attempt to write a readonly database")
+        finally:
+            set_immutable(self.db_path, False)
+        self.t.eq(self.rows(), before, what + ": nothing stored while read-only (rows counted)")
+        self.recovered(what, body, psid, before)
+        self.t.eq(sorted(self.env.alive()), sorted(pids),
+                  what + ": the same processes answer, all still alive")
         self.answered(what)
 
     def corrupt(self):
@@ -262,13 +331,13 @@ class Faults:
             f.write(os.urandom(512))            # the header and the start of page 1
             f.seek(size // 2)
             f.write(os.urandom(4096))          # and a page in the middle
+        self.mark()
         self.env.start(2)
         pids = list(self.env.children)
         psid = rand_digits(16)
         body = self.body(psid)
         self.refused(what, body)
-        self.t.ok("cannot be opened" in self.env.log() or "enqueue failed" in self.env.log(),
-                  what + ": the responders log the store's fault")
+        self.logged(what, "cannot be opened: store failure: open: file is not a database")
         # The operator restores the backup in place of the damaged file.
         os.replace(backup, self.db_path)
         for sfx in ("-wal", "-shm"):
@@ -309,7 +378,7 @@ def main():
     try:
         f = Faults(t)
         f.setup()
-        for fn in (f.full, f.locked, f.readonly, f.corrupt):
+        for fn in (f.full, f.locked, f.readonly, f.immutable, f.corrupt):
             try:
                 fn()
             except Exception as e:   # noqa: BLE001 - a crash is a failure, the run goes on
