@@ -9,7 +9,11 @@ fake Graph API (tests/fake_graph.py) fails the Send API call carrying one user's
 within it (1 s), the connection dropped mid-answer (200, headers and half the body), HTTP 500
 without a Graph error, codes 1 and 2 (5xx), the rate limits 613, 4 and 32, and closed without
 an answer. A Bot API bot (a thread of this test, bot.timeout_ms = 1000) fails the first
-request for one user's event: held past its timeout, HTTP 503, dropped mid-answer.
+request for one user's event: held past its timeout, HTTP 503, HTTP 429, dropped mid-answer.
+Then `msgrctl worker` gets SIGTERM while its call hangs (it exits 0 within the call's timeout
+plus slack, the event put back), and a responder with its own worker (budget_ms = 1000)
+answers a webhook at once although the Send API call that follows hangs, the next request
+waiting at most that call's timeout plus slack.
 
 Checked each time: the drain returns within the call's timeout plus slack (and, for a hang,
 really waited for it); the event stays queued with attempts = 1 and a retry delay of
@@ -24,13 +28,15 @@ import json
 import os
 import re
 import secrets
+import signal
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Tap, entry, message_event, webhook, rand_digits, now_ms  # noqa: E402
-from workerenv import WorkerEnv, drain_until, send_calls_to  # noqa: E402
+from workerenv import MSGRCTL, WorkerEnv, drain_until, wait_for  # noqa: E402
 
 GRAPH_TIMEOUT_S = 2.0            # WorkerEnv's graph.timeout_ms
 BOT_TIMEOUT_MS = 1000
@@ -55,7 +61,7 @@ GRAPH_FAULTS = [
     ("rate_4", {}, 1, "app rate limit 4"),
     ("rate_32", {}, 1, "page rate limit 32"),
 ]
-BOT_FAULTS = [("hang", "held past bot.timeout_ms"), ("5xx", "HTTP 503"),
+BOT_FAULTS = [("hang", "held past bot.timeout_ms"), ("5xx", "HTTP 503"), ("429", "HTTP 429"),
               ("drop", "dropped mid-answer")]
 
 
@@ -95,8 +101,8 @@ class FaultyBot:
                         time.sleep(BOT_TIMEOUT_MS / 1000.0 + 2.0)
                         self.close_connection = True
                         return
-                    if mode == "5xx":
-                        self.send_response(503)
+                    if mode in ("5xx", "429"):
+                        self.send_response(503 if mode == "5xx" else 429)
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
@@ -174,10 +180,10 @@ class Run:
         self.t, self.env = t, env
         self.cases = []          # (label, psid, conn, failures, bot text or None)
 
-    def post(self, conn, psid, text):
+    def post(self, conn, psid, text, label):
         body = webhook(entry(conn.page_id, [message_event(conn.page_id, psid, text)]))
         r = self.env.post(conn, body)
-        self.t.eq(r.status, 200, "%s: the webhook is acknowledged" % text)
+        self.t.eq(r.status, 200, "%s: the webhook is acknowledged" % label)
 
     def job(self, psid):
         db = self.env.db()
@@ -213,7 +219,7 @@ class Run:
         label = "graph %s (%s)" % (mode, what)
         psid = rand_digits(16)
         c = self.env.c1
-        self.post(c, psid, "one")
+        self.post(c, psid, "one", label)
         self.env.fake.fail(mode, count=failures, path="/messages", to=psid, has="message",
                            **extra)
         rc, dt, err = self.drain()
@@ -255,7 +261,7 @@ class Run:
         label = "bot %s (%s)" % (mode, what)
         psid = rand_digits(16)
         text = "bot-%s-%s" % (mode, secrets.token_hex(3))
-        self.post(self.env.c3, psid, text)
+        self.post(self.env.c3, psid, text, label)
         rc, dt, err = self.drain()
         self.t.eq(rc, 0, "%s: msgrctl drain exits 0" % label)
         low = BOT_TIMEOUT_MS / 1000.0 * 0.9 if mode == "hang" else 0
@@ -267,7 +273,7 @@ class Run:
         self.cases.append((label, psid, 0, text))
 
     def answered(self):
-        fake, bot = self.env.fake, self.env.bot
+        fake, bot = self.env.fake, getattr(self.env, "bot", None)
 
         def done():
             calls = fake.calls("/messages")
@@ -291,6 +297,78 @@ class Run:
                           ["got: " + text], "%s: the bot's answer is what was sent" % label)
 
 
+def worker_sigterm(t, env, run):
+    """`msgrctl worker` stopped by SIGTERM while its Send API call hangs: it finishes the
+    event in hand (the call times out, the event is put back) and exits 0 within
+    graph.timeout_ms plus slack."""
+    label = "msgrctl worker, SIGTERM during a hanging call"
+    psid = rand_digits(16)
+    env.fake.fail("hang", count=1, path="/messages", to=psid, has="message", seconds=6)
+    p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "worker"], env=dict(env.child_env),
+                         cwd=env.dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        run.post(env.c1, psid, "one", label)
+
+        def hung():
+            return [c for c in messages_to(env.fake.calls("/messages"), psid)
+                    if c.get("failure") == "hang"]
+        t.ok(wait_for(hung, timeout=10, step=0.05), "%s: the call is in flight" % label)
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(GRAPH_TIMEOUT_S + SLACK_S + 5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        dt = time.time() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        err = p.stderr.read()
+        p.stderr.close()
+        with open(env.log_path, "ab") as f:
+            f.write(err)
+    t.eq(rc, 0, "%s: exits 0" % label)
+    t.ok(dt <= GRAPH_TIMEOUT_S + SLACK_S, "%s: exits within graph.timeout_ms plus slack "
+         "(%.1f s)" % (label, dt), dt)
+    run.check_retry(label, psid, err.decode("utf-8", "replace"), 1)
+    run.cases.append((label, psid, 1, None))
+
+
+def responder_worker(t):
+    """The responder's own worker (worker.budget_ms = 1000, one process): a hanging Send API
+    call never delays the webhook's answer; the next request waits at most the call's whole
+    graph.timeout_ms (a send is never cut short) plus slack; the event is answered once."""
+    label = "responder's worker, a hanging call"
+    env = WorkerEnv(nproc=1, budget_ms=1000, stories=STORIES)
+    try:
+        run = Run(t, env)
+        a, b = rand_digits(16), rand_digits(16)
+        env.fake.fail("hang", count=1, path="/messages", to=a, has="message", seconds=6)
+        t0 = time.time()
+        run.post(env.c1, a, "one", label)
+        t1 = time.time()
+        run.post(env.c1, b, "one", label + " (the next user)")
+        t2 = time.time()
+        t.ok(t1 - t0 <= 1.5, "%s: the webhook is answered before the call (%.2f s)" % (
+            label, t1 - t0), t1 - t0)
+        t.ok(t2 - t1 <= GRAPH_TIMEOUT_S + SLACK_S, "%s: the next webhook waits at most the "
+             "call's timeout plus slack (%.1f s)" % (label, t2 - t1), t2 - t1)
+        t.ok(wait_for(lambda: any(c.get("failure") == "hang" for c in
+                                  messages_to(env.fake.calls("/messages"), a)), timeout=10),
+             "%s: the hanging call was made" % label)
+        run.cases.append((label, a, 1, None))
+        run.cases.append((label + " (the next user)", b, 0, None))
+        run.answered()
+        codes = env.stop()
+        t.ok(all(v == 0 for v in codes.values()), "%s: the responder exits 0" % label, codes)
+        t.eq(env.sanitizer_errors(), [], "%s: no sanitizer report" % label)
+        t.eq(env.secrets_in_log(), [], "%s: no secret in the logs" % label)
+    finally:
+        env.cleanup()
+
+
 def wait_due(job):
     if job is not None:
         time.sleep(max(0.0, (job["next_at"] - now_ms()) / 1000.0) + 0.05)
@@ -312,6 +390,10 @@ def main():
                 run.bot(mode, what)
             except Exception as e:   # noqa: BLE001
                 t.crash("bot " + mode, e)
+        try:
+            worker_sigterm(t, env, run)
+        except Exception as e:   # noqa: BLE001
+            t.crash("msgrctl worker", e)
         run.answered()
         t.eq(env.fake.violations(), [], "graph faults: no client misbehaviour seen by the fake")
         codes = env.stop()
@@ -323,6 +405,10 @@ def main():
     finally:
         if env is not None:
             env.cleanup()
+    try:
+        responder_worker(t)
+    except Exception as e:   # noqa: BLE001
+        t.crash("responder's worker", e)
     return t.done()
 
 
