@@ -21,8 +21,14 @@ Each time: the webhook gets 503 (Retry-After: 1), nothing of it is stored (rows 
 fault is removed and the same processes answer 200 again (no restart), the redelivery is
 stored once, and every event acknowledged so far is answered exactly once by `msgrctl drain`
 through the fake Graph API (tests/fake_graph.py counts the Send API calls per user).
-TAP lines out; bounded in time (about 20 s)."""
+
+Then the two faults a running pool meets (full, locked) again behind real lighttpd
+(lighttpd/messenger.conf as test_lighttpd.py runs it: lighttpd starts the responders, as
+www-data under root), the state file on its own tmpfs: the same checks, and the same two
+responder processes throughout, lighttpd never restarted.
+TAP lines out; bounded in time (about 25 s)."""
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -34,8 +40,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
-from harness import Tap, entry, message_event, webhook, rand_digits, wait_pid  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+from harness import Tap, entry, message_event, webhook, rand_digits, sign, wait_pid  # noqa: E402
 from workerenv import WorkerEnv, drain_until, send_calls_to  # noqa: E402
 
 
@@ -82,6 +88,9 @@ def checkpoint(path):
 
 
 class Faults:
+    """The pool of harness.py, driven through cgi-fcgi; the store read as root."""
+    name = "store faults"
+
     def __init__(self, t):
         self.t = t
         self.env = None
@@ -98,6 +107,24 @@ class Faults:
         self.c = self.env.c1
         self.acked = []          # psids whose webhook got 200: each must be answered once
         self.log_at = 0
+
+    # ---- what differs between the pool here and lighttpd's ----
+
+    def checkpoint(self):
+        checkpoint(self.db_path)
+
+    def hold_lock(self):
+        """Another writer takes the write lock and keeps it; returns what releases it."""
+        holder = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+
+        def release():
+            holder.execute("ROLLBACK")
+            holder.close()
+        return release
+
+    def log(self):
+        return self.env.log()
 
     # ---- requests ----
 
@@ -128,11 +155,11 @@ class Faults:
         self.t.eq(self.rows(), before + n, "%s: each of them stored" % what)
 
     def mark(self):
-        self.log_at = len(self.env.log())
+        self.log_at = len(self.log())
 
     def logged(self, what, words):
         """The responders' log since mark() names the fault: the 503s came from it."""
-        text = self.env.log()[self.log_at:]
+        text = self.log()[self.log_at:]
         self.t.ok(words in text, "%s: the responders log why (%s)" % (what, words),
                   text[-1500:])
 
@@ -195,12 +222,12 @@ class Faults:
     # ---- the faults ----
 
     def full(self):
-        what = "store faults: filesystem full"
+        what = self.name + ": filesystem full"
         self.good(3, what + ", before")
         before = self.rows()
         # The WAL keeps its blocks after a checkpoint; truncate it so the next commit needs
         # new ones, then fill every block left.
-        checkpoint(self.db_path)
+        self.checkpoint()
         fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             for chunk in (1 << 16, 4096, 512, 1):
@@ -231,27 +258,26 @@ class Faults:
         self.answered(what)
 
     def locked(self):
-        what = "store faults: write lock held by another writer"
+        what = self.name + ": write lock held by another writer"
         before = self.rows()
-        holder = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+        release = self.hold_lock()
         try:
-            holder.execute("BEGIN IMMEDIATE")
             psid = rand_digits(16)
             body = self.body(psid)
             # busy_timeout_ms is 300 (harness.Env); a 503 must not wait much longer.
             self.mark()
             self.refused(what, body, max_s=3.0)
             self.logged(what, "database is locked")
-            n = holder.execute("SELECT count(*) FROM events").fetchone()[0]
-            self.t.eq(n, before, what + ": nothing stored while locked (rows counted)")
+            # A reader is not held up by the writer (WAL).
+            self.t.eq(self.rows(), before, what + ": nothing stored while locked (rows "
+                      "counted)")
         finally:
-            holder.execute("ROLLBACK")
-            holder.close()
+            release()
         self.recovered(what, body, psid, before)
         self.answered(what)
 
     def readonly(self):
-        what = "store faults: read-only filesystem"
+        what = self.name + ": read-only filesystem"
         before = self.rows()
         # A read-only remount needs no file open for writing: the pool is replaced while
         # the filesystem is read-only, so the new processes meet it when they open the store.
@@ -278,7 +304,7 @@ class Faults:
         self.answered(what)
 
     def immutable(self):
-        what = "store faults: read-only state file"
+        what = self.name + ": read-only state file"
         before = self.rows()
         for pid in self.env.children:
             os.kill(pid, signal.SIGTERM)
@@ -314,7 +340,7 @@ class Faults:
         self.answered(what)
 
     def corrupt(self):
-        what = "store faults: corrupt state file"
+        what = self.name + ": corrupt state file"
         before = self.rows()
         for pid in self.env.children:
             os.kill(pid, signal.SIGTERM)
@@ -352,10 +378,10 @@ class Faults:
     def finish(self):
         env = self.env
         codes = env.stop()
-        self.t.ok(all(v == 0 for v in codes.values()), "store faults: responders exit 0 on "
-                  "SIGTERM", codes)
-        self.t.eq(env.sanitizer_errors(), [], "store faults: no sanitizer report")
-        self.t.eq(env.secrets_in_log(), [], "store faults: no secret in the logs")
+        self.t.ok(all(v == 0 for v in codes.values()), "%s: responders exit 0 on SIGTERM" %
+                  self.name, codes)
+        self.t.eq(env.sanitizer_errors(), [], "%s: no sanitizer report" % self.name)
+        self.t.eq(env.secrets_in_log(), [], "%s: no secret in the logs" % self.name)
 
     def cleanup(self):
         try:
@@ -366,6 +392,97 @@ class Faults:
                 subprocess.run(["umount", "-l", self.mnt], capture_output=True, timeout=30)
                 self.mounted = False
             shutil.rmtree(self.mnt, ignore_errors=True)
+
+
+class LighttpdFaults(Faults):
+    """The same faults a running pool meets (full, locked) behind lighttpd as
+    test_lighttpd.py runs it: lighttpd starts the responders (as www-data when root), the
+    store on the tmpfs, given to that user; reads, the lock holder and msgrctl run as it."""
+    name = "store faults (lighttpd)"
+
+    def setup(self):
+        import webenv
+        self.webenv = webenv
+        mnt = self.mnt
+        owner = []
+
+        class Env(webenv.WebEnv):
+            def write_config(self, extra=""):
+                super().write_config(extra)
+                if not owner:
+                    opts = "size=%s,mode=0700" % TMPFS_SIZE
+                    if self.root:
+                        opts += ",uid=%d,gid=%d" % (self.user[2], self.user[3])
+                    sh("mount", "-t", "tmpfs", "-o", opts, "msgr-test", mnt)
+                    owner.append(True)
+                    self.db_path = os.path.join(mnt, "state.db")
+                with open(self.conf_path) as f:
+                    text = f.read()
+                text = text.replace('path = "%s"; journal' % self.state_path,
+                                    'path = "%s"; journal' % self.db_path)
+                text = text.replace("budget_ms = %d;" % self.budget_ms, "budget_ms = 0;")
+                with open(self.conf_path, "w") as f:
+                    f.write(text)
+
+        try:
+            self.env = webenv.lighttpd_env(Env)
+        finally:
+            self.mounted = bool(owner)
+        self.db_path = os.path.join(self.mnt, "state.db")
+        self.filler = os.path.join(self.mnt, "filler")
+        self.c = self.env.c1
+        self.acked = []
+        self.log_at = 0
+        self.pids = self.env.responder_pids()
+        self.t.eq(len(self.pids), 2, self.name + ": lighttpd started 2 responders")
+        conf = open(self.env.conf_path).read()
+        self.t.ok(self.db_path in conf and "budget_ms = 0;" in conf,
+                  self.name + ": the store on the tmpfs, the worker off")
+
+    def checkpoint(self):
+        self.env.query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def hold_lock(self):
+        code = ("import sqlite3, sys\n"
+                "c = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\n"
+                "print('held', flush=True)\n"
+                "sys.stdin.readline()\n"
+                "c.execute('ROLLBACK')\n")
+        py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        p = subprocess.Popen([py, "-c", code, self.db_path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, **self.env.as_service())
+        if p.stdout.readline().strip() != "held":
+            p.kill()
+            p.wait()
+            raise RuntimeError("the lock holder did not take the lock")
+
+        def release():
+            try:
+                p.communicate("\n", timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return release
+
+    def log(self):
+        return self.env.responder_log()
+
+    def post(self, body):
+        data = json.dumps(body).encode()
+        sig = sign(self.c.secret, data)
+        self.env.signatures.add(sig)
+        return self.webenv.post(self.env, "", self.c, data, sig)
+
+    def rows(self, where="1=1", args=()):
+        for a in args:                       # digits only (psids): safe to inline
+            where = where.replace("?", "'%s'" % str(a).replace("'", ""), 1)
+        return self.env.query("SELECT count(*) AS n FROM events WHERE " + where)[0]["n"]
+
+    def finish(self):
+        self.t.eq(self.env.responder_pids(), self.pids, self.name + ": the same 2 responders "
+                  "throughout (none died and was respawned, lighttpd not restarted)")
+        self.webenv.finish(self.t, self.env)
 
 
 def main():
@@ -386,6 +503,21 @@ def main():
         f.finish()
     except Exception as e:   # noqa: BLE001
         t.crash("store faults", e)
+    finally:
+        if f is not None:
+            f.cleanup()
+    f = None
+    try:
+        f = LighttpdFaults(t)
+        f.setup()
+        for fn in (f.full, f.locked):
+            try:
+                fn()
+            except Exception as e:   # noqa: BLE001
+                t.crash("lighttpd " + fn.__name__, e)
+        f.finish()
+    except Exception as e:   # noqa: BLE001
+        t.crash("store faults (lighttpd)", e)
     finally:
         if f is not None:
             f.cleanup()
