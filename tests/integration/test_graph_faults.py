@@ -18,7 +18,8 @@ waiting at most that call's timeout plus slack.
 Checked each time: the drain returns within the call's timeout plus slack (and, for a hang,
 really waited for it); the event stays queued with attempts = 1 and a retry delay of
 1 s x 2^attempt with jitter in [d/2, d] (the worker's log line and next_at), 2 s x jitter for
-the second try; then it is answered, with exactly one successful Send API call per message and
+the second try (a rate limit whose usage header says 2 minutes to regain access: 2 minutes,
+nothing sent meanwhile); then it is answered, with exactly one successful Send API call per message and
 no call beyond the failed ones and that one (nothing sent twice), and the bot asked exactly
 once more than it failed. TAP lines out; about 25 s."""
 import hashlib
@@ -257,6 +258,33 @@ class Run:
             self.check_retry(label, psid, err, 2)
         self.cases.append((label, psid, failures if mode != "slow" else 0, None))
 
+    def usage_hint(self):
+        """A rate limit answered with a usage header's time to regain access (2 minutes): the
+        retry waits that long instead of the backoff; nothing more is sent meanwhile."""
+        label = "graph rate 613 with estimated_time_to_regain_access 2 min"
+        psid = rand_digits(16)
+        self.post(self.env.c1, psid, "one", label)
+        fake = self.env.fake
+        fake.ctl("POST", "usage", {"page": {"call_count": 100, "total_cputime": 10,
+                                            "total_time": 10,
+                                            "estimated_time_to_regain_access": 2}})
+        try:
+            fake.fail("rate", count=1, path="/messages", to=psid, has="message")
+            rc, dt, err = self.drain()
+        finally:
+            fake.ctl("POST", "usage", {})
+        self.t.ok(rc == 0 and dt <= SLACK_S, "%s: the drain returns at once" % label, (rc, dt))
+        job = self.job(psid)
+        delays = [int(m.group(3)) for m in RETRY_LINE.finditer(err)
+                  if job is not None and int(m.group(1)) == job["id"]]
+        self.t.eq(delays, [120000], "%s: the retry waits the 2 minutes" % label)
+        self.t.ok(job is not None and job["state"] == 0 and job["attempts"] == 1 and
+                  110000 <= job["next_at"] - now_ms() <= 120000,
+                  "%s: queued, next_at 2 minutes on" % label, job and dict(job))
+        rc, dt, err = self.drain()
+        self.t.eq(len(messages_to(fake.calls("/messages"), psid)), 1,
+                  "%s: a drain meanwhile sends nothing more" % label)
+
     def bot(self, mode, what):
         label = "bot %s (%s)" % (mode, what)
         psid = rand_digits(16)
@@ -385,6 +413,10 @@ def main():
                 run.graph(mode, extra, failures, what)
             except Exception as e:   # noqa: BLE001 - a crash is a failure, the run goes on
                 t.crash("graph " + mode, e)
+        try:
+            run.usage_hint()
+        except Exception as e:   # noqa: BLE001
+            t.crash("usage hint", e)
         for mode, what in BOT_FAULTS:
             try:
                 run.bot(mode, what)
