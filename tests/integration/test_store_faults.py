@@ -22,11 +22,13 @@ fault is removed and the same processes answer 200 again (no restart), the redel
 stored once, and every event acknowledged so far is answered exactly once by `msgrctl drain`
 through the fake Graph API (tests/fake_graph.py counts the Send API calls per user).
 
+Then all five again with responder.threads = 4 (group commit): 8 concurrent copies of the
+webhook all 503 while the fault holds, 8 concurrent redeliveries all 200 after, stored once.
 Then the two faults a running pool meets (full, locked) again behind real lighttpd
 (lighttpd/messenger.conf as test_lighttpd.py runs it: lighttpd starts the responders, as
 www-data under root), the state file on its own tmpfs: the same checks, and the same two
 responder processes throughout, lighttpd never restarted.
-TAP lines out; bounded in time (about 25 s)."""
+TAP lines out; bounded in time (about 30 s)."""
 import fcntl
 import json
 import os
@@ -37,6 +39,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -394,6 +397,71 @@ class Faults:
             shutil.rmtree(self.mnt, ignore_errors=True)
 
 
+class ThreadFaults(Faults):
+    """The same pool with responder.threads = 4 (group commit, lib/commit.c): 8 concurrent
+    copies of the webhook while the fault holds all get 503; once it is removed, 8 concurrent
+    redeliveries all get 200 and the event is stored once."""
+    name = "store faults (threads = 4)"
+
+    def setup(self):
+        sh("mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % TMPFS_SIZE, "msgr-test",
+           self.mnt)
+        self.mounted = True
+        self.db_path = os.path.join(self.mnt, "state.db")
+        self.filler = os.path.join(self.mnt, "filler")
+        self.env = WorkerEnv(nproc=2, budget_ms=0, stories=STORIES, state_path=self.db_path,
+                             extra_config="responder = { threads = 4; };\n")
+        self.c = self.env.c1
+        self.acked = []
+        self.log_at = 0
+
+    def concurrently(self, body, n=8):
+        out = []
+        lock = threading.Lock()
+
+        def go():
+            try:
+                r = self.post(body)
+                got = (r.status, r.headers.get("retry-after"))
+            except Exception as e:   # noqa: BLE001 - reported as the status
+                got = (type(e).__name__, None)
+            with lock:
+                out.append(got)
+        ths = [threading.Thread(target=go) for _ in range(n)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(60)
+        return sorted(out, key=str)
+
+    def refused(self, what, body, tries=8, max_s=None):
+        t0 = time.time()
+        got = self.concurrently(body, tries)
+        dt = time.time() - t0
+        self.t.eq(got, [(503, "1")] * tries, "%s: %d concurrent copies of the webhook get 503 "
+                  "with Retry-After: 1" % (what, tries))
+        if max_s is not None:
+            self.t.ok(dt <= max_s + 2, "%s: all within %.1f s" % (what, max_s + 2), dt)
+
+    def recovered(self, what, body, psid, before):
+        got = self.concurrently(body)
+        self.t.eq([g[0] for g in got], [200] * 8, "%s: once the fault is removed, 8 concurrent "
+                  "redeliveries get 200 without a restart" % what)
+        self.t.eq(self.rows("user_id = ?", (psid,)), 1, "%s: the refused event is stored once"
+                  % what)
+        self.t.eq(self.rows(), before + 1, "%s: nothing else was stored" % what)
+        if got and got[0][0] == 200:
+            self.acked.append(psid)
+        self.good(3, what + ", after")
+
+    def finish(self):
+        lines = [l for l in self.env.log().splitlines() if " req=" in l and "status=200" in l]
+        self.t.ok(len(lines) >= 40 and all(" group=" in l for l in lines), self.name + ": every "
+                  "stored request went through the group commit (group= on its log line)",
+                  lines[-3:])
+        super().finish()
+
+
 class LighttpdFaults(Faults):
     """The same faults a running pool meets (full, locked) behind lighttpd as
     test_lighttpd.py runs it: lighttpd starts the responders (as www-data when root), the
@@ -503,6 +571,21 @@ def main():
         f.finish()
     except Exception as e:   # noqa: BLE001
         t.crash("store faults", e)
+    finally:
+        if f is not None:
+            f.cleanup()
+    f = None
+    try:
+        f = ThreadFaults(t)
+        f.setup()
+        for fn in (f.full, f.locked, f.readonly, f.immutable, f.corrupt):
+            try:
+                fn()
+            except Exception as e:   # noqa: BLE001
+                t.crash("threads " + fn.__name__, e)
+        f.finish()
+    except Exception as e:   # noqa: BLE001
+        t.crash("store faults (threads = 4)", e)
     finally:
         if f is not None:
             f.cleanup()
