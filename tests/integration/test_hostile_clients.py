@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """test_hostile_clients.py — hostile clients through lighttpd while Facebook's webhooks keep
-coming (issue 13, "Prove it under faults and load"; docs/responder.md "Under attack").
+coming (issue 13, "Prove it under faults and load"; docs/responder.md "Faults and attacks, tested").
 
 lighttpd/messenger.conf as test_lighttpd.py runs it (lighttpd starts 2 responders), the
 responder's worker off (worker.budget_ms = 0) and state.sync = "normal", so the timings
 measure intake and not the disk or the Graph API. One client of this process posts signed
-webhooks one after the other over a kept-alive connection: 200 of them alone (the baseline),
-one every 15 ms, then 200 while a separate attack process (this file with --attack, so its threads never hold
-this process's GIL) runs, all at once and for the whole time:
+webhooks over a kept-alive connection, one every 10 ms: 300 of them alone (the baseline), then
+300 while a separate attack process (this file with --attack, so its threads never hold this
+process's GIL) runs, all at once and for the whole time:
 
-  flood        2 connections posting wrongly signed webhooks, up to 400 a second in all
+  flood        2 connections posting wrongly signed webhooks, up to 200 a second in all
   slow         6 clients trickling a validly signed webhook, 16 bytes every 50 ms
   disconnect   2 clients sending half a body (Content-Length 2000, 500 bytes), then closing
   headers      1 client sending a 64 KiB header
@@ -20,7 +20,10 @@ Checked: every valid webhook (the stream's and the slow clients') answered 200 a
 exactly once; nothing stored from the others, each answered as it should (403, 4xx) or not at
 all; the stream's p99 under attack within max(2 x the baseline's p99, 20 ms); the same
 responder processes before and after (none crashed and was restarted by lighttpd) and no
-sanitizer report in the logs. TAP lines out; about 20 s."""
+sanitizer report in the logs. The attack process runs at nice 10: its own CPU stands for a
+remote attacker's, which would not compete with the server at all. The timing takes up to 4
+rounds (baseline, then attack); a starved stream fails every one, a burst of the shared
+machine's own load does not repeat. TAP lines out; 10 to 35 s."""
 import hashlib
 import hmac
 import http.client
@@ -39,12 +42,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "servers"))
 
-SAMPLES = 200                    # valid webhooks timed in each phase
+SAMPLES = 300                    # valid webhooks timed in each phase
 WARMUP = 20
 FLOOR_S = 0.020                  # the p99 bound is never below this
-ROUNDS = 3                       # timing rounds at most (the first that passes ends them)
-STREAM_INTERVAL_S = 0.015        # the valid stream: one webhook every 15 ms (3 s a phase)
-FLOOD_INTERVAL_S = 0.005         # each flood connection: one POST every 5 ms at most
+ROUNDS = 4                       # timing rounds at most (the first that passes ends them)
+STREAM_INTERVAL_S = 0.010        # the valid stream: one webhook every 10 ms (3 s a phase)
+FLOOD_INTERVAL_S = 0.010         # each flood connection: one POST every 10 ms at most
+ATTACK_NICE = 10                 # the attackers' own CPU is not the server's: a remote
+                                 # attacker's would not be on this machine at all
 PREFIX = {"stream": "71", "slow": "72", "disconnect": "73", "flood": "74", "lies": "75",
           "headers": "76"}
 
@@ -299,7 +304,8 @@ def main():
             nonlocal proc
             base = [one() for _ in range(SAMPLES)]
             proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--attack"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: os.nice(ATTACK_NICE))
             proc.stdin.write(json.dumps({"port": env.port, "path": c.path,
                                          "page_id": c.page_id, "secret": c.secret}) + "\n")
             proc.stdin.flush()
