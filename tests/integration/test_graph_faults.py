@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_graph_faults.py — the Graph API and a Bot API bot failing under the worker (issue 13,
-"Prove it under faults and load"; docs/worker.md "Faults, tested").
+"Prove it under faults and load"; docs/worker.md "Code and tests").
 
 A responder pool (cgi-fcgi, harness.py) stores the webhooks with its own worker off
 (worker.budget_ms = 0), so every answer comes from `msgrctl drain`, timed from outside. The
@@ -19,9 +19,9 @@ Checked each time: the drain returns within the call's timeout plus slack (and, 
 really waited for it); the event stays queued with attempts = 1 and a retry delay of
 1 s x 2^attempt with jitter in [d/2, d] (the worker's log line and next_at), 2 s x jitter for
 the second try (a rate limit whose usage header says 2 minutes to regain access: 2 minutes,
-nothing sent meanwhile); then it is answered, with exactly one successful Send API call per message and
-no call beyond the failed ones and that one (nothing sent twice), and the bot asked exactly
-once more than it failed. TAP lines out; about 25 s."""
+nothing sent meanwhile); then it is answered, with exactly one successful Send API call per
+message and no call beyond the failed ones and that one (nothing sent twice), and the bot
+asked exactly once more than it failed. TAP lines out; about 20 s."""
 import hashlib
 import hmac
 import http.server

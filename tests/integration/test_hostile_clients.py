@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_hostile_clients.py — hostile clients through lighttpd while Facebook's webhooks keep
-coming (issue 13, "Prove it under faults and load"; docs/responder.md "Faults and attacks, tested").
+coming (issue 13, "Prove it under faults and load"; docs/responder.md "Faults and attacks,
+tested").
 
 lighttpd/messenger.conf as test_lighttpd.py runs it (lighttpd starts 2 responders), the
 responder's worker off (worker.budget_ms = 0) and state.sync = "normal", so the timings

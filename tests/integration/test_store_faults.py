@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_store_faults.py — the store failing under a running responder pool (issue 13, "Prove it
-under faults and load", store faults; docs/responder.md "Faults and attacks, tested").
+under faults and load", store faults;
+docs/responder.md "Faults and attacks, tested").
 
 A pool of 2 responders on one FastCGI socket (harness.py, as spawn-fcgi runs it), driven with
 the real `cgi-fcgi`, its SQLite state file on a small tmpfs of its own (`mount -t tmpfs`: this
