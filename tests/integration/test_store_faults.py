@@ -139,9 +139,15 @@ class Faults:
         return self.env.post(self.c, body)
 
     def rows(self, where="1=1", args=()):
+        if not os.path.exists(self.db_path):
+            return 0
         db = self.env.db()
         try:
             return db.execute("SELECT count(*) FROM events WHERE " + where, args).fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return 0            # no responder has created the schema yet
+            raise
         finally:
             db.close()
 
