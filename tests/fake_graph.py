@@ -25,12 +25,19 @@ Control endpoints (no token needed), all JSON:
   GET  /_fake/rate                       per page: calls, busiest 1 s window
   GET  /_fake/state                      thread owners, subscriptions, profiles, attachments
   POST /_fake/reset                      back to the config's state, failures cleared
-  POST /_fake/fail {"mode", "count": N|-1, "path": SUB?, "seconds": S?, "mib": M?}
+  POST /_fake/fail {"mode", "count": N|-1, "path": SUB?, "seconds": S?, "mib": M?,
+                    "to": PSID?, "has": KEY?}
        modes: 500 (no Graph error) | unknown (code 1, HTTP 500) | service (2, HTTP 503)
-              | rate (613) | rate_80006 | permanent (551) | window (10/2018278)
+              | rate (613) | rate_4 (4, app limit) | rate_32 (32, page limit) | rate_80006
+              | permanent (551) | window (10/2018278)
               | token (190) | restricted (10/1893063) | hang (held open, then closed)
               | close (closed without an answer) | html (200 text/html, not JSON)
               | big (200 with a JSON body of "mib" MiB, for reply caps)
+              | slow (answered normally after "seconds")
+              | drop (200, the headers and half the body, then the connection closed:
+                nothing done, as hang and close)
+       "to" limits the rule to calls whose body's recipient.id is PSID, "has" to calls whose
+       body holds the key (e.g. "message": not a sender action).
   POST /_fake/clear_fail                 drops every failure rule
   POST /_fake/usage {"app": {...}, "page": {...}, "buc": {...}}   usage headers sent from now on
   POST /_fake/user {"psid", "last_message_age_s"}   the messaging window of a user
@@ -86,8 +93,9 @@ BUTTONS_MAX, BUTTON_TITLE_MAX, BUTTON_TEXT_MAX = 3, 20, 640
 CARDS_MAX, CARD_TITLE_MAX, CARD_SUBTITLE_MAX = 10, 80, 80
 GREETING_MAX, MENU_ITEMS_MAX, ICE_BREAKERS_MAX = 160, 20, 4
 
-FAIL_MODES = ("500", "unknown", "service", "rate", "rate_80006", "permanent", "window", "token",
-              "restricted", "hang", "close", "html", "big")
+FAIL_MODES = ("500", "unknown", "service", "rate", "rate_4", "rate_32", "rate_80006",
+              "permanent", "window", "token", "restricted", "hang", "close", "html", "big",
+              "slow", "drop")
 
 
 class GraphError(Exception):
@@ -244,7 +252,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         status, answer, extra = 200, None, {}
         try:
             ctx = self.authenticate(query, params, rec)
-            fail = self.take_failure(url.path)
+            fail = self.take_failure(url.path, body)
+            if fail is not None and fail["mode"] == "slow":
+                rec["failure"] = "slow"
+                time.sleep(min(float(fail.get("seconds") or 1), HANG_MAX_S))
+                fail = None
             if fail is not None:
                 handled = self.apply_failure(fail, rec)
                 if handled is not None:
@@ -352,10 +364,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return ctx
 
     # ---- failure injection ----
-    def take_failure(self, path):
+    def take_failure(self, path, body=None):
+        b = body if isinstance(body, dict) else {}
         with self.st.lock:
             for f in self.st.failures:
                 if f["path"] and f["path"] not in path:
+                    continue
+                if f.get("to") and str((b.get("recipient") or {}).get("id")) != f["to"]:
+                    continue
+                if f.get("has") and f["has"] not in b:
                     continue
                 if f["count"] == 0:
                     continue
@@ -374,6 +391,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "unknown": (500, 1, None, "An unknown error occurred"),
             "service": (503, 2, None, "Service temporarily unavailable"),
             "rate": (400, 613, None, "(#613) Calls to this api have exceeded the rate limit."),
+            "rate_4": (400, 4, None, "(#4) Application request limit reached"),
+            "rate_32": (400, 32, None, "(#32) Page request limit reached"),
             "rate_80006": (400, 80006, None, "(#80006) There have been too many messages sent "
                            "to this Messenger thread from your page in a short period of time."),
             "permanent": (400, 551, 1545041, "(#551) This person isn't available right now."),
@@ -391,10 +410,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "big":
             mib = max(1, min(int(f.get("mib") or 2), 64))
             return 200, json.dumps({"pad": "x" * (mib * 1024 * 1024)})
-        # hang / close: record now, answer nothing
+        # hang / close / drop: record now, answer nothing (or half an answer)
         rec["status"] = 0
         rec["answer"] = None
         self.record(rec)
+        if mode == "drop":
+            data = json.dumps({"recipient_id": "0" * 16,
+                               "message_id": "m_" + secrets.token_hex(32)}).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+            except OSError:
+                pass
         if mode == "hang":
             ev = self.st.release_hangs
             ev.wait(min(float(f.get("seconds") or HANG_MAX_S), HANG_MAX_S))
@@ -1069,7 +1100,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (TypeError, ValueError):
                 return self.send_json(400, {"error": "count"})
             f = {"mode": mode, "count": count, "path": str(body.get("path") or ""),
-                 "seconds": body.get("seconds"), "mib": body.get("mib"), "used": 0}
+                 "seconds": body.get("seconds"), "mib": body.get("mib"), "used": 0,
+                 "to": str(body.get("to") or ""), "has": str(body.get("has") or "")}
             with st.lock:
                 st.failures.append(f)
             return self.send_json(200, {"ok": True})

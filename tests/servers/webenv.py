@@ -669,10 +669,11 @@ def apache_env(kind):
         raise
 
 
-def lighttpd_env():
-    """lighttpd/messenger.conf included as scripts/quickstart.sh includes it."""
+def lighttpd_env(env_class=None):
+    """lighttpd/messenger.conf included as scripts/quickstart.sh includes it. env_class: a
+    WebEnv subclass, for a test that changes the responder's config."""
     lighttpd = need("lighttpd")
-    env = WebEnv("lighttpd")
+    env = (env_class or WebEnv)("lighttpd")
     try:
         d = env.dir
         # var.msgr_root is a folder holding cgi-bin/messenger.fcgi: the private copy.
