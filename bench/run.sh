@@ -13,7 +13,10 @@
 #   BACKEND=postgresql sh bench/run.sh   the store on PostgreSQL: a throw-away cluster on a
 #                                        unix socket in the temp dir (tests/pgcluster.py),
 #                                        fsync on, as SYNC=full is for SQLite
-#   HOST_COMMIT=false ...                each process stores alone (responder.host_commit)
+#   HOST_COMMIT=false ...                each process stores alone (responder.host_commit);
+#                                        omit: the key left out (for a MSGR_BIN without it)
+#   MSGR_BIN=/path/messenger.fcgi ...    another build of the responder (an older commit's,
+#                                        for a before/after in one session)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
@@ -28,6 +31,7 @@ PORT=${PORT:-18090}
 SYNC=${SYNC:-full}
 THREADS_PER_PROC=${THREADS_PER_PROC:-1}
 HOST_COMMIT=${HOST_COMMIT:-true}
+MSGR_BIN=${MSGR_BIN:-cgi-bin/messenger.fcgi}
 SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
@@ -116,12 +120,15 @@ while [ $i -lt "$PAGES" ]; do
     secret = \"$secret\"; bot = { type = \"stories\"; file = \"$PWD/examples/stories.conf\"; }; }"
 	i=$((i + 1))
 done
+# HOST_COMMIT=omit leaves the key out: a build from before it existed refuses it.
+hc_key=" host_commit = $HOST_COMMIT;"
+[ "$HOST_COMMIT" != omit ] || hc_key=
 cat > "$work/msgr.conf" <<CONF
 $state
 $graph
 log_level = "warn";
 worker = { budget_ms = 0; };
-responder = { threads = $THREADS_PER_PROC; host_commit = $HOST_COMMIT; };
+responder = { threads = $THREADS_PER_PROC;$hc_key };
 connectors = (
 $connectors );
 CONF
@@ -139,7 +146,7 @@ server.port = $PORT
 server.pid-file = "$work/lighttpd.pid"
 server.errorlog = "$work/error-$name.log"
 server.modules += ( "mod_fastcgi" )
-fastcgi.server = ( "/webhook" => (( "socket" => "$work/$name.sock", "bin-path" => "$PWD/$bin",
+fastcgi.server = ( "/webhook" => (( "socket" => "$work/$name.sock", "bin-path" => "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")",
   "max-procs" => $PROCS, "check-local" => "disable",
   "bin-environment" => ( "MSGR_CONFIG" => "$work/msgr.conf" ) )) )
 CONF
@@ -202,12 +209,12 @@ echo "backend=$BACKEND procs=$PROCS threads_per_proc=$THREADS_PER_PROC host_comm
 name=messenger
 [ "$THREADS_PER_PROC" = 1 ] || name="messenger-t$THREADS_PER_PROC-$SYNC"
 [ "$BACKEND" = sqlite ] || name="$name-$BACKEND"
-[ "$HOST_COMMIT" = true ] || name="$name-alone"
-run_one "$name" cgi-bin/messenger.fcgi
+case $HOST_COMMIT in false) name="$name-alone" ;; omit) name="$name-given" ;; esac
+run_one "$name" "$MSGR_BIN"
 if [ "$SKIP_HALF" != 1 ]; then
 	# The same again at half the peak just measured: p50/p99 of an ordinary load.
 	RATE=$(awk -v r="$rps" 'BEGIN { printf "%d", r / 2 }')
-	run_one "$name-half" cgi-bin/messenger.fcgi
+	run_one "$name-half" "$MSGR_BIN"
 	RATE=0
 fi
 [ "$SKIP_DRAIN" = 1 ] || drain
