@@ -290,6 +290,9 @@ max_body = 4194304;
 # The responders answer right after each webhook; \`msgrctl worker\` (started beside them)
 # runs what is due later: retries, a page whose rate limit ran out.
 worker = { budget_ms = 1000; idle_ms = 200; };
+# The fast defaults of examples/msgr.conf: request threads whose events, with the other
+# responder's, share transactions through the host committer (docs/responder.md).
+responder = { threads = 8; host_commit = true; };
 simulator = { enabled = true;
               url = "http://127.0.0.1:$PORT";$CLOCK
               personas = ( { id = "7001"; name = "Lumi"; picture = "/_sim/static/lumi.svg"; } ); };
