@@ -83,13 +83,14 @@ head -n 1 "$work/bodies256.txt" > "$work/first256.txt"
 python3 bench/peers/sign_sha1.py "$secret" "$work/first256.txt" "$work/bad.txt" --bad
 rm -f "$work/bodies256.txt"
 
-# start PEER WORKERS: the peer on 127.0.0.1:PORT, 1 process (WORKERS 1) or a cluster; returns
-# once every process listens (30 s at most).
+# start PEER WORKERS LOG: the peer on 127.0.0.1:PORT, 1 process (WORKERS 1) or a cluster, its
+# output to $work/LOG; returns once every process listens (30 s at most).
 start() {
 	rm -f "$work/ready"
+	log=$work/$3
 	PEER_PORT=$PORT PEER_SECRET=$secret PEER_PATH=$path PEER_PAGE_ID=$page NODE_ENV=production \
 		node "$work/app/run.js" "$work/app/$1" "$2" "$work/ready" $((DURATION + 60)) \
-		>>"$work/$1.log" 2>&1 &
+		>"$log" 2>&1 &
 	launcher=$!
 	i=0
 	while [ ! -s "$work/ready" ] && [ $i -lt 300 ]; do
@@ -97,11 +98,11 @@ start() {
 		sleep 0.1
 		i=$((i + 1))
 	done
-	[ -s "$work/ready" ] && [ "$(wc -l < "$work/ready")" -eq $(( $2 > 1 ? $2 + 1 : 1 )) ] || {
-		tail -n 20 "$work/$1.log" >&2
+	if ! [ -s "$work/ready" ] || [ "$(wc -l < "$work/ready")" -ne $(($2 > 1 ? $2 + 1 : 1)) ]; then
+		tail -n 20 "$log" >&2
 		echo "peers: $1 did not start" >&2
 		exit 1
-	}
+	fi
 }
 
 # rss: the sum of VmRSS over the pids in $work/ready, in MiB.
@@ -114,7 +115,7 @@ rss() {
 # run_one NAME PEER WORKERS: one wrk run against the peer; prints bench/run.sh's line and RSS.
 run_one() {
 	name=$1
-	start "$2" "$3"
+	start "$2" "$3" "run-$name.log"
 	sleep 1
 	BENCH_BODIES="$work/bodies.txt" BENCH_THREADS=$THREADS BENCH_PATH=$path \
 		timeout $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
@@ -129,6 +130,8 @@ run_one() {
 		"$p99" "${non2xx:-0}" "$mem"
 	errors=$(awk '/Socket errors/' "bench/results/peers-$name.txt")
 	[ -z "$errors" ] || echo "               wrk:$errors" | sed 's/Socket errors://'
+	# What the peer said during the run (nothing, when all went well): its first lines.
+	[ ! -s "$work/run-$name.log" ] || sed -n '1,3s/^/               peer: /p' "$work/run-$name.log"
 }
 
 echo "peers: node $(node --version)" \
@@ -137,7 +140,7 @@ echo "peers: node $(node --version)" \
 	done)"
 echo "conns=$CONNS wrk_threads=$THREADS duration=${DURATION}s workers=$WORKERS (wrk to node directly)"
 for peer in $PEERS; do
-	start "$peer" 1
+	start "$peer" 1 "check-$peer.log"
 	if ! check=$(python3 bench/peers/probe.py "$PORT" "$path" "$work/bodies.txt" "$work/bad.txt" \
 		"$(head -n 1 "$work/ready")"); then
 		echo "peers: $peer: $check: not a fair peer" >&2
@@ -145,6 +148,7 @@ for peer in $PEERS; do
 	fi
 	stop
 	echo "check $peer: $check"
+	[ ! -s "$work/check-$peer.log" ] || sed -n '1s/^/               peer: /p' "$work/check-$peer.log"
 done
 for peer in $PEERS; do
 	run_one "$peer" "$peer" 1
