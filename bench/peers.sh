@@ -40,6 +40,18 @@ done
 work=$(mktemp -d /tmp/msgr-peers.XXXXXX)
 mkdir -p bench/results
 launcher=
+job=
+# fg COMMAND...: runs it as a waited-for background job, so that a signal to this script is
+# acted on at once (sh runs a trap only once the foreground command is over) and cleanup can
+# end the job.
+fg() {
+	"$@" &
+	job=$!
+	rc=0
+	wait "$job" || rc=$?
+	job=
+	return $rc
+}
 # stop: ends the peer that runs (its pids in $work/ready, the launcher's too) and waits for it.
 stop() {
 	if [ -s "$work/ready" ]; then
@@ -61,6 +73,13 @@ stop() {
 	rm -f "$work/ready"
 }
 cleanup() {
+	# A job still running (npm ci, wrk, python) is killed outright: npm ci takes most of a
+	# minute to stop on SIGTERM. The job is timeout(1) or the command itself: its children first.
+	if [ -n "$job" ]; then
+		pkill -KILL -P "$job" 2>/dev/null || true
+		kill -KILL "$job" 2>/dev/null || true
+		wait "$job" 2>/dev/null || true
+	fi
 	stop
 	rm -rf "$work"
 }
@@ -70,15 +89,16 @@ trap 'exit 130' INT TERM
 # The peers, from the npm registry, exactly as locked; no install scripts run.
 mkdir "$work/app"
 cp bench/peers/package.json bench/peers/package-lock.json "$work/app/"
-(cd "$work/app" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
-	>"$work/npm.log" 2>&1) || { cat "$work/npm.log" >&2; echo "peers: npm ci failed" >&2; exit 1; }
+fg sh -c 'cd "$1" && exec timeout -k 10 600 npm ci --ignore-scripts --no-audit --no-fund \
+	--loglevel=error' sh "$work/app" >"$work/npm.log" 2>&1 ||
+	{ cat "$work/npm.log" >&2; echo "peers: npm ci failed" >&2; exit 1; }
 cp -R bench/peers/run.js bench/peers/bottender bench/peers/botkit "$work/app/"
 
 secret=benchsecret0123456789
 page=100000000000001
 path=/webhook/messenger
-python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies256.txt"
-python3 bench/peers/sign_sha1.py "$secret" "$work/bodies256.txt" "$work/bodies.txt"
+fg python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies256.txt"
+fg python3 bench/peers/sign_sha1.py "$secret" "$work/bodies256.txt" "$work/bodies.txt"
 head -n 1 "$work/bodies256.txt" > "$work/first256.txt"
 python3 bench/peers/sign_sha1.py "$secret" "$work/first256.txt" "$work/bad.txt" --bad
 rm -f "$work/bodies256.txt"
@@ -117,7 +137,7 @@ run_one() {
 	name=$1
 	start "$2" "$3" "run-$name.log"
 	sleep 1
-	BENCH_BODIES="$work/bodies.txt" BENCH_THREADS=$THREADS BENCH_PATH=$path \
+	fg env BENCH_BODIES="$work/bodies.txt" BENCH_THREADS="$THREADS" BENCH_PATH="$path" \
 		timeout $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
 		-s bench/post.lua "http://127.0.0.1:$PORT$path" > "bench/results/peers-$name.txt"
 	mem=$(rss)
@@ -141,11 +161,12 @@ echo "peers: node $(node --version)" \
 echo "conns=$CONNS wrk_threads=$THREADS duration=${DURATION}s workers=$WORKERS (wrk to node directly)"
 for peer in $PEERS; do
 	start "$peer" 1 "check-$peer.log"
-	if ! check=$(python3 bench/peers/probe.py "$PORT" "$path" "$work/bodies.txt" "$work/bad.txt" \
-		"$(head -n 1 "$work/ready")"); then
-		echo "peers: $peer: $check: not a fair peer" >&2
+	if ! fg python3 bench/peers/probe.py "$PORT" "$path" "$work/bodies.txt" "$work/bad.txt" \
+		"$(head -n 1 "$work/ready")" > "$work/check.txt"; then
+		echo "peers: $peer: $(cat "$work/check.txt"): not a fair peer" >&2
 		exit 1
 	fi
+	check=$(cat "$work/check.txt")
 	stop
 	echo "check $peer: $check"
 	[ ! -s "$work/check-$peer.log" ] || sed -n '1s/^/               peer: /p' "$work/check-$peer.log"
