@@ -1,7 +1,10 @@
 -- wrk script: POSTs pre-signed webhook bodies (bench/gen_bodies.py), each thread its own
--- slice so every mid is sent once while the file lasts. With BENCH_RATE (requests/s over all
--- BENCH_CONNS connections) each connection waits between its requests so the whole load
--- stays near that rate: latency at a given load rather than at saturation.
+-- slice so every mid is sent once while the file lasts. A line is "<sha256 sig>\t<body>", or
+-- "<sha256 sig>\tsha1=<hex>\t<body>" (bench/peers/sign_sha1.py): then X-Hub-Signature goes
+-- too, as Facebook sends it beside X-Hub-Signature-256 (the Node peers check only that one).
+-- With BENCH_RATE (requests/s over all BENCH_CONNS connections) each connection waits
+-- between its requests so the whole load stays near that rate: latency at a given load
+-- rather than at saturation.
 local threads = {}
 local counter = 1
 
@@ -20,8 +23,13 @@ function init(args)
   for line in io.lines(file) do
     if i % nthreads == tid - 1 then
       local sig, body = line:match("^([^\t]+)\t(.*)$")
-      reqs[#reqs + 1] = wrk.format("POST", path,
-        { ["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sig }, body)
+      local headers = { ["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sig }
+      local sig1, rest = body:match("^(sha1=%x+)\t(.*)$")
+      if sig1 then
+        headers["X-Hub-Signature"] = sig1
+        body = rest
+      end
+      reqs[#reqs + 1] = wrk.format("POST", path, headers, body)
     end
     i = i + 1
   end
