@@ -203,7 +203,12 @@ build/bench/bare_fcgi: bench/bare_fcgi.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(FCGILIBS) $(DEPLIBS)
 
-bench: all build/bench/bare_fcgi
+# The Graph API the drain and latency runs send to: C, libc only, answering at once.
+build/bench/graph_fast: bench/graph_fast.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+bench: all build/bench/bare_fcgi build/bench/graph_fast
 	sh bench/run.sh
 .PHONY: bench
 

@@ -4,8 +4,8 @@
 # Both run as a pool of PROCS processes behind the same lighttpd mod_fastcgi set-up, posting
 # signed webhooks with unique mids (bench/gen_bodies.py). Prints requests/s and p50/p99 of each
 # and leaves the raw wrk output in bench/results/. Then `msgrctl drain` answers what was stored
-# (DRAIN_PROCS processes at once, at most DRAIN_S seconds) against bench/graph_stub.py, a Graph
-# API that answers at once: answers/s. Loopback only; every run is bounded by DURATION and
+# (DRAIN_PROCS processes at once, at most DRAIN_S seconds) against bench/graph_fast.c, a Graph
+# API in C that answers at once: answers/s. Loopback only; every run is bounded by DURATION and
 # DRAIN_S. A measurement, never a pass/fail test.
 #   sh bench/run.sh                      defaults: PROCS=4 DURATION=10 CONNS=32 SYNC=full
 #   SYNC=normal sh bench/run.sh          synchronous=NORMAL instead of FULL
@@ -17,6 +17,7 @@
 #                                        omit: the key left out (for a MSGR_BIN without it)
 #   MSGR_BIN=/path/messenger.fcgi ...    another build of the responder (an older commit's,
 #                                        for a before/after in one session)
+#   MSGRCTL_BIN=/path/msgrctl ...        the drain by another build of msgrctl
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
@@ -32,6 +33,7 @@ SYNC=${SYNC:-full}
 THREADS_PER_PROC=${THREADS_PER_PROC:-1}
 HOST_COMMIT=${HOST_COMMIT:-true}
 MSGR_BIN=${MSGR_BIN:-cgi-bin/messenger.fcgi}
+MSGRCTL_BIN=${MSGRCTL_BIN:-bin/msgrctl}
 SKIP_BARE=${SKIP_BARE:-0}
 COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
@@ -48,7 +50,7 @@ esac
 for tool in lighttpd wrk python3; do
 	command -v $tool >/dev/null || { echo "bench: $tool is not installed (sh scripts/deps.sh --test)" >&2; exit 1; }
 done
-make -s all build/bench/bare_fcgi
+make -s all build/bench/bare_fcgi build/bench/graph_fast
 work=$(mktemp -d /tmp/msgr-bench.XXXXXX)
 mkdir -p bench/results
 stub_pid=
@@ -100,7 +102,10 @@ PY
 # The Graph API the drain sends to.
 graph=""
 if [ "$SKIP_DRAIN" != 1 ]; then
-	python3 bench/graph_stub.py "$work/stub.port" & stub_pid=$!
+	# graph_fast (C) answers every call at once, so the drain measures the connector; it
+	# exits by itself after the run's worst case.
+	build/bench/graph_fast 0 "$work/stub.port" "$work/graph.log" $((DURATION * 3 + DRAIN_S + 120)) &
+	stub_pid=$!
 	i=0
 	while [ ! -s "$work/stub.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	graph="graph = { url = \"http://127.0.0.1:$(cat "$work/stub.port")\"; };"
@@ -182,7 +187,7 @@ drain() {
 	i=0
 	pids=
 	while [ $i -lt "$DRAIN_PROCS" ]; do
-		MSGR_CONFIG="$work/msgr.conf" bin/msgrctl drain --budget $((DRAIN_S * 1000)) \
+		MSGR_CONFIG="$work/msgr.conf" "$MSGRCTL_BIN" drain --budget $((DRAIN_S * 1000)) \
 			>"$work/drain-$i.out" 2>"$work/drain-$i.err" &
 		pids="$pids $!"
 		i=$((i + 1))

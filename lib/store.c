@@ -590,6 +590,16 @@ out:
 }
 
 msgr_result
+msgr_store_set_sync(struct msgr_store *st, int full)
+{
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->set_sync == NULL)
+		return MSGR_OK;
+	return st->ops->set_sync(st->impl, full ? 1 : 0);
+}
+
+msgr_result
 msgr_store_checkpoint(struct msgr_store *st, int *frames)
 {
 	int f = -1;

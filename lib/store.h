@@ -62,6 +62,14 @@ msgr_result msgr_store_open(const struct msgr_store_options *opt, struct msgr_st
  * MSGR_ERR_STORE (cannot connect or read it, newer schema: why in out), MSGR_ERR_NOMEM. */
 msgr_result msgr_store_check(const struct msgr_store_options *opt, char *out, size_t outsz);
 void msgr_store_close(struct msgr_store *st);
+/* How this handle's next commits are made durable: full (1) waits until each is on disk;
+ * 0 lets a commit return once the database has it (SQLite synchronous=NORMAL in WAL mode,
+ * PostgreSQL synchronous_commit=off): a crash of the process loses nothing, a power loss may
+ * lose the last commits. A commit made with full covers every commit before it. The worker
+ * runs its bookkeeping with 0 and makes the commit before each message call full (docs/worker.md
+ * "Durability"). A reconnect (PostgreSQL) or reopen goes back to the handle's option.
+ * MSGR_OK, MSGR_ERR_STORE. */
+msgr_result msgr_store_set_sync(struct msgr_store *st, int full);
 /* Copies what the WAL holds into the database without waiting for any lock (SQLite's
  * PASSIVE checkpoint); *frames (may be NULL) gets the WAL's frames after it, -1 when there
  * is no WAL. Nothing to do on other backends (MSGR_OK, -1). MSGR_OK, MSGR_ERR_STORE. */
@@ -387,6 +395,7 @@ struct msgr_store_ops {
 	    size_t *n);
 	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
 	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
+	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
 };
 
 /* For backends: conversation state as both keep it, one text value per name ("owner",

@@ -1939,6 +1939,19 @@ pg_purge(void *impl, long long before, size_t *n_events)
 	return MSGR_OK;
 }
 
+/* Per session: a reconnect starts again from the server's default (on), the safe side. */
+static msgr_result
+pg_set_sync(void *impl, int full)
+{
+	struct pq *st = impl;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	return exec_text(st, full ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
+	    0, NULL, NULL, "synchronous_commit");
+}
+
 const struct msgr_store_ops msgr_store_pg_ops = {
 	.name = "postgresql",
 	.schema_version = SCHEMA_VERSION,
@@ -1972,6 +1985,7 @@ const struct msgr_store_ops msgr_store_pg_ops = {
 	.stats = pg_stats,
 	.failures = pg_failures,
 	.purge = pg_purge,
+	.set_sync = pg_set_sync,
 };
 
 #else /* !MSGR_WITH_PQ: the portable build (docs/portable.md) has SQLite only. */

@@ -1836,6 +1836,16 @@ sq_failures(void *impl, size_t max, struct msgr_store_failure **rows, size_t *n)
 }
 
 static msgr_result
+sq_set_sync(void *impl, int full)
+{
+	struct sq *st = impl;
+
+	op_start(st);
+	return exec_sql(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	    "synchronous");
+}
+
+static msgr_result
 sq_checkpoint(void *impl, int *frames)
 {
 	struct sq *st = impl;
@@ -1916,4 +1926,5 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.failures = sq_failures,
 	.purge = sq_purge,
 	.checkpoint = sq_checkpoint,
+	.set_sync = sq_set_sync,
 };

@@ -46,6 +46,7 @@ struct msgr_worker {
 	struct conn_rt *rt;
 	long long last_purge;
 	unsigned long long rng;
+	int relaxed;                   /* this run's bookkeeping commits are not fsynced each */
 };
 
 /* ---- clock, randomness ---- */
@@ -432,6 +433,26 @@ job_call(struct job_run *j, struct msgr_plan_item *it)
 	return rc;
 }
 
+/* The renewal before a call. Before a call that must not go twice (a message, a thread
+ * action: anything but a typing indicator or "seen") it is a durable commit, which makes
+ * every bookkeeping commit before it durable too: what the run has recorded so far, the plan
+ * and the calls done, survives a power loss before anything more reaches Facebook
+ * (docs/worker.md "Durability"). */
+static msgr_result
+renew_before(struct job_run *j, const struct msgr_plan_item *it)
+{
+	int barrier = j->w->relaxed && !it->optional;
+	msgr_result rc, rs;
+
+	if (barrier && (rc = msgr_store_set_sync(j->w->st, 1)) != MSGR_OK)
+		return rc;
+	rc = msgr_store_renew(j->w->st, j->job->id, j->w->owner, now_ms(j->w),
+	    j->w->cfg->worker.lease_ms);
+	if (barrier && (rs = msgr_store_set_sync(j->w->st, 0)) != MSGR_OK && rc == MSGR_OK)
+		rc = rs;
+	return rc;
+}
+
 /* Step 3: the calls in order, from the first not done, each after a look at the pauses. */
 static msgr_result
 job_send(struct job_run *j)
@@ -451,8 +472,7 @@ job_send(struct job_run *j)
 			return rc;
 		/* Each call starts with a whole lease ahead (lease_ms > graph timeout, checked at
 		 * config load), so no other process can take the job while a call is in flight. */
-		if ((rc = msgr_store_renew(j->w->st, job->id, j->w->owner, now_ms(j->w),
-		    j->w->cfg->worker.lease_ms)) != MSGR_OK)
+		if ((rc = renew_before(j, &j->plan.items[i])) != MSGR_OK)
 			return rc;
 		if ((rc = job_call(j, &j->plan.items[i])) != MSGR_OK || j->ended)
 			return rc;
@@ -505,6 +525,10 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 			msgr_log(MSGR_LOG_WARN, "purge of old jobs failed: %s",
 			    msgr_store_errmsg(w->st));
 	}
+	/* Bookkeeping commits without an fsync each, a durable one before every call that must
+	 * not go twice (renew_before): with state.sync = "full" only. */
+	w->relaxed = w->cfg->state.sync == MSGR_SYNC_FULL &&
+	    msgr_store_set_sync(w->st, 0) == MSGR_OK;
 	for (;;) {
 		if (budget_ms > 0 && msgr_clock_mono_ms() - start >= budget_ms)
 			break;
@@ -520,6 +544,18 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		msgr_job_clear(&job);
 		if (rc != MSGR_OK)
 			break;
+	}
+	/* The handle may be the responder's intake handle (one thread): it goes back durable,
+	 * or is reported failed so that it is closed and reopened (durable) before any intake. */
+	if (w->relaxed) {
+		w->relaxed = 0;
+		if (msgr_store_set_sync(w->st, 1) != MSGR_OK && rc == MSGR_OK)
+			rc = MSGR_ERR_STORE;
+		/* The end of a run is made durable too, with no message call after it to carry it:
+		 * a checkpoint of a durable handle syncs the WAL first (SQLite; PostgreSQL's WAL
+		 * writer flushes within a few hundred ms by itself). */
+		if (rc == MSGR_OK && msgr_store_checkpoint(w->st, NULL) != MSGR_OK)
+			rc = MSGR_ERR_STORE;
 	}
 	if (rc != MSGR_OK)
 		msgr_log(MSGR_LOG_WARN, "worker stopped: %s (%s)", msgr_strerror(rc),

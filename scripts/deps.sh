@@ -20,7 +20,7 @@ BUILD="build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libconf
 RUN="lighttpd python3 libfaketime"
 # postgresql: the server (initdb, pg_ctl) of the tests' throw-away cluster (tests/pgcluster.py).
 TEST="libcmocka-dev python3 clang spawn-fcgi apache2 libapache2-mod-fcgid nginx-light wrk
-  procps psmisc chromium nodejs postgresql"
+  procps psmisc chromium nodejs postgresql strace"
 PKGS="$BUILD $RUN"
 [ "${1:-}" = "--test" ] && PKGS="$PKGS $TEST"
 # npm: Debian's, unless an npm is there already (NodeSource's nodejs ships its own, and
