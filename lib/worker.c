@@ -47,6 +47,7 @@ struct msgr_worker {
 	long long last_purge;
 	unsigned long long rng;
 	int relaxed;                   /* this run's bookkeeping commits are not fsynced each */
+	long long claimed_at;          /* the time the current job's claim was asked at */
 };
 
 /* ---- clock, randomness ---- */
@@ -188,6 +189,7 @@ struct job_run {
 	struct msgr_plan plan;
 	int ended;                         /* finished or put back: the job is out of our hands */
 	int did_send;                      /* a call of this job went through */
+	long long lease_until;             /* our lease ends no earlier than this (ms) */
 	char why[MSGR_MESSAGE_WHY_MAX];
 };
 
@@ -442,12 +444,19 @@ static msgr_result
 renew_before(struct job_run *j, const struct msgr_plan_item *it)
 {
 	int barrier = j->w->relaxed && !it->optional;
+	long long now = now_ms(j->w);
 	msgr_result rc, rs;
 
+	/* A typing indicator or "seen" whose whole timeout (and a second more) fits in the lease
+	 * already held needs no renewal: nobody can take the job before it ends. */
+	if (!barrier && it->optional &&
+	    now + j->w->cfg->graph.timeout_ms + 1000 <= j->lease_until)
+		return MSGR_OK;
 	if (barrier && (rc = msgr_store_set_sync(j->w->st, 1)) != MSGR_OK)
 		return rc;
-	rc = msgr_store_renew(j->w->st, j->job->id, j->w->owner, now_ms(j->w),
-	    j->w->cfg->worker.lease_ms);
+	rc = msgr_store_renew(j->w->st, j->job->id, j->w->owner, now, j->w->cfg->worker.lease_ms);
+	if (rc == MSGR_OK)
+		j->lease_until = now + j->w->cfg->worker.lease_ms;
 	if (barrier && (rs = msgr_store_set_sync(j->w->st, 0)) != MSGR_OK && rc == MSGR_OK)
 		rc = rs;
 	return rc;
@@ -488,6 +497,7 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 
 	memset(&j, 0, sizeof(j));
 	j.w = w;
+	j.lease_until = w->claimed_at + w->cfg->worker.lease_ms;
 	j.job = job;
 	j.counts = counts;
 	j.c = msgr_config_by_id(w->cfg, job->connector_id);
@@ -532,7 +542,8 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 	for (;;) {
 		if (budget_ms > 0 && msgr_clock_mono_ms() - start >= budget_ms)
 			break;
-		rc = msgr_store_claim(w->st, w->owner, now_ms(w), w->cfg->worker.lease_ms, &job);
+		w->claimed_at = now_ms(w);
+		rc = msgr_store_claim(w->st, w->owner, w->claimed_at, w->cfg->worker.lease_ms, &job);
 		if (rc == MSGR_ERR_EMPTY) {
 			rc = MSGR_OK;
 			break;
