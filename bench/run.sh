@@ -7,9 +7,12 @@
 # (DRAIN_PROCS processes at once, at most DRAIN_S seconds) against bench/graph_fast.c, a Graph
 # API in C that answers at once: answers/s. Loopback only; every run is bounded by DURATION and
 # DRAIN_S. A measurement, never a pass/fail test.
-#   sh bench/run.sh                      defaults: PROCS=4 DURATION=10 CONNS=32 SYNC=full
+#   sh bench/run.sh                      defaults: PROCS=4 THREADS_PER_PROC=8 (the shipped
+#                                        config's) DURATION=10 CONNS=32 SYNC=full, PAGES=64
+#                                        pages of one app, DRAIN_PROCS=1
 #   SYNC=normal sh bench/run.sh          synchronous=NORMAL instead of FULL
-#   THREADS_PER_PROC=4 sh bench/run.sh   responder.threads = 4: group commit (docs/responder.md)
+#   THREADS_PER_PROC=1 sh bench/run.sh   responder.threads = 1: mod_fcgid's one request at a
+#                                        time per process (docs/responder.md)
 #   BACKEND=postgresql sh bench/run.sh   the store on PostgreSQL: a throw-away cluster on a
 #                                        unix socket in the temp dir (tests/pgcluster.py),
 #                                        fsync on, as SYNC=full is for SQLite
@@ -30,7 +33,7 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18090}
 SYNC=${SYNC:-full}
-THREADS_PER_PROC=${THREADS_PER_PROC:-1}
+THREADS_PER_PROC=${THREADS_PER_PROC:-8}
 HOST_COMMIT=${HOST_COMMIT:-true}
 MSGR_BIN=${MSGR_BIN:-cgi-bin/messenger.fcgi}
 MSGRCTL_BIN=${MSGRCTL_BIN:-bin/msgrctl}
@@ -41,8 +44,8 @@ SKIP_DRAIN=${SKIP_DRAIN:-0}
 SKIP_HALF=${SKIP_HALF:-0}
 RATE=0
 DRAIN_S=${DRAIN_S:-10}
-DRAIN_PROCS=${DRAIN_PROCS:-2}
-PAGES=${PAGES:-8}
+DRAIN_PROCS=${DRAIN_PROCS:-1}
+PAGES=${PAGES:-64}
 case $BACKEND in
 sqlite|postgresql) ;;
 *) echo "bench: BACKEND is sqlite or postgresql" >&2; exit 1 ;;
