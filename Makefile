@@ -208,8 +208,9 @@ build/bench/graph_fast: bench/graph_fast.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
+# Every measurement of docs/benchmarks.md (bench/all.sh): not part of `make check`.
 bench: all build/bench/bare_fcgi build/bench/graph_fast
-	sh bench/run.sh
+	sh bench/all.sh
 .PHONY: bench
 
 # Man pages and the documentation folder (examples to copy); part of `make install`.
