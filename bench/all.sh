@@ -21,7 +21,11 @@ part() {
 	name=$1; shift
 	case " $PARTS " in *" $name "*) ;; *) return 0 ;; esac
 	echo "=== $name: $*" | tee -a "$out"
-	"$@" 2>&1 | grep -v '^make' | tee -a "$out"
+	# The part's own exit status, through the pipe that shows its output as it comes.
+	{ "$@" 2>&1; echo $? > "$out.rc"; } | grep -v '^make' | tee -a "$out"
+	rc=$(cat "$out.rc")
+	rm -f "$out.rc"
+	return "$rc"
 }
 part run sh bench/run.sh || status=1
 part threads env THREADS_PER_PROC=1 SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || status=1
