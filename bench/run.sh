@@ -25,6 +25,9 @@
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
 #                                        latency an ordinary load sees, not saturation's)
+#   SKIP_LATENCY=1 ...                   no webhook -> Send API latency run (LAT_RATE webhooks
+#                                        a second, default 200, for LAT_S seconds, answered by
+#                                        the responders' own worker)
 set -eu
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-4}
@@ -42,7 +45,13 @@ COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
 SKIP_DRAIN=${SKIP_DRAIN:-0}
 SKIP_HALF=${SKIP_HALF:-0}
+SKIP_LATENCY=${SKIP_LATENCY:-0}
+LAT_RATE=${LAT_RATE:-200}
+LAT_S=${LAT_S:-10}
 RATE=0
+CONF=msgr.conf
+RUN_S=$DURATION
+SETTLE=0
 DRAIN_S=${DRAIN_S:-10}
 DRAIN_PROCS=${DRAIN_PROCS:-1}
 PAGES=${PAGES:-64}
@@ -107,7 +116,7 @@ graph=""
 if [ "$SKIP_DRAIN" != 1 ]; then
 	# graph_fast (C) answers every call at once, so the drain measures the connector; it
 	# exits by itself after the run's worst case.
-	build/bench/graph_fast 0 "$work/stub.port" "$work/graph.log" $((DURATION * 3 + DRAIN_S + 120)) &
+	build/bench/graph_fast 0 "$work/stub.port" "$work/graph.log" $((DURATION * 3 + DRAIN_S + LAT_S + 120)) &
 	stub_pid=$!
 	i=0
 	while [ ! -s "$work/stub.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -140,6 +149,10 @@ responder = { threads = $THREADS_PER_PROC;$hc_key };
 connectors = (
 $connectors );
 CONF
+# The latency run's: the responders' own worker answers each webhook right after its 200
+# (worker.budget_ms), as the shipped config does.
+sed 's/^worker = { budget_ms = 0; };/worker = { budget_ms = 1000; };/' "$work/msgr.conf" \
+	> "$work/msgr-lat.conf"
 # Timestamps end now: the drain answers inside the 24-hour window.
 python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies.txt" \
 	"$(( $(date +%s) * 1000 - COUNT ))" "$PAGES"
@@ -156,15 +169,17 @@ server.errorlog = "$work/error-$name.log"
 server.modules += ( "mod_fastcgi" )
 fastcgi.server = ( "/webhook" => (( "socket" => "$work/$name.sock", "bin-path" => "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")",
   "max-procs" => $PROCS, "check-local" => "disable",
-  "bin-environment" => ( "MSGR_CONFIG" => "$work/msgr.conf" ) )) )
+  "bin-environment" => ( "MSGR_CONFIG" => "$work/$CONF" ) )) )
 CONF
 	rm -f "$work/state.db" "$work/state.db-wal" "$work/state.db-shm"
 	lighttpd -f "$work/lighttpd.conf"
 	sleep 1
 	BENCH_BODIES="$work/bodies.txt" BENCH_THREADS=$THREADS BENCH_PATH=/webhook/messenger \
 		BENCH_RATE=$RATE BENCH_CONNS=$CONNS \
-		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua \
+		wrk -t"$THREADS" -c"$CONNS" -d"${RUN_S}s" --latency -s bench/post.lua \
 		"http://127.0.0.1:$PORT/webhook/messenger" > "bench/results/$name.txt"
+	# The worker of the responders (latency run) finishes what it took.
+	[ "$SETTLE" = 0 ] || sleep "$SETTLE"
 	# The largest resident set of the pool's processes, as they are after the run.
 	rss=$(for p in $(pgrep -P "$(cat "$work/lighttpd.pid")"); do
 		awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done | sort -n | tail -1)
@@ -226,3 +241,29 @@ if [ "$SKIP_HALF" != 1 ]; then
 	RATE=0
 fi
 [ "$SKIP_DRAIN" = 1 ] || drain
+if [ "$SKIP_LATENCY" != 1 ] && [ "$SKIP_DRAIN" != 1 ]; then
+	# Webhook to Send API: LAT_RATE webhooks a second for LAT_S seconds, each of a user of its
+	# own, answered by the responders' worker; the Graph API stub logs when each Send API call
+	# arrives (microseconds), the store when each event was stored (milliseconds).
+	: > "$work/graph.log"
+	RATE=$LAT_RATE CONF=msgr-lat.conf RUN_S=$LAT_S SETTLE=3 run_one "$name-latency" "$MSGR_BIN"
+	python3 - "$work" <<'PY'
+import os, sqlite3, sys
+work = sys.argv[1]
+first = {}
+for line in open(os.path.join(work, "graph.log")):
+    t, who, kind = line.rstrip("\n").split("\t")[:3]
+    if who != "-" and who not in first:
+        first[who] = int(t) / 1000.0
+db = sqlite3.connect(os.path.join(work, "state.db"))
+lat = sorted(first[u] - r for u, r in db.execute("SELECT user_id, received_at FROM events")
+             if u in first)
+n = db.execute("SELECT count(*) FROM events").fetchone()[0]
+if not lat:
+    print("latency        no Send API call matched an event (%d events)" % n)
+else:
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+    print("latency        webhook stored -> first Send API call: p50 %.1f ms  p99 %.1f ms  "
+          "(%d of %d events answered)" % (q(0.5), q(0.99), len(lat), n))
+PY
+fi
