@@ -13,9 +13,9 @@
 # Before measuring, each peer gets one well signed and one wrongly signed webhook
 # (bench/peers/probe.py): the run stops if the wrongly signed one is acknowledged.
 #
-# Prints one line per run, as bench/run.sh's run_one does, plus the resident memory of all the
-# peer's processes after the run (VmRSS from /proc, summed; a cluster's primary included):
-#     NAME  req/s  p50  p99  non-2xx  RSS
+# Prints one line per run, as bench/run.sh's run_one does (rss: the largest process's VmRSS
+# after the run), then the sum over all the peer's processes (a cluster's primary included):
+#     NAME  req/s  p50  p99  non-2xx  rss  sum
 # and leaves wrk's output in bench/results/peers-NAME.txt. Loopback only; each Node process
 # exits by itself DURATION + 60 s after it starts, npm ci is given 10 minutes; every process
 # and the temp dir are removed on exit. A measurement, never a pass/fail test.
@@ -125,11 +125,11 @@ start() {
 	fi
 }
 
-# rss: the sum of VmRSS over the pids in $work/ready, in MiB.
+# rss: VmRSS of the pids in $work/ready: "LARGEST SUM N", in MB (MiB, as run.sh prints them).
 rss() {
 	for p in $(cat "$work/ready"); do
 		awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true
-	done | awk '{s += $1} END {printf "%.1f MiB", s / 1024}'
+	done | awk '{s += $1; n++; if ($1 > m) m = $1} END {printf "%.1f %.1f %d", m / 1024, s / 1024, n}'
 }
 
 # run_one NAME PEER WORKERS: one wrk run against the peer; prints bench/run.sh's line and RSS.
@@ -146,8 +146,11 @@ run_one() {
 	p50=$(awk '$1 == "50%" {print $2}' "bench/results/peers-$name.txt")
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/peers-$name.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "bench/results/peers-$name.txt")
-	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s RSS %s\n' "$name" "$rps" "$p50" \
-		"$p99" "${non2xx:-0}" "$mem"
+	# As run.sh's line (rss: the largest process), then the sum over all the peer's processes.
+	set -- $mem
+	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s rss %s MB   sum %s MB (%s)\n' \
+		"$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$1" "$2" \
+		"$3 process$( [ "$3" = 1 ] || echo es)"
 	errors=$(awk '/Socket errors/' "bench/results/peers-$name.txt")
 	[ -z "$errors" ] || echo "               wrk:$errors" | sed 's/Socket errors://'
 	# What the peer said during the run (nothing, when all went well): its first lines.
