@@ -81,21 +81,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *d;
-	DIR *dir;
-	char p[512];
 
 	msgr_commit_close(f->c);
-	if ((dir = opendir(f->dir)) != NULL) {
-		while ((d = readdir(dir)) != NULL) {
-			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", f->dir, d->d_name);
-			unlink(p);
-		}
-		closedir(dir);
-	}
-	rmdir(f->dir);
+	unit_rmdir_all(f->dir);
 	free(f);
 	return 0;
 }

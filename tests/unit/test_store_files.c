@@ -41,31 +41,12 @@ setup(void **state)
 	return 0;
 }
 
-static void
-empty_dir(const char *path)
-{
-	struct dirent *d;
-	DIR *dir;
-	char p[512];
-
-	if ((dir = opendir(path)) == NULL)
-		return;
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, d->d_name);
-		(void)unlink(p);
-	}
-	closedir(dir);
-}
-
 static int
 teardown(void **state)
 {
 	struct fx *f = *state;
 
-	empty_dir(f->dir);
-	(void)rmdir(f->dir);
+	unit_rmdir_all(f->dir);
 	free(f);
 	return 0;
 }
@@ -129,7 +110,7 @@ test_private_whatever_the_umask(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
-		empty_dir(f->dir);
+		unit_empty_dir(f->dir);
 		old = umask(masks[i]);
 		if (open_at(f->path, 1, &st, err, sizeof(err)) != MSGR_OK)
 			fail_msg("open: %s", err);
@@ -144,7 +125,7 @@ test_private_whatever_the_umask(void **state)
 		(void)umask(old);
 	}
 	/* journal = "delete": the rollback journal is created like the database */
-	empty_dir(f->dir);
+	unit_empty_dir(f->dir);
 	old = umask(0);
 	if (open_at(f->path, 0, &st, err, sizeof(err)) != MSGR_OK)
 		fail_msg("open: %s", err);
@@ -225,7 +206,7 @@ test_fresh_file_race(void **state)
 
 	for (round = 0; round < ROUNDS; round++) {
 		wal = round % 3 != 2;
-		empty_dir(f->dir);
+		unit_empty_dir(f->dir);
 		assert_int_equal(pipe(start), 0);
 		assert_int_equal(pipe(out), 0);
 		for (i = 0; i < RACERS; i++) {

@@ -10,6 +10,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <unistd.h>
+
+/* Removes the files of a test's temporary folder (no subfolders: the tests make none), and
+ * with unit_rmdir_all the folder too. Best effort: a teardown must not fail on what is
+ * already gone. */
+static inline void
+unit_empty_dir(const char *path)
+{
+	struct dirent *d;
+	DIR *dir;
+	char p[512];
+
+	if ((dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, d->d_name);
+		(void)unlink(p);
+	}
+	closedir(dir);
+}
+
+static inline void
+unit_rmdir_all(const char *path)
+{
+	unit_empty_dir(path);
+	(void)rmdir(path);
+}
 
 /* Folder of the test data (tests/data), overridable for out-of-tree runs. */
 static inline const char *
