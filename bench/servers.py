@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""bench/servers.py — wrk through every shipped set-up: messenger.fcgi against a bare responder.
+
+For each set-up the real web server is started on 127.0.0.1 with the repository's snippet,
+exactly as the integration tests start it (tests/servers/webenv.py: lighttpd/messenger.conf,
+nginx/messenger.conf and apache/proxy-fcgi-vhost.conf with the spawn-fcgi pool of
+apache/messenger-fcgi.service, apache/fcgid-vhost.conf), twice, back to back: once with
+build/bench/bare_fcgi in the responder's place (reads the body, answers 200) and once with
+cgi-bin/messenger.fcgi. wrk posts signed webhooks with unique mids as bench/run.sh does
+(bench/post.lua, bodies from bench/gen_bodies.py). After each run: the responders' VmRSS
+(/proc/PID/status), then the servers are stopped and, for messenger.fcgi, the events in
+state.db are counted against wrk's 2xx answers. One table at the end; the share of bare is
+the ratio of the two runs of one set-up, measured one after the other.
+
+Environment (as bench/run.sh):
+  SETUPS=lighttpd,nginx,proxy_fcgi,fcgid   which set-ups, in this order
+  DURATION=10 CONNS=32 THREADS=2           wrk: seconds, connections, threads
+  THREADS_PER_PROC=1                       responder.threads (examples/msgr.conf ships 1)
+  POOL=4                                   spawn-fcgi's -F (the unit's 4) for nginx and
+                                           proxy_fcgi; lighttpd's and mod_fcgid's pools are
+                                           the snippets' own (2 and at most 8 processes)
+  WARMUP=3                                 seconds of load before each measured run, with
+                                           bodies of their own (mod_fcgid starts its
+                                           processes under load; the others warm caches)
+  ROUNDS=1                                 bare + messenger pairs per set-up
+  COUNT=200000                             signed bodies generated (distinct mids)
+  SYNC=full                                state.sync
+A measurement, never a pass/fail test: loopback only, every wait bounded, every server, pool
+and temp dir removed at the end, also on Ctrl-C. As root the servers' workers and the
+responders run as www-data (webenv). Raw wrk output: bench/results/servers-*.txt.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
+import webenv  # noqa: E402
+from webenv import curl, find_program  # noqa: E402
+import harness  # noqa: E402  (tests/integration, on the path once webenv is imported)
+
+SETUPS = [s for s in os.environ.get("SETUPS", "lighttpd,nginx,proxy_fcgi,fcgid").split(",") if s]
+DURATION = int(os.environ.get("DURATION", "10"))
+CONNS = int(os.environ.get("CONNS", "32"))
+THREADS = int(os.environ.get("THREADS", "2"))
+THREADS_PER_PROC = int(os.environ.get("THREADS_PER_PROC", "1"))
+POOL = int(os.environ.get("POOL", "4"))
+WARMUP = int(os.environ.get("WARMUP", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "1"))
+COUNT = int(os.environ.get("COUNT", "200000"))
+SYNC = os.environ.get("SYNC", "full")
+
+# The connector and secret of bench/run.sh (a bench-only secret, never a real one).
+SECRET = "benchsecret0123456789"
+PAGE = "100000000000001"
+BARE = os.path.join(ROOT, "build", "bench", "bare_fcgi")
+MESSENGER = harness.FCGI
+RESULTS = os.path.join(ROOT, "bench", "results")
+KNOWN = ("lighttpd", "nginx", "proxy_fcgi", "fcgid")
+
+
+class BenchEnv(webenv.WebEnv):
+    """webenv's WebEnv with the bench's responder config (one connector, intake only) and,
+    for the bare run, bench/bare_fcgi copied where the responder would be. The set-up
+    functions of webenv (lighttpd_env, nginx_env, apache_env) build the server around it
+    unchanged: they are called with this class in webenv.WebEnv's place."""
+    binary = MESSENGER
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.bare = self.binary == BARE
+        # webenv copied messenger.fcgi to a private path (found by /proc/PID/exe); the bare
+        # run puts its own binary there.
+        shutil.copy2(self.binary, self.fcgi)
+        self.c1 = harness.Connector("bench", "/messenger", "200000000000001", PAGE,
+                                    "benchtoken0123456789", "benchverify", SECRET)
+        self.connectors = [self.c1]
+
+    def write_config(self, extra=""):
+        """bench/run.sh's config: the store in the temp dir, intake only."""
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("""# bench/servers.py
+state = { path = "state.db"; sync = "%s"; };
+log_level = "warn";
+worker = { budget_ms = 0; };
+responder = { threads = %d; };
+connectors = (
+  { id = "bench"; path = "/messenger";
+    app_id = "200000000000001"; page_id = "%s";
+    call_token = "benchtoken0123456789"; webhook_token = "benchverify";
+    secret = "%s"; bot = { type = "stories"; file = "stories.conf"; }; } );
+""" % (SYNC, THREADS_PER_PROC, PAGE, SECRET))
+
+    def start_pool(self, nproc=None):
+        return super().start_pool(POOL)
+
+    def wait_ready(self, path):
+        """messenger.fcgi: webenv's check (the verification GET answers the challenge). The
+        bare responder answers 200 EVENT_RECEIVED to anything: that is its readiness."""
+        if not self.bare:
+            return super().wait_ready(path)
+        url = self.base + path + self.c1.path
+        deadline = time.time() + webenv.START_TIMEOUT
+        last = None
+        while time.time() < deadline:
+            for label, p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError("%s exited with %s at start" % (label, p.returncode))
+            try:
+                last = curl(url, timeout=3)
+                if last.status == 200 and last.body == b"EVENT_RECEIVED":
+                    return
+            except (subprocess.TimeoutExpired, RuntimeError) as e:
+                last = e
+            time.sleep(0.2)
+        raise RuntimeError("%s (bare) does not answer on %s (last: %r)" % (
+            self.name, self.base, last))
+
+
+def nginx_env():
+    """webenv.nginx_env() with the host around the snippet as Debian's /etc/nginx/nginx.conf
+    has it (worker_processes auto, worker_connections 768): the tests' 64 connections are
+    too few for 32 clients and their 32 connections to the pool (nginx then drops
+    requests). The snippet and the spawn-fcgi pool are webenv's, unchanged."""
+    nginx = webenv.need("nginx")
+    env = webenv.WebEnv("nginx")
+    try:
+        d = env.dir
+        for sub in ("www", "tmp"):
+            os.makedirs(os.path.join(d, sub))
+        shutil.copy("/etc/nginx/fastcgi_params", os.path.join(d, "fastcgi_params"))
+        with open(os.path.join(d, "messenger.conf"), "w") as f:
+            f.write(webenv.render("nginx/messenger.conf", {"MSGR_RUN": env.run_dir}))
+        error_log = os.path.join(d, "nginx-error.log")
+        user = ""
+        if env.root:
+            name, group, _, _ = env.user
+            user = "user %s %s;" % (name, group)
+        text = """# written by bench/servers.py: Debian's nginx.conf values around the snippet
+%(user)s
+daemon off;
+worker_processes auto;
+pid %(d)s/nginx.pid;
+error_log %(err)s warn;
+events { worker_connections 768; }
+http {
+    access_log off;
+    client_body_temp_path %(d)s/tmp/body;
+    fastcgi_temp_path %(d)s/tmp/fastcgi;
+    proxy_temp_path %(d)s/tmp/proxy;
+    uwsgi_temp_path %(d)s/tmp/uwsgi;
+    scgi_temp_path %(d)s/tmp/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        server_name 127.0.0.1;
+        root %(d)s/www;
+        include messenger.conf;
+    }
+}
+""" % {"user": user, "d": d, "err": error_log, "port": env.port}
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        env.server_logs.append(error_log)
+        env.start_pool()
+        env.give_away()
+        argv = [nginx, "-p", d, "-c", conf, "-e", error_log]
+        p = subprocess.run(argv + ["-t"], capture_output=True, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError("nginx -t refuses the config: " +
+                               (p.stdout + p.stderr).decode("utf-8", "replace"))
+        env.spawn("nginx", argv, os.path.join(d, "nginx-console.log"))
+        env.wait_ready("/hooks")
+        env.prefix = "/hooks"
+        return env
+    except BaseException:
+        env.cleanup()
+        raise
+
+
+def start(setup, binary):
+    BenchEnv.binary = binary
+    webenv.WebEnv = BenchEnv
+    if setup == "lighttpd":
+        return webenv.lighttpd_env()
+    if setup == "nginx":
+        return nginx_env()
+    return webenv.apache_env(setup)
+
+
+def wrk(env, bodies, seconds, out):
+    """bench/run.sh's wrk line against the set-up's webhook URL; returns wrk's output."""
+    path = env.prefix + env.c1.path
+    e = dict(os.environ, BENCH_BODIES=bodies, BENCH_THREADS=str(THREADS), BENCH_PATH=path)
+    p = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % seconds,
+                        "--latency", "-s", os.path.join(HERE, "post.lua"), env.base + path],
+                       env=e, capture_output=True, timeout=seconds + 60)
+    text = p.stdout.decode("utf-8", "replace")
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    if p.returncode != 0:
+        raise RuntimeError("wrk failed (%d): %s" % (p.returncode, p.stderr.decode()[-500:]))
+    return text
+
+
+def parse(text):
+    def grab(pattern, conv=str, default=None):
+        m = re.search(pattern, text, re.M)
+        return conv(m.group(1)) if m else default
+    r = {"rps": grab(r"^Requests/sec:\s+([\d.]+)", float, 0.0),
+         "requests": grab(r"^\s*(\d+) requests in", int, 0),
+         "p50": grab(r"^\s+50%\s+(\S+)"), "p99": grab(r"^\s+99%\s+(\S+)"),
+         "non2xx": grab(r"Non-2xx or 3xx responses:\s+(\d+)", int, 0)}
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    r["sockerr"] = sum(int(x) for x in m.groups()) if m else 0
+    r["ok"] = r["requests"] - r["non2xx"]
+    return r
+
+
+def rss(env):
+    """VmRSS in KiB of each live responder process of this set-up."""
+    out = []
+    for pid in env.responder_pids():
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        out.append(int(line.split()[1]))
+        except OSError:
+            pass
+    return out
+
+
+def count(env):
+    return env.query("SELECT count(*) AS n FROM events")[0]["n"]
+
+
+def run_one(setup, binary, bodies, warm, rnd):
+    label = "bare" if binary == BARE else "messenger"
+    env = start(setup, binary)
+    try:
+        before = 0
+        if WARMUP > 0:
+            wrk(env, warm, WARMUP, None)
+            if binary != BARE:
+                before = count(env)
+        name = "servers-%s-%s-t%d%s.txt" % (setup, label, THREADS_PER_PROC,
+                                            "" if rnd == 0 else "-r%d" % (rnd + 1))
+        r = parse(wrk(env, bodies, DURATION, os.path.join(RESULTS, name)))
+        sizes = rss(env)
+        r["procs"] = len(sizes)
+        r["rss_max"] = max(sizes) if sizes else 0
+        r["rss_mean"] = sum(sizes) / len(sizes) if sizes else 0
+        killed = env.stop_servers()
+        if killed:
+            print("# %s %s: had to kill %s" % (setup, label, ", ".join(killed)), flush=True)
+        # After the stop: the requests in flight when wrk stopped have been committed too.
+        r["stored"] = count(env) - before if binary != BARE else None
+        r["setup"], r["responder"] = setup, label
+        return r
+    finally:
+        env.cleanup()
+
+
+def mib(kib):
+    return "%.1f MiB" % (kib / 1024.0)
+
+
+def row(r, share):
+    stored = "-" if r["stored"] is None else "{:,}".format(r["stored"])
+    return "| %s | %s | %d | {:,} | %s | %s | %s | %s | {:,} | %s | %s | %s |".format(
+        round(r["rps"]), r["ok"]) % (
+        r["setup"], "bare libfcgi" if r["responder"] == "bare" else "messenger.fcgi",
+        r["procs"], r["p50"], r["p99"], errors(r), share, stored, mib(r["rss_max"]), mib(r["rss_mean"]))
+
+
+def errors(r):
+    """wrk's non-2xx answers, and its socket errors (timeouts included) when there are any."""
+    if r["sockerr"]:
+        return "%d (+%d socket errors)" % (r["non2xx"], r["sockerr"])
+    return "%d" % r["non2xx"]
+
+
+def main():
+    for s in SETUPS:
+        if s not in KNOWN:
+            sys.exit("servers.py: SETUPS takes %s" % ",".join(KNOWN))
+    for tool in ("wrk",):
+        if find_program(tool) is None:
+            sys.exit("servers.py: %s is not installed (sh scripts/deps.sh --test)" % tool)
+    for b in (BARE, MESSENGER):
+        if not os.access(b, os.X_OK):
+            sys.exit("servers.py: %s is missing: make all build/bench/bare_fcgi" % b)
+    # Ctrl-C, SIGTERM and SIGHUP unwind: every finally below stops what it started. Further
+    # signals are ignored from then on, so a second Ctrl-C cannot cut the cleanup short
+    # (it is bounded: webenv's stop waits 5 s, then kills).
+    def stop(signum, frame):
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop)
+    os.makedirs(RESULTS, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="msgr-bench-servers.")
+    rows = []
+    try:
+        bodies = os.path.join(work, "bodies.txt")
+        warm = os.path.join(work, "warm.txt")
+        gen = os.path.join(HERE, "gen_bodies.py")
+        now = int(time.time() * 1000)
+        subprocess.run([sys.executable, gen, SECRET, PAGE, str(COUNT), bodies,
+                        str(now - COUNT)], check=True, timeout=300)
+        # Warm-up bodies: other mids (other timestamps), so the measured run stores its own.
+        subprocess.run([sys.executable, gen, SECRET, PAGE, str(COUNT // 4), warm,
+                        str(now - 10 * COUNT)], check=True, timeout=300)
+        print("setups=%s duration=%ds conns=%d wrk_threads=%d threads_per_proc=%d pool=%d "
+              "warmup=%ds sync=%s" % (",".join(SETUPS), DURATION, CONNS, THREADS,
+                                      THREADS_PER_PROC, POOL, WARMUP, SYNC), flush=True)
+        for setup in SETUPS:
+            for rnd in range(ROUNDS):
+                try:
+                    b = run_one(setup, BARE, bodies, warm, rnd)
+                    m = run_one(setup, MESSENGER, bodies, warm, rnd)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    print("# %s: %s" % (setup, str(e)[:2000]), flush=True)
+                    continue
+                share = "%.0f%%" % (100.0 * m["rps"] / b["rps"]) if b["rps"] else "-"
+                for r in (b, m):
+                    print("%-10s %-9s %2d procs %9.0f req/s  p50 %-9s p99 %-9s non-2xx %s  "
+                          "2xx %d  stored %s  rss max %s mean %s" % (
+                              setup, r["responder"], r["procs"], r["rps"], r["p50"], r["p99"],
+                              errors(r), r["ok"],
+                              "-" if r["stored"] is None else r["stored"],
+                              mib(r["rss_max"]), mib(r["rss_mean"])), flush=True)
+                rows.append(row(b, "-"))
+                rows.append(row(m, share))
+    except KeyboardInterrupt:
+        print("# interrupted", flush=True)
+        return 130
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| set-up | responder | processes | requests/s | p50 | p99 | non-2xx | share of bare "
+          "| 2xx answered | events stored | RSS max | RSS mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for line in rows:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
