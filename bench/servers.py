@@ -199,6 +199,7 @@ def wrk(env, bodies, seconds, out):
     """bench/run.sh's wrk line against the set-up's webhook URL; returns wrk's output."""
     path = env.prefix + env.c1.path
     e = dict(os.environ, BENCH_BODIES=bodies, BENCH_THREADS=str(THREADS), BENCH_PATH=path)
+    e.pop("BENCH_RATE", None)     # saturation, as bench/run.sh's first run
     p = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % seconds,
                         "--latency", "-s", os.path.join(HERE, "post.lua"), env.base + path],
                        env=e, capture_output=True, timeout=seconds + 60)
