@@ -25,6 +25,7 @@ Environment (as bench/run.sh):
   ROUNDS=1                                 bare + messenger pairs per set-up
   COUNT=200000                             signed bodies generated (distinct mids)
   SYNC=full                                state.sync
+  HOST_COMMIT=true|false                   responder.host_commit (unset: the default, on)
 A measurement, never a pass/fail test: loopback only, every wait bounded, every server, pool
 and temp dir removed at the end, also on Ctrl-C. As root the servers' workers and the
 responders run as www-data (webenv). Raw wrk output: bench/results/servers-*.txt.
@@ -55,6 +56,7 @@ WARMUP = int(os.environ.get("WARMUP", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 COUNT = int(os.environ.get("COUNT", "200000"))
 SYNC = os.environ.get("SYNC", "full")
+HOST_COMMIT = os.environ.get("HOST_COMMIT", "")
 
 # The connector and secret of bench/run.sh (a bench-only secret, never a real one).
 SECRET = "benchsecret0123456789"
@@ -90,13 +92,14 @@ class BenchEnv(webenv.WebEnv):
 state = { path = "state.db"; sync = "%s"; };
 log_level = "warn";
 worker = { budget_ms = 0; };
-responder = { threads = %d; };
+responder = { threads = %d;%s };
 connectors = (
   { id = "bench"; path = "/messenger";
     app_id = "200000000000001"; page_id = "%s";
     call_token = "benchtoken0123456789"; webhook_token = "benchverify";
     secret = "%s"; bot = { type = "stories"; file = "stories.conf"; }; } );
-""" % (SYNC, THREADS_PER_PROC, PAGE, SECRET))
+""" % (SYNC, THREADS_PER_PROC,
+       " host_commit = %s;" % HOST_COMMIT if HOST_COMMIT else "", PAGE, SECRET))
 
     def start_pool(self, nproc=None):
         return super().start_pool(POOL)
@@ -253,8 +256,9 @@ def run_one(setup, binary, bodies, warm, rnd):
             wrk(env, warm, WARMUP, None)
             if binary != BARE:
                 before = count(env)
-        name = "servers-%s-%s-t%d%s.txt" % (setup, label, THREADS_PER_PROC,
-                                            "" if rnd == 0 else "-r%d" % (rnd + 1))
+        name = "servers-%s-%s-t%d%s%s.txt" % (
+            setup, label, THREADS_PER_PROC, "-alone" if HOST_COMMIT == "false" else "",
+            "" if rnd == 0 else "-r%d" % (rnd + 1))
         r = parse(wrk(env, bodies, DURATION, os.path.join(RESULTS, name)))
         sizes = rss(env)
         r["procs"] = len(sizes)
@@ -294,6 +298,8 @@ def main():
     for s in SETUPS:
         if s not in KNOWN:
             sys.exit("servers.py: SETUPS takes %s" % ",".join(KNOWN))
+    if HOST_COMMIT not in ("", "true", "false"):
+        sys.exit("servers.py: HOST_COMMIT is true or false")
     for tool in ("wrk",):
         if find_program(tool) is None:
             sys.exit("servers.py: %s is not installed (sh scripts/deps.sh --test)" % tool)
@@ -323,8 +329,9 @@ def main():
         subprocess.run([sys.executable, gen, SECRET, PAGE, str(COUNT // 4), warm,
                         str(now - 10 * COUNT)], check=True, timeout=300)
         print("setups=%s duration=%ds conns=%d wrk_threads=%d threads_per_proc=%d pool=%d "
-              "warmup=%ds sync=%s" % (",".join(SETUPS), DURATION, CONNS, THREADS,
-                                      THREADS_PER_PROC, POOL, WARMUP, SYNC), flush=True)
+              "warmup=%ds sync=%s host_commit=%s" % (
+                  ",".join(SETUPS), DURATION, CONNS, THREADS, THREADS_PER_PROC, POOL, WARMUP,
+                  SYNC, HOST_COMMIT or "default"), flush=True)
         for setup in SETUPS:
             for rnd in range(ROUNDS):
                 try:
