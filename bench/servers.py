@@ -15,7 +15,9 @@ the ratio of the two runs of one set-up, measured one after the other.
 Environment (as bench/run.sh):
   SETUPS=lighttpd,nginx,proxy_fcgi,fcgid   which set-ups, in this order
   DURATION=10 CONNS=32 THREADS=2           wrk: seconds, connections, threads
-  THREADS_PER_PROC=1                       responder.threads (examples/msgr.conf ships 1)
+  THREADS_PER_PROC=N                       responder.threads in every set-up; unset: what
+                                           examples/msgr.conf ships for a fixed pool (8), and
+                                           1 under mod_fcgid, as that file tells
   POOL=4                                   spawn-fcgi's -F (the unit's 4) for nginx and
                                            proxy_fcgi; lighttpd's and mod_fcgid's pools are
                                            the snippets' own (2 and at most 8 processes)
@@ -50,7 +52,7 @@ SETUPS = [s for s in os.environ.get("SETUPS", "lighttpd,nginx,proxy_fcgi,fcgid")
 DURATION = int(os.environ.get("DURATION", "10"))
 CONNS = int(os.environ.get("CONNS", "32"))
 THREADS = int(os.environ.get("THREADS", "2"))
-THREADS_PER_PROC = int(os.environ.get("THREADS_PER_PROC", "1"))
+THREADS_PER_PROC = os.environ.get("THREADS_PER_PROC", "")
 POOL = int(os.environ.get("POOL", "4"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
@@ -67,12 +69,29 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 KNOWN = ("lighttpd", "nginx", "proxy_fcgi", "fcgid")
 
 
+def shipped_threads():
+    """responder.threads of examples/msgr.conf, the config people start from."""
+    with open(os.path.join(ROOT, "examples", "msgr.conf")) as f:
+        m = re.search(r"^responder\s*=\s*\{[^}]*\bthreads\s*=\s*(\d+)\s*;", f.read(), re.M)
+    if not m:
+        raise RuntimeError("examples/msgr.conf: no responder = { threads = N; } line")
+    return int(m.group(1))
+
+
+def threads_for(setup):
+    if THREADS_PER_PROC:
+        return int(THREADS_PER_PROC)
+    # mod_fcgid hands a process one request at a time: examples/msgr.conf says to set 1.
+    return 1 if setup == "fcgid" else shipped_threads()
+
+
 class BenchEnv(webenv.WebEnv):
     """webenv's WebEnv with the bench's responder config (one connector, intake only) and,
     for the bare run, bench/bare_fcgi copied where the responder would be. The set-up
     functions of webenv (lighttpd_env, nginx_env, apache_env) build the server around it
     unchanged: they are called with this class in webenv.WebEnv's place."""
     binary = MESSENGER
+    threads = 1
 
     def __init__(self, name):
         super().__init__(name)
@@ -98,7 +117,7 @@ connectors = (
     app_id = "200000000000001"; page_id = "%s";
     call_token = "benchtoken0123456789"; webhook_token = "benchverify";
     secret = "%s"; bot = { type = "stories"; file = "stories.conf"; }; } );
-""" % (SYNC, THREADS_PER_PROC,
+""" % (SYNC, self.threads,
        " host_commit = %s;" % HOST_COMMIT if HOST_COMMIT else "", PAGE, SECRET))
 
     def start_pool(self, nproc=None):
@@ -190,6 +209,7 @@ http {
 
 def start(setup, binary):
     BenchEnv.binary = binary
+    BenchEnv.threads = threads_for(setup)
     webenv.WebEnv = BenchEnv
     if setup == "lighttpd":
         return webenv.lighttpd_env()
@@ -257,7 +277,7 @@ def run_one(setup, binary, bodies, warm, rnd):
             if binary != BARE:
                 before = count(env)
         name = "servers-%s-%s-t%d%s%s.txt" % (
-            setup, label, THREADS_PER_PROC, "-alone" if HOST_COMMIT == "false" else "",
+            setup, label, threads_for(setup), "-alone" if HOST_COMMIT == "false" else "",
             "" if rnd == 0 else "-r%d" % (rnd + 1))
         r = parse(wrk(env, bodies, DURATION, os.path.join(RESULTS, name)))
         sizes = rss(env)
@@ -270,6 +290,7 @@ def run_one(setup, binary, bodies, warm, rnd):
         # After the stop: the requests in flight when wrk stopped have been committed too.
         r["stored"] = count(env) - before if binary != BARE else None
         r["setup"], r["responder"] = setup, label
+        r["threads"] = threads_for(setup) if binary != BARE else 1
         return r
     finally:
         env.cleanup()
@@ -281,10 +302,11 @@ def mib(kib):
 
 def row(r, share):
     stored = "-" if r["stored"] is None else "{:,}".format(r["stored"])
-    return "| %s | %s | %d | {:,} | %s | %s | %s | %s | {:,} | %s | %s | %s |".format(
+    return "| %s | %s | %d | %d | {:,} | %s | %s | %s | %s | {:,} | %s | %s | %s |".format(
         round(r["rps"]), r["ok"]) % (
         r["setup"], "bare libfcgi" if r["responder"] == "bare" else "messenger.fcgi",
-        r["procs"], r["p50"], r["p99"], errors(r), share, stored, mib(r["rss_max"]), mib(r["rss_mean"]))
+        r["procs"], r["threads"], r["p50"], r["p99"], errors(r), share, stored,
+        mib(r["rss_max"]), mib(r["rss_mean"]))
 
 
 def errors(r):
@@ -328,9 +350,10 @@ def main():
         # Warm-up bodies: other mids (other timestamps), so the measured run stores its own.
         subprocess.run([sys.executable, gen, SECRET, PAGE, str(COUNT // 4), warm,
                         str(now - 10 * COUNT)], check=True, timeout=300)
-        print("setups=%s duration=%ds conns=%d wrk_threads=%d threads_per_proc=%d pool=%d "
+        print("setups=%s duration=%ds conns=%d wrk_threads=%d threads_per_proc=%s pool=%d "
               "warmup=%ds sync=%s host_commit=%s" % (
-                  ",".join(SETUPS), DURATION, CONNS, THREADS, THREADS_PER_PROC, POOL, WARMUP,
+                  ",".join(SETUPS), DURATION, CONNS, THREADS,
+                  ",".join("%s:%d" % (x, threads_for(x)) for x in SETUPS), POOL, WARMUP,
                   SYNC, HOST_COMMIT or "default"), flush=True)
         for setup in SETUPS:
             for rnd in range(ROUNDS):
@@ -342,10 +365,10 @@ def main():
                     continue
                 share = "%.0f%%" % (100.0 * m["rps"] / b["rps"]) if b["rps"] else "-"
                 for r in (b, m):
-                    print("%-10s %-9s %2d procs %9.0f req/s  p50 %-9s p99 %-9s non-2xx %s  "
-                          "2xx %d  stored %s  rss max %s mean %s" % (
-                              setup, r["responder"], r["procs"], r["rps"], r["p50"], r["p99"],
-                              errors(r), r["ok"],
+                    print("%-10s %-9s %2d procs %2d thr %9.0f req/s  p50 %-9s p99 %-9s "
+                          "non-2xx %s  2xx %d  stored %s  rss max %s mean %s" % (
+                              setup, r["responder"], r["procs"], r["threads"], r["rps"],
+                              r["p50"], r["p99"], errors(r), r["ok"],
                               "-" if r["stored"] is None else r["stored"],
                               mib(r["rss_max"]), mib(r["rss_mean"])), flush=True)
                 rows.append(row(b, "-"))
@@ -356,9 +379,9 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| set-up | responder | processes | requests/s | p50 | p99 | non-2xx | share of bare "
-          "| 2xx answered | events stored | RSS max | RSS mean |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| set-up | responder | processes | threads | requests/s | p50 | p99 | non-2xx "
+          "| share of bare | 2xx answered | events stored | RSS max | RSS mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in rows:
         print(line)
     return 0
