@@ -8,7 +8,8 @@ apache/messenger-fcgi.service, apache/fcgid-vhost.conf), twice, back to back: on
 build/bench/bare_fcgi in the responder's place (reads the body, answers 200) and once with
 cgi-bin/messenger.fcgi. wrk posts signed webhooks with unique mids as bench/run.sh does
 (bench/post.lua, bodies from bench/gen_bodies.py). After each run: the responders' VmRSS
-(/proc/PID/status), then the servers are stopped and, for messenger.fcgi, the events in
+(/proc/PID/status) and their CPU time per request (/proc/PID/stat, over the measured
+run), then the servers are stopped and, for messenger.fcgi, the events in
 state.db are counted against wrk's 2xx answers. One table at the end; the share of bare is
 the ratio of the two runs of one set-up, measured one after the other.
 
@@ -263,6 +264,20 @@ def rss(env):
     return out
 
 
+def cpu(env):
+    """CPU time (user + system, all threads) in seconds of each live responder process."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in env.responder_pids():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def count(env):
     return env.query("SELECT count(*) AS n FROM events")[0]["n"]
 
@@ -279,8 +294,14 @@ def run_one(setup, binary, bodies, warm, rnd):
         name = "servers-%s-%s-t%d%s%s.txt" % (
             setup, label, threads_for(setup), "-alone" if HOST_COMMIT == "false" else "",
             "" if rnd == 0 else "-r%d" % (rnd + 1))
+        c0 = cpu(env)
         r = parse(wrk(env, bodies, DURATION, os.path.join(RESULTS, name)))
+        c1 = cpu(env)
         sizes = rss(env)
+        # The responders' CPU per request answered: steadier than requests/s on a shared
+        # machine (the other work takes wall time from both runs, not CPU time).
+        spent = sum(t - c0.get(pid, 0.0) for pid, t in c1.items())
+        r["cpu_us"] = 1e6 * spent / r["requests"] if r["requests"] else 0.0
         r["procs"] = len(sizes)
         r["rss_max"] = max(sizes) if sizes else 0
         r["rss_mean"] = sum(sizes) / len(sizes) if sizes else 0
@@ -302,11 +323,11 @@ def mib(kib):
 
 def row(r, share):
     stored = "-" if r["stored"] is None else "{:,}".format(r["stored"])
-    return "| %s | %s | %d | %d | {:,} | %s | %s | %s | %s | {:,} | %s | %s | %s |".format(
-        round(r["rps"]), r["ok"]) % (
+    fmt = "| %s | %s | %d | %d | {:,} | %s | %s | %s | %s | {:,} | %s | %.0f µs | %s | %s |"
+    return fmt.format(round(r["rps"]), r["ok"]) % (
         r["setup"], "bare libfcgi" if r["responder"] == "bare" else "messenger.fcgi",
         r["procs"], r["threads"], r["p50"], r["p99"], errors(r), share, stored,
-        mib(r["rss_max"]), mib(r["rss_mean"]))
+        r["cpu_us"], mib(r["rss_max"]), mib(r["rss_mean"]))
 
 
 def errors(r):
@@ -366,10 +387,10 @@ def main():
                 share = "%.0f%%" % (100.0 * m["rps"] / b["rps"]) if b["rps"] else "-"
                 for r in (b, m):
                     print("%-10s %-9s %2d procs %2d thr %9.0f req/s  p50 %-9s p99 %-9s "
-                          "non-2xx %s  2xx %d  stored %s  rss max %s mean %s" % (
+                          "non-2xx %s  2xx %d  stored %s  cpu %.0f us/req  rss max %s mean %s" % (
                               setup, r["responder"], r["procs"], r["threads"], r["rps"],
                               r["p50"], r["p99"], errors(r), r["ok"],
-                              "-" if r["stored"] is None else r["stored"],
+                              "-" if r["stored"] is None else r["stored"], r["cpu_us"],
                               mib(r["rss_max"]), mib(r["rss_mean"])), flush=True)
                 rows.append(row(b, "-"))
                 rows.append(row(m, share))
@@ -380,8 +401,9 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print()
     print("| set-up | responder | processes | threads | requests/s | p50 | p99 | non-2xx "
-          "| share of bare | 2xx answered | events stored | RSS max | RSS mean |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| share of bare | 2xx answered | events stored | responder CPU per request "
+          "| RSS max | RSS mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in rows:
         print(line)
     return 0
