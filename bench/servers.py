@@ -4,7 +4,8 @@
 For each set-up the real web server is started on 127.0.0.1 with the repository's snippet,
 exactly as the integration tests start it (tests/servers/webenv.py: lighttpd/messenger.conf,
 nginx/messenger.conf and apache/proxy-fcgi-vhost.conf with the spawn-fcgi pool of
-apache/messenger-fcgi.service, apache/fcgid-vhost.conf), twice, back to back: once with
+apache/messenger-fcgi.service, apache/fcgid-vhost.conf; only nginx's host config around its
+snippet is the bench's own, see nginx_env), twice, back to back: once with
 build/bench/bare_fcgi in the responder's place (reads the body, answers 200) and once with
 cgi-bin/messenger.fcgi. wrk posts signed webhooks with unique mids as bench/run.sh does
 (bench/post.lua, bodies from bench/gen_bodies.py). After each run: the responders' VmRSS
