@@ -492,7 +492,7 @@ test_concurrent_processes_share(void **state)
 	struct worker w[PROCS];
 	pthread_t t[PROCS];
 	size_t max_group = 0;
-	int i, serving = 0;
+	int i, serving = 0, attempt;
 
 	for (i = 0; i < PROCS; i++)
 		proc_open(&p[i], f->path, 1, 1);
@@ -513,8 +513,9 @@ test_concurrent_processes_share(void **state)
 	assert_true(max_group <= PROCS);
 	/* Overlap made certain: while another writer holds the lock, the committer's transaction
 	 * waits and the other "processes" queue up behind it; once the lock goes, they share the
-	 * next transaction. */
-	{
+	 * next transaction. A machine loaded enough to start the threads later than the hold
+	 * gets another try (three at most). */
+	for (attempt = 0; attempt < 3; attempt++) {
 		sqlite3 *db = NULL;
 		struct one_submit os[PROCS];
 
@@ -523,12 +524,13 @@ test_concurrent_processes_share(void **state)
 		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 		for (i = 0; i < PROCS; i++) {
 			os[i].p = &p[i];
-			snprintf(os[i].key, sizeof(os[i].key), "locked-%d", i);
+			snprintf(os[i].key, sizeof(os[i].key), "locked-%d-%d", attempt, i);
 			os[i].group = 0;
 			os[i].rc = MSGR_ERR_INVALID;
 			assert_int_equal(pthread_create(&t[i], NULL, submit_one, &os[i]), 0);
 		}
-		sleep_ms(500);
+		/* Under the committer's busy timeout (2000 ms): the held group waits, not fails. */
+		sleep_ms(1000);
 		assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(db);
 		max_group = 0;
@@ -538,12 +540,15 @@ test_concurrent_processes_share(void **state)
 			if (os[i].group > max_group)
 				max_group = os[i].group;
 		}
-		assert_true(max_group >= 2);
 		assert_true(max_group <= PROCS);
+		if (max_group >= 2)
+			break;
 	}
+	assert_true(max_group >= 2);
 	for (i = 0; i < PROCS; i++)
 		proc_close(&p[i]);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), PROCS * PER + PROCS);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"),
+	    PROCS * PER + PROCS * (attempt < 3 ? attempt + 1 : 3));
 }
 
 int
