@@ -4,6 +4,9 @@
 #                        cgi-bin/simulator.fcgi (the Messenger simulator, docs/simulator.md)
 #   make check           every test: unit (cmocka), fuzz corpus replay, integration (cgi-fcgi, web servers)
 #   make check SAN=1     the same, built and run under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make valgrind        integration tests with the responder and msgrctl under valgrind memcheck
+#   make tsan            the threaded responder's tests built with ThreadSanitizer (TSAN=1)
+#   make fuzz-run        each fuzz target under libFuzzer (clang) for FUZZ_SECONDS seconds
 #   make CC=clang        builds clean with clang as well as gcc
 #   make install         honours PREFIX and DESTDIR
 #
@@ -53,9 +56,15 @@ ifeq ($(FUZZ),1)
 CFLAGS_ALL += -fsanitize=fuzzer-no-link,address,undefined
 endif
 
+# TSAN=1 builds into build/tsan with ThreadSanitizer (make tsan runs it).
 ifeq ($(SAN),1)
 O           = build/san
 SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(TSAN),1)
+O           = build/tsan
+SANFLAGS    = -fsanitize=thread -fno-omit-frame-pointer
+endif
+ifneq ($(SANFLAGS),)
 CFLAGS_ALL += $(SANFLAGS)
 LDFLAGS_ALL += $(SANFLAGS)
 FCGI_OUT    = $(O)/cgi-bin/messenger.fcgi
@@ -79,7 +88,8 @@ FUZZ_BIN = $(FUZZ_SRC:%.c=$(O)/%)
 STATIC   = $(O)/libmsgr.a
 SHARED   = $(O)/libmsgr.so
 
-.PHONY: all check unit integration fuzz install uninstall clean symbols
+.PHONY: all check unit integration fuzz install uninstall clean symbols valgrind tsan tsan-run \
+  fuzz-run
 all: $(STATIC) $(SHARED) $(FCGI_OUT) $(CTL_OUT) $(SIM_OUT)
 
 $(O)/%.o: %.c
@@ -143,6 +153,45 @@ fuzz: $(FUZZ_BIN)
 check: all $(UNIT_BIN) $(FUZZ_BIN)
 	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
 	  sh tests/run
+
+# Memory: the integration tests named below with the responder and msgrctl under valgrind
+# memcheck, on the plain build (tests/valgrind/wrap.sh writes the programs the tests start;
+# tests/proclogs.py turns each process's report into a TAP line after each test: any invalid
+# access or definite leak fails). The choice of tests and why: docs/SECURITY.md "Valgrind".
+VALGRIND_TESTS ?= test_responder.py test_no_content_length.py test_cgi_worker.py \
+  test_msgrctl.py test_ctl_work.py test_worker.py test_worker_pg.py test_bot_api.py \
+  test_handover.py test_setup.py test_group_commit.py test_lighttpd.py
+VG = $(O)/valgrind
+valgrind: all
+	@[ "$(SAN)$(TSAN)" = "" ] || { echo "make valgrind: on the plain build, without SAN=1 or TSAN=1" >&2; exit 1; }
+	rm -rf $(VG)
+	sh tests/valgrind/wrap.sh $(FCGI_OUT) $(VG)/messenger.fcgi $(VG)/logs
+	sh tests/valgrind/wrap.sh $(CTL_OUT) $(VG)/msgrctl $(VG)/logs
+	MSGR_BUILD=$(O) MSGR_FCGI=$(VG)/messenger.fcgi MSGRCTL=$(VG)/msgrctl MSGR_SIM=$(SIM_OUT) \
+	  MSGR_SLOW=valgrind MSGR_PROC_LOGS=$(VG)/logs MSGR_PROC_LOGS_KIND=valgrind \
+	  TIERS=integration INTEGRATION="$(VALGRIND_TESTS)" sh tests/run
+
+# Threads: the tests of the threaded responder (responder.threads > 1: group commit) built
+# with ThreadSanitizer into build/tsan; any report of any process fails (tests/proclogs.py).
+TSAN_UNIT  = test_commit
+TSAN_TESTS = test_group_commit.py test_group_commit_pg.py
+tsan:
+	$(MAKE) --no-print-directory TSAN=1 tsan-run
+tsan-run: all $(TSAN_UNIT:%=$(O)/tests/unit/%)
+	@[ "$(TSAN)" = 1 ] || { echo "make tsan-run: TSAN=1 only (make tsan)" >&2; exit 1; }
+	rm -rf $(O)/tsan-logs && mkdir -p $(O)/tsan-logs
+	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 log_path=$(abspath $(O))/tsan-logs/tsan" \
+	  MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) \
+	  MSGR_SLOW=tsan MSGR_PROC_LOGS=$(O)/tsan-logs MSGR_PROC_LOGS_KIND=tsan \
+	  TIERS="unit integration" UNIT="$(TSAN_UNIT)" INTEGRATION="$(TSAN_TESTS)" sh tests/run
+
+# Fuzzing for a bounded time: each target under libFuzzer (clang, ASan + UBSan, the library
+# instrumented) for FUZZ_SECONDS on a copy of its corpus; a crash fails, its input kept in
+# build/fuzz/crashes/ (tests/fuzz/run.sh, docs/fuzzing.md "Bounded runs").
+FUZZ_SECONDS ?= 25
+fuzz-run:
+	$(MAKE) --no-print-directory O=build/fuzz CC=clang FUZZ=1 SAN= TSAN= fuzz
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 unit: all $(UNIT_BIN)
 	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
