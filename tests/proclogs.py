@@ -18,8 +18,14 @@ PREFIX = re.compile(r"^==\d+== ?")
 SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors")
 
 
+# A process ended by one of these is a test stopping or killing it, not a memory error.
+STOPPED = re.compile(r"^Process terminating with default action of signal \d+ "
+                     r"\(SIG(TERM|KILL|INT|HUP|USR1)\)")
+
+
 def valgrind_records(text):
-    """The error records of a memcheck log: a heading line followed by its stack."""
+    """The error records of a memcheck log: a heading line followed by its stack (a crash's
+    signal included, a stop's excluded)."""
     lines = [PREFIX.sub("", l) for l in text.splitlines()]
     out = []
     i = 0
@@ -31,7 +37,8 @@ def valgrind_records(text):
             while i < len(lines) and lines[i].strip():
                 rec.append(lines[i])
                 i += 1
-            out.append(rec)
+            if not STOPPED.match(l):
+                out.append(rec)
         else:
             i += 1
     return out

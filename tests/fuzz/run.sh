@@ -30,7 +30,11 @@ for t in $targets; do
 	fi
 	corpus=$work/$name
 	mkdir -p "$corpus" "$crashes/$t"
-	cp tests/fuzz/corpus/"$name"/* "$corpus"/
+	if ! cp tests/fuzz/corpus/"$name"/* "$corpus"/; then
+		echo "not ok - $t: no corpus in tests/fuzz/corpus/$name/"
+		failed=$((failed + 1))
+		continue
+	fi
 	# The splitter and the folder need texts longer than a window (docs/fuzzing.md).
 	case $name in message|fold) maxlen=8192 ;; *) maxlen=4096 ;; esac
 	# The libconfig targets get a dictionary of the loader's key names: every lowercase

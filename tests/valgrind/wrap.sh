@@ -14,6 +14,9 @@ set -eu
 abs() { (cd "$(dirname "$1")" && printf '%s/%s\n' "$PWD" "$(basename "$1")"); }
 real=$(abs "$1")
 mkdir -p "$3"
+# The web server tests run the responder as the server's user: the folder is open to every
+# user to write in, sticky, as /tmp is (a report names no secret: stacks and counts only).
+chmod 1777 "$3"
 logdir=$(cd "$3" && pwd)
 supp=$(abs "$(dirname "$0")/memcheck.supp")
 [ -x "$real" ] || { echo "wrap.sh: $real is not an executable" >&2; exit 1; }
