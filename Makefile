@@ -159,13 +159,14 @@ check: all $(UNIT_BIN) $(FUZZ_BIN)
 # turns each process's reports into a TAP line after each test: any invalid access or
 # definite leak fails). Every integration test but those below, so a new one is in by
 # default; why each is out: docs/SECURITY.md "Valgrind". test_build, test_install,
-# test_portable and test_fake_graph run no $MSGR_FCGI or $MSGRCTL; test_cgi_fcgi_start finds
+# test_portable, test_fake_graph and test_proclogs (which checks this very check on programs
+# of its own) run no $MSGR_FCGI or $MSGRCTL; test_cgi_fcgi_start finds
 # its responders by /proc/PID/exe (valgrind's, under the wrapper); test_group_commit asserts
 # throughput of request threads, which valgrind runs one at a time (make tsan covers them);
 # test_lighttpd's responders lose their exit line when lighttpd exits before valgrind's
 # leak check ends.
 VALGRIND_SKIP  = test_build.py test_install.py test_portable.py test_fake_graph.py \
-  test_cgi_fcgi_start.py test_group_commit.py test_lighttpd.py
+  test_proclogs.py test_cgi_fcgi_start.py test_group_commit.py test_lighttpd.py
 VALGRIND_TESTS ?= $(filter-out $(VALGRIND_SKIP),$(notdir $(wildcard tests/integration/test_*.py)))
 VG = $(O)/valgrind
 valgrind: all
