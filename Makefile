@@ -179,11 +179,12 @@ valgrind: all
 	  TIERS=integration INTEGRATION="$(VALGRIND_TESTS)" sh tests/run
 
 # Threads: the tests of the threaded responder (responder.threads > 1: group commit, the
-# worker after the answer in request threads) and of the simulator (16 request threads on
-# the same lib/fcgi_pool.c), built with ThreadSanitizer into build/tsan; any report of any
-# process fails (tests/proclogs.py).
-TSAN_UNIT  = test_commit
-TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py
+# worker after the answer in request threads), of the host committer (its thread in one
+# responder, lib/hostcommit.c) and of the simulator (16 request threads on the same
+# lib/fcgi_pool.c), built with ThreadSanitizer into build/tsan; any report of any process
+# fails (tests/proclogs.py).
+TSAN_UNIT  = test_commit test_hostcommit
+TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_host_commit.py test_simulator.py
 tsan:
 	$(MAKE) --no-print-directory TSAN=1 tsan-run
 tsan-run: all $(TSAN_UNIT:%=$(O)/tests/unit/%)
