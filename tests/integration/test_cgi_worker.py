@@ -5,9 +5,8 @@ or 405 opens no store; and it keeps to worker.budget_ms, however long the bot's 
 bot that never answers cannot hold the web server's process). TAP lines out.
 
 The api bot is a socket that listens and never answers (the kernel completes connections);
-its timeout is 20 s (50 s under valgrind) against a 500 ms budget (the call gets the 1 s floor of
-lib/http.h), so
-the margin below is many seconds."""
+its timeout is 20 s (50 s under valgrind) against a 500 ms budget (the call gets the 1 s floor
+of lib/http.h), so the margin below is many seconds."""
 import json
 import os
 import socket
