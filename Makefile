@@ -4,6 +4,9 @@
 #                        cgi-bin/simulator.fcgi (the Messenger simulator, docs/simulator.md)
 #   make check           every test: unit (cmocka), fuzz corpus replay, integration (cgi-fcgi, web servers)
 #   make check SAN=1     the same, built and run under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make valgrind        integration tests with the responder and msgrctl under valgrind memcheck
+#   make tsan            the threaded responder's tests built with ThreadSanitizer (TSAN=1)
+#   make fuzz-run        each fuzz target under libFuzzer (clang) for FUZZ_SECONDS seconds
 #   make CC=clang        builds clean with clang as well as gcc
 #   make install         honours PREFIX and DESTDIR
 #
@@ -53,9 +56,15 @@ ifeq ($(FUZZ),1)
 CFLAGS_ALL += -fsanitize=fuzzer-no-link,address,undefined
 endif
 
+# TSAN=1 builds into build/tsan with ThreadSanitizer (make tsan runs it).
 ifeq ($(SAN),1)
 O           = build/san
 SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(TSAN),1)
+O           = build/tsan
+SANFLAGS    = -fsanitize=thread -fno-omit-frame-pointer
+endif
+ifneq ($(SANFLAGS),)
 CFLAGS_ALL += $(SANFLAGS)
 LDFLAGS_ALL += $(SANFLAGS)
 FCGI_OUT    = $(O)/cgi-bin/messenger.fcgi
@@ -79,7 +88,8 @@ FUZZ_BIN = $(FUZZ_SRC:%.c=$(O)/%)
 STATIC   = $(O)/libmsgr.a
 SHARED   = $(O)/libmsgr.so
 
-.PHONY: all check unit integration fuzz install uninstall clean symbols
+.PHONY: all check unit integration fuzz install uninstall clean symbols valgrind tsan tsan-run \
+  fuzz-run
 all: $(STATIC) $(SHARED) $(FCGI_OUT) $(CTL_OUT) $(SIM_OUT)
 
 $(O)/%.o: %.c
@@ -143,6 +153,59 @@ fuzz: $(FUZZ_BIN)
 check: all $(UNIT_BIN) $(FUZZ_BIN)
 	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \
 	  sh tests/run
+
+# Memory: the integration tests with the responder and msgrctl under valgrind memcheck, on
+# the plain build (tests/valgrind/wrap.sh writes the programs the tests start; tests/proclogs.py
+# turns each process's reports into a TAP line after each test: any invalid access or
+# definite leak fails). Every integration test but those below, so a new one is in by
+# default; why each is out: docs/SECURITY.md "Valgrind". test_build, test_install,
+# test_portable, test_fake_graph and test_proclogs (which checks this very check on programs
+# of its own) run no $MSGR_FCGI or $MSGRCTL; test_cgi_fcgi_start finds
+# its responders by /proc/PID/exe (valgrind's, under the wrapper); test_group_commit asserts
+# throughput of request threads, which valgrind runs one at a time (make tsan covers them);
+# test_lighttpd: lighttpd spawns and stops the responders itself, on its own clock, and
+# under valgrind one run lost their exit line, the next a POST's answer; the fault tests
+# (test_store_faults, test_graph_faults, test_hostile_clients) assert how long things take
+# (a drain bounded by a timeout plus slack, a p99 under attack), which valgrind multiplies.
+VALGRIND_SKIP  = test_build.py test_install.py test_portable.py test_fake_graph.py \
+  test_proclogs.py test_cgi_fcgi_start.py test_group_commit.py test_lighttpd.py \
+  test_store_faults.py test_graph_faults.py test_hostile_clients.py
+VALGRIND_TESTS ?= $(filter-out $(VALGRIND_SKIP),$(notdir $(wildcard tests/integration/test_*.py)))
+VG = $(O)/valgrind
+valgrind: all
+	@[ "$(SAN)$(TSAN)" = "" ] || { echo "make valgrind: on the plain build, without SAN=1 or TSAN=1" >&2; exit 1; }
+	rm -rf $(VG)
+	sh tests/valgrind/wrap.sh $(FCGI_OUT) $(VG)/messenger.fcgi $(VG)/logs
+	sh tests/valgrind/wrap.sh $(CTL_OUT) $(VG)/msgrctl $(VG)/logs
+	MSGR_BUILD=$(O) MSGR_FCGI=$(VG)/messenger.fcgi MSGRCTL=$(VG)/msgrctl MSGR_SIM=$(SIM_OUT) \
+	  MSGR_SLOW=valgrind MSGR_PROC_LOGS=$(VG)/logs MSGR_PROC_LOGS_KIND=valgrind \
+	  TIERS=integration INTEGRATION="$(VALGRIND_TESTS)" sh tests/run
+
+# Threads: the tests of the threaded responder (responder.threads > 1: group commit, the
+# worker after the answer in request threads), of the host committer (its threads, in the
+# unit test: test_host_commit.py asserts that requests of several processes overlap, which
+# ThreadSanitizer's slowdown took away in one run of three) and of the simulator (16 request
+# threads on the same lib/fcgi_pool.c), built with ThreadSanitizer into build/tsan; any
+# report of any process fails (tests/proclogs.py).
+TSAN_UNIT  = test_commit test_hostcommit
+TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py
+tsan:
+	$(MAKE) --no-print-directory TSAN=1 tsan-run
+tsan-run: all $(TSAN_UNIT:%=$(O)/tests/unit/%)
+	@[ "$(TSAN)" = 1 ] || { echo "make tsan-run: TSAN=1 only (make tsan)" >&2; exit 1; }
+	rm -rf $(O)/tsan-logs && mkdir -p $(O)/tsan-logs
+	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 log_path=$(abspath $(O))/tsan-logs/tsan" \
+	  MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) \
+	  MSGR_PROC_LOGS=$(O)/tsan-logs MSGR_PROC_LOGS_KIND=tsan \
+	  TIERS="unit integration" UNIT="$(TSAN_UNIT)" INTEGRATION="$(TSAN_TESTS)" sh tests/run
+
+# Fuzzing for a bounded time: each target under libFuzzer (clang, ASan + UBSan, the library
+# instrumented) for FUZZ_SECONDS on a copy of its corpus; a crash fails, its input kept in
+# build/fuzz/crashes/ (tests/fuzz/run.sh, docs/fuzzing.md "Bounded runs").
+FUZZ_SECONDS ?= 25
+fuzz-run:
+	$(MAKE) --no-print-directory O=build/fuzz CC=clang FUZZ=1 SAN= TSAN= fuzz
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 unit: all $(UNIT_BIN)
 	MSGR_BUILD=$(O) MSGR_FCGI=$(FCGI_OUT) MSGRCTL=$(CTL_OUT) MSGR_SIM=$(SIM_OUT) SAN=$(SAN) \

@@ -255,7 +255,9 @@ decode_rows(struct rd *r, struct msgr_hostcommit_group *g, size_t *nev, size_t *
 			(void)get_bytes(&scan, NULL, 1);
 			(void)get_bytes(&scan, NULL, 1);
 			(void)get_u32(&scan);
-			(void)get_u32(&scan);
+			/* standby is 0 or 1, as put: one encoding per group (fuzz_hostcommit) */
+			if (get_u32(&scan) > 1)
+				scan.bad = 1;
 			(void)get_i64(&scan);
 			(void)get_bytes(&scan, NULL, 1);
 			(void)get_bytes(&scan, NULL, 1);

@@ -4,7 +4,7 @@
 # not root); nothing else, except the browser tests' driver below.
 #   sh scripts/deps.sh           build + run: compiler, -dev libraries, lighttpd, cgi-fcgi,
 #                                python3 (the example bot) and libfaketime (the simulator's clock)
-#   sh scripts/deps.sh --test    also everything the tests use (web servers, clang, wrk,
+#   sh scripts/deps.sh --test    also everything the tests use (web servers, clang, valgrind, wrk,
 #                                chromium and node for the chat page's browser test, ...), and
 #                                puppeteer-core into tests/browser/node_modules with npm ci
 #                                (pinned by tests/browser/package-lock.json)
@@ -19,8 +19,10 @@ BUILD="build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libconf
   libpq-dev"
 RUN="lighttpd python3 libfaketime"
 # postgresql: the server (initdb, pg_ctl) of the tests' throw-away cluster (tests/pgcluster.py).
-TEST="libcmocka-dev python3 clang spawn-fcgi apache2 libapache2-mod-fcgid nginx-light wrk
-  procps psmisc chromium nodejs postgresql strace"
+# valgrind: make valgrind. libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (make
+# fuzz-run), only recommended by clang, so named here (apt-get runs without recommends).
+TEST="libcmocka-dev python3 clang libclang-rt-14-dev spawn-fcgi apache2 libapache2-mod-fcgid
+  nginx-light wrk procps psmisc chromium nodejs postgresql strace valgrind"
 PKGS="$BUILD $RUN"
 [ "${1:-}" = "--test" ] && PKGS="$PKGS $TEST"
 # npm: Debian's, unless an npm is there already (NodeSource's nodejs ships its own, and

@@ -5,8 +5,8 @@ or 405 opens no store; and it keeps to worker.budget_ms, however long the bot's 
 bot that never answers cannot hold the web server's process). TAP lines out.
 
 The api bot is a socket that listens and never answers (the kernel completes connections);
-its timeout is 20 s against a 500 ms budget (the call gets the 1 s floor of lib/http.h), so
-the margin below is many seconds."""
+its timeout is 20 s (50 s under valgrind) against a 500 ms budget (the call gets the 1 s floor
+of lib/http.h), so the margin below is many seconds."""
 import json
 import os
 import socket
@@ -19,7 +19,9 @@ import harness as h  # noqa: E402
 from harness import Tap  # noqa: E402
 
 BUDGET_MS = 500
-BOT_TIMEOUT_MS = 20000
+# Under valgrind (make valgrind, MSGR_SLOW) a CGI process alone took 7 to 13 s here: the bot's
+# timeout grows with it, so "about the budget, not the bot's timeout" still tells them apart.
+BOT_TIMEOUT_MS = 50000 if h.SLOW else 20000
 
 
 def main():
@@ -67,7 +69,7 @@ def main():
                "HTTP_X_HUB_SIGNATURE_256": h.sign(c.secret, body)}
         env.update(extra)
         t0 = time.time()
-        r, err = h.run_cgi(env, body=body, conf=e.conf_path, timeout=60)
+        r, err = h.run_cgi(env, body=body, conf=e.conf_path, timeout=120 if h.SLOW else 60)
         took = time.time() - t0
         t.ok(r.status == 200, "CGI: a signed event is stored", err)
         t.ok(took < BOT_TIMEOUT_MS / 1000.0 / 2,

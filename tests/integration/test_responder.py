@@ -365,7 +365,8 @@ def test_sigterm_idle():
         t0 = time.time()
         codes = e.stop(timeout=10)
         took = time.time() - t0
-        tap.ok(list(codes.values()) == [0, 0, 0] and took < 3.0,
+        # 3 s; under valgrind (MSGR_SLOW) each exit also runs the leak check
+        tap.ok(list(codes.values()) == [0, 0, 0] and took < (10.0 if h.SLOW else 3.0),
                "SIGTERM while idle: every process exits 0 quickly (%.2fs)" % took, codes)
         tap.ok(not e.sanitizer_errors(), "sanitizers: no report (idle pool)", e.sanitizer_errors())
     finally:

@@ -109,7 +109,11 @@ class WebEnv(WorkerEnv):
         self.logs = []             # files that receive the responders' stderr
         self.server_logs = []      # the web server's own logs (for diagnostics)
         self.port = free_port()
-        super().__init__(nproc=0, stories=STORIES, max_body=MAX_BODY)
+        # Under valgrind (make valgrind) a web server's first responder needs seconds to start
+        # the host committer and create the store, and a committer silent for busy_timeout_ms
+        # + 2 s gets the request a 503 (docs/responder.md): the longest busy timeout then.
+        super().__init__(nproc=0, stories=STORIES, max_body=MAX_BODY,
+                         busy_timeout_ms=3000 if harness.SLOW else 300)
         # A private copy of the responder: its processes are then found by their exact
         # /proc/PID/exe, never by a name other tests' responders share.
         self.fcgi = os.path.join(self.dir, "bin", "messenger.fcgi")

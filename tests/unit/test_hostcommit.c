@@ -144,6 +144,18 @@ test_group_refusals(void **state)
 	memcpy(copy, out.data, out.len);
 	copy[21] = 0;
 	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	/* a standby flag other than 0 or 1 (found by fuzz_hostcommit: it decoded as 1 and so
+	 * encoded back to other bytes): 4 + 4 + 8, then "conn", "100" and "200" (9 + 8 + 8
+	 * bytes) and the kind (4) */
+	memcpy(copy, out.data, out.len);
+	assert_int_equal(copy[45], 0);
+	copy[45] = 0x11;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_ERR_PARSE);
+	assert_null(g.b);
+	copy[45] = 1;
+	assert_int_equal(msgr_hostcommit_decode_group(copy, out.len, &g), MSGR_OK);
+	assert_true(g.b[0].ev[0].standby);
+	msgr_hostcommit_group_free(&g);
 	/* a count no message could hold is refused before any allocation */
 	memcpy(copy, out.data, out.len);
 	copy[8] = copy[9] = copy[10] = copy[11] = 0xff;
