@@ -31,6 +31,7 @@
 #include "id.h"
 #include "clock.h"
 #include "buf.h"
+#include "echo.h"
 #include "limits.h"
 #include "log.h"
 #include "message.h"
@@ -185,7 +186,8 @@ put_message(json_t *o, const struct msgr_event *ev)
 	e |= put_str(o, "payload", ev->payload);        /* quick_reply.payload */
 	e |= put_str(o, "sticker_id", ev->sticker_id);
 	e |= put_str(o, "app_id", ev->app_id);          /* echoes only */
-	e |= put_str(o, "metadata", ev->metadata);      /* echoes only */
+	/* A bot sees only its own metadata: our echo tag (lib/echo.h) is stripped. */
+	e |= put_str(o, "metadata", msgr_echo_bot_metadata(ev->metadata));   /* echoes only */
 	if (e != 0)
 		return -1;
 	if (ev->n_attachments > 0) {

@@ -111,6 +111,9 @@ struct msgr_config {
 		                      graph.timeout_ms and every api bot's timeout_ms */
 		int retry_max_s;   /* give up retrying after; default 86400, 60..604800 */
 		int idle_ms;       /* msgrctl worker: sleep when idle; default 500, 10..60000 */
+		int echo_wait_ms;  /* before repeating a message whose call's outcome is unknown,
+		                      wait this long for its echo (lib/echo.h); default 3000,
+		                      0..60000 (0: never wait), below lease_ms */
 	} worker;
 	struct {
 		int threads;       /* request threads per FastCGI process; default 1,

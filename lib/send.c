@@ -4,7 +4,9 @@
 
 #include "attachment.h"
 #include "conversation.h"
+#include "echo.h"
 #include "id.h"
+#include "log.h"
 #include "message.h"
 #include "send.h"
 
@@ -31,14 +33,35 @@ window_check(const struct msgr_sender *s, const struct msgr_event *ev, const jso
 	    json_string_value(json_object_get(body, "tag")), why, whysz);
 }
 
-/* One Send API call of body, paced. */
+/* One Send API call of *body for item it, paced. A message of an outbox row is marked in
+ * flight just before it leaves and tagged with the row and this try (lib/echo.h), so that if
+ * its answer is never read (a kill, a timeout) its echo can still prove it went; *body may
+ * so be replaced by a tagged copy. */
 static msgr_result
-send_call(const struct msgr_sender *s, const json_t *body, struct msgr_graph_result *res)
+send_call(const struct msgr_sender *s, const struct msgr_plan_item *it, json_t **body,
+    struct msgr_graph_result *res)
 {
-	struct msgr_call call = { .kind = MSGR_CALL_SEND, .conn = s->conn, .body = body };
+	struct msgr_call call = { .kind = MSGR_CALL_SEND, .conn = s->conn };
+	int tries = 0, tagged = 0;
+	msgr_result rc, r2;
 
 	msgr_pacer_wait(s->pacer);
-	return msgr_call_make(s->calls, &call, res);
+	if (it->outbox_id > 0 && s->st != NULL &&
+	    json_is_object(json_object_get(*body, "message"))) {
+		if ((rc = msgr_store_outbox_attempt(s->st, it->outbox_id, &tries)) != MSGR_OK ||
+		    (rc = msgr_echo_tag_body(body, it->outbox_id, tries, &tagged)) != MSGR_OK)
+			return rc;
+	}
+	call.body = *body;
+	rc = msgr_call_make(s->calls, &call, res);
+	/* Refused with an answer: the outcome is known and nothing went. Without an answer the
+	 * mark stays: the message may have gone. */
+	if (tries > 0 && rc != MSGR_OK && res->transport_ok &&
+	    (r2 = msgr_store_outbox_settle(s->st, it->outbox_id)) != MSGR_OK)
+		/* Left in flight, the next try only waits for an echo first: logged, not fatal. */
+		msgr_log(MSGR_LOG_WARN, "outbox=%lld: could not record the refusal: %s",
+		    (long long)it->outbox_id, msgr_strerror(r2));
+	return rc;
 }
 
 static msgr_result
@@ -53,7 +76,7 @@ send_message(const struct msgr_sender *s, const struct msgr_event *ev,
 	if ((rc = window_check(s, ev, body, why, whysz)) != MSGR_OK ||
 	    (rc = msgr_attachment_by_id(&a, &body, key, res)) != MSGR_OK)
 		goto out;
-	rc = send_call(s, body, res);
+	rc = send_call(s, it, &body, res);
 	if (rc == MSGR_ERR_PERMANENT && key[0] != '\0') {
 		/* The cached id may have expired: upload again, once. */
 		msgr_attachment_forget(&a, key);
@@ -61,7 +84,7 @@ send_message(const struct msgr_sender *s, const struct msgr_event *ev,
 		body = json_incref(it->body);
 		msgr_graph_result_clear(res);
 		if ((rc = msgr_attachment_by_id(&a, &body, key, res)) == MSGR_OK)
-			rc = send_call(s, body, res);
+			rc = send_call(s, it, &body, res);
 	}
 out:
 	json_decref(body);

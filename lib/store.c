@@ -677,3 +677,111 @@ msgr_store_time_read(const char *v)
 	t = strtoll(v, &end, 10);
 	return errno != 0 || *end != '\0' ? 0 : t;
 }
+
+/* ---- calls in flight and echoes ---- */
+
+msgr_result
+msgr_store_outbox_attempt(struct msgr_store *st, int64_t item_id, int *tries)
+{
+	if (tries != NULL)
+		*tries = 0;
+	if (start(st) == NULL || tries == NULL || item_id <= 0)
+		return MSGR_ERR_INVALID;
+	return st->ops->outbox_attempt(st->impl, item_id, tries);
+}
+
+msgr_result
+msgr_store_outbox_settle(struct msgr_store *st, int64_t item_id)
+{
+	if (start(st) == NULL || item_id <= 0)
+		return MSGR_ERR_INVALID;
+	return st->ops->outbox_settle(st->impl, item_id);
+}
+
+msgr_result
+msgr_store_outbox_flight(struct msgr_store *st, int64_t item_id, struct msgr_outbox_flight *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (start(st) == NULL || out == NULL || item_id <= 0)
+		return MSGR_ERR_INVALID;
+	return st->ops->outbox_flight(st->impl, item_id, out);
+}
+
+msgr_result
+msgr_store_echo_put(struct msgr_store *st, const struct msgr_store_echo *e)
+{
+	if (start(st) == NULL || e == NULL || e->mid[0] == '\0' || e->page_id[0] == '\0' ||
+	    e->user_id[0] == '\0' || e->outbox_id < 0 || e->try_no < 0)
+		return MSGR_ERR_INVALID;
+	if (memchr(e->mid, '\0', sizeof(e->mid)) == NULL ||
+	    memchr(e->page_id, '\0', sizeof(e->page_id)) == NULL ||
+	    memchr(e->user_id, '\0', sizeof(e->user_id)) == NULL)
+		return MSGR_ERR_TOOBIG;
+	return st->ops->echo_put(st->impl, e, now_of(st));
+}
+
+msgr_result
+msgr_store_echo_find(struct msgr_store *st, int64_t outbox_id, const char *page_id,
+    const char *user_id, struct msgr_store_echo *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (start(st) == NULL || out == NULL || outbox_id <= 0 || page_id == NULL ||
+	    user_id == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->echo_find(st->impl, outbox_id, page_id, user_id, out);
+}
+
+msgr_result
+msgr_store_echo_page_known(struct msgr_store *st, const char *page_id, long long since)
+{
+	if (start(st) == NULL || page_id == NULL)
+		return MSGR_ERR_INVALID;
+	return st->ops->echo_page_known(st->impl, page_id, since);
+}
+
+msgr_result
+msgr_store_echo_pending(struct msgr_store *st, const char *page_id, const char *user_id,
+    int kind, int64_t after_id, size_t max, struct msgr_store_raw **rows, size_t *n)
+{
+	if (rows != NULL)
+		*rows = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (start(st) == NULL || page_id == NULL || user_id == NULL || rows == NULL ||
+	    n == NULL || max == 0)
+		return MSGR_ERR_INVALID;
+	if (max > MSGR_STORE_OUTBOX_MAX)
+		max = MSGR_STORE_OUTBOX_MAX;
+	return st->ops->echo_pending(st->impl, page_id, user_id, kind, after_id, max, rows, n);
+}
+
+void
+msgr_store_raw_free(struct msgr_store_raw *rows, size_t n)
+{
+	size_t i;
+
+	if (rows == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(rows[i].raw);
+	free(rows);
+}
+
+msgr_result
+msgr_store_echo_purge(struct msgr_store *st, long long before, size_t *n)
+{
+	size_t deleted = 0;
+	msgr_result r;
+
+	if (n != NULL)
+		*n = 0;
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if ((r = st->ops->echo_purge(st->impl, before, &deleted)) != MSGR_OK)
+		return r;
+	if (n != NULL)
+		*n = deleted;
+	return MSGR_OK;
+}

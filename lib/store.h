@@ -319,6 +319,71 @@ void msgr_store_lines_free(char **lines, size_t n);
  * *n_events (may be NULL) counts the jobs deleted. */
 msgr_result msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events);
 
+/* ---- calls in flight and echoes: the call in flight at a kill (lib/echo.h) ----
+ *
+ * A message's outbox row is marked in flight just before its Send API call leaves, and the
+ * mark is lifted once the call's outcome is known: done when Facebook took it, settled when
+ * Facebook refused it. A row found in flight and not done was sent by a process that died
+ * (or whose call got no answer) before it learned the outcome. Facebook's echoes of the page's
+ * messages name the row they were sent from (docs/sending.md "Echo tags"): the echo table
+ * keeps them, one per message id, so such a row can be told sent without calling again. */
+
+struct msgr_outbox_flight {
+	int done;                 /* marked done */
+	int inflight;             /* a call left and its outcome was never learned */
+	int tries;                /* calls made for it (each tagged with its number) */
+};
+/* Marks item_id in flight before a call leaves; *tries gets this call's number (1 for the
+ * first). MSGR_OK; MSGR_ERR_NOTFOUND (no such item); MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_outbox_attempt(struct msgr_store *st, int64_t item_id, int *tries);
+/* The call's outcome is known and it did not go (Facebook refused it): no longer in flight.
+ * MSGR_OK; MSGR_ERR_NOTFOUND; MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_outbox_settle(struct msgr_store *st, int64_t item_id);
+/* Where item_id stands. MSGR_OK; MSGR_ERR_NOTFOUND; MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_outbox_flight(struct msgr_store *st, int64_t item_id,
+    struct msgr_outbox_flight *out);
+
+/* One echo of a message the page sent. */
+struct msgr_store_echo {
+	char mid[MSGR_MAX_MID_LEN + 1];   /* the message's id: the row's identity */
+	char page_id[72];
+	char user_id[72];                 /* the echo's recipient */
+	int64_t outbox_id;                /* the row its tag names; 0: untagged (a person in the
+	                                     Page Inbox, another app, an untagged message) */
+	int try_no;                       /* the tag's try; 0 when untagged */
+	long long seen_at;                /* when it was recorded (the handle's clock) */
+};
+/* Records an echo; one already recorded under its mid is kept (a redelivery). seen_at is
+ * stamped here. MSGR_OK; MSGR_ERR_INVALID (empty mid, page or user; a negative id);
+ * MSGR_ERR_TOOBIG (a field longer than the struct holds); MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_echo_put(struct msgr_store *st, const struct msgr_store_echo *e);
+/* The echo whose tag names outbox_id in conversation (page, user); an echo naming the row
+ * from another conversation is no proof and is not returned. MSGR_OK (*out filled);
+ * MSGR_ERR_NOTFOUND; MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_echo_find(struct msgr_store *st, int64_t outbox_id, const char *page_id,
+    const char *user_id, struct msgr_store_echo *out);
+/* MSGR_OK when any echo of page_id was recorded since `since` (its echoes are subscribed),
+ * MSGR_ERR_NOTFOUND when none; MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+msgr_result msgr_store_echo_page_known(struct msgr_store *st, const char *page_id,
+    long long since);
+
+/* A stored event's text, for msgr_store_echo_pending. */
+struct msgr_store_raw {
+	int64_t event_id;
+	char *raw;                /* malloc'd */
+};
+/* Up to max pending events of kind `kind` (an echo) of conversation (page, user) with ids
+ * above after_id, oldest first (*rows malloc'd; msgr_store_raw_free). A worker waiting for an
+ * echo holds the conversation, so the echo waits in its queue: this is how it reads it.
+ * MSGR_OK (also with none); MSGR_ERR_INVALID, MSGR_ERR_BUSY, MSGR_ERR_STORE, MSGR_ERR_NOMEM. */
+msgr_result msgr_store_echo_pending(struct msgr_store *st, const char *page_id,
+    const char *user_id, int kind, int64_t after_id, size_t max, struct msgr_store_raw **rows,
+    size_t *n);
+void msgr_store_raw_free(struct msgr_store_raw *rows, size_t n);
+/* Deletes echoes recorded before `before` (kept as long as finished events). *n (may be
+ * NULL) counts them. */
+msgr_result msgr_store_echo_purge(struct msgr_store *st, long long before, size_t *n);
+
 /* ---- for store backends (lib/store_*.c), not for callers ------------------------------------
  *
  * A backend is one table of these operations; lib/store.c checks every argument (NULL
@@ -396,6 +461,17 @@ struct msgr_store_ops {
 	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
 	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
 	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
+	/* Calls in flight and echoes (schema: SQLite 6, PostgreSQL 2). */
+	msgr_result (*outbox_attempt)(void *impl, int64_t item_id, int *tries);
+	msgr_result (*outbox_settle)(void *impl, int64_t item_id);
+	msgr_result (*outbox_flight)(void *impl, int64_t item_id, struct msgr_outbox_flight *out);
+	msgr_result (*echo_put)(void *impl, const struct msgr_store_echo *e, long long now);
+	msgr_result (*echo_find)(void *impl, int64_t outbox_id, const char *page_id,
+	    const char *user_id, struct msgr_store_echo *out);
+	msgr_result (*echo_page_known)(void *impl, const char *page_id, long long since);
+	msgr_result (*echo_pending)(void *impl, const char *page_id, const char *user_id,
+	    int kind, int64_t after_id, size_t max, struct msgr_store_raw **rows, size_t *n);
+	msgr_result (*echo_purge)(void *impl, long long before, size_t *n);
 };
 
 /* For backends: conversation state as both keep it, one text value per name ("owner",

@@ -35,7 +35,6 @@
 #include "log.h"
 #include "store.h"
 
-#define SCHEMA_VERSION     1
 #define MIN_SERVER_VERSION 100000   /* PostgreSQL 10 */
 #define DEFAULT_BUSY_MS    2000
 #define WAIT_MARGIN_MS     1000     /* beyond busy_timeout_ms: the network and the server */
@@ -126,7 +125,21 @@ static const char *const migrations[] = {
 	"  raw         bytea  NOT NULL,"
 	"  received_at bigint NOT NULL"
 	");",
+	/* 1 -> 2: the call in flight at a kill (lib/echo.h; SQLite's 5 -> 6). */
+	"ALTER TABLE outbox ADD COLUMN tries integer NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN inflight integer NOT NULL DEFAULT 0;"
+	"CREATE TABLE echo ("
+	"  mid       text    PRIMARY KEY,"
+	"  page_id   text    NOT NULL,"
+	"  user_id   text    NOT NULL,"
+	"  outbox_id bigint  NOT NULL,"
+	"  try       integer NOT NULL,"
+	"  seen_at   bigint  NOT NULL"
+	");"
+	"CREATE INDEX echo_outbox ON echo (outbox_id) WHERE outbox_id > 0;"
+	"CREATE INDEX echo_page ON echo (page_id, seen_at);",
 };
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The keys of the holder locks held right now in this database: a claim whose key is not
  * among them has lost its holder. */
@@ -150,6 +163,8 @@ enum pid {
 	P_CACHE_GET, P_CACHE_PUT, P_CACHE_DEL,
 	P_PAUSE_SET, P_PAUSE_CLEAR, P_PAUSE_GET, P_PAUSE_PROBE, P_PAUSE_LIST,
 	P_Q_LIST, P_Q_DELETE, P_STATS, P_FAILURES, P_PURGE,
+	P_OB_ATTEMPT, P_OB_FLIGHT, P_OB_SETTLE,
+	P_ECHO_PUT, P_ECHO_FIND, P_ECHO_PAGE, P_ECHO_PENDING, P_ECHO_PURGE,
 	P_COUNT
 };
 
@@ -309,6 +324,22 @@ static const char *const sql[P_COUNT] = {
 	    "  RETURNING 1),"
 	    " c AS (DELETE FROM cache WHERE expires_at <= $1)"
 	    " SELECT count(*) FROM e",
+	/* Calls in flight and echoes (migration 1 -> 2). */
+	[P_OB_ATTEMPT] =
+	    "UPDATE outbox SET tries = tries + 1, inflight = 1 WHERE id = $1 RETURNING tries",
+	[P_OB_FLIGHT] = "SELECT done, inflight, tries FROM outbox WHERE id = $1",
+	[P_OB_SETTLE] = "UPDATE outbox SET inflight = 0 WHERE id = $1",
+	[P_ECHO_PUT] =
+	    "INSERT INTO echo (mid, page_id, user_id, outbox_id, try, seen_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (mid) DO NOTHING",
+	[P_ECHO_FIND] =
+	    "SELECT mid, page_id, user_id, outbox_id, try, seen_at FROM echo"
+	    " WHERE outbox_id = $1 AND page_id = $2 AND user_id = $3 ORDER BY seen_at LIMIT 1",
+	[P_ECHO_PAGE] = "SELECT 1 FROM echo WHERE page_id = $1 AND seen_at >= $2 LIMIT 1",
+	[P_ECHO_PENDING] =
+	    "SELECT id, raw FROM events WHERE state = 0 AND page_id = $1 AND user_id = $2"
+	    " AND kind = $3 AND id > $4 ORDER BY id LIMIT $5",
+	[P_ECHO_PURGE] = "DELETE FROM echo WHERE seen_at < $1",
 };
 
 /* The backend's handle (impl of struct msgr_store_ops). */
@@ -1952,6 +1983,201 @@ pg_set_sync(void *impl, int full)
 	    0, NULL, NULL, "synchronous_commit");
 }
 
+/* ---- calls in flight and echoes (lib/echo.h) ---- */
+
+static msgr_result
+pg_outbox_attempt(void *impl, int64_t item_id, int *tries)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[1];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = num(&b, item_id);
+	/* One statement: the mark and the number it gives are atomic. */
+	if ((r = run_p(st, P_OB_ATTEMPT, 1, vals, NULL, NULL, &res, "outbox attempt")) != MSGR_OK)
+		return r;
+	if (PQntuples(res) == 0)
+		r = MSGR_ERR_NOTFOUND;
+	else
+		*tries = (int)col_ll(res, 0, 0);
+	PQclear(res);
+	return r;
+}
+
+static msgr_result
+pg_outbox_settle(void *impl, int64_t item_id)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[1];
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = num(&b, item_id);
+	return run_effect(st, P_OB_SETTLE, 1, vals, 1, "outbox settle");
+}
+
+static msgr_result
+pg_outbox_flight(void *impl, int64_t item_id, struct msgr_outbox_flight *out)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[1];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = num(&b, item_id);
+	if ((r = run_p(st, P_OB_FLIGHT, 1, vals, NULL, NULL, &res, "outbox flight")) != MSGR_OK)
+		return r;
+	if (PQntuples(res) == 0) {
+		r = MSGR_ERR_NOTFOUND;
+	} else {
+		out->done = (int)col_ll(res, 0, 0);
+		out->inflight = (int)col_ll(res, 0, 1);
+		out->tries = (int)col_ll(res, 0, 2);
+	}
+	PQclear(res);
+	return r;
+}
+
+static msgr_result
+pg_echo_put(void *impl, const struct msgr_store_echo *e, long long now)
+{
+	struct pq *st = impl;
+	struct num b4, b5, b6;
+	char mid[sizeof(e->mid)];
+	const char *vals[6];
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	/* A mid is Facebook's text: kept valid UTF-8 so the row is never refused for it. */
+	vals[0] = utf8_clean(e->mid, mid, sizeof(mid));
+	vals[1] = e->page_id;
+	vals[2] = e->user_id;
+	vals[3] = num(&b4, e->outbox_id);
+	vals[4] = num(&b5, e->try_no);
+	vals[5] = num(&b6, now);
+	return run_effect(st, P_ECHO_PUT, 6, vals, 0, "echo");
+}
+
+static msgr_result
+pg_echo_find(void *impl, int64_t outbox_id, const char *page_id, const char *user_id,
+    struct msgr_store_echo *out)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[3];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = num(&b, outbox_id);
+	vals[1] = page_id;
+	vals[2] = user_id;
+	if ((r = run_p(st, P_ECHO_FIND, 3, vals, NULL, NULL, &res, "echo find")) != MSGR_OK)
+		return r;
+	if (PQntuples(res) == 0) {
+		r = MSGR_ERR_NOTFOUND;
+	} else {
+		col_show(res, 0, 0, out->mid, sizeof(out->mid));
+		col_show(res, 0, 1, out->page_id, sizeof(out->page_id));
+		col_show(res, 0, 2, out->user_id, sizeof(out->user_id));
+		out->outbox_id = col_ll(res, 0, 3);
+		out->try_no = (int)col_ll(res, 0, 4);
+		out->seen_at = col_ll(res, 0, 5);
+	}
+	PQclear(res);
+	return r;
+}
+
+static msgr_result
+pg_echo_page_known(void *impl, const char *page_id, long long since)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[2];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = page_id;
+	vals[1] = num(&b, since);
+	if ((r = run_p(st, P_ECHO_PAGE, 2, vals, NULL, NULL, &res, "echo page")) != MSGR_OK)
+		return r;
+	r = PQntuples(res) > 0 ? MSGR_OK : MSGR_ERR_NOTFOUND;
+	PQclear(res);
+	return r;
+}
+
+static msgr_result
+pg_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
+    int64_t after_id, size_t max, struct msgr_store_raw **rows, size_t *n)
+{
+	struct pq *st = impl;
+	struct msgr_store_raw *v = NULL;
+	struct num b3, b4, b5;
+	const char *vals[5];
+	PGresult *res = NULL;
+	msgr_result r;
+	int i, k;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = page_id;
+	vals[1] = user_id;
+	vals[2] = num(&b3, kind);
+	vals[3] = num(&b4, after_id);
+	vals[4] = num(&b5, (long long)max);
+	if ((r = run_p(st, P_ECHO_PENDING, 5, vals, NULL, NULL, &res, "echo pending")) != MSGR_OK)
+		return r;
+	k = PQntuples(res);
+	if (k > 0 && (v = calloc((size_t)k, sizeof(*v))) == NULL) {
+		PQclear(res);
+		return MSGR_ERR_NOMEM;
+	}
+	for (i = 0; i < k; i++) {
+		v[i].event_id = col_ll(res, i, 0);
+		if ((r = col_dup(res, i, 1, &v[i].raw)) != MSGR_OK) {
+			msgr_store_raw_free(v, (size_t)k);
+			PQclear(res);
+			return r;
+		}
+	}
+	PQclear(res);
+	*rows = v;
+	*n = (size_t)k;
+	return MSGR_OK;
+}
+
+static msgr_result
+pg_echo_purge(void *impl, long long before, size_t *n)
+{
+	struct pq *st = impl;
+	struct num b;
+	const char *vals[1];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = num(&b, before);
+	if ((r = run_p(st, P_ECHO_PURGE, 1, vals, NULL, NULL, &res, "echo purge")) != MSGR_OK)
+		return r;
+	*n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return MSGR_OK;
+}
+
 const struct msgr_store_ops msgr_store_pg_ops = {
 	.name = "postgresql",
 	.schema_version = SCHEMA_VERSION,
@@ -1986,6 +2212,14 @@ const struct msgr_store_ops msgr_store_pg_ops = {
 	.failures = pg_failures,
 	.purge = pg_purge,
 	.set_sync = pg_set_sync,
+	.outbox_attempt = pg_outbox_attempt,
+	.outbox_settle = pg_outbox_settle,
+	.outbox_flight = pg_outbox_flight,
+	.echo_put = pg_echo_put,
+	.echo_find = pg_echo_find,
+	.echo_page_known = pg_echo_page_known,
+	.echo_pending = pg_echo_pending,
+	.echo_purge = pg_echo_purge,
 };
 
 #else /* !MSGR_WITH_PQ: the portable build (docs/portable.md) has SQLite only. */

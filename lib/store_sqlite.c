@@ -138,6 +138,22 @@ static const char *const migrations[] = {
 	 * "Claim"). 0: no lock known, the lease alone bounds the claim. */
 	("ALTER TABLE events ADD COLUMN lease_lock INTEGER NOT NULL DEFAULT 0;"
 	 "ALTER TABLE convq ADD COLUMN lease_lock INTEGER NOT NULL DEFAULT 0;"),
+	/* 5 -> 6: the call in flight at a kill (lib/echo.h). An outbox row is marked in flight
+	 * while its call's outcome is unknown and counts its tries; the echoes Facebook sends
+	 * of the page's messages are kept by mid, with the outbox row their tag names, so a
+	 * row in flight can be told sent without calling again (docs/store.md "Echoes"). */
+	("ALTER TABLE outbox ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE outbox ADD COLUMN inflight INTEGER NOT NULL DEFAULT 0;"
+	 "CREATE TABLE echo ("
+	 "  mid       TEXT    PRIMARY KEY,"
+	 "  page_id   TEXT    NOT NULL,"
+	 "  user_id   TEXT    NOT NULL,"
+	 "  outbox_id INTEGER NOT NULL,"              /* 0: untagged */
+	 "  try       INTEGER NOT NULL,"
+	 "  seen_at   INTEGER NOT NULL"
+	 ") WITHOUT ROWID;"
+	 "CREATE INDEX echo_outbox ON echo(outbox_id) WHERE outbox_id > 0;"
+	 "CREATE INDEX echo_page ON echo(page_id, seen_at);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -153,6 +169,8 @@ enum sid {
 	S_Q_LIST, S_Q_DELETE,
 	S_STATS_EVENTS, S_STATS_OTHER, S_FAILURES,
 	S_PURGE_EVENTS, S_PURGE_CACHE,
+	S_OB_ATTEMPT, S_OB_FLIGHT, S_OB_SETTLE,
+	S_ECHO_PUT, S_ECHO_FIND, S_ECHO_PAGE, S_ECHO_PENDING, S_ECHO_PURGE,
 	S_COUNT
 };
 
@@ -291,6 +309,22 @@ static const char *const sql[S_COUNT] = {
 	[S_PURGE_EVENTS] =
 	    "DELETE FROM events WHERE finished_at < ?1 AND state IN (1, 2, 3)",
 	[S_PURGE_CACHE] = "DELETE FROM cache WHERE expires_at <= ?1",
+	/* Calls in flight and echoes (migration 5 -> 6). */
+	[S_OB_ATTEMPT] = "UPDATE outbox SET tries = tries + 1, inflight = 1 WHERE id = ?1",
+	[S_OB_FLIGHT] = "SELECT done, inflight, tries FROM outbox WHERE id = ?1",
+	[S_OB_SETTLE] = "UPDATE outbox SET inflight = 0 WHERE id = ?1",
+	[S_ECHO_PUT] =
+	    "INSERT INTO echo (mid, page_id, user_id, outbox_id, try, seen_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (mid) DO NOTHING",
+	[S_ECHO_FIND] =
+	    "SELECT mid, page_id, user_id, outbox_id, try, seen_at FROM echo"
+	    " WHERE outbox_id = ?1 AND page_id = ?2 AND user_id = ?3 ORDER BY seen_at LIMIT 1",
+	[S_ECHO_PAGE] = "SELECT 1 FROM echo WHERE page_id = ?1 AND seen_at >= ?2 LIMIT 1",
+	/* By the events_conv index: a conversation's pending events are few. */
+	[S_ECHO_PENDING] =
+	    "SELECT id, raw FROM events WHERE state = 0 AND page_id = ?1 AND user_id = ?2"
+	    " AND kind = ?3 AND id > ?4 ORDER BY id LIMIT ?5",
+	[S_ECHO_PURGE] = "DELETE FROM echo WHERE seen_at < ?1",
 };
 
 /* The backend's handle (impl of struct msgr_store_ops). */
@@ -1892,6 +1926,202 @@ out:
 	return MSGR_OK;
 }
 
+/* ---- calls in flight and echoes (lib/echo.h) ---- */
+
+static msgr_result
+read_flight(struct sq *st, int64_t item_id, struct msgr_outbox_flight *out, const char *what)
+{
+	sqlite3_stmt *s = use(st, S_OB_FLIGHT);
+	msgr_result r = MSGR_OK;
+	int rc;
+
+	if ((rc = bind_int(s, 1, item_id)) != SQLITE_OK)
+		return fail(st, rc, what);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->done = sqlite3_column_int(s, 0);
+		out->inflight = sqlite3_column_int(s, 1);
+		out->tries = sqlite3_column_int(s, 2);
+	} else if (rc == SQLITE_DONE) {
+		r = MSGR_ERR_NOTFOUND;
+	} else {
+		r = fail(st, rc, what);
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static msgr_result
+sq_outbox_attempt(void *impl, int64_t item_id, int *tries)
+{
+	struct sq *st = impl;
+	struct msgr_outbox_flight f;
+	sqlite3_stmt *s;
+	msgr_result r;
+	int rc;
+
+	op_start(st);
+	/* The mark and the number it gives in one transaction: two processes never share one. */
+	if ((r = tx_begin(st)) != MSGR_OK)
+		return r;
+	s = use(st, S_OB_ATTEMPT);
+	if ((rc = bind_int(s, 1, item_id)) != SQLITE_OK) {
+		r = fail(st, rc, "outbox attempt");
+		goto out;
+	}
+	if ((r = job_update(st, s, "outbox attempt")) != MSGR_OK)
+		goto out;
+	memset(&f, 0, sizeof(f));
+	if ((r = read_flight(st, item_id, &f, "outbox attempt")) == MSGR_OK)
+		*tries = f.tries;
+out:
+	return tx_end(st, r);
+}
+
+static msgr_result
+sq_outbox_settle(void *impl, int64_t item_id)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_OB_SETTLE);
+	if ((rc = bind_int(s, 1, item_id)) != SQLITE_OK)
+		return fail(st, rc, "outbox settle");
+	return job_update(st, s, "outbox settle");
+}
+
+static msgr_result
+sq_outbox_flight(void *impl, int64_t item_id, struct msgr_outbox_flight *out)
+{
+	struct sq *st = impl;
+
+	op_start(st);
+	return read_flight(st, item_id, out, "outbox flight");
+}
+
+static msgr_result
+sq_echo_put(void *impl, const struct msgr_store_echo *e, long long now)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_ECHO_PUT);
+	if ((rc = bind_text(s, 1, e->mid)) || (rc = bind_text(s, 2, e->page_id)) ||
+	    (rc = bind_text(s, 3, e->user_id)) || (rc = bind_int(s, 4, e->outbox_id)) ||
+	    (rc = bind_int(s, 5, e->try_no)) || (rc = bind_int(s, 6, now)))
+		return fail(st, rc, "echo");
+	return run(st, s, "echo");
+}
+
+static msgr_result
+sq_echo_find(void *impl, int64_t outbox_id, const char *page_id, const char *user_id,
+    struct msgr_store_echo *out)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	msgr_result r = MSGR_OK;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_ECHO_FIND);
+	if ((rc = bind_int(s, 1, outbox_id)) || (rc = bind_text(s, 2, page_id)) ||
+	    (rc = bind_text(s, 3, user_id)))
+		return fail(st, rc, "echo find");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if ((r = col_copy(s, 0, out->mid, sizeof(out->mid))) == MSGR_OK &&
+		    (r = col_copy(s, 1, out->page_id, sizeof(out->page_id))) == MSGR_OK)
+			r = col_copy(s, 2, out->user_id, sizeof(out->user_id));
+		out->outbox_id = sqlite3_column_int64(s, 3);
+		out->try_no = sqlite3_column_int(s, 4);
+		out->seen_at = sqlite3_column_int64(s, 5);
+	} else if (rc == SQLITE_DONE) {
+		r = MSGR_ERR_NOTFOUND;
+	} else {
+		r = fail(st, rc, "echo find");
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static msgr_result
+sq_echo_page_known(void *impl, const char *page_id, long long since)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	msgr_result r;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_ECHO_PAGE);
+	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_int(s, 2, since)))
+		return fail(st, rc, "echo page");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		r = MSGR_OK;
+	else if (rc == SQLITE_DONE)
+		r = MSGR_ERR_NOTFOUND;
+	else
+		r = fail(st, rc, "echo page");
+	sqlite3_reset(s);
+	return r;
+}
+
+static msgr_result
+fill_raw(sqlite3_stmt *s, void *row)
+{
+	struct msgr_store_raw *r = row;
+
+	r->event_id = sqlite3_column_int64(s, 0);
+	return col_dup(s, 1, &r->raw, NULL);
+}
+
+static void
+drop_raw(void *rows, size_t n)
+{
+	msgr_store_raw_free(rows, n);
+}
+
+static msgr_result
+sq_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
+    int64_t after_id, size_t max, struct msgr_store_raw **rows, size_t *n)
+{
+	static const struct row_kind k = { sizeof(**rows), fill_raw, drop_raw };
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_ECHO_PENDING);
+	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
+	    (rc = bind_int(s, 3, kind)) || (rc = bind_int(s, 4, after_id)) ||
+	    (rc = bind_int(s, 5, (long long)max)))
+		return fail(st, rc, "echo pending");
+	return collect(st, s, &k, "echo pending", (void **)rows, n);
+}
+
+static msgr_result
+sq_echo_purge(void *impl, long long before, size_t *n)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	msgr_result r;
+	int rc;
+
+	op_start(st);
+	s = use(st, S_ECHO_PURGE);
+	if ((rc = bind_int(s, 1, before)) != SQLITE_OK)
+		return fail(st, rc, "echo purge");
+	if ((r = run(st, s, "echo purge")) != MSGR_OK)
+		return r;
+	*n = (size_t)sqlite3_changes(st->db);
+	return MSGR_OK;
+}
+
 const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.name = "sqlite",
 	.schema_version = SCHEMA_VERSION,
@@ -1927,4 +2157,12 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.purge = sq_purge,
 	.checkpoint = sq_checkpoint,
 	.set_sync = sq_set_sync,
+	.outbox_attempt = sq_outbox_attempt,
+	.outbox_settle = sq_outbox_settle,
+	.outbox_flight = sq_outbox_flight,
+	.echo_put = sq_echo_put,
+	.echo_find = sq_echo_find,
+	.echo_page_known = sq_echo_page_known,
+	.echo_pending = sq_echo_pending,
+	.echo_purge = sq_echo_purge,
 };

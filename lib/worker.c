@@ -14,6 +14,7 @@
 #include "bot.h"
 #include "clock.h"
 #include "conversation.h"
+#include "echo.h"
 #include "event.h"
 #include "log.h"
 #include "message.h"
@@ -268,7 +269,10 @@ job_start(struct job_run *j)
 	    &j->ev, j->why, sizeof(j->why))) != MSGR_OK)
 		return job_fail(j, j->why);
 	j->ev_parsed = 1;
-	return msgr_conversation_record(j->w->st, j->c, &j->ev);
+	if ((rc = msgr_conversation_record(j->w->st, j->c, &j->ev)) != MSGR_OK)
+		return rc;
+	/* An echo: kept by its mid, with the outbox row its tag names (lib/echo.h). */
+	return msgr_echo_record(j->w->st, j->c, &j->ev);
 }
 
 /* Does the bot hear of this event? Never of echoes or standby (docs/worker.md, step 3); a
@@ -462,12 +466,70 @@ renew_before(struct job_run *j, const struct msgr_plan_item *it)
 	return rc;
 }
 
+/* A message whose last call's outcome is unknown: a process died with it in flight, or the
+ * call got no answer. Facebook echoes what a page sends with the message's metadata, which
+ * names the outbox row and the try (lib/echo.h): an echo of the row means it went, so it is
+ * marked done and not sent again. Otherwise it is sent again, a double risked: logged and
+ * counted. The echo is awaited up to worker.echo_wait_ms only on a page whose echoes have been
+ * seen; one never seen is not subscribed to message_echoes, and waiting would only delay.
+ * *waited says whether time passed (the lease is renewed again before the call). */
+static msgr_result
+check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
+{
+	struct msgr_worker *w = j->w;
+	struct msgr_outbox_flight f;
+	char mid[MSGR_MAX_MID_LEN + 1] = "";
+	const char *why;
+	msgr_result rc;
+
+	*waited = 0;
+	if (it->kind != MSGR_PLAN_SEND || it->outbox_id <= 0 ||
+	    !json_is_object(json_object_get(it->body, "message")))
+		return MSGR_OK;
+	if ((rc = msgr_store_outbox_flight(w->st, it->outbox_id, &f)) != MSGR_OK)
+		return rc == MSGR_ERR_NOTFOUND ? MSGR_OK : rc;
+	if (f.done || !f.inflight || f.tries <= 0)
+		return MSGR_OK;
+	/* A first look without waiting also records the echoes already queued. */
+	rc = msgr_echo_await(w->st, j->c, j->job->page_id, j->job->user_id, it->outbox_id,
+	    f.tries, 0, mid, sizeof(mid));
+	if (rc == MSGR_ERR_NOTFOUND && w->cfg->worker.echo_wait_ms > 0 &&
+	    (rc = msgr_store_echo_page_known(w->st, j->job->page_id,
+	    now_ms(w) - KEEP_DONE_MS)) == MSGR_OK) {
+		*waited = 1;
+		rc = msgr_echo_await(w->st, j->c, j->job->page_id, j->job->user_id, it->outbox_id,
+		    f.tries, w->cfg->worker.echo_wait_ms, mid, sizeof(mid));
+		why = "no echo came";
+	} else {
+		why = "no echo of this page ever seen: is message_echoes subscribed?";
+	}
+	if (rc == MSGR_OK) {
+		msgr_log(MSGR_LOG_INFO, "echo job=%lld connector=%s item=%d outbox=%lld mid=%s: the "
+		    "call whose outcome was unknown went through; not sent again",
+		    (long long)j->job->id, j->c->id, it->seq, (long long)it->outbox_id, mid);
+		if ((rc = msgr_store_outbox_done(w->st, it->outbox_id, mid)) != MSGR_OK)
+			return rc;
+		it->done = 1;
+		j->counts->echoed++;
+		return MSGR_OK;
+	}
+	if (rc != MSGR_ERR_NOTFOUND)
+		return rc;
+	msgr_log(MSGR_LOG_WARN, "job=%lld connector=%s item=%d outbox=%lld: repeated a call whose "
+	    "outcome was unknown (%s; waited %d ms): it may reach the user twice",
+	    (long long)j->job->id, j->c->id, it->seq, (long long)it->outbox_id, why,
+	    *waited ? w->cfg->worker.echo_wait_ms : 0);
+	j->counts->repeated++;
+	return MSGR_OK;
+}
+
 /* Step 3: the calls in order, from the first not done, each after a look at the pauses. */
 static msgr_result
 job_send(struct job_run *j)
 {
 	struct msgr_job *job = j->job;
 	size_t i;
+	int waited = 0;
 	msgr_result rc;
 
 	for (i = 0; i < j->plan.n; i++) {
@@ -482,6 +544,16 @@ job_send(struct job_run *j)
 		/* Each call starts with a whole lease ahead (lease_ms > graph timeout, checked at
 		 * config load), so no other process can take the job while a call is in flight. */
 		if ((rc = renew_before(j, &j->plan.items[i])) != MSGR_OK)
+			return rc;
+		/* Asked of every call, not only of a resumed plan's: a plan saved just now may
+		 * be another process's, found in the outbox (plan.h), and a retry's calls of
+		 * this run got no answer. */
+		if ((rc = check_in_flight(j, &j->plan.items[i], &waited)) != MSGR_OK)
+			return rc;
+		if (j->plan.items[i].done)
+			continue;
+		if (waited && (rc = msgr_store_renew(j->w->st, job->id, j->w->owner,
+		    now_ms(j->w), j->w->cfg->worker.lease_ms)) != MSGR_OK)
 			return rc;
 		if ((rc = job_call(j, &j->plan.items[i])) != MSGR_OK || j->ended)
 			return rc;
@@ -533,6 +605,10 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		w->last_purge = now;
 		if (msgr_store_purge(w->st, now - KEEP_DONE_MS, NULL) != MSGR_OK)
 			msgr_log(MSGR_LOG_WARN, "purge of old jobs failed: %s",
+			    msgr_store_errmsg(w->st));
+		/* Echoes go with the jobs whose calls they prove. */
+		if (msgr_store_echo_purge(w->st, now - KEEP_DONE_MS, NULL) != MSGR_OK)
+			msgr_log(MSGR_LOG_WARN, "purge of old echoes failed: %s",
 			    msgr_store_errmsg(w->st));
 	}
 	/* Bookkeeping commits without an fsync each, a durable one before every call that must

@@ -6,8 +6,10 @@
  * `msgrctl worker` (long-running). Every decision that must survive a crash is in the
  * store: the claim is a lease, the planned sends of an event are an outbox written once,
  * each send is marked done in the step that learns it succeeded, and retries are due times.
- * So a killed process loses nothing and, once work resumes, sends nothing twice except
- * possibly the one Send API call in flight at the kill (Facebook offers no idempotency key). */
+ * So a killed process loses nothing and, once work resumes, sends nothing twice. The one Send
+ * API call that may have been in flight at the kill (Facebook offers no idempotency key) is
+ * marked so in the outbox and tagged with its row; its echo, awaited up to
+ * worker.echo_wait_ms before the call is repeated, tells that it went (lib/echo.h). */
 #ifndef MSGR_WORKER_H
 #define MSGR_WORKER_H
 
@@ -47,6 +49,11 @@ struct msgr_worker_counts {
 	size_t sent;        /* Graph calls that succeeded */
 	size_t retried;     /* jobs put back for a later try */
 	size_t failed;      /* jobs given up (permanent error, window, retries exhausted) */
+	size_t echoed;      /* messages whose call's outcome was unknown (a process died with
+	                       it in flight, no answer came) found sent by their echo: marked
+	                       done, not sent again */
+	size_t repeated;    /* such messages sent again without an echo: each a double risked
+	                       (logged "repeated a call whose outcome was unknown") */
 };
 
 /* Works due events until none is due or budget_ms has passed (budget_ms <= 0: until none is
