@@ -122,6 +122,10 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 	rc = msgr_worker_run(wk.w, budget, &n);
 	printf("drained: %zu events, %zu calls sent, %zu retries scheduled, %zu failed\n",
 	    n.jobs, n.sent, n.retried, n.failed);
+	/* The calls a killed process left of unknown outcome (docs/worker.md, step 4). */
+	if (n.echoed > 0 || n.repeated > 0)
+		printf("unknown outcomes: %zu found sent by their echo, %zu repeated without one\n",
+		    n.echoed, n.repeated);
 	if (rc != MSGR_OK)
 		fprintf(stderr, "msgrctl drain: %s (%s)\n", msgr_strerror(rc),
 		    msgr_store_errmsg(wk.st));

@@ -273,7 +273,7 @@ test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 5);
+	assert_int_equal(msgr_store_schema_version(), 6);
 	/* version 2: the index `msgrctl status` lists conversations by */
 	assert_int_equal(raw_count(f,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
@@ -293,6 +293,10 @@ test_schema_created(void **state)
 	    " WHERE name = 'lease_lock')"), 2);
 	snprintf(q, sizeof(q), "%s-claims", f->path);
 	assert_int_equal(access(q, F_OK), 0);
+	/* version 6: outbox rows in flight and their tries, and the echoes that prove a call */
+	assert_int_equal(raw_count(f, "SELECT (SELECT count(*) FROM pragma_table_info('outbox')"
+	    " WHERE name IN ('tries', 'inflight')) + (SELECT count(*) FROM sqlite_master"
+	    " WHERE name IN ('echo', 'echo_outbox', 'echo_page'))"), 5);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -360,11 +364,12 @@ test_migrates_older(void **state)
 	put1(f->st, "p1", 1, 1000, "kept");
 	msgr_store_close(f->st);
 	f->st = NULL;
-	/* Make it a version 1 file: without what migrations 2, 3 and 5 add. */
+	/* Make it a version 1 file: without what migrations 2, 3, 5 and 6 add. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; ALTER TABLE events DROP COLUMN "
 	    "claims; ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN "
-	    "lease_lock; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	    "lease_lock; ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; DROP TABLE echo; "
+	    "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
@@ -1300,6 +1305,7 @@ test_migrates_v3_pauses(void **state)
 	    "INSERT INTO cache VALUES ('pause_token', 'c1', '0011223344556677', %lld),"
 	    " ('pause_probe', 'connector:c1', '1', %lld), ('pause_probe', 'page:p1', '1', %lld);"
 	    "ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN lease_lock;"
+	    "ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; DROP TABLE echo; "
 	    "PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
@@ -1605,18 +1611,127 @@ test_backend_named(void **state)
 #endif
 }
 
+/* Calls in flight and echoes (lib/echo.h): an outbox row marked in flight counts its tries
+ * until done or settled; echoes are kept once per mid and found only by the row, page and
+ * user they name; a conversation's queued echoes are read in id order. */
+static void
+test_echo_verbs(void **state)
+{
+	struct fx *f = *state;
+	const char *plan[2] = { "{\"message\":{\"text\":\"a\"}}", "{\"message\":{\"text\":\"b\"}}" };
+	struct msgr_outbox_flight fl;
+	struct msgr_store_echo e, got;
+	struct msgr_store_event ev;
+	struct msgr_store_raw *rows = NULL;
+	struct evbuf b;
+	struct msgr_job job;
+	int64_t ids[2] = { 0, 0 }, after;
+	size_t n = 0, nn, nd;
+	int tries = 0;
+
+	put1(f->st, "p1", 1, 1000, "k1");
+	claim_ok(f->st, "w1", wall_ms(), &job);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2, ids), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_flight(f->st, ids[0], &fl), MSGR_OK);
+	assert_int_equal(fl.done + fl.inflight + fl.tries, 0);
+	assert_int_equal(msgr_store_outbox_attempt(f->st, ids[0], &tries), MSGR_OK);
+	assert_int_equal(tries, 1);
+	assert_int_equal(msgr_store_outbox_attempt(f->st, ids[0], &tries), MSGR_OK);
+	assert_int_equal(tries, 2);
+	assert_int_equal(msgr_store_outbox_flight(f->st, ids[0], &fl), MSGR_OK);
+	assert_int_equal(fl.inflight, 1);
+	assert_int_equal(fl.tries, 2);
+	assert_int_equal(fl.done, 0);
+	assert_int_equal(msgr_store_outbox_settle(f->st, ids[0]), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_flight(f->st, ids[0], &fl), MSGR_OK);
+	assert_int_equal(fl.inflight, 0);
+	assert_int_equal(fl.tries, 2);
+	assert_int_equal(msgr_store_outbox_done(f->st, ids[1], "m_b"), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_flight(f->st, ids[1], &fl), MSGR_OK);
+	assert_int_equal(fl.done, 1);
+	assert_int_equal(msgr_store_outbox_attempt(f->st, 987654, &tries), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_settle(f->st, 987654), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_flight(f->st, 987654, &fl), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_outbox_attempt(f->st, 0, &tries), MSGR_ERR_INVALID);
+
+	/* Echoes: none known yet. */
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", 0), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_echo_find(f->st, ids[0], "p1", "u1", &got),
+	    MSGR_ERR_NOTFOUND);
+	memset(&e, 0, sizeof(e));
+	snprintf(e.mid, sizeof(e.mid), "m_echo1");
+	snprintf(e.page_id, sizeof(e.page_id), "p1");
+	snprintf(e.user_id, sizeof(e.user_id), "u1");
+	e.outbox_id = ids[0];
+	e.try_no = 2;
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_OK);
+	/* A redelivery of the same echo changes nothing. */
+	e.try_no = 1;
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_OK);
+	assert_int_equal(msgr_store_echo_find(f->st, ids[0], "p1", "u1", &got), MSGR_OK);
+	assert_string_equal(got.mid, "m_echo1");
+	assert_int_equal(got.try_no, 2);
+	assert_true(got.outbox_id == ids[0]);
+	assert_true(got.seen_at > 0);
+	/* The same row named from another conversation, or another row: no proof. */
+	assert_int_equal(msgr_store_echo_find(f->st, ids[0], "p1", "u2", &got),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_echo_find(f->st, ids[0], "p2", "u1", &got),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_echo_find(f->st, ids[1], "p1", "u1", &got),
+	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", 0), MSGR_OK);
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p2", 0), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", wall_ms() + 60000),
+	    MSGR_ERR_NOTFOUND);
+	/* Bad rows are refused. */
+	e.mid[0] = '\0';
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_ERR_INVALID);
+	snprintf(e.mid, sizeof(e.mid), "m_echo2");
+	e.outbox_id = -1;
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_ERR_INVALID);
+
+	/* Queued echo events of the conversation, by kind, after an id. */
+	mkev(&ev, &b, "p1", 1, 2000, "echo-k1");
+	ev.kind = 2;
+	assert_int_equal(msgr_store_enqueue(f->st, &ev, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	mkev(&ev, &b, "p1", 1, 3000, "other-k1");
+	ev.kind = 3;
+	assert_int_equal(msgr_store_enqueue(f->st, &ev, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	mkev(&ev, &b, "p1", 2, 3000, "echo-k2");
+	ev.kind = 2;
+	assert_int_equal(msgr_store_enqueue(f->st, &ev, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(msgr_store_echo_pending(f->st, "p1", "u1", 2, 0, 10, &rows, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(rows[0].raw, "echo-k1"));
+	after = rows[0].event_id;
+	msgr_store_raw_free(rows, n);
+	rows = NULL;
+	assert_int_equal(msgr_store_echo_pending(f->st, "p1", "u1", 2, after, 10, &rows, &n),
+	    MSGR_OK);
+	assert_int_equal(n, 0);
+	msgr_store_raw_free(rows, n);
+
+	/* Purge by age. */
+	assert_int_equal(msgr_store_echo_purge(f->st, wall_ms() + 60000, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", 0), MSGR_ERR_NOTFOUND);
+	msgr_job_clear(&job);
+}
+
 /* msgrctl check's look at the file: read as it is, never created, never migrated. */
 static void
 test_check(void **state)
 {
 	struct fx *f = *state;
 	struct msgr_store_options o;
-	char out[512];
+	char out[512], want[64];
 
 	opts(f, &o, 1, 2000);
 	assert_int_equal(msgr_store_check(&o, out, sizeof(out)), MSGR_OK);
 	assert_non_null(strstr(out, "sqlite "));
-	assert_non_null(strstr(out, "schema version 5"));
+	snprintf(want, sizeof(want), "schema version %d", msgr_store_schema_version());
+	assert_non_null(strstr(out, want));
 	msgr_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(unlink(f->path), 0);
@@ -1785,12 +1900,12 @@ pg_test_schema_created(void **state)
 {
 	struct fx *f = *state;
 	const char *tables[] = { "events", "convq", "outbox", "conv", "cache", "pause",
-		"quarantine" };
+		"quarantine", "echo" };
 	struct msgr_store *st2;
 	char q[256];
 	size_t i;
 
-	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 1);
+	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 2);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(q, sizeof(q), "SELECT count(*) FROM information_schema.tables"
 		    " WHERE table_schema = current_schema() AND table_name = '%s'", tables[i]);
@@ -1819,7 +1934,7 @@ pg_test_migrate_together(void **state)
 	msgr_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(raw_exec(f, "DROP TABLE events, convq, outbox, conv, cache, pause,"
-	    " quarantine, msgr_schema CASCADE"), 0);
+	    " quarantine, echo, msgr_schema CASCADE"), 0);
 	assert_int_equal(pipe(go), 0);
 	for (i = 0; i < N; i++) {
 		pids[i] = fork();
@@ -1847,7 +1962,7 @@ pg_test_migrate_together(void **state)
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
-	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 1);
+	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 2);
 	assert_int_equal(raw_count(f, "SELECT count(*) FROM msgr_schema"), 1);
 	f->st = open_store(f, 1, 2000);
 	put1(f->st, "p1", 1, 1000, "k");
@@ -2000,7 +2115,7 @@ pg_test_unreachable(void **state)
 	o.conninfo = f->conninfo;
 	assert_int_equal(msgr_store_check(&o, out, sizeof(out)), MSGR_OK);
 	assert_non_null(strstr(out, "connected (PostgreSQL "));
-	assert_non_null(strstr(out, "schema version 1"));
+	assert_non_null(strstr(out, "schema version 2"));
 }
 
 /* A note cut inside a UTF-8 character (a Graph error cut to fit) is still stored. */
@@ -2047,6 +2162,7 @@ main(void)
 		T(test_finish_retry),
 		T(test_renew),
 		T(test_outbox),
+		T(test_echo_verbs),
 		T(test_conv),
 		T(test_conv_list),
 		T(test_cache_expiry),
@@ -2078,6 +2194,7 @@ main(void)
 		TP(test_finish_retry),
 		TP(test_renew),
 		TP(test_outbox),
+		TP(test_echo_verbs),
 		TP(test_conv),
 		TP(test_conv_list),
 		TP(test_cache_expiry),
