@@ -27,7 +27,9 @@ msgr_echo_tag_make(int64_t outbox_id, int try_no, const char *bot_meta, char *ou
 	if (out == NULL || outsz == 0)
 		return MSGR_ERR_INVALID;
 	out[0] = '\0';
-	if (outbox_id <= 0 || try_no <= 0)
+	/* Only what msgr_echo_tag_parse reads back: 18 digits of id, 9 of try. */
+	if (outbox_id <= 0 || outbox_id > 999999999999999999LL || try_no <= 0 ||
+	    try_no > 999999999)
 		return MSGR_ERR_INVALID;
 	n = snprintf(tag, sizeof(tag), MSGR_ECHO_TAG_PREFIX "%lld:%d", (long long)outbox_id,
 	    try_no);
