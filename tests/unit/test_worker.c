@@ -92,6 +92,7 @@ struct seen {
 	char what[160];       /* a message's text, "[mark_seen]", "[image URL]", "[attachment ID]",
 	                         a pass's target, an upload's URL */
 	char token[32];       /* the page token it carried */
+	char meta[1100];      /* a message's metadata ("" none) */
 };
 
 /* The answer to give to the next call of a kind: a Graph error (code, subcode), a network
@@ -169,6 +170,8 @@ describe(const struct msgr_call *call, struct seen *s)
 			snprintf(s->what, sizeof(s->what), "[attachment %s]", t);
 		else
 			snprintf(s->what, sizeof(s->what), "[other]");
+		t = json_string_value(json_object_get(msg, "metadata"));
+		snprintf(s->meta, sizeof(s->meta), "%s", t ? t : "");
 		break;
 	case MSGR_CALL_PASS_THREAD:
 		snprintf(s->to, sizeof(s->to), "%s", call->psid);
@@ -740,6 +743,191 @@ test_exactly_once_marks(void **state)
 	msgr_store_outbox_free(it, n);
 }
 
+/* ---- the call in flight at a kill: echo tags (lib/echo.h) ---- */
+
+/* The job of a text from user, claimed by a worker that then died, with a plan of two
+ * messages (the second with the bot's metadata "bm") whose first call left: its outcome is
+ * unknown. ids get the outbox rows. */
+static void
+died_in_flight(struct fx *f, const char *user, const char *mid, int64_t ids[2])
+{
+	char p0[256], p1[256];
+	const char *plan[2] = { p0, p1 };
+	struct msgr_job job;
+	int tries = 0;
+
+	snprintf(p0, sizeof(p0), "{\"call\":\"send\",\"body\":{\"recipient\":{\"id\":\"%s\"},"
+	    "\"messaging_type\":\"RESPONSE\",\"message\":{\"text\":\"planned 1\"}},"
+	    "\"optional\":false}", user);
+	snprintf(p1, sizeof(p1), "{\"call\":\"send\",\"body\":{\"recipient\":{\"id\":\"%s\"},"
+	    "\"messaging_type\":\"RESPONSE\",\"message\":{\"text\":\"planned 2\","
+	    "\"metadata\":\"bm\"}},\"optional\":false}", user);
+	put_text(f, user, T0 - 1000, mid, "hello");
+	assert_int_equal(msgr_store_claim(f->st, "dead:1", f->now, 30000, &job), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2, ids), MSGR_OK);
+	assert_int_equal(msgr_store_outbox_attempt(f->st, ids[0], &tries), MSGR_OK);
+	assert_int_equal(tries, 1);
+	msgr_job_clear(&job);
+}
+
+/* Facebook's echo of a message the page sent to user, by app, with metadata. */
+static void
+put_echo(struct fx *f, const char *user, const char *mid, const char *app, const char *meta)
+{
+	char raw[1024];
+
+	snprintf(raw, sizeof(raw), "{\"sender\":{\"id\":\"" PAGE "\"},\"recipient\":{\"id\":"
+	    "\"%s\"},\"timestamp\":%lld,\"message\":{\"is_echo\":true,\"app_id\":%s,"
+	    "\"mid\":\"%s\",\"metadata\":\"%s\",\"text\":\"planned 1\"}}", user, T0, app, mid,
+	    meta);
+	put_raw(f, MSGR_EVENT_ECHO, user, 0, T0, mid, raw);
+}
+
+static struct msgr_outbox_flight
+flight(struct fx *f, int64_t id)
+{
+	struct msgr_outbox_flight fl;
+
+	assert_int_equal(msgr_store_outbox_flight(f->st, id, &fl), MSGR_OK);
+	return fl;
+}
+
+/* The dead worker's call went through: its echo, queued behind the job, names the outbox row,
+ * so the row is marked done and only the rest of the plan is sent, each message tagged. */
+static void
+test_echo_proves_call_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+	int64_t ids[2];
+	char meta[64];
+
+	f->cfg.worker.echo_wait_ms = 200;
+	died_in_flight(f, U1, "m1", ids);
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:1", (long long)ids[0]);
+	put_echo(f, U1, "m-echo-1", "111", meta);
+	f->now += 30000;   /* the dead worker's lease runs out */
+	c = run(f);
+	assert_int_equal(c.echoed, 1);
+	assert_int_equal(c.repeated, 0);
+	assert_int_equal(c.sent, 1);
+	assert_string_equal(sent_to(f, U1), "planned 2");
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:1|bm", (long long)ids[1]);
+	assert_string_equal(f->calls[0].meta, meta);
+	assert_int_equal(flight(f, ids[0]).done, 1);
+	assert_int_equal(flight(f, ids[1]).done, 1);
+	assert_int_equal(flight(f, ids[1]).tries, 1);
+	assert_int_equal(stats(f).done, 2);   /* the job and its echo */
+}
+
+/* No echo: sent again, the double risked counted. A page whose echoes were never seen is not
+ * waited for (message_echoes is not subscribed); one whose echoes arrive is, up to
+ * worker.echo_wait_ms. */
+static void
+test_no_echo_repeats(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store_echo e;
+	struct msgr_worker_counts c;
+	long long t;
+	int64_t ids[2];
+	char meta[64];
+
+	f->cfg.worker.echo_wait_ms = 300;
+	died_in_flight(f, U1, "m1", ids);
+	f->now += 30000;
+	t = msgr_clock_mono_ms();
+	c = run(f);
+	assert_true(msgr_clock_mono_ms() - t < 300);
+	assert_int_equal(c.echoed, 0);
+	assert_int_equal(c.repeated, 1);
+	assert_string_equal(sent_to(f, U1), "planned 1 | planned 2");
+	/* The repeat is the row's second try, and says so. */
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:2", (long long)ids[0]);
+	assert_string_equal(f->calls[0].meta, meta);
+	assert_int_equal(flight(f, ids[0]).tries, 2);
+
+	/* The page's echoes arrive (a person's, from the Page Inbox): now it is waited for. */
+	memset(&e, 0, sizeof(e));
+	snprintf(e.mid, sizeof(e.mid), "m-inbox");
+	snprintf(e.page_id, sizeof(e.page_id), PAGE);
+	snprintf(e.user_id, sizeof(e.user_id), U1);
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_OK);
+	died_in_flight(f, U2, "m2", ids);
+	f->now += 30000;
+	t = msgr_clock_mono_ms();
+	c = run(f);
+	assert_true(msgr_clock_mono_ms() - t >= 300);
+	assert_int_equal(c.echoed, 0);
+	assert_int_equal(c.repeated, 1);
+	assert_string_equal(sent_to(f, U2), "planned 1 | planned 2");
+}
+
+/* Echoes that prove nothing: another app's (a person typing a tag in the Page Inbox), one of
+ * another conversation, one naming a try never made, one naming an unknown row. */
+static void
+test_forged_echo_ignored(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+	int64_t ids[2], other[2];
+	char meta[64];
+
+	f->cfg.worker.echo_wait_ms = 100;
+	died_in_flight(f, U1, "m1", ids);
+	died_in_flight(f, U2, "m2", other);
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:1", (long long)ids[0]);
+	put_echo(f, U1, "e-other-app", "999", meta);
+	put_echo(f, U2, "e-other-user", "111", meta);
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:2", (long long)ids[0]);
+	put_echo(f, U1, "e-future-try", "111", meta);
+	put_echo(f, U1, "e-unknown-row", "111", "msgr:o=987654:1");
+	put_echo(f, U1, "e-look-alike", "111", "msgr:o=0:1");
+	f->now += 30000;
+	c = run(f);
+	assert_int_equal(c.echoed, 0);
+	assert_int_equal(c.repeated, 2);
+	assert_string_equal(sent_to(f, U1), "planned 1 | planned 2");
+	assert_string_equal(sent_to(f, U2), "planned 1 | planned 2");
+}
+
+/* Marks as calls go: a call refused with an answer is known not sent (settled, no wait on the
+ * retry); a call without an answer stays in flight, so the retry looks for its echo. */
+static void
+test_in_flight_marks(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_counts c;
+	int64_t ids[2];
+	char meta[64];
+
+	f->cfg.worker.echo_wait_ms = 100;
+	died_in_flight(f, U1, "m1", ids);
+	f->now += 30000;
+	script(f, MSGR_CALL_SEND, 2, 0);        /* the repeat: refused, transient */
+	c = run(f);
+	assert_int_equal(c.repeated, 1);
+	assert_int_equal(c.retried, 1);
+	assert_int_equal(flight(f, ids[0]).inflight, 0);
+	assert_int_equal(flight(f, ids[0]).tries, 2);
+	f->now += 10000;
+	script(f, MSGR_CALL_SEND, -1, 0);       /* the next: no answer */
+	c = run(f);
+	assert_int_equal(c.repeated, 0);        /* the refusal was known: nothing risked */
+	assert_int_equal(c.retried, 1);
+	assert_int_equal(flight(f, ids[0]).inflight, 1);
+	assert_int_equal(flight(f, ids[0]).tries, 3);
+	/* Its echo came after all: the retry sends only the rest. */
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:3", (long long)ids[0]);
+	put_echo(f, U1, "m-echo-3", "111", meta);
+	f->now += 20000;
+	f->n_calls = 0;
+	c = run(f);
+	assert_int_equal(c.echoed, 1);
+	assert_string_equal(sent_to(f, U1), "planned 2");
+	assert_int_equal(flight(f, ids[0]).done, 1);
+}
+
 /* An event whose worker died three times holding it is given up (a crash, an OOM kill). */
 static void
 test_given_up_after_three_deaths(void **state)
@@ -1030,6 +1218,10 @@ main(void)
 		W(test_page_restricted_pauses_page),
 		W(test_window),
 		W(test_exactly_once_marks),
+		W(test_echo_proves_call_in_flight),
+		W(test_no_echo_repeats),
+		W(test_forged_echo_ignored),
+		W(test_in_flight_marks),
 		W(test_given_up_after_three_deaths),
 		W(test_attachment_uploaded_once),
 		W(test_handover_and_standby),
