@@ -24,6 +24,10 @@
 	 (1UL << MSGR_EVENT_REACTION) | (1UL << MSGR_EVENT_MESSAGE_EDIT) | \
 	 (1UL << MSGR_EVENT_ACCOUNT_LINKING))
 
+/* worker.echo_wait_ms when the config does not say (half of lease_ms when that is less):
+ * Facebook's echo of a message follows its call within about a second. */
+#define MSGR_ECHO_WAIT_DEFAULT_MS 3000
+
 enum msgr_bot_type { MSGR_BOT_STORIES = 0, MSGR_BOT_API };
 enum msgr_journal { MSGR_JOURNAL_WAL = 0, MSGR_JOURNAL_DELETE };
 enum msgr_sync { MSGR_SYNC_FULL = 0, MSGR_SYNC_NORMAL };
@@ -112,7 +116,8 @@ struct msgr_config {
 		int retry_max_s;   /* give up retrying after; default 86400, 60..604800 */
 		int idle_ms;       /* msgrctl worker: sleep when idle; default 500, 10..60000 */
 		int echo_wait_ms;  /* before repeating a message whose call's outcome is unknown,
-		                      wait this long for its echo (lib/echo.h); default 3000,
+		                      wait this long for its echo (lib/echo.h); default
+		                      MSGR_ECHO_WAIT_DEFAULT_MS or half of lease_ms when less,
 		                      0..60000 (0: never wait), below lease_ms */
 	} worker;
 	struct {

@@ -45,6 +45,19 @@ Control endpoints (no token needed), all JSON:
                                          Facebook does after an hour of failed deliveries
   POST /_fake/owner {"page_id", "psid", "app_id"|null}   sets a thread's owner, as Facebook
                                          does (Page Inbox passing back, idle release)
+  POST /_fake/echoes {"page_id", "url", "delay_ms": 0, "drop": 0, "enabled": true}
+                                         after accepting a message for the page, POST its
+                                         echo (webhook field message_echoes: is_echo, app_id,
+                                         mid, metadata, text) to url, signed with the page's
+                                         app secret (X-Hub-Signature-256) as Facebook does,
+                                         delay_ms later, retried while the answer is not 2xx
+                                         (up to 20 times); "drop": N leaves out the next N
+                                         echoes. "enabled": false turns them off
+  GET  /_fake/echoes                     the echoes posted: {page, psid, mid, metadata,
+                                         status, tries}
+  POST /_fake/latency {"ms": N}          Send API answers wait N ms after the message was
+                                         accepted (Facebook's own latency: a process killed
+                                         then never learns that its message went)
   POST /_fake/shutdown                   stops the server
   GET  /_fake/callback?token=T           a webhook stand-in: echoes hub.challenge when
                                          hub.verify_token is T (for subscription tests)
@@ -160,6 +173,9 @@ class State:
         self.usage = {}
         self.windows = {}           # psid -> last message age (s)
         self.rate = {}              # page -> {"times": [...], "max": n, "calls": n}
+        self.echo_to = {}           # page -> {"url", "delay_ms", "drop"}
+        self.echoes = []            # the echoes posted, for the tests
+        self.latency_ms = 0
         self.release_hangs.set()
         self.release_hangs = threading.Event()
 
@@ -539,7 +555,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ans = {"message_id": "m_" + secrets.token_urlsafe(24)}
         if rkey != "user_ref":
             ans = {"recipient_id": rval, "message_id": ans["message_id"]}
+            self.echo(ctx, rval, p["message"], ans["message_id"])
+        with self.st.lock:
+            latency = self.st.latency_ms
+        if latency > 0:
+            # Taken, echoed, and only then answered: what a kill in between leaves unknown.
+            time.sleep(latency / 1000.0)
         return ans
+
+    # ---- echoes (docs/facebook.md "Webhooks": message_echoes) ----
+    def echo(self, ctx, psid, message, mid):
+        """Facebook echoes every message a page sends to the app's callback, with the
+        message's metadata; here when the test turned echoes on for the page."""
+        page = ctx.get("page_id")
+        with self.st.lock:
+            to = self.st.echo_to.get(page)
+            if to is None:
+                return
+            if to["drop"] > 0:
+                to["drop"] -= 1
+                self.st.echoes.append({"page": page, "psid": psid, "mid": mid,
+                                       "metadata": message.get("metadata"),
+                                       "status": "dropped", "tries": 0})
+                return
+            rec = {"page": page, "psid": psid, "mid": mid, "metadata": message.get("metadata"),
+                   "status": None, "tries": 0}
+            self.st.echoes.append(rec)
+        now = int(time.time() * 1000)
+        m = {"is_echo": True, "app_id": int(ctx["app_id"]), "mid": mid}
+        for k in ("text", "metadata", "sticker_id", "quick_replies"):
+            if k in message:
+                m[k] = message[k]
+        body = json.dumps({"object": "page", "entry": [{"id": page, "time": now, "messaging": [
+            {"sender": {"id": page}, "recipient": {"id": psid}, "timestamp": now,
+             "message": m}]}]}).encode()
+        secret = self.st.config["pages"][page].get("app_secret", "")
+        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        threading.Thread(target=post_echo, args=(self.st, rec, to["url"], to["delay_ms"],
+                                                  body, sig), daemon=True).start()
 
     def check_messaging_type(self, p, is_action, psid):
         mt = p.get("messaging_type")
@@ -1062,6 +1115,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     q.get("hub.verify_token") == q.get("token"):
                 return self.send_raw(200, "text/plain", q.get("hub.challenge", "").encode())
             return self.send_raw(403, "text/plain", b"forbidden")
+        if method == "GET" and name == "echoes":
+            with st.lock:
+                out = json.loads(json.dumps(st.echoes, default=str))
+            return self.send_json(200, {"echoes": out})
         if method == "GET" and name == "violations":
             with st.lock:
                 return self.send_json(200, {"violations": list(st.violations)})
@@ -1132,11 +1189,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 else:
                     st.owners[key] = str(body["app_id"])
             return self.send_json(200, {"ok": True})
+        if name == "echoes":
+            page = str(body.get("page_id", ""))
+            with st.lock:
+                if page not in st.config.get("pages", {}):
+                    return self.send_json(404, {"error": "no such page"})
+                if body.get("enabled", True) is False:
+                    st.echo_to.pop(page, None)
+                else:
+                    st.echo_to[page] = {"url": str(body.get("url", "")),
+                                        "delay_ms": int(body.get("delay_ms", 0) or 0),
+                                        "drop": int(body.get("drop", 0) or 0)}
+            return self.send_json(200, {"ok": True})
+        if name == "latency":
+            with st.lock:
+                st.latency_ms = max(0, int(body.get("ms", 0) or 0))
+            return self.send_json(200, {"ok": True})
         if name == "shutdown":
             self.send_json(200, {"ok": True})
             threading.Thread(target=self.server.shutdown, daemon=True).start()
             return None
         return self.send_json(404, {"error": "no such control"})
+
+
+def post_echo(st, rec, url, delay_ms, body, sig):
+    """Delivers one echo as Facebook does: retried while the answer is not 2xx."""
+    time.sleep(delay_ms / 1000.0)
+    status = None
+    for attempt in range(20):
+        req = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": sig})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except (urllib.error.URLError, OSError):
+            status = "no answer"
+        with st.lock:
+            rec["tries"] = attempt + 1
+            rec["status"] = status
+        if isinstance(status, int) and 200 <= status < 300:
+            return
+        time.sleep(0.25)
 
 
 class _Done(Exception):

@@ -250,6 +250,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->worker.lease_ms, 30000);
 	assert_int_equal(cfg->worker.retry_max_s, 86400);
 	assert_int_equal(cfg->worker.idle_ms, 500);
+	assert_int_equal(cfg->worker.echo_wait_ms, MSGR_ECHO_WAIT_DEFAULT_MS);
 	c = &cfg->connectors[0];
 	assert_int_equal(c->send_rate, 50);
 	assert_int_equal(c->on_request_thread_control, MSGR_RTC_IGNORE);
@@ -712,6 +713,41 @@ test_cross_limits(void **state)
 	assert_fault(e, p, 3, "'bot.timeout_ms' in connector 'a' (5000) must be below 'worker.lease_ms' (1500)");
 	assert_int_equal(count_lines(e), 3);
 	free(e);
+
+	/* The wait for an echo happens under the lease: below it when given, half of a short
+	 * lease when not. */
+	p = write_tmp("echo.conf",
+	    "worker = { lease_ms = 3000; echo_wait_ms = 3000; };\n"
+	    "connectors = ( { id = \"a\"; path = \"/a\"; app_id = \"1\"; page_id = \"2\";\n"
+	    "  call_token = \"ct-1234\"; webhook_token = \"wt-1234\"; secret = \"sec-1234\";\n"
+	    "  bot = { type = \"api\"; url = \"https://x/\"; secret = \"b-1234\"; timeout_ms = 1000; }; } );\n"
+	    "graph = { timeout_ms = 2000; };\n");
+	e = load_fail(p);
+	assert_fault(e, p, 1, "'worker.echo_wait_ms' (3000) must be below 'worker.lease_ms' (3000)");
+	assert_int_equal(count_lines(e), 1);
+	free(e);
+	{
+		struct msgr_config *cfg;
+
+		p = write_tmp("echo2.conf",
+		    "worker = { lease_ms = 3000; };\n"
+		    "connectors = ( { id = \"a\"; path = \"/a\"; app_id = \"1\"; page_id = \"2\";\n"
+		    "  call_token = \"ct-1234\"; webhook_token = \"wt-1234\"; secret = \"sec-1234\";\n"
+		    "  bot = { type = \"api\"; url = \"https://x/\"; secret = \"b-1234\"; timeout_ms = 1000; }; } );\n"
+		    "graph = { timeout_ms = 2000; };\n");
+		cfg = load_ok(p);
+		assert_int_equal(cfg->worker.echo_wait_ms, 1500);
+		msgr_config_free(cfg);
+		p = write_tmp("echo3.conf",
+		    "worker = { lease_ms = 3000; echo_wait_ms = 0; };\n"
+		    "connectors = ( { id = \"a\"; path = \"/a\"; app_id = \"1\"; page_id = \"2\";\n"
+		    "  call_token = \"ct-1234\"; webhook_token = \"wt-1234\"; secret = \"sec-1234\";\n"
+		    "  bot = { type = \"api\"; url = \"https://x/\"; secret = \"b-1234\"; timeout_ms = 1000; }; } );\n"
+		    "graph = { timeout_ms = 2000; };\n");
+		cfg = load_ok(p);
+		assert_int_equal(cfg->worker.echo_wait_ms, 0);
+		msgr_config_free(cfg);
+	}
 
 	/* no connectors at all */
 	p = write_tmp("empty.conf", "connectors = ();\n");
