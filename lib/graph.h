@@ -116,8 +116,8 @@ int msgr_graph_is_profile_permission(long code, long subcode);
  * params URL-escaped into the query; body sent as JSON (POST, DELETE; NULL for none).
  * A 2xx answer that is not a JSON object is MSGR_ERR_TRANSIENT: it did not come from the
  * Graph API (a proxy, a captive portal, a cut answer) and nothing says whether the call took
- * effect; the Send API has no idempotency key, so this rare case may send twice, as the one
- * call in flight at a kill may (docs/worker.md).
+ * effect; the Send API has no idempotency key, so the worker leaves such a message in flight
+ * and its echo settles it, as for the one call in flight at a kill (docs/worker.md).
  * Returns res->rc; MSGR_ERR_INVALID (bad arguments, nothing sent) and MSGR_ERR_NOMEM are
  * returned without a call. res must be initialised (msgr_graph_result_init). */
 msgr_result msgr_graph_call(struct msgr_graph *g, const char *method, const char *path,

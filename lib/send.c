@@ -54,9 +54,10 @@ send_call(const struct msgr_sender *s, const struct msgr_plan_item *it, json_t *
 	}
 	call.body = *body;
 	rc = msgr_call_make(s->calls, &call, res);
-	/* Refused with an answer: the outcome is known and nothing went. Without an answer the
-	 * mark stays: the message may have gone. */
-	if (tries > 0 && rc != MSGR_OK && res->transport_ok &&
+	/* Refused with a Graph error: the outcome is known and nothing went. Anything else that
+	 * is not a success (no answer, a 5xx or a 2xx that is not Facebook's: docs/graph.md)
+	 * leaves the mark: the message may have gone. */
+	if (tries > 0 && rc != MSGR_OK && res->transport_ok && res->code != 0 &&
 	    (r2 = msgr_store_outbox_settle(s->st, it->outbox_id)) != MSGR_OK)
 		/* Left in flight, the next try only waits for an echo first: logged, not fatal. */
 		msgr_log(MSGR_LOG_WARN, "outbox=%lld: could not record the refusal: %s",

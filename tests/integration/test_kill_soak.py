@@ -91,6 +91,7 @@ class Soak:
         self.failed_posts = 0
         self.acked = set()          # (psid, i) answered 200
         self.unacked = []
+        self.errors = []            # what went wrong on the test's side
         self.worker = None
         self.drain = None
         self.worker_log = os.path.join(env.dir, "worker.log")
@@ -113,7 +114,12 @@ class Soak:
 
     def drain_loop(self):
         while not self.stop.is_set():
-            p = self.ctl("drain", log=self.drain_log)
+            try:
+                p = self.ctl("drain", log=self.drain_log)
+            except OSError as e:
+                self.errors.append("msgrctl drain did not start: %s" % e)
+                self.stop.wait(0.5)
+                continue
             with self.lock:
                 self.drain = p
             try:
@@ -265,6 +271,7 @@ def check(env, soak, took):
           "(a diagnostic: without echoes a kill mid-call may double)"
           % (stats["no echoes"]["doubles"], stats["no echoes"]["repeated"]), flush=True)
     tap.eq(soak.unacked, [], "every delivery acknowledged in the end (Facebook's retries)")
+    tap.eq(soak.errors[:5], [], "the test's own processes all started")
     integrity = env.query("PRAGMA integrity_check")
     tap.eq([r.get("integrity_check") for r in integrity], ["ok"],
            "PRAGMA integrity_check: ok")
@@ -325,6 +332,8 @@ def run(env):
 
 
 def main():
+    # A SIGTERM (tests/run's timeout, a person) still stops every server started here.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = None
     try:
         env = soak_env()
