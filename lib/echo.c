@@ -211,10 +211,13 @@ msgr_echo_await(struct msgr_store *st, const struct msgr_connector *c, const cha
 	struct msgr_store_echo e;
 	struct timespec step = { 0, AWAIT_STEP_MS * 1000000L };
 	long long end = msgr_clock_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
-	int64_t after = 0;
+	int64_t after;
 	msgr_result rc;
 
 	for (;;) {
+		/* Every look reads all the conversation's queued echoes, not only those above the
+		 * last id seen: PostgreSQL draws ids before commit, so a lower id may commit later. */
+		after = 0;
 		if ((rc = msgr_echo_scan(st, c, page_id, user_id, &after)) != MSGR_OK)
 			return rc;
 		rc = msgr_store_echo_find(st, outbox_id, page_id, user_id, &e);

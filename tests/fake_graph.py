@@ -54,7 +54,7 @@ Control endpoints (no token needed), all JSON:
                                          (up to 20 times); "drop": N leaves out the next N
                                          echoes. "enabled": false turns them off
   GET  /_fake/echoes                     the echoes posted: {page, psid, mid, metadata,
-                                         status, tries}
+                                         status, tries, ms (until the last try's answer)}
   POST /_fake/latency {"ms": N}          Send API answers wait N ms after the message was
                                          accepted (Facebook's own latency: a process killed
                                          then never learns that its message went)
@@ -1214,6 +1214,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def post_echo(st, rec, url, delay_ms, body, sig):
     """Delivers one echo as Facebook does: retried while the answer is not 2xx."""
+    t0 = time.time()
     time.sleep(delay_ms / 1000.0)
     status = None
     for attempt in range(20):
@@ -1229,6 +1230,7 @@ def post_echo(st, rec, url, delay_ms, body, sig):
         with st.lock:
             rec["tries"] = attempt + 1
             rec["status"] = status
+            rec["ms"] = int((time.time() - t0) * 1000)
         if isinstance(status, int) and 200 <= status < 300:
             return
         time.sleep(0.25)
