@@ -690,7 +690,7 @@ parse_worker(struct loader *ld, config_setting_t *root, struct msgr_config *cfg)
 	get_int32(&sc, "lease_ms", 1000, 3600000, &cfg->worker.lease_ms);
 	get_int32(&sc, "retry_max_s", 60, 604800, &cfg->worker.retry_max_s);
 	get_int32(&sc, "idle_ms", 10, 60000, &cfg->worker.idle_ms);
-	get_int32(&sc, "echo_wait_ms", 0, 60000, &cfg->worker.echo_wait_ms);
+	get_int32(&sc, "echo_wait_ms", 0, 600000, &cfg->worker.echo_wait_ms);
 }
 
 static void
@@ -1304,16 +1304,6 @@ parse_root(struct loader *ld, config_t *lc, struct msgr_config *cfg)
 		    config_setting_get_member(root, "worker") : config_setting_get_member(root,
 		    "graph"), "'worker.lease_ms' (%d) must exceed 'graph.timeout_ms' (%d)",
 		    cfg->worker.lease_ms, cfg->graph.timeout_ms);
-	/* The wait for an echo happens under the job's lease, renewed just before it: the
-	 * default is cut to half a short lease, a value given must stay below it. */
-	if (cfg->worker.echo_wait_ms < 0)
-		cfg->worker.echo_wait_ms = cfg->worker.lease_ms / 2 < MSGR_ECHO_WAIT_DEFAULT_MS ?
-		    cfg->worker.lease_ms / 2 : MSGR_ECHO_WAIT_DEFAULT_MS;
-	else if (cfg->worker.echo_wait_ms >= cfg->worker.lease_ms)
-		fault(ld, config_setting_get_member(root, "worker") != NULL ?
-		    config_setting_get_member(root, "worker") : root,
-		    "'worker.echo_wait_ms' (%d) must be below 'worker.lease_ms' (%d)",
-		    cfg->worker.echo_wait_ms, cfg->worker.lease_ms);
 
 	if (get_list(&sc, "connectors", MSGR_MAX_CONNECTORS, &list) == 0) {
 		fault_file(ld, "missing key 'connectors'");
@@ -1543,7 +1533,7 @@ set_defaults(struct loader *ld, struct msgr_config *cfg)
 	cfg->worker.lease_ms = 30000;
 	cfg->worker.retry_max_s = 86400;
 	cfg->worker.idle_ms = 500;
-	cfg->worker.echo_wait_ms = -1;   /* not given: derived from lease_ms after parsing */
+	cfg->worker.echo_wait_ms = MSGR_ECHO_WAIT_DEFAULT_MS;
 	cfg->responder.threads = 1;
 	cfg->responder.host_commit = 1;
 	if ((rc = locate(ld->name, &cfg->file, &cfg->dir)) != MSGR_OK)

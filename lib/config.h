@@ -24,9 +24,10 @@
 	 (1UL << MSGR_EVENT_REACTION) | (1UL << MSGR_EVENT_MESSAGE_EDIT) | \
 	 (1UL << MSGR_EVENT_ACCOUNT_LINKING))
 
-/* worker.echo_wait_ms when the config does not say (half of lease_ms when that is less):
- * Facebook's echo of a message follows its call within about a second. */
-#define MSGR_ECHO_WAIT_DEFAULT_MS 3000
+/* worker.echo_wait_ms when the config does not say. Facebook's echo of a message follows
+ * its call within about a second, later when the echo's own delivery had to be retried (our
+ * responders restarting after the very kill that left the call unknown). */
+#define MSGR_ECHO_WAIT_DEFAULT_MS 10000
 
 enum msgr_bot_type { MSGR_BOT_STORIES = 0, MSGR_BOT_API };
 enum msgr_journal { MSGR_JOURNAL_WAL = 0, MSGR_JOURNAL_DELETE };
@@ -115,10 +116,10 @@ struct msgr_config {
 		                      graph.timeout_ms and every api bot's timeout_ms */
 		int retry_max_s;   /* give up retrying after; default 86400, 60..604800 */
 		int idle_ms;       /* msgrctl worker: sleep when idle; default 500, 10..60000 */
-		int echo_wait_ms;  /* before repeating a message whose call's outcome is unknown,
-		                      wait this long for its echo (lib/echo.h); default
-		                      MSGR_ECHO_WAIT_DEFAULT_MS or half of lease_ms when less,
-		                      0..60000 (0: never wait), below lease_ms */
+		int echo_wait_ms;  /* a message whose call's outcome is unknown is repeated only
+		                      when its echo (lib/echo.h) has not come this long after
+		                      the call; default MSGR_ECHO_WAIT_DEFAULT_MS, 0..600000
+		                      (0: repeated at once) */
 	} worker;
 	struct {
 		int threads;       /* request threads per FastCGI process; default 1,

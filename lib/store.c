@@ -687,7 +687,7 @@ msgr_store_outbox_attempt(struct msgr_store *st, int64_t item_id, int *tries)
 		*tries = 0;
 	if (start(st) == NULL || tries == NULL || item_id <= 0)
 		return MSGR_ERR_INVALID;
-	return st->ops->outbox_attempt(st->impl, item_id, tries);
+	return st->ops->outbox_attempt(st->impl, item_id, now_of(st), tries);
 }
 
 msgr_result

@@ -332,9 +332,10 @@ struct msgr_outbox_flight {
 	int done;                 /* marked done */
 	int inflight;             /* a call left and its outcome was never learned */
 	int tries;                /* calls made for it (each tagged with its number) */
+	long long tried_at;       /* when the last call left (the handle's clock); 0 never */
 };
-/* Marks item_id in flight before a call leaves; *tries gets this call's number (1 for the
- * first). MSGR_OK; MSGR_ERR_NOTFOUND (no such item); MSGR_ERR_BUSY, MSGR_ERR_STORE. */
+/* Marks item_id in flight before a call leaves, stamped now; *tries gets this call's number
+ * (1 for the first). MSGR_OK; MSGR_ERR_NOTFOUND (no such item); MSGR_ERR_BUSY, MSGR_ERR_STORE. */
 msgr_result msgr_store_outbox_attempt(struct msgr_store *st, int64_t item_id, int *tries);
 /* The call's outcome is known and it did not go (Facebook refused it): no longer in flight.
  * MSGR_OK; MSGR_ERR_NOTFOUND; MSGR_ERR_BUSY, MSGR_ERR_STORE. */
@@ -462,7 +463,7 @@ struct msgr_store_ops {
 	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
 	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
 	/* Calls in flight and echoes (schema: SQLite 6, PostgreSQL 2). */
-	msgr_result (*outbox_attempt)(void *impl, int64_t item_id, int *tries);
+	msgr_result (*outbox_attempt)(void *impl, int64_t item_id, long long now, int *tries);
 	msgr_result (*outbox_settle)(void *impl, int64_t item_id);
 	msgr_result (*outbox_flight)(void *impl, int64_t item_id, struct msgr_outbox_flight *out);
 	msgr_result (*echo_put)(void *impl, const struct msgr_store_echo *e, long long now);

@@ -128,6 +128,7 @@ static const char *const migrations[] = {
 	/* 1 -> 2: the call in flight at a kill (lib/echo.h; SQLite's 5 -> 6). */
 	"ALTER TABLE outbox ADD COLUMN tries integer NOT NULL DEFAULT 0;"
 	"ALTER TABLE outbox ADD COLUMN inflight integer NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN tried_at bigint NOT NULL DEFAULT 0;"
 	"CREATE TABLE echo ("
 	"  mid       text    PRIMARY KEY,"
 	"  page_id   text    NOT NULL,"
@@ -326,8 +327,9 @@ static const char *const sql[P_COUNT] = {
 	    " SELECT count(*) FROM e",
 	/* Calls in flight and echoes (migration 1 -> 2). */
 	[P_OB_ATTEMPT] =
-	    "UPDATE outbox SET tries = tries + 1, inflight = 1 WHERE id = $1 RETURNING tries",
-	[P_OB_FLIGHT] = "SELECT done, inflight, tries FROM outbox WHERE id = $1",
+	    "UPDATE outbox SET tries = tries + 1, inflight = 1, tried_at = $2 WHERE id = $1"
+	    " RETURNING tries",
+	[P_OB_FLIGHT] = "SELECT done, inflight, tries, tried_at FROM outbox WHERE id = $1",
 	[P_OB_SETTLE] = "UPDATE outbox SET inflight = 0 WHERE id = $1",
 	[P_ECHO_PUT] =
 	    "INSERT INTO echo (mid, page_id, user_id, outbox_id, try, seen_at)"
@@ -1986,19 +1988,20 @@ pg_set_sync(void *impl, int full)
 /* ---- calls in flight and echoes (lib/echo.h) ---- */
 
 static msgr_result
-pg_outbox_attempt(void *impl, int64_t item_id, int *tries)
+pg_outbox_attempt(void *impl, int64_t item_id, long long now, int *tries)
 {
 	struct pq *st = impl;
-	struct num b;
-	const char *vals[1];
+	struct num b, b2;
+	const char *vals[2];
 	PGresult *res = NULL;
 	msgr_result r;
 
 	if ((r = ready(st)) != MSGR_OK)
 		return r;
 	vals[0] = num(&b, item_id);
+	vals[1] = num(&b2, now);
 	/* One statement: the mark and the number it gives are atomic. */
-	if ((r = run_p(st, P_OB_ATTEMPT, 1, vals, NULL, NULL, &res, "outbox attempt")) != MSGR_OK)
+	if ((r = run_p(st, P_OB_ATTEMPT, 2, vals, NULL, NULL, &res, "outbox attempt")) != MSGR_OK)
 		return r;
 	if (PQntuples(res) == 0)
 		r = MSGR_ERR_NOTFOUND;
@@ -2042,6 +2045,7 @@ pg_outbox_flight(void *impl, int64_t item_id, struct msgr_outbox_flight *out)
 		out->done = (int)col_ll(res, 0, 0);
 		out->inflight = (int)col_ll(res, 0, 1);
 		out->tries = (int)col_ll(res, 0, 2);
+		out->tried_at = col_ll(res, 0, 3);
 	}
 	PQclear(res);
 	return r;

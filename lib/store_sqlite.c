@@ -144,6 +144,7 @@ static const char *const migrations[] = {
 	 * row in flight can be told sent without calling again (docs/store.md "Echoes"). */
 	("ALTER TABLE outbox ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;"
 	 "ALTER TABLE outbox ADD COLUMN inflight INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE outbox ADD COLUMN tried_at INTEGER NOT NULL DEFAULT 0;"
 	 "CREATE TABLE echo ("
 	 "  mid       TEXT    PRIMARY KEY,"
 	 "  page_id   TEXT    NOT NULL,"
@@ -310,8 +311,9 @@ static const char *const sql[S_COUNT] = {
 	    "DELETE FROM events WHERE finished_at < ?1 AND state IN (1, 2, 3)",
 	[S_PURGE_CACHE] = "DELETE FROM cache WHERE expires_at <= ?1",
 	/* Calls in flight and echoes (migration 5 -> 6). */
-	[S_OB_ATTEMPT] = "UPDATE outbox SET tries = tries + 1, inflight = 1 WHERE id = ?1",
-	[S_OB_FLIGHT] = "SELECT done, inflight, tries FROM outbox WHERE id = ?1",
+	[S_OB_ATTEMPT] =
+	    "UPDATE outbox SET tries = tries + 1, inflight = 1, tried_at = ?2 WHERE id = ?1",
+	[S_OB_FLIGHT] = "SELECT done, inflight, tries, tried_at FROM outbox WHERE id = ?1",
 	[S_OB_SETTLE] = "UPDATE outbox SET inflight = 0 WHERE id = ?1",
 	[S_ECHO_PUT] =
 	    "INSERT INTO echo (mid, page_id, user_id, outbox_id, try, seen_at)"
@@ -1942,6 +1944,7 @@ read_flight(struct sq *st, int64_t item_id, struct msgr_outbox_flight *out, cons
 		out->done = sqlite3_column_int(s, 0);
 		out->inflight = sqlite3_column_int(s, 1);
 		out->tries = sqlite3_column_int(s, 2);
+		out->tried_at = sqlite3_column_int64(s, 3);
 	} else if (rc == SQLITE_DONE) {
 		r = MSGR_ERR_NOTFOUND;
 	} else {
@@ -1952,7 +1955,7 @@ read_flight(struct sq *st, int64_t item_id, struct msgr_outbox_flight *out, cons
 }
 
 static msgr_result
-sq_outbox_attempt(void *impl, int64_t item_id, int *tries)
+sq_outbox_attempt(void *impl, int64_t item_id, long long now, int *tries)
 {
 	struct sq *st = impl;
 	struct msgr_outbox_flight f;
@@ -1965,7 +1968,7 @@ sq_outbox_attempt(void *impl, int64_t item_id, int *tries)
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
 	s = use(st, S_OB_ATTEMPT);
-	if ((rc = bind_int(s, 1, item_id)) != SQLITE_OK) {
+	if ((rc = bind_int(s, 1, item_id)) || (rc = bind_int(s, 2, now))) {
 		r = fail(st, rc, "outbox attempt");
 		goto out;
 	}

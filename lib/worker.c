@@ -29,6 +29,10 @@
  * the hour Facebook retries a delivery (docs/facebook.md "Webhooks"). */
 #define KEEP_DONE_MS      (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS    (10LL * 60 * 1000)
+/* How long a worker waits in place for the echo of a call of unknown outcome before it puts
+ * the job back until worker.echo_wait_ms has passed: an echo usually comes within a second,
+ * and a worker held longer would keep other conversations waiting. */
+#define ECHO_BLOCK_MS     2000
 
 /* What the worker keeps per connector. */
 struct conn_rt {
@@ -466,19 +470,34 @@ renew_before(struct job_run *j, const struct msgr_plan_item *it)
 	return rc;
 }
 
+/* Ends the job: put back until the echo of a call of unknown outcome may still come. */
+static msgr_result
+job_wait_echo(struct job_run *j, long long wait_ms)
+{
+	struct msgr_retry x = retry_of(j);
+
+	j->ended = 1;
+	j->counts->retried++;
+	return msgr_retry_wait(&x, j->job, wait_ms,
+	    "waiting for the echo of a message whose call's outcome is unknown");
+}
+
 /* A message whose last call's outcome is unknown: a process died with it in flight, or the
  * call got no answer. Facebook echoes what a page sends with the message's metadata, which
  * names the outbox row and the try (lib/echo.h): an echo of the row means it went, so it is
- * marked done and not sent again. Otherwise it is sent again, a double risked: logged and
- * counted. The echo is awaited up to worker.echo_wait_ms only on a page whose echoes have been
- * seen; one never seen is not subscribed to message_echoes, and waiting would only delay.
- * *waited says whether time passed (the lease is renewed again before the call). */
+ * marked done and not sent again. The echo is awaited until worker.echo_wait_ms after the
+ * call: a while here (ECHO_BLOCK_MS at most, within the lease), then, if the time is not up,
+ * the job is put back until it is (the conversation waits; the worker goes on with others).
+ * Only then is the message sent again, a double risked: logged and counted. A page whose
+ * echoes were never seen is not subscribed to message_echoes: waiting would only delay.
+ * *waited says whether time passed here (the lease is renewed again before the call). */
 static msgr_result
 check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
 {
 	struct msgr_worker *w = j->w;
 	struct msgr_outbox_flight f;
 	char mid[MSGR_MAX_MID_LEN + 1] = "";
+	long long left, block;
 	const char *why;
 	msgr_result rc;
 
@@ -493,15 +512,34 @@ check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
 	/* A first look without waiting also records the echoes already queued. */
 	rc = msgr_echo_await(w->st, j->c, j->job->page_id, j->job->user_id, it->outbox_id,
 	    f.tries, 0, mid, sizeof(mid));
-	if (rc == MSGR_ERR_NOTFOUND && w->cfg->worker.echo_wait_ms > 0 &&
-	    (rc = msgr_store_echo_page_known(w->st, j->job->page_id,
-	    now_ms(w) - KEEP_DONE_MS)) == MSGR_OK) {
-		*waited = 1;
-		rc = msgr_echo_await(w->st, j->c, j->job->page_id, j->job->user_id, it->outbox_id,
-		    f.tries, w->cfg->worker.echo_wait_ms, mid, sizeof(mid));
+	why = "worker.echo_wait_ms is 0";
+	if (rc == MSGR_ERR_NOTFOUND && w->cfg->worker.echo_wait_ms > 0) {
+		rc = msgr_store_echo_page_known(w->st, j->job->page_id, now_ms(w) - KEEP_DONE_MS);
+		if (rc == MSGR_ERR_NOTFOUND)
+			why = "no echo of this page ever seen: is message_echoes subscribed?";
+	}
+	if (rc == MSGR_OK && mid[0] == '\0') {
+		/* The page echoes: its echo may be on its way. */
+		left = f.tried_at + w->cfg->worker.echo_wait_ms - now_ms(w);
+		if (left > w->cfg->worker.echo_wait_ms)
+			left = w->cfg->worker.echo_wait_ms;   /* a clock moved back */
+		block = left < ECHO_BLOCK_MS ? left : ECHO_BLOCK_MS;
+		if (block > w->cfg->worker.lease_ms / 2)
+			block = w->cfg->worker.lease_ms / 2;
+		rc = MSGR_ERR_NOTFOUND;
+		if (block > 0) {
+			*waited = 1;
+			rc = msgr_echo_await(w->st, j->c, j->job->page_id, j->job->user_id,
+			    it->outbox_id, f.tries, (int)block, mid, sizeof(mid));
+		}
+		if (rc == MSGR_ERR_NOTFOUND && left - block > 0) {
+			msgr_log(MSGR_LOG_INFO, "job=%lld connector=%s item=%d outbox=%lld: waiting "
+			    "%lld ms more for the echo of a call whose outcome is unknown",
+			    (long long)j->job->id, j->c->id, it->seq, (long long)it->outbox_id,
+			    left - block);
+			return job_wait_echo(j, left - block);
+		}
 		why = "no echo came";
-	} else {
-		why = "no echo of this page ever seen: is message_echoes subscribed?";
 	}
 	if (rc == MSGR_OK) {
 		msgr_log(MSGR_LOG_INFO, "echo job=%lld connector=%s item=%d outbox=%lld mid=%s: the "
@@ -516,9 +554,9 @@ check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
 	if (rc != MSGR_ERR_NOTFOUND)
 		return rc;
 	msgr_log(MSGR_LOG_WARN, "job=%lld connector=%s item=%d outbox=%lld: repeated a call whose "
-	    "outcome was unknown (%s; waited %d ms): it may reach the user twice",
+	    "outcome was unknown (%s; %d ms after it): it may reach the user twice",
 	    (long long)j->job->id, j->c->id, it->seq, (long long)it->outbox_id, why,
-	    *waited ? w->cfg->worker.echo_wait_ms : 0);
+	    (int)(now_ms(w) - f.tried_at));
 	j->counts->repeated++;
 	return MSGR_OK;
 }
@@ -548,7 +586,7 @@ job_send(struct job_run *j)
 		/* Asked of every call, not only of a resumed plan's: a plan saved just now may
 		 * be another process's, found in the outbox (plan.h), and a retry's calls of
 		 * this run got no answer. */
-		if ((rc = check_in_flight(j, &j->plan.items[i], &waited)) != MSGR_OK)
+		if ((rc = check_in_flight(j, &j->plan.items[i], &waited)) != MSGR_OK || j->ended)
 			return rc;
 		if (j->plan.items[i].done)
 			continue;

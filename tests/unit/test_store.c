@@ -295,8 +295,8 @@ test_schema_created(void **state)
 	assert_int_equal(access(q, F_OK), 0);
 	/* version 6: outbox rows in flight and their tries, and the echoes that prove a call */
 	assert_int_equal(raw_count(f, "SELECT (SELECT count(*) FROM pragma_table_info('outbox')"
-	    " WHERE name IN ('tries', 'inflight')) + (SELECT count(*) FROM sqlite_master"
-	    " WHERE name IN ('echo', 'echo_outbox', 'echo_page'))"), 5);
+	    " WHERE name IN ('tries', 'inflight', 'tried_at')) + (SELECT count(*) FROM sqlite_master"
+	    " WHERE name IN ('echo', 'echo_outbox', 'echo_page'))"), 6);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -368,7 +368,7 @@ test_migrates_older(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; ALTER TABLE events DROP COLUMN "
 	    "claims; ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN "
-	    "lease_lock; ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; DROP TABLE echo; "
+	    "lease_lock; ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
 	    "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	f->st = open_store(f, 1, 2000);
@@ -1305,7 +1305,7 @@ test_migrates_v3_pauses(void **state)
 	    "INSERT INTO cache VALUES ('pause_token', 'c1', '0011223344556677', %lld),"
 	    " ('pause_probe', 'connector:c1', '1', %lld), ('pause_probe', 'page:p1', '1', %lld);"
 	    "ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN lease_lock;"
-	    "ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; DROP TABLE echo; "
+	    "ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
 	    "PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
@@ -1634,6 +1634,7 @@ test_echo_verbs(void **state)
 	assert_int_equal(msgr_store_outbox_put(f->st, job.id, plan, 2, ids), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_flight(f->st, ids[0], &fl), MSGR_OK);
 	assert_int_equal(fl.done + fl.inflight + fl.tries, 0);
+	assert_true(fl.tried_at == 0);
 	assert_int_equal(msgr_store_outbox_attempt(f->st, ids[0], &tries), MSGR_OK);
 	assert_int_equal(tries, 1);
 	assert_int_equal(msgr_store_outbox_attempt(f->st, ids[0], &tries), MSGR_OK);
@@ -1642,6 +1643,7 @@ test_echo_verbs(void **state)
 	assert_int_equal(fl.inflight, 1);
 	assert_int_equal(fl.tries, 2);
 	assert_int_equal(fl.done, 0);
+	assert_true(fl.tried_at > 0);
 	assert_int_equal(msgr_store_outbox_settle(f->st, ids[0]), MSGR_OK);
 	assert_int_equal(msgr_store_outbox_flight(f->st, ids[0], &fl), MSGR_OK);
 	assert_int_equal(fl.inflight, 0);

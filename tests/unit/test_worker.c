@@ -821,8 +821,9 @@ test_echo_proves_call_in_flight(void **state)
 }
 
 /* No echo: sent again, the double risked counted. A page whose echoes were never seen is not
- * waited for (message_echoes is not subscribed); one whose echoes arrive is, up to
- * worker.echo_wait_ms. */
+ * waited for (message_echoes is not subscribed). On one whose echoes arrive, the echo is
+ * awaited until worker.echo_wait_ms after the call: 2 s in place, then the job is put back
+ * until the time is up; an echo that comes meanwhile still proves the call. */
 static void
 test_no_echo_repeats(void **state)
 {
@@ -833,12 +834,12 @@ test_no_echo_repeats(void **state)
 	int64_t ids[2];
 	char meta[64];
 
-	f->cfg.worker.echo_wait_ms = 300;
+	f->cfg.worker.echo_wait_ms = 60000;
 	died_in_flight(f, U1, "m1", ids);
 	f->now += 30000;
 	t = msgr_clock_mono_ms();
 	c = run(f);
-	assert_true(msgr_clock_mono_ms() - t < 300);
+	assert_true(msgr_clock_mono_ms() - t < 1000);
 	assert_int_equal(c.echoed, 0);
 	assert_int_equal(c.repeated, 1);
 	assert_string_equal(sent_to(f, U1), "planned 1 | planned 2");
@@ -857,10 +858,29 @@ test_no_echo_repeats(void **state)
 	f->now += 30000;
 	t = msgr_clock_mono_ms();
 	c = run(f);
-	assert_true(msgr_clock_mono_ms() - t >= 300);
+	assert_true(msgr_clock_mono_ms() - t >= 2000);
+	assert_int_equal(c.retried, 1);           /* put back until 60 s after the call */
+	assert_int_equal(c.repeated, 0);
+	assert_string_equal(sent_to(f, U2), "");
+	/* Its echo comes meanwhile: the job, due again, sends only the rest. */
+	snprintf(meta, sizeof(meta), "msgr:o=%lld:1", (long long)ids[0]);
+	put_echo(f, U2, "m-echo-u2", "111", meta);
+	f->now += 29000;
+	c = run(f);
+	assert_int_equal(c.echoed, 1);
+	assert_int_equal(c.repeated, 0);
+	assert_string_equal(sent_to(f, U2), "planned 2");
+
+	/* None comes: sent again once the wait is over. */
+	died_in_flight(f, "555", "m3", ids);
+	f->now += 30000;
+	c = run(f);
+	assert_int_equal(c.retried, 1);
+	f->now += 29000;
+	c = run(f);
 	assert_int_equal(c.echoed, 0);
 	assert_int_equal(c.repeated, 1);
-	assert_string_equal(sent_to(f, U2), "planned 1 | planned 2");
+	assert_string_equal(sent_to(f, "555"), "planned 1 | planned 2");
 }
 
 /* Echoes that prove nothing: another app's (a person typing a tag in the Page Inbox), one of
