@@ -131,6 +131,21 @@ check_base(const char *url, char *out, size_t outsz, char *why, size_t whysz)
 	return 0;
 }
 
+/* 1 when the comma-separated list holds name. */
+static int
+field_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 /* --fields a,b,c: names of page webhook fields, [a-z_], no repeats. */
 static int
 check_fields(const char *list, char *out, size_t outsz, size_t *count, char *why, size_t whysz)
@@ -418,6 +433,11 @@ subscribe_options(struct ctl *ctl, int argc, char **argv, struct sub_run *r)
 		fprintf(stderr, "msgrctl subscribe: --fields: %s\n", why);
 		return 1;
 	}
+	/* The echoes are what settles a call a kill left of unknown outcome (docs/worker.md
+	 * "The call in flight at a kill"): said, not refused, as the choice is the admin's. */
+	if (!field_listed(r->fields, "message_echoes"))
+		fprintf(stderr, "msgrctl subscribe: warning: without message_echoes a message whose "
+		    "call a kill interrupted is sent again, possibly twice\n");
 	return -1;
 }
 

@@ -197,10 +197,14 @@ def subscribe_tests(t, env, bridge):
          sorted([app2, c2.page_id]), "subscribe --check: only what was missing is written")
 
     # Fewer fields than wanted (someone trimmed them): registered again.
-    env.msgrctl("subscribe", "--url", bridge.url, "--fields", "messages,messaging_postbacks")
+    rc, out, err = env.msgrctl("subscribe", "--url", bridge.url, "--fields",
+                               "messages,messaging_postbacks")
     st = env.fake.ctl("GET", "state")
     t.eq(st["page_apps"].get(c1.page_id, {}).get(app1), ["messages", "messaging_postbacks"],
          "subscribe --fields: the pages get exactly the fields given")
+    t.ok(rc == 0 and "warning: without message_echoes" in err,
+         "subscribe --fields without message_echoes: warned (a kill mid-call may double)",
+         out + err)
     rc, out, err = env.msgrctl("subscribe", "--check", "--url", bridge.url)
     st = env.fake.ctl("GET", "state")
     t.ok(rc == 0 and "lacks some of the 13 fields" in out and
