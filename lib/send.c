@@ -33,6 +33,22 @@ window_check(const struct msgr_sender *s, const struct msgr_event *ev, const jso
 	    json_string_value(json_object_get(body, "tag")), why, whysz);
 }
 
+/* Marks outbox row id in flight before its call; *tries gets the call's number. With
+ * s->durable_mark the commit waits for the disk: a power loss after the call leaves must not
+ * lose the mark, or the message would be sent again without its echo being looked for. */
+static msgr_result
+mark_in_flight(const struct msgr_sender *s, int64_t id, int *tries)
+{
+	msgr_result rc, rs;
+
+	if (s->durable_mark && (rc = msgr_store_set_sync(s->st, 1)) != MSGR_OK)
+		return rc;
+	rc = msgr_store_outbox_attempt(s->st, id, tries);
+	if (s->durable_mark && (rs = msgr_store_set_sync(s->st, 0)) != MSGR_OK && rc == MSGR_OK)
+		rc = rs;
+	return rc;
+}
+
 /* One Send API call of *body for item it, paced. A message of an outbox row is marked in
  * flight just before it leaves and tagged with the row and this try (lib/echo.h), so that if
  * its answer is never read (a kill, a timeout) its echo can still prove it went; *body may
@@ -48,7 +64,7 @@ send_call(const struct msgr_sender *s, const struct msgr_plan_item *it, json_t *
 	msgr_pacer_wait(s->pacer);
 	if (it->outbox_id > 0 && s->st != NULL &&
 	    json_is_object(json_object_get(*body, "message"))) {
-		if ((rc = msgr_store_outbox_attempt(s->st, it->outbox_id, &tries)) != MSGR_OK ||
+		if ((rc = mark_in_flight(s, it->outbox_id, &tries)) != MSGR_OK ||
 		    (rc = msgr_echo_tag_body(body, it->outbox_id, tries, &tagged)) != MSGR_OK)
 			return rc;
 	}

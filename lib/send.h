@@ -24,6 +24,10 @@ struct msgr_sender {
 	struct msgr_pacer *pacer;          /* the page's */
 	const struct msgr_connector *conn;
 	long long now;                     /* wall time: the window is judged by it */
+	int durable_mark;                  /* the in-flight mark before a message call is a
+	                                      durable commit, covering the bookkeeping commits
+	                                      before it, which are not (docs/worker.md
+	                                      "Durability") */
 };
 
 /* Makes the call of it (SEND, PASS_THREAD or TAKE_THREAD) answering ev. MSGR_OK when Facebook

@@ -425,7 +425,8 @@ item_failed(struct job_run *j, struct msgr_plan_item *it, msgr_result rc,
 static msgr_result
 job_call(struct job_run *j, struct msgr_plan_item *it)
 {
-	struct msgr_sender s = { j->w->st, &j->w->calls, &j->rt->pacer, j->c, now_ms(j->w) };
+	struct msgr_sender s = { j->w->st, &j->w->calls, &j->rt->pacer, j->c, now_ms(j->w),
+	    j->w->relaxed };
 	struct msgr_graph_result res;
 	long long t0 = msgr_clock_mono_ms();
 	msgr_result rc;
@@ -443,15 +444,24 @@ job_call(struct job_run *j, struct msgr_plan_item *it)
 	return rc;
 }
 
-/* The renewal before a call. Before a call that must not go twice (a message, a thread
- * action: anything but a typing indicator or "seen") it is a durable commit, which makes
- * every bookkeeping commit before it durable too: what the run has recorded so far, the plan
- * and the calls done, survives a power loss before anything more reaches Facebook
+/* 1 when it is a message sent from an outbox row: its call is preceded by the row's
+ * in-flight mark (lib/send.c), which is then the durable commit before it. */
+static int
+marked_message(const struct msgr_plan_item *it)
+{
+	return it->kind == MSGR_PLAN_SEND && it->outbox_id > 0 &&
+	    json_is_object(json_object_get(it->body, "message"));
+}
+
+/* The renewal before a call. Before a call that must not go twice (a thread action; a
+ * message's own in-flight mark plays that part: marked_message) it is a durable commit, which
+ * makes every bookkeeping commit before it durable too: what the run has recorded so far, the
+ * plan and the calls done, survives a power loss before anything more reaches Facebook
  * (docs/worker.md "Durability"). */
 static msgr_result
 renew_before(struct job_run *j, const struct msgr_plan_item *it)
 {
-	int barrier = j->w->relaxed && !it->optional;
+	int barrier = j->w->relaxed && !it->optional && !marked_message(it);
 	long long now = now_ms(j->w);
 	msgr_result rc, rs;
 
@@ -502,8 +512,7 @@ check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
 	msgr_result rc;
 
 	*waited = 0;
-	if (it->kind != MSGR_PLAN_SEND || it->outbox_id <= 0 ||
-	    !json_is_object(json_object_get(it->body, "message")))
+	if (!marked_message(it))
 		return MSGR_OK;
 	if ((rc = msgr_store_outbox_flight(w->st, it->outbox_id, &f)) != MSGR_OK)
 		return rc == MSGR_ERR_NOTFOUND ? MSGR_OK : rc;
@@ -590,8 +599,7 @@ job_send(struct job_run *j)
 			return rc;
 		if (j->plan.items[i].done)
 			continue;
-		if (waited && (rc = msgr_store_renew(j->w->st, job->id, j->w->owner,
-		    now_ms(j->w), j->w->cfg->worker.lease_ms)) != MSGR_OK)
+		if (waited && (rc = renew_before(j, &j->plan.items[i])) != MSGR_OK)
 			return rc;
 		if ((rc = job_call(j, &j->plan.items[i])) != MSGR_OK || j->ended)
 			return rc;
@@ -746,6 +754,7 @@ msgr_worker_send_text(struct msgr_worker *w, struct msgr_worker_text *t,
 	ev.timestamp = now_ms(w);
 	if ((rc = plan_text(&plan, t, &ev)) != MSGR_OK)
 		goto out;
+	memset(&s, 0, sizeof(s));
 	s.st = w->st;
 	s.calls = &w->calls;
 	s.pacer = &rt->pacer;
