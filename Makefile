@@ -166,10 +166,12 @@ check: all $(UNIT_BIN) $(FUZZ_BIN)
 # test_lighttpd: lighttpd spawns and stops the responders itself, on its own clock, and
 # under valgrind one run lost their exit line, the next a POST's answer; the fault tests
 # (test_store_faults, test_graph_faults, test_hostile_clients) assert how long things take
-# (a drain bounded by a timeout plus slack, a p99 under attack), which valgrind multiplies.
+# (a drain bounded by a timeout plus slack, a p99 under attack), which valgrind multiplies;
+# test_kill_soak runs through lighttpd as test_lighttpd does, and its echoes must come within
+# worker.echo_wait_ms.
 VALGRIND_SKIP  = test_build.py test_install.py test_portable.py test_fake_graph.py \
   test_proclogs.py test_cgi_fcgi_start.py test_group_commit.py test_lighttpd.py \
-  test_store_faults.py test_graph_faults.py test_hostile_clients.py
+  test_store_faults.py test_graph_faults.py test_hostile_clients.py test_kill_soak.py
 VALGRIND_TESTS ?= $(filter-out $(VALGRIND_SKIP),$(notdir $(wildcard tests/integration/test_*.py)))
 VG = $(O)/valgrind
 valgrind: all
