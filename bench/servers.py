@@ -148,67 +148,6 @@ connectors = (
             self.name, self.base, last))
 
 
-def nginx_env():
-    """webenv.nginx_env() with the host around the snippet as Debian's /etc/nginx/nginx.conf
-    has it (worker_processes auto, worker_connections 768): the tests' 64 connections are
-    too few for 32 clients and their 32 connections to the pool (nginx then drops
-    requests). The snippet and the spawn-fcgi pool are webenv's, unchanged."""
-    nginx = webenv.need("nginx")
-    env = webenv.WebEnv("nginx")
-    try:
-        d = env.dir
-        for sub in ("www", "tmp"):
-            os.makedirs(os.path.join(d, sub))
-        shutil.copy("/etc/nginx/fastcgi_params", os.path.join(d, "fastcgi_params"))
-        with open(os.path.join(d, "messenger.conf"), "w") as f:
-            f.write(webenv.render("nginx/messenger.conf", {"MSGR_RUN": env.run_dir}))
-        error_log = os.path.join(d, "nginx-error.log")
-        user = ""
-        if env.root:
-            name, group, _, _ = env.user
-            user = "user %s %s;" % (name, group)
-        text = """# written by bench/servers.py: Debian's nginx.conf values around the snippet
-%(user)s
-daemon off;
-worker_processes auto;
-pid %(d)s/nginx.pid;
-error_log %(err)s warn;
-events { worker_connections 768; }
-http {
-    access_log off;
-    client_body_temp_path %(d)s/tmp/body;
-    fastcgi_temp_path %(d)s/tmp/fastcgi;
-    proxy_temp_path %(d)s/tmp/proxy;
-    uwsgi_temp_path %(d)s/tmp/uwsgi;
-    scgi_temp_path %(d)s/tmp/scgi;
-    server {
-        listen 127.0.0.1:%(port)d;
-        server_name 127.0.0.1;
-        root %(d)s/www;
-        include messenger.conf;
-    }
-}
-""" % {"user": user, "d": d, "err": error_log, "port": env.port}
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(text)
-        env.server_logs.append(error_log)
-        env.start_pool()
-        env.give_away()
-        argv = [nginx, "-p", d, "-c", conf, "-e", error_log]
-        p = subprocess.run(argv + ["-t"], capture_output=True, timeout=30)
-        if p.returncode != 0:
-            raise RuntimeError("nginx -t refuses the config: " +
-                               (p.stdout + p.stderr).decode("utf-8", "replace"))
-        env.spawn("nginx", argv, os.path.join(d, "nginx-console.log"))
-        env.wait_ready("/hooks")
-        env.prefix = "/hooks"
-        return env
-    except BaseException:
-        env.cleanup()
-        raise
-
-
 def start(setup, binary):
     BenchEnv.binary = binary
     BenchEnv.threads = threads_for(setup)
@@ -216,7 +155,9 @@ def start(setup, binary):
     if setup == "lighttpd":
         return webenv.lighttpd_env()
     if setup == "nginx":
-        return nginx_env()
+        # Debian's nginx.conf values for the host around the snippet (the tests' 64
+        # connections are too few for 32 clients and their 32 connections to the pool).
+        return webenv.nginx_env(workers="auto", connections=768)
     return webenv.apache_env(setup)
 
 

@@ -725,11 +725,13 @@ def lighttpd_env(env_class=None):
         raise
 
 
-def nginx_env(request_buffering=True):
+def nginx_env(request_buffering=True, workers="1", connections=64):
     """nginx/messenger.conf inside a server block, the unit's spawn-fcgi pool behind it.
     request_buffering=False: the snippet with fastcgi_request_buffering off, as a site that
     streams bodies has it (a chunked body then reaches the responder without
-    CONTENT_LENGTH)."""
+    CONTENT_LENGTH). workers, connections: the host's worker_processes and
+    worker_connections (bench/servers.py gives Debian's "auto" and 768: 64 are too few for
+    32 clients and their 32 connections to the pool)."""
     nginx = need("nginx")
     env = WebEnv("nginx")
     try:
@@ -757,10 +759,10 @@ def nginx_env(request_buffering=True):
         text = """# written by tests/servers/webenv.py: the host around the snippet
 %(user)s
 daemon off;
-worker_processes 1;
+worker_processes %(workers)s;
 pid %(d)s/nginx.pid;
 error_log %(err)s warn;
-events { worker_connections 64; }
+events { worker_connections %(conns)d; }
 http {
     access_log off;
     client_body_temp_path %(d)s/tmp/body;
@@ -775,7 +777,8 @@ http {
         include messenger.conf;
     }
 }
-""" % {"user": user, "d": d, "err": error_log, "port": env.port}
+""" % {"user": user, "d": d, "err": error_log, "port": env.port, "workers": workers,
+       "conns": connections}
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(text)
