@@ -618,21 +618,31 @@ msgr_store_checkpoint(struct msgr_store *st, int *frames)
 	return MSGR_OK;
 }
 
-msgr_result
-msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
+/* A purge of the backend, of finished events or of echoes: rows older than before deleted,
+ * their number in *n (may be NULL; 0 on failure). */
+static msgr_result
+purge_with(struct msgr_store *st, int echoes, long long before, size_t *n)
 {
 	size_t deleted = 0;
 	msgr_result r;
 
-	if (n_events != NULL)
-		*n_events = 0;
+	if (n != NULL)
+		*n = 0;
 	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	if ((r = st->ops->purge(st->impl, before, &deleted)) != MSGR_OK)
+	r = echoes ? st->ops->echo_purge(st->impl, before, &deleted) :
+	    st->ops->purge(st->impl, before, &deleted);
+	if (r != MSGR_OK)
 		return r;
-	if (n_events != NULL)
-		*n_events = deleted;
+	if (n != NULL)
+		*n = deleted;
 	return MSGR_OK;
+}
+
+msgr_result
+msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
+{
+	return purge_with(st, 0, before, n_events);
 }
 
 /* ---- the conversation encoding both backends share ---- */
@@ -772,16 +782,5 @@ msgr_store_raw_free(struct msgr_store_raw *rows, size_t n)
 msgr_result
 msgr_store_echo_purge(struct msgr_store *st, long long before, size_t *n)
 {
-	size_t deleted = 0;
-	msgr_result r;
-
-	if (n != NULL)
-		*n = 0;
-	if (start(st) == NULL)
-		return MSGR_ERR_INVALID;
-	if ((r = st->ops->echo_purge(st->impl, before, &deleted)) != MSGR_OK)
-		return r;
-	if (n != NULL)
-		*n = deleted;
-	return MSGR_OK;
+	return purge_with(st, 1, before, n);
 }

@@ -1862,8 +1862,10 @@ pg_quarantine_list(void *impl, size_t max, struct msgr_quarantine_row **rows, si
 	return MSGR_OK;
 }
 
+/* A statement whose one parameter is a row's id, run for its effect on that one row: the
+ * verbs that delete or reset one row by id. */
 static msgr_result
-pg_quarantine_delete(void *impl, int64_t id)
+effect_by_id(void *impl, int stmt, int64_t id, const char *what)
 {
 	struct pq *st = impl;
 	struct num b;
@@ -1873,7 +1875,13 @@ pg_quarantine_delete(void *impl, int64_t id)
 	if ((r = ready(st)) != MSGR_OK)
 		return r;
 	vals[0] = num(&b, id);
-	return run_effect(st, P_Q_DELETE, 1, vals, 1, "quarantine delete");
+	return run_effect(st, stmt, 1, vals, 1, what);
+}
+
+static msgr_result
+pg_quarantine_delete(void *impl, int64_t id)
+{
+	return effect_by_id(impl, P_Q_DELETE, id, "quarantine delete");
 }
 
 /* ---- stats, failures, purge ---- */
@@ -2014,15 +2022,7 @@ pg_outbox_attempt(void *impl, int64_t item_id, long long now, int *tries)
 static msgr_result
 pg_outbox_settle(void *impl, int64_t item_id)
 {
-	struct pq *st = impl;
-	struct num b;
-	const char *vals[1];
-	msgr_result r;
-
-	if ((r = ready(st)) != MSGR_OK)
-		return r;
-	vals[0] = num(&b, item_id);
-	return run_effect(st, P_OB_SETTLE, 1, vals, 1, "outbox settle");
+	return effect_by_id(impl, P_OB_SETTLE, item_id, "outbox settle");
 }
 
 static msgr_result

@@ -1762,18 +1762,26 @@ sq_quarantine_list(void *impl, size_t max, struct msgr_quarantine_row **rows, si
 	return list_rows(impl, S_Q_LIST, max, &k, "quarantine list", (void **)rows, n);
 }
 
+/* A statement whose one parameter is a row's id, run for its effect on that row: the verbs
+ * that delete or reset one row by id. */
 static msgr_result
-sq_quarantine_delete(void *impl, int64_t id)
+update_by_id(void *impl, int stmt, int64_t id, const char *what)
 {
 	struct sq *st = impl;
 	sqlite3_stmt *s;
 	int rc;
 
 	op_start(st);
-	s = use(st, S_Q_DELETE);
+	s = use(st, stmt);
 	if ((rc = bind_int(s, 1, id)) != SQLITE_OK)
-		return fail(st, rc, "quarantine delete");
-	return job_update(st, s, "quarantine delete");
+		return fail(st, rc, what);
+	return job_update(st, s, what);
+}
+
+static msgr_result
+sq_quarantine_delete(void *impl, int64_t id)
+{
+	return update_by_id(impl, S_Q_DELETE, id, "quarantine delete");
 }
 
 /* ---- stats, failures, purge ---- */
@@ -1984,15 +1992,7 @@ out:
 static msgr_result
 sq_outbox_settle(void *impl, int64_t item_id)
 {
-	struct sq *st = impl;
-	sqlite3_stmt *s;
-	int rc;
-
-	op_start(st);
-	s = use(st, S_OB_SETTLE);
-	if ((rc = bind_int(s, 1, item_id)) != SQLITE_OK)
-		return fail(st, rc, "outbox settle");
-	return job_update(st, s, "outbox settle");
+	return update_by_id(impl, S_OB_SETTLE, item_id, "outbox settle");
 }
 
 static msgr_result
