@@ -7,7 +7,10 @@ msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
 {
 	const struct msgr_connector *cn = call->conn;
 	struct msgr_graph_auth a = { cn->call_token, cn->secret };
+	msgr_result rc;
 
+	if (c->st != NULL && (rc = msgr_store_flush(c->st)) != MSGR_OK)
+		return rc;
 	if (c->hook != NULL)
 		return c->hook(c->arg, call, res);
 	if (c->g == NULL)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "graph.h"
 #include "result.h"
+#include "store.h"
 
 enum msgr_call_kind {
 	MSGR_CALL_SEND = 0,        /* POST me/messages: a message or a sender action */
@@ -37,16 +38,19 @@ struct msgr_call {
 typedef msgr_result (*msgr_call_hook)(void *arg, const struct msgr_call *call,
     struct msgr_graph_result *res);
 
-/* Where calls go: hook when set, else the client g. */
+/* Where calls go: hook when set, else the client g. What st holds (msgr_store_hold) is
+ * committed before each call: nothing goes to Facebook that the store could still lose to a
+ * rollback, and no call waits with the write lock held. */
 struct msgr_caller {
 	struct msgr_graph *g;
 	msgr_call_hook hook;
 	void *arg;
+	struct msgr_store *st;               /* may be NULL */
 };
 
 /* Makes call; res initialised by the caller (msgr_graph_result_init). Returns as the
  * matching msgr_graph_* call (res->rc); MSGR_ERR_INVALID when there is neither client nor
- * hook. */
+ * hook; what flushing c->st returned when it failed (then no call is made). */
 msgr_result msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
     struct msgr_graph_result *res);
 

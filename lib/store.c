@@ -600,6 +600,26 @@ msgr_store_set_sync(struct msgr_store *st, int full)
 }
 
 msgr_result
+msgr_store_hold(struct msgr_store *st, int on)
+{
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->hold == NULL)
+		return MSGR_OK;
+	return st->ops->hold(st->impl, on ? 1 : 0);
+}
+
+msgr_result
+msgr_store_flush(struct msgr_store *st)
+{
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->flush == NULL)
+		return MSGR_OK;
+	return st->ops->flush(st->impl);
+}
+
+msgr_result
 msgr_store_checkpoint(struct msgr_store *st, int *frames)
 {
 	int f = -1;

@@ -70,6 +70,19 @@ void msgr_store_close(struct msgr_store *st);
  * "Durability"). A reconnect (PostgreSQL) or reopen goes back to the handle's option.
  * MSGR_OK, MSGR_ERR_STORE. */
 msgr_result msgr_store_set_sync(struct msgr_store *st, int full);
+/* With on (1), the handle's next calls gather their writes into one transaction, begun by the
+ * first of them and committed by msgr_store_flush, msgr_store_set_sync,
+ * msgr_store_checkpoint or msgr_store_hold(st, 0); each call is a savepoint in it, so one that
+ * fails undoes only its own writes. The worker's bookkeeping between two Graph calls so costs
+ * one commit, not one per step. The transaction holds the store's write lock: the holder
+ * flushes before anything that waits (a network call, a sleep). When SQLite had to roll the
+ * whole transaction back (an I/O error), every call fails until the next flush, which
+ * reports the loss. A backend without it (PostgreSQL) commits each call as before.
+ * MSGR_OK, or what committing what was held returned. */
+msgr_result msgr_store_hold(struct msgr_store *st, int on);
+/* Commits what the handle holds (msgr_store_hold); MSGR_OK when nothing is held. MSGR_OK,
+ * MSGR_ERR_STORE, MSGR_ERR_BUSY. */
+msgr_result msgr_store_flush(struct msgr_store *st);
 /* Copies what the WAL holds into the database without waiting for any lock (SQLite's
  * PASSIVE checkpoint); *frames (may be NULL) gets the WAL's frames after it, -1 when there
  * is no WAL. Nothing to do on other backends (MSGR_OK, -1). MSGR_OK, MSGR_ERR_STORE. */
@@ -462,6 +475,8 @@ struct msgr_store_ops {
 	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
 	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
 	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
+	msgr_result (*hold)(void *impl, int on);               /* NULL: each call commits */
+	msgr_result (*flush)(void *impl);
 	/* Calls in flight and echoes (schema: SQLite 6, PostgreSQL 2). */
 	msgr_result (*outbox_attempt)(void *impl, int64_t item_id, long long now, int *tries);
 	msgr_result (*outbox_settle)(void *impl, int64_t item_id);

@@ -159,7 +159,7 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum sid {
-	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
+	S_BEGIN, S_BEGIN_READ, S_COMMIT, S_ROLLBACK, S_SAVE, S_RELEASE, S_UNDO,
 	S_EV_INSERT, S_Q_INSERT,
 	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
 	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_CLAIM_STALE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
@@ -180,6 +180,9 @@ static const char *const sql[S_COUNT] = {
 	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVE] = "SAVEPOINT call",
+	[S_RELEASE] = "RELEASE call",
+	[S_UNDO] = "ROLLBACK TO call",
 	[S_EV_INSERT] =
 	    "INSERT INTO events (key, connector, page_id, user_id, kind, standby, ts, ord,"
 	    " received_at, raw, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)"
@@ -338,6 +341,10 @@ struct sq {
 	unsigned long long rng;       /* xorshift state for the busy handler's jitter */
 	int readonly;
 	struct msgr_holder holder;    /* ties this handle's claims to it (lib/holder.h) */
+	/* msgr_store_hold: the calls' writes gather into one transaction (hold_open once it is
+	 * begun), each call a savepoint in it; hold_lost when SQLite rolled it back whole (an
+	 * I/O error): every call fails until a flush has reported it. */
+	int hold, hold_open, hold_lost;
 	char errmsg[256];
 };
 
@@ -397,10 +404,22 @@ busy_wait(void *arg, int count)
 }
 
 /* Every public call starts its own busy deadline. */
-static void
+static msgr_result hold_begin(struct sq *st);
+
+/* The first line of every public call: returns what op_start failed with. */
+#define OP_START(st) do {						\
+	msgr_result op_rc_ = op_start(st);				\
+	if (op_rc_ != MSGR_OK)						\
+		return op_rc_;						\
+} while (0)
+
+/* Every public call starts here: its lock waits get a fresh deadline, and a held handle's
+ * transaction is begun (or its loss reported). */
+static msgr_result
 op_start(struct sq *st)
 {
 	st->wait_deadline_ns = 0;
+	return st->hold ? hold_begin(st) : MSGR_OK;
 }
 
 static msgr_result
@@ -437,6 +456,12 @@ fail(struct sq *st, int rc, const char *what)
 	if ((rc & 0xff) == SQLITE_DONE || (rc & 0xff) == SQLITE_ROW)
 		msg = "unexpected result";
 	snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what, msg);
+	/* After an I/O error or a full disk SQLite may roll the whole transaction back: a held
+	 * one has then lost the writes of calls that already returned MSGR_OK. */
+	if (st->hold_open && st->db != NULL && sqlite3_get_autocommit(st->db)) {
+		st->hold_open = 0;
+		st->hold_lost = 1;
+	}
 	return map_rc(rc);
 }
 
@@ -480,27 +505,85 @@ run(struct sq *st, sqlite3_stmt *s, const char *what)
 	return MSGR_OK;
 }
 
+/* A call's transaction; in a held handle a savepoint of the held transaction, so a call that
+ * fails undoes only its own writes. */
 static msgr_result
 tx_begin(struct sq *st)
 {
-	return run(st, use(st, S_BEGIN), "begin");
+	return run(st, use(st, st->hold_open ? S_SAVE : S_BEGIN), "begin");
 }
 
 static msgr_result
 tx_commit(struct sq *st)
 {
-	return run(st, use(st, S_COMMIT), "commit");
+	return run(st, use(st, st->hold_open ? S_RELEASE : S_COMMIT), "commit");
 }
 
 /* Ends a failed transaction. SQLite may already have rolled it back (after FULL or IOERR):
- * then there is nothing to do. The statement's own error is already recorded. */
+ * then there is nothing to do (a held one is then lost: fail() noted it). The statement's
+ * own error is already recorded. */
 static void
 tx_rollback(struct sq *st)
 {
-	if (!sqlite3_get_autocommit(st->db)) {
+	if (sqlite3_get_autocommit(st->db)) {
+		if (st->hold_open) {
+			st->hold_open = 0;
+			st->hold_lost = 1;
+		}
+		return;
+	}
+	if (st->hold_open) {
+		sqlite3_step(use(st, S_UNDO));
+		sqlite3_reset(st->stmt[S_UNDO]);
+		sqlite3_step(use(st, S_RELEASE));
+		sqlite3_reset(st->stmt[S_RELEASE]);
+		return;
+	}
+	sqlite3_step(use(st, S_ROLLBACK));
+	sqlite3_reset(st->stmt[S_ROLLBACK]);
+}
+
+/* The held transaction, begun at the first call after a flush (BEGIN IMMEDIATE: the only
+ * lock wait is here). MSGR_ERR_STORE while a lost one is not yet reported by a flush. */
+static msgr_result
+hold_begin(struct sq *st)
+{
+	msgr_result r;
+
+	if (st->hold_lost) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "the held transaction was rolled back "
+		    "by an earlier error");
+		return MSGR_ERR_STORE;
+	}
+	if (st->hold_open)
+		return MSGR_OK;
+	if ((r = run(st, use(st, S_BEGIN), "begin")) != MSGR_OK)
+		return r;
+	st->hold_open = 1;
+	return MSGR_OK;
+}
+
+/* Commits the held transaction; reports (once) one that was lost. */
+static msgr_result
+hold_commit(struct sq *st)
+{
+	msgr_result r;
+
+	if (st->hold_lost) {
+		st->hold_lost = 0;
+		snprintf(st->errmsg, sizeof(st->errmsg), "the held transaction was rolled back "
+		    "by an earlier error");
+		return MSGR_ERR_STORE;
+	}
+	if (!st->hold_open)
+		return MSGR_OK;
+	st->hold_open = 0;
+	if ((r = run(st, use(st, S_COMMIT), "commit")) != MSGR_OK &&
+	    !sqlite3_get_autocommit(st->db)) {
 		sqlite3_step(use(st, S_ROLLBACK));
 		sqlite3_reset(st->stmt[S_ROLLBACK]);
 	}
+	return r;
 }
 
 /* Ends the transaction tx_begin opened: committed when r (the work's result) is MSGR_OK, else
@@ -806,7 +889,7 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 	    (unsigned long long)(uintptr_t)st;
 	if (st->rng == 0)
 		st->rng = 0x9e3779b97f4a7c15ULL;
-	op_start(st);
+	OP_START(st);
 
 	if (sqlite3_libversion_number() < MIN_SQLITE_VERSION) {
 		snprintf(st->errmsg, sizeof(st->errmsg), "SQLite %s is older than 3.24",
@@ -1062,7 +1145,7 @@ sq_enqueue(void *impl, const struct msgr_store_event *ev, size_t n,
 	msgr_result r;
 	int is_new = 0;
 
-	op_start(st);
+	OP_START(st);
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
 	for (i = 0; i < n; i++) {
@@ -1195,7 +1278,7 @@ sq_claim(void *impl, const char *owner, long long now, int lease_ms, struct msgr
 	msgr_result r;
 	int tries;
 
-	op_start(st);
+	OP_START(st);
 	/* Optimistic: find a due conversation with a plain read (nothing due, the common case
 	 * after a response, then costs no write lock), then take it under the write lock only
 	 * if it is still free and its head unchanged. */
@@ -1298,7 +1381,7 @@ sq_finish(void *impl, int64_t job_id, const char *owner, enum msgr_job_state sta
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_FINISH);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, (long long)state)) || (rc = bind_text(s, 4, note)) ||
@@ -1314,7 +1397,7 @@ sq_retry(void *impl, int64_t job_id, const char *owner, long long next_at, const
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_RETRY);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, next_at)) || (rc = bind_text(s, 4, error)))
@@ -1329,7 +1412,7 @@ sq_renew(void *impl, int64_t job_id, const char *owner, long long until)
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_RENEW);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, until)) || (rc = bind_int(s, 4, st->holder.off)))
@@ -1370,7 +1453,7 @@ sq_outbox_put(void *impl, int64_t job_id, const char *const *requests, size_t n,
 	size_t i;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
 	if ((r = exists(st, S_EV_EXISTS, job_id, "outbox")) != MSGR_OK)
@@ -1424,7 +1507,7 @@ sq_outbox_get(void *impl, int64_t job_id, struct msgr_outbox_item **items, size_
 	msgr_result r;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_OB_GET);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_int(s, 2, MSGR_STORE_OUTBOX_MAX)))
 		return fail(st, rc, "outbox");
@@ -1440,7 +1523,7 @@ sq_outbox_done(void *impl, int64_t item_id, const char *message_id, long long no
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_OB_DONE);
 	if ((rc = bind_int(s, 1, item_id)) || (rc = bind_text(s, 2, message_id)) ||
 	    (rc = bind_int(s, 3, now)))
@@ -1470,7 +1553,7 @@ sq_conversation(void *impl, const char *page_id, const char *user_id,
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_CONV_GET);
 	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)))
 		return fail(st, rc, "conversation");
@@ -1498,7 +1581,7 @@ conv_put(struct sq *st, enum sid id, const char *page_id, const char *user_id,
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, id);
 	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
 	    (rc = bind_text(s, 3, name)) || (rc = bind_text(s, 4, value)) ||
@@ -1575,7 +1658,7 @@ sq_cache_get(void *impl, const char *ns, const char *key, long long now, char **
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_CACHE_GET);
 	if ((rc = bind_text(s, 1, ns)) || (rc = bind_text(s, 2, key)) || (rc = bind_int(s, 3, now)))
 		return fail(st, rc, "cache");
@@ -1590,7 +1673,7 @@ sq_cache_put(void *impl, const char *ns, const char *key, const char *value,
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_CACHE_PUT);
 	if ((rc = bind_text(s, 1, ns)) || (rc = bind_text(s, 2, key)) ||
 	    (rc = bind_text(s, 3, value)) || (rc = bind_int(s, 4, expires_at)))
@@ -1605,7 +1688,7 @@ run2(struct sq *st, enum sid id, const char *a, const char *b, const char *what)
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, id);
 	if ((rc = bind_text(s, 1, a)) || (rc = bind_text(s, 2, b)))
 		return fail(st, rc, what);
@@ -1634,7 +1717,7 @@ sq_pause_set(void *impl, const struct msgr_pause *p)
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_PAUSE_SET);
 	if ((rc = bind_text(s, 1, scope_text(p->scope))) || (rc = bind_text(s, 2, p->id)) ||
 	    (rc = bind_text(s, 3, p->reason)) || (rc = bind_int(s, 4, p->since)) ||
@@ -1672,7 +1755,7 @@ sq_pause_get(void *impl, enum msgr_pause_scope scope, const char *id, struct msg
 	msgr_result r;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_PAUSE_GET);
 	if ((rc = bind_text(s, 1, scope_text(scope))) || (rc = bind_text(s, 2, id)))
 		return fail(st, rc, "pause");
@@ -1694,7 +1777,7 @@ sq_pause_probe(void *impl, enum msgr_pause_scope scope, const char *id, long lon
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_PAUSE_PROBE);
 	if ((rc = bind_text(s, 1, scope_text(scope))) || (rc = bind_text(s, 2, id)) ||
 	    (rc = bind_int(s, 3, probe_at)))
@@ -1710,7 +1793,7 @@ list_rows(struct sq *st, enum sid id, size_t max, const struct row_kind *k, cons
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, id);
 	if ((rc = bind_int(s, 1, limit_of(max))) != SQLITE_OK)
 		return fail(st, rc, what);
@@ -1771,7 +1854,7 @@ update_by_id(void *impl, int stmt, int64_t id, const char *what)
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, stmt);
 	if ((rc = bind_int(s, 1, id)) != SQLITE_OK)
 		return fail(st, rc, what);
@@ -1825,9 +1908,9 @@ sq_stats(void *impl, long long now, struct msgr_store_stats *out)
 	int rc;
 
 	memset(&z, 0, sizeof(z));
-	op_start(st);
+	OP_START(st);
 	/* One read transaction: the counts come from one snapshot. */
-	if ((r = run(st, use(st, S_BEGIN_READ), "stats")) != MSGR_OK)
+	if ((r = run(st, use(st, st->hold_open ? S_SAVE : S_BEGIN_READ), "stats")) != MSGR_OK)
 		return r;
 	if ((r = stats_events(st, now, &z)) != MSGR_OK)
 		goto out;
@@ -1880,11 +1963,34 @@ sq_failures(void *impl, size_t max, struct msgr_store_failure **rows, size_t *n)
 }
 
 static msgr_result
-sq_set_sync(void *impl, int full)
+sq_flush(void *impl)
 {
 	struct sq *st = impl;
 
-	op_start(st);
+	st->wait_deadline_ns = 0;
+	return hold_commit(st);
+}
+
+static msgr_result
+sq_hold(void *impl, int on)
+{
+	struct sq *st = impl;
+	msgr_result r = sq_flush(impl);
+
+	st->hold = on;
+	return r;
+}
+
+/* The commits after it are made as asked; what is held is committed first, as it was asked
+ * before (a durable commit then covers it). */
+static msgr_result
+sq_set_sync(void *impl, int full)
+{
+	struct sq *st = impl;
+	msgr_result r;
+
+	if ((r = sq_flush(impl)) != MSGR_OK)
+		return r;
 	return exec_sql(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
 	    "synchronous");
 }
@@ -1894,8 +2000,10 @@ sq_checkpoint(void *impl, int *frames)
 {
 	struct sq *st = impl;
 	int rc, log = -1, done = -1;
+	msgr_result r;
 
-	op_start(st);
+	if ((r = sq_flush(impl)) != MSGR_OK)
+		return r;
 	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return fail(st, rc, "checkpoint");
@@ -1911,7 +2019,7 @@ sq_purge(void *impl, long long before, size_t *n_events)
 	msgr_result r;
 	int rc, deleted = 0;
 
-	op_start(st);
+	OP_START(st);
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
 	s = use(st, S_PURGE_EVENTS);
@@ -1971,7 +2079,7 @@ sq_outbox_attempt(void *impl, int64_t item_id, long long now, int *tries)
 	msgr_result r;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	/* The mark and the number it gives in one transaction: two processes never share one. */
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
@@ -2000,7 +2108,7 @@ sq_outbox_flight(void *impl, int64_t item_id, struct msgr_outbox_flight *out)
 {
 	struct sq *st = impl;
 
-	op_start(st);
+	OP_START(st);
 	return read_flight(st, item_id, out, "outbox flight");
 }
 
@@ -2011,7 +2119,7 @@ sq_echo_put(void *impl, const struct msgr_store_echo *e, long long now)
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_ECHO_PUT);
 	if ((rc = bind_text(s, 1, e->mid)) || (rc = bind_text(s, 2, e->page_id)) ||
 	    (rc = bind_text(s, 3, e->user_id)) || (rc = bind_int(s, 4, e->outbox_id)) ||
@@ -2029,7 +2137,7 @@ sq_echo_find(void *impl, int64_t outbox_id, const char *page_id, const char *use
 	msgr_result r = MSGR_OK;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_ECHO_FIND);
 	if ((rc = bind_int(s, 1, outbox_id)) || (rc = bind_text(s, 2, page_id)) ||
 	    (rc = bind_text(s, 3, user_id)))
@@ -2059,7 +2167,7 @@ sq_echo_page_known(void *impl, const char *page_id, long long since)
 	msgr_result r;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_ECHO_PAGE);
 	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_int(s, 2, since)))
 		return fail(st, rc, "echo page");
@@ -2098,7 +2206,7 @@ sq_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
 	sqlite3_stmt *s;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_ECHO_PENDING);
 	if ((rc = bind_text(s, 1, page_id)) || (rc = bind_text(s, 2, user_id)) ||
 	    (rc = bind_int(s, 3, kind)) || (rc = bind_int(s, 4, after_id)) ||
@@ -2115,7 +2223,7 @@ sq_echo_purge(void *impl, long long before, size_t *n)
 	msgr_result r;
 	int rc;
 
-	op_start(st);
+	OP_START(st);
 	s = use(st, S_ECHO_PURGE);
 	if ((rc = bind_int(s, 1, before)) != SQLITE_OK)
 		return fail(st, rc, "echo purge");
@@ -2160,6 +2268,8 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.purge = sq_purge,
 	.checkpoint = sq_checkpoint,
 	.set_sync = sq_set_sync,
+	.hold = sq_hold,
+	.flush = sq_flush,
 	.outbox_attempt = sq_outbox_attempt,
 	.outbox_settle = sq_outbox_settle,
 	.outbox_flight = sq_outbox_flight,

@@ -126,6 +126,7 @@ use_hooks(struct msgr_worker *w, const struct msgr_worker_hooks *hooks, struct m
 	w->calls.g = g;
 	w->calls.hook = w->hooks.graph;
 	w->calls.arg = w->hooks.arg;
+	w->calls.st = w->st;
 }
 
 msgr_result
@@ -316,6 +317,9 @@ ask_bot(struct job_run *j, json_t **actions)
 	in.ev = &j->ev;
 	in.first_name = first;
 	in.last_name = last;
+	/* A Bot API bot is asked over HTTP: not with the store's write lock held. */
+	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_flush(j->w->st)) != MSGR_OK)
+		return rc;
 	if ((rc = msgr_bot_answer(rt->bot, &in, actions)) != MSGR_OK) {
 		/* The bot's own reason (a refused reply names the message and the limit) is what
 		 * `msgrctl status` shows among the recent failures. */
@@ -638,7 +642,7 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 	struct msgr_worker_counts local;
 	struct msgr_job job;
 	long long start = msgr_clock_mono_ms(), now;
-	msgr_result rc = MSGR_OK;
+	msgr_result rc = MSGR_OK, rs;
 
 	if (counts == NULL)
 		counts = &local;
@@ -661,6 +665,10 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 	 * not go twice (renew_before): with state.sync = "full" only. */
 	w->relaxed = w->cfg->state.sync == MSGR_SYNC_FULL &&
 	    msgr_store_set_sync(w->st, 0) == MSGR_OK;
+	/* The bookkeeping between two calls is one commit (msgr_store_hold); calls.c and every
+	 * wait flush it first. */
+	if ((rc = msgr_store_hold(w->st, 1)) != MSGR_OK)
+		goto out;
 	for (;;) {
 		if (budget_ms > 0 && msgr_clock_mono_ms() - start >= budget_ms)
 			break;
@@ -678,6 +686,9 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		if (rc != MSGR_OK)
 			break;
 	}
+out:
+	if ((rs = msgr_store_hold(w->st, 0)) != MSGR_OK && rc == MSGR_OK)
+		rc = rs;
 	/* The handle may be the responder's intake handle (one thread): it goes back durable,
 	 * or is reported failed so that it is closed and reopened (durable) before any intake. */
 	if (w->relaxed) {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -93,6 +94,21 @@ setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 	f->st = open_store(f, 1, 2000);
 	*state = f;
+	return 0;
+}
+
+/* The same store held (msgr_store_hold) from the start, as the worker holds its handle: every
+ * call a savepoint of one transaction, committed whenever the test looks beside the store. */
+static int
+setup_held(void **state)
+{
+	struct fx *f;
+
+	if (setup(state) != 0)
+		return -1;
+	f = *state;
+	if (msgr_store_hold(f->st, 1) != MSGR_OK)
+		return -1;
 	return 0;
 }
 
@@ -198,6 +214,9 @@ raw_count(const struct fx *f, const char *query)
 	sqlite3_stmt *s = NULL;
 	long long v = -1;
 
+	/* What a held handle has written is seen beside it once committed. */
+	if (f->st != NULL)
+		assert_int_equal(msgr_store_flush(f->st), MSGR_OK);
 #ifdef MSGR_WITH_PQ
 	if (f->conninfo[0] != '\0')
 		return pgtest_count(f->conninfo, query);
@@ -247,6 +266,8 @@ raw_exec(const struct fx *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
 	va_end(ap);
+	if (f->st != NULL && msgr_store_flush(f->st) != MSGR_OK)
+		return -1;
 #ifdef MSGR_WITH_PQ
 	if (f->conninfo[0] != '\0')
 		return pgtest_exec(f->conninfo, "%s", sql);
@@ -2144,7 +2165,112 @@ pg_test_text_cleaned(void **state)
 }
 #endif
 
+/* ---- a held handle ---- */
+
+/* msgr_store_hold: the calls' writes are one transaction, seen by nobody before the flush,
+ * which commits them all; meanwhile the write lock is the holder's; a call that fails undoes
+ * only its own writes; hold(0) commits and goes back to a commit per call. */
+static void
+test_hold(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store *other = open_store(f, 1, 50);
+	struct msgr_store_event e;
+	struct evbuf b;
+	struct msgr_job job;
+	size_t nn, nd;
+	long long t;
+
+	assert_int_equal(msgr_store_flush(f->st), MSGR_OK);      /* nothing held: nothing to do */
+	assert_int_equal(msgr_store_hold(f->st, 1), MSGR_OK);
+	put1(f->st, "p1", 1, 1000, "h1");
+	put1(f->st, "p1", 2, 1001, "h2");
+	t = wall_ms();
+	claim_ok(f->st, "w1", t, &job);
+	/* Another writer waits for the lock, and gives up after its busy timeout. */
+	mkev(&e, &b, "p1", 3, 1002, "h3");
+	assert_int_equal(msgr_store_enqueue(other, &e, 1, NULL, 0, &nn, &nd), MSGR_ERR_BUSY);
+	/* A call refused (not our job) undoes nothing before it. */
+	assert_int_equal(msgr_store_finish(f->st, job.id, "w2", MSGR_JOB_DONE, NULL),
+	    MSGR_ERR_NOTFOUND);
+	/* A batch that fails (a key missing) leaves nothing of itself, and the rest stands. */
+	e.key = NULL;
+	assert_int_equal(msgr_store_enqueue(f->st, &e, 1, NULL, 0, &nn, &nd), MSGR_ERR_INVALID);
+	e.key = b.key;
+	assert_int_equal(msgr_store_finish(f->st, job.id, "w1", MSGR_JOB_DONE, "held"), MSGR_OK);
+	msgr_job_clear(&job);
+	{
+		/* Read beside it without a flush: nothing of the held transaction yet. */
+		sqlite3 *db = NULL;
+		sqlite3_stmt *s = NULL;
+
+		assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &s,
+		    NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int64(s, 0), 0);
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
+	assert_int_equal(msgr_store_flush(f->st), MSGR_OK);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 2);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events WHERE state = 1"
+	    " AND error = 'held'"), 1);
+	/* The lock is free again. */
+	assert_int_equal(msgr_store_enqueue(other, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	/* Still held: the next calls gather again; hold(0) commits them and ends it. */
+	put1(f->st, "p1", 4, 1003, "h4");
+	assert_int_equal(msgr_store_enqueue(other, &e, 1, NULL, 0, &nn, &nd), MSGR_ERR_BUSY);
+	assert_int_equal(msgr_store_hold(f->st, 0), MSGR_OK);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 4);
+	put1(f->st, "p1", 5, 1004, "h5");
+	mkev(&e, &b, "p1", 6, 1005, "h6");
+	assert_int_equal(msgr_store_enqueue(other, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	/* set_sync and checkpoint commit what is held first. */
+	assert_int_equal(msgr_store_hold(f->st, 1), MSGR_OK);
+	put1(f->st, "p1", 7, 1006, "h7");
+	assert_int_equal(msgr_store_set_sync(f->st, 1), MSGR_OK);
+	mkev(&e, &b, "p1", 8, 1007, "h8");
+	assert_int_equal(msgr_store_enqueue(other, &e, 1, NULL, 0, &nn, &nd), MSGR_OK);
+	put1(f->st, "p1", 9, 1008, "h9");
+	assert_int_equal(msgr_store_checkpoint(f->st, NULL), MSGR_OK);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 9);
+	assert_int_equal(msgr_store_hold(f->st, 0), MSGR_OK);
+	msgr_store_close(other);
+}
+
+/* A held transaction whose commit fails (the disk refuses the WAL's growth: a file size
+ * limit, as a full disk would) reports it at the flush, leaves nothing of itself behind, and
+ * the handle goes on once the disk takes writes again. */
+static void
+test_hold_commit_fails(void **state)
+{
+	struct fx *f = *state;
+	struct rlimit old, tiny = { 1, 1 };
+	void (*was)(int);
+
+	put1(f->st, "p1", 1, 1000, "before");
+	assert_int_equal(msgr_store_hold(f->st, 1), MSGR_OK);
+	put1(f->st, "p1", 2, 1001, "held1");
+	put1(f->st, "p1", 3, 1002, "held2");
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	was = signal(SIGXFSZ, SIG_IGN);
+	tiny.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	assert_int_not_equal(msgr_store_flush(f->st), MSGR_OK);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, was);
+	assert_non_null(strstr(msgr_store_errmsg(f->st), "commit"));
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 1);
+	put1(f->st, "p1", 4, 1003, "after");
+	assert_int_equal(msgr_store_hold(f->st, 0), MSGR_OK);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 2);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events WHERE key LIKE 'held%'"), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TH(fn) { "held:" #fn, fn, setup_held, teardown, NULL }
 #define TP(fn) { "postgresql:" #fn, fn, setup_pg, teardown_pg, NULL }
 
 int
@@ -2185,8 +2311,36 @@ main(void)
 		T(test_check),
 		T(test_claim_ends_with_handle),
 		T(test_claim_ends_with_process),
+		T(test_hold),
+		T(test_hold_commit_fails),
+	};
+	/* The interface's promises again through a held handle (the worker's way): the same
+	 * answers, each call a savepoint. Not those that wait on other connections. */
+	const struct CMUnitTest held_tests[] = {
+		TH(test_enqueue_many),
+		TH(test_duplicates_skipped),
+		TH(test_quarantine_rows),
+		TH(test_all_or_nothing),
+		TH(test_claim_order),
+		TH(test_claim_interleaves_conversations),
+		TH(test_leased_conversation_blocks_late_event),
+		TH(test_queue_follows_changes),
+		TH(test_lease_expiry),
+		TH(test_finish_retry),
+		TH(test_renew),
+		TH(test_outbox),
+		TH(test_echo_verbs),
+		TH(test_conv),
+		TH(test_conv_list),
+		TH(test_cache_expiry),
+		TH(test_pause),
+		TH(test_stats_counts),
+		TH(test_purge),
+		TH(test_clock),
 	};
 	int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+
+	failed += cmocka_run_group_tests_name("sqlite, held", held_tests, NULL, NULL);
 #ifdef MSGR_WITH_PQ
 	/* The same promises on PostgreSQL, and its own checks. */
 	const struct CMUnitTest pg_tests[] = {
