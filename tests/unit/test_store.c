@@ -294,7 +294,7 @@ test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 6);
+	assert_int_equal(msgr_store_schema_version(), 7);
 	/* version 2: the index `msgrctl status` lists conversations by */
 	assert_int_equal(raw_count(f,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
@@ -318,6 +318,11 @@ test_schema_created(void **state)
 	assert_int_equal(raw_count(f, "SELECT (SELECT count(*) FROM pragma_table_info('outbox')"
 	    " WHERE name IN ('tries', 'inflight', 'tried_at')) + (SELECT count(*) FROM sqlite_master"
 	    " WHERE name IN ('echo', 'echo_outbox', 'echo_page'))"), 6);
+	/* version 7: one index of pending events, which carries the lease */
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE name ="
+	    " 'events_lease'"), 0);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM pragma_index_info('events_conv')"
+	    " WHERE name = 'lease_until'"), 1);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
