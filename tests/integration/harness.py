@@ -443,8 +443,11 @@ connectors = (
             for s in (c.secret, c.webhook_token, c.call_token):
                 if s in text:
                     found.append(s)
+        # A signature sent on purpose malformed ("sha256=zz") is no secret, and so short a
+        # text turns up by chance (a temp folder's random name held "zz" once): only whole
+        # digests (64 hex digits; a truncated one keeps at least 16) are looked for.
         for sig in self.signatures:
-            if sig[7:] and sig[7:] in text:
+            if len(sig[7:]) >= 16 and sig[7:] in text:
                 found.append(sig)
         return found
 
