@@ -273,8 +273,13 @@ build/bench/graph_fast: bench/graph_fast.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
+# The store's own cost per event, without a web server (bench/store_enqueue.c).
+build/bench/store_enqueue: bench/store_enqueue.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(STATIC) $(DEPLIBS)
+
 # Every measurement of docs/benchmarks.md (bench/all.sh): not part of `make check`.
-bench: all build/bench/bare_fcgi build/bench/graph_fast
+bench: all build/bench/bare_fcgi build/bench/graph_fast build/bench/store_enqueue
 	sh bench/all.sh
 .PHONY: bench
 

@@ -7,12 +7,14 @@
 #   2. the same pool with one thread per process (mod_fcgid's model), and with every process
 #      storing alone (responder.host_commit = false): where the host committer's share shows;
 #   3. bench/servers.py: every shipped web server set-up, messenger.fcgi against bare;
-#   4. bench/peers.sh: Bottender and Botkit under the same load.
+#   4. bench/peers.sh: Bottender and Botkit under the same load;
+#   5. build/bench/store_enqueue: the store's own cost per event, no web server (8 and 32
+#      events per commit, sync = full).
 # Environment: DURATION (default 10) and CONNS pass through; PARTS="run threads alone servers
-# peers" picks parts. About ten minutes on a 2-core machine.
+# peers store" picks parts. About ten minutes on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
-PARTS=${PARTS:-run threads alone servers peers}
+PARTS=${PARTS:-run threads alone servers peers store}
 mkdir -p bench/results
 out=bench/results/all.txt
 : > "$out"
@@ -32,5 +34,10 @@ part threads env THREADS_PER_PROC=1 SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || 
 part alone env HOST_COMMIT=false SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || status=1
 part servers python3 bench/servers.py || status=1
 part peers sh bench/peers.sh || status=1
+store_dir=$(mktemp -d /tmp/msgr-store-bench.XXXXXX)
+mkdir -p "$store_dir/a" "$store_dir/b"
+part store sh -c "build/bench/store_enqueue $store_dir/a 50000 8 full &&
+	build/bench/store_enqueue $store_dir/b 50000 32 full" || status=1
+rm -rf "$store_dir"
 echo "all output: $out"
 exit $status

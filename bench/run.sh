@@ -25,6 +25,9 @@
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
 #                                        latency an ordinary load sees, not saturation's)
+#   HALF_RATE=N ...                      the second run at N requests/s instead of half the
+#                                        peak (the bare responder's tail at our half rate:
+#                                        MSGR_BIN=build/bench/bare_fcgi SKIP_BARE=1)
 #   SKIP_LATENCY=1 ...                   no webhook -> Send API latency run (LAT_RATE webhooks
 #                                        a second, default 200, for LAT_S seconds, answered by
 #                                        the responders' own worker)
@@ -236,7 +239,7 @@ case $HOST_COMMIT in false) name="$name-alone" ;; omit) name="$name-given" ;; es
 run_one "$name" "$MSGR_BIN"
 if [ "$SKIP_HALF" != 1 ]; then
 	# The same again at half the peak just measured: p50/p99 of an ordinary load.
-	RATE=$(awk -v r="$rps" 'BEGIN { printf "%d", r / 2 }')
+	RATE=${HALF_RATE:-$(awk -v r="$rps" 'BEGIN { printf "%d", r / 2 }')}
 	run_one "$name-half" "$MSGR_BIN"
 	RATE=0
 fi
