@@ -6,8 +6,7 @@
  * msgr_commit_submit_group on its own queue (so commit.c's rules apply unchanged: split on a
  * batch's own fault, 503 for all on a store fault, exact counts where they can be told) and
  * answers each client. While one transaction waits for its fsync the next groups arrive:
- * that is the next transaction. The committer's own process skips the socket: its leader
- * submits straight to the committer's queue (relay_here). */
+ * that is the next transaction. */
 #define _GNU_SOURCE   /* accept4, MSG_NOSIGNAL */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +57,6 @@ struct msgr_hostcommit {
 	int fd;                     /* connection to the committer, -1 none */
 	long long quiet_until;      /* no attempt before this (monotonic ms) */
 	struct msgr_buf out, ans;
-	size_t here;                /* groups handed to our own committer (relay_here) */
 
 	/* committer */
 	int serving;                /* the thread runs */
@@ -930,37 +928,6 @@ relay_once(struct msgr_hostcommit *h, struct msgr_commit_batch *group, size_t n,
 	return 0;
 }
 
-/* The committer's own process hands its groups straight to the committer's queue: the same
- * transactions, without the socket, the encoding both ways and the committer thread's wake-up
- * in between (h->mu held, so the committer is not stopped meanwhile). */
-static msgr_result
-relay_here(struct msgr_hostcommit *h, struct msgr_commit_batch *group, size_t n)
-{
-	struct msgr_commit_batch *all, *x;
-	size_t i;
-
-	if ((all = calloc(n, sizeof(*all))) == NULL)
-		return MSGR_ERR_NOMEM;
-	for (x = group, i = 0; i < n && x != NULL; i++, x = x->next) {
-		all[i].ev = x->ev;
-		all[i].n = x->n;
-		all[i].q = x->q;
-		all[i].nq = x->nq;
-	}
-	(void)msgr_commit_submit_group(h->commit, all, i);
-	h->here++;
-	for (x = group, i = 0; i < n && x != NULL; i++, x = x->next) {
-		x->rc = all[i].rc;
-		x->unavailable = all[i].unavailable;
-		x->group = all[i].group;
-		x->n_new = all[i].n_new;
-		x->n_dup = all[i].n_dup;
-		x->counts_exact = all[i].counts_exact;
-	}
-	free(all);
-	return MSGR_OK;
-}
-
 msgr_result
 msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 {
@@ -972,10 +939,6 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 	if (h == NULL || group == NULL || n == 0)
 		return MSGR_ERR_IO;
 	pthread_mutex_lock(&h->mu);
-	if (h->serving && h->commit != NULL) {
-		rc = relay_here(h, group, n);
-		goto out;
-	}
 	deadline = now_ms() + h->timeout_ms;
 	msgr_buf_reset(&h->out);
 	if (msgr_buf_append(&h->out, "\0\0\0\0", 4) != MSGR_OK ||
@@ -998,19 +961,6 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 out:
 	pthread_mutex_unlock(&h->mu);
 	return rc;
-}
-
-size_t
-msgr_hostcommit_groups_here(struct msgr_hostcommit *h)
-{
-	size_t n;
-
-	if (h == NULL)
-		return 0;
-	pthread_mutex_lock(&h->mu);
-	n = h->here;
-	pthread_mutex_unlock(&h->mu);
-	return n;
 }
 
 int

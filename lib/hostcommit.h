@@ -67,9 +67,6 @@ msgr_result msgr_hostcommit_relay(void *h, struct msgr_commit_batch *group, size
 
 /* 1 when this process runs the host's committer now. */
 int msgr_hostcommit_serving(struct msgr_hostcommit *h);
-/* How many groups this process's own queue handed to its committer directly, without the
- * socket (it does once it serves). */
-size_t msgr_hostcommit_groups_here(struct msgr_hostcommit *h);
 
 /* ---- the wire (exposed for the unit tests and the fuzz target) ---- */
 
