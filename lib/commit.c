@@ -2,12 +2,10 @@
  *
  * Leader/follower: one mutex guards the queue of batches and the `leading` flag; whoever
  * holds `leading` is the only thread that touches the store handle, so the handle is used by
- * one thread at a time as store.h requires. A thread waits on a condition variable of its own
- * until its batch is done or nobody leads; in the second case it leads. The leader works
- * outside the mutex, so batches keep queueing while a transaction waits for its fsync: that
- * queue is the next group. When a group is done its threads are woken, and of the threads
- * queued behind it only the first, to lead: a broadcast would wake them all, and all but one
- * would go back to sleep (two context switches each, per group, for nothing).
+ * one thread at a time as store.h requires. A thread waits on the condition variable until
+ * its batch is done or nobody leads; in the second case it leads. The leader works outside
+ * the mutex, so batches keep queueing while a transaction waits for its fsync: that queue is
+ * the next group.
  *
  * Counts per batch: msgr_store_enqueue reports new and duplicate events for the whole call.
  * Duplicates inside the group (two requests carrying one event) are found here by key; when
@@ -25,7 +23,7 @@
 
 struct msgr_commit {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;                    /* `leading` let go: for prepare and borrow */
+	pthread_cond_t cv;
 	int leading;                          /* a thread holds the store (commit or borrow) */
 	struct msgr_commit_batch *head, *tail; /* queued, not yet taken by a leader */
 	struct msgr_store_options opt;
@@ -108,22 +106,6 @@ store_get(struct msgr_commit *c, msgr_result *why)
 	return c->st;
 }
 
-/* Lets go of `leading` (c->mu held): wakes whoever waits for it to borrow, and the first
- * thread queued, which leads the next group. */
-static void
-release_leading(struct msgr_commit *c)
-{
-	struct msgr_commit_batch *p;
-
-	c->leading = 0;
-	pthread_cond_broadcast(&c->cv);
-	for (p = c->head; p != NULL; p = p->next)
-		if (p->waiter != NULL) {
-			pthread_cond_signal(p->waiter);
-			break;
-		}
-}
-
 msgr_result
 msgr_commit_prepare(struct msgr_commit *c)
 {
@@ -138,7 +120,8 @@ msgr_commit_prepare(struct msgr_commit *c)
 	pthread_mutex_unlock(&c->mu);
 	(void)store_get(c, &why);
 	pthread_mutex_lock(&c->mu);
-	release_leading(c);
+	c->leading = 0;
+	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return why;
 }
@@ -349,7 +332,6 @@ batch_reset(struct msgr_commit_batch *b)
 	b->counts_exact = 1;
 	b->next = NULL;
 	b->done = 0;
-	b->waiter = NULL;
 }
 
 /* Queues the chain first..last and waits until last is done (batches of one chain are taken
@@ -359,14 +341,10 @@ submit_chain(struct msgr_commit *c, struct msgr_commit_batch *first,
     struct msgr_commit_batch *last)
 {
 	struct msgr_commit_batch *group, *p;
-	pthread_cond_t mine;
 	msgr_result failed;
-	int unavailable, own = pthread_cond_init(&mine, NULL) == 0;
+	int unavailable;
 
 	pthread_mutex_lock(&c->mu);
-	/* Without a condition variable of its own (no memory for one), the thread waits on the
-	 * shared one, which every change of `leading` broadcasts. */
-	last->waiter = own ? &mine : &c->cv;
 	if (c->tail != NULL)
 		c->tail->next = first;
 	else
@@ -376,7 +354,7 @@ submit_chain(struct msgr_commit *c, struct msgr_commit_batch *first,
 		if (last->done)
 			break;
 		if (c->leading) {
-			pthread_cond_wait(last->waiter, &c->mu);
+			pthread_cond_wait(&c->cv, &c->mu);
 			continue;
 		}
 		/* Nobody leads and this chain still waits: take the queue (it holds the chain). */
@@ -389,11 +367,8 @@ submit_chain(struct msgr_commit *c, struct msgr_commit_batch *first,
 		unavailable = group->unavailable;
 
 		pthread_mutex_lock(&c->mu);
-		for (p = group; p != NULL; p = p->next) {
+		for (p = group; p != NULL; p = p->next)
 			p->done = 1;
-			if (p->waiter != NULL && p->waiter != last->waiter)
-				pthread_cond_signal(p->waiter);
-		}
 		if (failed != MSGR_OK) {
 			/* These waited through the failed transaction's busy timeout: answering them
 			 * now keeps them inside the 5 s Facebook waits for an answer. */
@@ -402,16 +377,13 @@ submit_chain(struct msgr_commit *c, struct msgr_commit_batch *first,
 				p->unavailable = unavailable;
 				p->group = 0;
 				p->done = 1;
-				if (p->waiter != NULL)
-					pthread_cond_signal(p->waiter);
 			}
 			c->head = c->tail = NULL;
 		}
-		release_leading(c);
+		c->leading = 0;
+		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (own)
-		pthread_cond_destroy(&mine);
 }
 
 msgr_result
@@ -473,6 +445,7 @@ msgr_commit_giveback(struct msgr_commit *c, int failed)
 		c->st = NULL;
 	}
 	pthread_mutex_lock(&c->mu);
-	release_leading(c);
+	c->leading = 0;
+	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }

@@ -19,7 +19,6 @@
 #ifndef MSGR_COMMIT_H
 #define MSGR_COMMIT_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 #include "result.h"
@@ -43,7 +42,6 @@ struct msgr_commit_batch {
 	/* the group's chain: commit.c's, and a relay's to walk */
 	struct msgr_commit_batch *next;
 	int done;                  /* private to commit.c */
-	pthread_cond_t *waiter;    /* private to commit.c: the waiting thread's condition */
 };
 
 /* Where a queue's leader may hand its group instead of storing it: the host's committer
