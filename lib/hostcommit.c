@@ -829,6 +829,11 @@ serve_start(struct msgr_hostcommit *h)
 	if (rc == 0 && h->opt.wal)
 		h->ckpt_running = pthread_create(&h->ckpt_thread, NULL, checkpoints, h) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Named for top -H, ps -L and perf: which thread of the pool holds the host's commits. */
+	if (rc == 0)
+		(void)pthread_setname_np(h->thread, "msgr-committer");
+	if (h->ckpt_running)
+		(void)pthread_setname_np(h->ckpt_thread, "msgr-checkpoint");
 	if (rc != 0)
 		goto fail;
 	h->serving = 1;

@@ -77,6 +77,17 @@ def test_pool_shares():
         tap.eq(len(committers), 1, "pool of 4: one process became the host committer")
         tap.ok(committers and int(committers[0]) in e.children,
                "pool of 4: the committer is one of the pool's processes", committers)
+        names = []
+        if committers:
+            task = "/proc/%s/task" % committers[0]
+            for t in (os.listdir(task) if os.path.isdir(task) else []):
+                try:
+                    with open(os.path.join(task, t, "comm")) as f:
+                        names.append(f.read().strip())
+                except OSError:
+                    pass
+        tap.ok("msgr-committer" in names and "msgr-checkpoint" in names,
+               "the committer's threads are named (top -H, ps -L)", names)
         st = os.stat(sock_of(e)) if os.path.exists(sock_of(e)) else None
         tap.ok(st is not None and stat.S_ISSOCK(st.st_mode) and (st.st_mode & 0o777) == 0o600,
                "the committer's socket is a socket, private to its owner (0600)",
