@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "unit_sqlite.h"
 
 #include "commit.h"
 #include "store.h"
@@ -30,8 +30,8 @@
 #define QUEUE_MS 300
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct unit_tmp t;
+	const char *path;             /* t.path */
 	struct msgr_commit *c;
 };
 
@@ -66,12 +66,11 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-commit-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (unit_tmp_make(&f->t, "commit") != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	f->path = f->t.path;
 	f->c = open_commit(f->path, 2000);
 	*state = f;
 	return 0;
@@ -83,32 +82,15 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	msgr_commit_close(f->c);
-	unit_rmdir_all(f->dir);
+	unit_rmdir_all(f->t.dir);
 	free(f);
 	return 0;
 }
 
 static long long
-raw_count(const char *path, const char *query)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
-static long long
 n_events(const struct fx *f)
 {
-	return raw_count(f->path, "SELECT count(*) FROM events");
+	return unit_sqlite_count(f->path, "SELECT count(*) FROM events");
 }
 
 /* One request's rows: events with the given keys, optional quarantine rows. */
@@ -294,7 +276,7 @@ test_one_batch(void **state)
 	assert_int_equal(r.b.n_dup, 3);
 	assert_true(r.b.counts_exact);
 	assert_int_equal(n_events(f), 3);
-	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM quarantine"), 2);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM quarantine"), 2);
 }
 
 static void
@@ -325,7 +307,7 @@ test_group_shares_one_transaction(void **state)
 		assert_int_equal(rs[i].b.n_dup, 0);
 	}
 	assert_int_equal(n_events(f), 5 * N_THREADS);
-	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM quarantine"), 1);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM quarantine"), 1);
 }
 
 /* Two requests carrying one event: stored once, and each request is told exactly which of
@@ -483,7 +465,7 @@ test_one_bad_batch_fails_alone(void **state)
 		assert_true(rs[i].b.counts_exact);
 	}
 	assert_int_equal(n_events(f), 4);
-	assert_int_equal(raw_count(f->path, "SELECT count(*) FROM events WHERE key LIKE 'bad-%'"),
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events WHERE key LIKE 'bad-%'"),
 	    0);
 }
 
@@ -497,7 +479,7 @@ test_store_unavailable(void **state)
 	struct req r;
 	char path[160];
 
-	snprintf(path, sizeof(path), "%s/missing/state.db", f->dir);
+	snprintf(path, sizeof(path), "%s/missing/state.db", f->t.dir);
 	c = open_commit(path, 100);
 	assert_int_not_equal(msgr_commit_prepare(c), MSGR_OK);
 	assert_null(msgr_commit_borrow(c));
@@ -506,21 +488,21 @@ test_store_unavailable(void **state)
 	assert_true(r.b.unavailable);
 	assert_int_equal(r.b.group, 1);
 	/* the folder appears: the next request opens the store and is stored */
-	snprintf(path, sizeof(path), "%s/missing", f->dir);
+	snprintf(path, sizeof(path), "%s/missing", f->t.dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(msgr_commit_submit(c, &r.b), MSGR_OK);
 	assert_false(r.b.unavailable);
 	assert_int_equal(r.b.n_new, 1);
 	msgr_commit_close(c);
-	snprintf(path, sizeof(path), "%s/missing/state.db", f->dir);
+	snprintf(path, sizeof(path), "%s/missing/state.db", f->t.dir);
 	unlink(path);
-	snprintf(path, sizeof(path), "%s/missing/state.db-wal", f->dir);
+	snprintf(path, sizeof(path), "%s/missing/state.db-wal", f->t.dir);
 	unlink(path);
-	snprintf(path, sizeof(path), "%s/missing/state.db-shm", f->dir);
+	snprintf(path, sizeof(path), "%s/missing/state.db-shm", f->t.dir);
 	unlink(path);
-	snprintf(path, sizeof(path), "%s/missing/state.db-claims", f->dir);   /* lib/holder.h */
+	snprintf(path, sizeof(path), "%s/missing/state.db-claims", f->t.dir);   /* lib/holder.h */
 	unlink(path);
-	snprintf(path, sizeof(path), "%s/missing", f->dir);
+	snprintf(path, sizeof(path), "%s/missing", f->t.dir);
 	assert_int_equal(rmdir(path), 0);
 }
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "unit_sqlite.h"
 
 #include "commit.h"
 #include "hostcommit.h"
@@ -225,24 +225,15 @@ test_answer_roundtrip(void **state)
 
 /* ---- live ---- */
 
-struct fx {
-	char dir[64];
-	char path[128];
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct unit_tmp *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-hostc-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (f == NULL || unit_tmp_make(f, "hostc") != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 	*state = f;
 	return 0;
 }
@@ -250,28 +241,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 
 	unit_rmdir_all(f->dir);
 	free(f);
 	return 0;
-}
-
-static long long
-count(const char *path, const char *query)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
 }
 
 /* A "process": its queue and its host committer handle. */
@@ -357,7 +331,7 @@ test_refusals(void **state)
 static void
 test_one_committer_for_all(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct proc a, b;
 	struct stat sb;
 	char sock[200];
@@ -380,7 +354,7 @@ test_one_committer_for_all(void **state)
 	/* the same event through the other one is a duplicate */
 	assert_int_equal(submit_key(&b, "a1", &g, &n), MSGR_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 2);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events"), 2);
 	/* the committer goes: b's next call breaks or finds nobody, and b takes over */
 	proc_close(&a);
 	assert_int_equal(stat(sock, &sb), -1);
@@ -389,13 +363,13 @@ test_one_committer_for_all(void **state)
 	assert_true(msgr_hostcommit_serving(b.h));
 	assert_int_equal(stat(sock, &sb), 0);
 	proc_close(&b);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events"), 3);
 }
 
 static void
 test_weaker_committer_refused(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct proc weak, strong, alone;
 	size_t n = 0;
 
@@ -424,13 +398,13 @@ test_weaker_committer_refused(void **state)
 	proc_close(&alone);
 	proc_close(&strong);
 	proc_close(&weak);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events"), 3);
 }
 
 static void
 test_nobody_to_serve(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct proc p;
 	size_t n = 0, g = 9;
 
@@ -441,7 +415,7 @@ test_nobody_to_serve(void **state)
 	assert_int_equal(g, 1);
 	assert_false(msgr_hostcommit_serving(p.h));
 	proc_close(&p);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events"), 1);
 }
 
 #define PROCS 4
@@ -499,7 +473,7 @@ sleep_ms(long ms)
 static void
 test_concurrent_processes_share(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct proc p[PROCS];
 	struct worker w[PROCS];
 	pthread_t t[PROCS];
@@ -559,7 +533,7 @@ test_concurrent_processes_share(void **state)
 	assert_true(max_group >= 2);
 	for (i = 0; i < PROCS; i++)
 		proc_close(&p[i]);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM events"),
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events"),
 	    PROCS * PER + PROCS * (attempt < 3 ? attempt + 1 : 3));
 }
 

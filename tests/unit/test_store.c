@@ -24,8 +24,9 @@
 #include "store.h"
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct unit_tmp t;
+	char *dir;                    /* t.dir */
+	char *path;                   /* t.path, or "postgresql" */
 	char conninfo[512];           /* PostgreSQL: the test's schema; "" for SQLite */
 	char schema[64];
 	struct msgr_store *st;
@@ -86,12 +87,12 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (unit_tmp_make(&f->t, "store") != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	f->dir = f->t.dir;
+	f->path = f->t.path;
 	f->st = open_store(f, 1, 2000);
 	*state = f;
 	return 0;
@@ -125,7 +126,9 @@ setup_pg(void **state)
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "postgresql");
+	snprintf(f->t.path, sizeof(f->t.path), "postgresql");
+	f->dir = f->t.dir;
+	f->path = f->t.path;
 	f->st = open_store(f, 1, 2000);
 	*state = f;
 	return 0;
@@ -147,22 +150,10 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *d;
-	DIR *dir;
-	char p[512];
 
 	msgr_store_close(f->st);
 	chmod(f->path, 0644);
-	if ((dir = opendir(f->dir)) != NULL) {
-		while ((d = readdir(dir)) != NULL) {
-			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", f->dir, d->d_name);
-			unlink(p);
-		}
-		closedir(dir);
-	}
-	rmdir(f->dir);
+	unit_rmdir_all(f->dir);
 	free(f);
 	return 0;
 }

@@ -19,24 +19,15 @@
 #define RACERS 8        /* processes opening one fresh file at the same moment */
 #define ROUNDS 60       /* fresh files, one after the other */
 
-struct fx {
-	char dir[64];
-	char path[128];
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct unit_tmp *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/msgr-files-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (f == NULL || unit_tmp_make(f, "files") != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 	*state = f;
 	return 0;
 }
@@ -44,7 +35,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 
 	unit_rmdir_all(f->dir);
 	free(f);
@@ -103,7 +94,7 @@ static void
 test_private_whatever_the_umask(void **state)
 {
 	static const mode_t masks[] = { 022, 0, 002 };
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct msgr_store *st = NULL;
 	char err[256] = "", p[160];
 	mode_t old;
@@ -140,7 +131,7 @@ test_private_whatever_the_umask(void **state)
 static void
 test_existing_mode_kept(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	struct msgr_store *st = NULL;
 	struct stat sb;
 	char err[256] = "";
@@ -197,7 +188,7 @@ racer(const char *path, int start, int out, int wal)
 static void
 test_fresh_file_race(void **state)
 {
-	struct fx *f = *state;
+	struct unit_tmp *f = *state;
 	char buf[RACERS * 600], *p, *nl;
 	int start[2], out[2], round, i, wal, status;
 	pid_t pids[RACERS];

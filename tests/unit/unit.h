@@ -41,6 +41,24 @@ unit_rmdir_all(const char *path)
 	(void)rmdir(path);
 }
 
+/* A test's own folder under /tmp (/tmp/msgr-NAME-XXXXXX) and the path of a state file in it
+ * (not created), for the tests of the store and of what stores. 0, or -1 when the folder
+ * cannot be made. */
+struct unit_tmp {
+	char dir[64];
+	char path[128];
+};
+
+static inline int
+unit_tmp_make(struct unit_tmp *t, const char *name)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/msgr-%s-XXXXXX", name);
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "%s/state.db", t->dir);
+	return 0;
+}
+
 /* Folder of the test data (tests/data), overridable for out-of-tree runs. */
 static inline const char *
 unit_data_dir(void)
