@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "unit_sqlite.h"
 
 #include "store.h"
 
@@ -201,10 +201,6 @@ put1(struct msgr_store *st, const char *page, int user, long long ts, const char
 static long long
 raw_count(const struct fx *f, const char *query)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	long long v = -1;
-
 	/* What a held handle has written is seen beside it once committed. */
 	if (f->st != NULL)
 		assert_int_equal(msgr_store_flush(f->st), MSGR_OK);
@@ -212,14 +208,7 @@ raw_count(const struct fx *f, const char *query)
 	if (f->conninfo[0] != '\0')
 		return pgtest_count(f->conninfo, query);
 #endif
-	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
+	return unit_sqlite_count(f->path, query);
 }
 
 /* Runs SQL (printf-style) on the file with a connection of its own, as an older build or
