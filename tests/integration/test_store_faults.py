@@ -217,17 +217,38 @@ class Faults:
 
     # ---- the pool ----
 
+    def stop_pool(self, label):
+        """SIGTERM the responders; each exits 0 (the check named label)."""
+        for pid in self.env.children:
+            os.kill(pid, signal.SIGTERM)
+        codes = [wait_pid(pid, 10) for pid in self.env.children]
+        self.env.children = []
+        self.t.eq(codes, [0, 0], label)
+
     def restart_pool(self):
         """SIGTERM the responders (each exits 0) and start 2 new ones on the same socket, as
         a process manager replaces them; the socket stays open (requests queue)."""
-        codes = []
-        for pid in self.env.children:
-            os.kill(pid, signal.SIGTERM)
-        for pid in self.env.children:
-            codes.append(wait_pid(pid, 10))
-        self.env.children = []
-        self.t.eq(codes, [0, 0], "the responders stop with exit 0")
+        self.stop_pool("the responders stop with exit 0")
         self.env.start(2)
+
+    def refused_by_new_pool(self, what, why):
+        """A new pool of 2 meets the fault: a webhook is refused and the log says why.
+        Returns the pool's pids, and the refused webhook's psid and body."""
+        self.mark()
+        self.env.start(2)
+        pids = list(self.env.children)
+        psid = rand_digits(16)
+        body = self.body(psid)
+        self.refused(what, body)
+        self.logged(what, why)
+        return pids, psid, body
+
+    def same_pool_recovers(self, what, body, psid, before, pids):
+        """Once the fault is gone the pool that met it stores the redelivery, unrestarted."""
+        self.recovered(what, body, psid, before)
+        self.t.eq(sorted(self.env.alive()), sorted(pids),
+                  what + ": the same processes answer, all still alive")
+        self.answered(what)
 
     # ---- the faults ----
 
@@ -291,20 +312,11 @@ class Faults:
         before = self.rows()
         # A read-only remount needs no file open for writing: the pool is replaced while
         # the filesystem is read-only, so the new processes meet it when they open the store.
-        for pid in self.env.children:
-            os.kill(pid, signal.SIGTERM)
-        codes = [wait_pid(pid, 10) for pid in self.env.children]
-        self.env.children = []
-        self.t.eq(codes, [0, 0], what + ": the responders stop with exit 0")
+        self.stop_pool(what + ": the responders stop with exit 0")
         sh("mount", "-o", "remount,ro", self.mnt)
         try:
-            self.mark()
-            self.env.start(2)
-            pids = list(self.env.children)
-            psid = rand_digits(16)
-            body = self.body(psid)
-            self.refused(what, body)
-            self.logged(what, "cannot be opened: store failure: open: unable to open")
+            pids, psid, body = self.refused_by_new_pool(
+                what, "cannot be opened: store failure: open: unable to open")
         finally:
             sh("mount", "-o", "remount,rw", self.mnt)
         self.t.eq(self.rows(), before, what + ": nothing stored while read-only (rows counted)")
@@ -316,11 +328,7 @@ class Faults:
     def immutable(self):
         what = self.name + ": read-only state file"
         before = self.rows()
-        for pid in self.env.children:
-            os.kill(pid, signal.SIGTERM)
-        codes = [wait_pid(pid, 10) for pid in self.env.children]
-        self.env.children = []
-        self.t.eq(codes, [0, 0], what + ": the responders stop with exit 0")
+        self.stop_pool(what + ": the responders stop with exit 0")
         # The immutable flag: refused even to root (as the pool runs here), unlike a mode.
         # SQLite opens such a file read-only without a word; the first write fails.
         set_immutable(self.db_path, True)
@@ -334,29 +342,17 @@ class Faults:
                 if fd is not None:
                     os.close(fd)
             self.t.eq(fd, None, what + ": the file cannot be opened for writing, even by root")
-            self.mark()
-            self.env.start(2)
-            pids = list(self.env.children)
-            psid = rand_digits(16)
-            body = self.body(psid)
-            self.refused(what, body)
-            self.logged(what, "attempt to write a readonly database")
+            pids, psid, body = self.refused_by_new_pool(
+                what, "attempt to write a readonly database")
         finally:
             set_immutable(self.db_path, False)
         self.t.eq(self.rows(), before, what + ": nothing stored while read-only (rows counted)")
-        self.recovered(what, body, psid, before)
-        self.t.eq(sorted(self.env.alive()), sorted(pids),
-                  what + ": the same processes answer, all still alive")
-        self.answered(what)
+        self.same_pool_recovers(what, body, psid, before, pids)
 
     def corrupt(self):
         what = self.name + ": corrupt state file"
         before = self.rows()
-        for pid in self.env.children:
-            os.kill(pid, signal.SIGTERM)
-        codes = [wait_pid(pid, 10) for pid in self.env.children]
-        self.env.children = []
-        self.t.eq(codes, [0, 0], what + ": the responders stop with exit 0")
+        self.stop_pool(what + ": the responders stop with exit 0")
         # Every commit in the main file (the last process to close checkpoints the WAL),
         # kept aside as the operator's backup.
         checkpoint(self.db_path)
@@ -367,23 +363,15 @@ class Faults:
             f.write(os.urandom(512))            # the header and the start of page 1
             f.seek(size // 2)
             f.write(os.urandom(4096))          # and a page in the middle
-        self.mark()
-        self.env.start(2)
-        pids = list(self.env.children)
-        psid = rand_digits(16)
-        body = self.body(psid)
-        self.refused(what, body)
-        self.logged(what, "cannot be opened: store failure: open: file is not a database")
+        pids, psid, body = self.refused_by_new_pool(
+            what, "cannot be opened: store failure: open: file is not a database")
         # The operator restores the backup in place of the damaged file.
         os.replace(backup, self.db_path)
         for sfx in ("-wal", "-shm"):
             if os.path.exists(self.db_path + sfx):
                 os.unlink(self.db_path + sfx)
         self.t.eq(self.rows(), before, what + ": nothing stored while corrupt (rows counted)")
-        self.recovered(what, body, psid, before)
-        self.t.eq(sorted(self.env.alive()), sorted(pids),
-                  what + ": the same processes answer, all still alive")
-        self.answered(what)
+        self.same_pool_recovers(what, body, psid, before, pids)
 
     def finish(self):
         env = self.env
