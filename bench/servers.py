@@ -47,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
 import webenv  # noqa: E402
-from webenv import curl, find_program  # noqa: E402
+from webenv import find_program  # noqa: E402
 import harness  # noqa: E402  (tests/integration, on the path once webenv is imported)
 
 SETUPS = [s for s in os.environ.get("SETUPS", "lighttpd,nginx,proxy_fcgi,fcgid").split(",") if s]
@@ -130,22 +130,7 @@ connectors = (
         bare responder answers 200 EVENT_RECEIVED to anything: that is its readiness."""
         if not self.bare:
             return super().wait_ready(path)
-        url = self.base + path + self.c1.path
-        deadline = time.time() + webenv.START_TIMEOUT
-        last = None
-        while time.time() < deadline:
-            for label, p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError("%s exited with %s at start" % (label, p.returncode))
-            try:
-                last = curl(url, timeout=3)
-                if last.status == 200 and last.body == b"EVENT_RECEIVED":
-                    return
-            except (subprocess.TimeoutExpired, RuntimeError) as e:
-                last = e
-            time.sleep(0.2)
-        raise RuntimeError("%s (bare) does not answer on %s (last: %r)" % (
-            self.name, self.base, last))
+        self.wait_answer(self.base + path + self.c1.path, b"EVENT_RECEIVED")
 
 
 def start(setup, binary):

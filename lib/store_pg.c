@@ -1961,19 +1961,28 @@ pg_failures(void *impl, size_t max, struct msgr_store_failure **rows, size_t *n)
 	return MSGR_OK;
 }
 
+/* Runs purge statement id (its one parameter: before); *res its result, for the caller to
+ * read its count from and clear. */
 static msgr_result
-pg_purge(void *impl, long long before, size_t *n_events)
+purge_before(struct pq *st, enum pid id, long long before, const char *what, PGresult **res)
 {
-	struct pq *st = impl;
 	struct num b;
 	const char *vals[1];
-	PGresult *res = NULL;
 	msgr_result r;
 
 	if ((r = ready(st)) != MSGR_OK)
 		return r;
 	vals[0] = num(&b, before);
-	if ((r = run_p(st, P_PURGE, 1, vals, NULL, NULL, &res, "purge")) != MSGR_OK)
+	return run_p(st, id, 1, vals, NULL, NULL, res, what);
+}
+
+static msgr_result
+pg_purge(void *impl, long long before, size_t *n_events)
+{
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = purge_before(impl, P_PURGE, before, "purge", &res)) != MSGR_OK)
 		return r;
 	*n_events = (size_t)col_ll(res, 0, 0);
 	PQclear(res);
@@ -2166,16 +2175,10 @@ pg_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
 static msgr_result
 pg_echo_purge(void *impl, long long before, size_t *n)
 {
-	struct pq *st = impl;
-	struct num b;
-	const char *vals[1];
 	PGresult *res = NULL;
 	msgr_result r;
 
-	if ((r = ready(st)) != MSGR_OK)
-		return r;
-	vals[0] = num(&b, before);
-	if ((r = run_p(st, P_ECHO_PURGE, 1, vals, NULL, NULL, &res, "echo purge")) != MSGR_OK)
+	if ((r = purge_before(impl, P_ECHO_PURGE, before, "echo purge", &res)) != MSGR_OK)
 		return r;
 	*n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);

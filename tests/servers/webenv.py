@@ -213,6 +213,10 @@ class WebEnv(WorkerEnv):
         c = self.connectors[0]
         url = "%s%s%s?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=ready" % (
             self.base, path, c.path, c.webhook_token)
+        self.wait_answer(url, b"ready")
+
+    def wait_answer(self, url, body):
+        """Polls url until it answers 200 with body, failing at once if a process exits."""
         deadline = time.time() + START_TIMEOUT
         last = None
         while time.time() < deadline:
@@ -222,7 +226,7 @@ class WebEnv(WorkerEnv):
                         label, p.returncode, self.tail()))
             try:
                 last = curl(url, timeout=3)
-                if last.status == 200 and last.body == b"ready":
+                if last.status == 200 and last.body == body:
                     return
             except (subprocess.TimeoutExpired, RuntimeError) as e:
                 last = e
