@@ -412,7 +412,6 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
-/* Every public call starts its own busy deadline. */
 static msgr_result hold_begin(struct sq *st);
 
 /* The first line of every public call: returns what op_start failed with. */
@@ -456,6 +455,27 @@ map_rc(int rc)
 	}
 }
 
+/* After an I/O error or a full disk SQLite may roll the whole transaction back: a held one
+ * (msgr_store_hold) has then lost the writes of calls that already returned MSGR_OK, and every
+ * call fails until a flush has reported it. */
+static void
+note_hold_lost(struct sq *st)
+{
+	if (st->hold_open && sqlite3_get_autocommit(st->db)) {
+		st->hold_open = 0;
+		st->hold_lost = 1;
+	}
+}
+
+/* The answer while a lost held transaction is not yet reported. */
+static msgr_result
+hold_lost_error(struct sq *st)
+{
+	snprintf(st->errmsg, sizeof(st->errmsg), "the held transaction was rolled back by an "
+	    "earlier error");
+	return MSGR_ERR_STORE;
+}
+
 /* Records why rc happened (SQLite's own words: no data values, so no secret) and maps it. */
 static msgr_result
 fail(struct sq *st, int rc, const char *what)
@@ -465,12 +485,8 @@ fail(struct sq *st, int rc, const char *what)
 	if ((rc & 0xff) == SQLITE_DONE || (rc & 0xff) == SQLITE_ROW)
 		msg = "unexpected result";
 	snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what, msg);
-	/* After an I/O error or a full disk SQLite may roll the whole transaction back: a held
-	 * one has then lost the writes of calls that already returned MSGR_OK. */
-	if (st->hold_open && st->db != NULL && sqlite3_get_autocommit(st->db)) {
-		st->hold_open = 0;
-		st->hold_lost = 1;
-	}
+	if (st->db != NULL)
+		note_hold_lost(st);
 	return map_rc(rc);
 }
 
@@ -514,6 +530,14 @@ run(struct sq *st, sqlite3_stmt *s, const char *what)
 	return MSGR_OK;
 }
 
+/* Runs statement id whose failure has nothing left to tell (ending a failed transaction). */
+static void
+step_quietly(struct sq *st, enum sid id)
+{
+	sqlite3_step(use(st, id));
+	sqlite3_reset(st->stmt[id]);
+}
+
 /* A call's transaction; in a held handle a savepoint of the held transaction, so a call that
  * fails undoes only its own writes. */
 static msgr_result
@@ -528,28 +552,20 @@ tx_commit(struct sq *st)
 	return run(st, use(st, st->hold_open ? S_RELEASE : S_COMMIT), "commit");
 }
 
-/* Ends a failed transaction. SQLite may already have rolled it back (after FULL or IOERR):
- * then there is nothing to do (a held one is then lost: fail() noted it). The statement's
- * own error is already recorded. */
+/* Ends a failed transaction: in a held handle the call's savepoint only. SQLite may already
+ * have rolled it back (after FULL or IOERR): then there is nothing to do, and a held one is
+ * lost. The statement's own error is already recorded. */
 static void
 tx_rollback(struct sq *st)
 {
-	if (sqlite3_get_autocommit(st->db)) {
-		if (st->hold_open) {
-			st->hold_open = 0;
-			st->hold_lost = 1;
-		}
+	note_hold_lost(st);
+	if (sqlite3_get_autocommit(st->db))
 		return;
-	}
 	if (st->hold_open) {
-		sqlite3_step(use(st, S_UNDO));
-		sqlite3_reset(st->stmt[S_UNDO]);
-		sqlite3_step(use(st, S_RELEASE));
-		sqlite3_reset(st->stmt[S_RELEASE]);
-		return;
-	}
-	sqlite3_step(use(st, S_ROLLBACK));
-	sqlite3_reset(st->stmt[S_ROLLBACK]);
+		step_quietly(st, S_UNDO);
+		step_quietly(st, S_RELEASE);
+	} else
+		step_quietly(st, S_ROLLBACK);
 }
 
 /* The held transaction, begun at the first call after a flush (BEGIN IMMEDIATE: the only
@@ -559,11 +575,8 @@ hold_begin(struct sq *st)
 {
 	msgr_result r;
 
-	if (st->hold_lost) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "the held transaction was rolled back "
-		    "by an earlier error");
-		return MSGR_ERR_STORE;
-	}
+	if (st->hold_lost)
+		return hold_lost_error(st);
 	if (st->hold_open)
 		return MSGR_OK;
 	if ((r = run(st, use(st, S_BEGIN), "begin")) != MSGR_OK)
@@ -580,18 +593,13 @@ hold_commit(struct sq *st)
 
 	if (st->hold_lost) {
 		st->hold_lost = 0;
-		snprintf(st->errmsg, sizeof(st->errmsg), "the held transaction was rolled back "
-		    "by an earlier error");
-		return MSGR_ERR_STORE;
+		return hold_lost_error(st);
 	}
 	if (!st->hold_open)
 		return MSGR_OK;
 	st->hold_open = 0;
-	if ((r = run(st, use(st, S_COMMIT), "commit")) != MSGR_OK &&
-	    !sqlite3_get_autocommit(st->db)) {
-		sqlite3_step(use(st, S_ROLLBACK));
-		sqlite3_reset(st->stmt[S_ROLLBACK]);
-	}
+	if ((r = run(st, use(st, S_COMMIT), "commit")) != MSGR_OK)
+		tx_rollback(st);
 	return r;
 }
 
