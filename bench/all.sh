@@ -36,7 +36,8 @@ part servers python3 bench/servers.py || status=1
 part peers sh bench/peers.sh || status=1
 store_dir=$(mktemp -d /tmp/msgr-store-bench.XXXXXX)
 mkdir -p "$store_dir/a" "$store_dir/b"
-part store sh -c "build/bench/store_enqueue $store_dir/a 50000 8 full &&
+part store sh -c "make -s build/bench/store_enqueue &&
+	build/bench/store_enqueue $store_dir/a 50000 8 full &&
 	build/bench/store_enqueue $store_dir/b 50000 32 full" || status=1
 rm -rf "$store_dir"
 echo "all output: $out"
