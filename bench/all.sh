@@ -9,7 +9,8 @@
 #   3. bench/servers.py: every shipped web server set-up, messenger.fcgi against bare;
 #   4. bench/peers.sh: Bottender and Botkit under the same load;
 #   5. build/bench/store_enqueue: the store's own cost per event, no web server (8 and 32
-#      events per commit, sync = full).
+#      events per commit, sync = full; and 8 into the inbox, as the host committer stores,
+#      with the cost of moving them into the queue afterwards).
 # Environment: DURATION (default 10) and CONNS pass through; PARTS="run threads alone servers
 # peers store" picks parts. About ten minutes on a 2-core machine.
 set -u
@@ -35,10 +36,11 @@ part alone env HOST_COMMIT=false SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || sta
 part servers python3 bench/servers.py || status=1
 part peers sh bench/peers.sh || status=1
 store_dir=$(mktemp -d /tmp/msgr-store-bench.XXXXXX)
-mkdir -p "$store_dir/a" "$store_dir/b"
+mkdir -p "$store_dir/a" "$store_dir/b" "$store_dir/c"
 part store sh -c "make -s build/bench/store_enqueue &&
 	build/bench/store_enqueue $store_dir/a 50000 8 full &&
-	build/bench/store_enqueue $store_dir/b 50000 32 full" || status=1
+	build/bench/store_enqueue $store_dir/b 50000 32 full &&
+	build/bench/store_enqueue $store_dir/c 50000 8 full inbox" || status=1
 rm -rf "$store_dir"
 echo "all output: $out"
 exit $status

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "commit.h"
+#include "keyset.h"
 #include "log.h"
 
 struct msgr_commit {
@@ -166,16 +167,6 @@ commit_one(struct msgr_commit *c, struct msgr_commit_batch *b)
 	return b->rc;
 }
 
-static uint32_t
-key_hash(const char *s)
-{
-	uint32_t h = 2166136261u;   /* FNV-1a */
-
-	while (*s != '\0')
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 /* Each batch's new/dup counts from the group's (see the top of the file). */
 static void
 attribute(struct msgr_commit_batch *group, size_t n, size_t n_new, size_t n_dup)
@@ -196,7 +187,7 @@ attribute(struct msgr_commit_batch *group, size_t n, size_t n_new, size_t n_dup)
 
 				if (k == NULL)
 					continue;
-				h = key_hash(k) & mask;
+				h = msgr_keyset_hash(k) & mask;
 				while (set[h] != NULL && strcmp(set[h], k) != 0)
 					h = (h + 1) & mask;
 				if (set[h] != NULL)

@@ -65,7 +65,27 @@ struct msgr_hostcommit {
 	pthread_t thread, ckpt_thread;
 	int ckpt_running;
 	struct msgr_commit *commit; /* the committer's own queue and store handle */
+	/* its inbox (INGEST_* below) */
+	int inbox_more;             /* events may wait in the inbox */
+	size_t inbox_rows;          /* about how many: added by groups, less what was moved */
+	long long last_ingest;      /* monotonic ms */
+	long long ingest_retry_at;  /* after a failed ingest, not before this */
+	int ingest_failing;         /* logged once per run of failures */
 };
+
+/* The inbox (docs/store.md "Inbox"): the committer acknowledges a group once its events are
+ * rows of the inbox, and moves them into the queue when it has nothing else to do, in chunks
+ * of INGEST_CHUNK, so that a group arriving meanwhile waits about a millisecond at most. A
+ * load that leaves it no idle moment still gets a chunk moved every INGEST_EVERY_MS, and one
+ * after every group once INBOX_HIGH events wait, which bounds the backlog (and the keys the
+ * handle keeps of it) at the cost of the fast acknowledgement. After a failure, nothing for
+ * INGEST_BACKOFF_MS; at stop, what is left is moved for up to INGEST_STOP_MS (the rest stays,
+ * durable, for the next committer or any worker). */
+#define INGEST_CHUNK      16
+#define INGEST_EVERY_MS   50
+#define INBOX_HIGH        100000
+#define INGEST_BACKOFF_MS 100
+#define INGEST_STOP_MS    2000
 
 /* How often the checkpointer copies the WAL into the database: often enough that the WAL
  * stays a few MB under full load, seldom enough to cost nothing when idle. */
@@ -576,29 +596,33 @@ conn_hello(struct msgr_hostcommit *h, struct conn *c, struct msgr_buf *out)
 	return ok ? 0 : -1;
 }
 
-/* Every group that has arrived, in one transaction; then each client's answer. */
-static void
+/* Every group that has arrived, in one transaction; then each client's answer. Returns how
+ * many events went into the inbox. */
+static size_t
 commit_arrived(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct msgr_buf *out)
 {
 	struct msgr_commit_batch *all = NULL;
-	size_t i, j, n = 0, o = 0;
+	size_t i, j, n = 0, o = 0, added = 0;
 
 	for (i = 0; i < ncs; i++)
 		if (cs[i].fd >= 0 && cs[i].g.n > 0)
 			n += cs[i].g.n;
 	if (n == 0)
-		return;
+		return 0;
 	if ((all = calloc(n, sizeof(*all))) == NULL) {
 		/* Without memory nothing is stored: each client is closed and stores alone. */
 		for (i = 0; i < ncs; i++)
 			if (cs[i].fd >= 0 && cs[i].g.n > 0)
 				conn_close(&cs[i]);
-		return;
+		return 0;
 	}
 	for (i = 0; i < ncs; i++)
 		for (j = 0; cs[i].fd >= 0 && j < cs[i].g.n; j++)
 			all[o++] = cs[i].g.b[j];
 	(void)msgr_commit_submit_group(h->commit, all, n);
+	for (o = 0; o < n; o++)
+		if (all[o].rc == MSGR_OK)
+			added += all[o].counts_exact ? all[o].n_new : all[o].n;
 	for (o = 0, i = 0; i < ncs; i++) {
 		struct conn *c = &cs[i];
 
@@ -618,6 +642,47 @@ commit_arrived(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct ms
 		c->msg = 0;
 	}
 	free(all);
+	return added;
+}
+
+/* Moves at most max events of the inbox into the queue. 0, or -1 when it failed (logged once
+ * per run of failures; tried again after INGEST_BACKOFF_MS). */
+static int
+ingest(struct msgr_hostcommit *h, size_t max)
+{
+	struct msgr_store *st;
+	size_t moved = 0;
+	msgr_result r;
+	int more = 0, failed = 0;
+
+	h->last_ingest = now_ms();
+	if ((st = msgr_commit_borrow(h->commit)) == NULL) {
+		h->ingest_retry_at = h->last_ingest + INGEST_BACKOFF_MS;
+		return -1;
+	}
+	/* The rows are durable in the inbox already: the move needs no fsync of its own. One
+	 * lost in a power cut leaves them in the inbox, to be moved again; a later durable
+	 * commit syncs the WAL it is in before anything depends on it. */
+	if (h->opt.sync_full)
+		(void)msgr_store_set_sync(st, 0);
+	r = msgr_store_ingest(st, max, &moved, &more);
+	if (r != MSGR_OK && !h->ingest_failing)
+		msgr_log(MSGR_LOG_WARN, "host committer: moving the inbox into the queue failed: "
+		    "%s (%s); the events wait there, durable", msgr_strerror(r),
+		    msgr_store_errmsg(st));
+	/* The handle acknowledges webhooks: it goes back durable, or is reopened. */
+	if (h->opt.sync_full && msgr_store_set_sync(st, 1) != MSGR_OK)
+		failed = 1;
+	msgr_commit_giveback(h->commit, failed || r == MSGR_ERR_STORE);
+	if (r != MSGR_OK) {
+		h->ingest_failing = 1;
+		h->ingest_retry_at = h->last_ingest + INGEST_BACKOFF_MS;
+		return -1;
+	}
+	h->ingest_failing = 0;
+	h->inbox_more = more;
+	h->inbox_rows = !more ? 0 : h->inbox_rows > moved ? h->inbox_rows - moved : 0;
+	return 0;
 }
 
 /* A complete message from c: a hello is answered now, a group is decoded for the next
@@ -664,7 +729,8 @@ serve(void *arg)
 	struct conn *cs;
 	struct pollfd *pf;
 	struct msgr_buf out;
-	size_t ncs = 0, i, np;
+	size_t ncs = 0, i, np, n_added;
+	long long deadline;
 
 	cs = calloc(MSGR_HOSTCOMMIT_MAX_CONNS, sizeof(*cs));
 	pf = calloc(MSGR_HOSTCOMMIT_MAX_CONNS + 2, sizeof(*pf));
@@ -673,7 +739,15 @@ serve(void *arg)
 		msgr_log(MSGR_LOG_WARN, "host committer: out of memory, not serving");
 		goto out;
 	}
+	/* A committer before this one may have left events in the inbox. */
+	h->inbox_more = 1;
 	while (!atomic_load(&h->stop)) {
+		long long now = now_ms();
+		int timeout = -1, ready;
+
+		/* With the inbox not empty, poll only looks: an idle moment is spent moving it. */
+		if (h->inbox_more)
+			timeout = now < h->ingest_retry_at ? (int)(h->ingest_retry_at - now) : 0;
 		pf[0].fd = h->wake[0];
 		pf[0].events = POLLIN;
 		pf[1].fd = h->listen_fd;
@@ -684,11 +758,16 @@ serve(void *arg)
 			pf[np].events = POLLIN;
 			np++;
 		}
-		if (poll(pf, np, -1) < 0) {
+		if ((ready = poll(pf, np, timeout)) < 0) {
 			if (errno == EINTR)
 				continue;
 			msgr_log(MSGR_LOG_WARN, "host committer: poll failed: %s", strerror(errno));
 			break;
+		}
+		if (ready == 0) {
+			if (h->inbox_more && now_ms() >= h->ingest_retry_at)
+				(void)ingest(h, INGEST_CHUNK);
+			continue;
 		}
 		if (pf[1].revents & POLLIN)
 			accept_all(h, cs, &ncs);
@@ -699,8 +778,19 @@ serve(void *arg)
 			    conn_message(h, &cs[i], &out) != 0))
 				conn_close(&cs[i]);
 		}
-		commit_arrived(h, cs, ncs, &out);
+		if ((n_added = commit_arrived(h, cs, ncs, &out)) > 0) {
+			h->inbox_more = 1;
+			h->inbox_rows += n_added;
+		}
+		now = now_ms();
+		if (h->inbox_more && now >= h->ingest_retry_at &&
+		    (h->inbox_rows >= INBOX_HIGH || now - h->last_ingest >= INGEST_EVERY_MS))
+			(void)ingest(h, INGEST_CHUNK);
 	}
+	/* Stopping: the inbox is moved while there is time (INGEST_STOP_MS). */
+	deadline = now_ms() + INGEST_STOP_MS;
+	while (cs != NULL && h->inbox_more && now_ms() < deadline && ingest(h, 256) == 0)
+		;
 out:
 	for (i = 0; cs != NULL && i < ncs; i++)
 		conn_close(&cs[i]);
@@ -818,6 +908,7 @@ serve_start(struct msgr_hostcommit *h)
 		goto fail;
 	copt = h->opt;
 	copt.checkpoint_apart = h->opt.wal;
+	copt.inbox = 1;
 	if (msgr_commit_open(&copt, &h->commit) != MSGR_OK || pipe2(h->wake, O_CLOEXEC) != 0 ||
 	    (h->listen_fd = bind_private(h)) < 0)
 		goto fail;

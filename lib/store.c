@@ -195,6 +195,30 @@ msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev, siz
 	return MSGR_OK;
 }
 
+msgr_result
+msgr_store_ingest(struct msgr_store *st, size_t max, size_t *moved, int *more)
+{
+	size_t n = 0;
+	int m = 0;
+	msgr_result r;
+
+	if (moved != NULL)
+		*moved = 0;
+	if (more != NULL)
+		*more = 0;
+	if (start(st) == NULL || max == 0)
+		return MSGR_ERR_INVALID;
+	if (st->ops->ingest == NULL)
+		return MSGR_OK;
+	if ((r = st->ops->ingest(st->impl, max, &n, &m)) != MSGR_OK)
+		return r;
+	if (moved != NULL)
+		*moved = n;
+	if (more != NULL)
+		*more = m;
+	return MSGR_OK;
+}
+
 /* ---- work ---- */
 
 void

@@ -45,6 +45,10 @@ struct msgr_store_options {
 	                             another thread's msgr_store_checkpoint (a backstop still
 	                             checkpoints past 40 MB of WAL): the host committer keeps
 	                             checkpoints off the request path */
+	int inbox;                /* sqlite: msgr_store_enqueue on this handle appends the events
+	                             to the inbox, as durable and with the same counts, and they
+	                             can be claimed once msgr_store_ingest has moved them (the
+	                             host committer's handle: docs/store.md "Inbox") */
 };
 
 /* Opens (creating and migrating the schema: PRAGMA user_version) the database. A database
@@ -127,6 +131,13 @@ struct msgr_store_quarantine {
  * MSGR_ERR_NOMEM; nothing is stored on any error. */
 msgr_result msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_event *ev,
     size_t n, const struct msgr_store_quarantine *q, size_t nq, size_t *n_new, size_t *n_dup);
+
+/* Moves the oldest events of the inbox (options.inbox), at most max, into the queue in ONE
+ * transaction: from then on they can be claimed. Any handle may ingest; the worker does before
+ * it claims, the host committer when it has nothing else to do. *moved: how many; *more: 1
+ * when max were moved (more may wait). MSGR_OK (also for a backend without an inbox: nothing
+ * moved); MSGR_ERR_INVALID (max 0); MSGR_ERR_BUSY; MSGR_ERR_STORE; MSGR_ERR_NOMEM. */
+msgr_result msgr_store_ingest(struct msgr_store *st, size_t max, size_t *moved, int *more);
 
 /* ---- work: claim, finish, retry (the worker: docs/worker.md) ---- */
 
@@ -306,7 +317,8 @@ msgr_result msgr_store_quarantine_delete(struct msgr_store *st, int64_t id);
 
 /* ---- stats (msgrctl status) ---- */
 struct msgr_store_stats {
-	long long pending;        /* queued: the queue depth (due, leased or waiting for a retry) */
+	long long pending;        /* queued: the queue depth (due, leased or waiting for a retry,
+	                             and acknowledged into the inbox, not moved yet) */
 	long long retrying;       /* pending with attempts > 0 */
 	long long waiting;        /* pending and not due yet (next_at > now): retries waiting */
 	long long leased;         /* pending under a live lease */
@@ -428,6 +440,8 @@ struct msgr_store_ops {
 	msgr_result (*enqueue)(void *impl, const struct msgr_store_event *ev, size_t n,
 	    const struct msgr_store_quarantine *q, size_t nq, long long now, size_t *n_new,
 	    size_t *n_dup);
+	/* NULL: no inbox (every enqueue stores into the queue). */
+	msgr_result (*ingest)(void *impl, size_t max, size_t *moved, int *more);
 	/* The claim is tied to this handle as well as leased (msgr_store_claim). */
 	msgr_result (*claim)(void *impl, const char *owner, long long now, int lease_ms,
 	    struct msgr_job *job);

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "holder.h"
+#include "keyset.h"
 #include "log.h"
 #include "store.h"
 
@@ -164,6 +165,23 @@ static const char *const migrations[] = {
 	 "DROP INDEX IF EXISTS events_conv;"
 	 "CREATE INDEX events_conv ON events(page_id, user_id, ord, id, lease_until)"
 	 " WHERE state = 0;"),
+	/* 7 -> 8: the inbox (docs/store.md "Inbox"). The host committer acknowledges a webhook
+	 * once its events are rows here: appended in rowid order, no index, so a commit writes
+	 * the new rows' pages and little else. msgr_store_ingest moves them into events and
+	 * convq later, off the request path; the random index inserts that cost the intake most
+	 * of its time happen there. */
+	("CREATE TABLE inbox ("
+	 "  id          INTEGER PRIMARY KEY,"
+	 "  key         TEXT    NOT NULL,"
+	 "  connector   TEXT    NOT NULL,"
+	 "  page_id     TEXT    NOT NULL,"
+	 "  user_id     TEXT    NOT NULL,"
+	 "  kind        INTEGER NOT NULL,"
+	 "  standby     INTEGER NOT NULL,"
+	 "  ts          INTEGER NOT NULL,"
+	 "  received_at INTEGER NOT NULL,"
+	 "  raw         TEXT    NOT NULL"
+	 ");"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -181,6 +199,7 @@ enum sid {
 	S_PURGE_EVENTS, S_PURGE_CACHE,
 	S_OB_ATTEMPT, S_OB_FLIGHT, S_OB_SETTLE,
 	S_ECHO_PUT, S_ECHO_FIND, S_ECHO_PAGE, S_ECHO_PENDING, S_ECHO_PURGE,
+	S_IN_INSERT, S_IN_READ, S_IN_DROP, S_EV_KEY,
 	S_COUNT
 };
 
@@ -315,7 +334,8 @@ static const char *const sql[S_COUNT] = {
 	    "SELECT state, count(*), sum(attempts > 0), sum(next_at > ?1),"
 	    " sum(lease_until > ?1) FROM events GROUP BY state",
 	[S_STATS_OTHER] =
-	    "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM pause)",
+	    "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM pause),"
+	    " (SELECT count(*) FROM inbox)",
 	[S_FAILURES] =
 	    "SELECT finished_at, connector, kind, error FROM events WHERE state = 2"
 	    " ORDER BY finished_at DESC, id DESC LIMIT ?1",
@@ -339,6 +359,15 @@ static const char *const sql[S_COUNT] = {
 	    "SELECT id, raw FROM events WHERE state = 0 AND page_id = ?1 AND user_id = ?2"
 	    " AND kind = ?3 AND id > ?4 ORDER BY id LIMIT ?5",
 	[S_ECHO_PURGE] = "DELETE FROM echo WHERE seen_at < ?1",
+	/* The inbox (migration 7 -> 8). */
+	[S_IN_INSERT] =
+	    "INSERT INTO inbox (key, connector, page_id, user_id, kind, standby, ts, received_at,"
+	    " raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_IN_READ] =
+	    "SELECT id, key, connector, page_id, user_id, kind, standby, ts, received_at, raw"
+	    " FROM inbox ORDER BY id LIMIT ?1",
+	[S_IN_DROP] = "DELETE FROM inbox WHERE id <= ?1",
+	[S_EV_KEY] = "SELECT 1 FROM events WHERE key = ?1",
 };
 
 /* The backend's handle (impl of struct msgr_store_ops). */
@@ -354,6 +383,11 @@ struct sq {
 	 * begun), each call a savepoint in it; hold_lost when SQLite rolled it back whole (an
 	 * I/O error): every call fails until a flush has reported it. */
 	int hold, hold_open, hold_lost;
+	/* options.inbox: enqueue appends to the inbox; pending holds the keys this handle put
+	 * there that no ingest of its own has moved yet (a redelivery is found without an index
+	 * on the inbox). */
+	int inbox;
+	struct msgr_keyset pending;
 	char errmsg[256];
 };
 
@@ -937,6 +971,7 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 		goto out;
 	}
 	st->readonly = opt->readonly || sqlite3_db_readonly(st->db, "main") == 1;
+	st->inbox = opt->inbox && !st->readonly;
 	if ((r = configure(st, opt, v)) != MSGR_OK || (r = prepare_all(st)) != MSGR_OK)
 		goto out;
 	*impl = st;
@@ -1010,6 +1045,7 @@ sq_close(void *impl)
 	sqlite3_close_v2(st->db);
 	/* After the database: the lock ends this handle's claims only once it can make none. */
 	msgr_holder_close(&st->holder);
+	msgr_keyset_clear(&st->pending);
 	free(st);
 }
 
@@ -1152,6 +1188,42 @@ insert_quarantine(struct sq *st, const struct msgr_store_quarantine *q, long lon
 	return run(st, s, "quarantine");
 }
 
+/* An event into the inbox unless its key is stored already, in events or (pending) in the
+ * inbox. The key joins pending at once, so a second copy in the same call is a duplicate;
+ * the caller takes it out again when the transaction fails. */
+static msgr_result
+inbox_event(struct sq *st, const struct msgr_store_event *e, long long now, int *fresh)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*fresh = 0;
+	if (msgr_keyset_has(&st->pending, e->key))
+		return MSGR_OK;
+	s = use(st, S_EV_KEY);
+	if ((rc = bind_text(s, 1, e->key)) != SQLITE_OK)
+		return fail(st, rc, "enqueue event");
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return MSGR_OK;
+	if (rc != SQLITE_DONE)
+		return fail(st, rc, "enqueue event");
+	s = use(st, S_IN_INSERT);
+	if ((rc = bind_text(s, 1, e->key)) || (rc = bind_text(s, 2, e->connector_id)) ||
+	    (rc = bind_text(s, 3, e->page_id)) || (rc = bind_text(s, 4, e->user_id)) ||
+	    (rc = bind_int(s, 5, e->kind)) || (rc = bind_int(s, 6, e->standby ? 1 : 0)) ||
+	    (rc = bind_int(s, 7, e->timestamp)) || (rc = bind_int(s, 8, now)) ||
+	    (rc = bind_text(s, 9, e->raw)))
+		return fail(st, rc, "enqueue event");
+	if (run(st, s, "enqueue event") != MSGR_OK)
+		return MSGR_ERR_STORE;
+	if (msgr_keyset_add(&st->pending, e->key) != MSGR_OK)
+		return MSGR_ERR_NOMEM;
+	*fresh = 1;
+	return MSGR_OK;
+}
+
 static msgr_result
 sq_enqueue(void *impl, const struct msgr_store_event *ev, size_t n,
     const struct msgr_store_quarantine *q, size_t nq, long long now, size_t *n_new,
@@ -1159,15 +1231,24 @@ sq_enqueue(void *impl, const struct msgr_store_event *ev, size_t n,
 {
 	struct sq *st = impl;
 	size_t i, fresh = 0, dup = 0;
+	unsigned char *added = NULL;
 	msgr_result r;
 	int is_new = 0;
 
 	OP_START(st);
-	if ((r = tx_begin(st)) != MSGR_OK)
+	if (st->inbox && n > 0 && (added = calloc(n, 1)) == NULL)
+		return MSGR_ERR_NOMEM;
+	if ((r = tx_begin(st)) != MSGR_OK) {
+		free(added);
 		return r;
+	}
 	for (i = 0; i < n; i++) {
-		if ((r = insert_event(st, &ev[i], now, &is_new)) != MSGR_OK)
+		r = st->inbox ? inbox_event(st, &ev[i], now, &is_new) :
+		    insert_event(st, &ev[i], now, &is_new);
+		if (r != MSGR_OK)
 			goto out;
+		if (added != NULL)
+			added[i] = (unsigned char)is_new;
 		if (is_new)
 			fresh++;
 		else
@@ -1177,10 +1258,99 @@ sq_enqueue(void *impl, const struct msgr_store_event *ev, size_t n,
 		if ((r = insert_quarantine(st, &q[i], now)) != MSGR_OK)
 			goto out;
 out:
-	if ((r = tx_end(st, r)) != MSGR_OK)
+	r = tx_end(st, r);
+	/* Rolled back: the keys it put in pending are not in the inbox after all. */
+	for (i = 0; r != MSGR_OK && added != NULL && i < n; i++)
+		if (added[i])
+			msgr_keyset_del(&st->pending, ev[i].key);
+	free(added);
+	if (r != MSGR_OK)
 		return r;
 	*n_new = fresh;
 	*n_dup = dup;
+	return MSGR_OK;
+}
+
+/* Moves the oldest inbox rows, at most max, into events and convq in one transaction, as
+ * the direct enqueue would have stored them (received_at is the row's: when the webhook was
+ * acknowledged). A key already in events is dropped with its row (a fallback or another
+ * handle stored it first). */
+static msgr_result
+sq_ingest(void *impl, size_t max, size_t *moved, int *more)
+{
+	struct sq *st = impl;
+	struct msgr_store_event e;
+	sqlite3_stmt *s;
+	char **keys = NULL;
+	long long last = 0;
+	size_t n = 0, i;
+	msgr_result r = MSGR_OK;
+	int rc, fresh;
+
+	OP_START(st);
+	if (st->inbox && (keys = calloc(max, sizeof(*keys))) == NULL)
+		return MSGR_ERR_NOMEM;
+	if ((r = tx_begin(st)) != MSGR_OK) {
+		free(keys);
+		return r;
+	}
+	s = use(st, S_IN_READ);
+	if ((rc = bind_int(s, 1, (long long)max)) != SQLITE_OK) {
+		r = fail(st, rc, "ingest");
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		last = sqlite3_column_int64(s, 0);
+		e.key = (const char *)sqlite3_column_text(s, 1);
+		e.connector_id = (const char *)sqlite3_column_text(s, 2);
+		e.page_id = (const char *)sqlite3_column_text(s, 3);
+		e.user_id = (const char *)sqlite3_column_text(s, 4);
+		e.kind = sqlite3_column_int(s, 5);
+		e.standby = sqlite3_column_int(s, 6);
+		e.timestamp = sqlite3_column_int64(s, 7);
+		e.raw = (const char *)sqlite3_column_text(s, 9);
+		if (e.key == NULL || e.connector_id == NULL || e.page_id == NULL ||
+		    e.user_id == NULL || e.raw == NULL) {
+			r = fail(st, SQLITE_NOMEM, "ingest");
+			break;
+		}
+		if (keys != NULL && (keys[n] = strdup(e.key)) == NULL) {
+			r = MSGR_ERR_NOMEM;
+			break;
+		}
+		n++;
+		if ((r = insert_event(st, &e, sqlite3_column_int64(s, 8), &fresh)) != MSGR_OK)
+			break;
+	}
+	if (r == MSGR_OK && rc != SQLITE_DONE)
+		r = fail(st, rc, "ingest");
+	sqlite3_reset(s);
+	if (r == MSGR_OK && n > 0) {
+		s = use(st, S_IN_DROP);
+		if ((rc = bind_int(s, 1, last)) != SQLITE_OK)
+			r = fail(st, rc, "ingest");
+		else
+			r = run(st, s, "ingest");
+	}
+out:
+	r = tx_end(st, r);
+	if (r == MSGR_OK && keys != NULL) {
+		/* Moved: found in events from now on. An inbox left empty holds no key of
+		 * ours, whoever moved the rest. */
+		if (n < max)
+			msgr_keyset_clear(&st->pending);
+		else
+			for (i = 0; i < n; i++)
+				msgr_keyset_del(&st->pending, keys[i]);
+	}
+	for (i = 0; keys != NULL && i < n; i++)
+		free(keys[i]);
+	free(keys);
+	if (r != MSGR_OK)
+		return r;
+	*moved = n;
+	*more = n == max;
 	return MSGR_OK;
 }
 
@@ -1939,6 +2109,8 @@ sq_stats(void *impl, long long now, struct msgr_store_stats *out)
 	}
 	z.quarantined = sqlite3_column_int64(s, 0);
 	z.paused = sqlite3_column_int64(s, 1);
+	/* Acknowledged and not moved yet (docs/store.md "Inbox"): queued all the same. */
+	z.pending += sqlite3_column_int64(s, 2);
 	sqlite3_reset(s);
 out:
 	if ((r = tx_end(st, r)) != MSGR_OK)
@@ -2256,6 +2428,7 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.open = sq_open,
 	.check = sq_check,
 	.close = sq_close,
+	.ingest = sq_ingest,
 	.errmsg = sq_errmsg,
 	.enqueue = sq_enqueue,
 	.claim = sq_claim,

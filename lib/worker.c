@@ -636,6 +636,19 @@ work_job(struct msgr_worker *w, struct msgr_job *job, struct msgr_worker_counts 
 	return rc == MSGR_ERR_NOTFOUND ? MSGR_OK : rc;
 }
 
+/* Moves at most INGEST_CHUNK events of the inbox into the queue: a burst's backlog a piece
+ * before each claim. On a held handle that is part of the claim's transaction, so the write
+ * lock (which the host committer's intake needs too) is not held for a whole backlog. */
+#define INGEST_CHUNK 128
+static msgr_result
+ingest_inbox(struct msgr_worker *w)
+{
+	size_t moved;
+	int more;
+
+	return msgr_store_ingest(w->st, INGEST_CHUNK, &moved, &more);
+}
+
 msgr_result
 msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_counts *counts)
 {
@@ -671,6 +684,10 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		goto out;
 	for (;;) {
 		if (budget_ms > 0 && msgr_clock_mono_ms() - start >= budget_ms)
+			break;
+		/* Events the host committer acknowledged wait in the inbox until moved into the
+		 * queue (docs/store.md "Inbox"): what is there now is claimable by this claim. */
+		if ((rc = ingest_inbox(w)) != MSGR_OK)
 			break;
 		w->claimed_at = now_ms(w);
 		rc = msgr_store_claim(w->st, w->owner, w->claimed_at, w->cfg->worker.lease_ms, &job);

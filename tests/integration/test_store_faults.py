@@ -141,6 +141,7 @@ class Faults:
     def rows(self, where="1=1", args=()):
         if not os.path.exists(self.db_path):
             return 0
+        self.env.settled()
         db = self.env.db()
         try:
             return db.execute("SELECT count(*) FROM events WHERE " + where, args).fetchone()[0]
@@ -540,6 +541,7 @@ class LighttpdFaults(Faults):
     def rows(self, where="1=1", args=()):
         for a in args:                       # digits only (psids): safe to inline
             where = where.replace("?", "'%s'" % str(a).replace("'", ""), 1)
+        self.env.settled()
         return self.env.query("SELECT count(*) AS n FROM events WHERE " + where)[0]["n"]
 
     def finish(self):

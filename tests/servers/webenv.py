@@ -176,12 +176,32 @@ class WebEnv(WorkerEnv):
             raise RuntimeError("reading the store failed: " + p.stderr.decode()[-500:])
         return json.loads(p.stdout)
 
+    def settled(self, timeout=30.0):
+        """Waits until the inbox is empty: the events the host committer acknowledged are in
+        the queue (it moves them as soon as it is idle; docs/store.md "Inbox"). True when it
+        is, or there is no inbox; False after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while os.path.exists(self.db_path):
+            try:
+                if not self.query("SELECT 1 FROM sqlite_master WHERE name = 'inbox'") or \
+                        self.query("SELECT count(*) AS n FROM inbox")[0]["n"] == 0:
+                    return True
+            except RuntimeError as e:
+                if "locked" not in str(e):
+                    return True     # unreadable (a fault a test made): nothing to wait for
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def events(self):
+        self.settled()
         return self.query("SELECT * FROM events ORDER BY id")
 
     def counts(self):
         if not os.path.exists(self.db_path):
             return 0, 0
+        self.settled()
         n = self.query("SELECT count(*) AS n FROM events")[0]["n"]
         q = self.query("SELECT count(*) AS n FROM quarantine")[0]["n"]
         return n, q

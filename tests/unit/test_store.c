@@ -274,7 +274,7 @@ test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 7);
+	assert_int_equal(msgr_store_schema_version(), 8);
 	/* version 2: the index `msgrctl status` lists conversations by */
 	assert_int_equal(raw_count(f,
 	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
@@ -303,6 +303,9 @@ test_schema_created(void **state)
 	    " 'events_lease'"), 0);
 	assert_int_equal(raw_count(f, "SELECT count(*) FROM pragma_index_info('events_conv')"
 	    " WHERE name = 'lease_until'"), 1);
+	/* version 8: the inbox, a rowid table without an index */
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE tbl_name ="
+	    " 'inbox'"), 1);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -370,12 +373,12 @@ test_migrates_older(void **state)
 	put1(f->st, "p1", 1, 1000, "kept");
 	msgr_store_close(f->st);
 	f->st = NULL;
-	/* Make it a version 1 file: without what migrations 2, 3, 5 and 6 add. */
+	/* Make it a version 1 file: without what migrations 2, 3, 5, 6 and 8 add. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; ALTER TABLE events DROP COLUMN "
 	    "claims; ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN "
 	    "lease_lock; ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
-	    "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	    "DROP TABLE inbox; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
@@ -1312,7 +1315,7 @@ test_migrates_v3_pauses(void **state)
 	    " ('pause_probe', 'connector:c1', '1', %lld), ('pause_probe', 'page:p1', '1', %lld);"
 	    "ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN lease_lock;"
 	    "ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
-	    "PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
+	    "DROP TABLE inbox; PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
 	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got), MSGR_OK);
@@ -2254,6 +2257,143 @@ test_hold_commit_fails(void **state)
 	assert_int_equal(raw_count(f, "SELECT count(*) FROM events WHERE key LIKE 'held%'"), 0);
 }
 
+/* ---- the inbox (options.inbox: the host committer's handle) ---- */
+
+static struct msgr_store *
+open_inbox(struct fx *f)
+{
+	struct msgr_store_options o;
+	struct msgr_store *st = NULL;
+
+	opts(f, &o, 1, 2000);
+	o.inbox = 1;
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_OK);
+	return st;
+}
+
+static void
+enqueue_keys(struct msgr_store *st, const char *const *keys, size_t n, size_t want_new,
+    size_t want_dup)
+{
+	struct msgr_store_event ev[8];
+	struct evbuf b[8];
+	size_t i, nn = 99, nd = 99;
+
+	assert_true(n <= 8);
+	for (i = 0; i < n; i++)
+		mkev(&ev[i], &b[i], "p1", (int)i, 1000 + (long long)i, keys[i]);
+	assert_int_equal(msgr_store_enqueue(st, ev, n, NULL, 0, &nn, &nd), MSGR_OK);
+	assert_int_equal(nn, want_new);
+	assert_int_equal(nd, want_dup);
+}
+
+/* Acknowledged into the inbox with exact counts, claimable once moved, moved once. */
+static void
+test_inbox_then_ingest(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store *ib = open_inbox(f);
+	static const char *const abc[] = { "a", "b", "c" }, *const add[] = { "a", "d", "d" },
+	    *const e[] = { "e" }, *const a[] = { "a" };
+	struct msgr_store_quarantine q = { "conn", "no sender", "{}", 2 };
+	struct msgr_store_event ev;
+	struct evbuf b;
+	struct msgr_job job;
+	struct msgr_store_stats st;
+	size_t nn, nd, moved = 99;
+	long long at;
+	int more = 9;
+
+	mkev(&ev, &b, "p1", 0, 1000, "a");
+	enqueue_keys(ib, abc, 3, 3, 0);
+	/* A quarantine row goes where it always goes, at once. */
+	assert_int_equal(msgr_store_enqueue(ib, NULL, 0, &q, 1, &nn, &nd), MSGR_OK);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM quarantine"), 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 3);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(msgr_store_claim(f->st, "w", wall_ms(), 30000, &job), MSGR_ERR_EMPTY);
+	/* Queued all the same, for `msgrctl status`. */
+	stats(f->st, wall_ms(), &st);
+	assert_int_equal(st.pending, 3);
+	/* A redelivery waiting in the inbox, and twice the same event in one call. */
+	enqueue_keys(ib, add, 3, 1, 2);
+	/* Already in the queue (stored by a handle without an inbox): a duplicate too. */
+	enqueue_keys(f->st, e, 1, 1, 0);
+	enqueue_keys(ib, e, 1, 0, 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 4);
+	at = raw_count(f, "SELECT received_at FROM inbox WHERE key = 'a'");
+	/* Any handle moves it, oldest first, in chunks. */
+	assert_int_equal(msgr_store_ingest(f->st, 2, &moved, &more), MSGR_OK);
+	assert_int_equal(moved, 2);
+	assert_int_equal(more, 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events WHERE key IN ('a', 'b')"), 2);
+	assert_int_equal(msgr_store_ingest(f->st, 10, &moved, &more), MSGR_OK);
+	assert_int_equal(moved, 2);
+	assert_int_equal(more, 0);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 0);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events"), 5);
+	assert_int_equal(raw_count(f, "SELECT count(DISTINCT key) FROM events"), 5);
+	/* received_at is the acknowledgement's, not the move's. */
+	assert_true(raw_count(f, "SELECT received_at FROM events WHERE key = 'a'") == at);
+	/* The inbox handle still knows a as stored: moved by another handle, found in events. */
+	enqueue_keys(ib, a, 1, 0, 1);
+	assert_int_equal(msgr_store_ingest(ib, 10, &moved, &more), MSGR_OK);
+	assert_int_equal(moved, 0);
+	assert_int_equal(more, 0);
+	enqueue_keys(ib, a, 1, 0, 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 0);
+	/* Claimable now, conversation by conversation as always. */
+	assert_int_equal(msgr_store_claim(f->st, "w", wall_ms(), 30000, &job), MSGR_OK);
+	assert_string_equal(job.page_id, "p1");
+	msgr_job_clear(&job);
+	assert_int_equal(msgr_store_ingest(f->st, 0, &moved, &more), MSGR_ERR_INVALID);
+	msgr_store_close(ib);
+}
+
+/* A call that fails stores nothing, and forgets the keys it had noted: sent again, the same
+ * events are new. */
+static void
+test_inbox_failed_call_forgets(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store *ib = open_inbox(f);
+	static const char *const xy[] = { "x", "y" };
+	struct msgr_store_event ev[2];
+	struct evbuf b[2];
+	struct msgr_store_quarantine q = { "conn", "huge", "{}", (size_t)0x80000000u };
+	size_t nn, nd;
+
+	mkev(&ev[0], &b[0], "p1", 0, 1000, "x");
+	mkev(&ev[1], &b[1], "p1", 1, 1001, "y");
+	assert_int_equal(msgr_store_enqueue(ib, ev, 2, &q, 1, &nn, &nd), MSGR_ERR_TOOBIG);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 0);
+	enqueue_keys(ib, xy, 2, 2, 0);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM inbox"), 2);
+	msgr_store_close(ib);
+}
+
+#ifdef MSGR_WITH_PQ
+/* PostgreSQL has no inbox: the option changes nothing, an ingest moves nothing. */
+static void
+test_inbox_pg_direct(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store *ib = open_inbox(f);
+	static const char *const k[] = { "k1", "k2" };
+	struct msgr_job job;
+	size_t moved = 9;
+	int more = 9;
+
+	enqueue_keys(ib, k, 2, 2, 0);
+	assert_int_equal(msgr_store_ingest(ib, 10, &moved, &more), MSGR_OK);
+	assert_int_equal(moved, 0);
+	assert_int_equal(more, 0);
+	assert_int_equal(msgr_store_claim(f->st, "w", wall_ms(), 30000, &job), MSGR_OK);
+	msgr_job_clear(&job);
+	msgr_store_close(ib);
+}
+#endif
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TH(fn) { "held:" #fn, fn, setup_held, teardown, NULL }
 #define TP(fn) { "postgresql:" #fn, fn, setup_pg, teardown_pg, NULL }
@@ -2268,6 +2408,8 @@ main(void)
 		T(test_newer_version_refused),
 		T(test_garbage_refused),
 		T(test_enqueue_many),
+		T(test_inbox_then_ingest),
+		T(test_inbox_failed_call_forgets),
 		T(test_duplicates_skipped),
 		T(test_quarantine_rows),
 		T(test_all_or_nothing),
@@ -2331,6 +2473,7 @@ main(void)
 	const struct CMUnitTest pg_tests[] = {
 		TP(test_reopen_keeps_data),
 		TP(test_enqueue_many),
+		TP(test_inbox_pg_direct),
 		TP(test_duplicates_skipped),
 		TP(test_quarantine_rows),
 		TP(test_all_or_nothing),
