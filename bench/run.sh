@@ -115,7 +115,9 @@ else:
     import sqlite3
     db = sqlite3.connect(os.path.join(work, "state.db"), timeout=30)
     n = db.execute(q).fetchone()[0]
-    if where in ("1 = 1", "state = 0"):
+    has_inbox = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'inbox'"
+                           ).fetchone()[0]
+    if has_inbox and where in ("1 = 1", "state = 0"):
         n += db.execute("SELECT count(*) FROM inbox").fetchone()[0]
         both = db.execute("SELECT count(*) FROM inbox WHERE key IN (SELECT key FROM events)"
                           ).fetchone()[0]

@@ -68,21 +68,24 @@ struct msgr_hostcommit {
 	/* its inbox (INGEST_* below) */
 	int inbox_more;             /* events may wait in the inbox */
 	size_t inbox_rows;          /* about how many: added by groups, less what was moved */
-	long long last_ingest;      /* monotonic ms */
+	long long last_group;       /* monotonic ms: when the last group arrived */
 	long long ingest_retry_at;  /* after a failed ingest, not before this */
 	int ingest_failing;         /* logged once per run of failures */
 };
 
 /* The inbox (docs/store.md "Inbox"): the committer acknowledges a group once its events are
- * rows of the inbox, and moves them into the queue when it has nothing else to do, in chunks
- * of INGEST_CHUNK, so that a group arriving meanwhile waits about a millisecond at most. A
- * load that leaves it no idle moment still gets a chunk moved every INGEST_EVERY_MS, and one
- * after every group once INBOX_HIGH events wait, which bounds the backlog (and the keys the
- * handle keeps of it) at the cost of the fast acknowledgement. After a failure, nothing for
- * INGEST_BACKOFF_MS; at stop, what is left is moved for up to INGEST_STOP_MS (the rest stays,
- * durable, for the next committer or any worker). */
+ * rows of the inbox. Moving them into the queue costs what storing them there directly cost
+ * (B-tree inserts at random places), so the committer does it only once no group has come for
+ * INGEST_IDLE_MS: a burst is acknowledged at the inbox's speed, and its events are moved
+ * after it, INGEST_CHUNK at a time (a group arriving meanwhile waits about a millisecond at
+ * most). The worker moves what it needs before it claims, whoever it is, so under a steady
+ * load the responders' own workers move them. Once INBOX_HIGH events wait, a chunk is moved
+ * after every group, which bounds the backlog (and the keys the handle keeps of it) at the
+ * cost of the fast acknowledgement. After a failure, nothing for INGEST_BACKOFF_MS; at stop,
+ * what is left is moved for up to INGEST_STOP_MS (the rest stays, durable, for the next
+ * committer or any worker). */
 #define INGEST_CHUNK      16
-#define INGEST_EVERY_MS   50
+#define INGEST_IDLE_MS    10
 #define INBOX_HIGH        100000
 #define INGEST_BACKOFF_MS 100
 #define INGEST_STOP_MS    2000
@@ -655,9 +658,8 @@ ingest(struct msgr_hostcommit *h, size_t max)
 	msgr_result r;
 	int more = 0, failed = 0;
 
-	h->last_ingest = now_ms();
 	if ((st = msgr_commit_borrow(h->commit)) == NULL) {
-		h->ingest_retry_at = h->last_ingest + INGEST_BACKOFF_MS;
+		h->ingest_retry_at = now_ms() + INGEST_BACKOFF_MS;
 		return -1;
 	}
 	/* The rows are durable in the inbox already: the move needs no fsync of its own. One
@@ -676,7 +678,7 @@ ingest(struct msgr_hostcommit *h, size_t max)
 	msgr_commit_giveback(h->commit, failed || r == MSGR_ERR_STORE);
 	if (r != MSGR_OK) {
 		h->ingest_failing = 1;
-		h->ingest_retry_at = h->last_ingest + INGEST_BACKOFF_MS;
+		h->ingest_retry_at = now_ms() + INGEST_BACKOFF_MS;
 		return -1;
 	}
 	h->ingest_failing = 0;
@@ -745,9 +747,15 @@ serve(void *arg)
 		long long now = now_ms();
 		int timeout = -1, ready;
 
-		/* With the inbox not empty, poll only looks: an idle moment is spent moving it. */
-		if (h->inbox_more)
-			timeout = now < h->ingest_retry_at ? (int)(h->ingest_retry_at - now) : 0;
+		/* With the inbox not empty, poll waits until the committer has been idle for
+		 * INGEST_IDLE_MS (or a failed move may be tried again); that time is spent moving. */
+		if (h->inbox_more) {
+			long long at = h->last_group + INGEST_IDLE_MS;
+
+			if (at < h->ingest_retry_at)
+				at = h->ingest_retry_at;
+			timeout = now < at ? (int)(at - now) : 0;
+		}
 		pf[0].fd = h->wake[0];
 		pf[0].events = POLLIN;
 		pf[1].fd = h->listen_fd;
@@ -765,7 +773,9 @@ serve(void *arg)
 			break;
 		}
 		if (ready == 0) {
-			if (h->inbox_more && now_ms() >= h->ingest_retry_at)
+			now = now_ms();
+			if (h->inbox_more && now >= h->ingest_retry_at &&
+			    now - h->last_group >= INGEST_IDLE_MS)
 				(void)ingest(h, INGEST_CHUNK);
 			continue;
 		}
@@ -778,13 +788,13 @@ serve(void *arg)
 			    conn_message(h, &cs[i], &out) != 0))
 				conn_close(&cs[i]);
 		}
+		h->last_group = now_ms();
 		if ((n_added = commit_arrived(h, cs, ncs, &out)) > 0) {
 			h->inbox_more = 1;
 			h->inbox_rows += n_added;
 		}
-		now = now_ms();
-		if (h->inbox_more && now >= h->ingest_retry_at &&
-		    (h->inbox_rows >= INBOX_HIGH || now - h->last_ingest >= INGEST_EVERY_MS))
+		if (h->inbox_more && h->inbox_rows >= INBOX_HIGH &&
+		    now_ms() >= h->ingest_retry_at)
 			(void)ingest(h, INGEST_CHUNK);
 	}
 	/* Stopping: the inbox is moved while there is time (INGEST_STOP_MS). */
