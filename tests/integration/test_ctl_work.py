@@ -75,6 +75,7 @@ def test_poison_event(t, env):
     """An event whose worker died three times (crash, OOM kill) is given up, not re-run."""
     c, psid = env.c1, harness.rand_digits(16)
     env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello")])))
+    env.settled()           # out of the inbox, into events (docs/store.md "Inbox")
     with env.db() as db:
         db.execute("UPDATE events SET claims = 3 WHERE user_id = ?", (psid,))
         db.commit()

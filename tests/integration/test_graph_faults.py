@@ -187,6 +187,7 @@ class Run:
         self.t.eq(r.status, 200, "%s: the webhook is acknowledged" % label)
 
     def job(self, psid):
+        self.env.settled()
         db = self.env.db()
         try:
             return db.execute("SELECT id, state, attempts, next_at FROM events WHERE user_id = ?",

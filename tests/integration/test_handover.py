@@ -82,6 +82,7 @@ def test_routing_many_pages(t, env):
                    entry(c3.page_id, [message_event(c3.page_id, u3, "hello")]))
     r = env.post(c1, body)
     t.eq(r.status, 200, "routing: a body with entries of three pages is accepted")
+    env.settled()
     with env.db() as db:
         rows = db.execute("SELECT connector, user_id FROM events WHERE user_id IN (?,?,?)",
                           (u1, u2, u3)).fetchall()
@@ -122,6 +123,7 @@ def test_inbox_then_pass_back(t, env):
     env.msgrctl("drain")
     t.eq(texts_to(env, psid), ["A person from our team will answer you here."],
          "handover: silent on standby")
+    env.settled()
     with env.db() as db:
         n = db.execute("SELECT count(*) FROM events WHERE user_id = ? AND standby = 1",
                        (psid,)).fetchone()[0]

@@ -230,7 +230,10 @@ class Soak:
 
 
 def pending(env):
-    rows = env.query("SELECT count(*) AS n FROM events WHERE state = 0")
+    """Events not answered yet: pending in the queue, and acknowledged into the inbox but not
+    moved yet (docs/store.md "Inbox")."""
+    rows = env.query("SELECT (SELECT count(*) FROM events WHERE state = 0) +"
+                     " (SELECT count(*) FROM inbox) AS n")
     return rows[0]["n"] if rows else -1
 
 

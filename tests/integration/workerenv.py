@@ -79,6 +79,7 @@ log_level = "info";
         return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
     def jobs(self, where="1=1"):
+        self.settled()
         with self.db() as db:
             return db.execute("SELECT kind, state, attempts, error FROM events WHERE " + where
                               ).fetchall()
