@@ -1195,6 +1195,7 @@ static msgr_result
 inbox_event(struct sq *st, const struct msgr_store_event *e, long long now, int *fresh)
 {
 	sqlite3_stmt *s;
+	msgr_result r;
 	int rc;
 
 	*fresh = 0;
@@ -1216,8 +1217,8 @@ inbox_event(struct sq *st, const struct msgr_store_event *e, long long now, int 
 	    (rc = bind_int(s, 7, e->timestamp)) || (rc = bind_int(s, 8, now)) ||
 	    (rc = bind_text(s, 9, e->raw)))
 		return fail(st, rc, "enqueue event");
-	if (run(st, s, "enqueue event") != MSGR_OK)
-		return MSGR_ERR_STORE;
+	if ((r = run(st, s, "enqueue event")) != MSGR_OK)
+		return r;
 	if (msgr_keyset_add(&st->pending, e->key) != MSGR_OK)
 		return MSGR_ERR_NOMEM;
 	*fresh = 1;
