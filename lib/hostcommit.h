@@ -6,15 +6,17 @@
  * processes spend most of their time polling the lock. Here one process of the pool, the one
  * holding the lock file DB-host.lock, runs a committer thread that listens on the unix socket
  * DB-host.sock (0600, beside the state file). Every process hands its group (commit.h) to it
- * and waits for the answer; the committer stores what all processes sent since its last
- * transaction in ONE transaction, so one fsync covers every request in flight on the host,
- * and the write lock is taken by one writer instead of fought over. A request is still
- * answered 200 only after the transaction holding its events has committed.
+ * and waits for the answer; the committer appends what all processes sent since its last
+ * transaction to the store's inbox in ONE transaction, so one fsync covers every request in
+ * flight on the host, and the write lock is taken by one writer instead of fought over. A
+ * request is still answered 200 only after the transaction holding its events has committed;
+ * the events are moved from the inbox into the queue later (docs/store.md "Inbox").
  *
  * Nothing depends on the committer being there: a process that cannot reach it (none yet,
  * the socket path too long, the committer killed mid-call) stores its group itself, as
  * before. That is safe even when the committer did store it: events are deduplicated by key,
- * so the second store finds them and counts them as duplicates. When the committer's process
+ * so the second store finds them and counts them as duplicates (or, while the committer's
+ * copy still waits in its inbox, stores them and the move drops that copy). When the committer's process
  * ends (stopped, killed), the lock is released and the next process that needs it takes over.
  *
  * The wire, on a stream socket: each message is a 32-bit little-endian length and that many

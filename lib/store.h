@@ -134,7 +134,8 @@ msgr_result msgr_store_enqueue(struct msgr_store *st, const struct msgr_store_ev
 
 /* Moves the oldest events of the inbox (options.inbox), at most max, into the queue in ONE
  * transaction: from then on they can be claimed. Any handle may ingest; the worker does before
- * it claims, the host committer when it has nothing else to do. *moved: how many; *more: 1
+ * it claims, the host committer once no group has come for a while (hostcommit.c's
+ * INGEST_IDLE_MS). *moved: how many; *more: 1
  * when max were moved (more may wait). MSGR_OK (also for a backend without an inbox: nothing
  * moved); MSGR_ERR_INVALID (max 0); MSGR_ERR_BUSY; MSGR_ERR_STORE; MSGR_ERR_NOMEM. */
 msgr_result msgr_store_ingest(struct msgr_store *st, size_t max, size_t *moved, int *more);
