@@ -189,7 +189,7 @@ valgrind: all
 # ThreadSanitizer's slowdown took away in one run of three) and of the simulator (16 request
 # threads on the same lib/fcgi_pool.c), built with ThreadSanitizer into build/tsan; any
 # report of any process fails (tests/proclogs.py).
-TSAN_UNIT  = test_commit test_hostcommit
+TSAN_UNIT  = test_commit test_hostcommit test_turns
 TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py
 tsan:
 	$(MAKE) --no-print-directory TSAN=1 tsan-run

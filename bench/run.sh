@@ -9,7 +9,9 @@
 # DRAIN_S. A measurement, never a pass/fail test.
 #   sh bench/run.sh                      defaults: PROCS=4 THREADS_PER_PROC=8 (the shipped
 #                                        config's) DURATION=10 CONNS=32 SYNC=full, PAGES=64
-#                                        pages of one app, DRAIN_PROCS=1
+#                                        pages of one app, DRAIN_PROCS=1, DRAIN_THREADS=8
+#   DRAIN_THREADS=N ...                  each `msgrctl drain --threads N` (1: without the
+#                                        option, for a MSGRCTL_BIN from before it)
 #   SYNC=normal sh bench/run.sh          synchronous=NORMAL instead of FULL
 #   THREADS_PER_PROC=1 sh bench/run.sh   responder.threads = 1: mod_fcgid's one request at a
 #                                        time per process (docs/responder.md)
@@ -57,6 +59,7 @@ RUN_S=$DURATION
 SETTLE=0
 DRAIN_S=${DRAIN_S:-10}
 DRAIN_PROCS=${DRAIN_PROCS:-1}
+DRAIN_THREADS=${DRAIN_THREADS:-8}
 PAGES=${PAGES:-64}
 case $BACKEND in
 sqlite|postgresql) ;;
@@ -222,7 +225,7 @@ drain() {
 	pids=
 	while [ $i -lt "$DRAIN_PROCS" ]; do
 		MSGR_CONFIG="$work/msgr.conf" "$MSGRCTL_BIN" drain --budget $((DRAIN_S * 1000)) \
-			>"$work/drain-$i.out" 2>"$work/drain-$i.err" &
+			$( [ "$DRAIN_THREADS" = 1 ] || echo "--threads $DRAIN_THREADS" ) >"$work/drain-$i.out" 2>"$work/drain-$i.err" &
 		pids="$pids $!"
 		i=$((i + 1))
 	done
@@ -236,6 +239,7 @@ drain() {
 	    -v k="$DRAIN_PROCS" 'BEGIN { s = t1 - t0; printf "%-14s %10.0f answers/s   %d of %d'\
 ' events answered, %d Graph calls, in %.1f s by %d msgrctl drain\n", "drain", n / s, n, p, c,'\
 ' s, k }'
+	[ "$DRAIN_THREADS" = 1 ] || echo "               (each msgrctl drain --threads $DRAIN_THREADS)"
 	grep -h -v '^$' "$work"/drain-*.err | sort | uniq -c | sort -rn | head -3 | sed 's/^/               /'
 }
 

@@ -31,8 +31,8 @@ id_of(const struct msgr_attachments *a, const char *key, const char *type, const
 	if (rc != MSGR_ERR_NOTFOUND)
 		msgr_log(MSGR_LOG_WARN, "attachment cache: %s (%s)", msgr_strerror(rc),
 		    msgr_store_errmsg(a->st));
-	msgr_pacer_wait(a->pacer);
-	if ((rc = msgr_call_make(a->calls, &call, res)) != MSGR_OK)
+	if ((rc = msgr_call_pace(a->calls, a->pacer)) != MSGR_OK ||
+	    (rc = msgr_call_make(a->calls, &call, res)) != MSGR_OK)
 		return rc;
 	if ((*id = strdup(res->attachment_id)) == NULL)
 		return MSGR_ERR_NOMEM;

@@ -1,16 +1,14 @@
 /* calls.c — a worker's Graph API call to the client or to the hook in its place (calls.h). */
 #include "calls.h"
 
-msgr_result
-msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
+/* The call itself, to the hook or the client. */
+static msgr_result
+call_out(const struct msgr_caller *c, const struct msgr_call *call,
     struct msgr_graph_result *res)
 {
 	const struct msgr_connector *cn = call->conn;
 	struct msgr_graph_auth a = { cn->call_token, cn->secret };
-	msgr_result rc;
 
-	if (c->st != NULL && (rc = msgr_store_flush(c->st)) != MSGR_OK)
-		return rc;
 	if (c->hook != NULL)
 		return c->hook(c->arg, call, res);
 	if (c->g == NULL)
@@ -30,4 +28,38 @@ msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
 		    (const char *const *)cn->profile_fields, cn->n_profile_fields, res);
 	}
 	return MSGR_ERR_INVALID;
+}
+
+msgr_result
+msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
+    struct msgr_graph_result *res)
+{
+	msgr_result rc;
+
+	if (c->st == NULL)
+		return call_out(c, call, res);
+	/* Nothing goes to Facebook that a rollback could still take back, and the store is
+	 * left to the other threads during the call (msgr_store_pause). */
+	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
+		rc = call_out(c, call, res);
+	msgr_store_resume(c->st);
+	return rc;
+}
+
+msgr_result
+msgr_call_pace(const struct msgr_caller *c, struct msgr_pacer *p)
+{
+	long long wait = msgr_pacer_take(p);
+	msgr_result rc;
+
+	if (wait <= 0)
+		return MSGR_OK;
+	if (c->st == NULL) {
+		msgr_pacer_sleep(wait);
+		return MSGR_OK;
+	}
+	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
+		msgr_pacer_sleep(wait);
+	msgr_store_resume(c->st);
+	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "graph.h"
+#include "pacing.h"
 #include "result.h"
 #include "store.h"
 
@@ -53,5 +54,9 @@ struct msgr_caller {
  * hook; what flushing c->st returned when it failed (then no call is made). */
 msgr_result msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
     struct msgr_graph_result *res);
+/* Takes the next call's token of the page's pacer p; when it is not due yet, waits for it
+ * with the store paused (msgr_store_pause: committed, the write lock and the turn left to
+ * others). MSGR_OK, or what committing c->st returned (the token is spent either way). */
+msgr_result msgr_call_pace(const struct msgr_caller *c, struct msgr_pacer *p);
 
 #endif

@@ -234,8 +234,10 @@ msgr_echo_await(struct msgr_store *st, const struct msgr_connector *c, const cha
 			return MSGR_ERR_NOTFOUND;
 		/* The echo comes through the intake, which needs the write lock a held handle
 		 * keeps (msgr_store_hold). */
-		if ((rc = msgr_store_flush(st)) != MSGR_OK)
+		if ((rc = msgr_store_pause(st)) == MSGR_OK)
+			nanosleep(&step, NULL);
+		msgr_store_resume(st);
+		if (rc != MSGR_OK)
 			return rc;
-		nanosleep(&step, NULL);
 	}
 }

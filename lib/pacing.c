@@ -13,8 +13,8 @@ msgr_pacer_init(struct msgr_pacer *p, int rate)
 	p->refill_at = 0;
 }
 
-void
-msgr_pacer_wait(struct msgr_pacer *p)
+long long
+msgr_pacer_take(struct msgr_pacer *p)
 {
 	long long now = msgr_clock_mono_ms();
 
@@ -24,16 +24,28 @@ msgr_pacer_wait(struct msgr_pacer *p)
 	if (p->tokens > p->rate)
 		p->tokens = p->rate;
 	p->refill_at = now;
-	if (p->tokens < 1.0) {
-		long long wait = (long long)((1.0 - p->tokens) * 1000.0 / p->rate) + 1;
-		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
-
-		/* A signal (SIGTERM to `msgrctl worker`) cuts the sleep short: sleep the rest, the
-		 * call is coming anyway and the job is finished before the stop is seen. */
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-		p->tokens = 1.0;
-		p->refill_at = msgr_clock_mono_ms();
-	}
+	/* Below zero the bucket owes the calls already promised a time: each waits its share. */
 	p->tokens -= 1.0;
+	if (p->tokens >= 0.0)
+		return 0;
+	return (long long)(-p->tokens * 1000.0 / p->rate) + 1;
+}
+
+void
+msgr_pacer_sleep(long long ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	if (ms <= 0)
+		return;
+	/* A signal (SIGTERM to `msgrctl worker`) cuts the sleep short: sleep the rest, the call
+	 * is coming anyway and the job is finished before the stop is seen. */
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+void
+msgr_pacer_wait(struct msgr_pacer *p)
+{
+	msgr_pacer_sleep(msgr_pacer_take(p));
 }

@@ -17,7 +17,13 @@ struct msgr_pacer {
 /* A full bucket of rate calls a second (rate <= 0: MSGR_PACING_DEFAULT_RATE). */
 void msgr_pacer_init(struct msgr_pacer *p, int rate);
 
-/* Takes one call's token, sleeping until the bucket has one (at most 1/rate s). */
+/* Takes one call's token now, ahead of time when the bucket is empty: returns how many ms to
+ * wait before the call (0: at once). Threads sharing a pacer take their tokens in turn
+ * (lib/turns.h) and wait apart. */
+long long msgr_pacer_take(struct msgr_pacer *p);
+/* Takes one call's token, sleeping until it is due (at most 1/rate s per call waiting). */
 void msgr_pacer_wait(struct msgr_pacer *p);
+/* Sleeps ms, the rest of it when a signal cuts it short. */
+void msgr_pacer_sleep(long long ms);
 
 #endif

@@ -33,19 +33,6 @@ window_check(const struct msgr_sender *s, const struct msgr_event *ev, const jso
 	    json_string_value(json_object_get(body, "tag")), why, whysz);
 }
 
-/* Waits for the page's pace, with nothing held in the store (msgr_store_hold): the write
- * lock is not kept through a sleep. */
-static msgr_result
-pace(const struct msgr_sender *s)
-{
-	msgr_result rc;
-
-	if (s->st != NULL && (rc = msgr_store_flush(s->st)) != MSGR_OK)
-		return rc;
-	msgr_pacer_wait(s->pacer);
-	return MSGR_OK;
-}
-
 /* Marks outbox row id in flight before its call; *tries gets the call's number. With
  * s->durable_mark the commit waits for the disk: a power loss after the call leaves must not
  * lose the mark, or the message would be sent again without its echo being looked for. */
@@ -74,7 +61,7 @@ send_call(const struct msgr_sender *s, const struct msgr_plan_item *it, json_t *
 	int tries = 0, tagged = 0;
 	msgr_result rc, r2;
 
-	if ((rc = pace(s)) != MSGR_OK)
+	if ((rc = msgr_call_pace(s->calls, s->pacer)) != MSGR_OK)
 		return rc;
 	if (it->outbox_id > 0 && s->st != NULL &&
 	    json_is_object(json_object_get(*body, "message"))) {
@@ -145,7 +132,7 @@ msgr_send_item(const struct msgr_sender *s, const struct msgr_event *ev,
 		snprintf(why, whysz, "%s", it->why != NULL ? it->why : "unreadable outbox item");
 		return MSGR_ERR_INVALID;
 	}
-	if ((rc = pace(s)) != MSGR_OK)
+	if ((rc = msgr_call_pace(s->calls, s->pacer)) != MSGR_OK)
 		return rc;
 	if ((rc = msgr_call_make(s->calls, &call, res)) != MSGR_OK)
 		return rc;

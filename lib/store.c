@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "turns.h"
 
 /* Every backend this build has; the first is the default. PostgreSQL needs libpq, which
  * the portable build (docs/portable.md) leaves out. */
@@ -26,6 +27,7 @@ struct msgr_store {
 	struct msgr_clock clock;
 	char errmsg[256];             /* a fault found here, before the backend was asked */
 	int own_error;                /* errmsg is the last failure, not the backend's */
+	struct msgr_turns *turns;     /* shared by threads taking turns (msgr_store_share) */
 };
 
 static const struct msgr_store_ops *
@@ -117,6 +119,7 @@ msgr_store_close(struct msgr_store *st)
 	if (st == NULL)
 		return;
 	st->ops->close(st->impl);
+	msgr_turns_free(st->turns);
 	free(st);
 }
 
@@ -618,9 +621,19 @@ msgr_store_set_sync(struct msgr_store *st, int full)
 {
 	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	if (st->ops->set_sync == NULL)
+	/* A shared handle makes every commit durable (msgr_store_share). */
+	if (st->ops->set_sync == NULL || st->turns != NULL)
 		return MSGR_OK;
 	return st->ops->set_sync(st->impl, full ? 1 : 0);
+}
+
+/* The backend's commit of what the handle holds, as the turns call it. */
+static msgr_result
+commit_held(void *arg)
+{
+	struct msgr_store *st = arg;
+
+	return st->ops->flush == NULL ? MSGR_OK : st->ops->flush(st->impl);
 }
 
 msgr_result
@@ -628,6 +641,8 @@ msgr_store_hold(struct msgr_store *st, int on)
 {
 	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
+	if (st->turns != NULL)   /* held for good; "off" commits, as it would */
+		return on ? MSGR_OK : msgr_turns_commit(st->turns, commit_held, st);
 	if (st->ops->hold == NULL)
 		return MSGR_OK;
 	return st->ops->hold(st->impl, on ? 1 : 0);
@@ -638,9 +653,56 @@ msgr_store_flush(struct msgr_store *st)
 {
 	if (start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	if (st->ops->flush == NULL)
+	if (st->turns != NULL)
+		return msgr_turns_commit(st->turns, commit_held, st);
+	return commit_held(st);
+}
+
+msgr_result
+msgr_store_share(struct msgr_store *st)
+{
+	msgr_result r;
+
+	if (start(st) == NULL || st->turns != NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->set_sync != NULL && (r = st->ops->set_sync(st->impl, 1)) != MSGR_OK)
+		return r;
+	if (st->ops->hold != NULL && (r = st->ops->hold(st->impl, 1)) != MSGR_OK)
+		return r;
+	return msgr_turns_new(&st->turns);
+}
+
+void
+msgr_store_enter(struct msgr_store *st)
+{
+	if (st != NULL && st->turns != NULL)
+		msgr_turns_take(st->turns);
+}
+
+msgr_result
+msgr_store_leave(struct msgr_store *st)
+{
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->turns == NULL)
 		return MSGR_OK;
-	return st->ops->flush(st->impl);
+	return msgr_turns_leave(st->turns, commit_held, st);
+}
+
+msgr_result
+msgr_store_pause(struct msgr_store *st)
+{
+	if (start(st) == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->turns == NULL)
+		return commit_held(st);
+	return msgr_turns_pause(st->turns, commit_held, st);
+}
+
+void
+msgr_store_resume(struct msgr_store *st)
+{
+	msgr_store_enter(st);
 }
 
 msgr_result
@@ -655,6 +717,9 @@ msgr_store_checkpoint(struct msgr_store *st, int *frames)
 		return MSGR_ERR_INVALID;
 	if (st->ops->checkpoint == NULL)
 		return MSGR_OK;
+	/* What the waiting threads wrote is committed by it: counted so they go on. */
+	if (st->turns != NULL && (r = msgr_turns_commit(st->turns, commit_held, st)) != MSGR_OK)
+		return r;
 	if ((r = st->ops->checkpoint(st->impl, &f)) != MSGR_OK)
 		return r;
 	if (frames != NULL)

@@ -87,6 +87,26 @@ msgr_result msgr_store_hold(struct msgr_store *st, int on);
 /* Commits what the handle holds (msgr_store_hold); MSGR_OK when nothing is held. MSGR_OK,
  * MSGR_ERR_STORE, MSGR_ERR_BUSY. */
 msgr_result msgr_store_flush(struct msgr_store *st);
+/* Shares the handle among threads that take turns (lib/turns.h; docs/worker.md "Threads"):
+ * from now on it holds its writes for good (msgr_store_hold) and makes every commit durable
+ * (msgr_store_set_sync is then a no-op). A thread takes the turn with msgr_store_enter before
+ * its first call, gives it up only to wait (msgr_store_pause, then msgr_store_resume after the
+ * wait) and ends with msgr_store_leave. Only one thread uses the handle at a time, and a
+ * commit before a wait covers the writes of every thread that waits for it. MSGR_OK;
+ * MSGR_ERR_INVALID (shared already), MSGR_ERR_NOMEM, or what setting the backend up failed
+ * with. */
+msgr_result msgr_store_share(struct msgr_store *st);
+/* Takes the turn of a shared handle (waits for it); nothing on another handle. */
+void msgr_store_enter(struct msgr_store *st);
+/* Commits and gives the turn up (a shared handle); MSGR_OK on another handle. */
+msgr_result msgr_store_leave(struct msgr_store *st);
+/* Before anything that waits (a network call, a sleep): what the handle holds is committed
+ * (msgr_store_flush) and, on a shared handle, the turn given up, once the commit that covers
+ * this thread's writes is made (by this thread or one that ran meanwhile). Call
+ * msgr_store_resume after the wait, also when this failed. MSGR_OK, or that commit's failure. */
+msgr_result msgr_store_pause(struct msgr_store *st);
+/* After the wait msgr_store_pause came before: takes the turn back (a shared handle). */
+void msgr_store_resume(struct msgr_store *st);
 /* Copies what the WAL holds into the database without waiting for any lock (SQLite's
  * PASSIVE checkpoint); *frames (may be NULL) gets the WAL's frames after it, -1 when there
  * is no WAL. Nothing to do on other backends (MSGR_OK, -1). MSGR_OK, MSGR_ERR_STORE. */

@@ -38,7 +38,8 @@
 struct conn_rt {
 	const struct msgr_connector *conn;
 	struct msgr_bot *bot;          /* opened on first use */
-	struct msgr_pacer pacer;       /* its page's calls */
+	struct msgr_pacer own;         /* its page's calls, unless shared: */
+	struct msgr_pacer *pacer;      /* own, or another worker's (msgr_worker_pace_with) */
 };
 
 struct msgr_worker {
@@ -151,7 +152,8 @@ msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st, struct ms
 	w->st = st;
 	for (i = 0; i < cfg->n_connectors; i++) {
 		w->rt[i].conn = &cfg->connectors[i];
-		msgr_pacer_init(&w->rt[i].pacer, cfg->connectors[i].send_rate);
+		msgr_pacer_init(&w->rt[i].own, cfg->connectors[i].send_rate);
+		w->rt[i].pacer = &w->rt[i].own;
 	}
 	use_hooks(w, hooks, g);
 	w->rng = (unsigned long long)default_now(NULL) ^ ((unsigned long long)getpid() << 32)
@@ -318,9 +320,14 @@ ask_bot(struct job_run *j, json_t **actions)
 	in.first_name = first;
 	in.last_name = last;
 	/* A Bot API bot is asked over HTTP: not with the store's write lock held. */
-	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_flush(j->w->st)) != MSGR_OK)
+	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_pause(j->w->st)) != MSGR_OK) {
+		msgr_store_resume(j->w->st);
 		return rc;
-	if ((rc = msgr_bot_answer(rt->bot, &in, actions)) != MSGR_OK) {
+	}
+	rc = msgr_bot_answer(rt->bot, &in, actions);
+	if (j->c->bot.type == MSGR_BOT_API)
+		msgr_store_resume(j->w->st);
+	if (rc != MSGR_OK) {
 		/* The bot's own reason (a refused reply names the message and the limit) is what
 		 * `msgrctl status` shows among the recent failures. */
 		detail = msgr_bot_last_error(rt->bot);
@@ -429,7 +436,7 @@ item_failed(struct job_run *j, struct msgr_plan_item *it, msgr_result rc,
 static msgr_result
 job_call(struct job_run *j, struct msgr_plan_item *it)
 {
-	struct msgr_sender s = { j->w->st, &j->w->calls, &j->rt->pacer, j->c, now_ms(j->w),
+	struct msgr_sender s = { j->w->st, &j->w->calls, j->rt->pacer, j->c, now_ms(j->w),
 	    j->w->relaxed };
 	struct msgr_graph_result res;
 	long long t0 = msgr_clock_mono_ms();
@@ -650,6 +657,18 @@ ingest_inbox(struct msgr_worker *w)
 }
 
 msgr_result
+msgr_worker_pace_with(struct msgr_worker *w, const struct msgr_worker *first)
+{
+	size_t i;
+
+	if (w == NULL || first == NULL || w->cfg != first->cfg)
+		return MSGR_ERR_INVALID;
+	for (i = 0; i < w->cfg->n_connectors; i++)
+		w->rt[i].pacer = first->rt[i].pacer;
+	return MSGR_OK;
+}
+
+msgr_result
 msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_counts *counts)
 {
 	struct msgr_worker_counts local;
@@ -663,6 +682,8 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 	memset(&job, 0, sizeof(job));
 	if (w->st == NULL)
 		return MSGR_ERR_STORE;   /* opened only to send (msgr_worker_send_text) */
+	/* A handle shared by several workers' threads is used in turns (lib/turns.h). */
+	msgr_store_enter(w->st);
 	now = now_ms(w);
 	if (now - w->last_purge > PURGE_EVERY_MS) {
 		w->last_purge = now;
@@ -718,6 +739,8 @@ out:
 		if (rc == MSGR_OK && msgr_store_checkpoint(w->st, NULL) != MSGR_OK)
 			rc = MSGR_ERR_STORE;
 	}
+	if ((rs = msgr_store_leave(w->st)) != MSGR_OK && rc == MSGR_OK)
+		rc = rs;
 	if (rc != MSGR_OK)
 		msgr_log(MSGR_LOG_WARN, "worker stopped: %s (%s)", msgr_strerror(rc),
 		    msgr_store_errmsg(w->st));
@@ -785,7 +808,7 @@ msgr_worker_send_text(struct msgr_worker *w, struct msgr_worker_text *t,
 	memset(&s, 0, sizeof(s));
 	s.st = w->st;
 	s.calls = &w->calls;
-	s.pacer = &rt->pacer;
+	s.pacer = rt->pacer;
 	s.conn = t->conn;
 	for (i = 0; i < plan.n; i++) {
 		s.now = now_ms(w);

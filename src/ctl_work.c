@@ -4,6 +4,7 @@
  * send. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,21 +96,125 @@ parse_ms(const char *cmd, const char *s, long long *out)
 
 /* ---- drain ---- */
 
+/* `drain --threads`: at most this many workers share the process's store handle. */
+#define DRAIN_THREADS_MAX 64
+
+/* One more worker of a drain with threads: its own Graph client and worker (lib/worker.h),
+ * the store handle of the first (shared, lib/turns.h). */
+struct drain_thread {
+	struct msgr_graph *g;
+	struct msgr_worker *w;
+	long long budget;
+	struct msgr_worker_counts n;
+	msgr_result rc;
+	pthread_t tid;
+	int started;
+};
+
+static void *
+drain_thread(void *arg)
+{
+	struct drain_thread *d = arg;
+
+	d->rc = msgr_worker_run(d->w, d->budget, &d->n);
+	return NULL;
+}
+
+static void
+counts_add(struct msgr_worker_counts *to, const struct msgr_worker_counts *n)
+{
+	to->jobs += n->jobs;
+	to->sent += n->sent;
+	to->retried += n->retried;
+	to->failed += n->failed;
+	to->echoed += n->echoed;
+	to->repeated += n->repeated;
+}
+
+/* Runs threads workers over wk's store, shared in turns (the first is wk's own worker);
+ * sums their counts into *n. The first failure, or MSGR_OK. */
+static msgr_result
+drain_threads(struct ctl *ctl, struct work *wk, int threads, long long budget,
+    struct msgr_worker_counts *n)
+{
+	struct drain_thread *d;
+	char *errors = NULL;
+	msgr_result rc;
+	int i, err;
+
+	memset(n, 0, sizeof(*n));
+	if ((rc = msgr_store_share(wk->st)) != MSGR_OK)
+		return rc;
+	if ((d = calloc((size_t)threads, sizeof(*d))) == NULL)
+		return MSGR_ERR_NOMEM;
+	d[0].g = wk->g;
+	d[0].w = wk->w;
+	for (i = 1; i < threads && rc == MSGR_OK; i++) {
+		if (ctl_open_graph(ctl, &d[i].g)) {
+			rc = MSGR_ERR_IO;
+			break;
+		}
+		rc = msgr_worker_open(ctl->cfg, wk->st, d[i].g, NULL, NULL, &d[i].w, &errors);
+		if (rc == MSGR_OK)
+			rc = msgr_worker_pace_with(d[i].w, wk->w);
+		else {
+			fprintf(stderr, "msgrctl drain: worker: %s%s%s\n", msgr_strerror(rc),
+			    errors ? ": " : "", errors ? errors : "");
+			free(errors);
+		}
+	}
+	for (i = 0; i < threads && rc == MSGR_OK; i++) {
+		d[i].budget = budget;
+		if ((err = pthread_create(&d[i].tid, NULL, drain_thread, &d[i])) != 0) {
+			fprintf(stderr, "msgrctl drain: cannot start thread %d: %s\n", i,
+			    strerror(err));
+			rc = MSGR_ERR_NOMEM;
+			break;
+		}
+		d[i].started = 1;
+	}
+	for (i = 0; i < threads; i++) {
+		if (d[i].started) {
+			pthread_join(d[i].tid, NULL);
+			counts_add(n, &d[i].n);
+			if (d[i].rc != MSGR_OK && rc == MSGR_OK)
+				rc = d[i].rc;
+		}
+		if (i > 0) {
+			msgr_worker_close(d[i].w);
+			msgr_graph_close(d[i].g);
+		}
+	}
+	free(d);
+	return rc;
+}
+
 static int
 cmd_drain(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS,
-		{ "budget", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
+		{ "budget", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 } };
 	struct msgr_worker_counts n;
 	struct work wk;
-	long long budget = 0;
+	long long budget = 0, threads = 1;
+	char *end;
 	msgr_result rc;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "b:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "b:t:", opts, NULL)) != -1) {
 		if (c == 'b') {
 			if (parse_ms("drain", optarg, &budget))
 				return 1;
+		} else if (c == 't') {
+			errno = 0;
+			threads = strtoll(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || threads < 1 ||
+			    threads > DRAIN_THREADS_MAX) {
+				fprintf(stderr, "msgrctl drain: --threads is 1 to %d: %.40s\n",
+				    DRAIN_THREADS_MAX, optarg);
+				return 1;
+			}
 		} else if ((r = ctl_option(ctl, c)) >= 0)
 			return r;
 	}
@@ -119,7 +224,10 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 		work_close(&wk);
 		return 1;
 	}
-	rc = msgr_worker_run(wk.w, budget, &n);
+	if (threads > 1)
+		rc = drain_threads(ctl, &wk, (int)threads, budget, &n);
+	else
+		rc = msgr_worker_run(wk.w, budget, &n);
 	printf("drained: %zu events, %zu calls sent, %zu retries scheduled, %zu failed\n",
 	    n.jobs, n.sent, n.retried, n.failed);
 	/* The calls a killed process left of unknown outcome (docs/worker.md, step 4). */
@@ -546,7 +654,7 @@ out:
 /* ---- the table ---- */
 
 const struct ctl_command ctl_work_commands[] = {
-	{ "drain", cmd_drain, "[--budget MS]", "run the due work now (for cron)",
+	{ "drain", cmd_drain, "[--budget MS] [--threads N]", "run the due work now (for cron)",
 	  "Works every due event now, as the responder does after each request: runs the bot,\n"
 	  "sends the answers, records the outcome, schedules retries. Stops when nothing is due\n"
 	  "(or after --budget milliseconds). For hosts without long-lived processes: run it from\n"

@@ -71,6 +71,30 @@ def test_drain(t, env):
     t.ok(rc == 1 and "milliseconds" in err, "msgrctl drain: a bad --budget is refused", err)
 
 
+def test_drain_threads(t, env):
+    """`drain --threads N`: N workers share one store handle in turns; each conversation's
+    events are still answered once each, in order."""
+    c = env.c2
+    users = [harness.rand_digits(16) for _ in range(12)]
+    for u in users:
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "one")])))
+    for u in users:
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "two")])))
+    rc, out, err = env.msgrctl("drain", "--threads", "4")
+    t.ok(rc == 0, "msgrctl drain --threads 4: exit 0", err)
+    t.ok(out.startswith("drained: 24 events"), "msgrctl drain --threads 4: every event, once",
+         out + err)
+    t.eq([env.fake.texts(u) for u in users], [["1", "2"]] * len(users),
+         "msgrctl drain --threads 4: each answer sent once, in each conversation's order")
+    with env.db() as db:
+        left = db.execute("SELECT count(*) FROM events WHERE state = 0").fetchone()[0]
+    t.eq(left, 0, "msgrctl drain --threads 4: nothing left pending (all of it committed)")
+    for bad in ("0", "65", "x"):
+        rc, out, err = env.msgrctl("drain", "--threads", bad)
+        t.ok(rc == 1 and "--threads is 1 to 64" in err,
+             "msgrctl drain: --threads %s is refused" % bad, err)
+
+
 def test_poison_event(t, env):
     """An event whose worker died three times (crash, OOM kill) is given up, not re-run."""
     c, psid = env.c1, harness.rand_digits(16)
@@ -176,7 +200,7 @@ def main():
     t = Tap()
     env = WorkerEnv(nproc=2, budget_ms=0)
     try:
-        for fn in (test_worker_command, test_drain, test_poison_event, test_replay, test_send):
+        for fn in (test_worker_command, test_drain, test_drain_threads, test_poison_event, test_replay, test_send):
             try:
                 fn(t, env)
             except Exception as e:

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -2231,6 +2232,93 @@ test_hold(void **state)
 /* A held transaction whose commit fails (the disk refuses the WAL's growth: a file size
  * limit, as a full disk would) reports it at the flush, leaves nothing of itself behind, and
  * the handle goes on once the disk takes writes again. */
+/* A handle shared by threads taking turns (msgr_store_share), as `msgrctl drain --threads`
+ * shares it: each thread claims, finishes and pauses as a worker does around its calls.
+ * Every event is worked exactly once, and everything is committed at the end. */
+enum { SHARED_THREADS = 4, SHARED_USERS = 30, SHARED_EACH = 4 };
+
+struct shared_run {
+	struct msgr_store *st;
+	int index;
+	int finished;
+	int64_t ids[SHARED_USERS * SHARED_EACH];
+	msgr_result rc;
+};
+
+static void *
+shared_worker(void *arg)
+{
+	struct shared_run *r = arg;
+	char owner[32];
+	struct msgr_job job;
+	msgr_result rc = MSGR_OK;
+
+	snprintf(owner, sizeof(owner), "thread%d", r->index);
+	msgr_store_enter(r->st);
+	for (;;) {
+		if ((rc = msgr_store_claim(r->st, owner, wall_ms(), 30000, &job)) != MSGR_OK)
+			break;
+		/* The Graph call: the store paused, the turn left to the others. */
+		rc = msgr_store_pause(r->st);
+		msgr_store_resume(r->st);
+		if (rc == MSGR_OK)
+			rc = msgr_store_finish(r->st, job.id, owner, MSGR_JOB_DONE, NULL);
+		if (rc == MSGR_OK)
+			r->ids[r->finished++] = job.id;
+		msgr_job_clear(&job);
+		if (rc != MSGR_OK)
+			break;
+	}
+	r->rc = rc == MSGR_ERR_EMPTY ? MSGR_OK : rc;
+	if (msgr_store_leave(r->st) != MSGR_OK && r->rc == MSGR_OK)
+		r->rc = MSGR_ERR_STORE;
+	return NULL;
+}
+
+static void
+test_shared_threads(void **state)
+{
+	struct fx *f = *state;
+	struct shared_run *r = calloc(SHARED_THREADS, sizeof(*r));
+	pthread_t tid[SHARED_THREADS];
+	char *seen = calloc(SHARED_USERS * SHARED_EACH + 1, 1);
+	char key[32];
+	int i, j, total = 0;
+
+	assert_non_null(r);
+	assert_non_null(seen);
+	for (i = 0; i < SHARED_USERS * SHARED_EACH; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		put1(f->st, "p1", i % SHARED_USERS, 1000 + i, key);
+	}
+	assert_int_equal(msgr_store_share(f->st), MSGR_OK);
+	assert_int_equal(msgr_store_share(f->st), MSGR_ERR_INVALID);
+	/* Shared: every commit durable, set_sync leaves it so. */
+	assert_int_equal(msgr_store_set_sync(f->st, 0), MSGR_OK);
+	for (i = 0; i < SHARED_THREADS; i++) {
+		r[i].st = f->st;
+		r[i].index = i;
+		assert_int_equal(pthread_create(&tid[i], NULL, shared_worker, &r[i]), 0);
+	}
+	for (i = 0; i < SHARED_THREADS; i++)
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+	for (i = 0; i < SHARED_THREADS; i++) {
+		assert_int_equal(r[i].rc, MSGR_OK);
+		for (j = 0; j < r[i].finished; j++) {
+			assert_true(r[i].ids[j] >= 1 && r[i].ids[j] <= SHARED_USERS * SHARED_EACH);
+			assert_int_equal(seen[r[i].ids[j]], 0);   /* nobody worked it twice */
+			seen[r[i].ids[j]] = 1;
+		}
+		total += r[i].finished;
+	}
+	assert_int_equal(total, SHARED_USERS * SHARED_EACH);
+	/* All of it committed: seen beside the store without a flush of ours. */
+	assert_int_equal(unit_sqlite_count(f->path, "SELECT count(*) FROM events WHERE state = 1"),
+	    SHARED_USERS * SHARED_EACH);
+	free(seen);
+	free(r);
+}
+
 static void
 test_hold_commit_fails(void **state)
 {
@@ -2440,6 +2528,7 @@ main(void)
 		T(test_claim_ends_with_process),
 		T(test_hold),
 		T(test_hold_commit_fails),
+		T(test_shared_threads),
 	};
 	/* The interface's promises again through a held handle (the worker's way): the same
 	 * answers, each call a savepoint. Not those that wait on other connections. */

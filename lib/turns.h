@@ -1,0 +1,46 @@
+/* turns.h — threads that take turns on one store handle, and commit together
+ * (docs/worker.md "Threads").
+ *
+ * A worker with several threads shares one store handle among them. One thread at a time
+ * holds the turn and uses the handle; it gives the turn up only to wait (a Graph call, a
+ * sleep), so the handle is never used by two threads at once and everything the threads
+ * share (their pages' pacers, the handle's open transaction) needs no other lock. Before a
+ * thread waits, what it wrote must be committed; if other threads are ready to take the turn,
+ * it lets them run first, and the last of them to reach a wait commits for all: one commit,
+ * one fsync, covers the bookkeeping of every thread that was about to wait. A thread never
+ * waits on a commit that no ready thread will make: the turn is only handed on to a thread
+ * that is ready, and each ends its turn with a wait (which commits or hands on again) or a
+ * commit of its own. */
+#ifndef MSGR_TURNS_H
+#define MSGR_TURNS_H
+
+#include "result.h"
+
+struct msgr_turns;
+
+/* A commit of the shared handle: what pause and commit call while the caller holds the turn
+ * (never with the turns' own lock held). */
+typedef msgr_result (*msgr_turns_commit_fn)(void *arg);
+
+/* MSGR_OK, MSGR_ERR_NOMEM. */
+msgr_result msgr_turns_new(struct msgr_turns **out);
+/* t may be NULL. No thread may hold or wait for the turn. */
+void msgr_turns_free(struct msgr_turns *t);
+
+/* Waits until the turn is free and takes it. */
+void msgr_turns_take(struct msgr_turns *t);
+/* Commits (commit(arg), which also covers the threads waiting for one) and gives the turn
+ * up: the end of a thread's work. Returns commit(arg)'s result. */
+msgr_result msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
+
+/* Before a wait, by the thread holding the turn: returns once what it wrote is committed,
+ * with the turn given up. When other threads are ready it hands them the turn and waits for
+ * the commit one of them makes; otherwise it commits itself (commit(arg)). MSGR_OK, or the
+ * failure of the commit that covered the caller's writes (they are lost: a rolled back
+ * transaction). */
+msgr_result msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
+/* A commit by the thread holding the turn, which keeps it (the end of its run, a checkpoint):
+ * it also covers the threads waiting for one. Returns commit(arg)'s result. */
+msgr_result msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
+
+#endif
