@@ -278,8 +278,15 @@ build/bench/store_enqueue: bench/store_enqueue.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(STATIC) $(DEPLIBS)
 
+# The resident set of the responder's libraries before any code of ours (bench/rss_floor.c):
+# linked without --as-needed so that each one is loaded, as the responder loads them.
+build/bench/rss_floor: bench/rss_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -Wl,--no-as-needed $(FCGILIBS) $(DEPLIBS)
+
 # Every measurement of docs/benchmarks.md (bench/all.sh): not part of `make check`.
-bench: all build/bench/bare_fcgi build/bench/graph_fast build/bench/store_enqueue
+bench: all build/bench/bare_fcgi build/bench/graph_fast build/bench/store_enqueue \
+  build/bench/rss_floor
 	sh bench/all.sh
 .PHONY: bench
 

@@ -10,12 +10,14 @@
 #   4. bench/peers.sh: Bottender and Botkit under the same load;
 #   5. build/bench/store_enqueue: the store's own cost per event, no web server (8 and 32
 #      events per commit, sync = full; and 8 into the inbox, as the host committer stores,
-#      with the cost of moving them into the queue afterwards).
+#      with the cost of moving them into the queue afterwards);
+#   6. build/bench/rss_floor: the resident set of the responder's libraries, initialised,
+#      before any code of ours.
 # Environment: DURATION (default 10) and CONNS pass through; PARTS="run threads alone servers
-# peers store" picks parts. About ten minutes on a 2-core machine.
+# peers store rss_floor" picks parts. About ten minutes on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
-PARTS=${PARTS:-run threads alone servers peers store}
+PARTS=${PARTS:-run threads alone servers peers store rss_floor}
 mkdir -p bench/results
 out=bench/results/all.txt
 : > "$out"
@@ -42,5 +44,10 @@ part store sh -c "make -s build/bench/store_enqueue &&
 	build/bench/store_enqueue $store_dir/b 50000 32 full &&
 	build/bench/store_enqueue $store_dir/c 50000 8 full inbox" || status=1
 rm -rf "$store_dir"
+# The floor under the responder's RSS: its libraries, initialised, before any code of ours.
+floor_dir=$(mktemp -d /tmp/msgr-rss-floor.XXXXXX)
+part rss_floor sh -c "make -s build/bench/rss_floor && build/bench/rss_floor $floor_dir" ||
+	status=1
+rm -rf "$floor_dir"
 echo "all output: $out"
 exit $status
