@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,15 @@
 #define REPLAY_MAX 1000        /* quarantined bodies looked at in one run */
 #define FAILURES_SHOWN 10
 
-static volatile sig_atomic_t ctl_stop;
+/* Set by SIGTERM or SIGINT; read by every thread of `worker --threads` (a lock-free atomic:
+ * safe in a signal handler). */
+static atomic_int ctl_stop;
 
 static void
 on_stop(int sig)
 {
 	(void)sig;
-	ctl_stop = 1;
+	atomic_store(&ctl_stop, 1);
 }
 
 
@@ -78,30 +81,40 @@ work_close(struct work *wk)
 	msgr_store_close(wk->st);
 }
 
+/* s as a whole decimal number in [lo, hi] into *out: 0, or 1 when it is not one. */
 static int
-parse_ms(const char *cmd, const char *s, long long *out)
+parse_int(const char *s, long long lo, long long hi, long long *out)
 {
 	char *end;
 	long long v;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 86400000LL) {
-		fprintf(stderr, "msgrctl %s: not a duration in milliseconds: %.40s\n", cmd, s);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
 		return 1;
-	}
 	*out = v;
 	return 0;
 }
 
-/* ---- drain ---- */
+static int
+parse_ms(const char *cmd, const char *s, long long *out)
+{
+	if (parse_int(s, 0, 86400000LL, out)) {
+		fprintf(stderr, "msgrctl %s: not a duration in milliseconds: %.40s\n", cmd, s);
+		return 1;
+	}
+	return 0;
+}
 
-/* `drain --threads`: at most this many workers share the process's store handle. */
-#define DRAIN_THREADS_MAX 64
+/* `drain --threads`, `worker --threads`: at most this many workers share the process's
+ * store handle. */
+#define WORK_THREADS_MAX 64
 
-/* One more worker of a drain with threads: its own Graph client and worker (lib/worker.h),
- * the store handle of the first (shared, lib/turns.h). */
-struct drain_thread {
+/* One worker of a command run with threads: its own Graph client and worker (lib/worker.h),
+ * the store handle of the first (shared in turns, lib/turns.h). Entry 0 is the command's own
+ * (struct work). */
+struct team_member {
+	struct ctl *ctl;
 	struct msgr_graph *g;
 	struct msgr_worker *w;
 	long long budget;
@@ -111,14 +124,9 @@ struct drain_thread {
 	int started;
 };
 
-static void *
-drain_thread(void *arg)
-{
-	struct drain_thread *d = arg;
-
-	d->rc = msgr_worker_run(d->w, d->budget, &d->n);
-	return NULL;
-}
+/* Set by a `worker --threads` thread whose store failed twice running: every thread stops,
+ * and the command reopens the store as one worker does. */
+static atomic_int team_failed;
 
 static void
 counts_add(struct msgr_worker_counts *to, const struct msgr_worker_counts *n)
@@ -131,62 +139,141 @@ counts_add(struct msgr_worker_counts *to, const struct msgr_worker_counts *n)
 	to->repeated += n->repeated;
 }
 
-/* Runs threads workers over wk's store, shared in turns (the first is wk's own worker);
- * sums their counts into *n. The first failure, or MSGR_OK. */
+/* Shares wk's store and opens threads - 1 more workers on it, each pacing with wk's. NULL
+ * (said on stderr) when that failed; free with team_close. */
+static struct team_member *
+team_open(struct ctl *ctl, struct work *wk, int threads)
+{
+	struct team_member *t;
+	char *errors = NULL;
+	msgr_result rc;
+	int i;
+
+	if ((rc = msgr_store_share(wk->st)) != MSGR_OK) {
+		fprintf(stderr, "msgrctl %s: store: %s\n", ctl->cmd->name, msgr_strerror(rc));
+		return NULL;
+	}
+	if ((t = calloc((size_t)threads, sizeof(*t))) == NULL) {
+		fprintf(stderr, "msgrctl %s: out of memory\n", ctl->cmd->name);
+		return NULL;
+	}
+	for (i = 0; i < threads; i++)
+		t[i].ctl = ctl;
+	t[0].g = wk->g;
+	t[0].w = wk->w;
+	for (i = 1; i < threads; i++) {
+		if (ctl_open_graph(ctl, &t[i].g))
+			break;
+		rc = msgr_worker_open(ctl->cfg, wk->st, t[i].g, NULL, NULL, &t[i].w, &errors);
+		if (rc == MSGR_OK)
+			rc = msgr_worker_pace_with(t[i].w, wk->w);
+		if (rc != MSGR_OK) {
+			fprintf(stderr, "msgrctl %s: worker: %s%s%s\n", ctl->cmd->name,
+			    msgr_strerror(rc), errors ? ": " : "", errors ? errors : "");
+			free(errors);
+			break;
+		}
+	}
+	if (i < threads) {
+		for (; i > 0; i--) {
+			msgr_worker_close(t[i].w);
+			msgr_graph_close(t[i].g);
+		}
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Closes what team_open opened (entry 0 is the command's own). */
+static void
+team_close(struct team_member *t, int threads)
+{
+	int i;
+
+	for (i = 1; t != NULL && i < threads; i++) {
+		msgr_worker_close(t[i].w);
+		msgr_graph_close(t[i].g);
+	}
+	free(t);
+}
+
+/* Runs fn in each member's thread and waits for them all; sums their counts into *n. The
+ * first failure (a thread's rc, or one that could not start), or MSGR_OK. */
+static msgr_result
+team_run(struct team_member *t, int threads, void *(*fn)(void *),
+    struct msgr_worker_counts *n)
+{
+	msgr_result rc = MSGR_OK;
+	int i, err;
+
+	memset(n, 0, sizeof(*n));
+	for (i = 0; i < threads; i++) {
+		memset(&t[i].n, 0, sizeof(t[i].n));
+		t[i].rc = MSGR_OK;
+		t[i].started = 0;
+		if ((err = pthread_create(&t[i].tid, NULL, fn, &t[i])) != 0) {
+			fprintf(stderr, "msgrctl %s: cannot start thread %d: %s\n",
+			    t[i].ctl->cmd->name, i, strerror(err));
+			rc = MSGR_ERR_NOMEM;
+			/* The ones running stop as after a store failure. */
+			atomic_store(&team_failed, 1);
+			break;
+		}
+		t[i].started = 1;
+	}
+	for (i = 0; i < threads; i++) {
+		if (!t[i].started)
+			continue;
+		pthread_join(t[i].tid, NULL);
+		counts_add(n, &t[i].n);
+		if (t[i].rc != MSGR_OK && rc == MSGR_OK)
+			rc = t[i].rc;
+	}
+	return rc;
+}
+
+/* ---- drain ---- */
+
+static void *
+drain_thread(void *arg)
+{
+	struct team_member *m = arg;
+
+	m->rc = msgr_worker_run(m->w, m->budget, &m->n);
+	return NULL;
+}
+
+/* Runs threads workers over wk's store (the first is wk's own worker); their counts summed
+ * into *n. The first failure, or MSGR_OK. */
 static msgr_result
 drain_threads(struct ctl *ctl, struct work *wk, int threads, long long budget,
     struct msgr_worker_counts *n)
 {
-	struct drain_thread *d;
-	char *errors = NULL;
+	struct team_member *t;
 	msgr_result rc;
-	int i, err;
+	int i;
 
 	memset(n, 0, sizeof(*n));
-	if ((rc = msgr_store_share(wk->st)) != MSGR_OK)
-		return rc;
-	if ((d = calloc((size_t)threads, sizeof(*d))) == NULL)
-		return MSGR_ERR_NOMEM;
-	d[0].g = wk->g;
-	d[0].w = wk->w;
-	for (i = 1; i < threads && rc == MSGR_OK; i++) {
-		if (ctl_open_graph(ctl, &d[i].g)) {
-			rc = MSGR_ERR_IO;
-			break;
-		}
-		rc = msgr_worker_open(ctl->cfg, wk->st, d[i].g, NULL, NULL, &d[i].w, &errors);
-		if (rc == MSGR_OK)
-			rc = msgr_worker_pace_with(d[i].w, wk->w);
-		else {
-			fprintf(stderr, "msgrctl drain: worker: %s%s%s\n", msgr_strerror(rc),
-			    errors ? ": " : "", errors ? errors : "");
-			free(errors);
-		}
-	}
-	for (i = 0; i < threads && rc == MSGR_OK; i++) {
-		d[i].budget = budget;
-		if ((err = pthread_create(&d[i].tid, NULL, drain_thread, &d[i])) != 0) {
-			fprintf(stderr, "msgrctl drain: cannot start thread %d: %s\n", i,
-			    strerror(err));
-			rc = MSGR_ERR_NOMEM;
-			break;
-		}
-		d[i].started = 1;
-	}
-	for (i = 0; i < threads; i++) {
-		if (d[i].started) {
-			pthread_join(d[i].tid, NULL);
-			counts_add(n, &d[i].n);
-			if (d[i].rc != MSGR_OK && rc == MSGR_OK)
-				rc = d[i].rc;
-		}
-		if (i > 0) {
-			msgr_worker_close(d[i].w);
-			msgr_graph_close(d[i].g);
-		}
-	}
-	free(d);
+	if ((t = team_open(ctl, wk, threads)) == NULL)
+		return MSGR_ERR_STORE;
+	for (i = 0; i < threads; i++)
+		t[i].budget = budget;
+	rc = team_run(t, threads, drain_thread, n);
+	team_close(t, threads);
 	return rc;
+}
+
+/* --threads N of drain and worker: 1 to WORK_THREADS_MAX. */
+static int
+parse_threads(const char *cmd, const char *s, long long *out)
+{
+	if (parse_int(s, 1, WORK_THREADS_MAX, out)) {
+		fprintf(stderr, "msgrctl %s: --threads is 1 to %d: %.40s\n", cmd, WORK_THREADS_MAX,
+		    s);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -198,7 +285,6 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 	struct msgr_worker_counts n;
 	struct work wk;
 	long long budget = 0, threads = 1;
-	char *end;
 	msgr_result rc;
 	int c, r;
 
@@ -207,14 +293,8 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 			if (parse_ms("drain", optarg, &budget))
 				return 1;
 		} else if (c == 't') {
-			errno = 0;
-			threads = strtoll(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || threads < 1 ||
-			    threads > DRAIN_THREADS_MAX) {
-				fprintf(stderr, "msgrctl drain: --threads is 1 to %d: %.40s\n",
-				    DRAIN_THREADS_MAX, optarg);
+			if (parse_threads("drain", optarg, &threads))
 				return 1;
-			}
 		} else if ((r = ctl_option(ctl, c)) >= 0)
 			return r;
 	}
@@ -243,19 +323,88 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 
 /* ---- worker ---- */
 
+static void
+idle_sleep(long long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/* One thread of `worker --threads`: bounded runs until a stop, sleeping worker.idle_ms when
+ * there was nothing to do; a store failing twice running stops every thread (team_failed),
+ * and the command reopens it. */
+static void *
+worker_thread(void *arg)
+{
+	struct team_member *m = arg;
+	struct msgr_worker_counts n;
+	int failures = 0;
+
+	while (!atomic_load(&ctl_stop) && !atomic_load(&team_failed)) {
+		m->rc = msgr_worker_run(m->w, 1000, &n);
+		counts_add(&m->n, &n);
+		if (m->rc == MSGR_OK) {
+			failures = 0;
+			if (n.jobs > 0)
+				continue;
+		} else if (++failures >= 2) {
+			atomic_store(&team_failed, 1);
+			break;
+		}
+		idle_sleep(m->ctl->cfg->worker.idle_ms);
+	}
+	return NULL;
+}
+
+/* `worker --threads N`: the threads until a stop; after a store failure, the store reopened
+ * and the threads started again. 0, or 1 when the store cannot be reopened. */
+static int
+worker_team(struct ctl *ctl, struct work *wk, int threads)
+{
+	struct msgr_worker_counts n;
+	struct team_member *t;
+	msgr_result rc;
+
+	while (!atomic_load(&ctl_stop)) {
+		if ((t = team_open(ctl, wk, threads)) == NULL)
+			return 1;
+		atomic_store(&team_failed, 0);
+		rc = team_run(t, threads, worker_thread, &n);
+		team_close(t, threads);
+		if (atomic_load(&ctl_stop))
+			break;
+		/* A store that fails twice running may have been replaced: reopen it. */
+		msgr_log(MSGR_LOG_WARN, "worker: store failing (%s), reopening", msgr_strerror(rc));
+		work_close(wk);
+		if (work_open(ctl, wk))
+			return 1;
+		idle_sleep(ctl->cfg->worker.idle_ms);
+	}
+	return 0;
+}
+
 static int
 cmd_worker(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = { CTL_COMMON_OPTS,
+		{ "threads", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 } };
 	struct msgr_worker_counts n;
 	struct sigaction sa;
 	struct work wk;
 	msgr_result rc = MSGR_OK;
-	int c, r, failures = 0;
+	long long threads = 1;
+	int c, r, failures = 0, status = 0;
 
-	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1)
-		if ((r = ctl_option(ctl, c)) >= 0)
+	while ((c = getopt_long(argc, argv, CTL_COMMON_SHORT "t:", opts, NULL)) != -1) {
+		if (c == 't') {
+			if (parse_threads("worker", optarg, &threads))
+				return 1;
+		} else if ((r = ctl_option(ctl, c)) >= 0)
 			return r;
+	}
 	if (ctl_too_many(ctl, argc, argv))
 		return 1;
 	/* No SA_RESTART: a stop interrupts the idle sleep at once. */
@@ -272,10 +421,9 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	}
 	msgr_log(MSGR_LOG_INFO, "worker started");
-	while (!ctl_stop) {
-		struct timespec ts;
-		long long idle = ctl->cfg->worker.idle_ms;
-
+	if (threads > 1)
+		status = worker_team(ctl, &wk, (int)threads);
+	while (threads == 1 && !atomic_load(&ctl_stop)) {
 		/* A bounded run, so a stop is seen between events even under steady load. */
 		rc = msgr_worker_run(wk.w, 1000, &n);
 		if (rc == MSGR_OK) {
@@ -288,18 +436,17 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 			    msgr_strerror(rc));
 			work_close(&wk);
 			if (work_open(ctl, &wk)) {
-				work_close(&wk);
-				return 1;
+				status = 1;
+				break;
 			}
 			failures = 0;
 		}
-		ts.tv_sec = (time_t)(idle / 1000);
-		ts.tv_nsec = (long)(idle % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
+		idle_sleep(ctl->cfg->worker.idle_ms);
 	}
-	msgr_log(MSGR_LOG_INFO, "worker stopping");
+	if (status == 0)
+		msgr_log(MSGR_LOG_INFO, "worker stopping");
 	work_close(&wk);
-	return 0;
+	return status;
 }
 
 /* ---- status ---- */
@@ -660,7 +807,7 @@ const struct ctl_command ctl_work_commands[] = {
 	  "(or after --budget milliseconds). For hosts without long-lived processes: run it from\n"
 	  "cron every minute.\n\n"
 	  "  --budget MS   stop starting new work after MS milliseconds (default: no limit)\n" },
-	{ "worker", cmd_worker, "", "run the work continuously (stops on SIGTERM)",
+	{ "worker", cmd_worker, "[--threads N]", "run the work continuously (stops on SIGTERM)",
 	  "Works due events continuously, sleeping worker.idle_ms when there is none. SIGTERM or\n"
 	  "SIGINT finishes the event in hand and exits 0.\n" },
 	{ "status", cmd_status, "", "queue, retries, pauses, quarantine, recent failures",

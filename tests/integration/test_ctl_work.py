@@ -22,15 +22,40 @@ def secrets_of(env):
     return [s for c in env.connectors for s in (c.call_token, c.secret, c.webhook_token)]
 
 
+def run_worker(t, env, args, label, while_running):
+    """Runs `msgrctl worker ARGS`, calls while_running(), then stops it with SIGTERM: it must
+    exit 0 within 5 s. Returns what it logged."""
+    logname = os.path.join(env.dir, "worker-%d.log" % len(args))
+    log = open(logname, "wb")
+    p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "worker"] + args, env=env.child_env,
+                         stdout=subprocess.DEVNULL, stderr=log, cwd=env.dir)
+    try:
+        while_running()
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+        t.eq(rc, 0, label + ": SIGTERM -> exit 0")
+        t.ok(time.time() - t0 < 5, label + " stops promptly on SIGTERM")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    text = open(logname, encoding="utf-8", errors="replace").read()
+    t.ok("worker stopping" in text, label + " logs its stop", text[-500:])
+    t.ok(not any(s in text for s in secrets_of(env)), label + ": no secret in its log")
+    t.ok("runtime error:" not in text and "AddressSanitizer" not in text,
+         label + ": no sanitizer report", text[-2000:])
+    return text
+
+
 def test_worker_command(t, env):
     c, psid = env.c1, harness.rand_digits(16)
     env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "hello")])))
     time.sleep(0.5)
     t.eq(env.fake.texts(psid), [], "budget_ms 0: the responder itself sends nothing")
-    log = open(os.path.join(env.dir, "worker.log"), "wb")
-    p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "worker"], env=env.child_env,
-                         stdout=subprocess.DEVNULL, stderr=log, cwd=env.dir)
-    try:
+
+    def running():
         ok = wait_for(lambda: len(env.fake.texts(psid)) >= 2, timeout=15)
         t.ok(ok, "msgrctl worker answers what the responders stored")
         # New work while it idles is picked up too.
@@ -38,21 +63,28 @@ def test_worker_command(t, env):
         env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, other, "one")])))
         t.ok(wait_for(lambda: env.fake.texts(other) == ["1"], timeout=10),
              "msgrctl worker picks up new events while it runs")
-        t0 = time.time()
-        p.send_signal(signal.SIGTERM)
-        rc = p.wait(10)
-        t.eq(rc, 0, "msgrctl worker: SIGTERM -> exit 0")
-        t.ok(time.time() - t0 < 5, "msgrctl worker stops promptly on SIGTERM")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        log.close()
-    text = open(os.path.join(env.dir, "worker.log"), encoding="utf-8", errors="replace").read()
-    t.ok("worker stopping" in text, "msgrctl worker logs its stop", text[-500:])
-    t.ok(not any(s in text for s in secrets_of(env)), "msgrctl worker: no secret in its log")
-    t.ok("runtime error:" not in text and "AddressSanitizer" not in text,
-         "msgrctl worker: no sanitizer report", text[-2000:])
+    run_worker(t, env, [], "msgrctl worker", running)
+
+
+def test_worker_threads(t, env):
+    """`worker --threads 3`: three workers in turns on one store handle, until SIGTERM."""
+    c = env.c1
+    users = [harness.rand_digits(16) for _ in range(6)]
+
+    def running():
+        for u in users:
+            env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "one")])))
+        for u in users:
+            env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "two")])))
+        ok = wait_for(lambda: all(len(env.fake.texts(u)) >= 2 for u in users), timeout=20)
+        t.ok(ok, "msgrctl worker --threads 3 answers what the responders stored")
+        time.sleep(1)           # anything sent twice would have arrived by now
+        t.eq([env.fake.texts(u) for u in users], [["1", "2"]] * len(users),
+             "msgrctl worker --threads 3: each answer once, in each conversation's order")
+    run_worker(t, env, ["--threads", "3"], "msgrctl worker --threads 3", running)
+    rc, out, err = env.msgrctl("worker", "--threads", "0")
+    t.ok(rc == 1 and "--threads is 1 to 64" in err, "msgrctl worker: --threads 0 is refused",
+         err)
 
 
 def test_drain(t, env):
@@ -200,7 +232,7 @@ def main():
     t = Tap()
     env = WorkerEnv(nproc=2, budget_ms=0)
     try:
-        for fn in (test_worker_command, test_drain, test_drain_threads, test_poison_event, test_replay, test_send):
+        for fn in (test_worker_command, test_worker_threads, test_drain, test_drain_threads, test_poison_event, test_replay, test_send):
             try:
                 fn(t, env)
             except Exception as e:
