@@ -21,7 +21,10 @@ really waited for it); the event stays queued with attempts = 1 and a retry dela
 the second try (a rate limit whose usage header says 2 minutes to regain access: 2 minutes,
 nothing sent meanwhile); then it is answered, with exactly one successful Send API call per
 message and no call beyond the failed ones and that one (nothing sent twice), and the bot
-asked exactly once more than it failed. TAP lines out; about 20 s."""
+asked exactly once more than it failed. Then four of those faults at once, for four users,
+beside four users without one, through `msgrctl drain --threads 4`: each failed event queued
+again with attempts = 1, the others answered once, and all of them in the end exactly once.
+TAP lines out; about 20 s."""
 import hashlib
 import hmac
 import http.server
@@ -286,6 +289,39 @@ class Run:
         self.t.eq(len(messages_to(fake.calls("/messages"), psid)), 1,
                   "%s: a drain meanwhile sends nothing more" % label)
 
+    def threads(self):
+        """Several faults met at once by `msgrctl drain --threads 4` (docs/worker.md
+        "Threads"): each failed call is put back for its retry as the single worker does, and
+        the conversations beside them are answered once."""
+        label = "drain --threads 4"
+        c, fake = self.env.c1, self.env.fake
+        faulty = []
+        for mode in ("drop", "500", "unknown", "rate"):
+            psid = rand_digits(16)
+            self.post(c, psid, "one", "%s, %s" % (label, mode))
+            fake.fail(mode, count=1, path="/messages", to=psid, has="message")
+            faulty.append((mode, psid))
+        healthy = [rand_digits(16) for _ in range(4)]
+        for psid in healthy:
+            self.post(c, psid, "one", label + ", no fault")
+        t0 = time.time()
+        rc, out, err = self.env.msgrctl("drain", "--threads", "4", timeout=60)
+        dt = time.time() - t0
+        self.t.ok(rc == 0 and dt <= SLACK_S, "%s: exits 0 at once (%.1f s)" % (label, dt),
+                  (rc, dt, err[-500:]))
+        for mode, psid in faulty:
+            job = self.job(psid)
+            self.t.ok(job is not None and job["state"] == 0 and job["attempts"] == 1,
+                      "%s, %s: the event stays queued, attempts = 1" % (label, mode),
+                      job and dict(job))
+            self.cases.append(("%s, %s" % (label, mode), psid, 1, None))
+        calls = fake.calls("/messages")
+        for psid in healthy:
+            sent = [x for x in messages_to(calls, psid) if x.get("status") == 200]
+            self.t.eq(len(sent), 1, "%s: a conversation without a fault is answered once" %
+                      label)
+            self.cases.append((label + ", no fault", psid, 0, None))
+
     def bot(self, mode, what):
         label = "bot %s (%s)" % (mode, what)
         psid = rand_digits(16)
@@ -414,6 +450,10 @@ def main():
                 run.graph(mode, extra, failures, what)
             except Exception as e:   # noqa: BLE001 - a crash is a failure, the run goes on
                 t.crash("graph " + mode, e)
+        try:
+            run.threads()
+        except Exception as e:   # noqa: BLE001
+            t.crash("drain --threads", e)
         try:
             run.usage_hint()
         except Exception as e:   # noqa: BLE001
