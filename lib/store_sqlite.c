@@ -190,6 +190,7 @@ enum sid {
 	S_EV_INSERT, S_Q_INSERT,
 	S_CONVQ_ADD, S_CONVQ_REFRESH, S_CONVQ_DROP, S_EV_CONV,
 	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_CLAIM_STALE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
+	S_RENEW_CONVQ,
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
 	S_CONV_GET, S_CONV_SET, S_CONV_RAISE, S_CONV_ELSEWHERE,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
@@ -278,6 +279,12 @@ static const char *const sql[S_COUNT] = {
 	[S_RENEW] =
 	    "UPDATE events SET lease_until = ?3, lease_lock = ?4 WHERE id = ?1 AND lease_owner = ?2"
 	    " AND state = 0",
+	/* A renewal moves only the lease of the conversation's head, which the claim leased:
+	 * its queue row takes the new lease as it is (no recompute of the head). */
+	[S_RENEW_CONVQ] =
+	    "UPDATE convq SET lease_until = ?2, lease_lock = ?3"
+	    " WHERE page_id = (SELECT page_id FROM events WHERE id = ?1)"
+	    " AND user_id = (SELECT user_id FROM events WHERE id = ?1)",
 	[S_EV_EXISTS] = "SELECT 1 FROM events WHERE id = ?1",
 	[S_OB_EXISTS] = "SELECT 1 FROM outbox WHERE event_id = ?1 LIMIT 1",
 	[S_OB_INSERT] = "INSERT INTO outbox (event_id, seq, request) VALUES (?1, ?2, ?3)",
@@ -1601,12 +1608,26 @@ sq_renew(void *impl, int64_t job_id, const char *owner, long long until)
 	sqlite3_stmt *s;
 	int rc;
 
+	msgr_result r;
+
 	OP_START(st);
 	s = use(st, S_RENEW);
 	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_text(s, 2, owner)) ||
 	    (rc = bind_int(s, 3, until)) || (rc = bind_int(s, 4, st->holder.off)))
 		return fail(st, rc, "renew");
-	return job_change(st, s, job_id, "renew");
+	if ((r = tx_begin(st)) != MSGR_OK)
+		return r;
+	if ((r = job_update(st, s, "renew")) != MSGR_OK)
+		goto out;
+	s = use(st, S_RENEW_CONVQ);
+	if ((rc = bind_int(s, 1, job_id)) || (rc = bind_int(s, 2, until)) ||
+	    (rc = bind_int(s, 3, st->holder.off))) {
+		r = fail(st, rc, "renew");
+		goto out;
+	}
+	r = run(st, s, "renew");
+out:
+	return tx_end(st, r);
 }
 
 /* ---- outbox ---- */
