@@ -57,6 +57,11 @@ msgr_pause_check(struct msgr_store *st, const struct msgr_connector *c, const ch
 {
 	msgr_result rc;
 
+	/* Nothing paused, the common case: one look instead of two. */
+	if ((rc = msgr_store_pause_any(st, c->id, page_id)) == MSGR_ERR_NOTFOUND)
+		return MSGR_OK;
+	if (rc != MSGR_OK)
+		return rc;
 	if ((rc = check_one(st, c, MSGR_PAUSE_CONNECTOR, c->id, now, MSGR_ERR_PAUSE_CONNECTOR)) !=
 	    MSGR_OK)
 		return rc;

@@ -282,8 +282,10 @@ msgr_plan_save(struct msgr_plan *p, struct msgr_store *st, int64_t job_id)
 	}
 	rc = msgr_store_outbox_put(st, job_id, (const char *const *)texts, n, ids);
 	if (rc == MSGR_OK) {
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			p->items[i].outbox_id = ids[i];
+			p->items[i].untried = 1;
+		}
 	} else if (rc == MSGR_ERR_DUPLICATE) {
 		/* Planned by another process first: its plan is the one that may be half sent. */
 		msgr_plan_clear(p);

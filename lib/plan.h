@@ -39,6 +39,9 @@ struct msgr_plan_item {
 	int seq;                   /* its place in the plan */
 	int64_t outbox_id;         /* its outbox row, once saved */
 	int done;                  /* Facebook confirmed it (the row is marked) */
+	int untried;               /* its row was written by this run (msgr_plan_save) and no
+	                              call made for it since: nobody can have marked it in flight
+	                              (the run holds the job's lease), so that needs no look */
 };
 
 struct msgr_plan {

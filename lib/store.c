@@ -463,6 +463,16 @@ msgr_store_pause_get(struct msgr_store *st, enum msgr_pause_scope scope, const c
 }
 
 msgr_result
+msgr_store_pause_any(struct msgr_store *st, const char *connector_id, const char *page_id)
+{
+	if (start(st) == NULL || connector_id == NULL || page_id == NULL)
+		return MSGR_ERR_INVALID;
+	if (st->ops->pause_any == NULL)
+		return MSGR_OK;
+	return st->ops->pause_any(st->impl, connector_id, page_id);
+}
+
+msgr_result
 msgr_store_pause_probe(struct msgr_store *st, enum msgr_pause_scope scope, const char *id,
     long long probe_at)
 {

@@ -310,6 +310,11 @@ msgr_result msgr_store_pause_set(struct msgr_store *st, const struct msgr_pause 
 /* MSGR_OK when paused (*out filled when out is not NULL), MSGR_ERR_NOTFOUND when not. */
 msgr_result msgr_store_pause_get(struct msgr_store *st, enum msgr_pause_scope scope,
     const char *id, struct msgr_pause *out);
+/* MSGR_ERR_NOTFOUND when neither the connector nor the page is paused: the look before every
+ * Graph call, in one question (msgr_store_pause_get then tells which one, and how). MSGR_OK
+ * when one of them may be (also from a backend that cannot tell in one look). */
+msgr_result msgr_store_pause_any(struct msgr_store *st, const char *connector_id,
+    const char *page_id);
 /* Moves the next probe of a pause still on (never starts one again: a pause another process
  * just ended stays ended). MSGR_OK also when not paused. */
 msgr_result msgr_store_pause_probe(struct msgr_store *st, enum msgr_pause_scope scope,
@@ -498,6 +503,8 @@ struct msgr_store_ops {
 	    struct msgr_pause *out);
 	msgr_result (*pause_probe)(void *impl, enum msgr_pause_scope scope, const char *id,
 	    long long probe_at);
+	msgr_result (*pause_any)(void *impl, const char *connector_id, const char *page_id);
+	                                                        /* NULL: MSGR_OK, look closer */
 	msgr_result (*pause_clear)(void *impl, enum msgr_pause_scope scope, const char *id);
 	msgr_result (*pause_list)(void *impl, size_t max, struct msgr_pause **rows, size_t *n);
 	msgr_result (*quarantine_list)(void *impl, size_t max,

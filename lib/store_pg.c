@@ -162,7 +162,7 @@ enum pid {
 	P_OB_PUT, P_OB_GET, P_OB_DONE,
 	P_CONV_GET, P_CONV_SET, P_CONV_RAISE, P_CONV_ELSEWHERE,
 	P_CACHE_GET, P_CACHE_PUT, P_CACHE_DEL,
-	P_PAUSE_SET, P_PAUSE_CLEAR, P_PAUSE_GET, P_PAUSE_PROBE, P_PAUSE_LIST,
+	P_PAUSE_SET, P_PAUSE_CLEAR, P_PAUSE_GET, P_PAUSE_ANY, P_PAUSE_PROBE, P_PAUSE_LIST,
 	P_Q_LIST, P_Q_DELETE, P_STATS, P_FAILURES, P_PURGE,
 	P_OB_ATTEMPT, P_OB_FLIGHT, P_OB_SETTLE,
 	P_ECHO_PUT, P_ECHO_FIND, P_ECHO_PAGE, P_ECHO_PENDING, P_ECHO_PURGE,
@@ -302,6 +302,9 @@ static const char *const sql[P_COUNT] = {
 	[P_PAUSE_GET] =
 	    "SELECT scope, id, reason, since, token_fp, probe_at FROM pause"
 	    " WHERE scope = $1 AND id = $2",
+	[P_PAUSE_ANY] =
+	    "SELECT 1 FROM pause WHERE (scope = 'connector' AND id = $1)"
+	    " OR (scope = 'page' AND id = $2) LIMIT 1",
 	[P_PAUSE_PROBE] = "UPDATE pause SET probe_at = $3 WHERE scope = $1 AND id = $2",
 	[P_PAUSE_LIST] =
 	    "SELECT scope, id, reason, since, token_fp, probe_at FROM pause"
@@ -1780,6 +1783,25 @@ pg_pause_get(void *impl, enum msgr_pause_scope scope, const char *id, struct msg
 }
 
 static msgr_result
+pg_pause_any(void *impl, const char *connector_id, const char *page_id)
+{
+	struct pq *st = impl;
+	const char *vals[2];
+	PGresult *res = NULL;
+	msgr_result r;
+
+	if ((r = ready(st)) != MSGR_OK)
+		return r;
+	vals[0] = connector_id;
+	vals[1] = page_id;
+	if ((r = run_p(st, P_PAUSE_ANY, 2, vals, NULL, NULL, &res, "pause")) != MSGR_OK)
+		return r;
+	r = PQntuples(res) == 0 ? MSGR_ERR_NOTFOUND : MSGR_OK;
+	PQclear(res);
+	return r;
+}
+
+static msgr_result
 pg_pause_probe(void *impl, enum msgr_pause_scope scope, const char *id, long long probe_at)
 {
 	struct pq *st = impl;
@@ -2211,6 +2233,7 @@ const struct msgr_store_ops msgr_store_pg_ops = {
 	.pause_set = pg_pause_set,
 	.pause_get = pg_pause_get,
 	.pause_probe = pg_pause_probe,
+	.pause_any = pg_pause_any,
 	.pause_clear = pg_pause_clear,
 	.pause_list = pg_pause_list,
 	.quarantine_list = pg_quarantine_list,

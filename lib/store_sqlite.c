@@ -194,7 +194,7 @@ enum sid {
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
 	S_CONV_GET, S_CONV_SET, S_CONV_RAISE, S_CONV_ELSEWHERE,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
-	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_PROBE, S_PAUSE_LIST,
+	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_ANY, S_PAUSE_PROBE, S_PAUSE_LIST,
 	S_Q_LIST, S_Q_DELETE,
 	S_STATS_EVENTS, S_STATS_OTHER, S_FAILURES,
 	S_PURGE_EVENTS, S_PURGE_CACHE,
@@ -330,6 +330,11 @@ static const char *const sql[S_COUNT] = {
 	[S_PAUSE_GET] =
 	    "SELECT scope, id, reason, since, token_fp, probe_at FROM pause"
 	    " WHERE scope = ?1 AND id = ?2",
+	/* Two lookups of the key, not an OR of them (which dedups through a temporary b-tree):
+	 * one row, 1 when either scope is paused. */
+	[S_PAUSE_ANY] =
+	    "SELECT EXISTS (SELECT 1 FROM pause WHERE scope = 'connector' AND id = ?1)"
+	    " OR EXISTS (SELECT 1 FROM pause WHERE scope = 'page' AND id = ?2)",
 	/* Only a pause still on: one ended meanwhile by another process is not started again. */
 	[S_PAUSE_PROBE] = "UPDATE pause SET probe_at = ?3 WHERE scope = ?1 AND id = ?2",
 	[S_PAUSE_LIST] =
@@ -1981,6 +1986,27 @@ sq_pause_get(void *impl, enum msgr_pause_scope scope, const char *id, struct msg
 }
 
 static msgr_result
+sq_pause_any(void *impl, const char *connector_id, const char *page_id)
+{
+	struct sq *st = impl;
+	sqlite3_stmt *s;
+	msgr_result r;
+	int rc;
+
+	OP_START(st);
+	s = use(st, S_PAUSE_ANY);
+	if ((rc = bind_text(s, 1, connector_id)) || (rc = bind_text(s, 2, page_id)))
+		return fail(st, rc, "pause");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		r = sqlite3_column_int(s, 0) ? MSGR_OK : MSGR_ERR_NOTFOUND;
+	else
+		r = fail(st, rc, "pause");
+	sqlite3_reset(s);
+	return r;
+}
+
+static msgr_result
 sq_pause_probe(void *impl, enum msgr_pause_scope scope, const char *id, long long probe_at)
 {
 	struct sq *st = impl;
@@ -2472,6 +2498,7 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.pause_set = sq_pause_set,
 	.pause_get = sq_pause_get,
 	.pause_probe = sq_pause_probe,
+	.pause_any = sq_pause_any,
 	.pause_clear = sq_pause_clear,
 	.pause_list = sq_pause_list,
 	.quarantine_list = sq_quarantine_list,

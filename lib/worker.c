@@ -444,6 +444,7 @@ job_call(struct job_run *j, struct msgr_plan_item *it)
 
 	msgr_graph_result_init(&res);
 	j->why[0] = '\0';
+	it->untried = 0;    /* whatever becomes of this call, its row's state is to be read */
 	rc = msgr_send_item(&s, &j->ev, it, &res, j->why, sizeof(j->why));
 	msgr_log(rc == MSGR_OK ? MSGR_LOG_INFO : MSGR_LOG_WARN,
 	    "send job=%lld connector=%s call=%s item=%d status=%s code=%ld/%ld mid=%s ms=%lld",
@@ -523,7 +524,7 @@ check_in_flight(struct job_run *j, struct msgr_plan_item *it, int *waited)
 	msgr_result rc;
 
 	*waited = 0;
-	if (!marked_message(it))
+	if (!marked_message(it) || it->untried)
 		return MSGR_OK;
 	if ((rc = msgr_store_outbox_flight(w->st, it->outbox_id, &f)) != MSGR_OK)
 		return rc == MSGR_ERR_NOTFOUND ? MSGR_OK : rc;

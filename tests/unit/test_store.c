@@ -1232,6 +1232,8 @@ test_pause(void **state)
 
 	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got),
 	    MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_any(f->st, "c1", "p1"), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_any(f->st, NULL, "p1"), MSGR_ERR_INVALID);
 	p = a_pause(MSGR_PAUSE_CONNECTOR, "c1", "(#190) token expired", t, "00112233aabbccdd",
 	    t + 600000);
 	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
@@ -1243,6 +1245,11 @@ test_pause(void **state)
 	assert_int_equal(got.probe_at, t + 600000);
 	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", NULL), MSGR_OK);
 	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_PAGE, "c1", NULL), MSGR_ERR_NOTFOUND);
+	/* One look at both scopes: either paused is enough, the scope matters. */
+	assert_int_equal(msgr_store_pause_any(f->st, "c1", "p9"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_any(f->st, "c9", "p1"), MSGR_OK);
+	assert_int_equal(msgr_store_pause_any(f->st, "p1", "c1"), MSGR_ERR_NOTFOUND);
+	assert_int_equal(msgr_store_pause_any(f->st, "c9", "p9"), MSGR_ERR_NOTFOUND);
 	/* Paused again: the reason changes, `since` stays the first. */
 	p = a_pause(MSGR_PAUSE_CONNECTOR, "c1", "(#190) again", t + 50, "ffeeddccbbaa9988", t + 50);
 	assert_int_equal(msgr_store_pause_set(f->st, &p), MSGR_OK);
