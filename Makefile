@@ -186,11 +186,12 @@ valgrind: all
 # Threads: the tests of the threaded responder (responder.threads > 1: group commit, the
 # worker after the answer in request threads), of the host committer (its threads, in the
 # unit test: test_host_commit.py asserts that requests of several processes overlap, which
-# ThreadSanitizer's slowdown took away in one run of three) and of the simulator (16 request
-# threads on the same lib/fcgi_pool.c), built with ThreadSanitizer into build/tsan; any
-# report of any process fails (tests/proclogs.py).
+# ThreadSanitizer's slowdown took away in one run of three), of the simulator (16 request
+# threads on the same lib/fcgi_pool.c) and of msgrctl's workers in turns (drain --threads,
+# worker --threads: test_turns and test_ctl_work.py), built with ThreadSanitizer into
+# build/tsan; any report of any process fails (tests/proclogs.py).
 TSAN_UNIT  = test_commit test_hostcommit test_turns
-TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py
+TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py test_ctl_work.py
 tsan:
 	$(MAKE) --no-print-directory TSAN=1 tsan-run
 tsan-run: all $(TSAN_UNIT:%=$(O)/tests/unit/%)

@@ -740,11 +740,17 @@ out:
 		if (rc == MSGR_OK && msgr_store_checkpoint(w->st, NULL) != MSGR_OK)
 			rc = MSGR_ERR_STORE;
 	}
-	if ((rs = msgr_store_leave(w->st)) != MSGR_OK && rc == MSGR_OK)
-		rc = rs;
+	/* The handle's words are read while this thread still has its turn: after it, another
+	 * worker's call may be writing them. */
 	if (rc != MSGR_OK)
 		msgr_log(MSGR_LOG_WARN, "worker stopped: %s (%s)", msgr_strerror(rc),
 		    msgr_store_errmsg(w->st));
+	if ((rs = msgr_store_leave(w->st)) != MSGR_OK) {
+		msgr_log(MSGR_LOG_WARN, "worker stopped: its last commit failed: %s",
+		    msgr_strerror(rs));
+		if (rc == MSGR_OK)
+			rc = rs;
+	}
 	return rc;
 }
 
