@@ -6,10 +6,14 @@
 #ifndef MSGR_PACING_H
 #define MSGR_PACING_H
 
+#include <stdatomic.h>
+
 struct msgr_pacer {
 	int rate;                 /* calls a second; the bucket holds at most this many */
 	double tokens;
 	long long refill_at;      /* monotonic ms of the last refill; 0 before the first call */
+	atomic_flag busy;         /* taken for a token's few instructions: threads that share
+	                             the pacer without sharing a store handle's turn */
 };
 
 #define MSGR_PACING_DEFAULT_RATE 50

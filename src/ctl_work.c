@@ -110,12 +110,16 @@ parse_ms(const char *cmd, const char *s, long long *out)
  * store handle. */
 #define WORK_THREADS_MAX 64
 
-/* One worker of a command run with threads: its own Graph client and worker (lib/worker.h),
- * the store handle of the first (shared in turns, lib/turns.h). Entry 0 is the command's own
- * (struct work). */
+/* One worker of a command run with threads: its own Graph client and worker (lib/worker.h).
+ * On SQLite the store handle of the first, shared in turns (lib/turns.h): one write lock
+ * for the whole store, so the threads gain by sharing its commits. On PostgreSQL a handle of
+ * its own (st): the server locks rows, not the store, and each call commits by itself, so
+ * the threads run side by side, as processes would. Entry 0 is the command's own (struct
+ * work). */
 struct team_member {
 	struct ctl *ctl;
 	struct msgr_graph *g;
+	struct msgr_store *st;         /* PostgreSQL: this thread's own; NULL on SQLite */
 	struct msgr_worker *w;
 	long long budget;
 	struct msgr_worker_counts n;
@@ -144,12 +148,13 @@ counts_add(struct msgr_worker_counts *to, const struct msgr_worker_counts *n)
 static struct team_member *
 team_open(struct ctl *ctl, struct work *wk, int threads)
 {
+	int own = ctl->cfg->state.backend == MSGR_BACKEND_POSTGRESQL;
 	struct team_member *t;
 	char *errors = NULL;
 	msgr_result rc;
 	int i;
 
-	if ((rc = msgr_store_share(wk->st)) != MSGR_OK) {
+	if (!own && (rc = msgr_store_share(wk->st)) != MSGR_OK) {
 		fprintf(stderr, "msgrctl %s: store: %s\n", ctl->cmd->name, msgr_strerror(rc));
 		return NULL;
 	}
@@ -162,9 +167,10 @@ team_open(struct ctl *ctl, struct work *wk, int threads)
 	t[0].g = wk->g;
 	t[0].w = wk->w;
 	for (i = 1; i < threads; i++) {
-		if (ctl_open_graph(ctl, &t[i].g))
+		if ((own && ctl_open_store(ctl, &t[i].st)) || ctl_open_graph(ctl, &t[i].g))
 			break;
-		rc = msgr_worker_open(ctl->cfg, wk->st, t[i].g, NULL, NULL, &t[i].w, &errors);
+		rc = msgr_worker_open(ctl->cfg, own ? t[i].st : wk->st, t[i].g, NULL, NULL,
+		    &t[i].w, &errors);
 		if (rc == MSGR_OK)
 			rc = msgr_worker_pace_with(t[i].w, wk->w);
 		if (rc != MSGR_OK) {
@@ -178,6 +184,7 @@ team_open(struct ctl *ctl, struct work *wk, int threads)
 		for (; i > 0; i--) {
 			msgr_worker_close(t[i].w);
 			msgr_graph_close(t[i].g);
+			msgr_store_close(t[i].st);
 		}
 		free(t);
 		return NULL;
@@ -194,6 +201,7 @@ team_close(struct team_member *t, int threads)
 	for (i = 1; t != NULL && i < threads; i++) {
 		msgr_worker_close(t[i].w);
 		msgr_graph_close(t[i].g);
+		msgr_store_close(t[i].st);
 	}
 	free(t);
 }

@@ -228,11 +228,11 @@ def test_send(t, env):
     t.ok(not any(s in out + err for s in secrets_of(env)), "msgrctl send: no secret printed")
 
 
-def main():
+def run(tests):
     t = Tap()
     env = WorkerEnv(nproc=2, budget_ms=0)
     try:
-        for fn in (test_worker_command, test_worker_threads, test_drain, test_drain_threads, test_poison_event, test_replay, test_send):
+        for fn in tests:
             try:
                 fn(t, env)
             except Exception as e:
@@ -247,6 +247,11 @@ def main():
     finally:
         env.cleanup()
     return t.done()
+
+
+def main():
+    return run((test_worker_command, test_worker_threads, test_drain, test_drain_threads,
+                test_poison_event, test_replay, test_send))
 
 
 if __name__ == "__main__":
