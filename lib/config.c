@@ -1190,12 +1190,6 @@ parse_connector(struct loader *ld, config_setting_t *g, int idx, struct msgr_con
 	get_secret(&sc, "call_token", 1, &c->call_token);
 	get_secret(&sc, "webhook_token", 1, &c->webhook_token);
 	get_secret(&sc, "secret", 1, &c->secret);
-	/* Every Graph call of the page carries it: made once here, not per call. A failure
-	 * leaves it empty and the client makes it per call. */
-	if (c->call_token != NULL && c->secret != NULL &&
-	    msgr_signature_hmac_hex(c->secret, c->call_token, strlen(c->call_token),
-	    c->call_proof) != MSGR_OK)
-		c->call_proof[0] = '\0';
 	parse_bot(&sc, c);
 	get_digits(&sc, "persona_id", 0, &c->persona_id);
 	get_string_list(&sc, "profile_fields", MSGR_MAX_PROFILE_FIELDS, &c->profile_fields,
@@ -1362,7 +1356,6 @@ free_connector(struct msgr_connector *c)
 	wipe_free(c->call_token);
 	wipe_free(c->webhook_token);
 	wipe_free(c->secret);
-	OPENSSL_cleanse(c->call_proof, sizeof(c->call_proof));
 	free(c->bot.file);
 	free(c->bot.url);
 	wipe_free(c->bot.secret);

@@ -28,8 +28,6 @@
  * its call within about a second, later when the echo's own delivery had to be retried (our
  * responders restarting after the very kill that left the call unknown). */
 #define MSGR_ECHO_WAIT_DEFAULT_MS 10000
-/* Hex digits of a connector's call_proof (a SHA-256 MAC: MSGR_SIGNATURE_HEX_LEN). */
-#define MSGR_CALL_PROOF_LEN 64
 
 enum msgr_bot_type { MSGR_BOT_STORIES = 0, MSGR_BOT_API };
 enum msgr_journal { MSGR_JOURNAL_WAL = 0, MSGR_JOURNAL_DELETE };
@@ -72,9 +70,6 @@ struct msgr_connector {
 	char *call_token;      /* page access token: secret */
 	char *webhook_token;   /* verify token: secret */
 	char *secret;          /* app secret: secret */
-	char call_proof[MSGR_CALL_PROOF_LEN + 1];  /* hex HMAC-SHA256(secret, call_token), the
-	                          appsecret_proof of every Graph call, made once at load; "" until
-	                          then (lib/graph.c makes it per call) */
 	struct msgr_bot_config bot;
 	char *persona_id;      /* optional digits, NULL when unset */
 	char **profile_fields; size_t n_profile_fields;   /* beyond first/last name, profile_pic */

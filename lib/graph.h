@@ -41,9 +41,6 @@ struct msgr_graph_options {
 struct msgr_graph_auth {
 	const char *token;
 	const char *app_secret;
-	/* hex HMAC-SHA256(app_secret, token) when the caller has it (a connector's call_proof,
-	 * made once at config load); NULL or "": made for each call. */
-	const char *proof;
 };
 
 /* A query parameter (URL-escaped by the client). Never "access_token" or "appsecret_proof":

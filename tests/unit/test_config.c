@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "signature.h"
 #include "log.h"
 
 #include "lsan_libconfig.h"
@@ -180,14 +179,6 @@ test_full(void **state)
 	assert_string_equal(c->call_token, "call-token-from-env");
 	assert_string_equal(c->webhook_token, "verify-token-1");
 	assert_string_equal(c->secret, "app-secret-from-file");    /* trailing newline dropped */
-	{
-		/* The appsecret_proof of its calls, made once here. */
-		char proof[MSGR_SIGNATURE_HEX_LEN + 1];
-
-		assert_int_equal(msgr_signature_hmac_hex(c->secret, c->call_token,
-		    strlen(c->call_token), proof), MSGR_OK);
-		assert_string_equal(c->call_proof, proof);
-	}
 	assert_int_equal(c->bot.type, MSGR_BOT_STORIES);
 	snprintf(expect, sizeof(expect), "%s/stories.conf", dir);
 	assert_string_equal(c->bot.file, expect);
