@@ -36,8 +36,6 @@ msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
 {
 	msgr_result rc;
 
-	if (c->st == NULL)
-		return call_out(c, call, res);
 	/* Nothing goes to Facebook that a rollback could still take back, and the store is
 	 * left to the other threads during the call (msgr_store_pause). */
 	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
@@ -54,10 +52,6 @@ msgr_call_pace(const struct msgr_caller *c, struct msgr_pacer *p)
 
 	if (wait <= 0)
 		return MSGR_OK;
-	if (c->st == NULL) {
-		msgr_pacer_sleep(wait);
-		return MSGR_OK;
-	}
 	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
 		msgr_pacer_sleep(wait);
 	msgr_store_resume(c->st);

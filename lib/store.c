@@ -703,7 +703,7 @@ msgr_result
 msgr_store_pause(struct msgr_store *st)
 {
 	if (start(st) == NULL)
-		return MSGR_ERR_INVALID;
+		return MSGR_OK;   /* no store (a worker only sending): nothing held to commit */
 	if (st->turns == NULL)
 		return commit_held(st);
 	return msgr_turns_pause(st->turns, commit_held, st);

@@ -103,7 +103,8 @@ msgr_result msgr_store_leave(struct msgr_store *st);
 /* Before anything that waits (a network call, a sleep): what the handle holds is committed
  * (msgr_store_flush) and, on a shared handle, the turn given up, once the commit that covers
  * this thread's writes is made (by this thread or one that ran meanwhile). Call
- * msgr_store_resume after the wait, also when this failed. MSGR_OK, or that commit's failure. */
+ * msgr_store_resume after the wait, also when this failed. st may be NULL (nothing to do).
+ * MSGR_OK, or that commit's failure. */
 msgr_result msgr_store_pause(struct msgr_store *st);
 /* After the wait msgr_store_pause came before: takes the turn back (a shared handle). */
 void msgr_store_resume(struct msgr_store *st);
