@@ -30,15 +30,35 @@ call_out(const struct msgr_caller *c, const struct msgr_call *call,
 	return MSGR_ERR_INVALID;
 }
 
+/* 1 when call must not leave before what preceded it is durable: a message (its in-flight
+ * mark) and a thread action, which must not go twice. A sender action, a profile read or an
+ * upload may go again after a rollback without harm. */
+static int
+goes_once(const struct msgr_call *call)
+{
+	switch (call->kind) {
+	case MSGR_CALL_SEND:
+		return json_object_get(call->body, "sender_action") == NULL;
+	case MSGR_CALL_PASS_THREAD:
+	case MSGR_CALL_TAKE_THREAD:
+		return 1;
+	case MSGR_CALL_UPLOAD:
+	case MSGR_CALL_PROFILE:
+		return 0;
+	}
+	return 1;
+}
+
 msgr_result
 msgr_call_make(const struct msgr_caller *c, const struct msgr_call *call,
     struct msgr_graph_result *res)
 {
 	msgr_result rc;
 
-	/* Nothing goes to Facebook that a rollback could still take back, and the store is
-	 * left to the other threads during the call (msgr_store_pause). */
-	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
+	/* Nothing that must go once goes to Facebook while a rollback could still take back
+	 * what preceded it, and the store is left to the other threads during the call. */
+	rc = goes_once(call) ? msgr_store_pause(c->st) : msgr_store_step_aside(c->st);
+	if (rc == MSGR_OK)
 		rc = call_out(c, call, res);
 	msgr_store_resume(c->st);
 	return rc;
@@ -52,7 +72,7 @@ msgr_call_pace(const struct msgr_caller *c, struct msgr_pacer *p)
 
 	if (wait <= 0)
 		return MSGR_OK;
-	if ((rc = msgr_store_pause(c->st)) == MSGR_OK)
+	if ((rc = msgr_store_step_aside(c->st)) == MSGR_OK)
 		msgr_pacer_sleep(wait);
 	msgr_store_resume(c->st);
 	return rc;

@@ -233,8 +233,8 @@ msgr_echo_await(struct msgr_store *st, const struct msgr_connector *c, const cha
 		if (msgr_clock_mono_ms() >= end)
 			return MSGR_ERR_NOTFOUND;
 		/* The echo comes through the intake, which needs the write lock a held handle
-		 * keeps (msgr_store_hold). */
-		if ((rc = msgr_store_pause(st)) == MSGR_OK)
+		 * keeps (msgr_store_hold); nothing leaves meanwhile. */
+		if ((rc = msgr_store_step_aside(st)) == MSGR_OK)
 			nanosleep(&step, NULL);
 		msgr_store_resume(st);
 		if (rc != MSGR_OK)

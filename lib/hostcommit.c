@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpointer.h"
 #include "hostcommit.h"
 #include "log.h"
 
@@ -62,8 +63,8 @@ struct msgr_hostcommit {
 	int serving;                /* the thread runs */
 	int lock_fd, listen_fd, wake[2];
 	atomic_int stop;            /* read by the committer's threads, set by close */
-	pthread_t thread, ckpt_thread;
-	int ckpt_running;
+	pthread_t thread;
+	struct msgr_checkpointer *ckpt;   /* NULL: none (not WAL, or it could not start) */
 	struct msgr_commit *commit; /* the committer's own queue and store handle */
 	/* its inbox (INGEST_* below) */
 	int inbox_more;             /* events may wait in the inbox */
@@ -89,10 +90,6 @@ struct msgr_hostcommit {
 #define INBOX_HIGH        100000
 #define INGEST_BACKOFF_MS 100
 #define INGEST_STOP_MS    2000
-
-/* How often the checkpointer copies the WAL into the database: often enough that the WAL
- * stays a few MB under full load, seldom enough to cost nothing when idle. */
-#define CHECKPOINT_EVERY_MS 100
 
 static long long
 now_ms(void)
@@ -810,37 +807,6 @@ out:
 	return NULL;
 }
 
-/* The committer's checkpoints, on a handle of their own: a PASSIVE checkpoint takes no lock
- * a commit waits for, so the fsync of the database file is off the request path. */
-static void *
-checkpoints(void *arg)
-{
-	struct msgr_hostcommit *h = arg;
-	struct msgr_store_options o = h->opt;
-	struct msgr_store *st = NULL;
-	struct pollfd pf;
-
-	o.checkpoint_apart = 0;
-	pf.fd = h->wake[0];
-	pf.events = POLLIN;
-	while (!atomic_load(&h->stop)) {
-		pf.revents = 0;
-		if (poll(&pf, 1, CHECKPOINT_EVERY_MS) != 0)
-			continue;   /* stop, or a signal: the loop's test says which */
-		if (st == NULL && msgr_store_open(&o, &st) != MSGR_OK) {
-			st = NULL;
-			continue;
-		}
-		if (msgr_store_checkpoint(st, NULL) != MSGR_OK) {
-			msgr_store_close(st);   /* reopened next time: the file may have been replaced */
-			st = NULL;
-		}
-	}
-	if (st != NULL)
-		msgr_store_close(st);
-	return NULL;
-}
-
 /* ---- becoming the committer ---- */
 
 static void
@@ -854,9 +820,8 @@ serve_stop(struct msgr_hostcommit *h)
 			/* The pipe is empty at worst full: poll wakes either way. */
 		}
 		pthread_join(h->thread, NULL);
-		if (h->ckpt_running)
-			pthread_join(h->ckpt_thread, NULL);
-		h->ckpt_running = 0;
+		msgr_checkpointer_stop(h->ckpt);
+		h->ckpt = NULL;
 		h->serving = 0;
 		/* The name is ours while the lock is: gone before another takes both. */
 		(void)unlink(h->sock);
@@ -927,18 +892,18 @@ serve_start(struct msgr_hostcommit *h)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	atomic_store(&h->stop, 0);
 	rc = pthread_create(&h->thread, NULL, serve, h);
-	if (rc == 0 && h->opt.wal)
-		h->ckpt_running = pthread_create(&h->ckpt_thread, NULL, checkpoints, h) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	/* Named for top -H, ps -L and perf: which thread of the pool holds the host's commits. */
 	if (rc == 0)
 		(void)pthread_setname_np(h->thread, "msgr-committer");
-	if (h->ckpt_running)
-		(void)pthread_setname_np(h->ckpt_thread, "msgr-checkpoint");
 	if (rc != 0)
 		goto fail;
 	h->serving = 1;
-	if (h->opt.wal && !h->ckpt_running)
+	/* Its commits leave the checkpoints, with their fsync of the database file, to a thread
+	 * of their own (checkpoint_apart above). */
+	if (h->opt.wal && msgr_checkpointer_start(&h->opt, "msgr-checkpoint", &h->ckpt) != MSGR_OK)
+		h->ckpt = NULL;
+	if (h->opt.wal && h->ckpt == NULL)
 		msgr_log(MSGR_LOG_WARN, "host committer: no checkpoint thread; checkpoints run "
 		    "past 40 MB of WAL only");
 	msgr_log(MSGR_LOG_INFO, "host committer: serving this host's responders on %s", h->sock);

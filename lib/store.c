@@ -709,6 +709,16 @@ msgr_store_pause(struct msgr_store *st)
 	return msgr_turns_pause(st->turns, commit_held, st);
 }
 
+msgr_result
+msgr_store_step_aside(struct msgr_store *st)
+{
+	if (start(st) == NULL)
+		return MSGR_OK;
+	if (st->turns == NULL)
+		return commit_held(st);
+	return msgr_turns_step_aside(st->turns, commit_held, st);
+}
+
 void
 msgr_store_resume(struct msgr_store *st)
 {

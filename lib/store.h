@@ -106,7 +106,14 @@ msgr_result msgr_store_leave(struct msgr_store *st);
  * msgr_store_resume after the wait, also when this failed. st may be NULL (nothing to do).
  * MSGR_OK, or that commit's failure. */
 msgr_result msgr_store_pause(struct msgr_store *st);
-/* After the wait msgr_store_pause came before: takes the turn back (a shared handle). */
+/* msgr_store_pause before a wait whose call may go again without harm (a sender action, a
+ * profile read, a pacing sleep, the Bot API): on a shared handle, when other threads are
+ * ready, the turn is handed to them without waiting for the commit of this thread's writes
+ * (msgr_turns_step_aside; a failure of that commit is returned by this thread's next
+ * msgr_store_pause or msgr_store_leave). Elsewhere as msgr_store_pause. */
+msgr_result msgr_store_step_aside(struct msgr_store *st);
+/* After the wait msgr_store_pause or msgr_store_step_aside came before: takes the turn back
+ * (a shared handle). */
 void msgr_store_resume(struct msgr_store *st);
 /* Copies what the WAL holds into the database without waiting for any lock (SQLite's
  * PASSIVE checkpoint); *frames (may be NULL) gets the WAL's frames after it, -1 when there

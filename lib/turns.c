@@ -4,6 +4,14 @@
 
 #include "turns.h"
 
+/* What this thread wrote and left uncommitted when it stepped aside (msgr_turns_step_aside):
+ * the first commit of t that carries it. A failure of that commit or a later one is reported
+ * at the thread's next pause, commit or leave on t, before anything that needs it leaves. */
+static _Thread_local struct {
+	const struct msgr_turns *t;
+	unsigned long long since;
+} owed;
+
 struct msgr_turns {
 	pthread_mutex_t m;
 	pthread_cond_t free_cv;       /* the turn was given up: one ready thread takes it */
@@ -12,7 +20,12 @@ struct msgr_turns {
 	unsigned ready;               /* threads waiting to take it */
 	unsigned long long commits;   /* commits made so far */
 	unsigned long long failed;    /* the number of the last commit that failed; 0: none */
+	unsigned asides;              /* turns handed on uncommitted since the last commit */
 };
+
+/* Hand-overs without a commit before a step aside commits anyway: the open transaction holds
+ * the write lock that other processes (the intake) wait for. */
+#define ASIDES_MAX 16
 
 msgr_result
 msgr_turns_new(struct msgr_turns **out)
@@ -64,14 +77,42 @@ msgr_turns_take(struct msgr_turns *t)
 	pthread_mutex_unlock(&t->m);
 }
 
-/* Counts a commit just made (by the turn's holder) and wakes whoever waits for it. */
-static void
+/* r, or MSGR_ERR_STORE when a commit since the one this thread's uncommitted writes awaited
+ * (owed) failed; settles them. Under t->m. */
+static msgr_result
+settle_owed(const struct msgr_turns *t, msgr_result r)
+{
+	if (owed.t != t || owed.since == 0)
+		return r;
+	if (r == MSGR_OK && t->failed >= owed.since)
+		r = MSGR_ERR_STORE;
+	owed.t = NULL;
+	owed.since = 0;
+	return r;
+}
+
+unsigned
+msgr_turns_waiting(struct msgr_turns *t)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&t->m);
+	n = t->ready;
+	pthread_mutex_unlock(&t->m);
+	return n;
+}
+
+/* Counts a commit just made (by the turn's holder) and wakes whoever waits for it; returns
+ * its result, or the failure of an earlier one that carried the caller's writes. */
+static msgr_result
 counted(struct msgr_turns *t, msgr_result r, int give)
 {
 	pthread_mutex_lock(&t->m);
 	t->commits++;
+	t->asides = 0;
 	if (r != MSGR_OK)
 		t->failed = t->commits;
+	r = settle_owed(t, r);
 	if (give) {
 		t->busy = 0;
 		if (t->ready > 0)
@@ -79,6 +120,7 @@ counted(struct msgr_turns *t, msgr_result r, int give)
 	}
 	pthread_cond_broadcast(&t->commit_cv);
 	pthread_mutex_unlock(&t->m);
+	return r;
 }
 
 msgr_result
@@ -97,30 +139,45 @@ msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 			pthread_cond_wait(&t->commit_cv, &t->m);
 		/* Conservative: a failure of that commit or of a later one (the writes are gone
 		 * either way once the one that covered them failed). */
-		r = t->failed >= need ? MSGR_ERR_STORE : MSGR_OK;
+		r = settle_owed(t, t->failed >= need ? MSGR_ERR_STORE : MSGR_OK);
 		pthread_mutex_unlock(&t->m);
 		return r;
 	}
 	pthread_mutex_unlock(&t->m);
-	r = commit(arg);
-	counted(t, r, 1);
-	return r;
+	return counted(t, commit(arg), 1);
+}
+
+msgr_result
+msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
+{
+	pthread_mutex_lock(&t->m);
+	if (t->ready > 0 && t->asides < ASIDES_MAX) {
+		/* The writes stay in the open transaction, which the last thread to reach a wait
+		 * commits: the first commit from now on carries them. */
+		if (owed.t != t || owed.since == 0) {
+			owed.t = t;
+			owed.since = t->commits + 1;
+		}
+		t->asides++;
+		t->busy = 0;
+		pthread_cond_signal(&t->free_cv);
+		pthread_mutex_unlock(&t->m);
+		return MSGR_OK;
+	}
+	pthread_mutex_unlock(&t->m);
+	/* Nobody would run before the wait ends, or the transaction has been open long enough:
+	 * it is not left open across the wait. */
+	return counted(t, commit(arg), 1);
 }
 
 msgr_result
 msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
-	msgr_result r = commit(arg);
-
-	counted(t, r, 0);
-	return r;
+	return counted(t, commit(arg), 0);
 }
 
 msgr_result
 msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
-	msgr_result r = commit(arg);
-
-	counted(t, r, 1);
-	return r;
+	return counted(t, commit(arg), 1);
 }

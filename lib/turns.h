@@ -5,9 +5,12 @@
  * holds the turn and uses the handle; it gives the turn up only to wait (a Graph call, a
  * sleep), so the handle is never used by two threads at once and everything the threads
  * share (their pages' pacers, the handle's open transaction) needs no other lock. Before a
- * thread waits, what it wrote must be committed; if other threads are ready to take the turn,
- * it lets them run first, and the last of them to reach a wait commits for all: one commit,
- * one fsync, covers the bookkeeping of every thread that was about to wait. A thread never
+ * thread waits for a call that must not leave before its writes are durable (a message, a
+ * thread action), what it wrote must be committed; if other threads are ready to take the
+ * turn, it lets them run first, and the last of them to reach a wait commits for all: one
+ * commit, one fsync, covers the bookkeeping of every thread that was about to wait. Before a
+ * call that may go again without harm, a thread only steps aside: it does not wait for that
+ * commit at all, and learns of its failure at its next pause. A thread never
  * waits on a commit that no ready thread will make: the turn is only handed on to a thread
  * that is ready, and each ends its turn with a wait (which commits or hands on again) or a
  * commit of its own. */
@@ -29,18 +32,29 @@ void msgr_turns_free(struct msgr_turns *t);
 
 /* Waits until the turn is free and takes it. */
 void msgr_turns_take(struct msgr_turns *t);
+/* The threads waiting in msgr_turns_take now (tests, diagnostics). */
+unsigned msgr_turns_waiting(struct msgr_turns *t);
 /* Commits (commit(arg), which also covers the threads waiting for one) and gives the turn
- * up: the end of a thread's work. Returns commit(arg)'s result. */
+ * up: the end of a thread's work. Returns commit(arg)'s result, or MSGR_ERR_STORE when a
+ * commit that carried what the caller left uncommitted when it stepped aside failed. */
 msgr_result msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 
 /* Before a wait, by the thread holding the turn: returns once what it wrote is committed,
  * with the turn given up. When other threads are ready it hands them the turn and waits for
  * the commit one of them makes; otherwise it commits itself (commit(arg)). MSGR_OK, or the
  * failure of the commit that covered the caller's writes (they are lost: a rolled back
- * transaction). */
+ * transaction), also of an earlier one that carried what it left when it stepped aside. */
 msgr_result msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
+/* Before a wait whose call may go again without harm (a typing indicator, a profile read, a
+ * pacing sleep): gives the turn up without waiting for a commit when other threads are ready
+ * (what the caller wrote stays in the open transaction, for the last of them to commit), and
+ * commits itself otherwise, so that no transaction stays open while every thread waits. If a
+ * commit that carried the caller's writes fails, the caller's next msgr_turns_pause,
+ * msgr_turns_commit or msgr_turns_leave returns MSGR_ERR_STORE. MSGR_OK, or the failure of
+ * the commit it made. */
+msgr_result msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 /* A commit by the thread holding the turn, which keeps it (the end of its run, a checkpoint):
- * it also covers the threads waiting for one. Returns commit(arg)'s result. */
+ * it also covers the threads waiting for one. Returns as msgr_turns_leave. */
 msgr_result msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 
 #endif

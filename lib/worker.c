@@ -319,8 +319,9 @@ ask_bot(struct job_run *j, json_t **actions)
 	in.ev = &j->ev;
 	in.first_name = first;
 	in.last_name = last;
-	/* A Bot API bot is asked over HTTP: not with the store's write lock held. */
-	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_pause(j->w->st)) != MSGR_OK) {
+	/* A Bot API bot is asked over HTTP: not with the store's write lock held. Asked again
+	 * after a rollback, it answers again: nothing need be durable first. */
+	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_step_aside(j->w->st)) != MSGR_OK) {
 		msgr_store_resume(j->w->st);
 		return rc;
 	}

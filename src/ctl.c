@@ -74,6 +74,7 @@ ctl_open_store(struct ctl *ctl, struct msgr_store **st)
 	msgr_options_store(ctl->cfg, &o);
 	o.errbuf = err;
 	o.errbufsz = sizeof(err);
+	o.checkpoint_apart = ctl->checkpoint_apart;
 	if ((rc = msgr_store_open(&o, st)) != MSGR_OK) {
 		fprintf(stderr, "msgrctl %s: store %s: %s%s%s\n", ctl->cmd->name, o.path,
 		    msgr_strerror(rc), err[0] ? ": " : "", err);

@@ -18,6 +18,8 @@ struct ctl {
 	const char *config_path;          /* -c FILE; NULL: msgr_config_default_path() */
 	struct msgr_config *cfg;          /* ctl_load; freed by main */
 	const struct ctl_command *cmd;    /* the command running, for its --help */
+	int checkpoint_apart;             /* ctl_open_store: SQLite commits leave checkpoints
+	                                     to a msgr_checkpointer the command runs */
 };
 
 struct ctl_command {

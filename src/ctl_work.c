@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpointer.h"
 #include "clock.h"
 #include "event.h"
 #include "intake.h"
@@ -19,6 +20,7 @@
 #include "message.h"
 #include "ctl.h"
 #include "msgrctl.h"
+#include "options.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -120,6 +122,7 @@ struct team_member {
 	struct ctl *ctl;
 	struct msgr_graph *g;
 	struct msgr_store *st;         /* PostgreSQL: this thread's own; NULL on SQLite */
+	struct msgr_checkpointer *ckpt;  /* entry 0 only: the team's, or NULL */
 	struct msgr_worker *w;
 	long long budget;
 	struct msgr_worker_counts n;
@@ -144,11 +147,14 @@ counts_add(struct msgr_worker_counts *to, const struct msgr_worker_counts *n)
 }
 
 /* Shares wk's store and opens threads - 1 more workers on it, each pacing with wk's. NULL
- * (said on stderr) when that failed; free with team_close. */
+ * (said on stderr) when that failed; free with team_close. On SQLite in WAL mode,
+ * checkpoints are left to a thread of their own (lib/checkpointer.h): a commit that ran one
+ * would hold the turn of every thread through its fsync. */
 static struct team_member *
 team_open(struct ctl *ctl, struct work *wk, int threads)
 {
 	int own = ctl->cfg->state.backend == MSGR_BACKEND_POSTGRESQL;
+	struct msgr_store_options o;
 	struct team_member *t;
 	char *errors = NULL;
 	msgr_result rc;
@@ -162,6 +168,11 @@ team_open(struct ctl *ctl, struct work *wk, int threads)
 		fprintf(stderr, "msgrctl %s: out of memory\n", ctl->cmd->name);
 		return NULL;
 	}
+	msgr_options_store(ctl->cfg, &o);
+	if (!own && o.wal && ctl->checkpoint_apart &&
+	    msgr_checkpointer_start(&o, "msgr-checkpoint", &t[0].ckpt) != MSGR_OK)
+		msgr_log(MSGR_LOG_WARN, "%s: no checkpoint thread; checkpoints run past 40 MB of "
+		    "WAL only", ctl->cmd->name);
 	for (i = 0; i < threads; i++)
 		t[i].ctl = ctl;
 	t[0].g = wk->g;
@@ -186,6 +197,7 @@ team_open(struct ctl *ctl, struct work *wk, int threads)
 			msgr_graph_close(t[i].g);
 			msgr_store_close(t[i].st);
 		}
+		msgr_checkpointer_stop(t[0].ckpt);
 		free(t);
 		return NULL;
 	}
@@ -198,11 +210,14 @@ team_close(struct team_member *t, int threads)
 {
 	int i;
 
-	for (i = 1; t != NULL && i < threads; i++) {
+	if (t == NULL)
+		return;
+	for (i = 1; i < threads; i++) {
 		msgr_worker_close(t[i].w);
 		msgr_graph_close(t[i].g);
 		msgr_store_close(t[i].st);
 	}
+	msgr_checkpointer_stop(t[0].ckpt);
 	free(t);
 }
 
@@ -308,6 +323,7 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 	}
 	if (ctl_too_many(ctl, argc, argv))
 		return 1;
+	ctl->checkpoint_apart = threads > 1;   /* to the team's checkpointer (team_open) */
 	if (work_open(ctl, &wk)) {
 		work_close(&wk);
 		return 1;
@@ -424,6 +440,7 @@ cmd_worker(struct ctl *ctl, int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	ctl->checkpoint_apart = threads > 1;   /* to the team's checkpointer (team_open) */
 	if (work_open(ctl, &wk)) {
 		work_close(&wk);
 		return 1;

@@ -282,7 +282,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = { CTL_COMMON_OPTS, { NULL, 0, NULL, 0 } };
-	struct ctl ctl = { NULL, NULL, NULL };
+	struct ctl ctl = { NULL, NULL, NULL, 0 };
 	char name[64], esc[128];
 	int c, rc;
 

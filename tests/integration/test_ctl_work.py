@@ -22,15 +22,27 @@ def secrets_of(env):
     return [s for c in env.connectors for s in (c.call_token, c.secret, c.webhook_token)]
 
 
+def thread_names(pid):
+    """The names of the threads of process pid (their comm), in /proc's order."""
+    names, task = [], "/proc/%d/task" % pid
+    for tid in (os.listdir(task) if os.path.isdir(task) else []):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
 def run_worker(t, env, args, label, while_running):
-    """Runs `msgrctl worker ARGS`, calls while_running(), then stops it with SIGTERM: it must
-    exit 0 within 5 s. Returns what it logged."""
+    """Runs `msgrctl worker ARGS`, calls while_running(pid), then stops it with SIGTERM: it
+    must exit 0 within 5 s. Returns what it logged."""
     logname = os.path.join(env.dir, "worker-%d.log" % len(args))
     log = open(logname, "wb")
     p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "worker"] + args, env=env.child_env,
                          stdout=subprocess.DEVNULL, stderr=log, cwd=env.dir)
     try:
-        while_running()
+        while_running(p.pid)
         t0 = time.time()
         p.send_signal(signal.SIGTERM)
         rc = p.wait(10)
@@ -55,7 +67,7 @@ def test_worker_command(t, env):
     time.sleep(0.5)
     t.eq(env.fake.texts(psid), [], "budget_ms 0: the responder itself sends nothing")
 
-    def running():
+    def running(pid):
         ok = wait_for(lambda: len(env.fake.texts(psid)) >= 2, timeout=15)
         t.ok(ok, "msgrctl worker answers what the responders stored")
         # New work while it idles is picked up too.
@@ -63,6 +75,8 @@ def test_worker_command(t, env):
         env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, other, "one")])))
         t.ok(wait_for(lambda: env.fake.texts(other) == ["1"], timeout=10),
              "msgrctl worker picks up new events while it runs")
+        t.ok("msgr-checkpoint" not in thread_names(pid),
+             "msgrctl worker alone checkpoints in its own commits", thread_names(pid))
     run_worker(t, env, [], "msgrctl worker", running)
 
 
@@ -71,7 +85,7 @@ def test_worker_threads(t, env):
     c = env.c1
     users = [harness.rand_digits(16) for _ in range(6)]
 
-    def running():
+    def running(pid):
         for u in users:
             env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "one")])))
         for u in users:
@@ -81,6 +95,10 @@ def test_worker_threads(t, env):
         time.sleep(1)           # anything sent twice would have arrived by now
         t.eq([env.fake.texts(u) for u in users], [["1", "2"]] * len(users),
              "msgrctl worker --threads 3: each answer once, in each conversation's order")
+        # Its commits leave the WAL's checkpoints to a thread of their own (docs/worker.md).
+        names = thread_names(pid)
+        t.ok(names.count("msgr-checkpoint") == 1,
+             "msgrctl worker --threads 3: one thread takes the checkpoints", names)
     run_worker(t, env, ["--threads", "3"], "msgrctl worker --threads 3", running)
     rc, out, err = env.msgrctl("worker", "--threads", "0")
     t.ok(rc == 1 and "--threads is 1 to 64" in err, "msgrctl worker: --threads 0 is refused",

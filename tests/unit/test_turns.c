@@ -21,6 +21,9 @@ struct shared {
 	long long uncovered;        /* pauses that returned before their write was committed */
 	int fail_at;                /* the commit of this number fails (0: none) */
 	long long failed_seen;      /* pauses that reported the failure */
+	int mixed;                  /* every other wait steps aside instead of pausing */
+	long long asides;           /* step asides since the last commit (under the turn) */
+	long long most_asides;      /* the most of them before a commit */
 };
 
 static msgr_result
@@ -30,9 +33,13 @@ commit(void *arg)
 	struct timespec ts = { 0, 200000 };   /* an fsync's time: others get ready meanwhile */
 
 	nanosleep(&ts, NULL);
-	s->commits++;
+	if (s->asides > s->most_asides)
+		s->most_asides = s->asides;
+	s->asides = 0;
 	s->committed = s->written;
-	return s->commits == s->fail_at ? MSGR_ERR_STORE : MSGR_OK;
+	/* Atomic: a thread that stepped aside looks at the count outside the turn. */
+	return __atomic_add_fetch(&s->commits, 1, __ATOMIC_SEQ_CST) == s->fail_at ?
+	    MSGR_ERR_STORE : MSGR_OK;
 }
 
 static void
@@ -61,6 +68,16 @@ worker(void *arg)
 	enter(s);
 	for (i = 0; i < ROUNDS; i++) {
 		mine = ++s->written;           /* a write, under the turn */
+		if (s->mixed && i % 2 == 0) {
+			/* A call that may go twice: nothing to wait for, no check after it. */
+			s->asides++;
+			out(s);
+			if (msgr_turns_step_aside(s->t, commit, s) != MSGR_OK)
+				__atomic_add_fetch(&s->failed_seen, 1, __ATOMIC_RELAXED);
+			nanosleep(&call, NULL);
+			enter(s);
+			continue;
+		}
 		s->pauses++;
 		out(s);
 		r = msgr_turns_pause(s->t, commit, s);
@@ -126,6 +143,76 @@ test_turns_failure_reaches_waiters(void **state)
 	assert_true(s.failed_seen <= THREADS);
 }
 
+/* Steps aside mixed with pauses: still one thread at a time; a pause returns only once every
+ * write of its thread, those left behind when it stepped aside too, is committed; fewer
+ * commits than waits, and the transaction never carries more than 16 hand-overs. */
+static void
+test_turns_step_aside(void **state)
+{
+	struct shared s = { 0 };
+
+	(void)state;
+	s.mixed = 1;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_int_equal(s.uncovered, 0);
+	assert_int_equal(s.written, THREADS * ROUNDS);
+	assert_int_equal(s.pauses, THREADS * ROUNDS / 2);
+	assert_int_equal(s.committed, s.written);
+	assert_true(s.commits < s.pauses);
+	assert_true(s.most_asides <= 17);
+	assert_int_equal(s.failed_seen, 0);
+}
+
+struct taker {
+	struct shared *s;
+	msgr_result commit_rc;
+};
+
+/* Takes the turn once the main thread has stepped aside, makes a commit that fails, leaves. */
+static void *
+failing_taker(void *arg)
+{
+	struct taker *k = arg;
+
+	msgr_turns_take(k->s->t);
+	k->s->fail_at = (int)k->s->commits + 1;
+	k->commit_rc = msgr_turns_commit(k->s->t, commit, k->s);
+	k->s->fail_at = 0;
+	msgr_turns_leave(k->s->t, commit, k->s);
+	return NULL;
+}
+
+/* A thread that stepped aside learns at its next pause that the commit which carried its
+ * write failed, before anything that needs the write leaves; the pause after that is clean. */
+static void
+test_turns_step_aside_failure(void **state)
+{
+	struct shared s = { 0 };
+	struct taker k = { &s, MSGR_OK };
+	pthread_t tid;
+	long long before;
+
+	(void)state;
+	assert_int_equal(msgr_turns_new(&s.t), MSGR_OK);
+	msgr_turns_take(s.t);
+	assert_int_equal(pthread_create(&tid, NULL, failing_taker, &k), 0);
+	while (msgr_turns_waiting(s.t) == 0)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	s.written++;
+	before = s.commits;
+	assert_int_equal(msgr_turns_step_aside(s.t, commit, &s), MSGR_OK);
+	/* Handed on, uncommitted: the other thread's failing commit carries the write. */
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	assert_int_equal(k.commit_rc, MSGR_ERR_STORE);
+	assert_int_equal(s.commits, before + 2);   /* its failing commit and its leave */
+	msgr_turns_take(s.t);
+	assert_int_equal(msgr_turns_pause(s.t, commit, &s), MSGR_ERR_STORE);
+	msgr_turns_take(s.t);
+	assert_int_equal(msgr_turns_pause(s.t, commit, &s), MSGR_OK);
+	msgr_turns_free(s.t);
+}
+
 /* Alone, a thread commits at every pause, as a handle not shared would. */
 static void
 test_turns_alone(void **state)
@@ -143,9 +230,14 @@ test_turns_alone(void **state)
 		msgr_turns_take(s.t);
 	}
 	assert_int_equal(s.commits, 10);
+	/* Stepping aside with nobody to hand on to commits too. */
+	s.written++;
+	assert_int_equal(msgr_turns_step_aside(s.t, commit, &s), MSGR_OK);
+	assert_int_equal(s.committed, s.written);
+	msgr_turns_take(s.t);
 	assert_int_equal(msgr_turns_commit(s.t, commit, &s), MSGR_OK);
 	assert_int_equal(msgr_turns_leave(s.t, commit, &s), MSGR_OK);
-	assert_int_equal(s.commits, 12);
+	assert_int_equal(s.commits, 13);
 	msgr_turns_free(s.t);
 	msgr_turns_free(NULL);
 }
@@ -156,6 +248,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_turns_commit_together),
 		cmocka_unit_test(test_turns_failure_reaches_waiters),
+		cmocka_unit_test(test_turns_step_aside),
+		cmocka_unit_test(test_turns_step_aside_failure),
 		cmocka_unit_test(test_turns_alone),
 	};
 
