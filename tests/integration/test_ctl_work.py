@@ -95,10 +95,15 @@ def test_worker_threads(t, env):
         time.sleep(1)           # anything sent twice would have arrived by now
         t.eq([env.fake.texts(u) for u in users], [["1", "2"]] * len(users),
              "msgrctl worker --threads 3: each answer once, in each conversation's order")
-        # Its commits leave the WAL's checkpoints to a thread of their own (docs/worker.md).
+        # On SQLite its commits leave the WAL's checkpoints to a thread of their own; on
+        # PostgreSQL there is no WAL of ours to copy (docs/worker.md "Threads").
         names = thread_names(pid)
-        t.ok(names.count("msgr-checkpoint") == 1,
-             "msgrctl worker --threads 3: one thread takes the checkpoints", names)
+        if os.environ.get("MSGR_TEST_BACKEND") == "postgresql":
+            t.ok("msgr-checkpoint" not in names,
+                 "msgrctl worker --threads 3 on PostgreSQL: no checkpoint thread", names)
+        else:
+            t.ok(names.count("msgr-checkpoint") == 1,
+                 "msgrctl worker --threads 3: one thread takes the checkpoints", names)
     run_worker(t, env, ["--threads", "3"], "msgrctl worker --threads 3", running)
     rc, out, err = env.msgrctl("worker", "--threads", "0")
     t.ok(rc == 1 and "--threads is 1 to 64" in err, "msgrctl worker: --threads 0 is refused",
