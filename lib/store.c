@@ -719,6 +719,12 @@ msgr_store_step_aside(struct msgr_store *st)
 	return msgr_turns_step_aside(st->turns, commit_held, st);
 }
 
+int
+msgr_store_lend(struct msgr_store *st)
+{
+	return st != NULL && st->turns != NULL && msgr_turns_lend(st->turns);
+}
+
 void
 msgr_store_resume(struct msgr_store *st)
 {

@@ -112,6 +112,10 @@ msgr_result msgr_store_pause(struct msgr_store *st);
  * (msgr_turns_step_aside; a failure of that commit is returned by this thread's next
  * msgr_store_pause or msgr_store_leave). Elsewhere as msgr_store_pause. */
 msgr_result msgr_store_step_aside(struct msgr_store *st);
+/* Before work that does not use st (a bot's answer, messages to build), on a shared handle:
+ * 1 when the turn went to a thread that was ready (msgr_turns_lend; call msgr_store_resume
+ * after the work), 0 when the caller keeps it (always on a handle not shared, and for NULL). */
+int msgr_store_lend(struct msgr_store *st);
 /* After the wait msgr_store_pause or msgr_store_step_aside came before: takes the turn back
  * (a shared handle). */
 void msgr_store_resume(struct msgr_store *st);

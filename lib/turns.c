@@ -170,6 +170,27 @@ msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *a
 	return counted(t, commit(arg), 1);
 }
 
+int
+msgr_turns_lend(struct msgr_turns *t)
+{
+	int lent = 0;
+
+	pthread_mutex_lock(&t->m);
+	if (t->ready > 0 && t->asides < ASIDES_MAX) {
+		/* As a step aside, without the commit: the caller only computes meanwhile. */
+		if (owed.t != t || owed.since == 0) {
+			owed.t = t;
+			owed.since = t->commits + 1;
+		}
+		t->asides++;
+		t->busy = 0;
+		pthread_cond_signal(&t->free_cv);
+		lent = 1;
+	}
+	pthread_mutex_unlock(&t->m);
+	return lent;
+}
+
 msgr_result
 msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {

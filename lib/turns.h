@@ -53,6 +53,13 @@ msgr_result msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, 
  * msgr_turns_commit or msgr_turns_leave returns MSGR_ERR_STORE. MSGR_OK, or the failure of
  * the commit it made. */
 msgr_result msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
+/* Before work of the caller's own that does not touch the store (a bot's answer, messages to
+ * build): hands the turn to a thread that is ready, without a commit, so that its store work
+ * runs beside the caller's, and returns 1 (take the turn back with msgr_turns_take after the
+ * work). 0 when nobody is ready, or 16 threads stepped aside since the last commit: the
+ * caller keeps the turn. A failure of a commit that carried the caller's writes is reported
+ * as after msgr_turns_step_aside. */
+int msgr_turns_lend(struct msgr_turns *t);
 /* A commit by the thread holding the turn, which keeps it (the end of its run, a checkpoint):
  * it also covers the threads waiting for one. Returns as msgr_turns_leave. */
 msgr_result msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);

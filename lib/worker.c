@@ -294,26 +294,37 @@ asks_bot(const struct msgr_connector *c, const struct msgr_event *ev)
 	return msgr_event_answerable(ev);
 }
 
-/* The bot's actions for the event (*actions a new reference); why says what failed.
- * MSGR_ERR_TRANSIENT when the bot cannot be opened: a fixed file or a restarted bot cures it. */
+/* The bot's actions for the event, made into j->plan's items; j->why says what failed.
+ * MSGR_ERR_TRANSIENT when the bot cannot be opened: a fixed file or a restarted bot cures it.
+ * What touches no store (opening the bot, its answer, the messages checked and built) runs
+ * with the turn lent to another thread (msgr_store_lend), so their store work goes on beside
+ * it. */
 static msgr_result
-ask_bot(struct job_run *j, json_t **actions)
+ask_bot(struct job_run *j)
 {
+	struct msgr_store *st = j->w->st;
 	struct conn_rt *rt = j->rt;
 	struct msgr_bot_input in;
 	char first[MSGR_PROFILE_NAME_MAX], last[MSGR_PROFILE_NAME_MAX];
 	char *errors = NULL;
 	const char *detail;
+	json_t *actions = NULL;
 	msgr_result rc;
+	int lent;
 
-	if (rt->bot == NULL && (rc = msgr_bot_open(j->c, &rt->bot, &errors)) != MSGR_OK) {
-		snprintf(j->why, sizeof(j->why), "bot of connector %s cannot open: %s", j->c->id,
-		    errors ? errors : msgr_strerror(rc));
-		free(errors);
-		return MSGR_ERR_TRANSIENT;
+	if (rt->bot == NULL) {
+		lent = msgr_store_lend(st);
+		rc = msgr_bot_open(j->c, &rt->bot, &errors);
+		if (lent)
+			msgr_store_resume(st);
+		if (rc != MSGR_OK) {
+			snprintf(j->why, sizeof(j->why), "bot of connector %s cannot open: %s",
+			    j->c->id, errors ? errors : msgr_strerror(rc));
+			free(errors);
+			return MSGR_ERR_TRANSIENT;
+		}
 	}
-	msgr_profile_names(j->w->st, &j->w->calls, j->c, j->ev.sender_id, now_ms(j->w), first,
-	    last);
+	msgr_profile_names(st, &j->w->calls, j->c, j->ev.sender_id, now_ms(j->w), first, last);
 	memset(&in, 0, sizeof(in));
 	in.conn = j->c;
 	in.ev = &j->ev;
@@ -321,20 +332,26 @@ ask_bot(struct job_run *j, json_t **actions)
 	in.last_name = last;
 	/* A Bot API bot is asked over HTTP: not with the store's write lock held. Asked again
 	 * after a rollback, it answers again: nothing need be durable first. */
-	if (j->c->bot.type == MSGR_BOT_API && (rc = msgr_store_step_aside(j->w->st)) != MSGR_OK) {
-		msgr_store_resume(j->w->st);
-		return rc;
+	if (j->c->bot.type == MSGR_BOT_API) {
+		lent = 1;
+		if ((rc = msgr_store_step_aside(st)) != MSGR_OK)
+			goto out;
+	} else {
+		lent = msgr_store_lend(st);
 	}
-	rc = msgr_bot_answer(rt->bot, &in, actions);
-	if (j->c->bot.type == MSGR_BOT_API)
-		msgr_store_resume(j->w->st);
-	if (rc != MSGR_OK) {
+	if ((rc = msgr_bot_answer(rt->bot, &in, &actions)) == MSGR_OK) {
+		rc = msgr_plan_actions(&j->plan, j->c, &j->ev, actions, j->why, sizeof(j->why));
+	} else {
 		/* The bot's own reason (a refused reply names the message and the limit) is what
 		 * `msgrctl status` shows among the recent failures. */
 		detail = msgr_bot_last_error(rt->bot);
 		snprintf(j->why, sizeof(j->why), "bot: %s%s%s", msgr_strerror(rc),
 		    detail[0] ? ": " : "", detail);
 	}
+out:
+	if (lent)
+		msgr_store_resume(st);
+	json_decref(actions);
 	return rc;
 }
 
@@ -343,8 +360,6 @@ static msgr_result
 make_plan(struct job_run *j)
 {
 	const struct msgr_event *ev = &j->ev;
-	json_t *actions = NULL;
-	msgr_result rc;
 
 	/* Another app asks for the thread: honoured or not, per connector (docs/worker.md). */
 	if (ev->kind == MSGR_EVENT_REQUEST_THREAD_CONTROL && !ev->standby &&
@@ -353,10 +368,7 @@ make_plan(struct job_run *j)
 		return msgr_plan_pass(&j->plan, ev->requested_owner_app_id, ev->metadata);
 	if (!asks_bot(j->c, ev))
 		return MSGR_OK;
-	if ((rc = ask_bot(j, &actions)) == MSGR_OK)
-		rc = msgr_plan_actions(&j->plan, j->c, ev, actions, j->why, sizeof(j->why));
-	json_decref(actions);
-	return rc;
+	return ask_bot(j);
 }
 
 /* Step 2: the plan, made once. A job resumed after a crash or a retry finds it in the outbox

@@ -213,6 +213,45 @@ test_turns_step_aside_failure(void **state)
 	msgr_turns_free(s.t);
 }
 
+/* Takes the turn, writes, and leaves with a commit. */
+static void *
+plain_taker(void *arg)
+{
+	struct shared *s = arg;
+
+	msgr_turns_take(s->t);
+	s->written++;
+	msgr_turns_leave(s->t, commit, s);
+	return NULL;
+}
+
+/* Lending the turn for work that does not touch the store: kept when nobody is ready (no
+ * commit either way); handed on, uncommitted, to a thread that is ready, whose commit then
+ * carries the lender's write too. */
+static void
+test_turns_lend(void **state)
+{
+	struct shared s = { 0 };
+	pthread_t tid;
+
+	(void)state;
+	assert_int_equal(msgr_turns_new(&s.t), MSGR_OK);
+	msgr_turns_take(s.t);
+	s.written++;
+	assert_int_equal(msgr_turns_lend(s.t), 0);      /* nobody ready: still ours */
+	assert_int_equal(s.commits, 0);
+	assert_int_equal(pthread_create(&tid, NULL, plain_taker, &s), 0);
+	while (msgr_turns_waiting(s.t) == 0)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	assert_int_equal(msgr_turns_lend(s.t), 1);      /* the other thread runs meanwhile */
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	assert_int_equal(s.commits, 1);                 /* its leave, no commit of the lender's */
+	assert_int_equal(s.committed, 2);               /* which carried the lender's write */
+	msgr_turns_take(s.t);
+	assert_int_equal(msgr_turns_pause(s.t, commit, &s), MSGR_OK);
+	msgr_turns_free(s.t);
+}
+
 /* Alone, a thread commits at every pause, as a handle not shared would. */
 static void
 test_turns_alone(void **state)
@@ -250,6 +289,7 @@ main(void)
 		cmocka_unit_test(test_turns_failure_reaches_waiters),
 		cmocka_unit_test(test_turns_step_aside),
 		cmocka_unit_test(test_turns_step_aside_failure),
+		cmocka_unit_test(test_turns_lend),
 		cmocka_unit_test(test_turns_alone),
 	};
 
