@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
@@ -28,6 +29,8 @@ struct msgr_store {
 	char errmsg[256];             /* a fault found here, before the backend was asked */
 	int own_error;                /* errmsg is the last failure, not the backend's */
 	struct msgr_turns *turns;     /* shared by threads taking turns (msgr_store_share) */
+	int log_fd;                   /* shared: the backend's log, synced apart; -1: none */
+	int sync_full;                /* the options' sync_full: commits must reach the disk */
 };
 
 static const struct msgr_store_ops *
@@ -84,6 +87,8 @@ msgr_store_open(const struct msgr_store_options *opt, struct msgr_store **out)
 		return MSGR_ERR_NOMEM;
 	st->ops = ops;
 	st->clock = opt->clock;
+	st->log_fd = -1;
+	st->sync_full = opt->sync_full;
 	if ((r = ops->open(opt, &st->impl, err, sizeof(err))) != MSGR_OK) {
 		if (opt->errbuf != NULL && opt->errbufsz > 0)
 			snprintf(opt->errbuf, opt->errbufsz, "%s", err[0] ? err : msgr_strerror(r));
@@ -120,6 +125,8 @@ msgr_store_close(struct msgr_store *st)
 		return;
 	st->ops->close(st->impl);
 	msgr_turns_free(st->turns);
+	if (st->log_fd >= 0)
+		close(st->log_fd);
 	free(st);
 }
 
@@ -668,18 +675,48 @@ msgr_store_flush(struct msgr_store *st)
 	return commit_held(st);
 }
 
+/* The turns' sync of a shared handle: every commit made so far, on disk (turns.h). Touches
+ * only the log's own descriptor, never the handle another thread may be using. */
+static msgr_result
+sync_log(void *arg)
+{
+	struct msgr_store *st = arg;
+
+	return fdatasync(st->log_fd) == 0 ? MSGR_OK : MSGR_ERR_IO;
+}
+
 msgr_result
 msgr_store_share(struct msgr_store *st)
 {
 	msgr_result r;
+	int fd;
 
 	if (start(st) == NULL || st->turns != NULL)
 		return MSGR_ERR_INVALID;
-	if (st->ops->set_sync != NULL && (r = st->ops->set_sync(st->impl, 1)) != MSGR_OK)
+	/* With a log the turns can sync apart (SQLite's WAL), commits skip the fsync and the
+	 * threads that need one run it without the turn; otherwise every commit waits for it.
+	 * Under sync = "normal" nothing waits for the disk, as in a handle not shared. */
+	fd = st->sync_full && st->ops->log_open != NULL ? st->ops->log_open(st->impl) : -1;
+	if (st->ops->set_sync != NULL &&
+	    (r = st->ops->set_sync(st->impl, st->sync_full && fd < 0)) != MSGR_OK) {
+		if (fd >= 0)
+			close(fd);
 		return r;
-	if (st->ops->hold != NULL && (r = st->ops->hold(st->impl, 1)) != MSGR_OK)
+	}
+	if (st->ops->hold != NULL && (r = st->ops->hold(st->impl, 1)) != MSGR_OK) {
+		if (fd >= 0)
+			close(fd);
 		return r;
-	return msgr_turns_new(&st->turns);
+	}
+	if ((r = msgr_turns_new(&st->turns)) != MSGR_OK) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	st->log_fd = fd;
+	if (fd >= 0)
+		msgr_turns_set_sync(st->turns, sync_log);
+	return MSGR_OK;
 }
 
 void

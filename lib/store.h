@@ -88,8 +88,11 @@ msgr_result msgr_store_hold(struct msgr_store *st, int on);
  * MSGR_ERR_STORE, MSGR_ERR_BUSY. */
 msgr_result msgr_store_flush(struct msgr_store *st);
 /* Shares the handle among threads that take turns (lib/turns.h; docs/worker.md "Threads"):
- * from now on it holds its writes for good (msgr_store_hold) and makes every commit durable
- * (msgr_store_set_sync is then a no-op). A thread takes the turn with msgr_store_enter before
+ * from now on it holds its writes for good (msgr_store_hold), and msgr_store_set_sync is a
+ * no-op. With sync_full, a pause, a flush and a leave return once what they cover is durable:
+ * on SQLite in WAL mode the commits skip the fsync and the thread that needs one runs an
+ * fdatasync of the WAL without the turn (msgr_turns_set_sync); elsewhere every commit waits
+ * for the disk. Without sync_full no commit waits for it. A thread takes the turn with msgr_store_enter before
  * its first call, gives it up only to wait (msgr_store_pause, then msgr_store_resume after the
  * wait) and ends with msgr_store_leave. Only one thread uses the handle at a time, and a
  * commit before a wait covers the writes of every thread that waits for it. MSGR_OK;
@@ -531,6 +534,10 @@ struct msgr_store_ops {
 	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
 	msgr_result (*hold)(void *impl, int on);               /* NULL: each call commits */
 	msgr_result (*flush)(void *impl);
+	/* A descriptor of the file a commit of this handle writes before it is durable (SQLite's
+	 * WAL), for msgr_store_share's turns to fdatasync apart: then set_sync(impl, 0) commits
+	 * are durable once it is synced. -1 (or NULL): none; commits stay durable themselves. */
+	int (*log_open)(void *impl);
 	/* Calls in flight and echoes (schema: SQLite 6, PostgreSQL 2). */
 	msgr_result (*outbox_attempt)(void *impl, int64_t item_id, long long now, int *tries);
 	msgr_result (*outbox_settle)(void *impl, int64_t item_id);

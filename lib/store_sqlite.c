@@ -2219,6 +2219,28 @@ sq_hold(void *impl, int on)
 	return r;
 }
 
+/* The WAL, opened apart (store.h log_open): an fdatasync of it makes durable every commit
+ * written to it before, as synchronous = FULL would have at each commit (WAL frames carry
+ * checksums: a commit is read back whole or not at all). -1 when not in WAL mode. */
+static int
+sq_log_open(void *impl)
+{
+	struct sq *st = impl;
+	const char *db = sqlite3_db_filename(st->db, "main");
+	sqlite3_stmt *s = NULL;
+	int wal = 0;
+
+	if (st->readonly || db == NULL || db[0] == '\0')
+		return -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		wal = sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+	sqlite3_finalize(s);
+	if (!wal)
+		return -1;
+	return open(sqlite3_filename_wal(db), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
 /* The commits after it are made as asked; what is held is committed first, as it was asked
  * before (a durable commit then covers it). */
 static msgr_result
@@ -2509,6 +2531,7 @@ const struct msgr_store_ops msgr_store_sqlite_ops = {
 	.checkpoint = sq_checkpoint,
 	.set_sync = sq_set_sync,
 	.hold = sq_hold,
+	.log_open = sq_log_open,
 	.flush = sq_flush,
 	.outbox_attempt = sq_outbox_attempt,
 	.outbox_settle = sq_outbox_settle,

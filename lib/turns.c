@@ -21,6 +21,10 @@ struct msgr_turns {
 	unsigned long long commits;   /* commits made so far */
 	unsigned long long failed;    /* the number of the last commit that failed; 0: none */
 	unsigned asides;              /* turns handed on uncommitted since the last commit */
+	msgr_turns_commit_fn sync;    /* makes the commits so far durable; NULL: each one is */
+	unsigned long long synced;    /* commits known durable */
+	unsigned long long syncing;   /* the commits a sync under way will make durable */
+	int sync_failed;              /* a sync failed: nothing is promised durable any more */
 };
 
 /* Hand-overs without a commit before a step aside commits anyway: the open transaction holds
@@ -102,25 +106,82 @@ msgr_turns_waiting(struct msgr_turns *t)
 	return n;
 }
 
-/* Counts a commit just made (by the turn's holder) and wakes whoever waits for it; returns
- * its result, or the failure of an earlier one that carried the caller's writes. */
+/* Returns once commit need (made already) is durable, under t->m. Without a sync function
+ * every commit is. Otherwise a thread that needs it runs the sync, outside the turn and the
+ * lock, so that other threads go on using the store meanwhile; threads needing no more than a
+ * sync under way covers wait for it. MSGR_OK; MSGR_ERR_STORE when that commit, or a later
+ * one, failed, or when any sync has failed (after a failed fsync the kernel may have dropped
+ * the pages it could not write, and a later fsync does not say they are on disk). */
 static msgr_result
+durable(struct msgr_turns *t, unsigned long long need, void *arg)
+{
+	unsigned long long upto;
+	msgr_result r;
+
+	for (;;) {
+		if (t->failed >= need || t->sync_failed)
+			return MSGR_ERR_STORE;
+		if (t->sync == NULL || t->synced >= need)
+			return MSGR_OK;
+		if (t->syncing >= need) {
+			pthread_cond_wait(&t->commit_cv, &t->m);
+			continue;
+		}
+		upto = t->commits;
+		t->syncing = upto;
+		pthread_mutex_unlock(&t->m);
+		r = t->sync(arg);
+		pthread_mutex_lock(&t->m);
+		if (r != MSGR_OK)
+			t->sync_failed = 1;
+		else if (upto > t->synced)
+			t->synced = upto;
+		pthread_cond_broadcast(&t->commit_cv);
+	}
+}
+
+/* Counts a commit just made by the turn's holder (r its result), gives the turn up when
+ * give, and wakes whoever waits for a commit. Returns its number. Under t->m. */
+static unsigned long long
 counted(struct msgr_turns *t, msgr_result r, int give)
 {
-	pthread_mutex_lock(&t->m);
 	t->commits++;
 	t->asides = 0;
 	if (r != MSGR_OK)
 		t->failed = t->commits;
-	r = settle_owed(t, r);
 	if (give) {
 		t->busy = 0;
 		if (t->ready > 0)
 			pthread_cond_signal(&t->free_cv);
 	}
 	pthread_cond_broadcast(&t->commit_cv);
+	return t->commits;
+}
+
+/* A commit by the turn's holder, who gives the turn up when give; when durable, returns once
+ * it is on disk. Its result, or that of an earlier one that carried the caller's writes. */
+static msgr_result
+commit_now(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg, int give,
+    int need_durable)
+{
+	msgr_result r = commit(arg);
+	unsigned long long k;
+
+	pthread_mutex_lock(&t->m);
+	k = counted(t, r, give);
+	if (r == MSGR_OK && need_durable)
+		r = durable(t, k, arg);
+	r = settle_owed(t, r);
 	pthread_mutex_unlock(&t->m);
 	return r;
+}
+
+void
+msgr_turns_set_sync(struct msgr_turns *t, msgr_turns_commit_fn sync)
+{
+	pthread_mutex_lock(&t->m);
+	t->sync = sync;
+	pthread_mutex_unlock(&t->m);
 }
 
 msgr_result
@@ -139,12 +200,12 @@ msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 			pthread_cond_wait(&t->commit_cv, &t->m);
 		/* Conservative: a failure of that commit or of a later one (the writes are gone
 		 * either way once the one that covered them failed). */
-		r = settle_owed(t, t->failed >= need ? MSGR_ERR_STORE : MSGR_OK);
+		r = settle_owed(t, durable(t, need, arg));
 		pthread_mutex_unlock(&t->m);
 		return r;
 	}
 	pthread_mutex_unlock(&t->m);
-	return counted(t, commit(arg), 1);
+	return commit_now(t, commit, arg, 1, 1);
 }
 
 msgr_result
@@ -166,8 +227,8 @@ msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *a
 	}
 	pthread_mutex_unlock(&t->m);
 	/* Nobody would run before the wait ends, or the transaction has been open long enough:
-	 * it is not left open across the wait. */
-	return counted(t, commit(arg), 1);
+	 * it is not left open across the wait. Nothing waits for it to be durable. */
+	return commit_now(t, commit, arg, 1, 0);
 }
 
 int
@@ -194,11 +255,11 @@ msgr_turns_lend(struct msgr_turns *t)
 msgr_result
 msgr_turns_commit(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
-	return counted(t, commit(arg), 0);
+	return commit_now(t, commit, arg, 0, 1);
 }
 
 msgr_result
 msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
-	return counted(t, commit(arg), 1);
+	return commit_now(t, commit, arg, 1, 1);
 }

@@ -30,6 +30,13 @@ msgr_result msgr_turns_new(struct msgr_turns **out);
 /* t may be NULL. No thread may hold or wait for the turn. */
 void msgr_turns_free(struct msgr_turns *t);
 
+/* Commits need not wait for the disk: sync(arg) (arg as given to the call that needs it) makes
+ * every commit made before it started durable, and the threads that need a commit durable (a
+ * pause, a commit, a leave) run it without the turn, so the store is used meanwhile. A step
+ * aside's own commit is not synced. Set before any thread takes the turn; NULL (the default):
+ * every commit is durable by itself. After a sync fails, every pause, commit and leave fails
+ * (MSGR_ERR_STORE): nothing can be promised durable any more. */
+void msgr_turns_set_sync(struct msgr_turns *t, msgr_turns_commit_fn sync);
 /* Waits until the turn is free and takes it. */
 void msgr_turns_take(struct msgr_turns *t);
 /* The threads waiting in msgr_turns_take now (tests, diagnostics). */
@@ -39,8 +46,8 @@ unsigned msgr_turns_waiting(struct msgr_turns *t);
  * commit that carried what the caller left uncommitted when it stepped aside failed. */
 msgr_result msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 
-/* Before a wait, by the thread holding the turn: returns once what it wrote is committed,
- * with the turn given up. When other threads are ready it hands them the turn and waits for
+/* Before a wait, by the thread holding the turn: returns once what it wrote is committed
+ * (and durable: msgr_turns_set_sync), with the turn given up. When other threads are ready it hands them the turn and waits for
  * the commit one of them makes; otherwise it commits itself (commit(arg)). MSGR_OK, or the
  * failure of the commit that covered the caller's writes (they are lost: a rolled back
  * transaction), also of an earlier one that carried what it left when it stepped aside. */

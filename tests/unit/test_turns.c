@@ -24,6 +24,12 @@ struct shared {
 	int mixed;                  /* every other wait steps aside instead of pausing */
 	long long asides;           /* step asides since the last commit (under the turn) */
 	long long most_asides;      /* the most of them before a commit */
+	int apart;                  /* commits are durable only once sync() ran after them */
+	pthread_mutex_t sync_m;
+	long long durable;          /* writes on "disk": committed before a sync began */
+	long long syncs;
+	int sync_fail_at;           /* the sync of this number fails (0: none) */
+	long long undurable;        /* pauses that returned before their write was durable */
 };
 
 static msgr_result
@@ -36,10 +42,41 @@ commit(void *arg)
 	if (s->asides > s->most_asides)
 		s->most_asides = s->asides;
 	s->asides = 0;
-	s->committed = s->written;
+	/* Atomic: the sync reads it outside the turn. */
+	__atomic_store_n(&s->committed, s->written, __ATOMIC_SEQ_CST);
 	/* Atomic: a thread that stepped aside looks at the count outside the turn. */
 	return __atomic_add_fetch(&s->commits, 1, __ATOMIC_SEQ_CST) == s->fail_at ?
 	    MSGR_ERR_STORE : MSGR_OK;
+}
+
+/* A sync run apart (msgr_turns_set_sync), by a thread without the turn: what was committed
+ * when it began is on disk when it returns. */
+static msgr_result
+sync_apart(void *arg)
+{
+	struct shared *s = arg;
+	struct timespec ts = { 0, 300000 };   /* an fdatasync's time */
+	long long upto = __atomic_load_n(&s->committed, __ATOMIC_SEQ_CST);
+	int fail;
+
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&s->sync_m);
+	fail = ++s->syncs == s->sync_fail_at;
+	if (!fail && upto > s->durable)
+		s->durable = upto;
+	pthread_mutex_unlock(&s->sync_m);
+	return fail ? MSGR_ERR_IO : MSGR_OK;
+}
+
+static long long
+durable_now(struct shared *s)
+{
+	long long d;
+
+	pthread_mutex_lock(&s->sync_m);
+	d = s->durable;
+	pthread_mutex_unlock(&s->sync_m);
+	return d;
 }
 
 static void
@@ -85,6 +122,8 @@ worker(void *arg)
 		 * turns hold while counting (pause returned after it). */
 		if (r != MSGR_OK)
 			__atomic_add_fetch(&s->failed_seen, 1, __ATOMIC_RELAXED);
+		else if (s->apart && durable_now(s) < mine)
+			__atomic_add_fetch(&s->undurable, 1, __ATOMIC_RELAXED);
 		nanosleep(&call, NULL);        /* the Graph call */
 		enter(s);
 		if (s->committed < mine)
@@ -102,11 +141,15 @@ run(struct shared *s)
 	int i;
 
 	assert_int_equal(msgr_turns_new(&s->t), MSGR_OK);
+	assert_int_equal(pthread_mutex_init(&s->sync_m, NULL), 0);
+	if (s->apart)
+		msgr_turns_set_sync(s->t, sync_apart);
 	for (i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_create(&tid[i], NULL, worker, s), 0);
 	for (i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_join(tid[i], NULL), 0);
 	msgr_turns_free(s->t);
+	pthread_mutex_destroy(&s->sync_m);
 }
 
 /* One thread at a time; every pause returns only once a commit covered its write; and the
@@ -252,6 +295,44 @@ test_turns_lend(void **state)
 	msgr_turns_free(s.t);
 }
 
+/* Commits synced apart: a pause returns only once its write is durable, not only committed;
+ * the syncs run beside the turn (fewer of them than commits: a sync under way covers the
+ * threads that need no more), and step asides' own commits are not synced. */
+static void
+test_turns_sync_apart(void **state)
+{
+	struct shared s = { 0 };
+
+	(void)state;
+	s.apart = 1;
+	s.mixed = 1;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_int_equal(s.uncovered, 0);
+	assert_int_equal(s.undurable, 0);
+	assert_int_equal(s.failed_seen, 0);
+	assert_int_equal(s.committed, s.written);
+	assert_int_equal(s.durable, s.written);         /* the last leave synced the rest */
+	assert_true(s.syncs > 0 && s.syncs <= s.pauses + THREADS);
+}
+
+/* A sync that fails fails the pauses that needed it and every one after: after a failed
+ * fsync nothing can be promised on disk. */
+static void
+test_turns_sync_failure(void **state)
+{
+	struct shared s = { 0 };
+
+	(void)state;
+	s.apart = 1;
+	s.sync_fail_at = 3;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_int_equal(s.undurable, 0);
+	/* Every pause from the failure on reported it: most of them. */
+	assert_true(s.failed_seen >= s.pauses / 2);
+}
+
 /* Alone, a thread commits at every pause, as a handle not shared would. */
 static void
 test_turns_alone(void **state)
@@ -290,6 +371,8 @@ main(void)
 		cmocka_unit_test(test_turns_step_aside),
 		cmocka_unit_test(test_turns_step_aside_failure),
 		cmocka_unit_test(test_turns_lend),
+		cmocka_unit_test(test_turns_sync_apart),
+		cmocka_unit_test(test_turns_sync_failure),
 		cmocka_unit_test(test_turns_alone),
 	};
 
