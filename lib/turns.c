@@ -23,7 +23,7 @@ struct msgr_turns {
 	unsigned asides;              /* turns handed on uncommitted since the last commit */
 	msgr_turns_commit_fn sync;    /* makes the commits so far durable; NULL: each one is */
 	unsigned long long synced;    /* commits known durable */
-	unsigned long long syncing;   /* the commits a sync under way will make durable */
+	int syncing;                  /* a sync is under way */
 	int sync_failed;              /* a sync failed: nothing is promised durable any more */
 };
 
@@ -108,8 +108,7 @@ msgr_turns_waiting(struct msgr_turns *t)
 
 /* Returns once commit need (made already) is durable, under t->m. Without a sync function
  * every commit is. Otherwise a thread that needs it runs the sync, outside the turn and the
- * lock, so that other threads go on using the store meanwhile; threads needing no more than a
- * sync under way covers wait for it. MSGR_OK; MSGR_ERR_STORE when that commit, or a later
+ * lock, so that other threads go on using the store meanwhile, one sync at a time. MSGR_OK; MSGR_ERR_STORE when that commit, or a later
  * one, failed, or when any sync has failed (after a failed fsync the kernel may have dropped
  * the pages it could not write, and a later fsync does not say they are on disk). */
 static msgr_result
@@ -123,15 +122,18 @@ durable(struct msgr_turns *t, unsigned long long need, void *arg)
 			return MSGR_ERR_STORE;
 		if (t->sync == NULL || t->synced >= need)
 			return MSGR_OK;
-		if (t->syncing >= need) {
+		/* One sync at a time: the threads that need more than the one under way covers
+		 * wait for it, and the first of them then syncs for all that came meanwhile. */
+		if (t->syncing) {
 			pthread_cond_wait(&t->commit_cv, &t->m);
 			continue;
 		}
 		upto = t->commits;
-		t->syncing = upto;
+		t->syncing = 1;
 		pthread_mutex_unlock(&t->m);
 		r = t->sync(arg);
 		pthread_mutex_lock(&t->m);
+		t->syncing = 0;
 		if (r != MSGR_OK)
 			t->sync_failed = 1;
 		else if (upto > t->synced)
