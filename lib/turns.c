@@ -210,13 +210,17 @@ msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 	return commit_now(t, commit, arg, 1, 1);
 }
 
-msgr_result
-msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
+/* Hands the turn to a thread that is ready without a commit, when one is and the open
+ * transaction has not carried ASIDES_MAX hand-overs yet: 1 then, 0 when the caller keeps the
+ * turn. The caller's writes stay in the open transaction; the first commit from now on
+ * carries them (owed). */
+static int
+hand_on(struct msgr_turns *t)
 {
+	int handed = 0;
+
 	pthread_mutex_lock(&t->m);
 	if (t->ready > 0 && t->asides < ASIDES_MAX) {
-		/* The writes stay in the open transaction, which the last thread to reach a wait
-		 * commits: the first commit from now on carries them. */
 		if (owed.t != t || owed.since == 0) {
 			owed.t = t;
 			owed.since = t->commits + 1;
@@ -224,10 +228,18 @@ msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *a
 		t->asides++;
 		t->busy = 0;
 		pthread_cond_signal(&t->free_cv);
-		pthread_mutex_unlock(&t->m);
-		return MSGR_OK;
+		handed = 1;
 	}
 	pthread_mutex_unlock(&t->m);
+	return handed;
+}
+
+msgr_result
+msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
+{
+	/* Handed on: the last thread to reach a wait commits. */
+	if (hand_on(t))
+		return MSGR_OK;
 	/* Nobody would run before the wait ends, or the transaction has been open long enough:
 	 * it is not left open across the wait. Nothing waits for it to be durable. */
 	return commit_now(t, commit, arg, 1, 0);
@@ -236,22 +248,8 @@ msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *a
 int
 msgr_turns_lend(struct msgr_turns *t)
 {
-	int lent = 0;
-
-	pthread_mutex_lock(&t->m);
-	if (t->ready > 0 && t->asides < ASIDES_MAX) {
-		/* As a step aside, without the commit: the caller only computes meanwhile. */
-		if (owed.t != t || owed.since == 0) {
-			owed.t = t;
-			owed.since = t->commits + 1;
-		}
-		t->asides++;
-		t->busy = 0;
-		pthread_cond_signal(&t->free_cv);
-		lent = 1;
-	}
-	pthread_mutex_unlock(&t->m);
-	return lent;
+	/* As a step aside, without the commit: the caller only computes meanwhile. */
+	return hand_on(t);
 }
 
 msgr_result

@@ -120,6 +120,18 @@ def rand_digits(n):
     return "".join(secrets.choice("123456789") for _ in range(n))
 
 
+def thread_names(pid):
+    """The names of the threads of process pid (their comm: top -H, ps -L), in /proc's order."""
+    names, task = [], "/proc/%s/task" % pid
+    for tid in (os.listdir(task) if os.path.isdir(task) else []):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
 class Connector:
     def __init__(self, cid, path, app_id, page_id, call_token, webhook_token, secret):
         self.id = cid

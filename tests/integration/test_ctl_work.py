@@ -22,18 +22,6 @@ def secrets_of(env):
     return [s for c in env.connectors for s in (c.call_token, c.secret, c.webhook_token)]
 
 
-def thread_names(pid):
-    """The names of the threads of process pid (their comm), in /proc's order."""
-    names, task = [], "/proc/%d/task" % pid
-    for tid in (os.listdir(task) if os.path.isdir(task) else []):
-        try:
-            with open(os.path.join(task, tid, "comm")) as f:
-                names.append(f.read().strip())
-        except OSError:
-            pass
-    return names
-
-
 def run_worker(t, env, args, label, while_running):
     """Runs `msgrctl worker ARGS`, calls while_running(pid), then stops it with SIGTERM: it
     must exit 0 within 5 s. Returns what it logged."""
@@ -75,8 +63,8 @@ def test_worker_command(t, env):
         env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, other, "one")])))
         t.ok(wait_for(lambda: env.fake.texts(other) == ["1"], timeout=10),
              "msgrctl worker picks up new events while it runs")
-        t.ok("msgr-checkpoint" not in thread_names(pid),
-             "msgrctl worker alone checkpoints in its own commits", thread_names(pid))
+        t.ok("msgr-checkpoint" not in harness.thread_names(pid),
+             "msgrctl worker alone checkpoints in its own commits", harness.thread_names(pid))
     run_worker(t, env, [], "msgrctl worker", running)
 
 
@@ -97,7 +85,7 @@ def test_worker_threads(t, env):
              "msgrctl worker --threads 3: each answer once, in each conversation's order")
         # On SQLite its commits leave the WAL's checkpoints to a thread of their own; on
         # PostgreSQL there is no WAL of ours to copy (docs/worker.md "Threads").
-        names = thread_names(pid)
+        names = harness.thread_names(pid)
         if os.environ.get("MSGR_TEST_BACKEND") == "postgresql":
             t.ok("msgr-checkpoint" not in names,
                  "msgrctl worker --threads 3 on PostgreSQL: no checkpoint thread", names)

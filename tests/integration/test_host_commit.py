@@ -77,15 +77,7 @@ def test_pool_shares():
         tap.eq(len(committers), 1, "pool of 4: one process became the host committer")
         tap.ok(committers and int(committers[0]) in e.children,
                "pool of 4: the committer is one of the pool's processes", committers)
-        names = []
-        if committers:
-            task = "/proc/%s/task" % committers[0]
-            for t in (os.listdir(task) if os.path.isdir(task) else []):
-                try:
-                    with open(os.path.join(task, t, "comm")) as f:
-                        names.append(f.read().strip())
-                except OSError:
-                    pass
+        names = h.thread_names(committers[0]) if committers else []
         tap.ok("msgr-committer" in names and "msgr-checkpoint" in names,
                "the committer's threads are named (top -H, ps -L)", names)
         st = os.stat(sock_of(e)) if os.path.exists(sock_of(e)) else None
