@@ -92,12 +92,12 @@ msgr_result msgr_store_flush(struct msgr_store *st);
  * no-op. With sync_full, a pause, a flush and a leave return once what they cover is durable:
  * on SQLite in WAL mode the commits skip the fsync and the thread that needs one runs an
  * fdatasync of the WAL without the turn (msgr_turns_set_sync); elsewhere every commit waits
- * for the disk. Without sync_full no commit waits for it. A thread takes the turn with msgr_store_enter before
- * its first call, gives it up only to wait (msgr_store_pause, then msgr_store_resume after the
- * wait) and ends with msgr_store_leave. Only one thread uses the handle at a time, and a
- * commit before a wait covers the writes of every thread that waits for it. MSGR_OK;
- * MSGR_ERR_INVALID (shared already), MSGR_ERR_NOMEM, or what setting the backend up failed
- * with. */
+ * for the disk. Without sync_full no commit waits for it. A thread takes the turn with
+ * msgr_store_enter before its first call, gives it up only to wait (msgr_store_pause or
+ * msgr_store_step_aside, then msgr_store_resume after the wait) and ends with
+ * msgr_store_leave. Only one thread uses the handle at a time, and a commit before a wait
+ * covers the writes of every thread that waits for it. MSGR_OK; MSGR_ERR_INVALID (shared
+ * already), MSGR_ERR_NOMEM, or what setting the backend up failed with. */
 msgr_result msgr_store_share(struct msgr_store *st);
 /* Takes the turn of a shared handle (waits for it); nothing on another handle. */
 void msgr_store_enter(struct msgr_store *st);

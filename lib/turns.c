@@ -108,9 +108,10 @@ msgr_turns_waiting(struct msgr_turns *t)
 
 /* Returns once commit need (made already) is durable, under t->m. Without a sync function
  * every commit is. Otherwise a thread that needs it runs the sync, outside the turn and the
- * lock, so that other threads go on using the store meanwhile, one sync at a time. MSGR_OK; MSGR_ERR_STORE when that commit, or a later
- * one, failed, or when any sync has failed (after a failed fsync the kernel may have dropped
- * the pages it could not write, and a later fsync does not say they are on disk). */
+ * lock, so that other threads go on using the store meanwhile; one sync at a time. MSGR_OK;
+ * MSGR_ERR_STORE when that commit, or a later one, failed, or when any sync has failed
+ * (after a failed fsync the kernel may have dropped the pages it could not write, and a
+ * later fsync does not say they are on disk). */
 static msgr_result
 durable(struct msgr_turns *t, unsigned long long need, void *arg)
 {

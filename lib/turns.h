@@ -47,10 +47,11 @@ unsigned msgr_turns_waiting(struct msgr_turns *t);
 msgr_result msgr_turns_leave(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 
 /* Before a wait, by the thread holding the turn: returns once what it wrote is committed
- * (and durable: msgr_turns_set_sync), with the turn given up. When other threads are ready it hands them the turn and waits for
- * the commit one of them makes; otherwise it commits itself (commit(arg)). MSGR_OK, or the
- * failure of the commit that covered the caller's writes (they are lost: a rolled back
- * transaction), also of an earlier one that carried what it left when it stepped aside. */
+ * (and durable: msgr_turns_set_sync), with the turn given up. When other threads are ready it
+ * hands them the turn and waits for the commit one of them makes; otherwise it commits itself
+ * (commit(arg)). MSGR_OK, or the failure of the commit that covered the caller's writes (they
+ * are lost: a rolled back transaction), also of an earlier one that carried what it left when
+ * it stepped aside. */
 msgr_result msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg);
 /* Before a wait whose call may go again without harm (a typing indicator, a profile read, a
  * pacing sleep): gives the turn up without waiting for a commit when other threads are ready
