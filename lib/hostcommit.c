@@ -902,8 +902,6 @@ serve_start(struct msgr_hostcommit *h)
 	/* Its commits leave the checkpoints, with their fsync of the database file, to a thread
 	 * of their own (checkpoint_apart above). */
 	if (h->opt.wal && msgr_checkpointer_start(&h->opt, "msgr-checkpoint", &h->ckpt) != MSGR_OK)
-		h->ckpt = NULL;
-	if (h->opt.wal && h->ckpt == NULL)
 		msgr_log(MSGR_LOG_WARN, "host committer: no checkpoint thread; checkpoints run "
 		    "past 40 MB of WAL only");
 	msgr_log(MSGR_LOG_INFO, "host committer: serving this host's responders on %s", h->sock);

@@ -698,25 +698,20 @@ msgr_store_share(struct msgr_store *st)
 	 * Under sync = "normal" nothing waits for the disk, as in a handle not shared. */
 	fd = st->sync_full && st->ops->log_open != NULL ? st->ops->log_open(st->impl) : -1;
 	if (st->ops->set_sync != NULL &&
-	    (r = st->ops->set_sync(st->impl, st->sync_full && fd < 0)) != MSGR_OK) {
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	if (st->ops->hold != NULL && (r = st->ops->hold(st->impl, 1)) != MSGR_OK) {
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	if ((r = msgr_turns_new(&st->turns)) != MSGR_OK) {
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
+	    (r = st->ops->set_sync(st->impl, st->sync_full && fd < 0)) != MSGR_OK)
+		goto fail;
+	if (st->ops->hold != NULL && (r = st->ops->hold(st->impl, 1)) != MSGR_OK)
+		goto fail;
+	if ((r = msgr_turns_new(&st->turns)) != MSGR_OK)
+		goto fail;
 	st->log_fd = fd;
 	if (fd >= 0)
 		msgr_turns_set_sync(st->turns, sync_log);
 	return MSGR_OK;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 void

@@ -310,12 +310,12 @@ ask_bot(struct job_run *j)
 	const char *detail;
 	json_t *actions = NULL;
 	msgr_result rc;
-	int lent;
+	int away;                          /* the turn given up: take it back */
 
 	if (rt->bot == NULL) {
-		lent = msgr_store_lend(st);
+		away = msgr_store_lend(st);
 		rc = msgr_bot_open(j->c, &rt->bot, &errors);
-		if (lent)
+		if (away)
 			msgr_store_resume(st);
 		if (rc != MSGR_OK) {
 			snprintf(j->why, sizeof(j->why), "bot of connector %s cannot open: %s",
@@ -333,11 +333,11 @@ ask_bot(struct job_run *j)
 	/* A Bot API bot is asked over HTTP: not with the store's write lock held. Asked again
 	 * after a rollback, it answers again: nothing need be durable first. */
 	if (j->c->bot.type == MSGR_BOT_API) {
-		lent = 1;
+		away = 1;
 		if ((rc = msgr_store_step_aside(st)) != MSGR_OK)
 			goto out;
 	} else {
-		lent = msgr_store_lend(st);
+		away = msgr_store_lend(st);
 	}
 	if ((rc = msgr_bot_answer(rt->bot, &in, &actions)) == MSGR_OK) {
 		rc = msgr_plan_actions(&j->plan, j->c, &j->ev, actions, j->why, sizeof(j->why));
@@ -349,7 +349,7 @@ ask_bot(struct job_run *j)
 		    detail[0] ? ": " : "", detail);
 	}
 out:
-	if (lent)
+	if (away)
 		msgr_store_resume(st);
 	json_decref(actions);
 	return rc;
