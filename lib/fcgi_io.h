@@ -16,4 +16,8 @@
  * value. */
 struct msgr_request_io msgr_fcgi_io(FCGX_Request *fr);
 
+/* Ends the request fr accepted and releases the web server, as FCGX_Finish_r does; closes
+ * the connection without libfcgi's lingering wait when its body was read to the end. */
+void msgr_fcgi_finish(FCGX_Request *fr);
+
 #endif

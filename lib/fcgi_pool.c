@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fcgi_io.h"
 #include "fcgi_pool.h"
 #include "log.h"
 
@@ -60,7 +61,7 @@ request_thread(void *arg)
 		atomic_store(&t->phase, PHASE_SERVE);
 		p->serve(p->arg, t->index, t->fr);
 		atomic_store(&t->phase, PHASE_FINISH);
-		FCGX_Finish_r(t->fr);
+		msgr_fcgi_finish(t->fr);
 		atomic_store(&t->phase, PHASE_AFTER);
 		if (p->after != NULL)
 			p->after(p->arg, t->index);

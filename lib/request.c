@@ -273,6 +273,8 @@ msgr_request_read_body(struct msgr_request *r, const struct msgr_request_io *io,
 			goto out;
 		got += (size_t)n;
 	}
+	if (io->end != NULL)
+		io->end(io->ctx);
 out:
 	if (rc != MSGR_OK)
 		msgr_buf_reset(&r->body);

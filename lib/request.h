@@ -35,6 +35,10 @@ struct msgr_request_io {
 	long (*read)(void *ctx, char *p, size_t n);
 	/* Writes n bytes of the answer: 0, or -1 on error. */
 	int (*write)(void *ctx, const char *p, size_t n);
+	/* The body has been read to its CONTENT_LENGTH: reads the end the transport marks after
+	 * it, if it marks one (FastCGI's empty FCGI_STDIN record, sent with the body's last
+	 * bytes). NULL: nothing to read (CGI, whose scripts must not read past the count). */
+	void (*end)(void *ctx);
 };
 
 /* A decoded query parameter: present or not, and usable or not (too long, repeated, or

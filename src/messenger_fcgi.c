@@ -104,7 +104,7 @@ serve_fastcgi(struct responder *rs, struct rthread *t)
 		block_stops(1);
 		responder_serve(t, &io);
 		/* Releases the web server (and Facebook) before any further work. */
-		FCGX_Finish_r(&t->fr);
+		msgr_fcgi_finish(&t->fr);
 		/* A stop asked for now is served first: the pool and cron pick the work up. */
 		fcgi_after_response(rs);
 		block_stops(0);

@@ -12,64 +12,24 @@ off passes a chunked body so) is read to its end within max_body, not taken for 
 TAP lines out."""
 import json
 import os
-import socket
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers"))
+import fcgiclient as fc  # noqa: E402
 import harness as h  # noqa: E402
 from harness import Tap  # noqa: E402
-
-FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
-
-
-def record(rtype, content, rid=1):
-    return struct.pack("!BBHHBx", 1, rtype, rid, len(content), 0) + content
-
-
-def pair(name, value):
-    def n(x):
-        return struct.pack("!B", len(x)) if len(x) < 128 else struct.pack("!I", len(x) | 1 << 31)
-    return n(name) + n(value) + name + value
 
 
 def fastcgi(sock_path, params, chunks):
     """One request over FastCGI: params (no CONTENT_LENGTH unless given), the body in the
-    given chunks, one FCGI_STDIN record each, then the empty one that ends it. The answer
-    as harness.parse_cgi_output reads it."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(sock_path)
-    out = record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
-    body = b"".join(pair(k.encode(), v.encode()) for k, v in params.items())
-    out += record(FCGI_PARAMS, body) + record(FCGI_PARAMS, b"")
-    for c in chunks:
-        for i in range(0, len(c), 65535):
-            out += record(FCGI_STDIN, c[i:i + 65535])
-    out += record(FCGI_STDIN, b"")
-    s.sendall(out)
-    data, got = b"", b""
-    while True:
-        head = b""
-        while len(head) < 8:
-            more = s.recv(8 - len(head))
-            if not more:
-                raise RuntimeError("connection closed before FCGI_END_REQUEST")
-            head += more
-        _, rtype, _, clen, plen = struct.unpack("!BBHHBx", head)
-        content = b""
-        while len(content) < clen + plen:
-            more = s.recv(clen + plen - len(content))
-            if not more:
-                raise RuntimeError("connection closed inside a record")
-            content += more
-        if rtype == FCGI_STDOUT:
-            got += content[:clen]
-        if rtype == FCGI_END_REQUEST:
-            break
-    s.close()
-    data = got
+    given chunks. The answer as harness.parse_cgi_output reads it."""
+    s = fc.connect(sock_path)
+    try:
+        s.sendall(fc.request_bytes(params, chunks))
+        data = fc.read_answer(s)
+    finally:
+        s.close()
     return h.parse_cgi_output(data)
 
 

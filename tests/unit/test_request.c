@@ -72,7 +72,7 @@ fake_write(void *ctx, const char *p, size_t n)
 static struct msgr_request_io
 io_of(struct fake *f)
 {
-	struct msgr_request_io io = { f, fake_param, fake_read, fake_write };
+	struct msgr_request_io io = { f, fake_param, fake_read, fake_write, NULL };
 
 	return io;
 }

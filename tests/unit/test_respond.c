@@ -123,7 +123,7 @@ get(struct fake *f, const char *path, const char *query)
 static void
 respond(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc)
 {
-	struct msgr_request_io io = { f, fake_param, fake_read, fake_write };
+	struct msgr_request_io io = { f, fake_param, fake_read, fake_write, NULL };
 
 	msgr_respond(&x->rs, &x->req, &io, oc);
 }
@@ -392,7 +392,7 @@ static void
 test_status_answer(void **state)
 {
 	struct fake f;
-	struct msgr_request_io io = { &f, fake_param, fake_read, fake_write };
+	struct msgr_request_io io = { &f, fake_param, fake_read, fake_write, NULL };
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
