@@ -7,7 +7,7 @@ call_out(const struct msgr_caller *c, const struct msgr_call *call,
     struct msgr_graph_result *res)
 {
 	const struct msgr_connector *cn = call->conn;
-	struct msgr_graph_auth a = { cn->call_token, cn->secret };
+	struct msgr_graph_auth a = { cn->call_token, cn->secret, cn->proof };
 
 	if (c->hook != NULL)
 		return c->hook(c->arg, call, res);

@@ -1190,6 +1190,10 @@ parse_connector(struct loader *ld, config_setting_t *g, int idx, struct msgr_con
 	get_secret(&sc, "call_token", 1, &c->call_token);
 	get_secret(&sc, "webhook_token", 1, &c->webhook_token);
 	get_secret(&sc, "secret", 1, &c->secret);
+	if (c->call_token != NULL && c->secret != NULL &&
+	    msgr_signature_hmac_hex(c->secret, c->call_token, strlen(c->call_token), c->proof)
+	    != MSGR_OK)
+		c->proof[0] = '\0';   /* made for each call instead */
 	parse_bot(&sc, c);
 	get_digits(&sc, "persona_id", 0, &c->persona_id);
 	get_string_list(&sc, "profile_fields", MSGR_MAX_PROFILE_FIELDS, &c->profile_fields,
@@ -1356,6 +1360,7 @@ free_connector(struct msgr_connector *c)
 	wipe_free(c->call_token);
 	wipe_free(c->webhook_token);
 	wipe_free(c->secret);
+	OPENSSL_cleanse(c->proof, sizeof(c->proof));
 	free(c->bot.file);
 	free(c->bot.url);
 	wipe_free(c->bot.secret);

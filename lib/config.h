@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include "event.h"
 #include "result.h"
+#include "signature.h"
 
 /* Bot API event kinds delivered by default (docs/bot-api.md "Event types"). Bit i is enum
  * msgr_event_kind i. */
@@ -70,6 +71,9 @@ struct msgr_connector {
 	char *call_token;      /* page access token: secret */
 	char *webhook_token;   /* verify token: secret */
 	char *secret;          /* app secret: secret */
+	/* appsecret_proof, hex HMAC-SHA256(secret, call_token), made at load for every Graph
+	 * call (msgr_graph_auth.proof); "" when either is missing. Derived from secrets: wiped. */
+	char proof[MSGR_SIGNATURE_HEX_LEN + 1];
 	struct msgr_bot_config bot;
 	char *persona_id;      /* optional digits, NULL when unset */
 	char **profile_fields; size_t n_profile_fields;   /* beyond first/last name, profile_pic */

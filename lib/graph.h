@@ -41,6 +41,9 @@ struct msgr_graph_options {
 struct msgr_graph_auth {
 	const char *token;
 	const char *app_secret;
+	/* The call's appsecret_proof when the caller holds it already (a connector's, made once
+	 * at load: msgr_connector.proof), or NULL: made for each call. */
+	const char *proof;
 };
 
 /* A query parameter (URL-escaped by the client). Never "access_token" or "appsecret_proof":

@@ -340,7 +340,7 @@ out:
 static void
 subscribe_page(struct sub_run *r, const struct msgr_connector *c, const char *what)
 {
-	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_auth a = { c->call_token, c->secret, c->proof };
 	struct msgr_graph_result res;
 	char why[SHOWN_BYTES];
 
@@ -359,7 +359,7 @@ subscribe_page(struct sub_run *r, const struct msgr_connector *c, const char *wh
 static void
 check_page(struct sub_run *r, const struct msgr_connector *c)
 {
-	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_auth a = { c->call_token, c->secret, c->proof };
 	struct msgr_graph_result res;
 	const json_t *data, *app = NULL;
 	char why[SHOWN_BYTES];
@@ -550,7 +550,7 @@ static int
 profile_one(struct msgr_graph *g, const struct msgr_connector *c,
     const char *const *del, size_t n_del)
 {
-	struct msgr_graph_auth a = { c->call_token, c->secret };
+	struct msgr_graph_auth a = { c->call_token, c->secret, c->proof };
 	struct msgr_graph_result res;
 	json_t *body = NULL;
 	const char *set[PROFILE_FIELDS];

@@ -247,6 +247,7 @@ cmd_thread(struct ctl *ctl, int argc, char **argv)
 	}
 	q.a.token = q.cn->call_token;
 	q.a.app_secret = q.cn->secret;
+	q.a.proof = q.cn->proof;
 	if ((rc = act->call(g, &q, &res)) != MSGR_OK) {
 		fprintf(stderr, "msgrctl thread %s: %s: (#%ld/%ld) %s\n", act->name,
 		    msgr_strerror(rc), res.code, res.subcode,

@@ -767,6 +767,38 @@ test_only_handover_is_a_story(void **state)
 	assert_null(errors);
 }
 
+/* Bots open on one file share its stories (read once per process); closing one leaves the
+ * others whole, and a file changed since is read again by the next open only. */
+static void
+test_shared_file(void **state)
+{
+	struct msgr_event ev = event(MSGR_EVENT_MESSAGE, "hi", NULL);
+	struct msgr_bot *a, *b, *c;
+	const char *path;
+	json_t *x;
+
+	(void)state;
+	path = write_tmp("stories = ( { name = \"s\"; triggers = ( \"hi\" );\n"
+	    " answers = ( { text = \"one\"; } ); } );\n");
+	a = open_bot(path);
+	b = open_bot(path);
+	msgr_bot_close(a);   /* b's stories must outlive a (ASan would see a use after free) */
+	x = answer(b, &ev, NULL, NULL);
+	assert_string_equal(first_text(x), "one");
+	json_decref(x);
+	path = write_tmp("stories = ( { name = \"s\"; triggers = ( \"hi\" );\n"
+	    " answers = ( { text = \"two, longer\"; } ); } );\n");
+	c = open_bot(path);
+	x = answer(c, &ev, NULL, NULL);
+	assert_string_equal(first_text(x), "two, longer");
+	json_decref(x);
+	x = answer(b, &ev, NULL, NULL);
+	assert_string_equal(first_text(x), "one");   /* opened before the change */
+	json_decref(x);
+	msgr_bot_close(b);
+	msgr_bot_close(c);
+}
+
 static void
 test_include_is_relative_to_the_file(void **state)
 {
@@ -1002,6 +1034,7 @@ main(void)
 		cmocka_unit_test(test_actions_validate),
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_example_answers),
+		cmocka_unit_test(test_shared_file),
 	};
 	msgr_log_init("test_bot_stories", MSGR_LOG_WARN);
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

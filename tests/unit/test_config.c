@@ -179,6 +179,14 @@ test_full(void **state)
 	assert_string_equal(c->call_token, "call-token-from-env");
 	assert_string_equal(c->webhook_token, "verify-token-1");
 	assert_string_equal(c->secret, "app-secret-from-file");    /* trailing newline dropped */
+	/* appsecret_proof made once at load, from the secrets as read */
+	{
+		char proof[MSGR_SIGNATURE_HEX_LEN + 1];
+
+		assert_int_equal(msgr_signature_hmac_hex("app-secret-from-file",
+		    "call-token-from-env", strlen("call-token-from-env"), proof), MSGR_OK);
+		assert_string_equal(c->proof, proof);
+	}
 	assert_int_equal(c->bot.type, MSGR_BOT_STORIES);
 	snprintf(expect, sizeof(expect), "%s/stories.conf", dir);
 	assert_string_equal(c->bot.file, expect);

@@ -146,9 +146,9 @@ test_call_rejects(void **state)
 	/* Nothing is listening on port 9 of loopback: if a check failed to refuse, the call
 	 * would come back TRANSIENT instead of INVALID. */
 	struct msgr_graph_options o = { "http://127.0.0.1:9", "v26.0", 1000, 500, 0, NULL };
-	struct msgr_graph_auth a = { PAGE_TOKEN, APP_SECRET };
-	struct msgr_graph_auth crlf = { "tok\r\nX-Evil: 1", APP_SECRET };
-	struct msgr_graph_auth nosecret = { PAGE_TOKEN, "" };
+	struct msgr_graph_auth a = { PAGE_TOKEN, APP_SECRET, NULL };
+	struct msgr_graph_auth crlf = { "tok\r\nX-Evil: 1", APP_SECRET, NULL };
+	struct msgr_graph_auth nosecret = { PAGE_TOKEN, "", NULL };
 	struct msgr_graph_param tok = { "access_token", PAGE_TOKEN };
 	struct msgr_graph_param proof = { "appsecret_proof", "00" };
 	struct msgr_graph_result res;
@@ -209,7 +209,7 @@ struct fake {
 
 static struct fake fk;
 static struct msgr_graph *gr;
-static const struct msgr_graph_auth auth = { PAGE_TOKEN, APP_SECRET };
+static const struct msgr_graph_auth auth = { PAGE_TOKEN, APP_SECRET, NULL };
 
 static int
 fake_start(int port)
@@ -397,8 +397,8 @@ static void
 test_fake_refusals(void **state)
 {
 	struct msgr_graph_result res;
-	struct msgr_graph_auth wrong_secret = { PAGE_TOKEN, "not-the-secret" };
-	struct msgr_graph_auth unknown = { "EAAunknowntoken", APP_SECRET };
+	struct msgr_graph_auth wrong_secret = { PAGE_TOKEN, "not-the-secret", NULL };
+	struct msgr_graph_auth unknown = { "EAAunknowntoken", APP_SECRET, NULL };
 	char *longtext = malloc(2002);
 	json_t *req;
 
@@ -412,6 +412,19 @@ test_fake_refusals(void **state)
 	assert_int_equal(msgr_graph_send(gr, &wrong_secret, req, &res), MSGR_ERR_PERMANENT);
 	assert_int_equal(res.code, 100);
 	assert_non_null(strstr(res.message, "appsecret_proof"));
+	/* a proof given by the caller is the one sent: made beforehand, it passes; a wrong one is
+	 * refused as a wrong secret is */
+	{
+		char made[MSGR_SIGNATURE_HEX_LEN + 1];
+		struct msgr_graph_auth given = { PAGE_TOKEN, APP_SECRET, made };
+
+		assert_int_equal(msgr_signature_hmac_hex(APP_SECRET, PAGE_TOKEN,
+		    strlen(PAGE_TOKEN), made), MSGR_OK);
+		assert_int_equal(msgr_graph_send(gr, &given, req, &res), MSGR_OK);
+		made[0] = made[0] == '0' ? '1' : '0';
+		assert_int_equal(msgr_graph_send(gr, &given, req, &res), MSGR_ERR_PERMANENT);
+		assert_int_equal(res.code, 100);
+	}
 	/* an unknown token: 190 pauses the connector */
 	assert_int_equal(msgr_graph_send(gr, &unknown, req, &res), MSGR_ERR_PAUSE_CONNECTOR);
 	assert_int_equal(res.code, 190);
