@@ -259,6 +259,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	io.param = fake_param;
 	io.read = NULL;
 	io.write = NULL;
+	io.end = NULL;
 	msgr_request_init(r);
 	msgr_request_read_head(r, &io);
 	check_head(r, &fk);

@@ -381,6 +381,7 @@ test_post_store_unavailable(void **state)
 	io.param = fake_param;
 	io.read = fake_read;
 	io.write = fake_write;
+	io.end = NULL;
 	msgr_respond(&rs, &x->req, &io, &oc);
 	assert_int_equal(oc.status, 503);
 	assert_string_equal(oc.note, "store unavailable");
