@@ -2,6 +2,8 @@
 #include <stdio.h>   /* EOF */
 
 #include "fcgi_io.h"
+#include "log.h"
+#include "respond.h"
 
 static const char *
 fcgi_param(void *ctx, const char *name)
@@ -71,9 +73,32 @@ msgr_fcgi_finish(FCGX_Request *fr)
 	 * paid that wait with a sleep and a wake-up of its thread (a sixth of a request
 	 * thread's samples behind lighttpd). Once the body has been read to its end nothing is
 	 * unread, and libfcgi's "detached" close, a plain close(2), loses nothing. */
-	if (fr->in != NULL && FCGX_HasSeenEOF(fr->in) == EOF)
+	if (fr->in != NULL && FCGX_HasSeenEOF(fr->in) == EOF && FCGX_GetError(fr->in) == 0)
 		(void)FCGX_Detach(fr);
 	else
 		(void)FCGX_Attach(fr);
 	FCGX_Finish_r(fr);
+}
+
+int
+msgr_fcgi_accept(FCGX_Request *fr)
+{
+	struct msgr_request_io io;
+	int rc, err;
+
+	if ((rc = FCGX_Accept_r(fr)) < 0)
+		return rc;
+	/* libfcgi's accept reads the parameters until the stream ends, and takes a failed read
+	 * (a stop's FCGX_ShutdownPending, a wake signal, a peer gone) for their end: it then
+	 * returns a request with part of its parameters, and the path missing would be
+	 * answered 404, a refusal Facebook does not retry. The error left on the stream tells
+	 * the two apart; such a request is answered 503, which Facebook retries. */
+	if ((err = FCGX_GetError(fr->in)) == 0)
+		return 0;
+	msgr_log(MSGR_LOG_WARN, "a request's parameters were cut short (error %d): answered 503",
+	    err);
+	io = msgr_fcgi_io(fr);
+	(void)msgr_respond_status(&io, 503);
+	msgr_fcgi_finish(fr);
+	return 1;
 }

@@ -16,6 +16,11 @@
  * value. */
 struct msgr_request_io msgr_fcgi_io(FCGX_Request *fr);
 
+/* FCGX_Accept_r, and the check it lacks: 0 once a request is accepted whole, below 0 as
+ * FCGX_Accept_r fails. 1 when its parameters were cut short: that request has been answered
+ * 503 and finished, and the caller accepts again. */
+int msgr_fcgi_accept(FCGX_Request *fr);
+
 /* Ends the request fr accepted and releases the web server, as FCGX_Finish_r does; closes
  * the connection without libfcgi's lingering wait when its body was read to the end. */
 void msgr_fcgi_finish(FCGX_Request *fr);

@@ -43,7 +43,7 @@ request_thread(void *arg)
 		atomic_store(&t->phase, PHASE_ACCEPT);
 		atomic_store(&t->in_accept, 1);
 		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = FCGX_Accept_r(t->fr);
+		rc = msgr_fcgi_accept(t->fr);
 		pthread_sigmask(SIG_BLOCK, &wake, NULL);
 		atomic_store(&t->in_accept, 0);
 		if (rc < 0) {
@@ -58,6 +58,8 @@ request_thread(void *arg)
 			atomic_store(p->stop, 1);
 			break;
 		}
+		if (rc > 0)
+			continue;   /* cut short and answered */
 		atomic_store(&t->phase, PHASE_SERVE);
 		p->serve(p->arg, t->index, t->fr);
 		atomic_store(&t->phase, PHASE_FINISH);

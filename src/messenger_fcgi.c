@@ -90,6 +90,7 @@ static int
 serve_fastcgi(struct responder *rs, struct rthread *t)
 {
 	struct msgr_request_io io;
+	int rc;
 
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&t->fr, 0, 0) != 0) {
 		msgr_log(MSGR_LOG_ERROR, "FastCGI initialisation failed");
@@ -99,8 +100,10 @@ serve_fastcgi(struct responder *rs, struct rthread *t)
 	for (;;) {
 		if (atomic_load(&responder_stop))
 			break;
-		if (FCGX_Accept_r(&t->fr) < 0)
+		if ((rc = msgr_fcgi_accept(&t->fr)) < 0)
 			break;   /* shutdown pending, or the listening socket failed */
+		if (rc > 0)
+			continue;   /* cut short and answered */
 		block_stops(1);
 		responder_serve(t, &io);
 		/* Releases the web server (and Facebook) before any further work. */

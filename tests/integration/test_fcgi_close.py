@@ -8,11 +8,15 @@
   - a request that left bytes unread (stdin longer than its CONTENT_LENGTH) keeps the
     lingering close: its answer arrives whole, and the responder still reads what comes
     after it, so the kernel never resets a connection with an answer in flight;
+  - parameters cut short (the stream ends inside them, as when a stop interrupts libfcgi's
+    accept) are answered 503, which Facebook retries, never routed as a request without a
+    path (404);
   - both with threads = 1 (the plain loop) and with request threads (the pool).
 TAP lines out."""
 import json
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -49,6 +53,21 @@ def exchange(e, chunks, prm):
         s.close()
 
 
+def cut_params(e):
+    """Sends the start of a request's parameters, then ends the stream as a web server
+    stopping or a peer gone would: returns the answer's status and the Retry-After header."""
+    s = fc.connect(e.sock_path, timeout=10)
+    try:
+        out = fc.record(fc.FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
+        out += fc.record(fc.FCGI_PARAMS, fc.pair(b"REQUEST_METHOD", b"POST"))
+        s.sendall(out)
+        s.shutdown(socket.SHUT_WR)
+        status, headers, _ = h.parse_cgi_output(fc.read_answer(s))
+        return status, headers.get("retry-after")
+    finally:
+        s.close()
+
+
 def signed(c, text):
     doc = h.webhook(h.entry(c.page_id, [h.message_event(c.page_id, "7040", text,
                                                          mid=h.uniq("close"))]))
@@ -78,6 +97,11 @@ def check(t, threads):
         t.eq((status, rbody), (200, b"EVENT_RECEIVED"),
              tag + ": stdin longer than CONTENT_LENGTH: the answer arrives whole")
         t.eq(refused, False, tag + ": ...and the close lingers, reading what comes after it")
+        before = e.counts()
+        t.eq(cut_params(e), (503, "1"), tag + ": parameters cut short (the stream ended inside "
+             "them): 503 with Retry-After, never 404")
+        t.eq(e.counts(), before, tag + ": ...and nothing stored or quarantined")
+        t.ok("parameters were cut short" in e.log(), tag + ": ...and the log says so")
         r = e.verify(c, "hub.mode=subscribe&hub.verify_token=%s&hub.challenge=next"
                      % c.webhook_token)
         t.eq((r.status, r.body), (200, b"next"), tag + ": the responder goes on serving")
