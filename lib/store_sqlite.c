@@ -182,6 +182,11 @@ static const char *const migrations[] = {
 	 "  received_at INTEGER NOT NULL,"
 	 "  raw         TEXT    NOT NULL"
 	 ");"),
+	/* 8 -> 9: the owners index holds only threads held elsewhere, the one question it
+	 * answers. Every user message wrote its conversation's last_user_ts and owner rows, and
+	 * each write moved their entries in conv_name: two index pages more in the commit. */
+	("DROP INDEX IF EXISTS conv_name;"
+	 "CREATE INDEX conv_elsewhere ON conv(updated_at) WHERE name = 'owner' AND value <> '';"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -192,7 +197,7 @@ enum sid {
 	S_CLAIM_PICK, S_CLAIM_TAKE, S_CLAIM_LEASE, S_CLAIM_STALE, S_JOB_GET, S_FINISH, S_RETRY, S_RENEW,
 	S_RENEW_CONVQ,
 	S_EV_EXISTS, S_OB_EXISTS, S_OB_INSERT, S_OB_GET, S_OB_DONE,
-	S_CONV_GET, S_CONV_SET, S_CONV_RAISE, S_CONV_ELSEWHERE,
+	S_CONV_GET, S_CONV_SET, S_CONV_OURS, S_CONV_RAISE, S_CONV_ELSEWHERE,
 	S_CACHE_GET, S_CACHE_PUT, S_CACHE_DEL,
 	S_PAUSE_SET, S_PAUSE_CLEAR, S_PAUSE_GET, S_PAUSE_ANY, S_PAUSE_PROBE, S_PAUSE_LIST,
 	S_Q_LIST, S_Q_DELETE,
@@ -299,13 +304,19 @@ static const char *const sql[S_COUNT] = {
 	    "INSERT INTO conv (page_id, user_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
 	    " updated_at = excluded.updated_at",
+	/* The thread is this app's: no owner row says so as well as an empty one, so only a row
+	 * naming another owner is written. A user's every message says it again, and a write
+	 * of the same value would still put the row's page into the commit. */
+	[S_CONV_OURS] =
+	    "UPDATE conv SET value = ?4, updated_at = ?5 WHERE page_id = ?1 AND user_id = ?2"
+	    " AND name = ?3 AND value <> ?4",
 	/* A time that only moves forward: the later of the two stays. */
 	[S_CONV_RAISE] =
 	    "INSERT INTO conv (page_id, user_id, name, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
 	    " ON CONFLICT (page_id, user_id, name) DO UPDATE SET value = excluded.value,"
 	    " updated_at = excluded.updated_at"
 	    " WHERE CAST(conv.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-	/* Threads held elsewhere, by the conv_name index; the person's last answer beside. */
+	/* Threads held elsewhere, by the conv_elsewhere index; the person's last answer beside. */
 	[S_CONV_ELSEWHERE] =
 	    "SELECT o.page_id, o.user_id, o.value, o.updated_at,"
 	    " (SELECT h.value FROM conv h WHERE h.page_id = o.page_id AND h.user_id = o.user_id"
@@ -1788,7 +1799,8 @@ sq_conversation(void *impl, const char *page_id, const char *user_id,
 	return rc == SQLITE_DONE ? MSGR_OK : fail(st, rc, "conversation");
 }
 
-/* Writes value `name` of a conversation with statement id (S_CONV_SET, S_CONV_RAISE). */
+/* Writes value `name` of a conversation with statement id (S_CONV_SET, S_CONV_OURS,
+ * S_CONV_RAISE). */
 static msgr_result
 conv_put(struct sq *st, enum sid id, const char *page_id, const char *user_id,
     const char *name, const char *value, long long now)
@@ -1809,8 +1821,8 @@ static msgr_result
 sq_set_owner(void *impl, const char *page_id, const char *user_id, enum msgr_owner owner,
     const char *app_id, long long now)
 {
-	return conv_put(impl, S_CONV_SET, page_id, user_id, MSGR_STORE_CONV_OWNER, msgr_store_owner_text(owner, app_id),
-	    now);
+	return conv_put(impl, owner == MSGR_OWNER_US ? S_CONV_OURS : S_CONV_SET, page_id, user_id,
+	    MSGR_STORE_CONV_OWNER, msgr_store_owner_text(owner, app_id), now);
 }
 
 static msgr_result

@@ -490,10 +490,10 @@ renew_before(struct job_run *j, const struct msgr_plan_item *it)
 	long long now = now_ms(j->w);
 	msgr_result rc, rs;
 
-	/* A typing indicator or "seen" whose whole timeout (and a second more) fits in the lease
-	 * already held needs no renewal: nobody can take the job before it ends. */
-	if (!barrier && it->optional &&
-	    now + j->w->cfg->graph.timeout_ms + 1000 <= j->lease_until)
+	/* A call whose whole timeout (and a second more) fits in the lease already held needs no
+	 * renewal: nobody can take the job before it ends. A message's durable commit is its
+	 * in-flight mark; only a thread action's renewal is its barrier, and always made. */
+	if (!barrier && now + j->w->cfg->graph.timeout_ms + 1000 <= j->lease_until)
 		return MSGR_OK;
 	if (barrier && (rc = msgr_store_set_sync(j->w->st, 1)) != MSGR_OK)
 		return rc;

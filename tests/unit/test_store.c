@@ -275,10 +275,13 @@ test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 8);
-	/* version 2: the index `msgrctl status` lists conversations by */
+	assert_int_equal(msgr_store_schema_version(), 9);
+	/* version 9: the index `msgrctl status` lists threads held elsewhere by, in place of
+	 * version 2's conv_name */
 	assert_int_equal(raw_count(f,
-	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_elsewhere'"), 1);
+	assert_int_equal(raw_count(f,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 0);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(q, sizeof(q),
@@ -374,9 +377,9 @@ test_migrates_older(void **state)
 	put1(f->st, "p1", 1, 1000, "kept");
 	msgr_store_close(f->st);
 	f->st = NULL;
-	/* Make it a version 1 file: without what migrations 2, 3, 5, 6 and 8 add. */
+	/* Make it a version 1 file: without what migrations 2, 3, 5, 6, 8 and 9 add. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_name; ALTER TABLE events DROP COLUMN "
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX conv_elsewhere; ALTER TABLE events DROP COLUMN "
 	    "claims; ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN "
 	    "lease_lock; ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
 	    "DROP TABLE inbox; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
@@ -384,7 +387,9 @@ test_migrates_older(void **state)
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
 	assert_int_equal(raw_count(f,
-	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 1);
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_elsewhere'"), 1);
+	assert_int_equal(raw_count(f,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'conv_name'"), 0);
 	assert_int_equal(raw_count(f,
 	    "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'claims'"), 1);
 	stats(f->st, wall_ms(), &s);
@@ -1323,7 +1328,8 @@ test_migrates_v3_pauses(void **state)
 	    " ('pause_probe', 'connector:c1', '1', %lld), ('pause_probe', 'page:p1', '1', %lld);"
 	    "ALTER TABLE events DROP COLUMN lease_lock; ALTER TABLE convq DROP COLUMN lease_lock;"
 	    "ALTER TABLE outbox DROP COLUMN tries; ALTER TABLE outbox DROP COLUMN inflight; ALTER TABLE outbox DROP COLUMN tried_at; DROP TABLE echo; "
-	    "DROP TABLE inbox; PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
+	    "DROP TABLE inbox; DROP INDEX conv_elsewhere; CREATE INDEX conv_name ON conv(name,"
+	    " updated_at); PRAGMA user_version = 3", t + 3650LL * 86400000, t + 1000, t + 2000), SQLITE_OK);
 	f->st = open_store(f, 1, 2000);
 	assert_int_equal(raw_count(f, "PRAGMA user_version"), msgr_store_schema_version());
 	assert_int_equal(msgr_store_pause_get(f->st, MSGR_PAUSE_CONNECTOR, "c1", &got), MSGR_OK);
@@ -1881,6 +1887,43 @@ static long long
 fixed_clock(void *arg)
 {
 	return *(long long *)arg;
+}
+
+/* SQLite: a thread that is this app's needs no owner row, and a user's message, which says
+ * so again, writes none (a write of the same value would put its page into the commit). */
+static void
+test_conv_owner_rows(void **state)
+{
+	struct fx *f = *state;
+	long long t = 4102444800000LL;      /* 2100-01-01T00:00:00Z: never the system's time */
+	struct msgr_clock clock = { fixed_clock, &t };
+	struct msgr_conversation cv;
+	const char *rows = "SELECT count(*) FROM conv WHERE page_id = 'p1' AND user_id = 'u1'"
+	    " AND name = 'owner'";
+	const char *at = "SELECT updated_at FROM conv WHERE page_id = 'p1' AND user_id = 'u1'"
+	    " AND name = 'owner' AND value = ''";
+
+	msgr_store_set_clock(f->st, &clock);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(raw_count(f, rows), 0);
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_APP, "263902037430900"),
+	    MSGR_OK);
+	assert_int_equal(raw_count(f, rows), 1);
+	/* Back to this app: the row says so, with the time it changed. */
+	t += 1000;
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(raw_count(f, at), t);
+	/* Said again later: the row is left as it was. */
+	t += 60000;
+	assert_int_equal(msgr_store_set_owner(f->st, "p1", "u1", MSGR_OWNER_US, NULL), MSGR_OK);
+	assert_int_equal(raw_count(f, at), t - 60000);
+	assert_int_equal(msgr_store_conversation(f->st, "p1", "u1", &cv), MSGR_OK);
+	assert_int_equal(cv.owner, MSGR_OWNER_US);
+	msgr_store_set_clock(f->st, NULL);
+	/* The owners index holds only threads held elsewhere. */
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+	    " AND name = 'conv_elsewhere' AND sql LIKE '%WHERE name = ''owner'' AND value <> ''''%'"),
+	    1);
 }
 
 /* Rows are stamped with the handle's clock, the one the options or msgr_store_set_clock
@@ -2521,6 +2564,7 @@ main(void)
 		T(test_outbox),
 		T(test_echo_verbs),
 		T(test_conv),
+		T(test_conv_owner_rows),
 		T(test_conv_list),
 		T(test_cache_expiry),
 		T(test_pause),

@@ -16,6 +16,7 @@
 #include "pacing.h"
 #include "store.h"
 #include "worker.h"
+#include "unit_sqlite.h"
 
 static void
 test_first_retry_within_two_seconds(void **state)
@@ -93,6 +94,7 @@ struct seen {
 	                         a pass's target, an upload's URL */
 	char token[32];       /* the page token it carried */
 	char meta[1100];      /* a message's metadata ("" none) */
+	long long lease;      /* a message's: its event's lease in the store as it left */
 };
 
 /* The answer to give to the next call of a kind: a Graph error (code, subcode), a network
@@ -119,6 +121,7 @@ struct fx {
 	struct answer script[MAX_SCRIPT];
 	size_t n_script;
 	int next_id;
+	long long call_ms;              /* how long each call takes on the fake clock */
 };
 
 static long long
@@ -197,6 +200,16 @@ fake_graph(void *arg, const struct msgr_call *call, struct msgr_graph_result *re
 
 	assert_true(f->n_calls < MAX_CALLS);
 	describe(call, &f->calls[f->n_calls++]);
+	if (call->kind == MSGR_CALL_SEND && json_object_get(call->body, "message") != NULL) {
+		char q[256];
+
+		/* A message's in-flight mark is committed before it leaves, and with it the
+		 * renewal before it, if one was made. */
+		snprintf(q, sizeof(q), "SELECT lease_until FROM events WHERE state = 0 AND"
+		    " user_id = '%s'", f->calls[f->n_calls - 1].to);
+		f->calls[f->n_calls - 1].lease = unit_sqlite_count(f->path, q);
+	}
+	f->now += f->call_ms;
 	for (i = 0; i < f->n_script; i++) {
 		if (f->script[i].kind == call->kind) {
 			a = f->script[i];
@@ -687,6 +700,31 @@ test_window(void **state)
 	assert_int_equal(c.failed, 1);
 	assert_string_equal(sent_to(f, U2), SEEN_TYPING "Hello Ana!");
 	assert_int_equal(stats(f).failed, 2);
+}
+
+/* The lease is renewed before a call only when what is left of it would not cover the call's
+ * whole timeout and a second more: nobody can take the job over before the call ends. */
+static void
+test_lease_renewed_when_short(void **state)
+{
+	struct fx *f = *state;
+	long long t1;
+
+	/* Quick calls: the message leaves under the claim's own lease. */
+	f->cfg.graph.timeout_ms = 5000;
+	f->call_ms = 1000;
+	put_text(f, U1, T0 - 1000, "m1", "hello");
+	assert_int_equal(run(f).sent, 3);
+	assert_string_equal(sent_to(f, U1), SEEN_TYPING "Hello Ana!");
+	assert_int_equal(f->calls[f->n_calls - 1].lease, T0 + 30000);
+	/* Slow calls (profile, seen, typing: 9 s each): at the message 3 s of the lease are
+	 * left, less than its timeout and a second: renewed from then. */
+	f->call_ms = 9000;
+	t1 = f->now;
+	put_text(f, U2, t1 - 1000, "m2", "hello");
+	assert_int_equal(run(f).sent, 3);
+	assert_string_equal(sent_to(f, U2), SEEN_TYPING "Hello Ana!");
+	assert_int_equal(f->calls[f->n_calls - 1].lease, t1 + 27000 + 30000);
 }
 
 /* The outbox: a plan is made once and each call marked done as Facebook confirms it, so a
@@ -1237,6 +1275,7 @@ main(void)
 		W(test_190_probe_after_ten_minutes),
 		W(test_page_restricted_pauses_page),
 		W(test_window),
+		W(test_lease_renewed_when_short),
 		W(test_exactly_once_marks),
 		W(test_echo_proves_call_in_flight),
 		W(test_no_echo_repeats),
