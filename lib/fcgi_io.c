@@ -59,7 +59,8 @@ fcgi_end(void *ctx)
 struct msgr_request_io
 msgr_fcgi_io(FCGX_Request *fr)
 {
-	struct msgr_request_io io = { fr, fcgi_param, fcgi_read, fcgi_write, fcgi_end };
+	struct msgr_request_io io = { .ctx = fr, .param = fcgi_param, .read = fcgi_read,
+	    .write = fcgi_write, .end = fcgi_end };
 
 	return io;
 }

@@ -45,7 +45,7 @@ cgi_write(void *ctx, const char *p, size_t n)
 struct msgr_request_io
 fcgi_cgi_io(void)
 {
-	struct msgr_request_io io = { NULL, cgi_param, cgi_read, cgi_write, NULL };
+	struct msgr_request_io io = { .param = cgi_param, .read = cgi_read, .write = cgi_write };
 
 	return io;
 }

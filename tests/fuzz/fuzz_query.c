@@ -255,11 +255,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i == size)
 			break;
 	}
-	io.ctx = &fk;
-	io.param = fake_param;
-	io.read = NULL;
-	io.write = NULL;
-	io.end = NULL;
+	/* Designated: every op not named (an op added to the struct later too) is NULL. */
+	io = (struct msgr_request_io){ .ctx = &fk, .param = fake_param };
 	msgr_request_init(r);
 	msgr_request_read_head(r, &io);
 	check_head(r, &fk);

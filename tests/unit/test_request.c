@@ -72,7 +72,8 @@ fake_write(void *ctx, const char *p, size_t n)
 static struct msgr_request_io
 io_of(struct fake *f)
 {
-	struct msgr_request_io io = { f, fake_param, fake_read, fake_write, NULL };
+	struct msgr_request_io io = { .ctx = f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
 
 	return io;
 }

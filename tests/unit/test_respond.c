@@ -123,7 +123,8 @@ get(struct fake *f, const char *path, const char *query)
 static void
 respond(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc)
 {
-	struct msgr_request_io io = { f, fake_param, fake_read, fake_write, NULL };
+	struct msgr_request_io io = { .ctx = f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
 
 	msgr_respond(&x->rs, &x->req, &io, oc);
 }
@@ -377,11 +378,9 @@ test_post_store_unavailable(void **state)
 	assert_int_equal(msgr_commit_open(&o, &c), MSGR_OK);
 	msgr_respond_init(&rs, x->cfg, c, 0);
 	post(&f, "/hook/1", event_body, "App-Secret-77");
-	io.ctx = &f;
-	io.param = fake_param;
-	io.read = fake_read;
-	io.write = fake_write;
-	io.end = NULL;
+	/* Designated: an op added to the struct later starts out NULL here too. */
+	io = (struct msgr_request_io){ .ctx = &f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
 	msgr_respond(&rs, &x->req, &io, &oc);
 	assert_int_equal(oc.status, 503);
 	assert_string_equal(oc.note, "store unavailable");
@@ -393,7 +392,8 @@ static void
 test_status_answer(void **state)
 {
 	struct fake f;
-	struct msgr_request_io io = { &f, fake_param, fake_read, fake_write, NULL };
+	struct msgr_request_io io = { .ctx = &f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
