@@ -23,6 +23,13 @@
 #   MSGR_BIN=/path/messenger.fcgi ...    another build of the responder (an older commit's,
 #                                        for a before/after in one session)
 #   MSGRCTL_BIN=/path/msgrctl ...        the drain by another build of msgrctl
+#   DRAIN_AB=/path/msgrctl ...           the drain side by side: DRAIN_ROUNDS (default 5)
+#                                        rounds, each draining a fresh copy of one backlog
+#                                        with MSGRCTL_BIN, then with DRAIN_AB; answers/s and
+#                                        CPU per answer of each (SQLite only; with an older
+#                                        DRAIN_AB, make the backlog with its responder too,
+#                                        MSGR_BIN: a newer build migrates an older file, not
+#                                        the reverse)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
@@ -60,6 +67,8 @@ SETTLE=0
 DRAIN_S=${DRAIN_S:-10}
 DRAIN_PROCS=${DRAIN_PROCS:-1}
 DRAIN_THREADS=${DRAIN_THREADS:-8}
+DRAIN_AB=${DRAIN_AB:-}
+DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
 PAGES=${PAGES:-64}
 case $BACKEND in
 sqlite|postgresql) ;;
@@ -224,7 +233,12 @@ drain() {
 	i=0
 	pids=
 	while [ $i -lt "$DRAIN_PROCS" ]; do
-		MSGR_CONFIG="$work/msgr.conf" "$MSGRCTL_BIN" drain --budget $((DRAIN_S * 1000)) \
+		# The drain's own CPU time (user + system), for the CPU per answer.
+		MSGR_CONFIG="$work/msgr.conf" python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%.3f\n" % (u.ru_utime + u.ru_stime))
+sys.exit(rc)' "$work/drain-$i.cpu" "$MSGRCTL_BIN" drain --budget $((DRAIN_S * 1000)) \
 			$( [ "$DRAIN_THREADS" = 1 ] || echo "--threads $DRAIN_THREADS" ) >"$work/drain-$i.out" 2>"$work/drain-$i.err" &
 		pids="$pids $!"
 		i=$((i + 1))
@@ -235,10 +249,11 @@ drain() {
 	t1=$(date +%s.%N)
 	answered=$(count "state <> 0")
 	calls=$(cat "$work"/drain-*.out | awk '{s += $4} END {print s + 0}')
+	cpu=$(cat "$work"/drain-*.cpu 2>/dev/null | awk '{s += $1} END {print s + 0}')
 	awk -v n="$answered" -v c="$calls" -v p="$pending" -v t0="$t0" -v t1="$t1" \
-	    -v k="$DRAIN_PROCS" 'BEGIN { s = t1 - t0; printf "%-14s %10.0f answers/s   %d of %d'\
-' events answered, %d Graph calls, in %.1f s by %d msgrctl drain\n", "drain", n / s, n, p, c,'\
-' s, k }'
+	    -v k="$DRAIN_PROCS" -v cpu="$cpu" 'BEGIN { s = t1 - t0; printf "%-14s %10.0f answers/s   %d of %d'\
+' events answered, %d Graph calls, in %.1f s by %d msgrctl drain, CPU %.3f ms per answer\n",'\
+' "drain", n / s, n, p, c, s, k, (n > 0 ? cpu * 1000 / n : 0) }'
 	[ "$DRAIN_THREADS" = 1 ] || echo "               (each msgrctl drain --threads $DRAIN_THREADS)"
 	grep -h -v '^$' "$work"/drain-*.err | sort | uniq -c | sort -rn | head -3 | sed 's/^/               /'
 }
@@ -260,7 +275,35 @@ if [ "$SKIP_HALF" != 1 ]; then
 	run_one "$name-half" "$MSGR_BIN"
 	RATE=0
 fi
-[ "$SKIP_DRAIN" = 1 ] || drain
+# drain_ab: the drain of MSGRCTL_BIN and of DRAIN_AB in turn, DRAIN_ROUNDS rounds, each on a
+# fresh copy of the backlog the intake left (machines drift: only side by side compares).
+drain_ab() {
+	mkdir "$work/backlog"
+	# The database and its WAL; the host committer's socket and lock are not the backlog.
+	for f in state.db state.db-wal; do
+		[ ! -f "$work/$f" ] || cp "$work/$f" "$work/backlog/"
+	done
+	a=$MSGRCTL_BIN
+	r=1
+	while [ $r -le "$DRAIN_ROUNDS" ]; do
+		for bin in "$a" "$DRAIN_AB"; do
+			rm -f "$work/state.db" "$work/state.db-wal" "$work/state.db-shm"
+			cp "$work"/backlog/* "$work/"
+			MSGRCTL_BIN=$bin
+			echo "round $r: $bin"
+			drain
+		done
+		r=$((r + 1))
+	done
+	MSGRCTL_BIN=$a
+}
+
+if [ "$SKIP_DRAIN" != 1 ] && [ -n "$DRAIN_AB" ]; then
+	[ "$BACKEND" = sqlite ] || { echo "DRAIN_AB: SQLite only" >&2; exit 2; }
+	drain_ab
+elif [ "$SKIP_DRAIN" != 1 ]; then
+	drain
+fi
 if [ "$SKIP_LATENCY" != 1 ] && [ "$SKIP_DRAIN" != 1 ]; then
 	# Webhook to Send API: LAT_RATE webhooks a second for LAT_S seconds, each of a user of its
 	# own, answered by the responders' worker; the Graph API stub logs when each Send API call
