@@ -40,30 +40,25 @@ msgr_turns_new(struct msgr_turns **out)
 	*out = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return MSGR_ERR_NOMEM;
-	if (pthread_mutex_init(&t->m, NULL) != 0) {
-		free(t);
-		return MSGR_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&t->free_cv, NULL) != 0) {
-		pthread_mutex_destroy(&t->m);
-		free(t);
-		return MSGR_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&t->commit_cv, NULL) != 0) {
-		pthread_cond_destroy(&t->free_cv);
-		pthread_mutex_destroy(&t->m);
-		free(t);
-		return MSGR_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&t->sync_cv, NULL) != 0) {
-		pthread_cond_destroy(&t->commit_cv);
-		pthread_cond_destroy(&t->free_cv);
-		pthread_mutex_destroy(&t->m);
-		free(t);
-		return MSGR_ERR_NOMEM;
-	}
+	if (pthread_mutex_init(&t->m, NULL) != 0)
+		goto no_mutex;
+	if (pthread_cond_init(&t->free_cv, NULL) != 0)
+		goto no_free_cv;
+	if (pthread_cond_init(&t->commit_cv, NULL) != 0)
+		goto no_commit_cv;
+	if (pthread_cond_init(&t->sync_cv, NULL) != 0)
+		goto no_sync_cv;
 	*out = t;
 	return MSGR_OK;
+no_sync_cv:
+	pthread_cond_destroy(&t->commit_cv);
+no_commit_cv:
+	pthread_cond_destroy(&t->free_cv);
+no_free_cv:
+	pthread_mutex_destroy(&t->m);
+no_mutex:
+	free(t);
+	return MSGR_ERR_NOMEM;
 }
 
 void
