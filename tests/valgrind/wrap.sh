@@ -21,10 +21,14 @@ logdir=$(cd "$3" && pwd)
 supp=$(abs "$(dirname "$0")/memcheck.supp")
 [ -x "$real" ] || { echo "wrap.sh: $real is not an executable" >&2; exit 1; }
 command -v valgrind >/dev/null 2>&1 || { echo "wrap.sh: valgrind is missing (sh scripts/deps.sh --test)" >&2; exit 1; }
+# --vgdb=no: valgrind's gdbserver makes a file /tmp/vgdb-pipe-shared-mem-vgdb-PID-by-USER-on-HOST
+# per process, left behind by one that is killed; a later process of another user (a CGI run
+# as the web server's) given the same pid cannot open it, and valgrind gives up before the
+# program starts (seen in CI as Apache's 500 for a request).
 cat >"$2" <<WRAP
 #!/bin/sh
 # $real under valgrind memcheck (written by tests/valgrind/wrap.sh for make valgrind)
-exec valgrind --tool=memcheck --error-exitcode=97 --leak-check=full \\
+exec valgrind --tool=memcheck --vgdb=no --error-exitcode=97 --leak-check=full \\
   --errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=30 \\
   --suppressions="$supp" --log-file="$logdir/vg.$(basename "$real").%p" "$real" "\$@"
 WRAP
