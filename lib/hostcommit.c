@@ -44,6 +44,7 @@ struct conn {
 	int greeted;
 	size_t msg;                 /* bytes of the complete message at in.data + 4, 0: none */
 	struct msgr_hostcommit_group g;
+	long long last_us;          /* monotonic: its last group seen by the gather, 0 never */
 };
 
 struct msgr_hostcommit {
@@ -98,6 +99,15 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- the wire ---- */
@@ -721,6 +731,69 @@ accept_all(struct msgr_hostcommit *h, struct conn *cs, size_t *ncs)
 	}
 }
 
+int
+msgr_hostcommit_awaited(int waiting, long long last_us, long long now_us)
+{
+	return !waiting && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US;
+}
+
+/* Reads what the clients whose pf[i].revents are set have sent; a broken one is closed. */
+static void
+read_ready(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, const struct pollfd *pf,
+    struct msgr_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < ncs; i++) {
+		if (cs[i].fd < 0 || pf[i].revents == 0)
+			continue;
+		if (conn_read(&cs[i]) != 0 || (cs[i].msg > 0 && cs[i].g.n == 0 &&
+		    conn_message(h, &cs[i], out) != 0))
+			conn_close(&cs[i]);
+	}
+}
+
+/* The gather (hostcommit.h): pf has room for ncs entries. */
+static void
+gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf,
+    struct msgr_buf *out)
+{
+	long long start = now_us(), now = start, left;
+	size_t i, waiting, awaited;
+	struct timespec ts;
+	int r;
+
+	for (;;) {
+		waiting = awaited = 0;
+		for (i = 0; i < ncs; i++) {
+			int has = cs[i].fd >= 0 && cs[i].msg > 0;
+
+			pf[i].fd = -1;
+			pf[i].events = POLLIN;
+			pf[i].revents = 0;
+			if (cs[i].fd < 0)
+				continue;
+			if (has) {
+				waiting++;
+				cs[i].last_us = now;
+			} else if (msgr_hostcommit_awaited(0, cs[i].last_us, now)) {
+				awaited++;
+				pf[i].fd = cs[i].fd;
+			}
+		}
+		left = start + MSGR_HOSTCOMMIT_GATHER_US - now;
+		if (waiting == 0 || awaited == 0 || left <= 0)
+			return;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000;
+		if ((r = ppoll(pf, ncs, &ts, NULL)) <= 0 && !(r < 0 && errno == EINTR))
+			return;
+		if (r > 0)
+			read_ready(h, cs, ncs, pf, out);
+		now = now_us();
+	}
+}
+
 static void *
 serve(void *arg)
 {
@@ -778,13 +851,10 @@ serve(void *arg)
 		}
 		if (pf[1].revents & POLLIN)
 			accept_all(h, cs, &ncs);
-		for (i = 0; i < ncs && 2 + i < np; i++) {
-			if (cs[i].fd < 0 || pf[2 + i].revents == 0)
-				continue;
-			if (conn_read(&cs[i]) != 0 || (cs[i].msg > 0 && cs[i].g.n == 0 &&
-			    conn_message(h, &cs[i], &out) != 0))
-				conn_close(&cs[i]);
-		}
+		/* The clients' entries start at pf + 2; a client accepted just now has none. */
+		read_ready(h, cs, np - 2 < ncs ? np - 2 : ncs, pf + 2, &out);
+		if (h->opt.sync_full)
+			gather(h, cs, ncs, pf, &out);
 		h->last_group = now_ms();
 		if ((n_added = commit_arrived(h, cs, ncs, &out)) > 0) {
 			h->inbox_more = 1;

@@ -70,6 +70,18 @@ msgr_result msgr_hostcommit_relay(void *h, struct msgr_commit_batch *group, size
 /* 1 when this process runs the host's committer now. */
 int msgr_hostcommit_serving(struct msgr_hostcommit *h);
 
+/* The gather (sync_full only): before it commits what has arrived, the committer waits up to
+ * MSGR_HOSTCOMMIT_GATHER_US for the clients that have been sending (a group in the last
+ * MSGR_HOSTCOMMIT_ACTIVE_US) and have none waiting now, as long as one of them is missing.
+ * Each client has one group in flight at most, so once every sender's is in, waiting gains
+ * nothing; a client quiet for longer is not waited for. One fsync costs this machine's
+ * kind about 0.1 ms of CPU: without the wait, a group held about 4 events under load. */
+#define MSGR_HOSTCOMMIT_GATHER_US 600
+#define MSGR_HOSTCOMMIT_ACTIVE_US 5000
+/* 1: the committer waits for this client (no group waiting now, last_us the monotonic
+ * microsecond its last group was seen, 0 never, now_us now). */
+int msgr_hostcommit_awaited(int waiting, long long last_us, long long now_us);
+
 /* ---- the wire (exposed for the unit tests and the fuzz target) ---- */
 
 /* A decoded group: batches whose rows point into the message it was decoded from, b[i].next

@@ -223,6 +223,27 @@ test_answer_roundtrip(void **state)
 	msgr_buf_free(&out);
 }
 
+/* ---- the gather ---- */
+
+/* Waited for: a client seen sending within MSGR_HOSTCOMMIT_ACTIVE_US whose next group is not
+ * in yet. Not: one whose group is here, one never seen, one quiet for longer. */
+static void
+test_gather_awaits(void **state)
+{
+	long long now = 10LL * 1000 * 1000;
+
+	(void)state;
+	assert_int_equal(msgr_hostcommit_awaited(0, now - 100, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(1, now - 100, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, 0, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - 60LL * 1000 * 1000, now), 0);
+	/* The wait is shorter than the quiet that ends it: a client is never awaited for a
+	 * whole window after its last group. */
+	assert_true(MSGR_HOSTCOMMIT_GATHER_US < MSGR_HOSTCOMMIT_ACTIVE_US);
+}
+
 /* ---- live ---- */
 
 static int
@@ -549,6 +570,7 @@ main(void)
 		cmocka_unit_test(test_group_refusals),
 		cmocka_unit_test(test_answer_roundtrip),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_gather_awaits),
 		cmocka_unit_test_setup_teardown(test_one_committer_for_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
