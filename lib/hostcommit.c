@@ -45,6 +45,7 @@ struct conn {
 	size_t msg;                 /* bytes of the complete message at in.data + 4, 0: none */
 	struct msgr_hostcommit_group g;
 	long long last_us;          /* monotonic: its last group seen by the gather, 0 never */
+	size_t last_batches;        /* the requests that group held */
 };
 
 struct msgr_hostcommit {
@@ -732,9 +733,10 @@ accept_all(struct msgr_hostcommit *h, struct conn *cs, size_t *ncs)
 }
 
 int
-msgr_hostcommit_awaited(int waiting, long long last_us, long long now_us)
+msgr_hostcommit_awaited(int waiting, long long last_us, size_t last_batches, long long now_us)
 {
-	return !waiting && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US;
+	return !waiting && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US &&
+	    last_batches >= 2;
 }
 
 /* Reads what the clients whose pf[i].revents are set have sent; a broken one is closed. */
@@ -776,7 +778,9 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 			if (has) {
 				waiting++;
 				cs[i].last_us = now;
-			} else if (msgr_hostcommit_awaited(0, cs[i].last_us, now)) {
+				cs[i].last_batches = cs[i].g.n;
+			} else if (msgr_hostcommit_awaited(0, cs[i].last_us, cs[i].last_batches,
+			    now)) {
 				awaited++;
 				pf[i].fd = cs[i].fd;
 			}

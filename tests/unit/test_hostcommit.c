@@ -233,12 +233,12 @@ test_gather_awaits(void **state)
 	long long now = 10LL * 1000 * 1000;
 
 	(void)state;
-	assert_int_equal(msgr_hostcommit_awaited(0, now - 100, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(1, now - 100, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, 0, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - 60LL * 1000 * 1000, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - 100, 4, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, 4, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(1, now - 100, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, 0, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, now - 60LL * 1000 * 1000, 4, now), 0);
 	/* The wait is shorter than the quiet that ends it: a client is never awaited for a
 	 * whole window after its last group. */
 	assert_true(MSGR_HOSTCOMMIT_GATHER_US < MSGR_HOSTCOMMIT_ACTIVE_US);
