@@ -733,9 +733,9 @@ accept_all(struct msgr_hostcommit *h, struct conn *cs, size_t *ncs)
 }
 
 int
-msgr_hostcommit_awaited(int waiting, long long last_us, size_t last_batches, long long now_us)
+msgr_hostcommit_awaited(long long last_us, size_t last_batches, long long now_us)
 {
-	return !waiting && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US &&
+	return last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US &&
 	    last_batches >= 2;
 }
 
@@ -779,7 +779,7 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 				waiting++;
 				cs[i].last_us = now;
 				cs[i].last_batches = cs[i].g.n;
-			} else if (msgr_hostcommit_awaited(0, cs[i].last_us, cs[i].last_batches,
+			} else if (msgr_hostcommit_awaited(cs[i].last_us, cs[i].last_batches,
 			    now)) {
 				awaited++;
 				pf[i].fd = cs[i].fd;

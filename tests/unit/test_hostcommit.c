@@ -226,19 +226,19 @@ test_answer_roundtrip(void **state)
 /* ---- the gather ---- */
 
 /* Waited for: a client seen sending within MSGR_HOSTCOMMIT_ACTIVE_US whose next group is not
- * in yet. Not: one whose group is here, one never seen, one quiet for longer. */
+ * in yet. Not: one whose last group held one request, one never seen, one quiet for longer. */
 static void
 test_gather_awaits(void **state)
 {
 	long long now = 10LL * 1000 * 1000;
 
 	(void)state;
-	assert_int_equal(msgr_hostcommit_awaited(0, now - 100, 4, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, 4, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(1, now - 100, 4, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, 0, 4, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - MSGR_HOSTCOMMIT_ACTIVE_US, 4, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, now - 60LL * 1000 * 1000, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - 100, 4, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, 4, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(now - 100, 1, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - 60LL * 1000 * 1000, 4, now), 0);
 	/* The wait is shorter than the quiet that ends it: a client is never awaited for a
 	 * whole window after its last group. */
 	assert_true(MSGR_HOSTCOMMIT_GATHER_US < MSGR_HOSTCOMMIT_ACTIVE_US);
