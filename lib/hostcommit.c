@@ -768,14 +768,12 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 	for (;;) {
 		waiting = awaited = 0;
 		for (i = 0; i < ncs; i++) {
-			int has = cs[i].fd >= 0 && cs[i].msg > 0;
-
 			pf[i].fd = -1;
 			pf[i].events = POLLIN;
 			pf[i].revents = 0;
 			if (cs[i].fd < 0)
 				continue;
-			if (has) {
+			if (cs[i].msg > 0) {
 				waiting++;
 				cs[i].last_us = now;
 				cs[i].last_batches = cs[i].g.n;
