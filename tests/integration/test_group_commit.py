@@ -4,7 +4,8 @@ committed together (lib/commit.c). A pool of 2 processes x 4 threads on one Fast
 driven by many concurrent `cgi-fcgi` clients: every event stored exactly once and only
 acknowledged once stored, duplicates across concurrent requests stored once, a locked store
 failing the whole group with 503 and nothing half-stored, SIGTERM under load (exit 0, every
-200 stored), the config key's bounds, and plain CGI staying single-threaded. Prints TAP lines.
+200 stored), a thread held past the stop's grace (exit 0 anyway), the config key's bounds, and
+plain CGI staying single-threaded. Prints TAP lines.
 """
 import concurrent.futures
 import json
@@ -18,6 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fcgiclient  # noqa: E402
 import harness as h  # noqa: E402
 
 tap = h.Tap()
@@ -254,6 +256,41 @@ def test_sigterm_idle():
         e.cleanup()
 
 
+def test_sigterm_held_past_grace():
+    """A client that sends half its body and waits holds one thread in serve: the stop gives
+    up after its grace and the process exits 0 anyway, the other threads (ended, never
+    joined) no leak to ThreadSanitizer."""
+    e = pool(nproc=1, threads=4)
+    held = None
+    try:
+        c = e.c1
+        body = json.dumps(body_with(c, [h.uniq("held")])).encode()
+        params = {"REQUEST_METHOD": "POST", "PATH_INFO": c.path, "SCRIPT_NAME": "",
+                  "CONTENT_LENGTH": str(len(body)),
+                  "HTTP_X_HUB_SIGNATURE_256": h.sign(c.secret, body)}
+        whole = fcgiclient.request_bytes(params, [body])
+        held = fcgiclient.connect(e.sock_path)
+        held.sendall(whole[:len(whole) - len(body) // 2 - 8])   # half the body, no end
+        r = e.post(c, body_with(c, [h.uniq("other")]))
+        tap.eq(r.status, 200, "held past grace: the other threads still answer")
+        time.sleep(0.3)
+        t0 = time.time()
+        codes = e.stop(timeout=10)
+        took = time.time() - t0
+        tap.ok(list(codes.values()) == [0] and 2.5 < took < 6.0,
+               "held past grace: exit 0 after the grace, not before (%.2fs)" % took, codes)
+        tap.ok(re.search(r"stopping: thread \d+ still in serve after \d+ ms", e.log()),
+               "held past grace: the log names the thread held in serve", e.log()[-1500:])
+        tap.ok(re.search(r"stopping: 1 threads still busy after \d+ ms, exiting anyway", e.log()),
+               "held past grace: the log says it exits anyway", e.log()[-1500:])
+        tap.ok(not e.sanitizer_errors(), "sanitizers: no report (held past grace)",
+               e.sanitizer_errors())
+    finally:
+        if held is not None:
+            held.close()
+        e.cleanup()
+
+
 def test_config_bounds():
     e = h.Env(start=False)
     try:
@@ -357,7 +394,8 @@ def main():
                e.sanitizer_errors())
     finally:
         e.cleanup()
-    for t in (test_sigterm_under_load, test_sigterm_idle, test_worker_with_threads,
+    for t in (test_sigterm_under_load, test_sigterm_idle, test_sigterm_held_past_grace,
+              test_worker_with_threads,
               test_config_bounds, test_one_thread_unchanged):
         try:
             t()
