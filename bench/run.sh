@@ -185,6 +185,11 @@ sed 's/^worker = { budget_ms = 0; };/worker = { budget_ms = 1000; };/' "$work/ms
 python3 bench/gen_bodies.py "$secret" "$page" "$COUNT" "$work/bodies.txt" \
 	"$(( $(date +%s) * 1000 - COUNT ))" "$PAGES"
 
+# mb KB: kB as MB (MiB) with one decimal.
+mb() {
+	awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
 # run_one NAME BINARY: one lighttpd + pool + wrk run; prints "NAME req/s p50 p99".
 run_one() {
 	name=$1 bin=$2
@@ -208,9 +213,17 @@ CONF
 		"http://127.0.0.1:$PORT/webhook/messenger" > "bench/results/$name.txt"
 	# The worker of the responders (latency run) finishes what it took.
 	[ "$SETTLE" = 0 ] || sleep "$SETTLE"
-	# The largest resident set of the pool's processes, as they are after the run.
-	rss=$(for p in $(pgrep -P "$(cat "$work/lighttpd.pid")"); do
+	# The largest resident set of the pool's processes, as they are after the run, and of
+	# it the largest private part (RssAnon: heap, stacks, the caches) and the largest
+	# proportional share (Pss: a library's pages divided among the processes mapping them):
+	# what one more process costs the machine, which VmRSS does not say.
+	pool=$(pgrep -P "$(cat "$work/lighttpd.pid")" || true)
+	rss=$(for p in $pool; do
 		awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done | sort -n | tail -1)
+	anon=$(for p in $pool; do
+		awk '/^RssAnon/ { print $2 }' "/proc/$p/status" 2>/dev/null; done | sort -n | tail -1)
+	pss=$(for p in $pool; do
+		awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null; done | sort -n | tail -1)
 	kill "$(cat "$work/lighttpd.pid")"
 	rm -f "$work/lighttpd.pid"
 	sleep 1
@@ -218,8 +231,9 @@ CONF
 	p50=$(awk '$1 == "50%" {print $2}' "bench/results/$name.txt")
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/$name.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "bench/results/$name.txt")
-	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s rss %s MB\n' "$name" "$rps" \
-		"$p50" "$p99" "${non2xx:-0}" "$(awk -v k="${rss:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"
+	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s rss %s MB (anon %s, pss %s)\n' \
+		"$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$(mb "${rss:-0}")" "$(mb "${anon:-0}")" \
+		"$(mb "${pss:-0}")"
 	if [ "$name" != bare ]; then
 		echo "               events stored: $(count "1 = 1" 2>/dev/null || echo '?')"
 	fi
