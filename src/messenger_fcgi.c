@@ -249,6 +249,7 @@ main(int argc, char **argv)
 	struct responder rs;
 	struct rthread one;            /* the request state of threads = 1 and of plain CGI */
 	int cgi, status = 1, mu_ok = 0;
+	unsigned i;
 
 	(void)argc;
 	ensure_std_fds();
@@ -257,11 +258,19 @@ main(int argc, char **argv)
 	memset(&one, 0, sizeof(one));
 	one.rs = &rs;
 	msgr_request_init(&one.req);
+	rs.host_lock_fd = -1;
 	if (pthread_mutex_init(&rs.work_mu, NULL) != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot create a mutex");
 		goto out;
 	}
 	mu_ok = 1;
+	for (i = 0; i < RESPONDER_HELPERS; i++)
+		if (pthread_mutex_init(&rs.helpers[i].mu, NULL) != 0)
+			break;
+	/* Without them the worker runs as before, one thread of each process. */
+	rs.helpers_ok = i == RESPONDER_HELPERS;
+	while (!rs.helpers_ok && i-- > 0)
+		pthread_mutex_destroy(&rs.helpers[i].mu);
 	if (install_signals() != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot install signal handlers");
 		goto out;
@@ -284,6 +293,14 @@ main(int argc, char **argv)
 	else
 		status = fcgi_serve_threads(&rs);
 out:
+	for (i = 0; i < RESPONDER_HELPERS; i++) {
+		msgr_worker_close(rs.helpers[i].worker);
+		msgr_graph_close(rs.helpers[i].graph);
+		if (rs.helpers_ok)
+			pthread_mutex_destroy(&rs.helpers[i].mu);
+	}
+	if (rs.host_lock_fd >= 0)
+		close(rs.host_lock_fd);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
 	msgr_http_global_cleanup();

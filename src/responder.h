@@ -28,6 +28,9 @@
  * both async-signal-safe and visible across threads. */
 extern atomic_int responder_stop;
 
+/* Request threads that may join the worker's run beside the one leading it. */
+#define RESPONDER_HELPERS 3
+
 /* What lives across requests: config and long-lived handles only, so a request allocates
  * nothing that outlives it. Read-only once the request threads run, except the worker's
  * part, which work_mu guards. */
@@ -49,6 +52,19 @@ struct responder {
 	struct msgr_store *own_store;  /* threads > 1: the worker's own handle (the commit's is
 	                                  the leaders'); threads == 1 borrows the commit's */
 	char own_err[256];
+	/* threads > 1 on SQLite: one process of the host works at a time, holding the host's
+	 * worker lock (a file beside the store), and up to RESPONDER_HELPERS more of its threads
+	 * join that run on the same handle in turns (src/fcgi_work.c). */
+	int host_lock_fd;              /* -1: not opened (yet, or not used) */
+	atomic_int work_active;        /* the lock held and a run going: helpers may join */
+	struct work_helper {
+		pthread_mutex_t mu;        /* held by the helper running, and by the leader ending */
+		struct msgr_graph *graph;
+		struct msgr_worker *worker;
+	} helpers[RESPONDER_HELPERS];
+	int helpers_ok;                /* their mutexes initialised */
+	int own_shared;                /* own_store shared in turns: helpers may join */
+	atomic_int helper_failed;      /* a helper's run hit MSGR_ERR_STORE: reopen the handle */
 };
 
 /* One request thread (or the main thread's one request): its FastCGI request and

@@ -377,6 +377,49 @@ def test_worker_with_threads():
         env.cleanup()
 
 
+def test_worker_helpers():
+    """2 processes x 8 threads on SQLite: one process of the host works at a time (its
+    `STATE-worker.lock`) and up to 3 more of its request threads join the run. With each
+    message answered 150 ms late by the fake Graph API, a burst of 24 users finds more than
+    2 messages in flight at once (one worker per process could not) and never more than 4
+    (one process's leader and its 3 helpers: the runs of two processes never overlap)."""
+    from workerenv import WorkerEnv, wait_for
+    env = WorkerEnv(nproc=2, extra_config="responder = { threads = 8; };")
+    try:
+        c = env.c1
+        env.fake.ctl("POST", "latency", {"ms": 150})
+        users = [h.rand_digits(16) for _ in range(24)]
+
+        def one(u):
+            return env.post(c, h.webhook(h.entry(c.page_id, [
+                h.message_event(c.page_id, u, "one")]))).status
+
+        with concurrent.futures.ThreadPoolExecutor(12) as ex:
+            statuses = list(ex.map(one, users))
+        tap.eq(statuses.count(200), len(users), "worker helpers: %d POSTs 200" % len(users))
+        done = wait_for(lambda: all(env.fake.texts(u) for u in users), timeout=60)
+        time.sleep(1.0)   # anything sent twice would show by now
+        texts = {u: env.fake.texts(u) for u in users}
+        tap.ok(done and all(t == ["1"] for t in texts.values()),
+               "worker helpers: every user answered once", texts)
+        # Each message call lasts at least 150 ms: the ones started in the 140 ms up to one's
+        # start are all still in flight then (a count that can only be too low).
+        starts = sorted(x["time"] for x in env.fake.sends()
+                        if isinstance((x.get("body") or {}).get("message"), dict))
+        most = max((sum(1 for t in starts if s - 0.14 < t <= s) for s in starts), default=0)
+        tap.ok(3 <= most <= 4, "worker helpers: up to 4 messages in flight at once, more than "
+               "one worker per process sends (%d)" % most, starts)
+        tap.ok(os.path.exists(env.db_path + "-worker.lock"),
+               "worker helpers: the host's worker lock is beside the store")
+        tap.eq(env.fake.violations(), [], "worker helpers: the fake Graph API saw no violation")
+        codes = env.stop()
+        tap.ok(all(v == 0 for v in codes.values()), "worker helpers: exit 0", codes)
+        tap.ok(not env.sanitizer_errors(), "sanitizers: no report (worker helpers)",
+               env.sanitizer_errors())
+    finally:
+        env.cleanup()
+
+
 def main():
     e = pool()
     try:
@@ -395,7 +438,7 @@ def main():
     finally:
         e.cleanup()
     for t in (test_sigterm_under_load, test_sigterm_idle, test_sigterm_held_past_grace,
-              test_worker_with_threads,
+              test_worker_with_threads, test_worker_helpers,
               test_config_bounds, test_one_thread_unchanged):
         try:
             t()
