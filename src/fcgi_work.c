@@ -21,7 +21,7 @@
 /* The host's worker lock, beside the state file. */
 #define WORKER_LOCK_SUFFIX "-worker.lock"
 /* How often a run waiting for another process's run to end looks again. */
-#define HOST_WAIT_STEP_MS 2
+#define LOCK_WAIT_STEP_MS 2
 
 /* 1 when runs take the host's worker lock and helpers join them: several threads on SQLite.
  * Workers of several processes on one SQLite file wait for each other's write lock, and four
@@ -110,29 +110,29 @@ work_store_done(struct responder *rs, int failed)
  * lock file cannot be opened, said once); 0 not: the run going on elsewhere takes the work,
  * or the next request here does. */
 static int
-host_lock(struct responder *rs)
+worker_lock(struct responder *rs)
 {
-	struct timespec step = { 0, HOST_WAIT_STEP_MS * 1000000L };
+	struct timespec step = { 0, LOCK_WAIT_STEP_MS * 1000000L };
 	char path[4096];
 	long long until;
 	int n;
 
-	if (rs->host_lock_fd == -2)
+	if (rs->worker_lock_fd == -2)
 		return 1;
-	if (rs->host_lock_fd < 0) {
+	if (rs->worker_lock_fd < 0) {
 		n = snprintf(path, sizeof(path), "%s%s", rs->store_opt.path, WORKER_LOCK_SUFFIX);
 		if (n < 0 || (size_t)n >= sizeof(path) ||
-		    (rs->host_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		    (rs->worker_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 			msgr_log(MSGR_LOG_WARN, "worker lock %s%s cannot be opened (%s): this process's "
 			    "worker runs beside the others'", rs->store_opt.path, WORKER_LOCK_SUFFIX,
 			    n < 0 || (size_t)n >= sizeof(path) ? "path too long" : strerror(errno));
-			rs->host_lock_fd = -2;
+			rs->worker_lock_fd = -2;
 			return 1;
 		}
 	}
 	until = msgr_clock_mono_ms() + 2LL * rs->cfg->worker.budget_ms;
 	for (;;) {
-		if (flock(rs->host_lock_fd, LOCK_EX | LOCK_NB) == 0)
+		if (flock(rs->worker_lock_fd, LOCK_EX | LOCK_NB) == 0)
 			return 1;
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			msgr_log(MSGR_LOG_WARN, "worker lock: %s: working without it", strerror(errno));
@@ -145,10 +145,10 @@ host_lock(struct responder *rs)
 }
 
 static void
-host_unlock(struct responder *rs)
+worker_unlock(struct responder *rs)
 {
-	if (rs->host_lock_fd >= 0)
-		(void)flock(rs->host_lock_fd, LOCK_UN);
+	if (rs->worker_lock_fd >= 0)
+		(void)flock(rs->worker_lock_fd, LOCK_UN);
 }
 
 /* One worker run within cfg->worker.budget_ms; work_mu is held. */
@@ -282,10 +282,10 @@ work_led(struct responder *rs)
 		work_once(rs);
 		return;
 	}
-	if (!host_lock(rs))
+	if (!worker_lock(rs))
 		return;
 	work_once(rs);
-	host_unlock(rs);
+	worker_unlock(rs);
 }
 
 /* The worker runs here, after the web server has released Facebook's connection

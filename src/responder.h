@@ -55,7 +55,7 @@ struct responder {
 	/* threads > 1 on SQLite: one process of the host works at a time, holding the host's
 	 * worker lock (a file beside the store), and up to RESPONDER_HELPERS more of its threads
 	 * join that run on the same handle in turns (src/fcgi_work.c). */
-	int host_lock_fd;              /* -1: not opened (yet, or not used) */
+	int worker_lock_fd;            /* -1 not opened yet; -2 cannot be: the process works alone */
 	atomic_int work_active;        /* the lock held and a run going: helpers may join */
 	struct work_helper {
 		pthread_mutex_t mu;        /* held by the helper running, and by the leader ending */
