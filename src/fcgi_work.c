@@ -61,8 +61,8 @@ work_store(struct responder *rs)
 	return rs->own_store;
 }
 
-/* The helpers' workers, opened on the handle being replaced or closed; every helper's mutex
- * is held. */
+/* The helpers' workers, opened on the handle being replaced or closed. Only between runs,
+ * when every helper waits for the next (a run ends with its helpers'). */
 static void
 helpers_close(struct responder *rs)
 {
@@ -71,20 +71,6 @@ helpers_close(struct responder *rs)
 	for (i = 0; i < RESPONDER_HELPERS; i++) {
 		msgr_worker_close(rs->helpers[i].worker);
 		rs->helpers[i].worker = NULL;
-	}
-}
-
-/* Waits for every helper's run to end and keeps them out (1), or lets them in again (0). */
-static void
-helpers_hold(struct responder *rs, int hold)
-{
-	unsigned i;
-
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		if (hold)
-			pthread_mutex_lock(&rs->helpers[i].mu);
-		else
-			pthread_mutex_unlock(&rs->helpers[i].mu);
 	}
 }
 
@@ -97,9 +83,7 @@ work_store_done(struct responder *rs, int failed)
 		return;
 	}
 	if (failed && rs->own_store != NULL) {
-		helpers_hold(rs, 1);
 		helpers_close(rs);
-		helpers_hold(rs, 0);
 		msgr_store_close(rs->own_store);
 		rs->own_store = NULL;
 	}
@@ -151,66 +135,6 @@ worker_unlock(struct responder *rs)
 		(void)flock(rs->worker_lock_fd, LOCK_UN);
 }
 
-/* One worker run within cfg->worker.budget_ms; work_mu is held. */
-static void
-work_once(struct responder *rs)
-{
-	struct msgr_graph_options gopt;
-	struct msgr_worker_counts counts;
-	struct msgr_store *st;
-	char *errors = NULL;
-	msgr_result rc;
-
-	if (rs->graph == NULL) {
-		msgr_options_graph(rs->cfg, &gopt);
-		if ((rc = msgr_graph_open(&gopt, &rs->graph)) != MSGR_OK) {
-			msgr_log(MSGR_LOG_ERROR, "graph client cannot start: %s", msgr_strerror(rc));
-			return;
-		}
-	}
-	if ((st = work_store(rs)) == NULL)
-		return;
-	if (rs->worker != NULL && rs->worker_store != st) {
-		helpers_hold(rs, 1);
-		helpers_close(rs);
-		helpers_hold(rs, 0);
-		msgr_worker_close(rs->worker);
-		rs->worker = NULL;
-	}
-	if (rs->worker == NULL) {
-		rc = msgr_worker_open(rs->cfg, st, rs->graph, NULL, NULL, &rs->worker, &errors);
-		if (rc != MSGR_OK) {
-			msgr_log(MSGR_LOG_ERROR, "worker cannot start: %s %s", msgr_strerror(rc),
-			    errors ? errors : "");
-			free(errors);
-			work_store_done(rs, 0);
-			return;
-		}
-		rs->worker_store = st;
-	}
-	/* Every Graph and Bot API call of the run ends within the budget (docs/worker.md
-	 * "Budget"): the process is the web server's, not the bot's. */
-	msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
-	atomic_store(&rs->helper_failed, 0);
-	if (rs->threads > 1 && rs->own_shared)
-		atomic_store(&rs->work_active, 1);
-	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
-	msgr_http_set_deadline(0);
-	if (atomic_exchange(&rs->work_active, 0)) {
-		/* The run ends with its helpers': their handle may be closed next. */
-		helpers_hold(rs, 1);
-		helpers_hold(rs, 0);
-		if (rc == MSGR_OK && atomic_load(&rs->helper_failed))
-			rc = MSGR_ERR_STORE;
-	}
-	if (rc == MSGR_ERR_STORE) {
-		/* Reopened on next use, as after a failed enqueue. */
-		msgr_worker_close(rs->worker);
-		rs->worker = NULL;
-	}
-	work_store_done(rs, rc == MSGR_ERR_STORE);
-}
-
 /* A helper's worker and Graph API client, opened on the leader's handle on first use and
  * paced with the leader's worker (one page's rate for all). 1 ready. */
 static int
@@ -244,33 +168,142 @@ helper_ready(struct responder *rs, struct work_helper *h)
 	return 1;
 }
 
-/* A thread finding the run led by another joins it when a helper's place is free: the run's
- * store work takes turns on one handle while the Graph API calls of each thread overlap. */
-static void
-help(struct responder *rs)
+/* A helper's thread: waits for a run to begin, works it beside the leader until the queue is
+ * empty or the budget spent, says it is done, and waits again, until the process stops. The
+ * run's store work takes turns on the leader's handle while the Graph API calls of each
+ * thread overlap. Its signal mask is the request thread's that started it: no stop signal,
+ * and no wake. */
+static void *
+helper_main(void *arg)
 {
+	struct work_helper *h = arg;
+	struct responder *rs = h->rs;
 	struct msgr_worker_counts counts;
-	struct work_helper *h;
-	unsigned i;
+	int failed;
 
-	if (!atomic_load(&rs->work_active))
-		return;
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		h = &rs->helpers[i];
-		if (pthread_mutex_trylock(&h->mu) != 0)
-			continue;
-		/* Looked at again with the place held: a leader ending the run holds every place
-		 * before it touches the handle. */
-		if (atomic_load(&rs->work_active) && helper_ready(rs, h)) {
+	for (;;) {
+		pthread_mutex_lock(&rs->help_mu);
+		while (rs->help_gen == h->seen && !rs->help_stop)
+			pthread_cond_wait(&rs->help_go, &rs->help_mu);
+		if (rs->help_stop) {
+			pthread_mutex_unlock(&rs->help_mu);
+			return NULL;
+		}
+		h->seen = rs->help_gen;
+		pthread_mutex_unlock(&rs->help_mu);
+		failed = 0;
+		if (helper_ready(rs, h)) {
 			msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
-			if (msgr_worker_run(h->worker, rs->cfg->worker.budget_ms, &counts) ==
-			    MSGR_ERR_STORE)
-				atomic_store(&rs->helper_failed, 1);
+			failed = msgr_worker_run(h->worker, rs->cfg->worker.budget_ms, &counts) ==
+			    MSGR_ERR_STORE;
 			msgr_http_set_deadline(0);
 		}
-		pthread_mutex_unlock(&h->mu);
-		return;
+		pthread_mutex_lock(&rs->help_mu);
+		rs->help_failed |= failed;
+		if (--rs->help_busy == 0)
+			pthread_cond_signal(&rs->help_done);
+		pthread_mutex_unlock(&rs->help_mu);
 	}
+}
+
+/* Starts the helpers' threads not started yet (on the first run) and sets them all to work
+ * on the run beginning; returns how many work. */
+static unsigned
+helpers_begin(struct responder *rs)
+{
+	struct work_helper *h;
+	unsigned i, n = 0;
+	int err;
+
+	for (i = 0; i < RESPONDER_HELPERS; i++) {
+		h = &rs->helpers[i];
+		if (!h->started && !rs->help_refused) {
+			h->rs = rs;
+			h->seen = rs->help_gen;   /* before it runs: it must not miss this run */
+			if ((err = pthread_create(&h->tid, NULL, helper_main, h)) != 0) {
+				msgr_log(MSGR_LOG_WARN, "worker helper thread cannot start (error %d): "
+				    "the runs go on with %u", err, n);
+				rs->help_refused = 1;
+			} else {
+				h->started = 1;
+			}
+		}
+		n += (unsigned)h->started;
+	}
+	pthread_mutex_lock(&rs->help_mu);
+	rs->help_failed = 0;
+	rs->help_busy = n;
+	rs->help_gen++;
+	pthread_cond_broadcast(&rs->help_go);
+	pthread_mutex_unlock(&rs->help_mu);
+	return n;
+}
+
+/* Waits for every helper's run to end; 1 when one hit a store failure. */
+static int
+helpers_end(struct responder *rs)
+{
+	int failed;
+
+	pthread_mutex_lock(&rs->help_mu);
+	while (rs->help_busy > 0)
+		pthread_cond_wait(&rs->help_done, &rs->help_mu);
+	failed = rs->help_failed;
+	pthread_mutex_unlock(&rs->help_mu);
+	return failed;
+}
+
+/* One worker run within cfg->worker.budget_ms; work_mu is held. */
+static void
+work_once(struct responder *rs)
+{
+	struct msgr_graph_options gopt;
+	struct msgr_worker_counts counts;
+	struct msgr_store *st;
+	char *errors = NULL;
+	unsigned helping;
+	msgr_result rc;
+
+	if (rs->graph == NULL) {
+		msgr_options_graph(rs->cfg, &gopt);
+		if ((rc = msgr_graph_open(&gopt, &rs->graph)) != MSGR_OK) {
+			msgr_log(MSGR_LOG_ERROR, "graph client cannot start: %s", msgr_strerror(rc));
+			return;
+		}
+	}
+	if ((st = work_store(rs)) == NULL)
+		return;
+	if (rs->worker != NULL && rs->worker_store != st) {
+		helpers_close(rs);
+		msgr_worker_close(rs->worker);
+		rs->worker = NULL;
+	}
+	if (rs->worker == NULL) {
+		rc = msgr_worker_open(rs->cfg, st, rs->graph, NULL, NULL, &rs->worker, &errors);
+		if (rc != MSGR_OK) {
+			msgr_log(MSGR_LOG_ERROR, "worker cannot start: %s %s", msgr_strerror(rc),
+			    errors ? errors : "");
+			free(errors);
+			work_store_done(rs, 0);
+			return;
+		}
+		rs->worker_store = st;
+	}
+	/* Every Graph and Bot API call of the run ends within the budget (docs/worker.md
+	 * "Budget"): the process is the web server's, not the bot's. */
+	msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
+	helping = rs->threads > 1 && rs->own_shared ? helpers_begin(rs) : 0;
+	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	msgr_http_set_deadline(0);
+	/* The run ends with its helpers': their handle may be closed next. */
+	if (helping > 0 && helpers_end(rs) && rc == MSGR_OK)
+		rc = MSGR_ERR_STORE;
+	if (rc == MSGR_ERR_STORE) {
+		/* Reopened on next use, as after a failed enqueue. */
+		msgr_worker_close(rs->worker);
+		rs->worker = NULL;
+	}
+	work_store_done(rs, rc == MSGR_ERR_STORE);
 }
 
 /* A run led by this thread (work_mu held): with host_runs, once this process holds the host's
@@ -293,10 +326,10 @@ work_led(struct responder *rs)
  * budget_ms 0 leaves the work to `msgrctl worker` or `msgrctl drain`. It runs when a
  * request stored new events, or at most every WORK_POLL_MS for due retries, so a flood of
  * verifications or duplicates costs no extra transaction. With several threads one leads it
- * while the others keep answering; a thread finding it busy joins it as a helper when there
- * is a place (host_runs) or goes back to accept, and the one leading looks at work_pending
- * again after it lets go, so no new event is left waiting for the next request. Never once a
- * stop is pending: the pool and cron take it. */
+ * (with its helpers: host_runs) while the others keep answering; a thread finding it busy
+ * goes back to accept, and the one leading looks at work_pending again after it lets go, so
+ * no new event is left waiting for the next request. Never once a stop is pending: the pool
+ * and cron take it. */
 void
 fcgi_after_response(struct responder *rs)
 {
@@ -307,10 +340,8 @@ fcgi_after_response(struct responder *rs)
 	for (;;) {
 		if (atomic_load(&responder_stop))
 			return;
-		if (pthread_mutex_trylock(&rs->work_mu) != 0) {
-			help(rs);
+		if (pthread_mutex_trylock(&rs->work_mu) != 0)
 			return;
-		}
 		now = msgr_clock_mono_ms();
 		if (atomic_exchange(&rs->work_pending, 0) || now - rs->last_work >= WORK_POLL_MS) {
 			rs->last_work = now;
@@ -319,5 +350,23 @@ fcgi_after_response(struct responder *rs)
 		pthread_mutex_unlock(&rs->work_mu);
 		if (!atomic_load(&rs->work_pending))
 			return;
+	}
+}
+
+void
+fcgi_work_stop(struct responder *rs)
+{
+	unsigned i;
+
+	if (!rs->helpers_ok)
+		return;
+	pthread_mutex_lock(&rs->help_mu);
+	rs->help_stop = 1;
+	pthread_cond_broadcast(&rs->help_go);
+	pthread_mutex_unlock(&rs->help_mu);
+	for (i = 0; i < RESPONDER_HELPERS; i++) {
+		if (rs->helpers[i].started)
+			pthread_join(rs->helpers[i].tid, NULL);
+		rs->helpers[i].started = 0;
 	}
 }

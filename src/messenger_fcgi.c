@@ -264,13 +264,17 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mu_ok = 1;
-	for (i = 0; i < RESPONDER_HELPERS; i++)
-		if (pthread_mutex_init(&rs.helpers[i].mu, NULL) != 0)
-			break;
 	/* Without them the worker runs as before, one thread of each process. */
-	rs.helpers_ok = i == RESPONDER_HELPERS;
-	while (!rs.helpers_ok && i-- > 0)
-		pthread_mutex_destroy(&rs.helpers[i].mu);
+	if (pthread_mutex_init(&rs.help_mu, NULL) == 0) {
+		if (pthread_cond_init(&rs.help_go, NULL) == 0) {
+			if (pthread_cond_init(&rs.help_done, NULL) == 0)
+				rs.helpers_ok = 1;
+			else
+				pthread_cond_destroy(&rs.help_go);
+		}
+		if (!rs.helpers_ok)
+			pthread_mutex_destroy(&rs.help_mu);
+	}
 	if (install_signals() != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot install signal handlers");
 		goto out;
@@ -293,11 +297,15 @@ main(int argc, char **argv)
 	else
 		status = fcgi_serve_threads(&rs);
 out:
+	fcgi_work_stop(&rs);
 	for (i = 0; i < RESPONDER_HELPERS; i++) {
 		msgr_worker_close(rs.helpers[i].worker);
 		msgr_graph_close(rs.helpers[i].graph);
-		if (rs.helpers_ok)
-			pthread_mutex_destroy(&rs.helpers[i].mu);
+	}
+	if (rs.helpers_ok) {
+		pthread_cond_destroy(&rs.help_done);
+		pthread_cond_destroy(&rs.help_go);
+		pthread_mutex_destroy(&rs.help_mu);
 	}
 	if (rs.worker_lock_fd >= 0)
 		close(rs.worker_lock_fd);

@@ -28,7 +28,7 @@
  * both async-signal-safe and visible across threads. */
 extern atomic_int responder_stop;
 
-/* Request threads that may join the worker's run beside the one leading it. */
+/* Threads of a process that work the worker's run beside the one leading it. */
 #define RESPONDER_HELPERS 3
 
 /* What lives across requests: config and long-lived handles only, so a request allocates
@@ -53,18 +53,28 @@ struct responder {
 	                                  the leaders'); threads == 1 borrows the commit's */
 	char own_err[256];
 	/* threads > 1 on SQLite: one process of the host works at a time, holding the host's
-	 * worker lock (a file beside the store), and up to RESPONDER_HELPERS more of its threads
-	 * join that run on the same handle in turns (src/fcgi_work.c). */
+	 * worker lock (a file beside the store), and RESPONDER_HELPERS threads of its own,
+	 * started on its first run, work each run beside the leader on the same handle, in turns
+	 * (src/fcgi_work.c). */
 	int worker_lock_fd;            /* -1 not opened yet; -2 cannot be: the process works alone */
-	atomic_int work_active;        /* the lock held and a run going: helpers may join */
+	int own_shared;                /* own_store shared in turns: helpers may work on it */
 	struct work_helper {
-		pthread_mutex_t mu;        /* held by the helper running, and by the leader ending */
-		struct msgr_graph *graph;
+		struct responder *rs;
+		pthread_t tid;
+		int started;
+		unsigned long seen;        /* the last run it took part in (help_gen) */
+		struct msgr_graph *graph;  /* its own: a curl handle is one thread's */
 		struct msgr_worker *worker;
 	} helpers[RESPONDER_HELPERS];
-	int helpers_ok;                /* their mutexes initialised */
-	int own_shared;                /* own_store shared in turns: helpers may join */
-	atomic_int helper_failed;      /* a helper's run hit MSGR_ERR_STORE: reopen the handle */
+	int helpers_ok;                /* help_mu and its conditions initialised */
+	int help_refused;              /* a helper's thread could not start: no more tries */
+	pthread_mutex_t help_mu;       /* guards the help_ fields below */
+	pthread_cond_t help_go;        /* a run begins (help_gen moves) or help_stop */
+	pthread_cond_t help_done;      /* help_busy reached 0 */
+	unsigned long help_gen;        /* runs begun */
+	unsigned help_busy;            /* helpers still working the current run */
+	int help_failed;               /* a helper's run hit MSGR_ERR_STORE: reopen the handle */
+	int help_stop;
 };
 
 /* One request thread (or the main thread's one request): its FastCGI request and
@@ -89,5 +99,7 @@ int fcgi_serve_threads(struct responder *rs);
 
 /* src/fcgi_work.c: the worker's turn once the answer has gone (within worker.budget_ms). */
 void fcgi_after_response(struct responder *rs);
+/* src/fcgi_work.c: ends the helpers' threads; once no request thread runs. */
+void fcgi_work_stop(struct responder *rs);
 
 #endif
