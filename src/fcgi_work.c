@@ -1,14 +1,8 @@
 /* fcgi_work.c — the worker inside the responder, after each answer has gone: one thread of
  * the process leads a run, on a store handle that never holds up a commit; with several
- * threads on SQLite, one process of the host at a time, and a few more of its threads join. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+ * threads on SQLite, three helper threads of the process work it beside the leader. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "http.h"
@@ -18,18 +12,12 @@
 
 /* How often an idle responder still looks for due retries, when no new event came. */
 #define WORK_POLL_MS 1000
-/* The host's worker lock, beside the state file. */
-#define WORKER_LOCK_SUFFIX "-worker.lock"
-/* How often a run waiting for another process's run to end looks again. */
-#define LOCK_WAIT_STEP_MS 2
 
-/* 1 when runs take the host's worker lock and helpers join them: several threads on SQLite.
- * Workers of several processes on one SQLite file wait for each other's write lock, and four
- * of them answered fewer events together than one process's threads taking turns on one
- * handle (docs/benchmarks.md); one thread per process (mod_fcgid) keeps working alone, as
- * it must answer its own requests too. */
+/* 1 when helpers work each run beside its leader: several request threads, on SQLite, whose
+ * handle threads can share in turns (PostgreSQL would need a connection each). One thread
+ * per process (mod_fcgid) keeps working alone. */
 static int
-host_runs(const struct responder *rs)
+helped(const struct responder *rs)
 {
 	return rs->threads > 1 && rs->helpers_ok && rs->store_opt.path != NULL &&
 	    (rs->store_opt.backend == NULL || strcmp(rs->store_opt.backend, "sqlite") == 0);
@@ -57,7 +45,7 @@ work_store(struct responder *rs)
 		return NULL;
 	}
 	/* Helpers take turns on it (lib/turns.h); without that, the leader works alone. */
-	rs->own_shared = host_runs(rs) && msgr_store_share(rs->own_store) == MSGR_OK;
+	rs->own_shared = helped(rs) && msgr_store_share(rs->own_store) == MSGR_OK;
 	return rs->own_store;
 }
 
@@ -87,52 +75,6 @@ work_store_done(struct responder *rs, int failed)
 		msgr_store_close(rs->own_store);
 		rs->own_store = NULL;
 	}
-}
-
-/* Takes the host's worker lock, waiting while another process's run holds it: at most twice
- * worker.budget_ms (a run ends within one), or until a stop. 1 taken (or working alone: the
- * lock file cannot be opened, said once); 0 not: the run going on elsewhere takes the work,
- * or the next request here does. */
-static int
-worker_lock(struct responder *rs)
-{
-	struct timespec step = { 0, LOCK_WAIT_STEP_MS * 1000000L };
-	char path[4096];
-	long long until;
-	int n;
-
-	if (rs->worker_lock_fd == -2)
-		return 1;
-	if (rs->worker_lock_fd < 0) {
-		n = snprintf(path, sizeof(path), "%s%s", rs->store_opt.path, WORKER_LOCK_SUFFIX);
-		if (n < 0 || (size_t)n >= sizeof(path) ||
-		    (rs->worker_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-			msgr_log(MSGR_LOG_WARN, "worker lock %s%s cannot be opened (%s): this process's "
-			    "worker runs beside the others'", rs->store_opt.path, WORKER_LOCK_SUFFIX,
-			    n < 0 || (size_t)n >= sizeof(path) ? "path too long" : strerror(errno));
-			rs->worker_lock_fd = -2;
-			return 1;
-		}
-	}
-	until = msgr_clock_mono_ms() + 2LL * rs->cfg->worker.budget_ms;
-	for (;;) {
-		if (flock(rs->worker_lock_fd, LOCK_EX | LOCK_NB) == 0)
-			return 1;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			msgr_log(MSGR_LOG_WARN, "worker lock: %s: working without it", strerror(errno));
-			return 1;
-		}
-		if (atomic_load(&responder_stop) || msgr_clock_mono_ms() >= until)
-			return 0;
-		nanosleep(&step, NULL);
-	}
-}
-
-static void
-worker_unlock(struct responder *rs)
-{
-	if (rs->worker_lock_fd >= 0)
-		(void)flock(rs->worker_lock_fd, LOCK_UN);
 }
 
 /* A helper's worker and Graph API client, opened on the leader's handle on first use and
@@ -306,27 +248,12 @@ work_once(struct responder *rs)
 	work_store_done(rs, rc == MSGR_ERR_STORE);
 }
 
-/* A run led by this thread (work_mu held): with host_runs, once this process holds the host's
- * worker lock. */
-static void
-work_led(struct responder *rs)
-{
-	if (!host_runs(rs)) {
-		work_once(rs);
-		return;
-	}
-	if (!worker_lock(rs))
-		return;
-	work_once(rs);
-	worker_unlock(rs);
-}
-
 /* The worker runs here, after the web server has released Facebook's connection
  * (FCGX_Finish_r / stdout closed), within cfg->worker.budget_ms (docs/worker.md).
  * budget_ms 0 leaves the work to `msgrctl worker` or `msgrctl drain`. It runs when a
  * request stored new events, or at most every WORK_POLL_MS for due retries, so a flood of
  * verifications or duplicates costs no extra transaction. With several threads one leads it
- * (with its helpers: host_runs) while the others keep answering; a thread finding it busy
+ * (with its helpers: helped) while the others keep answering; a thread finding it busy
  * goes back to accept, and the one leading looks at work_pending again after it lets go, so
  * no new event is left waiting for the next request. Never once a stop is pending: the pool
  * and cron take it. */
@@ -345,7 +272,7 @@ fcgi_after_response(struct responder *rs)
 		now = msgr_clock_mono_ms();
 		if (atomic_exchange(&rs->work_pending, 0) || now - rs->last_work >= WORK_POLL_MS) {
 			rs->last_work = now;
-			work_led(rs);
+			work_once(rs);
 		}
 		pthread_mutex_unlock(&rs->work_mu);
 		if (!atomic_load(&rs->work_pending))

@@ -258,7 +258,6 @@ main(int argc, char **argv)
 	memset(&one, 0, sizeof(one));
 	one.rs = &rs;
 	msgr_request_init(&one.req);
-	rs.worker_lock_fd = -1;
 	if (pthread_mutex_init(&rs.work_mu, NULL) != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot create a mutex");
 		goto out;
@@ -307,8 +306,6 @@ out:
 		pthread_cond_destroy(&rs.help_go);
 		pthread_mutex_destroy(&rs.help_mu);
 	}
-	if (rs.worker_lock_fd >= 0)
-		close(rs.worker_lock_fd);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
 	msgr_http_global_cleanup();

@@ -52,11 +52,8 @@ struct responder {
 	struct msgr_store *own_store;  /* threads > 1: the worker's own handle (the commit's is
 	                                  the leaders'); threads == 1 borrows the commit's */
 	char own_err[256];
-	/* threads > 1 on SQLite: one process of the host works at a time, holding the host's
-	 * worker lock (a file beside the store), and RESPONDER_HELPERS threads of its own,
-	 * started on its first run, work each run beside the leader on the same handle, in turns
-	 * (src/fcgi_work.c). */
-	int worker_lock_fd;            /* -1 not opened yet; -2 cannot be: the process works alone */
+	/* threads > 1 on SQLite: RESPONDER_HELPERS threads of the process, started on its first
+	 * run, work each run beside the leader on the same handle, in turns (src/fcgi_work.c). */
 	int own_shared;                /* own_store shared in turns: helpers may work on it */
 	struct work_helper {
 		struct responder *rs;

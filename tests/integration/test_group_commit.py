@@ -378,11 +378,10 @@ def test_worker_with_threads():
 
 
 def test_worker_helpers():
-    """2 processes x 8 threads on SQLite: one process of the host works at a time (its
-    `STATE-worker.lock`) and up to 3 more of its request threads join the run. With each
-    message answered 150 ms late by the fake Graph API, a burst of 24 users finds more than
-    2 messages in flight at once (one worker per process could not) and never more than 4
-    (one process's leader and its 3 helpers: the runs of two processes never overlap)."""
+    """2 processes x 8 threads on SQLite: 3 helper threads of each process work each run of
+    its worker beside the thread leading it. With each message answered 150 ms late by the
+    fake Graph API, a burst of 24 users finds more than 2 messages in flight at once (one
+    worker per process could not) and never more than 8 (2 processes x 4)."""
     from workerenv import WorkerEnv, wait_for
     env = WorkerEnv(nproc=2, extra_config="responder = { threads = 8; };")
     try:
@@ -407,10 +406,8 @@ def test_worker_helpers():
         starts = sorted(x["time"] for x in env.fake.sends()
                         if isinstance((x.get("body") or {}).get("message"), dict))
         most = max((sum(1 for t in starts if s - 0.14 < t <= s) for s in starts), default=0)
-        tap.ok(3 <= most <= 4, "worker helpers: up to 4 messages in flight at once, more than "
+        tap.ok(3 <= most <= 8, "worker helpers: up to 8 messages in flight at once, more than "
                "one worker per process sends (%d)" % most, starts)
-        tap.ok(os.path.exists(env.db_path + "-worker.lock"),
-               "worker helpers: the host's worker lock is beside the store")
         tap.eq(env.fake.violations(), [], "worker helpers: the fake Graph API saw no violation")
         codes = env.stop()
         tap.ok(all(v == 0 for v in codes.values()), "worker helpers: exit 0", codes)
