@@ -35,7 +35,9 @@ thread_serve(void *arg, unsigned i, FCGX_Request *fr)
 	struct pool_arg *a = arg;
 	struct msgr_request_io io = msgr_fcgi_io(fr);
 
+	atomic_fetch_add(&a->rs->serving, 1);
 	responder_serve(&a->th[i], &io);
+	atomic_fetch_sub(&a->rs->serving, 1);
 }
 
 static void

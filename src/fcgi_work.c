@@ -3,6 +3,7 @@
  * threads on SQLite, three helper threads of the process work it beside the leader. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "http.h"
@@ -12,6 +13,10 @@
 
 /* How often an idle responder still looks for due retries, when no new event came. */
 #define WORK_POLL_MS 1000
+/* A helper works in slices this long, looking between them whether the intake is busy. */
+#define HELP_SLICE_MS 50
+/* How long a helper pauses while the intake is busy. */
+#define HELP_PAUSE_MS 5
 
 /* 1 when helpers work each run beside its leader: several request threads, on SQLite, whose
  * handle threads can share in turns (PostgreSQL would need a connection each). One thread
@@ -77,6 +82,14 @@ work_store_done(struct responder *rs, int failed)
 	}
 }
 
+/* *ts: the CLOCK_MONOTONIC time mono_ms (help_go's clock). */
+static void
+mono_deadline(struct timespec *ts, long long mono_ms)
+{
+	ts->tv_sec = (time_t)(mono_ms / 1000);
+	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
 /* A helper's worker and Graph API client, opened on the leader's handle on first use and
  * paced with the leader's worker (one page's rate for all). 1 ready. */
 static int
@@ -110,6 +123,49 @@ helper_ready(struct responder *rs, struct work_helper *h)
 	return 1;
 }
 
+/* 1 while more than half of the request threads are serving: the host is busy taking
+ * webhooks, whose acknowledgement comes first (Facebook sends again what is not acknowledged
+ * and gives up on a webhook that keeps failing); answers can wait in the queue. At 3,300
+ * webhooks a second, helpers working regardless took a third of the intake; pausing when a
+ * quarter served already held them back at 500 a second (docs/benchmarks.md). */
+static int
+intake_busy(struct responder *rs)
+{
+	return atomic_load(&rs->serving) * 2 > rs->threads;
+}
+
+/* A helper's part of the run ending at end (monotonic ms): slices of HELP_SLICE_MS while the
+ * intake is not busy, a pause of HELP_PAUSE_MS while it is, until a slice finds nothing, the
+ * leader is done or the time is up. 1 on a store failure. */
+static int
+help_run(struct responder *rs, struct work_helper *h, long long end)
+{
+	struct msgr_worker_counts counts;
+	struct timespec until;
+	long long now;
+	int ending = 0;
+
+	while (!ending && (now = msgr_clock_mono_ms()) < end) {
+		if (!intake_busy(rs)) {
+			if (msgr_worker_run(h->worker, end - now < HELP_SLICE_MS ? end - now :
+			    HELP_SLICE_MS, &counts) == MSGR_ERR_STORE)
+				return 1;
+			if (counts.jobs == 0)
+				return 0;
+		} else {
+			mono_deadline(&until, now + HELP_PAUSE_MS);
+			pthread_mutex_lock(&rs->help_mu);
+			if (!rs->help_ending)
+				(void)pthread_cond_timedwait(&rs->help_go, &rs->help_mu, &until);
+			pthread_mutex_unlock(&rs->help_mu);
+		}
+		pthread_mutex_lock(&rs->help_mu);
+		ending = rs->help_ending;
+		pthread_mutex_unlock(&rs->help_mu);
+	}
+	return 0;
+}
+
 /* A helper's thread: waits for a run to begin, works it beside the leader until the queue is
  * empty or the budget spent, says it is done, and waits again, until the process stops. The
  * run's store work takes turns on the leader's handle while the Graph API calls of each
@@ -120,7 +176,7 @@ helper_main(void *arg)
 {
 	struct work_helper *h = arg;
 	struct responder *rs = h->rs;
-	struct msgr_worker_counts counts;
+	long long end;
 	int failed;
 
 	for (;;) {
@@ -132,12 +188,12 @@ helper_main(void *arg)
 			return NULL;
 		}
 		h->seen = rs->help_gen;
+		end = rs->help_began + rs->cfg->worker.budget_ms;
 		pthread_mutex_unlock(&rs->help_mu);
 		failed = 0;
 		if (helper_ready(rs, h)) {
-			msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
-			failed = msgr_worker_run(h->worker, rs->cfg->worker.budget_ms, &counts) ==
-			    MSGR_ERR_STORE;
+			msgr_http_set_deadline(end);
+			failed = help_run(rs, h, end);
 			msgr_http_set_deadline(0);
 		}
 		pthread_mutex_lock(&rs->help_mu);
@@ -175,6 +231,8 @@ helpers_begin(struct responder *rs)
 	pthread_mutex_lock(&rs->help_mu);
 	rs->help_failed = 0;
 	rs->help_busy = n;
+	rs->help_ending = 0;
+	rs->help_began = msgr_clock_mono_ms();
 	rs->help_gen++;
 	pthread_cond_broadcast(&rs->help_go);
 	pthread_mutex_unlock(&rs->help_mu);
@@ -188,6 +246,8 @@ helpers_end(struct responder *rs)
 	int failed;
 
 	pthread_mutex_lock(&rs->help_mu);
+	rs->help_ending = 1;                   /* the paused ones need not wait on */
+	pthread_cond_broadcast(&rs->help_go);
 	while (rs->help_busy > 0)
 		pthread_cond_wait(&rs->help_done, &rs->help_mu);
 	failed = rs->help_failed;

@@ -243,6 +243,21 @@ configure(struct responder *rs, int cgi)
 	return 0;
 }
 
+/* A condition whose timed waits count on CLOCK_MONOTONIC (msgr_clock_mono_ms's clock). */
+static int
+mono_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int err;
+
+	if ((err = pthread_condattr_init(&a)) != 0)
+		return err;
+	if ((err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC)) == 0)
+		err = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return err;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -265,7 +280,7 @@ main(int argc, char **argv)
 	mu_ok = 1;
 	/* Without them the worker runs as before, one thread of each process. */
 	if (pthread_mutex_init(&rs.help_mu, NULL) == 0) {
-		if (pthread_cond_init(&rs.help_go, NULL) == 0) {
+		if (mono_cond_init(&rs.help_go) == 0) {
 			if (pthread_cond_init(&rs.help_done, NULL) == 0)
 				rs.helpers_ok = 1;
 			else

@@ -66,12 +66,16 @@ struct responder {
 	int helpers_ok;                /* help_mu and its conditions initialised */
 	int help_refused;              /* a helper's thread could not start: no more tries */
 	pthread_mutex_t help_mu;       /* guards the help_ fields below */
-	pthread_cond_t help_go;        /* a run begins (help_gen moves) or help_stop */
+	pthread_cond_t help_go;        /* a run begins (help_gen moves), its leader is done, or
+	                                  help_stop; on CLOCK_MONOTONIC */
 	pthread_cond_t help_done;      /* help_busy reached 0 */
 	unsigned long help_gen;        /* runs begun */
 	unsigned help_busy;            /* helpers still working the current run */
+	long long help_began;          /* when the current run began (monotonic ms) */
+	int help_ending;               /* the current run's leader is done */
 	int help_failed;               /* a helper's run hit MSGR_ERR_STORE: reopen the handle */
 	int help_stop;
+	atomic_int serving;            /* request threads serving a request now */
 };
 
 /* One request thread (or the main thread's one request): its FastCGI request and
