@@ -340,6 +340,16 @@ def test_one_thread_unchanged():
         e.cleanup()
 
 
+def worker_env_ends(env, name):
+    """A WorkerEnv's last checks: no violation at the fake Graph API, exit 0, no sanitizer
+    report."""
+    tap.eq(env.fake.violations(), [], "%s: the fake Graph API saw no violation" % name)
+    codes = env.stop()
+    tap.ok(all(v == 0 for v in codes.values()), "%s: exit 0" % name, codes)
+    tap.ok(not env.sanitizer_errors(), "sanitizers: no report (%s)" % name,
+           env.sanitizer_errors())
+
+
 def test_worker_with_threads():
     """The worker after the response with 2 processes x 4 threads (one thread of a process
     runs it at a time, on its own store handle): 8 users each send six messages at once, and
@@ -368,11 +378,7 @@ def test_worker_with_threads():
         tap.ok(done and all(t == ["1", "2", "3", "4", "5", "6"] for t in texts.values()),
                "worker with threads: every user answered once per message, in order, by the"
                " responders alone", texts)
-        tap.eq(env.fake.violations(), [], "worker with threads: the fake Graph API saw no violation")
-        codes = env.stop()
-        tap.ok(all(v == 0 for v in codes.values()), "worker with threads: exit 0", codes)
-        tap.ok(not env.sanitizer_errors(), "sanitizers: no report (worker with threads)",
-               env.sanitizer_errors())
+        worker_env_ends(env, "worker with threads")
     finally:
         env.cleanup()
 
@@ -408,11 +414,7 @@ def test_worker_helpers():
         most = max((sum(1 for t in starts if s - 0.14 < t <= s) for s in starts), default=0)
         tap.ok(3 <= most <= 8, "worker helpers: up to 8 messages in flight at once, more than "
                "one worker per process sends (%d)" % most, starts)
-        tap.eq(env.fake.violations(), [], "worker helpers: the fake Graph API saw no violation")
-        codes = env.stop()
-        tap.ok(all(v == 0 for v in codes.values()), "worker helpers: exit 0", codes)
-        tap.ok(not env.sanitizer_errors(), "sanitizers: no report (worker helpers)",
-               env.sanitizer_errors())
+        worker_env_ends(env, "worker helpers")
     finally:
         env.cleanup()
 
