@@ -340,20 +340,60 @@ fcgi_after_response(struct responder *rs)
 	}
 }
 
+/* A condition whose timed waits count on CLOCK_MONOTONIC (msgr_clock_mono_ms's clock). */
+static int
+mono_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int err;
+
+	if ((err = pthread_condattr_init(&a)) != 0)
+		return err;
+	if ((err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC)) == 0)
+		err = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return err;
+}
+
 void
-fcgi_work_stop(struct responder *rs)
+fcgi_work_init(struct responder *rs)
+{
+	if (pthread_mutex_init(&rs->help_mu, NULL) != 0)
+		return;
+	if (mono_cond_init(&rs->help_go) == 0) {
+		if (pthread_cond_init(&rs->help_done, NULL) == 0) {
+			rs->helpers_ok = 1;
+			return;
+		}
+		pthread_cond_destroy(&rs->help_go);
+	}
+	pthread_mutex_destroy(&rs->help_mu);
+}
+
+void
+fcgi_work_close(struct responder *rs)
 {
 	unsigned i;
 
-	if (!rs->helpers_ok)
-		return;
-	pthread_mutex_lock(&rs->help_mu);
-	rs->help_stop = 1;
-	pthread_cond_broadcast(&rs->help_go);
-	pthread_mutex_unlock(&rs->help_mu);
+	if (rs->helpers_ok) {
+		pthread_mutex_lock(&rs->help_mu);
+		rs->help_stop = 1;
+		pthread_cond_broadcast(&rs->help_go);
+		pthread_mutex_unlock(&rs->help_mu);
+	}
 	for (i = 0; i < RESPONDER_HELPERS; i++) {
 		if (rs->helpers[i].started)
 			pthread_join(rs->helpers[i].tid, NULL);
 		rs->helpers[i].started = 0;
+		msgr_worker_close(rs->helpers[i].worker);
+		msgr_graph_close(rs->helpers[i].graph);
+		rs->helpers[i].worker = NULL;
+		rs->helpers[i].graph = NULL;
+	}
+	if (rs->helpers_ok) {
+		pthread_cond_destroy(&rs->help_done);
+		pthread_cond_destroy(&rs->help_go);
+		pthread_mutex_destroy(&rs->help_mu);
+		rs->helpers_ok = 0;
 	}
 }

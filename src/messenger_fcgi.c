@@ -243,28 +243,12 @@ configure(struct responder *rs, int cgi)
 	return 0;
 }
 
-/* A condition whose timed waits count on CLOCK_MONOTONIC (msgr_clock_mono_ms's clock). */
-static int
-mono_cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	int err;
-
-	if ((err = pthread_condattr_init(&a)) != 0)
-		return err;
-	if ((err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC)) == 0)
-		err = pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-	return err;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct responder rs;
 	struct rthread one;            /* the request state of threads = 1 and of plain CGI */
 	int cgi, status = 1, mu_ok = 0;
-	unsigned i;
 
 	(void)argc;
 	ensure_std_fds();
@@ -278,17 +262,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mu_ok = 1;
-	/* Without them the worker runs as before, one thread of each process. */
-	if (pthread_mutex_init(&rs.help_mu, NULL) == 0) {
-		if (mono_cond_init(&rs.help_go) == 0) {
-			if (pthread_cond_init(&rs.help_done, NULL) == 0)
-				rs.helpers_ok = 1;
-			else
-				pthread_cond_destroy(&rs.help_go);
-		}
-		if (!rs.helpers_ok)
-			pthread_mutex_destroy(&rs.help_mu);
-	}
+	fcgi_work_init(&rs);
 	if (install_signals() != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot install signal handlers");
 		goto out;
@@ -311,16 +285,7 @@ main(int argc, char **argv)
 	else
 		status = fcgi_serve_threads(&rs);
 out:
-	fcgi_work_stop(&rs);
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		msgr_worker_close(rs.helpers[i].worker);
-		msgr_graph_close(rs.helpers[i].graph);
-	}
-	if (rs.helpers_ok) {
-		pthread_cond_destroy(&rs.help_done);
-		pthread_cond_destroy(&rs.help_go);
-		pthread_mutex_destroy(&rs.help_mu);
-	}
+	fcgi_work_close(&rs);
 	msgr_worker_close(rs.worker);
 	msgr_graph_close(rs.graph);
 	msgr_http_global_cleanup();

@@ -100,7 +100,10 @@ int fcgi_serve_threads(struct responder *rs);
 
 /* src/fcgi_work.c: the worker's turn once the answer has gone (within worker.budget_ms). */
 void fcgi_after_response(struct responder *rs);
-/* src/fcgi_work.c: ends the helpers' threads; once no request thread runs. */
-void fcgi_work_stop(struct responder *rs);
+/* src/fcgi_work.c: the helpers' lock and conditions, before any thread runs (without them
+ * the worker runs as before, one thread of each process); fcgi_work_close ends their threads
+ * and frees what they hold, once no request thread runs. */
+void fcgi_work_init(struct responder *rs);
+void fcgi_work_close(struct responder *rs);
 
 #endif
