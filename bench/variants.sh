@@ -14,6 +14,8 @@
 #   inbox-key  the same with a UNIQUE index on the dedup key (64 hex digits)
 #   inbox-key32  the same with the key cut to 32 hex digits (128 bits): a denser index
 #   journal    the raw events appended to a flat file, one fdatasync per group
+#   hop        nothing written: the committer answers each group at once (the hand-over
+#              between threads, processes and the committer, alone)
 #   nostore    nothing stored at all, no committer: the request path alone
 # Only `shipped` and `direct` store events where the connector reads them: the others measure
 # a cost, they are not a connector. Loopback only, each run bounded by DURATION.

@@ -1,4 +1,6 @@
 /* Unit tests: signature (HMAC-SHA256 over raw bytes, constant-time compare). */
+#include <pthread.h>
+
 #include "unit.h"
 #include "signature.h"
 
@@ -84,6 +86,60 @@ test_hmac_hex(void **state)
 	assert_string_equal(out, good + 7);
 }
 
+/* Each thread keeps one context and re-keys it at every call: a key must never stick to
+ * it, on one thread or across several, and each thread's context is freed at its exit (the
+ * sanitizer build's leak check). */
+struct keyed {
+	const char *key;
+	char want[MSGR_SIGNATURE_HEX_LEN + 1];
+	int wrong;
+};
+
+static void *
+hmac_many(void *arg)
+{
+	struct keyed *k = arg;
+	char out[MSGR_SIGNATURE_HEX_LEN + 1];
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (msgr_signature_hmac_hex(i % 2 ? k->key : "secret", body, strlen(body), out) !=
+		    MSGR_OK || strcmp(out, i % 2 ? k->want : good + 7) != 0)
+			k->wrong++;
+	}
+	return NULL;
+}
+
+static void
+test_hmac_rekeyed(void **state)
+{
+	static const char *keys[] = { "k-one", "k-two", "a longer key of a third thread", "4" };
+	struct keyed k[4];
+	pthread_t th[4];
+	char out[MSGR_SIGNATURE_HEX_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		k[i].key = keys[i];
+		k[i].wrong = 0;
+		assert_int_equal(msgr_signature_hmac_hex(keys[i], body, strlen(body), k[i].want),
+		    MSGR_OK);
+		assert_string_not_equal(k[i].want, good + 7);
+	}
+	assert_string_not_equal(k[0].want, k[1].want);
+	/* The first key again on this thread, after others: its own MAC, not the last key's. */
+	assert_int_equal(msgr_signature_hmac_hex("secret", body, strlen(body), out), MSGR_OK);
+	assert_string_equal(out, good + 7);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, hmac_many, &k[i]), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(k[i].wrong, 0);
+	}
+	assert_int_equal(msgr_signature_hmac_hex("", body, strlen(body), out), MSGR_ERR_INVALID);
+}
+
 /* Hex both ways, and the SHA-256 names of values that must not show. */
 static void
 test_hex(void **state)
@@ -125,6 +181,7 @@ main(void)
 		cmocka_unit_test(test_verify_malformed),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_hmac_hex),
+		cmocka_unit_test(test_hmac_rekeyed),
 		cmocka_unit_test(test_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
