@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "checkpointer.h"
+#include "clock.h"
 
 struct msgr_checkpointer {
 	struct msgr_store_options opt;
@@ -14,19 +15,6 @@ struct msgr_checkpointer {
 	int stop;
 	pthread_t tid;
 };
-
-/* Now plus ms on the clock the condition variable waits by. */
-static void
-deadline(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static void *
 run(void *arg)
@@ -38,7 +26,7 @@ run(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&c->m);
-		deadline(&ts, MSGR_CHECKPOINT_EVERY_MS);
+		msgr_clock_mono_timespec(&ts, msgr_clock_mono_ms() + MSGR_CHECKPOINT_EVERY_MS);
 		while (!c->stop && pthread_cond_timedwait(&c->cv, &c->m, &ts) == 0)
 			;
 		stop = c->stop;
@@ -63,7 +51,6 @@ msgr_checkpointer_start(const struct msgr_store_options *opt, const char *name,
     struct msgr_checkpointer **out)
 {
 	struct msgr_checkpointer *c;
-	pthread_condattr_t ca;
 	sigset_t all, old;
 	int rc;
 
@@ -78,14 +65,11 @@ msgr_checkpointer_start(const struct msgr_store_options *opt, const char *name,
 		free(c);
 		return MSGR_ERR_NOMEM;
 	}
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&c->cv, &ca) != 0) {
+	if (msgr_clock_mono_cond_init(&c->cv) != 0) {
 		pthread_mutex_destroy(&c->m);
 		free(c);
 		return MSGR_ERR_NOMEM;
 	}
-	pthread_condattr_destroy(&ca);
 	/* The signals belong to the program's own loop: the thread takes none of them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

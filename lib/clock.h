@@ -7,10 +7,21 @@
 #ifndef MSGR_CLOCK_H
 #define MSGR_CLOCK_H
 
+#include <pthread.h>
+#include <time.h>
+
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 long long msgr_clock_wall_ms(void);
 /* Milliseconds of CLOCK_MONOTONIC: only differences mean anything. */
 long long msgr_clock_mono_ms(void);
+/* Microseconds of the same clock. */
+long long msgr_clock_mono_us(void);
+
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC, so that a wait is not cut
+ * short or stretched when the system clock is set. 0 or pthread's error. */
+int msgr_clock_mono_cond_init(pthread_cond_t *c);
+/* The absolute time, on that condition's clock, of the msgr_clock_mono_ms value mono_ms. */
+void msgr_clock_mono_timespec(struct timespec *ts, long long mono_ms);
 
 /* A wall clock that can be replaced: the worker's tests move time (the 24-hour window, retry
  * due times, pause probes), and everything the worker stores must be stamped with the same

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "checkpointer.h"
+#include "clock.h"
 #include "hostcommit.h"
 #include "log.h"
 
@@ -92,24 +93,6 @@ struct msgr_hostcommit {
 #define INBOX_HIGH        100000
 #define INGEST_BACKOFF_MS 100
 #define INGEST_STOP_MS    2000
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- the wire ---- */
 
@@ -429,7 +412,7 @@ wait_fd(int fd, short ev, long long deadline)
 	int rc;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - msgr_clock_mono_ms();
 		if (left <= 0)
 			return -1;
 		rc = poll(&pf, 1, left > 1000000 ? 1000000 : (int)left);
@@ -667,7 +650,7 @@ ingest(struct msgr_hostcommit *h, size_t max)
 	int more = 0, failed = 0;
 
 	if ((st = msgr_commit_borrow(h->commit)) == NULL) {
-		h->ingest_retry_at = now_ms() + INGEST_BACKOFF_MS;
+		h->ingest_retry_at = msgr_clock_mono_ms() + INGEST_BACKOFF_MS;
 		return -1;
 	}
 	/* The rows are durable in the inbox already: the move needs no fsync of its own. One
@@ -686,7 +669,7 @@ ingest(struct msgr_hostcommit *h, size_t max)
 	msgr_commit_giveback(h->commit, failed || r == MSGR_ERR_STORE);
 	if (r != MSGR_OK) {
 		h->ingest_failing = 1;
-		h->ingest_retry_at = now_ms() + INGEST_BACKOFF_MS;
+		h->ingest_retry_at = msgr_clock_mono_ms() + INGEST_BACKOFF_MS;
 		return -1;
 	}
 	h->ingest_failing = 0;
@@ -760,7 +743,7 @@ static void
 gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf,
     struct msgr_buf *out)
 {
-	long long start = now_us(), now = start, left;
+	long long start = msgr_clock_mono_us(), now = start, left;
 	size_t i, waiting, awaited;
 	struct timespec ts;
 	int r;
@@ -792,7 +775,7 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 			return;
 		if (r > 0)
 			read_ready(h, cs, ncs, pf, out);
-		now = now_us();
+		now = msgr_clock_mono_us();
 	}
 }
 
@@ -816,7 +799,7 @@ serve(void *arg)
 	/* A committer before this one may have left events in the inbox. */
 	h->inbox_more = 1;
 	while (!atomic_load(&h->stop)) {
-		long long now = now_ms();
+		long long now = msgr_clock_mono_ms();
 		int timeout = -1, ready;
 
 		/* With the inbox not empty, poll waits until the committer has been idle for
@@ -845,7 +828,7 @@ serve(void *arg)
 			break;
 		}
 		if (ready == 0) {
-			now = now_ms();
+			now = msgr_clock_mono_ms();
 			if (h->inbox_more && now >= h->ingest_retry_at &&
 			    now - h->last_group >= INGEST_IDLE_MS)
 				(void)ingest(h, INGEST_CHUNK);
@@ -857,18 +840,18 @@ serve(void *arg)
 		read_ready(h, cs, np - 2 < ncs ? np - 2 : ncs, pf + 2, &out);
 		if (h->opt.sync_full)
 			gather(h, cs, ncs, pf, &out);
-		h->last_group = now_ms();
+		h->last_group = msgr_clock_mono_ms();
 		if ((n_added = commit_arrived(h, cs, ncs, &out)) > 0) {
 			h->inbox_more = 1;
 			h->inbox_rows += n_added;
 		}
 		if (h->inbox_more && h->inbox_rows >= INBOX_HIGH &&
-		    now_ms() >= h->ingest_retry_at)
+		    msgr_clock_mono_ms() >= h->ingest_retry_at)
 			(void)ingest(h, INGEST_CHUNK);
 	}
 	/* Stopping: the inbox is moved while there is time (INGEST_STOP_MS). */
-	deadline = now_ms() + INGEST_STOP_MS;
-	while (cs != NULL && h->inbox_more && now_ms() < deadline && ingest(h, 256) == 0)
+	deadline = msgr_clock_mono_ms() + INGEST_STOP_MS;
+	while (cs != NULL && h->inbox_more && msgr_clock_mono_ms() < deadline && ingest(h, 256) == 0)
 		;
 out:
 	for (i = 0; cs != NULL && i < ncs; i++)
@@ -1022,7 +1005,7 @@ client_connect(struct msgr_hostcommit *h, long long deadline)
 static int
 client_ready(struct msgr_hostcommit *h, long long deadline)
 {
-	long long t = now_ms();
+	long long t = msgr_clock_mono_ms();
 
 	if (h->fd >= 0)
 		return 0;
@@ -1080,7 +1063,7 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 	if (h == NULL || group == NULL || n == 0)
 		return MSGR_ERR_IO;
 	pthread_mutex_lock(&h->mu);
-	deadline = now_ms() + h->timeout_ms;
+	deadline = msgr_clock_mono_ms() + h->timeout_ms;
 	msgr_buf_reset(&h->out);
 	if (msgr_buf_append(&h->out, "\0\0\0\0", 4) != MSGR_OK ||
 	    msgr_hostcommit_encode_group(group, n, &h->out) != MSGR_OK)

@@ -32,6 +32,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -363,15 +364,6 @@ struct pq {
 
 /* ---- small helpers ---- */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static unsigned long long
 next_rand(struct pq *st)
 {
@@ -514,7 +506,7 @@ wait_result(struct pq *st, long long deadline, int *timed_out)
 	*timed_out = 0;
 	for (;;) {
 		while (PQisBusy(st->conn)) {
-			left = deadline - mono_ms();
+			left = deadline - msgr_clock_mono_ms();
 			if (left <= 0) {
 				*timed_out = 1;
 				PQclear(res);
@@ -546,7 +538,7 @@ broken:
 static long long
 deadline_of(const struct pq *st, int wait_ms)
 {
-	return mono_ms() + (wait_ms > 0 ? wait_ms : st->busy_timeout_ms + WAIT_MARGIN_MS);
+	return msgr_clock_mono_ms() + (wait_ms > 0 ? wait_ms : st->busy_timeout_ms + WAIT_MARGIN_MS);
 }
 
 /* Sends a command (sent() has queued it) and takes its result: *res when it succeeded with
@@ -1031,7 +1023,7 @@ handle_new(const struct msgr_store_options *opt, struct pq **out)
 		return MSGR_ERR_NOMEM;
 	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
 	st->readonly = opt->readonly;
-	st->rng = (unsigned long long)mono_ms() ^ ((unsigned long long)getpid() << 32) ^
+	st->rng = (unsigned long long)msgr_clock_mono_ms() ^ ((unsigned long long)getpid() << 32) ^
 	    (unsigned long long)(uintptr_t)st;
 	if (st->rng == 0)
 		st->rng = 0x9e3779b97f4a7c15ULL;

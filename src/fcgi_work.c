@@ -82,14 +82,6 @@ work_store_done(struct responder *rs, int failed)
 	}
 }
 
-/* *ts: the CLOCK_MONOTONIC time mono_ms (help_go's clock). */
-static void
-mono_deadline(struct timespec *ts, long long mono_ms)
-{
-	ts->tv_sec = (time_t)(mono_ms / 1000);
-	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
-}
-
 /* A helper's worker and Graph API client, opened on the leader's handle on first use and
  * paced with the leader's worker (one page's rate for all). 1 ready. */
 static int
@@ -153,7 +145,7 @@ help_run(struct responder *rs, struct work_helper *h, long long end)
 			if (counts.jobs == 0)
 				return 0;
 		} else {
-			mono_deadline(&until, now + HELP_PAUSE_MS);
+			msgr_clock_mono_timespec(&until, now + HELP_PAUSE_MS);
 			pthread_mutex_lock(&rs->help_mu);
 			if (!rs->help_ending)
 				(void)pthread_cond_timedwait(&rs->help_go, &rs->help_mu, &until);
@@ -340,27 +332,12 @@ fcgi_after_response(struct responder *rs)
 	}
 }
 
-/* A condition whose timed waits count on CLOCK_MONOTONIC (msgr_clock_mono_ms's clock). */
-static int
-mono_cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	int err;
-
-	if ((err = pthread_condattr_init(&a)) != 0)
-		return err;
-	if ((err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC)) == 0)
-		err = pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-	return err;
-}
-
 void
 fcgi_work_init(struct responder *rs)
 {
 	if (pthread_mutex_init(&rs->help_mu, NULL) != 0)
 		return;
-	if (mono_cond_init(&rs->help_go) == 0) {
+	if (msgr_clock_mono_cond_init(&rs->help_go) == 0) {
 		if (pthread_cond_init(&rs->help_done, NULL) == 0) {
 			rs->helpers_ok = 1;
 			return;
