@@ -30,6 +30,8 @@
 #                                        DRAIN_AB, make the backlog with its responder too,
 #                                        MSGR_BIN: a newer build migrates an older file, not
 #                                        the reverse)
+#   LOG_LEVEL=info ...                   the responders' log_level (default warn: no line per
+#                                        request; examples/msgr.conf ships info, a line each)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
@@ -70,6 +72,7 @@ DRAIN_THREADS=${DRAIN_THREADS:-8}
 DRAIN_AB=${DRAIN_AB:-}
 DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
 PAGES=${PAGES:-64}
+LOG_LEVEL=${LOG_LEVEL:-warn}
 case $BACKEND in
 sqlite|postgresql) ;;
 *) echo "bench: BACKEND is sqlite or postgresql" >&2; exit 1 ;;
@@ -171,7 +174,7 @@ hc_key=" host_commit = $HOST_COMMIT;"
 cat > "$work/msgr.conf" <<CONF
 $state
 $graph
-log_level = "warn";
+log_level = "$LOG_LEVEL";
 worker = { budget_ms = 0; };
 responder = { threads = $THREADS_PER_PROC;$hc_key };
 connectors = (

@@ -167,6 +167,40 @@ test_escaped(void **state)
 	free(out);
 }
 
+/* A host of many connectors registers up to MSGR_LOG_SECRETS_MAX secrets: each is found in
+ * every form wherever it starts, text that only begins like one is kept, and once they are
+ * cleared they are plain text again. */
+static void
+test_many_secrets(void **state)
+{
+	char s[64], line[256], *out;
+	struct cap c;
+	int i;
+
+	(void)state;
+	for (i = 1; i < MSGR_LOG_SECRETS_MAX; i++) {
+		snprintf(s, sizeof(s), "tok-%03d-\"%c", i, 'a' + i % 26);
+		assert_int_equal(msgr_log_add_secret(s), 0);
+	}
+	cap_start(&c);
+	msgr_log(MSGR_LOG_INFO, "first tok-001-\"b last tok-255-\"v");
+	msgr_log(MSGR_LOG_INFO, "quoted tok-128-\\\"y json tok-200-\\\"s url tok-077-%%22z");
+	msgr_log(MSGR_LOG_INFO, "near tok-001-\"c tok-999 to S3cr");
+	out = cap_end(&c);
+	assert_clean(out);
+	assert_non_null(strstr(out, "first [redacted] last [redacted]\n"));
+	assert_non_null(strstr(out, "quoted [redacted] json [redacted] url [redacted]\n"));
+	assert_non_null(strstr(out, "near tok-001-\"c tok-999 to S3cr\n"));
+	free(out);
+	msgr_log_clear_secrets();
+	cap_start(&c);
+	snprintf(line, sizeof(line), "cleared tok-128-\"y");
+	msgr_log(MSGR_LOG_INFO, "%s", line);
+	out = cap_end(&c);
+	assert_non_null(strstr(out, line));
+	free(out);
+}
+
 /* msgr_log_escape cuts its field: the secret is replaced before the cut, never halved. */
 static void
 test_escape_cut(void **state)
@@ -196,6 +230,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cut_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_cut, setup, teardown),
 	};
 
