@@ -31,10 +31,10 @@ responder_serve(struct rthread *t, const struct msgr_request_io *io)
 	t->counter++;
 	/* Unique per process lifetime: pid-counter, or pid-thread-counter with several threads. */
 	if (rs->threads > 1)
-		snprintf(id, sizeof(id), "%lx-%x-%lx", (unsigned long)getpid(), t->index,
+		snprintf(id, sizeof(id), "%lx-%x-%lx", rs->pid, t->index,
 		    t->counter);
 	else
-		snprintf(id, sizeof(id), "%lx-%lx", (unsigned long)getpid(), t->counter);
+		snprintf(id, sizeof(id), "%lx-%lx", rs->pid, t->counter);
 	msgr_respond(&rs->respond, &t->req, io, &oc);
 	if (oc.stored > 0)
 		atomic_store(&rs->work_pending, 1);

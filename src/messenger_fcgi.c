@@ -228,6 +228,7 @@ configure(struct responder *rs, int cgi)
 	rs->threads = cgi ? 1 : rs->cfg->responder.threads;
 	if (rs->threads < 1)
 		rs->threads = 1;
+	rs->pid = (unsigned long)getpid();
 	msgr_options_store(rs->cfg, &rs->store_opt);
 	if ((rc = msgr_commit_open(&rs->store_opt, &rs->commit)) != MSGR_OK) {
 		msgr_log(MSGR_LOG_ERROR, "cannot start: %s", msgr_strerror(rc));

@@ -41,6 +41,7 @@ struct responder {
 	struct msgr_hostcommit *host;  /* the host's committer, the group commit's relay */
 	struct msgr_respond respond;   /* what the request handler reads */
 	int threads;                   /* request threads; 1: the accept loop in the main thread */
+	unsigned long pid;             /* this process's, for request ids: one syscall fewer each */
 	/* The worker after the response (docs/worker.md): one thread of the process at a time
 	 * runs it, so the others keep answering; opened on first use. */
 	pthread_mutex_t work_mu;
