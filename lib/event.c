@@ -642,6 +642,7 @@ md_field(EVP_MD_CTX *md, const char *s)
 static msgr_result
 key_compute(struct msgr_event *ev, const char *cls, json_t *content, int with_timestamp)
 {
+	const EVP_MD *sha256 = msgr_signature_md_sha256();
 	unsigned char dig[EVP_MAX_MD_SIZE];
 	unsigned int diglen = 0;
 	char num[24];
@@ -653,7 +654,7 @@ key_compute(struct msgr_event *ev, const char *cls, json_t *content, int with_ti
 	md = EVP_MD_CTX_new();
 	if (md == NULL)
 		goto out;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && md_field(md, cls) &&
+	ok = sha256 != NULL && EVP_DigestInit_ex(md, sha256, NULL) == 1 && md_field(md, cls) &&
 	    md_field(md, ev->page_id);
 	if (ok && content == NULL) {
 		ok = md_field(md, ev->mid);

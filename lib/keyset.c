@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "keyset.h"
+#include "signature.h"
 
 enum { EMPTY = 0, FULL = 1, GONE = 2 };   /* a slot's state; GONE: removed, probing goes on */
 
@@ -36,10 +37,11 @@ msgr_keyset_clear(struct msgr_keyset *s)
 static int
 digest(const char *k, unsigned char d[MSGR_KEYSET_DIGEST])
 {
+	const EVP_MD *sha256 = msgr_signature_md_sha256();
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
-	if (EVP_Digest(k, strlen(k), md, &len, EVP_sha256(), NULL) != 1 ||
+	if (sha256 == NULL || EVP_Digest(k, strlen(k), md, &len, sha256, NULL) != 1 ||
 	    len < MSGR_KEYSET_DIGEST)
 		return -1;
 	memcpy(d, md, MSGR_KEYSET_DIGEST);

@@ -129,15 +129,33 @@ msgr_signature_hex(const unsigned char *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *
+msgr_signature_md_sha256(void)
+{
+	if (pthread_once(&sha256_once, sha256_fetch) != 0)
+		return NULL;
+	return sha256_md;
+}
+
 msgr_result
 msgr_signature_sha256_hex(const void *data, size_t len, size_t nbytes, char *out)
 {
+	const EVP_MD *sha256 = msgr_signature_md_sha256();
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
 	out[0] = '\0';
-	if (nbytes == 0 || nbytes > 32 ||
-	    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+	if (nbytes == 0 || nbytes > 32 || sha256 == NULL ||
+	    EVP_Digest(data, len, md, &mdlen, sha256, NULL) != 1 || mdlen != 32)
 		return MSGR_ERR_INVALID;
 	msgr_signature_hex(md, nbytes, out);
 	return MSGR_OK;

@@ -39,6 +39,12 @@ void msgr_signature_hex(const unsigned char *bytes, size_t n, char *out);
  * digest that failed (out is then ""). */
 msgr_result msgr_signature_sha256_hex(const void *data, size_t len, size_t nbytes, char *out);
 
+/* OpenSSL's SHA-256, fetched from its provider once per process, for EVP_Digest and
+ * EVP_DigestInit_ex: given EVP_sha256() instead, OpenSSL 3 fetches it again at every call,
+ * under a lock all threads share. NULL when OpenSSL cannot provide it. */
+struct evp_md_st;
+const struct evp_md_st *msgr_signature_md_sha256(void);
+
 /* The value of hex digit c (0-9, a-f, A-F), or -1: the one hex decoder (signatures,
  * percent-escapes). */
 int msgr_signature_hex_digit(int c);
