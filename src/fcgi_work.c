@@ -135,23 +135,21 @@ help_run(struct responder *rs, struct work_helper *h, long long end)
 	struct msgr_worker_counts counts;
 	struct timespec until;
 	long long now;
-	int ending = 0;
+	int ending = 0, busy;
 
 	while (!ending && (now = msgr_clock_mono_ms()) < end) {
-		if (!intake_busy(rs)) {
+		if (!(busy = intake_busy(rs))) {
 			if (msgr_worker_run(h->worker, end - now < HELP_SLICE_MS ? end - now :
 			    HELP_SLICE_MS, &counts) == MSGR_ERR_STORE)
 				return 1;
 			if (counts.jobs == 0)
 				return 0;
-		} else {
-			msgr_clock_mono_timespec(&until, now + HELP_PAUSE_MS);
-			pthread_mutex_lock(&rs->help_mu);
-			if (!rs->help_ending)
-				(void)pthread_cond_timedwait(&rs->help_go, &rs->help_mu, &until);
-			pthread_mutex_unlock(&rs->help_mu);
 		}
 		pthread_mutex_lock(&rs->help_mu);
+		if (busy && !rs->help_ending) {
+			msgr_clock_mono_timespec(&until, now + HELP_PAUSE_MS);
+			(void)pthread_cond_timedwait(&rs->help_go, &rs->help_mu, &until);
+		}
 		ending = rs->help_ending;
 		pthread_mutex_unlock(&rs->help_mu);
 	}
