@@ -994,7 +994,17 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 		r = newer(st, v);
 		goto out;
 	}
-	st->readonly = opt->readonly || sqlite3_db_readonly(st->db, "main") == 1;
+	/* SQLite falls back to reading a file it cannot write (an immutable file, a read-only
+	 * mount) without a word. Such a handle is refused here: kept, it would outlive the
+	 * fault (a borrower opening it while the fault holds) and fail the first write after
+	 * the fault is gone, where a fresh open would have succeeded. */
+	if (!opt->readonly && sqlite3_db_readonly(st->db, "main") == 1) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "open: %s (the file cannot be written)",
+		    sqlite3_errstr(SQLITE_READONLY));
+		r = MSGR_ERR_STORE;
+		goto out;
+	}
+	st->readonly = opt->readonly;
 	st->inbox = opt->inbox && !st->readonly;
 	if ((r = configure(st, opt, v)) != MSGR_OK || (r = prepare_all(st)) != MSGR_OK)
 		goto out;

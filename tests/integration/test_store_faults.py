@@ -15,7 +15,8 @@ other, on the same pool:
   read-only  the filesystem remounted read-only; responders started while it is (a process
              manager starting or replacing a process): they cannot open the store
   read-only file  the state file immutable (chattr +i: refused to root too), responders
-             started while it is: SQLite opens it read-only and the first write fails
+             started while it is: SQLite would open it read-only; the store refuses that
+             handle, so no handle opened during the fault (a borrower's) outlives it
   corrupt    garbage over the file's header and a page; responders started while it is
 
 Each time: the webhook gets 503 (Retry-After: 1), nothing of it is stored (rows counted), the
@@ -336,7 +337,7 @@ class Faults:
         before = self.rows()
         self.stop_pool(what + ": the responders stop with exit 0")
         # The immutable flag: refused even to root (as the pool runs here), unlike a mode.
-        # SQLite opens such a file read-only without a word; the first write fails.
+        # SQLite opens such a file read-only without a word; the store refuses the handle.
         set_immutable(self.db_path, True)
         try:
             fd = None

@@ -13,7 +13,10 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -528,6 +531,61 @@ test_giveback_failed_reopens(void **state)
 	assert_int_equal(n_events(f), 2);
 }
 
+/* Makes the state file unwritable (on) or writable again: the immutable flag for root, whom a
+ * mode does not bind (tests/integration/test_store_faults.py breaks a store the same way), a
+ * mode for anyone else. */
+static void
+set_unwritable(const char *path, int on)
+{
+	int fd, flags = 0;
+
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(path, on ? 0400 : 0600), 0);
+		return;
+	}
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
+	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+	assert_int_equal(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+	close(fd);
+}
+
+/* A state file that cannot be written: SQLite would open it read-only without a word. The
+ * store refuses that handle, so nothing that opens the store during the fault (a borrower:
+ * the host committer's inbox move) keeps one that would fail the first write after it. */
+static void
+test_read_only_file_not_kept(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_store *st;
+	struct req r;
+	msgr_result prepared, submitted;
+
+	req_unique(&r, "before", 1);
+	assert_int_equal(msgr_commit_submit(f->c, &r.b), MSGR_OK);
+	msgr_commit_close(f->c);           /* the last handle: the WAL goes into the file */
+	f->c = open_commit(f->path, 100);
+	req_unique(&r, "during", 1);
+	/* Results kept until the flag is off again: a failed assert must not leave the file
+	 * immutable under /tmp. */
+	set_unwritable(f->path, 1);
+	st = msgr_commit_borrow(f->c);
+	if (st != NULL)
+		msgr_commit_giveback(f->c, 0);
+	prepared = msgr_commit_prepare(f->c);
+	submitted = msgr_commit_submit(f->c, &r.b);
+	set_unwritable(f->path, 0);
+	assert_null(st);
+	assert_int_not_equal(prepared, MSGR_OK);
+	assert_int_equal(submitted, MSGR_ERR_STORE);
+	assert_true(r.b.unavailable);
+	/* the fault is gone: the very next request is stored */
+	assert_int_equal(msgr_commit_submit(f->c, &r.b), MSGR_OK);
+	assert_int_equal(r.b.n_new, 1);
+	assert_int_equal(n_events(f), 2);
+}
+
 int
 main(void)
 {
@@ -543,6 +601,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_one_bad_batch_fails_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_unavailable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_giveback_failed_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_file_not_kept, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
