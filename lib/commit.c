@@ -385,6 +385,12 @@ msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
 	batch_reset(b);
 	if (b->n == 0 && b->nq == 0)
 		return MSGR_OK;
+	/* With the host's committer, each thread hands its own batch on its own connection:
+	 * no thread of the process waits for a leader, nor a group for the one ahead of it,
+	 * and the committer still stores what every thread sent meanwhile in one transaction.
+	 * Not relayed: the queue below, whose leader stores the group here. */
+	if (c->relay != NULL && c->relay(c->relay_arg, b, 1) == MSGR_OK)
+		return b->rc;
 	submit_chain(c, b, b);
 	return b->rc;
 }

@@ -46,7 +46,16 @@ struct conn {
 	size_t msg;                 /* bytes of the complete message at in.data + 4, 0: none */
 	struct msgr_hostcommit_group g;
 	long long last_us;          /* monotonic: its last group seen by the gather, 0 never */
-	size_t last_batches;        /* the requests that group held */
+	pid_t pid;                  /* the client's process (SO_PEERCRED), 0 unknown */
+	int threaded;               /* another connection of that process has been seen */
+};
+
+/* A connection to the committer with its buffers: a thread relaying holds one of its own, so
+ * the request threads of a process reach the committer side by side. */
+struct client {
+	int fd;                     /* -1 none */
+	struct msgr_buf out, ans;
+	struct client *next_idle, *next_all;
 };
 
 struct msgr_hostcommit {
@@ -56,11 +65,11 @@ struct msgr_hostcommit {
 	char lockpath[4096];
 	int may_serve, timeout_ms;
 
-	/* client */
+	/* clients: one per thread relaying at once, kept for the next relay */
 	pthread_mutex_t mu;
-	int fd;                     /* connection to the committer, -1 none */
 	long long quiet_until;      /* no attempt before this (monotonic ms) */
-	struct msgr_buf out, ans;
+	struct client *idle;        /* not in use, connected or not */
+	struct client *all;         /* every one made, for close */
 
 	/* committer */
 	int serving;                /* the thread runs */
@@ -500,11 +509,11 @@ send_msg(int fd, struct msgr_buf *out, long long deadline)
 }
 
 static void
-client_drop(struct msgr_hostcommit *h)
+client_drop(struct client *c)
 {
-	if (h->fd >= 0)
-		close(h->fd);
-	h->fd = -1;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
 }
 
 /* ---- the committer thread ---- */
@@ -693,6 +702,24 @@ conn_message(struct msgr_hostcommit *h, struct conn *c, struct msgr_buf *out)
 	return 0;
 }
 
+/* Whose connection cs[i] is: with another of the same process open, both are threads of
+ * one pool (each request thread relays on a connection of its own), worth the gather's wait;
+ * a process that only ever opens one (mod_fcgid's one request at a time) is not. */
+static void
+conn_peer(struct conn *cs, size_t ncs, size_t i)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	size_t j;
+
+	if (getsockopt(cs[i].fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0)
+		return;
+	cs[i].pid = cred.pid;
+	for (j = 0; j < ncs; j++)
+		if (j != i && cs[j].fd >= 0 && cs[j].pid == cred.pid)
+			cs[i].threaded = cs[j].threaded = 1;
+}
+
 static void
 accept_all(struct msgr_hostcommit *h, struct conn *cs, size_t *ncs)
 {
@@ -712,14 +739,14 @@ accept_all(struct msgr_hostcommit *h, struct conn *cs, size_t *ncs)
 		memset(&cs[i], 0, sizeof(cs[i]));
 		cs[i].fd = fd;
 		msgr_buf_init(&cs[i].in, (size_t)MSGR_HOSTCOMMIT_MAX_MSG + 4);
+		conn_peer(cs, *ncs, i);
 	}
 }
 
 int
-msgr_hostcommit_awaited(long long last_us, size_t last_batches, long long now_us)
+msgr_hostcommit_awaited(long long last_us, int threaded, long long now_us)
 {
-	return last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US &&
-	    last_batches >= 2;
+	return threaded && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US;
 }
 
 /* Reads what the clients whose pf[i].revents are set have sent; a broken one is closed. */
@@ -759,8 +786,7 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 			if (cs[i].msg > 0) {
 				waiting++;
 				cs[i].last_us = now;
-				cs[i].last_batches = cs[i].g.n;
-			} else if (msgr_hostcommit_awaited(cs[i].last_us, cs[i].last_batches,
+			} else if (msgr_hostcommit_awaited(cs[i].last_us, cs[i].threaded,
 			    now)) {
 				awaited++;
 				pf[i].fd = cs[i].fd;
@@ -969,7 +995,7 @@ fail:
 /* ---- the client ---- */
 
 static int
-client_connect(struct msgr_hostcommit *h, long long deadline)
+client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 {
 	struct sockaddr_un sa;
 	struct msgr_buf hello;
@@ -984,60 +1010,71 @@ client_connect(struct msgr_hostcommit *h, long long deadline)
 		close(fd);
 		return -1;
 	}
-	h->fd = fd;
-	/* The hello in a buffer of its own: h->out already holds the group to send. */
+	c->fd = fd;
+	/* The hello in a buffer of its own: c->out already holds the group to send. */
 	msgr_buf_init(&hello, 64);
 	ok = msgr_buf_append(&hello, "\0\0\0\0", 4) == MSGR_OK &&
 	    put_u32(&hello, T_HELLO) == MSGR_OK && put_u32(&hello, PROTO_VERSION) == MSGR_OK &&
 	    put_u32(&hello, h->opt.sync_full ? 1u : 0u) == MSGR_OK &&
 	    put_u32(&hello, h->opt.wal ? 1u : 0u) == MSGR_OK &&
-	    send_msg(fd, &hello, deadline) == 0 && recv_msg(fd, &h->ans, deadline) == 0 &&
-	    h->ans.len == 8 && memcmp(h->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
+	    send_msg(fd, &hello, deadline) == 0 && recv_msg(fd, &c->ans, deadline) == 0 &&
+	    c->ans.len == 8 && memcmp(c->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
 	msgr_buf_free(&hello);
 	if (!ok) {
-		client_drop(h);
+		client_drop(c);
 		return -1;
 	}
 	return 0;
 }
 
-/* A connection to the committer, becoming it when nobody is. 0, or -1 (store alone). */
+/* c connected to the committer, this process becoming it when nobody is. 0, or -1 (store
+ * alone). Takes h->mu for the shared parts: the pause after a failure and the committer. */
 static int
-client_ready(struct msgr_hostcommit *h, long long deadline)
+client_ready(struct msgr_hostcommit *h, struct client *c, long long deadline)
 {
-	long long t = msgr_clock_mono_ms();
+	long long t;
+	int quiet, started;
 
-	if (h->fd >= 0)
+	if (c->fd >= 0)
 		return 0;
-	if (t < h->quiet_until)
+	t = msgr_clock_mono_ms();
+	pthread_mutex_lock(&h->mu);
+	quiet = t < h->quiet_until;
+	pthread_mutex_unlock(&h->mu);
+	if (quiet)
 		return -1;
-	if (client_connect(h, deadline) == 0)
+	if (client_connect(h, c, deadline) == 0)
 		return 0;
-	if (h->may_serve && !h->serving && serve_start(h) == 0 && client_connect(h, deadline) == 0)
+	pthread_mutex_lock(&h->mu);
+	started = h->may_serve && !h->serving && serve_start(h) == 0;
+	pthread_mutex_unlock(&h->mu);
+	if ((started || msgr_hostcommit_serving(h)) && client_connect(h, c, deadline) == 0)
 		return 0;
+	pthread_mutex_lock(&h->mu);
 	h->quiet_until = t + RETRY_MS;
+	pthread_mutex_unlock(&h->mu);
 	return -1;
 }
 
 /* One try on a connection made ready here. 0 answered (or timed out: b filled in);
  * -1 nothing sent or the connection broke before an answer. */
 static int
-relay_once(struct msgr_hostcommit *h, struct msgr_commit_batch *group, size_t n,
-    long long deadline)
+relay_once(struct msgr_hostcommit *h, struct client *c, struct msgr_commit_batch *group,
+    size_t n, long long deadline)
 {
 	struct msgr_commit_batch *b;
 	size_t i;
 	int r;
 
-	if (send_msg(h->fd, &h->out, deadline) != 0) {
-		client_drop(h);
+	if (send_msg(c->fd, &c->out, deadline) != 0) {
+		client_drop(c);
 		return -1;
 	}
-	r = recv_msg(h->fd, &h->ans, deadline);
-	if (r == 0 && msgr_hostcommit_decode_answer((const unsigned char *)h->ans.data,
-	    h->ans.len, group, n) == MSGR_OK)
+	r = recv_msg(c->fd, &c->ans, deadline);
+	if (r == 0 && msgr_hostcommit_decode_answer((const unsigned char *)c->ans.data,
+	    c->ans.len, group, n) == MSGR_OK)
 		return 0;
-	client_drop(h);
+	client_drop(c);
 	if (r != -2)
 		return -1;
 	/* No answer in time: the committer may still store it, so it is not stored here as
@@ -1052,30 +1089,60 @@ relay_once(struct msgr_hostcommit *h, struct msgr_commit_batch *group, size_t n,
 	return 0;
 }
 
+/* A client of this thread's own until client_put: an idle one, or a new one (not connected
+ * yet). NULL: no memory. */
+static struct client *
+client_get(struct msgr_hostcommit *h)
+{
+	struct client *c;
+
+	pthread_mutex_lock(&h->mu);
+	if ((c = h->idle) != NULL) {
+		h->idle = c->next_idle;
+	} else if ((c = calloc(1, sizeof(*c))) != NULL) {
+		c->fd = -1;
+		msgr_buf_init(&c->out, (size_t)MSGR_HOSTCOMMIT_MAX_MSG + 4);
+		msgr_buf_init(&c->ans, 1u << 20);
+		c->next_all = h->all;
+		h->all = c;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return c;
+}
+
+static void
+client_put(struct msgr_hostcommit *h, struct client *c)
+{
+	pthread_mutex_lock(&h->mu);
+	c->next_idle = h->idle;
+	h->idle = c;
+	pthread_mutex_unlock(&h->mu);
+}
+
 msgr_result
 msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 {
 	struct msgr_hostcommit *h = arg;
+	struct client *c;
 	long long deadline;
 	msgr_result rc = MSGR_ERR_IO;
 	int fresh, tries;
 
-	if (h == NULL || group == NULL || n == 0)
+	if (h == NULL || group == NULL || n == 0 || (c = client_get(h)) == NULL)
 		return MSGR_ERR_IO;
-	pthread_mutex_lock(&h->mu);
 	deadline = msgr_clock_mono_ms() + h->timeout_ms;
-	msgr_buf_reset(&h->out);
-	if (msgr_buf_append(&h->out, "\0\0\0\0", 4) != MSGR_OK ||
-	    msgr_hostcommit_encode_group(group, n, &h->out) != MSGR_OK)
+	msgr_buf_reset(&c->out);
+	if (msgr_buf_append(&c->out, "\0\0\0\0", 4) != MSGR_OK ||
+	    msgr_hostcommit_encode_group(group, n, &c->out) != MSGR_OK)
 		goto out;   /* too big for the wire, or no memory: stored here */
 	/* A kept connection may lead to a committer that has gone since: then once more on a
 	 * fresh one, which finds the next committer or becomes it. A fresh connection that
 	 * breaks: stored here (duplicates of what the committer did store are found by key). */
 	for (tries = 0; tries < 2; tries++) {
-		fresh = h->fd < 0;
-		if (client_ready(h, deadline) != 0)
+		fresh = c->fd < 0;
+		if (client_ready(h, c, deadline) != 0)
 			break;
-		if (relay_once(h, group, n, deadline) == 0) {
+		if (relay_once(h, c, group, n, deadline) == 0) {
 			rc = MSGR_OK;
 			break;
 		}
@@ -1083,7 +1150,10 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 			break;
 	}
 out:
-	pthread_mutex_unlock(&h->mu);
+	/* A group's copy can be large (MSGR_HOSTCOMMIT_MAX_MSG): not kept between relays. */
+	if (c->out.len > (64u << 10))
+		msgr_buf_free(&c->out);
+	client_put(h, c);
 	return rc;
 }
 
@@ -1132,10 +1202,8 @@ msgr_hostcommit_open(const struct msgr_hostcommit_options *o, struct msgr_hostco
 	snprintf(h->lockpath, sizeof(h->lockpath), "%s%s", h->path, LOCK_SUFFIX);
 	h->may_serve = o->may_serve;
 	h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
-	h->fd = h->lock_fd = h->listen_fd = -1;
+	h->lock_fd = h->listen_fd = -1;
 	h->wake[0] = h->wake[1] = -1;
-	msgr_buf_init(&h->out, (size_t)MSGR_HOSTCOMMIT_MAX_MSG + 4);
-	msgr_buf_init(&h->ans, 1u << 20);
 	*out = h;
 	return MSGR_OK;
 }
@@ -1143,14 +1211,20 @@ msgr_hostcommit_open(const struct msgr_hostcommit_options *o, struct msgr_hostco
 void
 msgr_hostcommit_close(struct msgr_hostcommit *h)
 {
+	struct client *c, *next;
+
 	if (h == NULL)
 		return;
+	for (c = h->all; c != NULL; c = next) {
+		next = c->next_all;
+		client_drop(c);
+		msgr_buf_free(&c->out);
+		msgr_buf_free(&c->ans);
+		free(c);
+	}
 	pthread_mutex_lock(&h->mu);
-	client_drop(h);
 	serve_stop(h);
 	pthread_mutex_unlock(&h->mu);
-	msgr_buf_free(&h->out);
-	msgr_buf_free(&h->ans);
 	pthread_mutex_destroy(&h->mu);
 	free(h->path);
 	free(h);

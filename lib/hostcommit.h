@@ -79,11 +79,12 @@ int msgr_hostcommit_serving(struct msgr_hostcommit *h);
 #define MSGR_HOSTCOMMIT_GATHER_US 600
 #define MSGR_HOSTCOMMIT_ACTIVE_US 5000
 /* 1: the committer waits for this client, which has no group waiting now (last_us the
- * monotonic microsecond its last group was seen, 0 never; last_batches the requests it held;
- * now_us now). A client whose last group held one request is not waited for: a one-thread
- * process (mod_fcgid) gets its next request only through the web server, and waiting for it
- * cost mod_fcgid 12% side by side. */
-int msgr_hostcommit_awaited(long long last_us, size_t last_batches, long long now_us);
+ * monotonic microsecond its last group was seen, 0 never; threaded: another connection of
+ * its process is open, so it is one request thread of several; now_us now). The only
+ * connection of its process is not waited for: a one-thread process (mod_fcgid) gets its
+ * next request only through the web server, and waiting for it cost mod_fcgid 12% side by
+ * side. */
+int msgr_hostcommit_awaited(long long last_us, int threaded, long long now_us);
 
 /* ---- the wire (exposed for the unit tests and the fuzz target) ---- */
 

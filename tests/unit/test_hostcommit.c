@@ -225,20 +225,21 @@ test_answer_roundtrip(void **state)
 
 /* ---- the gather ---- */
 
-/* Waited for: a client seen sending within MSGR_HOSTCOMMIT_ACTIVE_US whose next group is not
- * in yet. Not: one whose last group held one request, one never seen, one quiet for longer. */
+/* Waited for: a request thread of a pool (threaded) seen sending within
+ * MSGR_HOSTCOMMIT_ACTIVE_US whose next group is not in yet. Not: the only connection of its
+ * process, one never seen, one quiet for longer. */
 static void
 test_gather_awaits(void **state)
 {
 	long long now = 10LL * 1000 * 1000;
 
 	(void)state;
-	assert_int_equal(msgr_hostcommit_awaited(now - 100, 4, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, 4, now), 1);
-	assert_int_equal(msgr_hostcommit_awaited(now - 100, 1, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(0, 4, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US, 4, now), 0);
-	assert_int_equal(msgr_hostcommit_awaited(now - 60LL * 1000 * 1000, 4, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - 100, 1, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US + 1, 1, now), 1);
+	assert_int_equal(msgr_hostcommit_awaited(now - 100, 0, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(0, 1, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - MSGR_HOSTCOMMIT_ACTIVE_US, 1, now), 0);
+	assert_int_equal(msgr_hostcommit_awaited(now - 60LL * 1000 * 1000, 1, now), 0);
 	/* The wait is shorter than the quiet that ends it: a client is never awaited for a
 	 * whole window after its last group. */
 	assert_true(MSGR_HOSTCOMMIT_GATHER_US < MSGR_HOSTCOMMIT_ACTIVE_US);
@@ -562,6 +563,81 @@ test_concurrent_processes_share(void **state)
 	    PROCS * PER + PROCS * (attempt < 3 ? attempt + 1 : 3));
 }
 
+/* Open sockets of this test process: the committer's listener, and both ends of each
+ * connection between a client and the committer (they are all in this one process). */
+static int
+count_sockets(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char path[300], target[64];
+	ssize_t n;
+	int count = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((n = readlink(path, target, sizeof(target) - 1)) <= 0)
+			continue;
+		target[n] = '\0';
+		count += strncmp(target, "socket:", 7) == 0;
+	}
+	closedir(d);
+	return count;
+}
+
+#define THREADS 8
+
+/* The request threads of one process each hand their batch to the committer on a connection
+ * of their own, at once: none waits behind another thread's round trip, and the committer
+ * stores what they sent meanwhile in one transaction. While another writer holds the lock,
+ * every thread's batch is in flight together. */
+static void
+test_threads_relay_side_by_side(void **state)
+{
+	struct unit_tmp *f = *state;
+	struct proc p;
+	struct one_submit os[THREADS];
+	pthread_t t[THREADS];
+	sqlite3 *db = NULL;
+	size_t max_group = 0;
+	int i, before;
+
+	proc_open(&p, f->path, 1, 1);
+	assert_int_equal(submit_key(&p, "first", NULL, NULL), MSGR_OK);
+	assert_true(msgr_hostcommit_serving(p.h));
+	before = count_sockets();
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (i = 0; i < THREADS; i++) {
+		os[i].p = &p;
+		snprintf(os[i].key, sizeof(os[i].key), "t%d", i);
+		os[i].group = 0;
+		os[i].rc = MSGR_ERR_INVALID;
+		assert_int_equal(pthread_create(&t[i], NULL, submit_one, &os[i]), 0);
+	}
+	/* Under the committer's busy timeout (2000 ms): the held group waits, not fails. */
+	sleep_ms(800);
+	/* One connection was open before; each of the other threads opened one of its own
+	 * (the committer, busy with the held group, accepts them after it). */
+	assert_true(count_sockets() >= before + THREADS - 1);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(os[i].rc, MSGR_OK);
+		if (os[i].group > max_group)
+			max_group = os[i].group;
+	}
+	assert_true(max_group >= 2);
+	assert_true(max_group <= THREADS);
+	proc_close(&p);
+	assert_int_equal(unit_sqlite_count(f->path, ACKED), THREADS + 1);
+}
+
 int
 main(void)
 {
@@ -575,6 +651,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_relay_side_by_side, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
