@@ -44,10 +44,11 @@ struct msgr_commit_batch {
 	int done;                  /* private to commit.c */
 };
 
-/* Where a queue's leader may hand its group instead of storing it: the host's committer
- * (hostcommit.h). It gets the n batches group, group->next, ...; MSGR_OK means every batch's
- * out fields are set; any other result means nothing was relayed and the leader stores the
- * group itself. */
+/* Where a thread's batch (and a queue leader's group) goes instead of this queue's store:
+ * the host's committer (hostcommit.h). It gets the n batches group, group->next, ...;
+ * MSGR_OK means every batch's out fields are set; any other result means nothing was
+ * relayed and the batch takes the queue (whose leader stores its group itself). Called by
+ * many threads at once. */
 typedef msgr_result (*msgr_commit_relay_fn)(void *arg, struct msgr_commit_batch *group,
     size_t n);
 
@@ -64,7 +65,9 @@ msgr_result msgr_commit_prepare(struct msgr_commit *c);
 
 /* Stores b's rows, alone or with other threads' batches, and returns when the transaction
  * holding them has committed or failed: b->rc (also returned) and b's other out fields are
- * set. A batch with no rows returns MSGR_OK at once (group 0). Thread-safe. */
+ * set. A batch with no rows returns MSGR_OK at once (group 0). With a relay, the batch goes
+ * to it straight from this thread (the relay groups it with others'); the queue takes it
+ * only when the relay does not. Thread-safe. */
 msgr_result msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b);
 
 /* Hands every group from now on to fn first (NULL: none). Set before any submit. */

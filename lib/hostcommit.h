@@ -5,10 +5,11 @@
  * turns on it, and each turn pays an fsync (with sync = "full") and a fight for the lock: four
  * processes spend most of their time polling the lock. Here one process of the pool, the one
  * holding the lock file DB-host.lock, runs a committer thread that listens on the unix socket
- * DB-host.sock (0600, beside the state file). Every process hands its group (commit.h) to it
- * and waits for the answer; the committer appends what all processes sent since its last
- * transaction to the store's inbox in ONE transaction, so one fsync covers every request in
- * flight on the host, and the write lock is taken by one writer instead of fought over. A
+ * DB-host.sock (0600, beside the state file). Every request thread of every process hands
+ * its batch (commit.h) to it on a connection of its own (a thread never waits for another's
+ * round trip) and waits for the answer; the committer appends what all of them sent since its
+ * last transaction to the store's inbox in ONE transaction, so one fsync covers every request
+ * in flight on the host, and the write lock is taken by one writer instead of fought over. A
  * request is still answered 200 only after the transaction holding its events has committed;
  * the events are moved from the inbox into the queue later (docs/store.md "Inbox").
  *
@@ -22,8 +23,9 @@
  * The wire, on a stream socket: each message is a 32-bit little-endian length and that many
  * bytes. A client first says hello (version, sync and journal mode: a committer stores only
  * for clients that want no less durability than its own), then sends one group at a time
- * and reads its answer: per batch the result, whether the store was unavailable, the group
- * size and the counts. Every length and count read from the wire is bounded. */
+ * (a thread's one batch; several when a caller relays a group) and reads its answer: per
+ * batch the result, whether the store was unavailable, the group size and the counts. Every
+ * length and count read from the wire is bounded. */
 #ifndef MSGR_HOSTCOMMIT_H
 #define MSGR_HOSTCOMMIT_H
 
@@ -64,18 +66,21 @@ void msgr_hostcommit_close(struct msgr_hostcommit *h);
 /* The relay for msgr_commit_set_relay (arg: the msgr_hostcommit): hands the group to the
  * host's committer, becoming it first when nobody is and this process may. MSGR_OK: every
  * batch's out fields are set (503-worthy results included); MSGR_ERR_IO: not relayed, and
- * the caller stores the group itself. */
+ * the caller stores the group itself. Thread-safe: each calling thread relays on a
+ * connection of its own at the same time as the others (kept for later calls, at most one
+ * per thread relaying at once). */
 msgr_result msgr_hostcommit_relay(void *h, struct msgr_commit_batch *group, size_t n);
 
 /* 1 when this process runs the host's committer now. */
 int msgr_hostcommit_serving(struct msgr_hostcommit *h);
 
 /* The gather (sync_full only): before it commits what has arrived, the committer waits up to
- * MSGR_HOSTCOMMIT_GATHER_US for the clients that have been sending (a group in the last
+ * MSGR_HOSTCOMMIT_GATHER_US for the connections that have been sending (a group in the last
  * MSGR_HOSTCOMMIT_ACTIVE_US) and have none waiting now, as long as one of them is missing.
- * Each client has one group in flight at most, so once every sender's is in, waiting gains
- * nothing; a client quiet for longer is not waited for. One fsync costs this machine's
- * kind about 0.1 ms of CPU: without the wait, a group held about 4 events under load. */
+ * Each connection has one group in flight at most, so once every sender's is in, waiting
+ * gains nothing; a connection quiet for longer is not waited for. One fsync costs this
+ * machine's kind about 0.1 ms of CPU: without the wait, a group held about 4 events under
+ * load. */
 #define MSGR_HOSTCOMMIT_GATHER_US 600
 #define MSGR_HOSTCOMMIT_ACTIVE_US 5000
 /* 1: the committer waits for this client, which has no group waiting now (last_us the
