@@ -40,9 +40,11 @@
 /* The largest message either side accepts: a group of many threads' bodies. A group over it
  * is stored by its own process. */
 #define MSGR_HOSTCOMMIT_MAX_MSG   (64u << 20)
-/* Most batches in one message (a process's threads) and clients one committer serves. */
+/* Most batches in one message, and connections one committer serves: one per request thread
+ * relaying at once on the host (64 threads, the most a process has, in 16 processes). A
+ * connection past it is closed, and its thread's process stores alone for a second. */
 #define MSGR_HOSTCOMMIT_MAX_BATCH 1024u
-#define MSGR_HOSTCOMMIT_MAX_CONNS 256u
+#define MSGR_HOSTCOMMIT_MAX_CONNS 1024u
 
 struct msgr_hostcommit;
 
