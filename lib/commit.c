@@ -285,11 +285,6 @@ lead(struct msgr_commit *c, struct msgr_commit_batch *group)
 		n += b->n;
 		nq += b->nq;
 	}
-	if (c->relay != NULL && c->relay(c->relay_arg, group, k) == MSGR_OK) {
-		/* The committer's answer; a failure of the store there fails what queued here. */
-		rc = group->rc;
-		return rc == MSGR_ERR_BUSY || rc == MSGR_ERR_STORE ? rc : MSGR_OK;
-	}
 	if (k == 1)
 		rc = commit_one(c, group);
 	else {
@@ -388,7 +383,8 @@ msgr_commit_submit(struct msgr_commit *c, struct msgr_commit_batch *b)
 	/* With the host's committer, each thread hands its own batch on its own connection:
 	 * no thread of the process waits for a leader, nor a group for the one ahead of it,
 	 * and the committer still stores what every thread sent meanwhile in one transaction.
-	 * Not relayed: the queue below, whose leader stores the group here. */
+	 * Not relayed (the relay tried a fresh connection already): the queue below, whose
+	 * leader stores the group here. */
 	if (c->relay != NULL && c->relay(c->relay_arg, b, 1) == MSGR_OK)
 		return b->rc;
 	submit_chain(c, b, b);

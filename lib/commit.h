@@ -44,8 +44,8 @@ struct msgr_commit_batch {
 	int done;                  /* private to commit.c */
 };
 
-/* Where a thread's batch (and a queue leader's group) goes instead of this queue's store:
- * the host's committer (hostcommit.h). It gets the n batches group, group->next, ...;
+/* Where msgr_commit_submit hands a thread's batch before this queue's store: the host's
+ * committer (hostcommit.h). It gets the n batches group, group->next, ... (n is 1 here);
  * MSGR_OK means every batch's out fields are set; any other result means nothing was
  * relayed and the batch takes the queue (whose leader stores its group itself). Called by
  * many threads at once. */
