@@ -87,8 +87,8 @@ int msgr_hostcommit_serving(struct msgr_hostcommit *h);
 #define MSGR_HOSTCOMMIT_ACTIVE_US 5000
 /* 1: the committer waits for this client, which has no group waiting now (last_us the
  * monotonic microsecond its last group was seen, 0 never; threaded: another connection of
- * its process is open, so it is one request thread of several; now_us now). The only
- * connection of its process is not waited for: a one-thread process (mod_fcgid) gets its
+ * its process was open beside it, so it is one request thread of several; now_us now). The
+ * only connection of its process is not waited for: a one-thread process (mod_fcgid) gets its
  * next request only through the web server, and waiting for it cost mod_fcgid 12% side by
  * side. */
 int msgr_hostcommit_awaited(long long last_us, int threaded, long long now_us);
