@@ -20,9 +20,10 @@ Environment (as bench/run.sh):
   THREADS_PER_PROC=N                       responder.threads in every set-up; unset: what
                                            examples/msgr.conf ships for a fixed pool (8), and
                                            1 under mod_fcgid, as that file tells
-  POOL=4                                   spawn-fcgi's -F (the unit's 4) for nginx and
-                                           proxy_fcgi; lighttpd's and mod_fcgid's pools are
-                                           the snippets' own (2 and at most 8 processes)
+  POOL=N                                   spawn-fcgi's -F for nginx and proxy_fcgi (unset:
+                                           apache/messenger-fcgi.service's, 2); lighttpd's
+                                           and mod_fcgid's pools are the snippets' own (2
+                                           and at most 8 processes)
   WARMUP=3                                 seconds of load before each measured run, with
                                            bodies of their own (mod_fcgid starts its
                                            processes under load; the others warm caches)
@@ -55,7 +56,19 @@ DURATION = int(os.environ.get("DURATION", "10"))
 CONNS = int(os.environ.get("CONNS", "32"))
 THREADS = int(os.environ.get("THREADS", "2"))
 THREADS_PER_PROC = os.environ.get("THREADS_PER_PROC", "")
-POOL = int(os.environ.get("POOL", "4"))
+
+
+def unit_pool():
+    """spawn-fcgi's -F in apache/messenger-fcgi.service: the pool people start behind nginx and
+    Apache mod_proxy_fcgi."""
+    with open(os.path.join(ROOT, "apache", "messenger-fcgi.service")) as f:
+        m = re.search(r"^ExecStart=\S*spawn-fcgi .*?-F (\d+) ", f.read(), re.M)
+    if not m:
+        raise RuntimeError("apache/messenger-fcgi.service: no spawn-fcgi -F N in ExecStart")
+    return int(m.group(1))
+
+
+POOL = int(os.environ.get("POOL", "0")) or unit_pool()
 WARMUP = int(os.environ.get("WARMUP", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 COUNT = int(os.environ.get("COUNT", "200000"))

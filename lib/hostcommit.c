@@ -1033,7 +1033,7 @@ static int
 client_ready(struct msgr_hostcommit *h, struct client *c, long long deadline)
 {
 	long long t;
-	int quiet, started;
+	int quiet, serving;
 
 	if (c->fd >= 0)
 		return 0;
@@ -1045,10 +1045,11 @@ client_ready(struct msgr_hostcommit *h, struct client *c, long long deadline)
 		return -1;
 	if (client_connect(h, c, deadline) == 0)
 		return 0;
+	/* No committer answered: this process becomes it, unless one of its threads already has. */
 	pthread_mutex_lock(&h->mu);
-	started = h->may_serve && !h->serving && serve_start(h) == 0;
+	serving = h->serving || (h->may_serve && serve_start(h) == 0);
 	pthread_mutex_unlock(&h->mu);
-	if ((started || msgr_hostcommit_serving(h)) && client_connect(h, c, deadline) == 0)
+	if (serving && client_connect(h, c, deadline) == 0)
 		return 0;
 	pthread_mutex_lock(&h->mu);
 	h->quiet_until = t + RETRY_MS;

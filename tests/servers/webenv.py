@@ -281,7 +281,7 @@ class WebEnv(WorkerEnv):
             raise RuntimeError("%s: ExecStart does not run /usr/bin/spawn-fcgi" % unit)
         argv[0] = spawn_fcgi
         sep = argv.index("--")
-        # The unit's 4 processes; the test's own count keeps the machine quiet.
+        # The unit's 2 processes; the test's own count keeps the machine quiet.
         i = argv.index("-F")
         argv[i + 1] = str(nproc)
         pidfile = os.path.join(self.run_dir, "spawn.pid")
