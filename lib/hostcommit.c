@@ -82,6 +82,7 @@ struct msgr_hostcommit {
 	int inbox_more;             /* events may wait in the inbox */
 	size_t inbox_rows;          /* about how many: added by groups, less what was moved */
 	long long last_group;       /* monotonic ms: when the last group arrived */
+	size_t last_n;              /* connections whose groups the last transaction held */
 	long long ingest_retry_at;  /* after a failed ingest, not before this */
 	int ingest_failing;         /* logged once per run of failures */
 };
@@ -605,13 +606,16 @@ static size_t
 commit_arrived(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct msgr_buf *out)
 {
 	struct msgr_commit_batch *all = NULL;
-	size_t i, j, n = 0, o = 0, added = 0;
+	size_t i, j, n = 0, o = 0, added = 0, senders = 0;
 
 	for (i = 0; i < ncs; i++)
-		if (cs[i].fd >= 0 && cs[i].g.n > 0)
+		if (cs[i].fd >= 0 && cs[i].g.n > 0) {
 			n += cs[i].g.n;
+			senders++;
+		}
 	if (n == 0)
 		return 0;
+	h->last_n = senders;
 	if ((all = calloc(n, sizeof(*all))) == NULL) {
 		/* Without memory nothing is stored: each client is closed and stores alone. */
 		for (i = 0; i < ncs; i++)
@@ -749,6 +753,12 @@ msgr_hostcommit_awaited(long long last_us, int threaded, long long now_us)
 	return threaded && last_us > 0 && now_us - last_us < MSGR_HOSTCOMMIT_ACTIVE_US;
 }
 
+int
+msgr_hostcommit_gather_more(size_t waiting, size_t missing, size_t last, long long left_us)
+{
+	return waiting > 0 && missing > 0 && left_us > 0 && waiting < last;
+}
+
 /* Reads what the clients whose pf[i].revents are set have sent; a broken one is closed. */
 static void
 read_ready(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, const struct pollfd *pf,
@@ -793,7 +803,7 @@ gather(struct msgr_hostcommit *h, struct conn *cs, size_t ncs, struct pollfd *pf
 			}
 		}
 		left = start + MSGR_HOSTCOMMIT_GATHER_US - now;
-		if (waiting == 0 || awaited == 0 || left <= 0)
+		if (!msgr_hostcommit_gather_more(waiting, awaited, h->last_n, left))
 			return;
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)left * 1000;

@@ -245,6 +245,26 @@ test_gather_awaits(void **state)
 	assert_true(MSGR_HOSTCOMMIT_GATHER_US < MSGR_HOSTCOMMIT_ACTIVE_US);
 }
 
+/* The gather ends once as many groups are in as the last transaction held (4 in flight over
+ * 16 threads: not the whole wait for the 12 idle ones), and never holds back a load that
+ * grows. */
+static void
+test_gather_stops_at_last_size(void **state)
+{
+	(void)state;
+	assert_int_equal(msgr_hostcommit_gather_more(1, 12, 4, 500), 1);
+	assert_int_equal(msgr_hostcommit_gather_more(3, 12, 4, 500), 1);
+	assert_int_equal(msgr_hostcommit_gather_more(4, 12, 4, 500), 0);
+	assert_int_equal(msgr_hostcommit_gather_more(9, 7, 4, 500), 0);
+	/* The other ends, as before: nothing in, nobody awaited, no time left. */
+	assert_int_equal(msgr_hostcommit_gather_more(0, 12, 4, 500), 0);
+	assert_int_equal(msgr_hostcommit_gather_more(3, 0, 4, 500), 0);
+	assert_int_equal(msgr_hostcommit_gather_more(3, 12, 4, 0), 0);
+	/* Before any transaction (last 0) nothing is waited for. */
+	assert_int_equal(msgr_hostcommit_gather_more(1, 12, 0, 500), 0);
+	assert_int_equal(msgr_hostcommit_gather_more(15, 1, 16, 500), 1);
+}
+
 /* ---- live ---- */
 
 static int
@@ -647,6 +667,7 @@ main(void)
 		cmocka_unit_test(test_answer_roundtrip),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_gather_awaits),
+		cmocka_unit_test(test_gather_stops_at_last_size),
 		cmocka_unit_test_setup_teardown(test_one_committer_for_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
