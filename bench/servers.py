@@ -56,19 +56,7 @@ DURATION = int(os.environ.get("DURATION", "10"))
 CONNS = int(os.environ.get("CONNS", "32"))
 THREADS = int(os.environ.get("THREADS", "2"))
 THREADS_PER_PROC = os.environ.get("THREADS_PER_PROC", "")
-
-
-def unit_pool():
-    """spawn-fcgi's -F in apache/messenger-fcgi.service: the pool people start behind nginx and
-    Apache mod_proxy_fcgi."""
-    with open(os.path.join(ROOT, "apache", "messenger-fcgi.service")) as f:
-        m = re.search(r"^ExecStart=\S*spawn-fcgi .*?-F (\d+) ", f.read(), re.M)
-    if not m:
-        raise RuntimeError("apache/messenger-fcgi.service: no spawn-fcgi -F N in ExecStart")
-    return int(m.group(1))
-
-
-POOL = int(os.environ.get("POOL", "0")) or unit_pool()
+POOL = int(os.environ.get("POOL", "0")) or webenv.unit_pool()
 WARMUP = int(os.environ.get("WARMUP", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 COUNT = int(os.environ.get("COUNT", "200000"))

@@ -83,6 +83,32 @@ def service_user():
     raise RuntimeError("no www-data or nobody user to run the web server's workers as")
 
 
+def unit_execstart():
+    """The ExecStart line of apache/messenger-fcgi.service (the responder pool behind nginx
+    and Apache mod_proxy_fcgi), checked to run spawn-fcgi with the unit's MSGR_CONFIG."""
+    unit = os.path.join(ROOT, "apache", "messenger-fcgi.service")
+    execstart, envs = None, {}
+    with open(unit) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("ExecStart="):
+                execstart = line[len("ExecStart="):]
+            elif line.startswith("Environment="):
+                k, v = line[len("Environment="):].split("=", 1)
+                envs[k] = v
+    if execstart is None or envs.get("MSGR_CONFIG") != UNIT_CONFIG:
+        raise RuntimeError("%s: no ExecStart= or MSGR_CONFIG= line as expected" % unit)
+    if shlex.split(execstart)[0] != "/usr/bin/spawn-fcgi":
+        raise RuntimeError("%s: ExecStart does not run /usr/bin/spawn-fcgi" % unit)
+    return execstart
+
+
+def unit_pool():
+    """How many responders the unit starts: spawn-fcgi's -F."""
+    argv = shlex.split(unit_execstart())
+    return int(argv[argv.index("-F") + 1])
+
+
 def render(path, subst):
     """A snippet from the repository with its placeholders replaced; a placeholder left
     over (a typo, or one this test does not know) is an error, never silently served."""
@@ -260,25 +286,12 @@ class WebEnv(WorkerEnv):
         spawn_fcgi = find_program("spawn-fcgi")
         if spawn_fcgi is None:
             raise RuntimeError("spawn-fcgi is not installed: " + DEPS_HINT)
-        unit = os.path.join(ROOT, "apache", "messenger-fcgi.service")
-        execstart, envs = None, {}
-        with open(unit) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("ExecStart="):
-                    execstart = line[len("ExecStart="):]
-                elif line.startswith("Environment="):
-                    k, v = line[len("Environment="):].split("=", 1)
-                    envs[k] = v
-        if execstart is None or envs.get("MSGR_CONFIG") != UNIT_CONFIG:
-            raise RuntimeError("%s: no ExecStart= or MSGR_CONFIG= line as expected" % unit)
+        execstart = unit_execstart()
         log_dir = os.path.join(self.dir, "log")
         os.makedirs(log_dir, exist_ok=True)
         for a, b in ((UNIT_FCGI, self.fcgi), (UNIT_RUN, self.run_dir), (UNIT_LOG, log_dir)):
             execstart = execstart.replace(a, b)
         argv = shlex.split(execstart)
-        if argv[0] != "/usr/bin/spawn-fcgi":
-            raise RuntimeError("%s: ExecStart does not run /usr/bin/spawn-fcgi" % unit)
         argv[0] = spawn_fcgi
         sep = argv.index("--")
         # The unit's 2 processes; the test's own count keeps the machine quiet.
