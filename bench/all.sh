@@ -2,19 +2,21 @@
 # bench/all.sh — every measurement of docs/benchmarks.md in one run (`make bench`), on
 # 127.0.0.1 only, each part bounded in time, its output kept in bench/results/all.txt.
 #
-#   1. bench/run.sh as shipped: 4 processes x 8 threads with the host committer, the bare
-#      libfcgi responder beside it, a second run at half the peak rate, RSS, and the drain;
+#   1. bench/run.sh as shipped: the lighttpd snippet's pool (2 processes x 8 threads) with the
+#      host committer, the bare libfcgi responder beside it, a second run at half the peak
+#      rate, RSS, and the drain;
 #   2. the same pool with one thread per process (mod_fcgid's model), and with every process
 #      storing alone (responder.host_commit = false): where the host committer's share shows;
 #   3. bench/servers.py: every shipped web server set-up, messenger.fcgi against bare;
-#   4. bench/peers.sh: Bottender and Botkit under the same load;
+#   4. bench/peers.sh: Bottender and Botkit under the same load, each run right after one of
+#      messenger.fcgi (the ratio of two runs a minute apart);
 #   5. build/bench/store_enqueue: the store's own cost per event, no web server (8 and 32
 #      events per commit, sync = full; and 8 into the inbox, as the host committer stores,
 #      with the cost of moving them into the queue afterwards);
 #   6. build/bench/rss_floor: the resident set of the responder's libraries, initialised,
 #      before any code of ours.
 # Environment: DURATION (default 10) and CONNS pass through; PARTS="run threads alone servers
-# peers store rss_floor" picks parts. About ten minutes on a 2-core machine.
+# peers store rss_floor" picks parts. About a quarter of an hour on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 PARTS=${PARTS:-run threads alone servers peers store rss_floor}

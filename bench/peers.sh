@@ -19,9 +19,17 @@
 # and leaves wrk's output in bench/results/peers-NAME.txt. Loopback only; each Node process
 # exits by itself DURATION + 60 s after it starts, npm ci is given 10 minutes; every process
 # and the temp dir are removed on exit. A measurement, never a pass/fail test.
-#   sh bench/peers.sh                    DURATION=10 CONNS=32 THREADS=2 WORKERS=2
+#
+# Side by side: before each peer's run, messenger.fcgi runs as bench/run.sh runs it (the
+# lighttpd snippet's pool, sync = "full", the same wrk load), so that each ratio compares two
+# runs minutes apart, not two parts of a longer run on a machine that drifts. ROUNDS rounds of
+# that; then, per name, the mean requests/s of its rounds, and messenger.fcgi's mean over each
+# peer's and over the best peer's.
+#   sh bench/peers.sh                    DURATION=10 CONNS=32 THREADS=2 WORKERS=2 ROUNDS=1
 #   PEERS=bottender sh bench/peers.sh    only these peers (bottender, botkit)
 #   WORKERS=4 sh bench/peers.sh          the cluster's size (0: no cluster run)
+#   ROUNDS=3 sh bench/peers.sh           three rounds, alternating
+#   OURS=0 sh bench/peers.sh             the peers alone
 set -eu
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -31,6 +39,9 @@ COUNT=${COUNT:-200000}
 PORT=${PORT:-18091}
 WORKERS=${WORKERS:-2}
 PEERS=${PEERS:-bottender botkit}
+ROUNDS=${ROUNDS:-1}
+OURS=${OURS:-1}
+case $ROUNDS in '' | *[!0-9]* | 0) echo "peers: ROUNDS is a count of 1 or more" >&2; exit 2 ;; esac
 for tool in node npm wrk python3; do
 	command -v $tool >/dev/null || { echo "peers: $tool is not installed (apt-get install nodejs npm wrk)" >&2; exit 1; }
 done
@@ -174,7 +185,48 @@ for peer in $PEERS; do
 	echo "check $peer: $check"
 	[ ! -s "$work/check-$peer.log" ] || sed -n '1s/^/               peer: /p' "$work/check-$peer.log"
 done
-for peer in $PEERS; do
-	run_one "$peer" "$peer" 1
-	[ "$WORKERS" -le 1 ] || run_one "$peer-x$WORKERS" "$peer" "$WORKERS"
+# ours: messenger.fcgi as bench/run.sh's peak run measures it; prints its line and records
+# "messenger.fcgi REQ/S" in $work/rates.
+ours() {
+	# In the foreground: run.sh cleans up after itself (its lighttpd runs as a daemon).
+	env SKIP_BARE=1 SKIP_HALF=1 SKIP_DRAIN=1 SKIP_LATENCY=1 DURATION="$DURATION" \
+		CONNS="$CONNS" THREADS="$THREADS" sh bench/run.sh > "$work/ours.txt" 2>&1 ||
+		{ cat "$work/ours.txt" >&2; echo "peers: bench/run.sh failed" >&2; exit 1; }
+	line=$(awk '/ req\/s / { print; exit }' "$work/ours.txt")
+	echo "$line" | sed 's/^[^ ]*/messenger.fcgi/'
+	grep 'events stored' "$work/ours.txt" || true
+	echo "messenger.fcgi $(echo "$line" | awk '{ print $2 }')" >> "$work/rates"
+}
+# peer NAME PEER WORKERS: run_one, its rate recorded in $work/rates.
+peer_run() {
+	run_one "$@"
+	echo "$1 $(awk '/^Requests\/sec/ { print $2 }' "bench/results/peers-$1.txt")" >> "$work/rates"
+}
+: > "$work/rates"
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+	[ "$ROUNDS" = 1 ] || echo "round $r"
+	for peer in $PEERS; do
+		[ "$OURS" = 0 ] || ours
+		peer_run "$peer" "$peer" 1
+		if [ "$WORKERS" -gt 1 ]; then
+			[ "$OURS" = 0 ] || ours
+			peer_run "$peer-x$WORKERS" "$peer" "$WORKERS"
+		fi
+	done
+	r=$((r + 1))
 done
+# The means over the rounds, and messenger.fcgi's over each peer's.
+awk -v ours="$OURS" '{ s[$1] += $2; n[$1]++; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+END {
+	printf "means over the rounds (requests/s):\n"
+	for (i = 1; i <= k; i++) printf "  %-16s %10.0f  (%d runs)\n", order[i], s[order[i]] / n[order[i]], n[order[i]]
+	if (ours == 0) exit
+	m = s["messenger.fcgi"] / n["messenger.fcgi"]; best = ""
+	for (i = 1; i <= k; i++) {
+		p = order[i]; if (p == "messenger.fcgi") continue
+		v = s[p] / n[p]; printf "  messenger.fcgi / %-16s %5.2f times\n", p, m / v
+		if (best == "" || v > bv) { best = p; bv = v }
+	}
+	if (best != "") printf "messenger.fcgi / the best peer (%s): %.2f times\n", best, m / bv
+}' "$work/rates"

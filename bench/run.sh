@@ -7,7 +7,8 @@
 # (DRAIN_PROCS processes at once, at most DRAIN_S seconds) against bench/graph_fast.c, a Graph
 # API in C that answers at once: answers/s. Loopback only; every run is bounded by DURATION and
 # DRAIN_S. A measurement, never a pass/fail test.
-#   sh bench/run.sh                      defaults: PROCS=4 THREADS_PER_PROC=8 (the shipped
+#   sh bench/run.sh                      defaults: PROCS as lighttpd/messenger.conf's
+#                                        max-procs (2), THREADS_PER_PROC=8 (the shipped
 #                                        config's) DURATION=10 CONNS=32 SYNC=full, PAGES=64
 #                                        pages of one app, DRAIN_PROCS=1, DRAIN_THREADS=8
 #   DRAIN_THREADS=N ...                  each `msgrctl drain --threads N` (1: without the
@@ -34,6 +35,11 @@
 #                                        request; examples/msgr.conf ships info, a line each)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
+#   DRAIN_TIMES=1 ...                    the drain by a copy of this tree built with
+#                                        bench/variants/drain_times.patch (in a temp dir:
+#                                        never the product), which says where the drain's
+#                                        threads spent their time: the turn held, waiting for
+#                                        it, for a commit, for a sync, syncing, in HTTP calls
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
 #                                        latency an ordinary load sees, not saturation's)
 #   HALF_RATE=N ...                      the second run at N requests/s instead of half the
@@ -44,7 +50,10 @@
 #                                        the responders' own worker)
 set -eu
 cd "$(dirname "$0")/.."
-PROCS=${PROCS:-4}
+# The pool of the shipped lighttpd snippet (the README's run command) unless told otherwise.
+PROCS=${PROCS:-$(sed -n 's/^[[:space:]]*"max-procs"[[:space:]]*=>[[:space:]]*\([0-9][0-9]*\).*/\1/p' \
+	lighttpd/messenger.conf)}
+case $PROCS in '' | *[!0-9]*) echo "run.sh: no max-procs in lighttpd/messenger.conf" >&2; exit 2 ;; esac
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
@@ -71,6 +80,7 @@ DRAIN_PROCS=${DRAIN_PROCS:-1}
 DRAIN_THREADS=${DRAIN_THREADS:-8}
 DRAIN_AB=${DRAIN_AB:-}
 DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
+DRAIN_TIMES=${DRAIN_TIMES:-0}
 PAGES=${PAGES:-64}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 case $BACKEND in
@@ -141,6 +151,17 @@ else:
     print(n)
 PY
 }
+
+# DRAIN_TIMES: msgrctl built with the timing patch, from a copy of this tree.
+if [ "$DRAIN_TIMES" = 1 ] && [ "$SKIP_DRAIN" != 1 ]; then
+	command -v git >/dev/null || { echo "run.sh: DRAIN_TIMES needs git (git apply)" >&2; exit 1; }
+	mkdir "$work/times"
+	tar -C . --exclude=./build --exclude=./.git --exclude=./bench/results -cf - . |
+		tar -C "$work/times" -xf -
+	(cd "$work/times" && git apply bench/variants/drain_times.patch && make -s all >/dev/null) ||
+		{ echo "run.sh: bench/variants/drain_times.patch does not apply to this tree" >&2; exit 1; }
+	MSGRCTL_BIN=$work/times/bin/msgrctl
+fi
 
 # The Graph API the drain sends to.
 graph=""
@@ -272,7 +293,10 @@ sys.exit(rc)' "$work/drain-$i.cpu" "$MSGRCTL_BIN" drain --budget $((DRAIN_S * 10
 ' events answered, %d Graph calls, in %.1f s by %d msgrctl drain, CPU %.3f ms per answer\n",'\
 ' "drain", n / s, n, p, c, s, k, (n > 0 ? cpu * 1000 / n : 0) }'
 	[ "$DRAIN_THREADS" = 1 ] || echo "               (each msgrctl drain --threads $DRAIN_THREADS)"
-	grep -h -v '^$' "$work"/drain-*.err | sort | uniq -c | sort -rn | head -3 | sed 's/^/               /'
+	grep -h -v -e '^$' -e '^drain times:' "$work"/drain-*.err | sort | uniq -c | sort -rn | head -3 |
+		sed 's/^/               /'
+	# DRAIN_TIMES: where the threads' time went (bench/variants/drain_times.patch).
+	grep -h '^drain times:' "$work"/drain-*.err | sed 's/^/               /' || true
 }
 
 
