@@ -5,8 +5,10 @@
 #   1. bench/run.sh as shipped: the lighttpd snippet's pool (2 processes x 8 threads) with the
 #      host committer, the bare libfcgi responder beside it, a second run at half the peak
 #      rate, RSS, and the drain;
-#   2. the same pool with one thread per process (mod_fcgid's model), and with every process
-#      storing alone (responder.host_commit = false): where the host committer's share shows;
+#   2. one thread per process (mod_fcgid's model) in a pool of mod_fcgid's size
+#      (FcgidMaxProcessesPerClass of apache/fcgid-vhost.conf), and the shipped pool with every
+#      process storing alone (responder.host_commit = false): where the host committer's share
+#      shows;
 #   3. bench/servers.py: every shipped web server set-up, messenger.fcgi against bare;
 #   4. bench/peers.sh: Bottender and Botkit under the same load, each run right after one of
 #      messenger.fcgi (the ratio of two runs a minute apart);
@@ -35,7 +37,9 @@ part() {
 	return "$rc"
 }
 part run sh bench/run.sh || status=1
-part threads env THREADS_PER_PROC=1 SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || status=1
+fcgid_procs=$(awk '$1 == "FcgidMaxProcessesPerClass" { print $2 }' apache/fcgid-vhost.conf)
+part threads env THREADS_PER_PROC=1 PROCS="${fcgid_procs:-8}" SKIP_DRAIN=1 SKIP_HALF=1 \
+	sh bench/run.sh || status=1
 part alone env HOST_COMMIT=false SKIP_DRAIN=1 SKIP_HALF=1 sh bench/run.sh || status=1
 part servers python3 bench/servers.py || status=1
 part peers sh bench/peers.sh || status=1
