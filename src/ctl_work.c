@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>   /* mallopt */
+#endif
 
 #include "checkpointer.h"
 #include "clock.h"
@@ -56,6 +59,22 @@ struct work {
 	struct msgr_worker *w;
 };
 
+/* The worker's threads allocate and free a few hundred kB an answer (the event, the plan,
+ * jansson's trees, HTTP buffers). glibc hands the free top of a thread's heap back to the
+ * kernel once it passes 128 kB (an madvise that interrupts every other thread to flush its
+ * TLB), and the next answer faults those pages in again: about one madvise every two answers
+ * and two page faults an answer, gone when each heap keeps up to 8 MB free
+ * (docs/benchmarks.md "This build: the drain keeps its freed memory"). The commands that
+ * work keep it; the responders keep glibc's default, their resident memory being what a pool
+ * costs. */
+static void
+keep_freed_memory(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 8 << 20);
+#endif
+}
+
 static int
 work_open(struct ctl *ctl, struct work *wk)
 {
@@ -63,6 +82,7 @@ work_open(struct ctl *ctl, struct work *wk)
 	msgr_result rc;
 
 	memset(wk, 0, sizeof(*wk));
+	keep_freed_memory();
 	if (ctl_load(ctl) || ctl_open_store(ctl, &wk->st) || ctl_open_graph(ctl, &wk->g))
 		return 1;
 	if ((rc = msgr_worker_open(ctl->cfg, wk->st, wk->g, NULL, NULL, &wk->w, &errors)) !=
