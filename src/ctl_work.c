@@ -63,10 +63,9 @@ struct work {
  * jansson's trees, HTTP buffers). glibc hands the free top of a thread's heap back to the
  * kernel once it passes 128 kB (an madvise that interrupts every other thread to flush its
  * TLB), and the next answer faults those pages in again: about one madvise every two answers
- * and two page faults an answer, gone when each heap keeps up to 8 MB free
- * (docs/benchmarks.md "This build: the drain keeps its freed memory"). The commands that
- * work keep it; the responders keep glibc's default, their resident memory being what a pool
- * costs. */
+ * and two page faults an answer, gone when each heap keeps up to 8 MB free (docs/benchmarks.md,
+ * "The drain keeps its freed memory"). The commands that work keep it; the responders keep
+ * glibc's default, their resident memory being what a pool costs. */
 static void
 keep_freed_memory(void)
 {
