@@ -197,7 +197,7 @@ ours() {
 	grep 'events stored' "$work/ours.txt" || true
 	echo "messenger.fcgi $(echo "$line" | awk '{ print $2 }')" >> "$work/rates"
 }
-# peer NAME PEER WORKERS: run_one, its rate recorded in $work/rates.
+# peer_run NAME PEER WORKERS: run_one, its rate recorded in $work/rates.
 peer_run() {
 	run_one "$@"
 	echo "$1 $(awk '/^Requests\/sec/ { print $2 }' "bench/results/peers-$1.txt")" >> "$work/rates"

@@ -154,12 +154,8 @@ PY
 
 # DRAIN_TIMES: msgrctl built with the timing patch, from a copy of this tree.
 if [ "$DRAIN_TIMES" = 1 ] && [ "$SKIP_DRAIN" != 1 ]; then
-	command -v git >/dev/null || { echo "run.sh: DRAIN_TIMES needs git (git apply)" >&2; exit 1; }
 	mkdir "$work/times"
-	tar -C . --exclude=./build --exclude=./.git --exclude=./bench/results -cf - . |
-		tar -C "$work/times" -xf -
-	(cd "$work/times" && git apply bench/variants/drain_times.patch && make -s all >/dev/null) ||
-		{ echo "run.sh: bench/variants/drain_times.patch does not apply to this tree" >&2; exit 1; }
+	sh bench/variants/build.sh bench/variants/drain_times.patch "$work/times"
 	MSGRCTL_BIN=$work/times/bin/msgrctl
 fi
 

@@ -27,13 +27,10 @@ ROUNDS=${ROUNDS:-2}
 VARIANTS=${VARIANTS:-shipped direct inbox inbox-key journal nostore}
 HALF_RATE=${HALF_RATE:-3000}
 export PORT=${PORT:-18090} DURATION=${DURATION:-10}
-command -v git >/dev/null || { echo "variants: git is needed to apply the patch" >&2; exit 1; }
 make -s build/bench/bare_fcgi
 tree=$(mktemp -d /tmp/msgr-variants.XXXXXX)
 trap 'rm -rf "$tree"' EXIT INT TERM
-tar -C . --exclude=./build --exclude=./.git --exclude=./bench/results -cf - . | tar -C "$tree/" -xf -
-(cd "$tree" && git apply bench/variants/ceiling.patch && make -s all) \
-	|| { echo "variants: bench/variants/ceiling.patch does not apply to this tree" >&2; exit 1; }
+sh bench/variants/build.sh bench/variants/ceiling.patch "$tree"
 mkdir -p "$tree/files" bench/results
 out=bench/results/variants.txt
 : > "$out"
