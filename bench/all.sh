@@ -3,7 +3,8 @@
 # 127.0.0.1 only, each part bounded in time, its output kept in bench/results/all.txt.
 #
 #   1. bench/run.sh as shipped: the lighttpd snippet's pool (2 processes x 8 threads) with the
-#      host committer, the bare libfcgi responder beside it, a second run at half the peak
+#      host committer, the bare libfcgi responder beside it (three rounds, each bare run right
+#      before ours: the share of bare by round and the means), a second run at half the peak
 #      rate, RSS, and the drain;
 #   2. one thread per process (mod_fcgid's model) in a pool of mod_fcgid's size
 #      (FcgidMaxProcessesPerClass of apache/fcgid-vhost.conf), and the shipped pool with every
@@ -17,8 +18,9 @@
 #      with the cost of moving them into the queue afterwards);
 #   6. build/bench/rss_floor: the resident set of the responder's libraries, initialised,
 #      before any code of ours.
-# Environment: DURATION (default 10) and CONNS pass through; PARTS="run threads alone servers
-# peers store rss_floor" picks parts. About a quarter of an hour on a 2-core machine.
+# Environment: DURATION (default 10) and CONNS pass through, ROUNDS (default 3) to the first
+# part; PARTS="run threads alone servers peers store rss_floor" picks parts. About twenty
+# minutes on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 PARTS=${PARTS:-run threads alone servers peers store rss_floor}
@@ -36,7 +38,7 @@ part() {
 	rm -f "$out.rc"
 	return "$rc"
 }
-part run sh bench/run.sh || status=1
+part run env ROUNDS="${ROUNDS:-3}" sh bench/run.sh || status=1
 fcgid_procs=$(awk '$1 == "FcgidMaxProcessesPerClass" { print $2 }' apache/fcgid-vhost.conf)
 part threads env THREADS_PER_PROC=1 PROCS="${fcgid_procs:-8}" SKIP_DRAIN=1 SKIP_HALF=1 \
 	sh bench/run.sh || status=1

@@ -33,6 +33,12 @@
 #                                        the reverse)
 #   LOG_LEVEL=info ...                   the responders' log_level (default warn: no line per
 #                                        request; examples/msgr.conf ships info, a line each)
+#   ROUNDS=N ...                         N rounds of the bare responder and messenger.fcgi
+#                                        one after the other (default 1), then each round's
+#                                        share of bare and the means: this machine's kind
+#                                        drifts by a quarter from minute to minute, so one
+#                                        round's share says little (the half-peak run takes
+#                                        the first round's peak)
 #   SKIP_BARE=1 ...                      only the messenger.fcgi run
 #   SKIP_DRAIN=1 ...                     no drain run
 #   DRAIN_TIMES=1 ...                    the drain by a copy of this tree built with
@@ -64,6 +70,7 @@ HOST_COMMIT=${HOST_COMMIT:-true}
 MSGR_BIN=${MSGR_BIN:-cgi-bin/messenger.fcgi}
 MSGRCTL_BIN=${MSGRCTL_BIN:-bin/msgrctl}
 SKIP_BARE=${SKIP_BARE:-0}
+ROUNDS=${ROUNDS:-1}
 COUNT=${COUNT:-200000}
 BACKEND=${BACKEND:-sqlite}
 SKIP_DRAIN=${SKIP_DRAIN:-0}
@@ -83,6 +90,7 @@ DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
 DRAIN_TIMES=${DRAIN_TIMES:-0}
 PAGES=${PAGES:-64}
 LOG_LEVEL=${LOG_LEVEL:-warn}
+case $ROUNDS in '' | 0 | *[!0-9]*) echo "bench: ROUNDS is a whole number of 1 or more" >&2; exit 1 ;; esac
 case $BACKEND in
 sqlite|postgresql) ;;
 *) echo "bench: BACKEND is sqlite or postgresql" >&2; exit 1 ;;
@@ -164,7 +172,7 @@ graph=""
 if [ "$SKIP_DRAIN" != 1 ]; then
 	# graph_fast (C) answers every call at once, so the drain measures the connector; it
 	# exits by itself after the run's worst case.
-	build/bench/graph_fast 0 "$work/stub.port" "$work/graph.log" $((DURATION * 3 + DRAIN_S + LAT_S + 120)) &
+	build/bench/graph_fast 0 "$work/stub.port" "$work/graph.log" $((DURATION * (2 * ROUNDS + 1) + DRAIN_S + LAT_S + 120)) &
 	stub_pid=$!
 	i=0
 	while [ ! -s "$work/stub.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -254,7 +262,7 @@ CONF
 	printf '%-14s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s rss %s MB (anon %s, pss %s)\n' \
 		"$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$(mb "${rss:-0}")" "$(mb "${anon:-0}")" \
 		"$(mb "${pss:-0}")"
-	if [ "$name" != bare ]; then
+	if [ "${name%%-r[0-9]*}" != bare ]; then
 		echo "               events stored: $(count "1 = 1" 2>/dev/null || echo '?')"
 	fi
 }
@@ -306,6 +314,26 @@ name=messenger
 [ "$BACKEND" = sqlite ] || name="$name-$BACKEND"
 case $HOST_COMMIT in false) name="$name-alone" ;; omit) name="$name-given" ;; esac
 run_one "$name" "$MSGR_BIN"
+# ROUNDS: more pairs, each bare run right before ours; the shares by round and the means.
+if [ "$ROUNDS" -gt 1 ] && [ "$SKIP_BARE" != 1 ]; then
+	first=$rps
+	main=$name
+	pairs="$(awk '/^Requests\/sec/ {print $2}' bench/results/bare.txt) $rps"
+	r=2
+	while [ "$r" -le "$ROUNDS" ]; do
+		run_one "bare-r$r" build/bench/bare_fcgi
+		b=$rps
+		run_one "$main-r$r" "$MSGR_BIN"
+		pairs="$pairs $b $rps"
+		r=$((r + 1))
+	done
+	echo "$pairs" | awk '{ for (i = 1; i < NF; i += 2) { sb += $i; sm += $(i + 1);
+		s = s sprintf(" %.0f%%", 100 * $(i + 1) / $i) } n = NF / 2
+		printf "rounds         %d: messenger.fcgi %.0f req/s, bare %.0f (means): %.0f%% of bare;"\
+		" by round:%s\n", n, sm / n, sb / n, 100 * sm / sb, s }'
+	rps=$first
+	name=$main
+fi
 if [ "$SKIP_HALF" != 1 ]; then
 	# The same again at half the peak just measured: p50/p99 of an ordinary load.
 	RATE=${HALF_RATE:-$(awk -v r="$rps" 'BEGIN { printf "%d", r / 2 }')}

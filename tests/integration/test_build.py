@@ -60,6 +60,18 @@ def main():
         finally:
             shutil.rmtree(out, ignore_errors=True)
 
+    # The bench's scripts run only under `make bench`: a syntax error in one would wait there.
+    scripts = sorted(os.path.join("bench", f) for f in os.listdir(os.path.join(ROOT, "bench"))
+                     if f.endswith(".sh")) + ["bench/variants/build.sh"]
+    bad = {}
+    for sh in scripts:
+        p = subprocess.run(["sh", "-n", sh], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            bad[sh] = p.stderr[-500:]
+    t.ok(len(scripts) >= 5 and not bad, "the bench's %d shell scripts parse (sh -n)"
+         % len(scripts), bad)
+
     cc = "clang" if shutil.which("clang") else None
     if cc is None:
         t.ok(False, "clang is installed (sh scripts/deps.sh --test)")
