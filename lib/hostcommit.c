@@ -454,45 +454,52 @@ send_all(int fd, const void *p, size_t len, long long deadline)
 	return 0;
 }
 
-/* One message into b (replacing its content). 0; -1 the connection failed or broke; -2 the
- * deadline passed. */
-static int
-recv_msg(int fd, struct msgr_buf *b, long long deadline)
+/* The answer is never there at once (the committer commits first), so the wait comes before
+ * the first read, and a read takes up to a page: one poll and one recv for the usual answer,
+ * where reading the length apart took a recv that found nothing, a poll and two more. */
+int
+msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline)
 {
 	unsigned char hdr[4];
-	size_t got = 0;
+	size_t got = 0, used, want;
 	uint32_t len = 0;
 	ssize_t r;
 	char tmp[4096];
+	int wait = 1;
 
 	msgr_buf_reset(b);
 	for (;;) {
-		size_t need = got < 4 ? 4 - got : (size_t)len - b->len;
-
-		if (got >= 4 && b->len == len)
+		if (got == 4 && b->len == len)
 			return 0;
-		r = recv(fd, got < 4 ? (char *)hdr + got : tmp,
-		    got < 4 ? need : (need < sizeof(tmp) ? need : sizeof(tmp)), MSG_DONTWAIT);
-		if (r > 0) {
-			if (got < 4) {
-				got += (size_t)r;
-				if (got == 4) {
-					len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
-					    (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-					if (len > MSGR_HOSTCOMMIT_MAX_MSG)
-						return -1;
-				}
-			} else if (msgr_buf_append(b, tmp, (size_t)r) != MSGR_OK) {
-				return -1;
-			}
-			continue;
-		}
+		if (wait && wait_fd(fd, POLLIN, deadline) != 0)
+			return -2;
+		want = got < 4 ? sizeof(tmp) : (size_t)len - b->len;
+		r = recv(fd, tmp, want < sizeof(tmp) ? want : sizeof(tmp), MSG_DONTWAIT);
 		if (r == 0)
 			return -1;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return -1;
+			wait = errno != EINTR;
+			continue;
+		}
+		wait = 0;
+		used = 0;
+		while (got < 4 && used < (size_t)r)
+			hdr[got++] = (unsigned char)tmp[used++];
+		if (got < 4)
+			continue;
+		if (used > 0) {   /* the header just completed */
+			len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+			    (uint32_t)hdr[3] << 24;
+			if (len > MSGR_HOSTCOMMIT_MAX_MSG)
+				return -1;
+		}
+		if ((size_t)r - used > (size_t)len - b->len)
 			return -1;
-		if (wait_fd(fd, POLLIN, deadline) != 0)
-			return -2;
+		if ((size_t)r > used &&
+		    msgr_buf_append(b, tmp + used, (size_t)r - used) != MSGR_OK)
+			return -1;
 	}
 }
 
@@ -1027,7 +1034,7 @@ client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 	    put_u32(&hello, T_HELLO) == MSGR_OK && put_u32(&hello, PROTO_VERSION) == MSGR_OK &&
 	    put_u32(&hello, h->opt.sync_full ? 1u : 0u) == MSGR_OK &&
 	    put_u32(&hello, h->opt.wal ? 1u : 0u) == MSGR_OK &&
-	    send_msg(fd, &hello, deadline) == 0 && recv_msg(fd, &c->ans, deadline) == 0 &&
+	    send_msg(fd, &hello, deadline) == 0 && msgr_hostcommit_recv(fd, &c->ans, deadline) == 0 &&
 	    c->ans.len == 8 && memcmp(c->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
 	msgr_buf_free(&hello);
 	if (!ok) {
@@ -1081,7 +1088,7 @@ relay_once(struct msgr_hostcommit *h, struct client *c, struct msgr_commit_batch
 		client_drop(c);
 		return -1;
 	}
-	r = recv_msg(c->fd, &c->ans, deadline);
+	r = msgr_hostcommit_recv(c->fd, &c->ans, deadline);
 	if (r == 0 && msgr_hostcommit_decode_answer((const unsigned char *)c->ans.data,
 	    c->ans.len, group, n) == MSGR_OK)
 		return 0;

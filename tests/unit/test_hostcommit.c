@@ -12,12 +12,14 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "unit_sqlite.h"
 
+#include "clock.h"
 #include "commit.h"
 #include "hostcommit.h"
 #include "store.h"
@@ -658,6 +660,101 @@ test_threads_relay_side_by_side(void **state)
 	assert_int_equal(unit_sqlite_count(f->path, ACKED), THREADS + 1);
 }
 
+/* ---- the client's read of an answer (msgr_hostcommit_recv), over a socketpair ---- */
+
+/* What the peer side of the pair writes, in pieces, from a thread of its own. */
+struct feed {
+	int fd;
+	const unsigned char *p;
+	size_t len;
+	size_t piece;      /* bytes per write */
+	long pause_ms;     /* before each write */
+	int close_after;   /* shut the connection once written */
+};
+
+static void *
+feed_run(void *arg)
+{
+	struct feed *f = arg;
+	struct timespec ts = { f->pause_ms / 1000, (f->pause_ms % 1000) * 1000000L };
+	size_t off = 0, n;
+
+	while (off < f->len) {
+		nanosleep(&ts, NULL);
+		n = f->len - off < f->piece ? f->len - off : f->piece;
+		if (write(f->fd, f->p + off, n) != (ssize_t)n)
+			break;
+		off += n;
+	}
+	if (f->close_after)
+		shutdown(f->fd, SHUT_WR);
+	return NULL;
+}
+
+/* Reads one answer from what feed writes: msgr_hostcommit_recv's result, b holding the body. */
+static int
+recv_fed(const unsigned char *msg, size_t len, size_t piece, long pause_ms, int close_after,
+    long long wait_ms, struct msgr_buf *b)
+{
+	int sv[2], rc;
+	pthread_t t;
+	struct feed f;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	f = (struct feed){ sv[1], msg, len, piece, pause_ms, close_after };
+	assert_int_equal(pthread_create(&t, NULL, feed_run, &f), 0);
+	rc = msgr_hostcommit_recv(sv[0], b, msgr_clock_mono_ms() + wait_ms);
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+	return rc;
+}
+
+static void
+test_client_read(void **state)
+{
+	static const unsigned char ok[] = { 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
+	static const unsigned char past[] = { 2, 0, 0, 0, 'h', 'i', 'X' };
+	static const unsigned char empty[] = { 0, 0, 0, 0 };
+	static const unsigned char huge[] = { 0, 0, 0, 0x7f, 'x' };
+	unsigned char big[4 + 10000];
+	struct msgr_buf b;
+	size_t i;
+
+	(void)state;
+	msgr_buf_init(&b, 1u << 20);
+	/* at once, a byte at a time (the length split over four reads), or late */
+	assert_int_equal(recv_fed(ok, sizeof(ok), sizeof(ok), 0, 0, 2000, &b), 0);
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(b.data, "hello", 5);
+	assert_int_equal(recv_fed(ok, sizeof(ok), 1, 2, 0, 2000, &b), 0);
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(b.data, "hello", 5);
+	assert_int_equal(recv_fed(ok, sizeof(ok), sizeof(ok), 50, 0, 2000, &b), 0);
+	assert_memory_equal(b.data, "hello", 5);
+	/* a body longer than one read, in uneven pieces */
+	big[0] = 10000 & 0xff;
+	big[1] = 10000 >> 8;
+	big[2] = big[3] = 0;
+	for (i = 4; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+	assert_int_equal(recv_fed(big, sizeof(big), 3001, 1, 0, 2000, &b), 0);
+	assert_int_equal(b.len, 10000);
+	assert_memory_equal(b.data, big + 4, 10000);
+	/* an empty body */
+	assert_int_equal(recv_fed(empty, sizeof(empty), 4, 0, 0, 2000, &b), 0);
+	assert_int_equal(b.len, 0);
+	/* a byte past the answer, a length over the bound, a close mid-message: broken */
+	assert_int_equal(recv_fed(past, sizeof(past), sizeof(past), 0, 0, 2000, &b), -1);
+	assert_int_equal(recv_fed(huge, sizeof(huge), sizeof(huge), 0, 0, 2000, &b), -1);
+	assert_int_equal(recv_fed(ok, 6, 6, 0, 1, 2000, &b), -1);
+	assert_int_equal(recv_fed(ok, 0, 1, 0, 1, 2000, &b), -1);
+	/* nothing within the deadline: -2, not a broken connection */
+	assert_int_equal(recv_fed(ok, 0, 1, 0, 0, 100, &b), -2);
+	assert_int_equal(recv_fed(ok, 6, 6, 0, 0, 100, &b), -2);
+	msgr_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -668,6 +765,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_gather_awaits),
 		cmocka_unit_test(test_gather_stops_at_last_size),
+		cmocka_unit_test(test_client_read),
 		cmocka_unit_test_setup_teardown(test_one_committer_for_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
