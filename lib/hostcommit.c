@@ -433,6 +433,23 @@ wait_fd(int fd, short ev, long long deadline)
 	}
 }
 
+/* What b holds of one message (a 32-bit little-endian length, then that many bytes): 1 the
+ * whole of it (*len the body's length), 0 a part, -1 a length over MSGR_HOSTCOMMIT_MAX_MSG or
+ * more than the message. Either side sends one message and waits for the answer, so a peer
+ * that sends more is broken. */
+static int
+frame_whole(const struct msgr_buf *b, uint32_t *len)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+
+	if (b->len < 4)
+		return 0;
+	*len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	if (*len > MSGR_HOSTCOMMIT_MAX_MSG || b->len > (size_t)*len + 4)
+		return -1;
+	return b->len == (size_t)*len + 4;
+}
+
 static int
 send_all(int fd, const void *p, size_t len, long long deadline)
 {
@@ -460,21 +477,16 @@ send_all(int fd, const void *p, size_t len, long long deadline)
 int
 msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline)
 {
-	unsigned char hdr[4];
-	size_t got = 0, used, want;
-	uint32_t len = 0;
-	ssize_t r;
 	char tmp[4096];
-	int wait = 1;
+	uint32_t len;
+	ssize_t r;
+	int wait = 1, k;
 
 	msgr_buf_reset(b);
 	for (;;) {
-		if (got == 4 && b->len == len)
-			return 0;
 		if (wait && wait_fd(fd, POLLIN, deadline) != 0)
 			return -2;
-		want = got < 4 ? sizeof(tmp) : (size_t)len - b->len;
-		r = recv(fd, tmp, want < sizeof(tmp) ? want : sizeof(tmp), MSG_DONTWAIT);
+		r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
 		if (r == 0)
 			return -1;
 		if (r < 0) {
@@ -484,22 +496,15 @@ msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline)
 			continue;
 		}
 		wait = 0;
-		used = 0;
-		while (got < 4 && used < (size_t)r)
-			hdr[got++] = (unsigned char)tmp[used++];
-		if (got < 4)
-			continue;
-		if (used > 0) {   /* the header just completed */
-			len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
-			    (uint32_t)hdr[3] << 24;
-			if (len > MSGR_HOSTCOMMIT_MAX_MSG)
-				return -1;
+		if (msgr_buf_append(b, tmp, (size_t)r) != MSGR_OK ||
+		    (k = frame_whole(b, &len)) < 0)
+			return -1;
+		if (k == 1) {
+			memmove(b->data, b->data + 4, len);
+			b->len = len;
+			b->data[len] = '\0';
+			return 0;
 		}
-		if ((size_t)r - used > (size_t)len - b->len)
-			return -1;
-		if ((size_t)r > used &&
-		    msgr_buf_append(b, tmp + used, (size_t)r - used) != MSGR_OK)
-			return -1;
 	}
 }
 
@@ -545,6 +550,7 @@ conn_read(struct conn *c)
 	char tmp[65536];
 	ssize_t r;
 	uint32_t len;
+	int k;
 
 	while (c->msg == 0) {
 		r = recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
@@ -552,19 +558,10 @@ conn_read(struct conn *c)
 			return -1;
 		if (r < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-		if (msgr_buf_append(&c->in, tmp, (size_t)r) != MSGR_OK)
+		if (msgr_buf_append(&c->in, tmp, (size_t)r) != MSGR_OK ||
+		    (k = frame_whole(&c->in, &len)) < 0)
 			return -1;
-		if (c->in.len < 4)
-			continue;
-		len = (uint32_t)(unsigned char)c->in.data[0] |
-		    (uint32_t)(unsigned char)c->in.data[1] << 8 |
-		    (uint32_t)(unsigned char)c->in.data[2] << 16 |
-		    (uint32_t)(unsigned char)c->in.data[3] << 24;
-		if (len > MSGR_HOSTCOMMIT_MAX_MSG)
-			return -1;
-		if (c->in.len > (size_t)len + 4)
-			return -1;   /* one message at a time: a client that sends more is broken */
-		if (c->in.len == (size_t)len + 4)
+		if (k == 1)
 			c->msg = len;
 	}
 	return 0;
@@ -1034,8 +1031,9 @@ client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 	    put_u32(&hello, T_HELLO) == MSGR_OK && put_u32(&hello, PROTO_VERSION) == MSGR_OK &&
 	    put_u32(&hello, h->opt.sync_full ? 1u : 0u) == MSGR_OK &&
 	    put_u32(&hello, h->opt.wal ? 1u : 0u) == MSGR_OK &&
-	    send_msg(fd, &hello, deadline) == 0 && msgr_hostcommit_recv(fd, &c->ans, deadline) == 0 &&
-	    c->ans.len == 8 && memcmp(c->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
+	    send_msg(fd, &hello, deadline) == 0 &&
+	    msgr_hostcommit_recv(fd, &c->ans, deadline) == 0 && c->ans.len == 8 &&
+	    memcmp(c->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
 	msgr_buf_free(&hello);
 	if (!ok) {
 		client_drop(c);
