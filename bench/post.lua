@@ -2,7 +2,7 @@
 -- slice so every mid is sent once while the file lasts. A line is "<sha256 sig>\t<body>", or
 -- "<sha256 sig>\tsha1=<hex>\t<body>" (bench/peers/sign_sha1.py): then X-Hub-Signature goes
 -- too, as Facebook sends it beside X-Hub-Signature-256 (the Node peers check only that one).
--- With BENCH_RATE (requests/s over all BENCH_CONNS connections) the requests keep to that
+-- With BENCH_RATE (requests/s over all of wrk's threads and connections) the requests keep to that
 -- rate: latency at a given load rather than at saturation. Each thread gives its requests
 -- slots on a fixed schedule (its share of the rate, from its first request) and each request
 -- waits for its slot; one whose slot has passed goes at once. A fixed pause between a

@@ -236,7 +236,7 @@ CONF
 	lighttpd -f "$work/lighttpd.conf"
 	sleep 1
 	BENCH_BODIES="$work/bodies.txt" BENCH_THREADS=$THREADS BENCH_PATH=/webhook/messenger \
-		BENCH_RATE=$RATE BENCH_CONNS=$CONNS \
+		BENCH_RATE=$RATE \
 		wrk -t"$THREADS" -c"$CONNS" -d"${RUN_S}s" --latency -s bench/post.lua \
 		"http://127.0.0.1:$PORT/webhook/messenger" > "bench/results/$name.txt"
 	# The worker of the responders (latency run) finishes what it took.
