@@ -129,6 +129,104 @@ def test_pool_shares():
         e.cleanup()
 
 
+STRACE_LINE = re.compile(r"^(\d+)\s+([\d.]+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\((\d+)<([^>]*)>)"
+                         r"(?:.*?= (-?\d+))?(?:.* <([\d.]+)>)?")
+
+
+def tids_named(pid):
+    """{tid: comm} of process pid's threads."""
+    out, task = {}, "/proc/%s/task" % pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                out[int(tid)] = f.read().strip()
+        except OSError:
+            pass
+    return out
+
+
+def parse_strace(path):
+    """The calls of an `strace -f -ttt -T -y` log: dicts of tid, call, fd, path, start, end,
+    ret; a call split by another thread's (unfinished, then resumed) is joined."""
+    calls, open_ = [], {}
+    with open(path) as f:
+        for line in f:
+            m = STRACE_LINE.match(line)
+            if not m:
+                continue
+            tid, ts = int(m.group(1)), float(m.group(2))
+            ret = int(m.group(7)) if m.group(7) is not None else None
+            dur = float(m.group(8)) if m.group(8) is not None else None
+            if m.group(3):   # <... call resumed>
+                c = open_.pop((tid, m.group(3)), None)
+                if c is not None:
+                    c["end"], c["ret"] = ts, ret
+                    calls.append(c)
+                continue
+            c = {"tid": tid, "call": m.group(4), "fd": int(m.group(5)), "path": m.group(6),
+                 "start": ts, "ret": ret}
+            if "<unfinished ...>" in line:
+                open_[(tid, c["call"])] = c
+            else:
+                c["end"] = ts + (dur or 0.0)
+                calls.append(c)
+    return calls
+
+
+def test_synced_before_answer():
+    """sync = "full": the committer answers a group only once a sync of the WAL that began
+    after the group arrived has ended, seen with strace on the committer process's threads
+    (the checkpoint thread's syncs not counted) while webhooks are posted one after
+    another."""
+    e = pool(2)
+    c = e.c1
+    out = os.path.join(e.dir, "committer.strace")
+    try:
+        r = e.post(c, body_with(c, [h.uniq("sy")]))
+        tap.eq(r.status, 200, "synced: the first POST answered 200")
+        committers = SERVING.findall(e.log())
+        tap.eq(len(committers), 1, "synced: one committer")
+        if len(committers) != 1:
+            return
+        names = tids_named(committers[0])
+        args = ["strace", "-f", "-ttt", "-T", "-y", "-e", "trace=recvfrom,sendto,fdatasync,fsync",
+                "-o", out]
+        for tid in names:
+            args += ["-p", str(tid)]
+        tr = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)   # strace attaches in milliseconds; the posts must come after
+        tap.ok(tr.poll() is None, "synced: strace attached to the committer's threads")
+        codes = []
+        for _ in range(8):
+            codes.append(e.post(c, body_with(c, [h.uniq("sy")])).status)
+        tr.send_signal(signal.SIGINT)
+        tr.wait(timeout=20)
+        tap.ok(all(s == 200 for s in codes), "synced: 8 POSTs one after another, each 200",
+               codes)
+        calls = parse_strace(out)
+        committer = [t for t, n in names.items() if n == "msgr-committer"]
+        checkpoint = {t for t, n in names.items() if n == "msgr-checkpoint"}
+        syncs = [x for x in calls if x["call"] in ("fdatasync", "fsync") and x.get("ret") == 0
+                 and x["path"].endswith("-wal") and x["tid"] not in checkpoint]
+        last_recv, answers, bad = {}, 0, []
+        for x in sorted(calls, key=lambda x: x["start"]):
+            if not committer or x["tid"] != committer[0]:
+                continue
+            if x["call"] == "recvfrom" and (x.get("ret") or 0) > 0:
+                last_recv[x["fd"]] = x["end"]
+            # The answer to a group (a hello's is 12 bytes) after the group's arrival.
+            elif x["call"] == "sendto" and (x.get("ret") or 0) > 12 and x["fd"] in last_recv:
+                answers += 1
+                arrived = last_recv.pop(x["fd"])
+                if not any(y["start"] >= arrived and y["end"] <= x["start"] for y in syncs):
+                    bad.append((arrived, x["start"]))
+        tap.ok(answers >= 8, "synced: the committer's answers seen (%d)" % answers, answers)
+        tap.ok(not bad, "synced: every answer follows a sync of the WAL begun after its group "
+               "arrived (%d syncs)" % len(syncs), bad[:3])
+    finally:
+        e.cleanup()
+
+
 def test_committer_killed():
     """SIGKILL of the committer while 12 clients post: every event answered 200 is stored
     once; the others take over (a new 'serving' line from another pid); answers other than
@@ -236,7 +334,8 @@ def test_config():
 
 
 def main():
-    for t in (test_pool_shares, test_committer_killed, test_off_and_cgi, test_config):
+    for t in (test_pool_shares, test_synced_before_answer, test_committer_killed,
+              test_off_and_cgi, test_config):
         try:
             t()
         except Exception as exc:  # noqa: BLE001
