@@ -46,6 +46,12 @@
 #                                        never the product), which says where the drain's
 #                                        threads spent their time: the turn held, waiting for
 #                                        it, for a commit, for a sync, syncing, in HTTP calls
+#   INTAKE_TIMES=1 ...                   the messenger runs by a copy of this tree built with
+#                                        bench/variants/intake_times.patch (in a temp dir:
+#                                        never the product), whose processes print where a
+#                                        request's time went: msgr_respond, its wait for the
+#                                        host committer, the committer's gather, transactions
+#                                        and inbox moves (p50 to p99.9, by process)
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
 #                                        latency an ordinary load sees, not saturation's)
 #   HALF_RATE=N ...                      the second run at N requests/s instead of half the
@@ -88,6 +94,7 @@ DRAIN_THREADS=${DRAIN_THREADS:-8}
 DRAIN_AB=${DRAIN_AB:-}
 DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
 DRAIN_TIMES=${DRAIN_TIMES:-0}
+INTAKE_TIMES=${INTAKE_TIMES:-0}
 PAGES=${PAGES:-64}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 case $ROUNDS in '' | 0 | *[!0-9]*) echo "bench: ROUNDS is a whole number of 1 or more" >&2; exit 1 ;; esac
@@ -167,6 +174,13 @@ if [ "$DRAIN_TIMES" = 1 ] && [ "$SKIP_DRAIN" != 1 ]; then
 	MSGRCTL_BIN=$work/times/bin/msgrctl
 fi
 
+# INTAKE_TIMES: messenger.fcgi built with the timing patch, from a copy of this tree.
+if [ "$INTAKE_TIMES" = 1 ]; then
+	mkdir "$work/itimes"
+	sh bench/variants/build.sh bench/variants/intake_times.patch "$work/itimes"
+	MSGR_BIN=$work/itimes/cgi-bin/messenger.fcgi
+fi
+
 # The Graph API the drain sends to.
 graph=""
 if [ "$SKIP_DRAIN" != 1 ]; then
@@ -227,6 +241,7 @@ server.bind = "127.0.0.1"
 server.port = $PORT
 server.pid-file = "$work/lighttpd.pid"
 server.errorlog = "$work/error-$name.log"
+server.breakagelog = "$work/stderr-$name.log"
 server.modules += ( "mod_fastcgi" )
 fastcgi.server = ( "/webhook" => (( "socket" => "$work/$name.sock", "bin-path" => "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")",
   "max-procs" => $PROCS, "check-local" => "disable",
@@ -255,6 +270,12 @@ CONF
 	kill "$(cat "$work/lighttpd.pid")"
 	rm -f "$work/lighttpd.pid"
 	sleep 1
+	# The pool gone before the next run (a committer moves its inbox for up to 2 s as it
+	# stops), 5 s at most.
+	for p in $pool; do
+		t=0
+		while kill -0 "$p" 2>/dev/null && [ $t -lt 50 ]; do sleep 0.1; t=$((t + 1)); done
+	done
 	rps=$(awk '/^Requests\/sec/ {print $2}' "bench/results/$name.txt")
 	p50=$(awk '$1 == "50%" {print $2}' "bench/results/$name.txt")
 	p99=$(awk '$1 == "99%" {print $2}' "bench/results/$name.txt")
@@ -265,6 +286,9 @@ CONF
 	if [ "${name%%-r[0-9]*}" != bare ]; then
 		echo "               events stored: $(count "1 = 1" 2>/dev/null || echo '?')"
 	fi
+	# INTAKE_TIMES: the pool's processes printed their times as they exited.
+	[ "$INTAKE_TIMES" != 1 ] || grep -h '^intake times:' "$work/stderr-$name.log" |
+		sed 's/^intake times: /               /' || true
 }
 
 # drain: DRAIN_PROCS `msgrctl drain` at once over what the intake stored, for DRAIN_S at most;

@@ -45,10 +45,12 @@ def main():
          "libmsgr.a defines no global outside msgr_ (no name clashes for users)")
 
     # bench/variants.sh measures design ceilings with ceiling.patch applied to a copy of the
-    # tree, bench/run.sh's DRAIN_TIMES=1 where the drain's time goes with drain_times.patch: a
-    # change to lib/commit.c, lib/hostcommit.c, lib/turns.c or lib/http.c must keep them
-    # applying, and the patched tree building with -Werror (the way the bench builds it).
-    for patch in ("bench/variants/ceiling.patch", "bench/variants/drain_times.patch"):
+    # tree, bench/run.sh's DRAIN_TIMES=1 where the drain's time goes with drain_times.patch,
+    # INTAKE_TIMES=1 where a request's goes with intake_times.patch: a change to lib/commit.c,
+    # lib/hostcommit.c, lib/turns.c, lib/http.c, lib/clock.c or src/fcgi_serve.c must keep
+    # them applying, and the patched tree building with -Werror (the way the bench builds it).
+    for patch in ("bench/variants/ceiling.patch", "bench/variants/drain_times.patch",
+                  "bench/variants/intake_times.patch"):
         out = tempfile.mkdtemp(prefix="msgr-variant-")
         try:
             p = subprocess.run(["sh", "bench/variants/build.sh", patch, out], cwd=ROOT,
