@@ -120,16 +120,22 @@ def rand_digits(n):
     return "".join(secrets.choice("123456789") for _ in range(n))
 
 
-def thread_names(pid):
-    """The names of the threads of process pid (their comm: top -H, ps -L), in /proc's order."""
-    names, task = [], "/proc/%s/task" % pid
+def threads(pid):
+    """{tid: name} of the threads of process pid (their comm: top -H, ps -L), in /proc's
+    order."""
+    out, task = {}, "/proc/%s/task" % pid
     for tid in (os.listdir(task) if os.path.isdir(task) else []):
         try:
             with open(os.path.join(task, tid, "comm")) as f:
-                names.append(f.read().strip())
+                out[int(tid)] = f.read().strip()
         except OSError:
             pass
-    return names
+    return out
+
+
+def thread_names(pid):
+    """The names of the threads of process pid, in /proc's order."""
+    return list(threads(pid).values())
 
 
 class Connector:

@@ -133,18 +133,6 @@ STRACE_LINE = re.compile(r"^(\d+)\s+([\d.]+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\(
                          r"(?:.*?= (-?\d+))?(?:.* <([\d.]+)>)?")
 
 
-def tids_named(pid):
-    """{tid: comm} of process pid's threads."""
-    out, task = {}, "/proc/%s/task" % pid
-    for tid in os.listdir(task):
-        try:
-            with open(os.path.join(task, tid, "comm")) as f:
-                out[int(tid)] = f.read().strip()
-        except OSError:
-            pass
-    return out
-
-
 def parse_strace(path):
     """The calls of an `strace -f -ttt -T -y` log: dicts of tid, call, fd, path, start, end,
     ret; a call split by another thread's (unfinished, then resumed) is joined."""
@@ -188,7 +176,7 @@ def test_synced_before_answer():
         tap.eq(len(committers), 1, "synced: one committer")
         if len(committers) != 1:
             return
-        names = tids_named(committers[0])
+        names = h.threads(committers[0])
         args = ["strace", "-f", "-ttt", "-T", "-y", "-e", "trace=recvfrom,sendto,fdatasync,fsync",
                 "-o", out]
         for tid in names:
