@@ -296,9 +296,9 @@ asks_bot(const struct msgr_connector *c, const struct msgr_event *ev)
 
 /* The bot's actions for the event, made into j->plan's items; j->why says what failed.
  * MSGR_ERR_TRANSIENT when the bot cannot be opened: a fixed file or a restarted bot cures it.
- * What touches no store (opening the bot, its answer, the messages checked and built) runs
- * with the turn lent to another thread (msgr_store_lend), so their store work goes on beside
- * it. */
+ * What touches no store (its answer, the messages checked and built) runs with the turn lent
+ * to another thread (msgr_store_lend), so their store work goes on beside it; opening the bot
+ * with the store's transaction committed. */
 static msgr_result
 ask_bot(struct job_run *j)
 {
@@ -313,10 +313,15 @@ ask_bot(struct job_run *j)
 	int away;                          /* the turn given up: take it back */
 
 	if (rt->bot == NULL) {
-		away = msgr_store_lend(st);
-		rc = msgr_bot_open(j->c, &rt->bot, &errors);
-		if (away)
+		/* Not with the store's write lock held: reading and folding a large stories file
+		 * takes a while (4 s under valgrind in one CI run), and the host's intake and every
+		 * other worker would wait for it. Once per process and connector. */
+		if ((rc = msgr_store_step_aside(st)) != MSGR_OK) {
 			msgr_store_resume(st);
+			return rc;
+		}
+		rc = msgr_bot_open(j->c, &rt->bot, &errors);
+		msgr_store_resume(st);
 		if (rc != MSGR_OK) {
 			snprintf(j->why, sizeof(j->why), "bot of connector %s cannot open: %s",
 			    j->c->id, errors ? errors : msgr_strerror(rc));

@@ -20,6 +20,8 @@
 #              MSGR_SIM defaults to the simulator.fcgi beside MSGR_FCGI when there is one)
 #   FAKETIME_LIB   libfaketime's libfaketimeMT.so.1 (default: searched for; empty: no
 #              simulated clock)
+#   REPLAY_WAIT_MS  replay: how long a step waits for its answers at most, 1000 to 120000
+#              (default 10000; more on a slow machine, e.g. the programs under valgrind)
 #
 # Simulator mode starts lighttpd (lighttpd/simulator.conf before lighttpd/messenger.conf),
 # which starts the simulator and two responders; `msgrctl worker` for the retries; and the
@@ -130,6 +132,11 @@ replay() {
 	port=$(running_port)
 	check_port PORT "$port"
 	api=http://127.0.0.1:$port/_sim/api/replay
+	case ${REPLAY_WAIT_MS:-} in
+	'') ;;
+	*[!0-9]*) die "REPLAY_WAIT_MS: milliseconds are needed (1000 to 120000)" ;;
+	*) api=$api?wait_ms=$REPLAY_WAIT_MS ;;
+	esac
 	bad=0
 	for f in "$@"; do
 		case $f in /*) path=$f ;; *) path=$CALLER_PWD/$f ;; esac
@@ -138,7 +145,8 @@ replay() {
 			bad=1
 			continue
 		fi
-		# a replay waits for each answer (up to 10 s a step): no short overall timeout
+		# a replay waits for each answer (up to 10 s a step, or REPLAY_WAIT_MS): no short
+		# overall timeout
 		if ! ans=$(curl -sS --connect-timeout 5 --max-time 3600 -H 'Content-Type: application/json' \
 		    --data-binary "@$path" -w '\n%{http_code}' "$api" 2>&1); then
 			echo "$f: the simulator does not answer at $api ($ans); is it running (sh scripts/quickstart.sh)?"

@@ -1,5 +1,6 @@
 /* sim_api.c — the page's JSON API: each path read, checked and answered. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,23 +78,45 @@ page_user(struct sim_ctx *cx, const json_t *body, int *page, int *user)
 	return 0;
 }
 
+/* The query's number name, lo to hi, dflt when absent; -1 after answering 400 with what. */
+static long long
+query_number(struct sim_ctx *cx, const char *name, long long lo, long long hi, long long dflt,
+    const char *what)
+{
+	const char *s = sim_req_query(cx->req, name);
+	char *end, why[96];
+	long long v;
+
+	if (s == NULL || s[0] == '\0')
+		return dflt;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi) {
+		snprintf(why, sizeof(why), "%s: %s", name, what);
+		sim_req_error(cx->req, 400, why);
+		return -1;
+	}
+	return v;
+}
+
 /* ?since=SEQ: 0 when absent; -1 after answering 400. */
 static long long
 since_of(struct sim_ctx *cx)
 {
-	const char *s = sim_req_query(cx->req, "since");
-	char *end;
-	long long v;
+	return query_number(cx, "since", 0, LLONG_MAX, 0, "a seq number is needed");
+}
 
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0) {
-		sim_req_error(cx->req, 400, "since: a seq number is needed");
-		return -1;
-	}
-	return v;
+/* ?wait_ms=N of a replay (each step's longest wait): SIM_REPLAY_WAIT_MS when absent; -1 after
+ * answering 400. */
+static long
+replay_wait_of(struct sim_ctx *cx)
+{
+	char what[48];
+
+	snprintf(what, sizeof(what), "%d to %d is needed", SIM_REPLAY_WAIT_MIN,
+	    SIM_REPLAY_WAIT_MAX);
+	return (long)query_number(cx, "wait_ms", SIM_REPLAY_WAIT_MIN, SIM_REPLAY_WAIT_MAX,
+	    SIM_REPLAY_WAIT_MS, what);
 }
 
 /* Answers j (taken) with status, or 500 when it is NULL (out of memory). */
@@ -451,9 +474,13 @@ serve_post(struct sim_ctx *cx, const char *sub, json_t *body)
 	} else if (strcmp(sub, "clock") == 0) {
 		api_clock(cx, body);
 	} else if (strcmp(sub, "replay") == 0) {
-		json_t *ans = sim_transcript_replay(cx, body, &status);
+		long wait_ms = replay_wait_of(cx);
+		json_t *ans;
 
-		reply(cx, status, ans);
+		if (wait_ms > 0) {
+			ans = sim_transcript_replay(cx, body, wait_ms, &status);
+			reply(cx, status, ans);
+		}
 	} else if (strcmp(sub, "echoes") == 0) {
 		api_echoes(cx, body);
 	}

@@ -163,9 +163,10 @@ sleep_ms(long ms)
 }
 
 /* The bot's messages to user on page after seq since, normalised: waits until at least
- * want arrived and SIM_REPLAY_QUIET_MS pass without another, or SIM_REPLAY_WAIT_MS. */
+ * want arrived and SIM_REPLAY_QUIET_MS pass without another, or wait_ms. */
 static json_t *
-wait_answers(struct sim_ctx *cx, int page, int user, long long since, size_t want)
+wait_answers(struct sim_ctx *cx, int page, int user, long long since, size_t want,
+    long wait_ms)
 {
 	long long start = msgr_clock_mono_ms(), changed = start;
 	size_t seen = 0;
@@ -197,7 +198,7 @@ wait_answers(struct sim_ctx *cx, int page, int user, long long since, size_t wan
 			changed = now;
 		}
 		if ((seen >= want && now - changed >= SIM_REPLAY_QUIET_MS) ||
-		    now - start >= SIM_REPLAY_WAIT_MS || cx->stopping())
+		    now - start >= wait_ms || cx->stopping())
 			return got;
 	}
 }
@@ -278,7 +279,7 @@ check_transcript(struct sim_world *w, const json_t *t, int *page, char *err, siz
 }
 
 json_t *
-sim_transcript_replay(struct sim_ctx *cx, const json_t *t, int *status)
+sim_transcript_replay(struct sim_ctx *cx, const json_t *t, long wait_ms, int *status)
 {
 	struct sim_world *w = cx->w;
 	const json_t *steps = json_object_get(t, "steps");
@@ -336,7 +337,8 @@ sim_transcript_replay(struct sim_ctx *cx, const json_t *t, int *status)
 			}
 		}
 		i++;
-		if ((got = wait_answers(cx, page, user, since, json_array_size(want))) == NULL)
+		if ((got = wait_answers(cx, page, user, since, json_array_size(want),
+		    wait_ms)) == NULL)
 			goto out;
 		compare(w, &diff, shown, want, got);
 		json_decref(got);

@@ -7,6 +7,10 @@ README's run command is started in a temporary RUN_DIR on free ports with the bi
 test ($MSGR_FCGI, $MSGRCTL, $MSGR_SIM), and `sh scripts/quickstart.sh replay FILE` replays each
 one for a fresh simulated user: it must print "FILE: ok" and exit 0, so a story whose answer
 changes fails here. A copy with one expected answer changed must exit 1 and name the step.
+REPLAY_WAIT_MS bounds a step's wait: a step expecting one message more than the bot sends
+ends after it (not the default 10 s) with the missing message named; a wait out of bounds is
+refused. Under valgrind (MSGR_SLOW) a step may wait 60 s: a job that a busy store moved from
+a responder to the worker there took over 10 s in one CI run.
 TAP lines: "ok - name" / "not ok - name".
 """
 import glob
@@ -17,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "quickstart.sh")
@@ -43,7 +48,12 @@ def free_port():
     return p
 
 
+SLOW = bool(os.environ.get("MSGR_SLOW"))
+
+
 def run(env, *args, timeout=180):
+    if args[:1] == ("replay",) and SLOW and "REPLAY_WAIT_MS" not in env:
+        env = dict(env, REPLAY_WAIT_MS="60000")
     p = subprocess.run(["sh", SCRIPT] + list(args), cwd=ROOT, env=env, timeout=timeout,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return p.returncode, p.stdout, p.stderr
@@ -92,6 +102,29 @@ def main():
         report(rc == 1 and "Something the bot never says" in out + err and "step" in out + err,
                "a transcript whose answer differs exits 1 with the difference",
                "rc=%d changed step %s\n%s%s" % (rc, changed, out, err))
+
+        # A step's wait is bounded by REPLAY_WAIT_MS: one message more than the bot sends.
+        with open(TRANSCRIPTS[0], encoding="utf-8") as f:
+            t = json.load(f)
+        first = next(i for i, s in enumerate(t["steps"]) if "page" in s)
+        t["steps"] = t["steps"][:first + 1]
+        t["steps"][first]["page"].append({"text": "A message the bot never sends"})
+        more = os.path.join(run_dir, "more.json")
+        with open(more, "w", encoding="utf-8") as f:
+            json.dump(t, f, ensure_ascii=False)
+        t0 = time.monotonic()
+        rc, out, err = run(dict(env, REPLAY_WAIT_MS="1000"), "replay", more)
+        took = time.monotonic() - t0
+        report(rc == 1 and "A message the bot never sends" in out and "/ got nothing" in out
+               and took < 9.5,
+               "REPLAY_WAIT_MS=1000: a step waits 1 s for a missing answer, not 10 (%.1f s)"
+               % took, "rc=%d %.1f s\n%s%s" % (rc, took, out, err))
+        rc, out, err = run(dict(env, REPLAY_WAIT_MS="500"), "replay", more)
+        report(rc == 1 and "wait_ms: 1000 to 120000" in out + err,
+               "REPLAY_WAIT_MS=500 is refused, with the bounds", "rc=%d\n%s%s" % (rc, out, err))
+        rc, out, err = run(dict(env, REPLAY_WAIT_MS="1s"), "replay", more)
+        report(rc == 1 and "REPLAY_WAIT_MS" in err, "REPLAY_WAIT_MS=1s is refused",
+               "rc=%d\n%s%s" % (rc, out, err))
     finally:
         rc, out, err = run(env, "stop", timeout=60)
         report(rc == 0, "the run command's stop stops everything", out + err)

@@ -8,6 +8,7 @@ permanent errors."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import Env, Tap, entry, message_event, postback_event, uniq, webhook  # noqa: E402
-from workerenv import WorkerEnv, drain_until, send_calls_to, wait_for  # noqa: E402
+from workerenv import MSGRCTL, WorkerEnv, drain_until, send_calls_to, wait_for  # noqa: E402
 
 def test_answers_in_order(t, env):
     c, psid = env.c1, harness.rand_digits(16)
@@ -165,6 +166,54 @@ def test_profile_once(t, env):
     t.eq(len(gets), 1, "worker: the profile is fetched once per user")
 
 
+def test_bot_opened_without_the_lock(t):
+    """A worker opens a connector's bot (reads and folds its stories file) with the store's
+    transaction committed: the host's intake and the other workers never wait for it. strace
+    holds the stories file's openat for 3 s; meanwhile the store's write lock is taken over
+    and over, with 1 s to get it each time."""
+    env = WorkerEnv(nproc=1, budget_ms=0)
+    try:
+        c, psid = env.c1, harness.rand_digits(16)
+        r = env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, psid, "one")])))
+        t.eq(r.status, 200, "worker, bot opened: webhook stored")
+        env.settled()
+        stories = os.path.join(env.dir, "stories.conf")
+        trace = os.path.join(env.dir, "open.strace")
+        drain = subprocess.Popen(
+            ["strace", "-f", "-qq", "-o", trace, "-P", stories, "-e", "trace=openat,open",
+             "-e", "inject=openat,open:delay_exit=3000000", MSGRCTL, "-c", env.conf_path,
+             "drain"], env=dict(env.child_env), cwd=env.dir,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tries, locked = 0, []
+        try:
+            while drain.poll() is None and tries < 200:
+                time.sleep(0.2)
+                db = sqlite3.connect(env.db_path, timeout=1.0, isolation_level=None)
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("ROLLBACK")
+                except sqlite3.OperationalError as e:
+                    locked.append(str(e))
+                finally:
+                    db.close()
+                tries += 1
+            rc = drain.wait(timeout=120)
+        finally:
+            if drain.poll() is None:
+                drain.kill()
+                drain.wait()
+        with open(trace) as f:
+            opens = [ln for ln in f if "stories.conf" in ln and "resumed" not in ln]
+        t.ok(rc == 0 and any("DELAYED" in o for o in opens),
+             "worker, bot opened: the drain read the stories file held 3 s", (rc, opens))
+        t.eq(locked, [], "worker, bot opened: the store's write lock was free meanwhile "
+             "(%d tries)" % tries)
+        t.eq(env.fake.texts(psid), ["1"], "worker, bot opened: and the answer went")
+    finally:
+        env.stop()
+        env.cleanup()
+
+
 def test_token_pause(t):
     env = WorkerEnv(nproc=1)
     try:
@@ -224,10 +273,11 @@ def main():
         t.eq(env.secrets_in_log(), [], "worker: no secret in the logs")
     finally:
         env.cleanup()
-    try:
-        test_token_pause(t)
-    except Exception as e:
-        t.crash("test_token_pause", e)
+    for fn in (test_token_pause, test_bot_opened_without_the_lock):
+        try:
+            fn(t)
+        except Exception as e:
+            t.crash(fn.__name__, e)
     return t.done()
 
 
