@@ -276,6 +276,11 @@ build/bench/graph_fast: bench/graph_fast.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
+# What the Graph API calls cost by themselves: libcurl over loopback (bench/calls_ceiling.c).
+build/bench/calls_ceiling: bench/calls_ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(DEPLIBS)
+
 # The store's own cost per event, without a web server (bench/store_enqueue.c).
 build/bench/store_enqueue: bench/store_enqueue.c $(STATIC)
 	@mkdir -p $(dir $@)
@@ -289,7 +294,7 @@ build/bench/rss_floor: bench/rss_floor.c
 
 # Every measurement of docs/benchmarks.md (bench/all.sh): not part of `make check`.
 bench: all build/bench/bare_fcgi build/bench/graph_fast build/bench/store_enqueue \
-  build/bench/rss_floor
+  build/bench/rss_floor build/bench/calls_ceiling
 	sh bench/all.sh
 .PHONY: bench
 

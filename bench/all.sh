@@ -17,13 +17,15 @@
 #      events per commit, sync = full; and 8 into the inbox, as the host committer stores,
 #      with the cost of moving them into the queue afterwards);
 #   6. build/bench/rss_floor: the resident set of the responder's libraries, initialised,
-#      before any code of ours.
+#      before any code of ours;
+#   7. bench/calls.sh: what the drain's Graph API calls cost by themselves (libcurl against
+#      graph_fast: easy handles in threads, and a multi handle).
 # Environment: DURATION (default 10) and CONNS pass through, ROUNDS (default 3) to the first
-# part; PARTS="run threads alone servers peers store rss_floor" picks parts. About twenty
+# part; PARTS="run threads alone servers peers store rss_floor calls" picks parts. About twenty
 # minutes on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
-PARTS=${PARTS:-run threads alone servers peers store rss_floor}
+PARTS=${PARTS:-run threads alone servers peers store rss_floor calls}
 mkdir -p bench/results
 out=bench/results/all.txt
 : > "$out"
@@ -57,5 +59,6 @@ floor_dir=$(mktemp -d /tmp/msgr-rss-floor.XXXXXX)
 part rss_floor sh -c "make -s build/bench/rss_floor && build/bench/rss_floor $floor_dir" ||
 	status=1
 rm -rf "$floor_dir"
+part calls sh bench/calls.sh || status=1
 echo "all output: $out"
 exit $status

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import ROOT, Tap  # noqa: E402
@@ -73,6 +74,41 @@ def main():
             bad[sh] = p.stderr[-500:]
     t.ok(len(scripts) >= 5 and not bad, "the bench's %d shell scripts parse (sh -n)"
          % len(scripts), bad)
+
+    # The bench's C programs build with -Werror, and calls_ceiling makes calls to graph_fast.
+    progs = ["build/bench/" + n for n in ("bare_fcgi", "graph_fast", "store_enqueue",
+                                          "rss_floor", "calls_ceiling")]
+    p = subprocess.run(["make", "-s", "-C", ROOT] + progs, capture_output=True, text=True,
+                       timeout=900)
+    t.ok(p.returncode == 0, "the bench's C programs build with -Werror",
+         (p.stdout + p.stderr)[-3000:])
+    if p.returncode == 0:
+        work = tempfile.mkdtemp(prefix="msgr-calls-")
+        stub = subprocess.Popen([os.path.join(ROOT, "build/bench/graph_fast"), "0",
+                                 os.path.join(work, "port"), os.devnull, "60"])
+        try:
+            for _ in range(100):
+                if os.path.exists(os.path.join(work, "port")):
+                    break
+                time.sleep(0.05)
+            with open(os.path.join(work, "port")) as f:
+                url = "http://127.0.0.1:%s/v26.0/me/messages" % f.read().strip()
+            lines = []
+            for mode in ("easy", "multi"):
+                p = subprocess.run([os.path.join(ROOT, "build/bench/calls_ceiling"), url, mode,
+                                    "2", "0.5"], capture_output=True, text=True, timeout=60)
+                lines.append((p.returncode, p.stdout + p.stderr))
+            t.ok(all(rc == 0 and " calls/s " in o and "client CPU" in o for rc, o in lines),
+                 "bench/calls_ceiling calls graph_fast with easy and multi handles", lines)
+            p = subprocess.run([os.path.join(ROOT, "build/bench/calls_ceiling"),
+                                "http://127.0.0.1:9/", "easy", "1", "0.5"],
+                               capture_output=True, text=True, timeout=60)
+            t.ok(p.returncode == 1 and "a call failed" in p.stderr,
+                 "bench/calls_ceiling says so when no stub answers", (p.returncode, p.stderr))
+        finally:
+            stub.terminate()
+            stub.wait(timeout=30)
+            shutil.rmtree(work, ignore_errors=True)
 
     cc = "clang" if shutil.which("clang") else None
     if cc is None:
