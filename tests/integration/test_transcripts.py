@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SLOW  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "quickstart.sh")
 TRANSCRIPTS = sorted(glob.glob(os.path.join(ROOT, "examples", "transcripts", "*.json")))
@@ -46,9 +49,6 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
-
-
-SLOW = bool(os.environ.get("MSGR_SLOW"))
 
 
 def run(env, *args, timeout=180):

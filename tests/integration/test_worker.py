@@ -214,14 +214,14 @@ def test_bot_opened_without_the_lock(t):
              "-e", "inject=openat,open:delay_exit=3000000", MSGRCTL, "-c", env.conf_path,
              "drain"], env=traced_env(env), cwd=env.dir,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tries, locked = 0, []
+        looks, seen_held = 0, []
         try:
-            while drain.poll() is None and tries < 200:
+            while drain.poll() is None and looks < 200:
                 time.sleep(0.2)
                 held = store_held(env)
                 if held is not None and drain.poll() is None:
-                    locked.append(held)
-                tries += 1
+                    seen_held.append(held)
+                looks += 1
             rc = drain.wait(timeout=120)
         finally:
             if drain.poll() is None:
@@ -231,8 +231,8 @@ def test_bot_opened_without_the_lock(t):
             opens = [ln for ln in f if "stories.conf" in ln and "resumed" not in ln]
         t.ok(rc == 0 and any("DELAYED" in o for o in opens),
              "worker, bot opened: the drain read the stories file held 3 s", (rc, opens))
-        t.eq(locked, [], "worker, bot opened: nothing held the store meanwhile (%d looks)"
-             % tries)
+        t.eq(seen_held, [], "worker, bot opened: nothing held the store meanwhile (%d looks)"
+             % looks)
         t.eq(env.fake.texts(psid), ["1"], "worker, bot opened: and the answer went")
     finally:
         env.stop()
