@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "echo.h"
+#include "fibers.h"
 #include "limits.h"
 #include "message.h"
 
@@ -209,7 +210,6 @@ msgr_echo_await(struct msgr_store *st, const struct msgr_connector *c, const cha
     const char *user_id, int64_t outbox_id, int max_try, int wait_ms, char *mid, size_t midsz)
 {
 	struct msgr_store_echo e;
-	struct timespec step = { 0, AWAIT_STEP_MS * 1000000L };
 	long long end = msgr_clock_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 	int64_t after;
 	msgr_result rc;
@@ -235,7 +235,7 @@ msgr_echo_await(struct msgr_store *st, const struct msgr_connector *c, const cha
 		/* The echo comes through the intake, which needs the write lock a held handle
 		 * keeps (msgr_store_hold); nothing leaves meanwhile. */
 		if ((rc = msgr_store_step_aside(st)) == MSGR_OK)
-			nanosleep(&step, NULL);
+			msgr_fiber_sleep(AWAIT_STEP_MS, 1);
 		msgr_store_resume(st);
 		if (rc != MSGR_OK)
 			return rc;

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "fibers.h"
 #include "http.h"
 
 struct msgr_http {
@@ -227,7 +228,8 @@ msgr_http_perform(struct msgr_http *h, const struct msgr_http_request *req,
 	}
 	if ((rc = set_options(h, req, hdrs, resp->timeout_ms)) != MSGR_OK)
 		goto out;
-	ce = curl_easy_perform(h->curl);
+	/* A fiber's transfer goes beside its run's others (lib/fibers.h). */
+	ce = msgr_fiber_perform(h->curl);
 	h->fresh = ce != CURLE_OK;
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (ce == CURLE_OK) {

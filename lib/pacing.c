@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fibers.h"
 #include "pacing.h"
 
 void
@@ -40,14 +41,9 @@ msgr_pacer_take(struct msgr_pacer *p)
 void
 msgr_pacer_sleep(long long ms)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	if (ms <= 0)
-		return;
-	/* A signal (SIGTERM to `msgrctl worker`) cuts the sleep short: sleep the rest, the call
-	 * is coming anyway and the job is finished before the stop is seen. */
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	/* Not cut short by a signal (SIGTERM to `msgrctl worker`): the call is coming anyway
+	 * and the job is finished before the stop is seen. */
+	msgr_fiber_sleep(ms, 0);
 }
 
 void

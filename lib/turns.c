@@ -2,21 +2,36 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "fibers.h"
 #include "turns.h"
 
 /* What this thread wrote and left uncommitted when it stepped aside (msgr_turns_step_aside):
  * the first commit of t that carries it. A failure of that commit or a later one is reported
- * at the thread's next pause, commit or leave on t, before anything that needs it leaves. */
-static _Thread_local struct {
+ * at the thread's next pause, commit or leave on t, before anything that needs it leaves.
+ * A fiber's is its own (lib/fibers.h): fibers of one thread take turns as threads do. */
+struct owed {
 	const struct msgr_turns *t;
 	unsigned long long since;
-} owed;
+};
+static _Thread_local struct owed thread_owed;
+
+static struct owed *
+owed_here(void)
+{
+	struct owed *o = msgr_fiber_local();
+
+	_Static_assert(sizeof(struct owed) <= MSGR_FIBER_LOCAL_SIZE, "fiber's room too small");
+	return o != NULL ? o : &thread_owed;
+}
 
 struct msgr_turns {
 	pthread_mutex_t m;
 	pthread_cond_t free_cv;       /* the turn was given up: one ready thread takes it */
 	pthread_cond_t commit_cv;     /* a commit was made: its waiters go on */
 	pthread_cond_t sync_cv;       /* a sync ended: the threads that waited for it go on */
+	/* The same three for fibers (lib/fibers.h), which wait without the kernel. */
+	struct msgr_fiber_queue free_q, commit_q, sync_q;
+	unsigned woken;               /* fibers woken from commit_q or sync_q, not run yet */
 	int busy;                     /* a thread holds the turn */
 	unsigned ready;               /* threads waiting to take it */
 	unsigned long long commits;   /* commits made so far */
@@ -31,6 +46,47 @@ struct msgr_turns {
 /* Hand-overs without a commit before a step aside commits anyway: the open transaction holds
  * the write lock that other processes (the intake) wait for. */
 #define ASIDES_MAX 16
+
+/* Waits on cv (a thread) or q (a fiber) under t->m. A fiber woken from the commit or sync
+ * queue goes on to its call, not to the turn: it counts as ready again only once run. */
+static void
+wait_on(struct msgr_turns *t, pthread_cond_t *cv, struct msgr_fiber_queue *q)
+{
+	if (!msgr_fiber_active()) {
+		pthread_cond_wait(cv, &t->m);
+		return;
+	}
+	pthread_mutex_unlock(&t->m);
+	msgr_fiber_wait(q);
+	pthread_mutex_lock(&t->m);
+	if (q != &t->free_q && t->woken > 0)
+		t->woken--;
+}
+
+/* Wakes the first waiter of cv and q (all of them when all). Under t->m. */
+static void
+wake(struct msgr_turns *t, pthread_cond_t *cv, struct msgr_fiber_queue *q, int all)
+{
+	unsigned n;
+
+	if (all)
+		pthread_cond_broadcast(cv);
+	else
+		pthread_cond_signal(cv);
+	n = msgr_fiber_wake(q, all);
+	if (q != &t->free_q)
+		t->woken += n;
+}
+
+/* Threads waiting for the turn, or fibers of the caller's thread about to want it: those
+ * that will reach a wait of their own, and so a commit, after the caller's. Under t->m. */
+static unsigned
+ready_count(const struct msgr_turns *t)
+{
+	unsigned r = msgr_fiber_runnable();
+
+	return t->ready + (r > t->woken ? r - t->woken : 0);
+}
 
 msgr_result
 msgr_turns_new(struct msgr_turns **out)
@@ -79,7 +135,7 @@ msgr_turns_take(struct msgr_turns *t)
 	pthread_mutex_lock(&t->m);
 	t->ready++;
 	while (t->busy)
-		pthread_cond_wait(&t->free_cv, &t->m);
+		wait_on(t, &t->free_cv, &t->free_q);
 	t->ready--;
 	t->busy = 1;
 	pthread_mutex_unlock(&t->m);
@@ -90,12 +146,14 @@ msgr_turns_take(struct msgr_turns *t)
 static msgr_result
 settle_owed(const struct msgr_turns *t, msgr_result r)
 {
-	if (owed.t != t || owed.since == 0)
+	struct owed *o = owed_here();
+
+	if (o->t != t || o->since == 0)
 		return r;
-	if (r == MSGR_OK && t->failed >= owed.since)
+	if (r == MSGR_OK && t->failed >= o->since)
 		r = MSGR_ERR_STORE;
-	owed.t = NULL;
-	owed.since = 0;
+	o->t = NULL;
+	o->since = 0;
 	return r;
 }
 
@@ -133,20 +191,21 @@ durable(struct msgr_turns *t, unsigned long long need, void *arg)
 		 * each went back to sleep about once per answer, a pair of context switches on
 		 * a machine whose two cores the drain keeps busy. */
 		if (t->syncing) {
-			pthread_cond_wait(&t->sync_cv, &t->m);
+			wait_on(t, &t->sync_cv, &t->sync_q);
 			continue;
 		}
 		upto = t->commits;
 		t->syncing = 1;
 		pthread_mutex_unlock(&t->m);
-		r = t->sync(arg);
+		/* A fiber's other fibers go on meanwhile, as other threads do. */
+		r = msgr_fiber_offload(t->sync, arg);
 		pthread_mutex_lock(&t->m);
 		t->syncing = 0;
 		if (r != MSGR_OK)
 			t->sync_failed = 1;
 		else if (upto > t->synced)
 			t->synced = upto;
-		pthread_cond_broadcast(&t->sync_cv);
+		wake(t, &t->sync_cv, &t->sync_q, 1);
 	}
 }
 
@@ -162,9 +221,9 @@ counted(struct msgr_turns *t, msgr_result r, int give)
 	if (give) {
 		t->busy = 0;
 		if (t->ready > 0)
-			pthread_cond_signal(&t->free_cv);
+			wake(t, &t->free_cv, &t->free_q, 0);
 	}
-	pthread_cond_broadcast(&t->commit_cv);
+	wake(t, &t->commit_cv, &t->commit_q, 1);
 	return t->commits;
 }
 
@@ -203,11 +262,11 @@ msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 	pthread_mutex_lock(&t->m);
 	/* The next commit is the first to cover what the caller wrote. */
 	need = t->commits + 1;
-	if (t->ready > 0) {
+	if (ready_count(t) > 0) {
 		t->busy = 0;
-		pthread_cond_signal(&t->free_cv);
+		wake(t, &t->free_cv, &t->free_q, 0);
 		while (t->commits < need)
-			pthread_cond_wait(&t->commit_cv, &t->m);
+			wait_on(t, &t->commit_cv, &t->commit_q);
 		/* Conservative: a failure of that commit or of a later one (the writes are gone
 		 * either way once the one that covered them failed). */
 		r = settle_owed(t, durable(t, need, arg));
@@ -228,14 +287,16 @@ hand_on(struct msgr_turns *t)
 	int handed = 0;
 
 	pthread_mutex_lock(&t->m);
-	if (t->ready > 0 && t->asides < ASIDES_MAX) {
-		if (owed.t != t || owed.since == 0) {
-			owed.t = t;
-			owed.since = t->commits + 1;
+	struct owed *o = owed_here();
+
+	if (ready_count(t) > 0 && t->asides < ASIDES_MAX) {
+		if (o->t != t || o->since == 0) {
+			o->t = t;
+			o->since = t->commits + 1;
 		}
 		t->asides++;
 		t->busy = 0;
-		pthread_cond_signal(&t->free_cv);
+		wake(t, &t->free_cv, &t->free_q, 0);
 		handed = 1;
 	}
 	pthread_mutex_unlock(&t->m);
@@ -256,7 +317,10 @@ msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *a
 int
 msgr_turns_lend(struct msgr_turns *t)
 {
-	/* As a step aside, without the commit: the caller only computes meanwhile. */
+	/* As a step aside, without the commit: the caller only computes meanwhile. A fiber
+	 * computes on the one thread the others would run on: it keeps the turn. */
+	if (msgr_fiber_active())
+		return 0;
 	return hand_on(t);
 }
 

@@ -18,6 +18,7 @@
 #include "checkpointer.h"
 #include "clock.h"
 #include "event.h"
+#include "fibers.h"
 #include "intake.h"
 #include "log.h"
 #include "message.h"
@@ -146,6 +147,7 @@ struct team_member {
 	long long budget;
 	struct msgr_worker_counts n;
 	msgr_result rc;
+	void *(*fn)(void *);           /* what it runs (team_run) */
 	pthread_t tid;
 	int started;
 };
@@ -240,20 +242,57 @@ team_close(struct team_member *t, int threads)
 	free(t);
 }
 
-/* Runs fn in each member's thread and waits for them all; sums their counts into *n. The
- * first failure (a thread's rc, or one that could not start), or MSGR_OK. */
+static void
+member_fiber(void *arg)
+{
+	struct team_member *m = arg;
+
+	(void)m->fn(m);
+}
+
+/* The members of a team sharing one SQLite handle as fibers of this thread (lib/fibers.h):
+ * they take turns on it without the kernel's sleeps and wake-ups, and their Graph calls
+ * share one poll. MSGR_OK, or why they could not run (then none ran). */
+static msgr_result
+team_fibers(struct team_member *t, int threads)
+{
+	void *args[WORK_THREADS_MAX];
+	msgr_result rc;
+	int i;
+
+	for (i = 0; i < threads; i++)
+		args[i] = &t[i];
+	if ((rc = msgr_fibers_run((size_t)threads, member_fiber, args, &ctl_stop)) != MSGR_OK)
+		fprintf(stderr, "msgrctl %s: %s\n", t[0].ctl->cmd->name,
+		    rc == MSGR_ERR_IO ? "its workers stopped waiting for each other" :
+		    "cannot start its workers");
+	return rc;
+}
+
+/* Runs fn in each member's thread (fibers of this one, when they share a SQLite handle) and
+ * waits for them all; sums their counts into *n. The first failure (a member's rc, or one
+ * that could not start), or MSGR_OK. */
 static msgr_result
 team_run(struct team_member *t, int threads, void *(*fn)(void *),
     struct msgr_worker_counts *n)
 {
 	msgr_result rc = MSGR_OK;
-	int i, err;
+	int i, err, fibers = t[0].ctl->cfg->state.backend != MSGR_BACKEND_POSTGRESQL;
 
 	memset(n, 0, sizeof(*n));
 	for (i = 0; i < threads; i++) {
 		memset(&t[i].n, 0, sizeof(t[i].n));
 		t[i].rc = MSGR_OK;
+		t[i].fn = fn;
 		t[i].started = 0;
+	}
+	if (fibers) {
+		rc = team_fibers(t, threads);
+		/* Stopped waiting for each other (MSGR_ERR_IO): they ran, their counts stand. */
+		for (i = 0; i < threads; i++)
+			t[i].started = rc == MSGR_OK || rc == MSGR_ERR_IO;
+	}
+	for (i = 0; i < threads && !fibers; i++) {
 		if ((err = pthread_create(&t[i].tid, NULL, fn, &t[i])) != 0) {
 			fprintf(stderr, "msgrctl %s: cannot start thread %d: %s\n",
 			    t[i].ctl->cmd->name, i, strerror(err));
@@ -267,7 +306,8 @@ team_run(struct team_member *t, int threads, void *(*fn)(void *),
 	for (i = 0; i < threads; i++) {
 		if (!t[i].started)
 			continue;
-		pthread_join(t[i].tid, NULL);
+		if (!fibers)
+			pthread_join(t[i].tid, NULL);
 		counts_add(n, &t[i].n);
 		if (t[i].rc != MSGR_OK && rc == MSGR_OK)
 			rc = t[i].rc;
@@ -366,14 +406,11 @@ cmd_drain(struct ctl *ctl, int argc, char **argv)
 
 /* ---- worker ---- */
 
+/* Cut short by a stop (a fiber's by its run's, lib/fibers.h). */
 static void
 idle_sleep(long long ms)
 {
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	msgr_fiber_sleep(ms, 1);
 }
 
 /* One thread of `worker --threads`: bounded runs until a stop, sleeping worker.idle_ms when
