@@ -1,4 +1,5 @@
 /* fibers.c — many jobs on one thread, each on a stack of its own (fibers.h). */
+#define _GNU_SOURCE   /* pthread_setname_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -354,6 +355,7 @@ offload_start(struct offload *o)
 		goto no_cv;
 	if (pthread_create(&o->tid, NULL, offload_thread, o) != 0)
 		goto no_create;
+	(void)pthread_setname_np(o->tid, "msgr-sync");
 	o->started = 1;
 	return 0;
 no_create:

@@ -138,6 +138,57 @@ def test_drain_threads(t, env):
              "msgrctl drain: --threads %s is refused" % bad, err)
 
 
+def test_drain_threads_at_once(t, env):
+    """`drain --threads 4` keeps four conversations' calls in flight at once. On SQLite its
+    workers are fibers of one thread (docs/worker.md "Threads"): while every Send API call
+    takes seconds, the four conversations' messages still leave together, and the process
+    has one thread working beside its checkpoint and sync threads."""
+    c = env.c2
+    slow_s = 1.5 if harness.SLOW else 1   # below the test config's graph.timeout_ms (2 s)
+    users = [harness.rand_digits(16) for _ in range(4)]
+    for u in users:
+        env.post(c, webhook(entry(c.page_id, [message_event(c.page_id, u, "one")])))
+    since = env.fake.calls()[-1]["id"] if env.fake.calls() else 0
+    env.fake.fail("slow", count=-1, path="/messages", seconds=slow_s)
+    log = open(os.path.join(env.dir, "drain-at-once.log"), "wb")
+    p = subprocess.Popen([MSGRCTL, "-c", env.conf_path, "drain", "--threads", "4"],
+                         env=env.child_env, stdout=subprocess.PIPE, stderr=log, cwd=env.dir)
+    try:
+        # The first calls answered: the drain is mid-way, with calls still to make.
+        t.ok(wait_for(lambda: any(x["id"] > since and "/messages" in x["path"]
+                                  for x in env.fake.calls()), timeout=60),
+             "drain --threads 4 with slow calls: its first calls answered")
+        names = harness.thread_names(p.pid)
+        working = [n for n in names if n not in ("msgr-checkpoint", "msgr-sync")]
+        # ThreadSanitizer (make tsan) runs a thread of its own in the process.
+        if os.environ.get("MSGR_PROC_LOGS_KIND") == "tsan":
+            working = working[1:]
+        if os.environ.get("MSGR_TEST_BACKEND") == "postgresql":
+            t.ok(len(working) == 5, "drain --threads 4 on PostgreSQL: four threads, each with "
+                 "a connection of its own, beside the command's", names)
+        else:
+            t.ok(len(working) == 1, "drain --threads 4 on SQLite: one thread works (fibers)",
+                 names)
+        out, _ = p.communicate(timeout=240)
+        t.eq(p.returncode, 0, "drain --threads 4 with slow calls: exit 0")
+        t.ok(out.decode().startswith("drained: 4 events"),
+             "drain --threads 4 with slow calls: every event", out)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+        env.fake.clear_fail()
+    starts = sorted(x["time"] for x in env.fake.calls()
+                    if x["id"] > since and "/messages" in x["path"] and
+                    "text" in ((x.get("body") or {}).get("message") or {}))
+    t.ok(len(starts) == 4, "drain --threads 4 with slow calls: four texts sent", starts)
+    # One after another, each conversation's three slow calls would part them by 3 x slow_s.
+    t.ok(len(starts) == 4 and starts[-1] - starts[0] < slow_s,
+         "drain --threads 4: the four conversations' texts left within one slow call of "
+         "each other (in flight at once)", starts)
+
+
 def test_poison_event(t, env):
     """An event whose worker died three times (crash, OOM kill) is given up, not re-run."""
     c, psid = env.c1, harness.rand_digits(16)
@@ -262,7 +313,7 @@ def run(tests):
 
 def main():
     return run((test_worker_command, test_worker_threads, test_drain, test_drain_threads,
-                test_poison_event, test_replay, test_send))
+                test_drain_threads_at_once, test_poison_event, test_replay, test_send))
 
 
 if __name__ == "__main__":

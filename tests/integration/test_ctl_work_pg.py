@@ -14,4 +14,5 @@ import test_ctl_work  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(test_ctl_work.run((test_ctl_work.test_worker_threads,
-                                test_ctl_work.test_drain_threads)))
+                                test_ctl_work.test_drain_threads,
+                                test_ctl_work.test_drain_threads_at_once)))
