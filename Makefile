@@ -187,11 +187,12 @@ valgrind: all
 # worker after the answer in request threads), of the host committer (its threads, in the
 # unit test: test_host_commit.py asserts that requests of several processes overlap, which
 # ThreadSanitizer's slowdown took away in one run of three), of the simulator (16 request
-# threads on the same lib/fcgi_pool.c) and of msgrctl's workers with threads (drain
-# --threads, worker --threads: test_turns, test_ctl_work.py and, each thread with its own
-# PostgreSQL connection, test_ctl_work_pg.py), built with ThreadSanitizer into
+# threads on the same lib/fcgi_pool.c) and of msgrctl's workers (drain --threads, worker
+# --threads: on SQLite fibers of one thread with a sync thread beside them, test_turns,
+# test_fibers and test_ctl_work.py; each thread with its own PostgreSQL connection,
+# test_ctl_work_pg.py), built with ThreadSanitizer into
 # build/tsan; any report of any process fails (tests/proclogs.py).
-TSAN_UNIT  = test_commit test_hostcommit test_turns
+TSAN_UNIT  = test_commit test_hostcommit test_turns test_fibers
 TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py test_ctl_work.py \
   test_ctl_work_pg.py
 tsan:

@@ -1,11 +1,13 @@
 /* Unit tests: threads taking turns on one store handle and committing together
- * (lib/turns.h), with a commit of the test's own that records what it covers. */
+ * (lib/turns.h), with a commit of the test's own that records what it covers; and the same
+ * as fibers of one thread (lib/fibers.h), whose waits are the fibers' own. */
 #include "unit.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
+#include "fibers.h"
 #include "turns.h"
 
 enum { THREADS = 6, ROUNDS = 200 };
@@ -30,6 +32,8 @@ struct shared {
 	long long syncs;
 	int sync_fail_at;           /* the sync of this number fails (0: none) */
 	long long undurable;        /* pauses that returned before their write was durable */
+	int fibers;                 /* the workers are fibers of one thread, not threads */
+	long long lends;            /* lends that handed the turn on (fibers: none) */
 };
 
 static msgr_result
@@ -93,11 +97,22 @@ out(struct shared *s)
 	atomic_fetch_sub(&s->inside, 1);
 }
 
+/* The Graph call: a fiber's sleep lets the others run meanwhile, as a thread's does. */
+static void
+call_wait(struct shared *s)
+{
+	struct timespec call = { 0, 50000 };
+
+	if (s->fibers)
+		msgr_fiber_sleep(1, 0);
+	else
+		nanosleep(&call, NULL);
+}
+
 static void *
 worker(void *arg)
 {
 	struct shared *s = arg;
-	struct timespec call = { 0, 50000 };
 	long long mine;
 	msgr_result r;
 	int i;
@@ -105,13 +120,24 @@ worker(void *arg)
 	enter(s);
 	for (i = 0; i < ROUNDS; i++) {
 		mine = ++s->written;           /* a write, under the turn */
+		/* Work beside the store (a bot's answer): lent when someone could use the turn;
+		 * a fiber keeps it, nothing would run beside it. */
+		if (i % 5 == 0) {
+			out(s);
+			if (msgr_turns_lend(s->t)) {
+				__atomic_add_fetch(&s->lends, 1, __ATOMIC_RELAXED);
+				enter(s);              /* takes it back */
+			} else if (atomic_fetch_add(&s->inside, 1) != 0) {
+				atomic_fetch_add(&s->overlaps, 1);   /* kept: still ours */
+			}
+		}
 		if (s->mixed && i % 2 == 0) {
 			/* A call that may go twice: nothing to wait for, no check after it. */
 			s->asides++;
 			out(s);
 			if (msgr_turns_step_aside(s->t, commit, s) != MSGR_OK)
 				__atomic_add_fetch(&s->failed_seen, 1, __ATOMIC_RELAXED);
-			nanosleep(&call, NULL);
+			call_wait(s);
 			enter(s);
 			continue;
 		}
@@ -124,7 +150,7 @@ worker(void *arg)
 			__atomic_add_fetch(&s->failed_seen, 1, __ATOMIC_RELAXED);
 		else if (s->apart && durable_now(s) < mine)
 			__atomic_add_fetch(&s->undurable, 1, __ATOMIC_RELAXED);
-		nanosleep(&call, NULL);        /* the Graph call */
+		call_wait(s);                  /* the Graph call */
 		enter(s);
 		if (s->committed < mine)
 			s->uncovered++;
@@ -135,9 +161,16 @@ worker(void *arg)
 }
 
 static void
+fiber_worker(void *arg)
+{
+	(void)worker(arg);
+}
+
+static void
 run(struct shared *s)
 {
 	pthread_t tid[THREADS];
+	void *args[THREADS];
 	int i;
 
 	assert_int_equal(msgr_turns_new(&s->t), MSGR_OK);
@@ -145,8 +178,12 @@ run(struct shared *s)
 	if (s->apart)
 		msgr_turns_set_sync(s->t, sync_apart);
 	for (i = 0; i < THREADS; i++)
+		args[i] = s;
+	if (s->fibers)
+		assert_int_equal(msgr_fibers_run(THREADS, fiber_worker, args, NULL), MSGR_OK);
+	for (i = 0; i < THREADS && !s->fibers; i++)
 		assert_int_equal(pthread_create(&tid[i], NULL, worker, s), 0);
-	for (i = 0; i < THREADS; i++)
+	for (i = 0; i < THREADS && !s->fibers; i++)
 		assert_int_equal(pthread_join(tid[i], NULL), 0);
 	msgr_turns_free(s->t);
 	pthread_mutex_destroy(&s->sync_m);
@@ -362,6 +399,62 @@ test_turns_alone(void **state)
 	msgr_turns_free(NULL);
 }
 
+/* As fibers of one thread: one at a time, each pause covered (and durable, synced apart by
+ * the run's own thread), commits shared among the fibers as among threads, at most 16
+ * hand-overs a transaction, and no lend (nothing would run beside the lender). */
+static void
+test_turns_fibers(void **state)
+{
+	struct shared s = { 0 };
+
+	(void)state;
+	s.fibers = 1;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_int_equal(s.uncovered, 0);
+	assert_int_equal(s.pauses, THREADS * ROUNDS);
+	assert_int_equal(s.committed, s.written);
+	assert_true(s.commits < s.pauses / 2);
+	assert_int_equal(s.lends, 0);
+	assert_int_equal(s.failed_seen, 0);
+
+	memset(&s, 0, sizeof(s));
+	s.fibers = 1;
+	s.mixed = 1;
+	s.apart = 1;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_int_equal(s.uncovered, 0);
+	assert_int_equal(s.undurable, 0);
+	assert_int_equal(s.failed_seen, 0);
+	assert_int_equal(s.durable, s.written);
+	assert_true(s.commits < s.pauses);
+	assert_true(s.syncs > 0 && s.syncs < s.pauses);
+	assert_true(s.most_asides <= 17);
+}
+
+/* A failing commit or sync reaches the fibers whose writes it carried, as it does threads. */
+static void
+test_turns_fibers_failure(void **state)
+{
+	struct shared s = { 0 };
+
+	(void)state;
+	s.fibers = 1;
+	s.fail_at = 5;
+	run(&s);
+	assert_int_equal(atomic_load(&s.overlaps), 0);
+	assert_true(s.failed_seen >= 1 && s.failed_seen <= THREADS);
+
+	memset(&s, 0, sizeof(s));
+	s.fibers = 1;
+	s.apart = 1;
+	s.sync_fail_at = 3;
+	run(&s);
+	assert_int_equal(s.undurable, 0);
+	assert_true(s.failed_seen >= s.pauses / 2);
+}
+
 int
 main(void)
 {
@@ -374,6 +467,8 @@ main(void)
 		cmocka_unit_test(test_turns_sync_apart),
 		cmocka_unit_test(test_turns_sync_failure),
 		cmocka_unit_test(test_turns_alone),
+		cmocka_unit_test(test_turns_fibers),
+		cmocka_unit_test(test_turns_fibers_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,443 @@
+/* Unit tests: many jobs on one thread (lib/fibers.h): they run in turn where they wait, their
+ * HTTP transfers are in flight together, a blocking call handed to the run's thread lets the
+ * others go on, and a run whose fibers all wait on each other ends with an error. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "clock.h"
+#include "fibers.h"
+
+/* ---- switching, queues, local room ---- */
+
+struct order {
+	char log[64];
+	size_t n;
+	struct msgr_fiber_queue q;
+	unsigned woke;                 /* what msgr_fiber_wake said */
+	unsigned runnable_after;       /* msgr_fiber_runnable() right after the wake */
+	int local_was_zero;
+	void *locals[3];
+};
+
+static void
+note(struct order *o, char c)
+{
+	if (o->n + 1 < sizeof(o->log))
+		o->log[o->n++] = c;
+}
+
+static void
+sleeper(void *arg)
+{
+	struct order *o = arg;
+	unsigned char *local = msgr_fiber_local();
+	size_t i, zero = 1;
+	char me;
+
+	for (i = 0; i < MSGR_FIBER_LOCAL_SIZE; i++)
+		zero &= local[i] == 0;
+	o->local_was_zero += (int)zero;
+	/* Which fiber: the order they start in. */
+	me = (char)('a' + (o->n < 3 ? o->n : 0));
+	o->locals[me - 'a'] = local;
+	memset(local, me, MSGR_FIBER_LOCAL_SIZE);
+	note(o, me);
+	/* a sleeps longest: the others go on meanwhile and end first. */
+	msgr_fiber_sleep(me == 'a' ? 60 : me == 'b' ? 30 : 5, 0);
+	note(o, (char)(me - 'a' + 'A'));
+	assert_int_equal(((unsigned char *)msgr_fiber_local())[0], (unsigned char)me);
+}
+
+static void
+test_fibers_take_turns_where_they_wait(void **state)
+{
+	struct order o;
+	void *args[3] = { &o, &o, &o };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(msgr_fibers_run(3, sleeper, args, NULL), MSGR_OK);
+	/* Each ran until its sleep, then each woke in the order of its sleep's end. */
+	assert_string_equal(o.log, "abcCBA");
+	assert_int_equal(o.local_was_zero, 3);
+	assert_ptr_not_equal(o.locals[0], o.locals[1]);
+	assert_ptr_not_equal(o.locals[1], o.locals[2]);
+	/* Not a fiber here. */
+	assert_int_equal(msgr_fiber_active(), 0);
+	assert_int_equal(msgr_fiber_runnable(), 0);
+	assert_null(msgr_fiber_local());
+	assert_int_equal(msgr_fiber_wake(&o.q, 1), 0);
+}
+
+static void
+waiter_or_waker(void *arg)
+{
+	struct order *o = arg;
+
+	if (o->n == 0) {
+		note(o, 'w');
+		msgr_fiber_wait(&o->q);        /* nothing else wakes it */
+		note(o, 'W');
+		return;
+	}
+	note(o, 'k');
+	o->woke = msgr_fiber_wake(&o->q, 1);
+	o->runnable_after = msgr_fiber_runnable();
+	note(o, 'K');
+}
+
+static void
+test_fibers_wait_and_wake(void **state)
+{
+	struct order o;
+	void *args[2] = { &o, &o };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(msgr_fibers_run(2, waiter_or_waker, args, NULL), MSGR_OK);
+	/* The waker runs on after its wake; the woken one goes on once it waits or ends. */
+	assert_string_equal(o.log, "wkKW");
+	assert_int_equal(o.woke, 1);
+	assert_int_equal(o.runnable_after, 1);
+}
+
+static void
+waits_forever(void *arg)
+{
+	struct order *o = arg;
+
+	note(o, 'w');
+	msgr_fiber_wait(&o->q);
+	note(o, 'X');                      /* never */
+}
+
+/* Fibers that all wait on each other: the run says so and ends, instead of hanging. */
+static void
+test_fibers_all_waiting_is_an_error(void **state)
+{
+	struct order o;
+	void *args[2] = { &o, &o };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(msgr_fibers_run(2, waits_forever, args, NULL), MSGR_ERR_IO);
+	assert_string_equal(o.log, "ww");
+}
+
+static void
+nested(void *arg)
+{
+	msgr_result *r = arg;
+
+	*r = msgr_fibers_run(1, nested, arg, NULL);
+}
+
+static void
+test_fibers_bounds(void **state)
+{
+	void *args[MSGR_FIBERS_MAX + 1] = { 0 };
+	msgr_result inner = MSGR_OK;
+	void *one[1] = { &inner };
+
+	(void)state;
+	assert_int_equal(msgr_fibers_run(0, nested, args, NULL), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_fibers_run(MSGR_FIBERS_MAX + 1, nested, args, NULL),
+	    MSGR_ERR_INVALID);
+	assert_int_equal(msgr_fibers_run(1, NULL, args, NULL), MSGR_ERR_INVALID);
+	/* A fiber cannot start a run of its own. */
+	assert_int_equal(msgr_fibers_run(1, nested, one, NULL), MSGR_OK);
+	assert_int_equal(inner, MSGR_ERR_INVALID);
+}
+
+/* ---- the stop ---- */
+
+enum role { STOPPER, STOPPABLE, WHOLE };
+
+struct stopping {
+	atomic_int stop;
+	long long slept[3];
+};
+
+struct part {
+	struct stopping *s;
+	enum role role;
+};
+
+static void
+stop_or_sleep(void *arg)
+{
+	struct part *p = arg;
+	long long t0 = msgr_clock_mono_ms();
+
+	switch (p->role) {
+	case STOPPER:
+		msgr_fiber_sleep(20, 0);
+		atomic_store(&p->s->stop, 1);
+		break;
+	case STOPPABLE:
+		msgr_fiber_sleep(60000, 1);    /* cut short by the stop */
+		break;
+	case WHOLE:
+		msgr_fiber_sleep(150, 0);      /* lasts its whole time */
+		break;
+	}
+	p->s->slept[p->role] = msgr_clock_mono_ms() - t0;
+}
+
+static void
+test_fibers_stop_ends_stoppable_sleeps(void **state)
+{
+	struct stopping s;
+	struct part parts[3] = { { &s, STOPPER }, { &s, STOPPABLE }, { &s, WHOLE } };
+	void *args[3] = { &parts[0], &parts[1], &parts[2] };
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(msgr_fibers_run(3, stop_or_sleep, args, &s.stop), MSGR_OK);
+	assert_true(s.slept[STOPPABLE] >= 20 && s.slept[STOPPABLE] < 30000);
+	assert_true(s.slept[WHOLE] >= 150);
+	/* Stopped already: a stoppable sleep does not begin. */
+	s.slept[STOPPABLE] = -1;
+	assert_int_equal(msgr_fibers_run(1, stop_or_sleep, &args[1], &s.stop), MSGR_OK);
+	assert_true(s.slept[STOPPABLE] >= 0 && s.slept[STOPPABLE] < 30000);
+}
+
+/* ---- a blocking call handed to the run's thread ---- */
+
+struct offloaded {
+	int next_role;                 /* the first fiber offloads, the second runs meanwhile */
+	atomic_int other_ran;          /* set by the other fiber while the call blocks */
+	pthread_t loop;
+	int on_other_thread;
+	int saw_other;
+	msgr_result r;
+};
+
+/* Blocks until the other fiber has run (5 s at most): only possible if the run goes on. */
+static msgr_result
+blocking(void *arg)
+{
+	struct offloaded *o = arg;
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	o->on_other_thread = !pthread_equal(pthread_self(), o->loop);
+	for (i = 0; i < 5000 && !atomic_load(&o->other_ran); i++)
+		nanosleep(&ts, NULL);
+	o->saw_other = atomic_load(&o->other_ran);
+	return o->saw_other ? MSGR_OK : MSGR_ERR_IO;
+}
+
+static void
+offloader_or_other(void *arg)
+{
+	struct offloaded *o = arg;
+
+	if (o->next_role++ == 0) {
+		o->r = msgr_fiber_offload(blocking, o);
+		return;
+	}
+	msgr_fiber_sleep(10, 0);
+	atomic_store(&o->other_ran, 1);
+}
+
+static void
+test_fibers_offload_lets_the_others_go_on(void **state)
+{
+	struct offloaded o;
+	void *args[2] = { &o, &o };
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.loop = pthread_self();
+	assert_int_equal(msgr_fibers_run(2, offloader_or_other, args, NULL), MSGR_OK);
+	assert_true(o.on_other_thread);
+	assert_true(o.saw_other);
+	assert_int_equal(o.r, MSGR_OK);
+	/* Outside a fiber it is a plain call, on this thread. */
+	memset(&o, 0, sizeof(o));
+	o.loop = pthread_self();
+	atomic_store(&o.other_ran, 1);
+	assert_int_equal(msgr_fiber_offload(blocking, &o), MSGR_OK);
+	assert_false(o.on_other_thread);
+}
+
+/* ---- transfers in flight together ---- */
+
+enum { CLIENTS = 4 };
+
+/* A peer that answers nobody until CLIENTS requests are in (then "together"), or after 2 s
+ * ("alone"): one transfer at a time would get "alone" every time. */
+struct peer {
+	int lfd;
+	unsigned short port;
+	pthread_t tid;
+};
+
+static void *
+peer_main(void *arg)
+{
+	struct peer *p = arg;
+	int fds[CLIENTS], n, i;
+	long long end = msgr_clock_mono_ms() + 2000;
+	char buf[2048];
+	const char *body;
+	char reply[256];
+
+	for (n = 0; n < CLIENTS; n++)
+		fds[n] = -1;
+	for (n = 0; n < CLIENTS;) {
+		struct timeval tv = { 0, 50000 };
+		fd_set rd;
+
+		FD_ZERO(&rd);
+		FD_SET(p->lfd, &rd);
+		if (select(p->lfd + 1, &rd, NULL, NULL, &tv) > 0) {
+			fds[n] = accept(p->lfd, NULL, NULL);
+			/* The request, read whole (it is small and comes at once). */
+			if (fds[n] >= 0 && recv(fds[n], buf, sizeof(buf), 0) > 0)
+				n++;
+		}
+		if (msgr_clock_mono_ms() > end)
+			break;
+	}
+	body = n == CLIENTS ? "together" : "alone";
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", strlen(body), body);
+	for (i = 0; i < CLIENTS; i++) {
+		if (fds[i] < 0)
+			continue;
+		(void)send(fds[i], reply, strlen(reply), MSG_NOSIGNAL);
+		close(fds[i]);
+	}
+	/* Late ones (one at a time) are answered "alone" as they come. */
+	for (; n < CLIENTS && msgr_clock_mono_ms() < end + 30000; n++) {
+		int fd = accept(p->lfd, NULL, NULL);
+
+		if (fd < 0)
+			break;
+		(void)recv(fd, buf, sizeof(buf), 0);
+		(void)send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void
+peer_start(struct peer *p)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(p->lfd, 16), 0);
+	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &len), 0);
+	p->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&p->tid, NULL, peer_main, p), 0);
+}
+
+struct client {
+	unsigned short port;
+	char got[32];
+	size_t len;
+	CURLcode rc;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct client *c = arg;
+	size_t k = size * n;
+
+	if (k > sizeof(c->got) - 1 - c->len)
+		k = sizeof(c->got) - 1 - c->len;
+	memcpy(c->got + c->len, data, k);
+	c->len += k;
+	return size * n;
+}
+
+static void
+fetch(void *arg)
+{
+	struct client *c = arg;
+	char url[64];
+	CURL *e = curl_easy_init();
+
+	assert_non_null(e);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", (unsigned)c->port);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	c->rc = msgr_fiber_perform(e);
+	curl_easy_cleanup(e);
+}
+
+static void
+test_fibers_transfers_in_flight_together(void **state)
+{
+	struct client c[CLIENTS];
+	void *args[CLIENTS];
+	struct peer p;
+	int i;
+
+	(void)state;
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	peer_start(&p);
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < CLIENTS; i++) {
+		c[i].port = p.port;
+		args[i] = &c[i];
+	}
+	assert_int_equal(msgr_fibers_run(CLIENTS, fetch, args, NULL), MSGR_OK);
+	assert_int_equal(pthread_join(p.tid, NULL), 0);
+	close(p.lfd);
+	for (i = 0; i < CLIENTS; i++) {
+		assert_int_equal(c[i].rc, CURLE_OK);
+		assert_string_equal(c[i].got, "together");
+	}
+	/* Outside a fiber, a transfer is the caller's alone. */
+	peer_start(&p);
+	memset(&c[0], 0, sizeof(c[0]));
+	c[0].port = p.port;
+	fetch(&c[0]);
+	assert_int_equal(c[0].rc, CURLE_OK);
+	assert_string_equal(c[0].got, "alone");
+	for (i = 1; i < CLIENTS; i++) {
+		/* The peer waits for the rest: give it them, one at a time. */
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].port = p.port;
+		fetch(&c[i]);
+	}
+	assert_int_equal(pthread_join(p.tid, NULL), 0);
+	close(p.lfd);
+	curl_global_cleanup();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fibers_take_turns_where_they_wait),
+		cmocka_unit_test(test_fibers_wait_and_wake),
+		cmocka_unit_test(test_fibers_all_waiting_is_an_error),
+		cmocka_unit_test(test_fibers_bounds),
+		cmocka_unit_test(test_fibers_stop_ends_stoppable_sleeps),
+		cmocka_unit_test(test_fibers_offload_lets_the_others_go_on),
+		cmocka_unit_test(test_fibers_transfers_in_flight_together),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
