@@ -607,7 +607,12 @@ msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args, atomic_int *sto
 	fs.stop = stop;
 	if ((fs.fibers = calloc(n, sizeof(*fs.fibers))) == NULL)
 		return MSGR_ERR_NOMEM;
-	if ((fs.multi = curl_multi_init()) == NULL) {
+	/* Every fiber's connection kept between its calls: by default libcurl keeps 4 a
+	 * transfer in flight when one ends, and with many fibers and few transfers at that
+	 * moment the others' idle connections would be closed. */
+	if ((fs.multi = curl_multi_init()) == NULL ||
+	    curl_multi_setopt(fs.multi, CURLMOPT_MAXCONNECTS, (long)(2 * n)) != CURLM_OK) {
+		curl_multi_cleanup(fs.multi);
 		free(fs.fibers);
 		return MSGR_ERR_NOMEM;
 	}
