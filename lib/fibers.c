@@ -99,6 +99,11 @@ struct msgr_fibers {
 	unsigned sleepers;
 	atomic_int *stop;
 	struct offload off;
+	struct {
+		void (*fn)(void *);
+		void *arg;
+	} hooks[MSGR_FIBER_IDLE_HOOKS];  /* msgr_fiber_before_idle */
+	size_t n_hooks;
 	const void *main_bottom;       /* the loop's stack, for AddressSanitizer */
 	size_t main_size;
 	void *main_tsan;
@@ -460,7 +465,42 @@ msgr_fiber_offload(msgr_result (*fn)(void *), void *arg)
 	return r;
 }
 
+int
+msgr_fiber_before_idle(void (*fn)(void *), void *arg)
+{
+	struct msgr_fibers *fs = here;
+	size_t i;
+
+	if (fs == NULL || fs->current == NULL || fn == NULL)
+		return -1;
+	for (i = 0; i < fs->n_hooks; i++)
+		if (fs->hooks[i].fn == fn && fs->hooks[i].arg == arg)
+			return 0;
+	if (fs->n_hooks == MSGR_FIBER_IDLE_HOOKS)
+		return -1;
+	fs->hooks[fs->n_hooks].fn = fn;
+	fs->hooks[fs->n_hooks].arg = arg;
+	fs->n_hooks++;
+	return 0;
+}
+
 /* ---- the loop ---- */
+
+/* The hooks asked for since the last wait, each called once (a hook may ask again). */
+static void
+before_idle(struct msgr_fibers *fs)
+{
+	size_t i, n = fs->n_hooks;
+	struct {
+		void (*fn)(void *);
+		void *arg;
+	} now[MSGR_FIBER_IDLE_HOOKS];
+
+	memcpy(now, fs->hooks, n * sizeof(now[0]));
+	fs->n_hooks = 0;
+	for (i = 0; i < n; i++)
+		now[i].fn(now[i].arg);
+}
 
 /* The transfers that ended: their fibers made ready. */
 static void
@@ -650,6 +690,9 @@ msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args, atomic_int *sto
 		}
 		offload_collect(&fs);
 		wait_ms = wake_sleepers(&fs);
+		if (fs.n_ready > 0)
+			continue;
+		before_idle(&fs);
 		if (fs.n_ready > 0)
 			continue;
 		if (fs.transfers == 0 && fs.sleepers == 0 && !fs.off.busy) {

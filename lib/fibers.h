@@ -57,6 +57,13 @@ unsigned msgr_fiber_wake(struct msgr_fiber_queue *q, int all);
 /* curl_easy_perform(easy); in a fiber, the transfer goes on the run's multi handle beside
  * the other fibers' while the caller waits. */
 CURLcode msgr_fiber_perform(CURL *easy);
+/* From a fiber: fn(arg) is called once, by the run itself (not in a fiber), when no fiber is
+ * ready to go on and the run is about to wait for a transfer, a sleep or an offloaded call;
+ * the same fn and arg asked again before then are called once. turns.c commits there what
+ * fibers that stepped aside left open. At most MSGR_FIBER_IDLE_HOOKS different ones at a
+ * time: 0, or -1 when full or outside a fiber (then nothing will call it). */
+#define MSGR_FIBER_IDLE_HOOKS 4
+int msgr_fiber_before_idle(void (*fn)(void *), void *arg);
 /* fn(arg); in a fiber, run by a thread of the run's own while the other fibers go on (a
  * sync of the disk: one at a time, in the order asked). */
 msgr_result msgr_fiber_offload(msgr_result (*fn)(void *), void *arg);

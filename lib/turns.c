@@ -32,6 +32,9 @@ struct msgr_turns {
 	/* The same three for fibers (lib/fibers.h), which wait without the kernel. */
 	struct msgr_fiber_queue free_q, commit_q, sync_q;
 	unsigned woken;               /* fibers woken from commit_q or sync_q, not run yet */
+	int open;                     /* writes handed on uncommitted */
+	msgr_turns_commit_fn idle_fn; /* the commit the fibers' loop makes of them (idle_commit) */
+	void *idle_arg;
 	int busy;                     /* a thread holds the turn */
 	unsigned ready;               /* threads waiting to take it */
 	unsigned long long commits;   /* commits made so far */
@@ -216,6 +219,7 @@ counted(struct msgr_turns *t, msgr_result r, int give)
 {
 	t->commits++;
 	t->asides = 0;
+	t->open = 0;
 	if (r != MSGR_OK)
 		t->failed = t->commits;
 	if (give) {
@@ -277,24 +281,58 @@ msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 	return commit_now(t, commit, arg, 1, 1);
 }
 
+/* The fibers' loop has nothing to run (msgr_fiber_before_idle): what fibers that stepped
+ * aside with nobody to hand on to left open is committed now, unless a fiber holds the turn
+ * (it will commit) or a commit came since. Not synced: nothing waits for it to be durable. */
+static void
+idle_commit(void *arg)
+{
+	struct msgr_turns *t = arg;
+	msgr_turns_commit_fn fn;
+	void *a;
+	msgr_result r;
+
+	pthread_mutex_lock(&t->m);
+	if (t->busy || !t->open || t->idle_fn == NULL) {
+		pthread_mutex_unlock(&t->m);
+		return;
+	}
+	t->busy = 1;
+	fn = t->idle_fn;
+	a = t->idle_arg;
+	pthread_mutex_unlock(&t->m);
+	r = fn(a);
+	pthread_mutex_lock(&t->m);
+	(void)counted(t, r, 1);
+	pthread_mutex_unlock(&t->m);
+}
+
 /* Hands the turn to a thread that is ready without a commit, when one is and the open
  * transaction has not carried ASIDES_MAX hand-overs yet: 1 then, 0 when the caller keeps the
  * turn. The caller's writes stay in the open transaction; the first commit from now on
- * carries them (owed). */
+ * carries them (owed). A fiber with nobody to hand on to (commit given) hands the transaction
+ * to its loop instead: committed by commit(arg) once the loop has nothing to run, unless
+ * fibers whose calls come back first add their steps to it and one of them commits. */
 static int
-hand_on(struct msgr_turns *t)
+hand_on(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
-	int handed = 0;
+	struct owed *o = owed_here();
+	int handed = 0, ready;
 
 	pthread_mutex_lock(&t->m);
-	struct owed *o = owed_here();
-
-	if (ready_count(t) > 0 && t->asides < ASIDES_MAX) {
+	ready = ready_count(t) > 0;
+	if (t->asides < ASIDES_MAX && (ready || (commit != NULL && msgr_fiber_active() &&
+	    msgr_fiber_before_idle(idle_commit, t) == 0))) {
+		if (!ready) {
+			t->idle_fn = commit;
+			t->idle_arg = arg;
+		}
 		if (o->t != t || o->since == 0) {
 			o->t = t;
 			o->since = t->commits + 1;
 		}
 		t->asides++;
+		t->open = 1;
 		t->busy = 0;
 		wake(t, &t->free_cv, &t->free_q, 0);
 		handed = 1;
@@ -307,7 +345,7 @@ msgr_result
 msgr_turns_step_aside(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 {
 	/* Handed on: the last thread to reach a wait commits. */
-	if (hand_on(t))
+	if (hand_on(t, commit, arg))
 		return MSGR_OK;
 	/* Nobody would run before the wait ends, or the transaction has been open long enough:
 	 * it is not left open across the wait. Nothing waits for it to be durable. */
@@ -321,7 +359,7 @@ msgr_turns_lend(struct msgr_turns *t)
 	 * computes on the one thread the others would run on: it keeps the turn. */
 	if (msgr_fiber_active())
 		return 0;
-	return hand_on(t);
+	return hand_on(t, NULL, NULL);
 }
 
 msgr_result

@@ -156,6 +156,66 @@ test_fibers_bounds(void **state)
 	assert_int_equal(inner, MSGR_ERR_INVALID);
 }
 
+/* ---- hooks before the loop waits ---- */
+
+struct hooked {
+	int calls;
+	int ready_when_called;         /* a fiber was still to run when the hook ran */
+	int step;                      /* how far the fibers are */
+	int asked;
+};
+
+static void
+hook(void *arg)
+{
+	struct hooked *h = arg;
+
+	h->calls++;
+	if (h->step == 1)
+		h->ready_when_called = 1;
+}
+
+static void
+hook_other(void *arg)
+{
+	(void)arg;
+}
+
+static void
+asks_hook(void *arg)
+{
+	struct hooked *h = arg;
+
+	if (h->asked++ == 0) {
+		/* Asked twice, called once; the table holds MSGR_FIBER_IDLE_HOOKS. */
+		assert_int_equal(msgr_fiber_before_idle(hook, h), 0);
+		assert_int_equal(msgr_fiber_before_idle(hook, h), 0);
+		assert_int_equal(msgr_fiber_before_idle(hook_other, (char *)h + 1), 0);
+		assert_int_equal(msgr_fiber_before_idle(hook_other, (char *)h + 2), 0);
+		assert_int_equal(msgr_fiber_before_idle(hook_other, (char *)h + 3), 0);
+		assert_int_equal(msgr_fiber_before_idle(hook_other, (char *)h + 4), -1);
+		h->step = 1;
+		return;                /* the second fiber is still to run: no call yet */
+	}
+	h->step = 2;
+	msgr_fiber_sleep(5, 0);        /* now the loop waits: the hook first */
+	assert_int_equal(h->calls, 1);
+}
+
+static void
+test_fibers_before_idle(void **state)
+{
+	struct hooked h;
+	void *args[2] = { &h, &h };
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(msgr_fibers_run(2, asks_hook, args, NULL), MSGR_OK);
+	assert_int_equal(h.calls, 1);
+	assert_int_equal(h.ready_when_called, 0);
+	assert_int_equal(msgr_fiber_before_idle(hook, &h), -1);   /* not a fiber */
+}
+
 /* ---- the stop ---- */
 
 enum role { STOPPER, STOPPABLE, WHOLE };
@@ -434,6 +494,7 @@ main(void)
 		cmocka_unit_test(test_fibers_wait_and_wake),
 		cmocka_unit_test(test_fibers_all_waiting_is_an_error),
 		cmocka_unit_test(test_fibers_bounds),
+		cmocka_unit_test(test_fibers_before_idle),
 		cmocka_unit_test(test_fibers_stop_ends_stoppable_sleeps),
 		cmocka_unit_test(test_fibers_offload_lets_the_others_go_on),
 		cmocka_unit_test(test_fibers_transfers_in_flight_together),

@@ -433,6 +433,48 @@ test_turns_fibers(void **state)
 	assert_true(s.most_asides <= 17);
 }
 
+/* A fiber stepping aside with nobody to hand on to leaves the transaction open for the loop:
+ * no commit then, one as soon as the loop has nothing to run (its sleep), and none at all
+ * when the fiber commits first. */
+static void
+alone_fiber(void *arg)
+{
+	struct shared *s = arg;
+
+	msgr_turns_take(s->t);
+	s->written++;
+	assert_int_equal(msgr_turns_step_aside(s->t, commit, s), MSGR_OK);
+	assert_int_equal(s->commits, 0);           /* left to the loop */
+	msgr_fiber_sleep(5, 0);                    /* the loop has nothing else: it commits */
+	assert_int_equal(s->commits, 1);
+	assert_int_equal(s->committed, s->written);
+	msgr_turns_take(s->t);
+	s->written++;
+	assert_int_equal(msgr_turns_step_aside(s->t, commit, s), MSGR_OK);
+	msgr_turns_take(s->t);                     /* back before the loop was idle */
+	s->written++;
+	assert_int_equal(msgr_turns_pause(s->t, commit, s), MSGR_OK);
+	assert_int_equal(s->commits, 2);           /* one commit for both writes */
+	assert_int_equal(s->committed, s->written);
+	msgr_fiber_sleep(5, 0);
+	assert_int_equal(s->commits, 2);           /* nothing left open: no idle commit */
+	msgr_turns_take(s->t);
+	assert_int_equal(msgr_turns_leave(s->t, commit, s), MSGR_OK);
+}
+
+static void
+test_turns_fiber_alone(void **state)
+{
+	struct shared s = { 0 };
+	void *args[1] = { &s };
+
+	(void)state;
+	assert_int_equal(msgr_turns_new(&s.t), MSGR_OK);
+	assert_int_equal(msgr_fibers_run(1, alone_fiber, args, NULL), MSGR_OK);
+	assert_int_equal(s.commits, 3);
+	msgr_turns_free(s.t);
+}
+
 /* A failing commit or sync reaches the fibers whose writes it carried, as it does threads. */
 static void
 test_turns_fibers_failure(void **state)
@@ -469,6 +511,7 @@ main(void)
 		cmocka_unit_test(test_turns_alone),
 		cmocka_unit_test(test_turns_fibers),
 		cmocka_unit_test(test_turns_fibers_failure),
+		cmocka_unit_test(test_turns_fiber_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
