@@ -1,6 +1,4 @@
 /* pacing.c — a token bucket per page (pacing.h). */
-#include <errno.h>
-#include <time.h>
 
 #include "clock.h"
 #include "fibers.h"
