@@ -257,30 +257,6 @@ msgr_turns_set_sync(struct msgr_turns *t, msgr_turns_commit_fn sync)
 	pthread_mutex_unlock(&t->m);
 }
 
-msgr_result
-msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
-{
-	unsigned long long need;
-	msgr_result r;
-
-	pthread_mutex_lock(&t->m);
-	/* The next commit is the first to cover what the caller wrote. */
-	need = t->commits + 1;
-	if (ready_count(t) > 0) {
-		t->busy = 0;
-		wake(t, &t->free_cv, &t->free_q, 0);
-		while (t->commits < need)
-			wait_on(t, &t->commit_cv, &t->commit_q);
-		/* Conservative: a failure of that commit or of a later one (the writes are gone
-		 * either way once the one that covered them failed). */
-		r = settle_owed(t, durable(t, need, arg));
-		pthread_mutex_unlock(&t->m);
-		return r;
-	}
-	pthread_mutex_unlock(&t->m);
-	return commit_now(t, commit, arg, 1, 1);
-}
-
 /* The fibers' loop has nothing to run (msgr_fiber_before_idle): what fibers that stepped
  * aside with nobody to hand on to left open is committed now, unless a fiber holds the turn
  * (it will commit) or a commit came since. Not synced: nothing waits for it to be durable. */
@@ -307,11 +283,24 @@ idle_commit(void *arg)
 	pthread_mutex_unlock(&t->m);
 }
 
+/* Makes the fibers' loop commit what the calling fiber leaves open, by commit(arg), if it
+ * comes to have nothing to run first (idle_commit): 0 then; -1 outside a fiber, without
+ * commit, or when the loop takes no more hooks. Under t->m. */
+static int
+leave_to_loop(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
+{
+	if (commit == NULL || !msgr_fiber_active() || msgr_fiber_before_idle(idle_commit, t) != 0)
+		return -1;
+	t->idle_fn = commit;
+	t->idle_arg = arg;
+	return 0;
+}
+
 /* Hands the turn to a thread that is ready without a commit, when one is and the open
  * transaction has not carried ASIDES_MAX hand-overs yet: 1 then, 0 when the caller keeps the
  * turn. The caller's writes stay in the open transaction; the first commit from now on
- * carries them (owed). A fiber with nobody to hand on to (commit given) hands the transaction
- * to its loop instead: committed by commit(arg) once the loop has nothing to run, unless
+ * carries them (owed). A fiber (commit given) hands the transaction to its loop as well, with
+ * or without anyone ready: committed by commit(arg) once the loop has nothing to run, unless
  * fibers whose calls come back first add their steps to it and one of them commits. */
 static int
 hand_on(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
@@ -321,12 +310,7 @@ hand_on(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 
 	pthread_mutex_lock(&t->m);
 	ready = ready_count(t) > 0;
-	if (t->asides < ASIDES_MAX && (ready || (commit != NULL && msgr_fiber_active() &&
-	    msgr_fiber_before_idle(idle_commit, t) == 0))) {
-		if (!ready) {
-			t->idle_fn = commit;
-			t->idle_arg = arg;
-		}
+	if (t->asides < ASIDES_MAX && (leave_to_loop(t, commit, arg) == 0 || ready)) {
 		if (o->t != t || o->since == 0) {
 			o->t = t;
 			o->since = t->commits + 1;
@@ -339,6 +323,34 @@ hand_on(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
 	}
 	pthread_mutex_unlock(&t->m);
 	return handed;
+}
+
+msgr_result
+msgr_turns_pause(struct msgr_turns *t, msgr_turns_commit_fn commit, void *arg)
+{
+	unsigned long long need;
+	msgr_result r;
+
+	pthread_mutex_lock(&t->m);
+	/* The next commit is the first to cover what the caller wrote. */
+	need = t->commits + 1;
+	/* Fibers counted ready only as runnable may end instead of taking the turn (their
+	 * budget spent): a fiber waits for them only when its loop commits if they do. */
+	if (ready_count(t) > 0 && (!msgr_fiber_active() || leave_to_loop(t, commit, arg) == 0 ||
+	    t->ready > 0)) {
+		t->open = 1;
+		t->busy = 0;
+		wake(t, &t->free_cv, &t->free_q, 0);
+		while (t->commits < need)
+			wait_on(t, &t->commit_cv, &t->commit_q);
+		/* Conservative: a failure of that commit or of a later one (the writes are gone
+		 * either way once the one that covered them failed). */
+		r = settle_owed(t, durable(t, need, arg));
+		pthread_mutex_unlock(&t->m);
+		return r;
+	}
+	pthread_mutex_unlock(&t->m);
+	return commit_now(t, commit, arg, 1, 1);
 }
 
 msgr_result

@@ -34,6 +34,7 @@ struct shared {
 	long long undurable;        /* pauses that returned before their write was durable */
 	int fibers;                 /* the workers are fibers of one thread, not threads */
 	long long lends;            /* lends that handed the turn on (fibers: none) */
+	int started;                /* fibers run so far (test_turns_fiber_ends) */
 };
 
 static msgr_result
@@ -475,6 +476,38 @@ test_turns_fiber_alone(void **state)
 	msgr_turns_free(s.t);
 }
 
+/* The first fiber pauses while the second, runnable, counts as about to want the turn; the
+ * second ends instead (a worker whose budget is spent): the loop commits for the first, which
+ * would otherwise wait for ever. */
+static void
+ends_fiber(void *arg)
+{
+	struct shared *s = arg;
+
+	if (s->started++ > 0)
+		return;
+	msgr_turns_take(s->t);
+	s->written++;
+	assert_int_equal(msgr_turns_pause(s->t, commit, s), MSGR_OK);
+	assert_int_equal(s->committed, s->written);
+	s->pauses++;
+}
+
+static void
+test_turns_fiber_ends(void **state)
+{
+	struct shared s = { 0 };
+	void *args[2] = { &s, &s };
+
+	(void)state;
+	assert_int_equal(msgr_turns_new(&s.t), MSGR_OK);
+	assert_int_equal(msgr_fibers_run(2, ends_fiber, args, NULL), MSGR_OK);
+	assert_int_equal(s.started, 2);
+	assert_int_equal(s.pauses, 1);
+	assert_int_equal(s.commits, 1);
+	msgr_turns_free(s.t);
+}
+
 /* A failing commit or sync reaches the fibers whose writes it carried, as it does threads. */
 static void
 test_turns_fibers_failure(void **state)
@@ -512,6 +545,7 @@ main(void)
 		cmocka_unit_test(test_turns_fibers),
 		cmocka_unit_test(test_turns_fibers_failure),
 		cmocka_unit_test(test_turns_fiber_alone),
+		cmocka_unit_test(test_turns_fiber_ends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
