@@ -24,6 +24,7 @@
 #include "keyset.h"
 #include "log.h"
 #include "store.h"
+#include "wal_vfs.h"
 
 #define MIN_SQLITE_VERSION 3024000  /* INSERT ... ON CONFLICT (upsert) */
 #define DEFAULT_BUSY_MS    2000
@@ -978,7 +979,8 @@ sq_open(const struct msgr_store_options *opt, void **impl, char *err, size_t err
 	/* NOMUTEX: a handle is used by one thread at a time (store.h). */
 	flags = (opt->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 	    SQLITE_OPEN_NOMUTEX;
-	if ((rc = sqlite3_open_v2(opt->path, &st->db, flags, NULL)) != SQLITE_OK) {
+	/* msgr_wal_vfs: each WAL frame one write (lib/wal_vfs.h); NULL, the default VFS. */
+	if ((rc = sqlite3_open_v2(opt->path, &st->db, flags, msgr_wal_vfs())) != SQLITE_OK) {
 		r = st->db == NULL ? MSGR_ERR_NOMEM : fail(st, rc, "open");
 		goto out;
 	}
