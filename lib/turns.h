@@ -13,7 +13,13 @@
  * commit at all, and learns of its failure at its next pause. A thread never
  * waits on a commit that no ready thread will make: the turn is only handed on to a thread
  * that is ready, and each ends its turn with a wait (which commits or hands on again) or a
- * commit of its own. */
+ * commit of its own.
+ *
+ * The workers may be fibers of one thread instead (lib/fibers.h): they take the same turns,
+ * waiting on the fibers' own queues instead of conditions. A fiber counts as ready when it is
+ * runnable, not only when it waits for the turn; as a runnable fiber may end instead of taking
+ * it, a fiber that hands its writes on also leaves them to its loop, which commits them before
+ * it would wait with nothing to run (msgr_fiber_before_idle). */
 #ifndef MSGR_TURNS_H
 #define MSGR_TURNS_H
 
