@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import portfile  # noqa: E402
 FAKE = os.path.join(ROOT, "tests", "fake_graph.py")
 
 
@@ -37,17 +38,7 @@ class FakeGraph:
         args = [sys.executable, FAKE, "--config", self.conf, "--port-file", self.port_file,
                 "--port", str(self.port if port is None else port)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(self.port_file):
-                text = open(self.port_file).read().strip()
-                if text:
-                    self.port = int(text)
-                    return
-            if self.proc.poll() is not None:
-                raise RuntimeError("fake graph exited: %s" % self.proc.stderr.read().decode())
-            time.sleep(0.05)
-        raise RuntimeError("fake graph did not start")
+        self.port = portfile.wait(self.port_file, self.proc, "fake graph")
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+import portfile  # noqa: E402  (tests/, on the path harness sets)
 from harness import Tap, entry, message_event, postback_event, uniq, webhook  # noqa: E402
 from workerenv import WorkerEnv, drain_until, send_calls_to, wait_for  # noqa: E402
 
@@ -138,12 +139,8 @@ class ApiEnv(WorkerEnv):
             self.example = subprocess.Popen(
                 [sys.executable, EXAMPLE_BOT, "--port", "0", "--secret-file", secret_file,
                  "--port-file", port_file], stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.time() + 10
-        while time.time() < deadline and not os.path.exists(port_file):
-            if self.example.poll() is not None:
-                raise RuntimeError("the example bot exited: " + open(self.example_log).read())
-            time.sleep(0.05)
-        self.example_port = int(open(port_file).read())
+        self.example_port = portfile.wait(port_file, self.example, "the example bot",
+                                          log=self.example_log)
 
     def write_config(self, extra=""):
         super().write_config(extra)

@@ -20,6 +20,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "fake_graph.py")
+sys.path.insert(0, os.path.join(HERE, ".."))
+import portfile  # noqa: E402
 PAGE, APP, TOKEN, SECRET = "1111", "9999", "EAApagetoken1111", "appsecret9999"
 PAGE2, TOKEN2 = "2222", "EAApagetoken2222"
 PSID = "5550001"
@@ -53,15 +55,8 @@ class Fake:
         self.proc = subprocess.Popen([sys.executable, FAKE, "--config", self.cfg, "--port-file",
                                       pf, "--port", str(port), "--version", "v26.0"],
                                      stdout=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(pf):
-                with open(pf) as f:
-                    self.port = int(f.read())
-                self.base = "http://127.0.0.1:%d" % self.port
-                return
-            time.sleep(0.05)
-        raise RuntimeError("fake did not start")
+        self.port = portfile.wait(pf, self.proc, "fake graph")
+        self.base = "http://127.0.0.1:%d" % self.port
 
     def stop(self):
         self.proc.terminate()
