@@ -87,6 +87,12 @@ struct offload {
 	struct msgr_fiber_queue slot;  /* fibers waiting for the thread */
 };
 
+/* A call the loop makes before it waits (msgr_fiber_before_idle). */
+struct idle_hook {
+	void (*fn)(void *);
+	void *arg;
+};
+
 struct msgr_fibers {
 	ucontext_t main;
 	struct msgr_fiber *fibers;
@@ -99,10 +105,7 @@ struct msgr_fibers {
 	unsigned sleepers;
 	atomic_int *stop;
 	struct offload off;
-	struct {
-		void (*fn)(void *);
-		void *arg;
-	} hooks[MSGR_FIBER_IDLE_HOOKS];  /* msgr_fiber_before_idle */
+	struct idle_hook hooks[MSGR_FIBER_IDLE_HOOKS];  /* msgr_fiber_before_idle */
 	size_t n_hooks;
 	const void *main_bottom;       /* the loop's stack, for AddressSanitizer */
 	size_t main_size;
@@ -491,10 +494,7 @@ static void
 before_idle(struct msgr_fibers *fs)
 {
 	size_t i, n = fs->n_hooks;
-	struct {
-		void (*fn)(void *);
-		void *arg;
-	} now[MSGR_FIBER_IDLE_HOOKS];
+	struct idle_hook now[MSGR_FIBER_IDLE_HOOKS];
 
 	memcpy(now, fs->hooks, n * sizeof(now[0]));
 	fs->n_hooks = 0;
