@@ -7,6 +7,7 @@
 
 #define VFS_NAME   "msgr-wal"
 #define FRAME_HDR  24             /* WAL_FRAME_HDRSIZE of SQLite's wal.c: a frame's header */
+#define PAGE_MAX   65536          /* SQLITE_MAX_PAGE_SIZE: the largest page a frame holds */
 
 /* A WAL file as SQLite sees it; the default VFS's own file follows it in the same block. */
 struct wal_file {
@@ -48,8 +49,7 @@ wal_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 	struct wal_file *w = (struct wal_file *)f;
 	int rc;
 
-	if (w->held_at >= 0 && off == w->held_at + FRAME_HDR && n > 0 &&
-	    n <= 65536) {
+	if (w->held_at >= 0 && off == w->held_at + FRAME_HDR && n > 0 && n <= PAGE_MAX) {
 		if (w->frame_cap < FRAME_HDR + n) {
 			unsigned char *p = sqlite3_realloc(w->frame, FRAME_HDR + n);
 
