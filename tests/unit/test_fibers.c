@@ -131,6 +131,169 @@ test_fibers_all_waiting_is_an_error(void **state)
 	assert_string_equal(o.log, "ww");
 }
 
+/* ---- what a switch keeps ---- */
+
+#define PINGS 2000
+
+struct pingpong {
+	struct msgr_fiber_queue q[2];
+	uint64_t sum[2];
+	double fsum[2];
+	unsigned mxcsr_seen[2];        /* switches after which a fiber found its own mode */
+	int turn_started;
+};
+
+/* Many values live across each switch (the compiler keeps them in the registers a call
+ * must preserve): a switch that lost one changes the sums. */
+static void
+churn(uint64_t seed, uint64_t *sum, double *fsum, struct pingpong *p, int me)
+{
+	uint64_t a = seed, b = seed * 3 + 1, c = seed ^ 0x9e3779b97f4a7c15u, d = seed + 7,
+	    e = ~seed, f = seed << 3, g = seed >> 2, h = seed * seed;
+	double x = (double)seed, y = 0.5;
+	int i;
+
+	for (i = 0; i < PINGS; i++) {
+		a ^= a << 13; a ^= a >> 7; a ^= a << 17;
+		b += a; c ^= b; d += c * 5; e -= d; f ^= e >> 3; g += f; h ^= g + (uint64_t)i;
+		x = x * 0.999 + (double)(h & 0xff);
+		y += x / 1024.0;
+		if (p != NULL) {
+			msgr_fiber_wake(&p->q[1 - me], 0);
+			if (i + 1 < PINGS || me == 0)
+				msgr_fiber_wait(&p->q[me]);
+		}
+	}
+	*sum = a + b + c + d + e + f + g + h;
+	*fsum = x + y;
+}
+
+#if defined(__x86_64__)
+static unsigned
+mxcsr_get(void)
+{
+	unsigned v;
+
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+
+static void
+mxcsr_set(unsigned v)
+{
+	__asm__ volatile("ldmxcsr %0" : : "m"(v));
+}
+#define MXCSR_DOWN 0x2000u          /* rounding: toward minus infinity */
+#endif
+
+static void
+pinger(void *arg)
+{
+	struct pingpong *p = arg;
+	int me = p->turn_started++;
+
+	churn((uint64_t)(me + 1) * 1000003u, &p->sum[me], &p->fsum[me], p, me);
+	msgr_fiber_wake(&p->q[1 - me], 0);
+}
+
+#if defined(__x86_64__)
+/* The first fiber rounds down, the second keeps the loop's mode; they hand over to each
+ * other and each looks at its SSE control word after every switch (no arithmetic meanwhile:
+ * the compiler assumes the default mode for it). */
+static void
+rounder(void *arg)
+{
+	struct pingpong *p = arg;
+	int me = p->turn_started++, i;
+
+	if (me == 0)
+		mxcsr_set(mxcsr_get() | MXCSR_DOWN);
+	for (i = 0; i < 100; i++) {
+		msgr_fiber_wake(&p->q[1 - me], 0);
+		msgr_fiber_wait(&p->q[me]);
+		if (((mxcsr_get() & MXCSR_DOWN) != 0) == (me == 0))
+			p->mxcsr_seen[me]++;
+	}
+	/* Left rounding down: the loop's own word comes back with the switch to it. */
+	msgr_fiber_wake(&p->q[1 - me], 1);
+}
+
+static void
+test_fibers_switch_keeps_control_words(void **state)
+{
+	struct pingpong p;
+	void *args[2] = { &p, &p };
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(msgr_fibers_run(2, rounder, args, NULL), MSGR_OK);
+	assert_int_equal(p.mxcsr_seen[0], 100);
+	assert_int_equal(p.mxcsr_seen[1], 100);
+	assert_true((mxcsr_get() & MXCSR_DOWN) == 0);
+}
+#endif
+
+/* Two fibers hand over to each other 2,000 times each: what each computes is what it
+ * computes alone. */
+static void
+test_fibers_switch_keeps_registers(void **state)
+{
+	struct pingpong p;
+	void *args[2] = { &p, &p };
+	uint64_t want[2];
+	double fwant[2];
+	int i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 2; i++)
+		churn((uint64_t)(i + 1) * 1000003u, &want[i], &fwant[i], NULL, i);
+	assert_int_equal(msgr_fibers_run(2, pinger, args, NULL), MSGR_OK);
+	for (i = 0; i < 2; i++) {
+		assert_true(p.sum[i] == want[i]);
+		assert_true(p.fsum[i] == fwant[i]);
+	}
+}
+
+static void
+deep(unsigned depth, volatile unsigned char *acc)
+{
+	volatile unsigned char frame[512];
+
+	frame[0] = (unsigned char)depth;
+	frame[511] = (unsigned char)(depth >> 1);
+	*acc = (unsigned char)(*acc + frame[0] + frame[511]);
+	if (depth > 0)
+		deep(depth - 1, acc);
+	if (depth % 256 == 0)
+		msgr_fiber_sleep(1, 0);
+}
+
+static void
+deep_fiber(void *arg)
+{
+	volatile unsigned char acc = 0;
+
+	/* About 600 KB of the 1 MB stack, with switches from deep in it. */
+	deep(1024, &acc);
+	*(unsigned *)arg = acc;
+}
+
+static void
+test_fibers_deep_stacks(void **state)
+{
+	unsigned got[2] = { 1, 2 };
+	void *args[2] = { &got[0], &got[1] };
+	volatile unsigned char want = 0;
+
+	(void)state;
+	for (unsigned d = 0; d <= 1024; d++)
+		want = (unsigned char)(want + (unsigned char)d + (unsigned char)(d >> 1));
+	assert_int_equal(msgr_fibers_run(2, deep_fiber, args, NULL), MSGR_OK);
+	assert_int_equal(got[0], want);
+	assert_int_equal(got[1], want);
+}
+
 static void
 nested(void *arg)
 {
@@ -493,6 +656,11 @@ main(void)
 		cmocka_unit_test(test_fibers_take_turns_where_they_wait),
 		cmocka_unit_test(test_fibers_wait_and_wake),
 		cmocka_unit_test(test_fibers_all_waiting_is_an_error),
+		cmocka_unit_test(test_fibers_switch_keeps_registers),
+#if defined(__x86_64__)
+		cmocka_unit_test(test_fibers_switch_keeps_control_words),
+#endif
+		cmocka_unit_test(test_fibers_deep_stacks),
 		cmocka_unit_test(test_fibers_bounds),
 		cmocka_unit_test(test_fibers_before_idle),
 		cmocka_unit_test(test_fibers_stop_ends_stoppable_sleeps),
