@@ -998,7 +998,7 @@ serve_start(struct msgr_hostcommit *h)
 	 * of their own (checkpoint_apart above). */
 	if (h->opt.wal && msgr_checkpointer_start(&h->opt, "msgr-checkpoint", &h->ckpt) != MSGR_OK)
 		msgr_log(MSGR_LOG_WARN, "host committer: no checkpoint thread; checkpoints run "
-		    "past 40 MB of WAL only");
+		    "past 10,000 WAL pages only");
 	msgr_log(MSGR_LOG_INFO, "host committer: serving this host's responders on %s", h->sock);
 	return 0;
 fail:

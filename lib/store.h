@@ -43,7 +43,7 @@ struct msgr_store_options {
 	                             system's wall clock */
 	int checkpoint_apart;     /* sqlite, WAL: this handle's commits leave the checkpoint to
 	                             another thread's msgr_store_checkpoint (a backstop still
-	                             checkpoints past 40 MB of WAL): the host committer keeps
+	                             checkpoints past 10,000 WAL pages): the host committer keeps
 	                             checkpoints off the request path */
 	int inbox;                /* sqlite: msgr_store_enqueue on this handle appends the events
 	                             to the inbox, as durable and with the same counts, and they

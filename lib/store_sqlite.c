@@ -916,7 +916,8 @@ configure(struct sq *st, const struct msgr_store_options *opt, long long v)
 	/* The outbox follows its event out at purge (ON DELETE CASCADE). */
 	if ((r = exec_sql(st, "PRAGMA foreign_keys = ON", "foreign_keys")) != MSGR_OK)
 		return r;
-	/* 10000 pages (40 MB at 4 KB) is only a backstop for a checkpointer that fell behind:
+	/* 10000 pages (10 MB of WAL with the 1 KB pages a store is made with; 40 MB for one
+	 * made with 4 KB pages) is only a backstop for a checkpointer that fell behind:
 	 * sqlite3_wal_autocheckpoint's 1000 would put a checkpoint, with its fsync of the
 	 * database file, after every few dozen commits of the host committer. */
 	if (opt->checkpoint_apart && opt->wal && !st->readonly &&
