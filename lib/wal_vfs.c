@@ -1,4 +1,5 @@
-/* wal_vfs.c — a SQLite VFS that writes each WAL frame with one system call (wal_vfs.h). */
+/* wal_vfs.c — a SQLite VFS that writes a commit's WAL frames with one system call
+ * (wal_vfs.h). */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 #define VFS_NAME   "msgr-wal"
 #define FRAME_HDR  24             /* WAL_FRAME_HDRSIZE of SQLite's wal.c: a frame's header */
 #define PAGE_MAX   65536          /* SQLITE_MAX_PAGE_SIZE: the largest page a frame holds */
+/* The frames gathered before they are written even without their commit: a commit of the
+ * drain is about 30 frames of 1 KB pages; a bigger one leaves in pieces of this size. */
+#define GATHER_MAX 65536
 
 /* A WAL file as SQLite sees it; the default VFS's own file follows it in the same block. */
 struct wal_file {
@@ -15,8 +19,9 @@ struct wal_file {
 	sqlite3_file *real;
 	sqlite3_int64 held_at;        /* offset of the header kept back; -1: none */
 	unsigned char held[FRAME_HDR];
-	unsigned char *frame;         /* header and page, written as one */
-	int frame_cap;
+	unsigned char *frames;        /* whole frames gathered, one after another */
+	int frames_len, frames_cap;
+	sqlite3_int64 frames_at;      /* the file offset of the first */
 };
 
 /* The real file's place: after ours, aligned as SQLite aligns a file (8 bytes). */
@@ -30,17 +35,64 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 #define REAL(f)  (((struct wal_file *)(f))->real)
 #define RM(f)    (REAL(f)->pMethods)
 
-/* Writes the header kept back, if any: every call but the page's own does this first. */
+/* Writes the frames gathered, if any. */
 static int
-flush(struct wal_file *w)
+flush_frames(struct wal_file *w)
 {
 	int rc;
 
-	if (w->held_at < 0)
+	if (w->frames_len == 0)
 		return SQLITE_OK;
-	rc = w->real->pMethods->xWrite(w->real, w->held, FRAME_HDR, w->held_at);
-	w->held_at = -1;
+	rc = w->real->pMethods->xWrite(w->real, w->frames, w->frames_len, w->frames_at);
+	w->frames_len = 0;
 	return rc;
+}
+
+/* Writes what is kept back, the frames gathered and then a header: every call but a
+ * frame's own page does this first. */
+static int
+flush(struct wal_file *w)
+{
+	int rc = flush_frames(w), rc2 = SQLITE_OK;
+
+	if (w->held_at >= 0) {
+		rc2 = w->real->pMethods->xWrite(w->real, w->held, FRAME_HDR, w->held_at);
+		w->held_at = -1;
+	}
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+/* The page of the header kept back: the frame joins those gathered, which are written
+ * once it is a commit's last (its header gives the database's size after the commit,
+ * zero in any other frame), or once no more fit. SQLite makes a commit's frames visible
+ * to other connections (the WAL index's header) only after that write has returned. */
+static int
+gather(struct wal_file *w, const void *page, int n)
+{
+	int need = FRAME_HDR + n, rc;
+	int commit = (w->held[4] | w->held[5] | w->held[6] | w->held[7]) != 0;
+
+	if (w->frames_len > 0 && (w->held_at != w->frames_at + w->frames_len ||
+	    w->frames_len + need > GATHER_MAX) && (rc = flush_frames(w)) != SQLITE_OK) {
+		w->held_at = -1;
+		return rc;
+	}
+	if (w->frames_cap < w->frames_len + need) {
+		int cap = need > GATHER_MAX ? need : GATHER_MAX;
+		unsigned char *p = sqlite3_realloc(w->frames, cap);
+
+		if (p == NULL)
+			return -1;         /* no room: written as SQLite made them */
+		w->frames = p;
+		w->frames_cap = cap;
+	}
+	if (w->frames_len == 0)
+		w->frames_at = w->held_at;
+	memcpy(w->frames + w->frames_len, w->held, FRAME_HDR);
+	memcpy(w->frames + w->frames_len + FRAME_HDR, page, (size_t)n);
+	w->frames_len += need;
+	w->held_at = -1;
+	return commit || w->frames_len >= GATHER_MAX ? flush_frames(w) : SQLITE_OK;
 }
 
 static int
@@ -49,23 +101,12 @@ wal_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 	struct wal_file *w = (struct wal_file *)f;
 	int rc;
 
-	if (w->held_at >= 0 && off == w->held_at + FRAME_HDR && n > 0 && n <= PAGE_MAX) {
-		if (w->frame_cap < FRAME_HDR + n) {
-			unsigned char *p = sqlite3_realloc(w->frame, FRAME_HDR + n);
-
-			if (p == NULL)
-				goto apart;     /* no room: the two writes as SQLite made them */
-			w->frame = p;
-			w->frame_cap = FRAME_HDR + n;
-		}
-		memcpy(w->frame, w->held, FRAME_HDR);
-		memcpy(w->frame + FRAME_HDR, buf, (size_t)n);
-		off = w->held_at;
-		w->held_at = -1;
-		return RM(f)->xWrite(REAL(f), w->frame, FRAME_HDR + n, off);
-	}
-apart:
-	if ((rc = flush(w)) != SQLITE_OK)
+	if (w->held_at >= 0 && off == w->held_at + FRAME_HDR && n > 0 && n <= PAGE_MAX &&
+	    (rc = gather(w, buf, n)) >= 0)
+		return rc;
+	/* The next frame's header right after those gathered keeps them gathered. */
+	if (!(n == FRAME_HDR && w->held_at < 0 && off == w->frames_at + w->frames_len) &&
+	    (rc = flush(w)) != SQLITE_OK)
 		return rc;
 	if (n == FRAME_HDR) {
 		memcpy(w->held, buf, FRAME_HDR);
@@ -81,13 +122,13 @@ wal_close(sqlite3_file *f)
 	struct wal_file *w = (struct wal_file *)f;
 	int rc = flush(w), rc2 = RM(f)->xClose(REAL(f));
 
-	sqlite3_free(w->frame);
-	w->frame = NULL;
-	w->frame_cap = 0;
+	sqlite3_free(w->frames);
+	w->frames = NULL;
+	w->frames_len = w->frames_cap = 0;
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
-/* The forwarders: a header kept back reaches the file before anything that could see it. */
+/* The forwarders: what is kept back reaches the file before anything that could see it. */
 #define FLUSHED(f) do { int rc_ = flush((struct wal_file *)(f)); \
 	if (rc_ != SQLITE_OK) return rc_; } while (0)
 
