@@ -159,6 +159,29 @@ test_wal_vfs_frames(void **state)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A WAL file named for the database base in t's folder, opened through msgr-wal directly
+ * (path gets its name, for the unlink); the caller closes and frees it. */
+static sqlite3_file *
+open_wal(struct unit_tmp *t, const char *base, char *path, size_t pathsz)
+{
+	sqlite3_vfs *vfs;
+	sqlite3_file *f;
+	FILE *fp;
+	int out = 0;
+
+	assert_non_null(msgr_wal_vfs());
+	assert_non_null(vfs = sqlite3_vfs_find("msgr-wal"));
+	/* The OS's VFS gives a WAL its database's mode: the database must exist. */
+	snprintf(path, pathsz, "%s/%s", t->dir, base);
+	assert_non_null(fp = fopen(path, "w"));
+	fclose(fp);
+	snprintf(path, pathsz, "%s/%s-wal", t->dir, base);
+	assert_non_null(f = calloc(1, (size_t)vfs->szOsFile));
+	assert_int_equal(vfs->xOpen(vfs, path, f, SQLITE_OPEN_WAL | SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, &out), SQLITE_OK);
+	return f;
+}
+
 /* A WAL file's calls made directly: a header kept back reaches the file before a read, the
  * file's size, a write elsewhere and the close, so nothing is ever seen without it. */
 static void
@@ -170,19 +193,10 @@ test_wal_vfs_held_header(void **state)
 	sqlite3_file *f;
 	unsigned char hdr[FRAME_HDR], page[PAGE], back[FRAME_HDR];
 	sqlite3_int64 size = 0;
-	FILE *fp;
 	int out = 0;
 
-	assert_non_null(msgr_wal_vfs());
+	f = open_wal(t, "direct.db", wal, sizeof(wal));
 	assert_non_null(vfs = sqlite3_vfs_find("msgr-wal"));
-	/* The OS's VFS gives a WAL its database's mode: the database must exist. */
-	snprintf(wal, sizeof(wal), "%s/direct.db", t->dir);
-	assert_non_null(fp = fopen(wal, "w"));
-	fclose(fp);
-	snprintf(wal, sizeof(wal), "%s/direct.db-wal", t->dir);
-	assert_non_null(f = calloc(1, (size_t)vfs->szOsFile));
-	assert_int_equal(vfs->xOpen(vfs, wal, f, SQLITE_OPEN_WAL | SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, &out), SQLITE_OK);
 	memset(hdr, 'h', sizeof(hdr));
 	memset(page, 'p', sizeof(page));
 
@@ -249,23 +263,13 @@ test_wal_vfs_gathered_frames(void **state)
 {
 	struct unit_tmp *t = *state;
 	static char wal[160];
-	sqlite3_vfs *vfs;
 	sqlite3_file *f;
 	unsigned char hdr[FRAME_HDR], page[PAGE], back[FRAME_HDR + PAGE];
 	const sqlite3_int64 frame = FRAME_HDR + PAGE;
 	sqlite3_int64 at = 32, size = 0;
-	FILE *fp;
-	int out = 0, i;
+	int i;
 
-	assert_non_null(msgr_wal_vfs());
-	assert_non_null(vfs = sqlite3_vfs_find("msgr-wal"));
-	snprintf(wal, sizeof(wal), "%s/gather.db", t->dir);
-	assert_non_null(fp = fopen(wal, "w"));
-	fclose(fp);
-	snprintf(wal, sizeof(wal), "%s/gather.db-wal", t->dir);
-	assert_non_null(f = calloc(1, (size_t)vfs->szOsFile));
-	assert_int_equal(vfs->xOpen(vfs, wal, f, SQLITE_OPEN_WAL | SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, &out), SQLITE_OK);
+	f = open_wal(t, "gather.db", wal, sizeof(wal));
 
 	/* Three frames, then the commit's: one write of all four, nothing before. */
 	for (i = 0; i < 4; i++) {
