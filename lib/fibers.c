@@ -64,7 +64,7 @@
  * prepare lays out a new fiber's), returning to its caller, or to entry at a fiber's start. */
 void fibers_switch(void **from, void *to) __asm__("msgr_fibers_switch_x86_64");
 __asm__(
-    ".text\n"
+    ".pushsection .text\n"   /* and back after: the compiler keeps its own section */
     ".p2align 4\n"
     ".type msgr_fibers_switch_x86_64, @function\n"
     "msgr_fibers_switch_x86_64:\n"
@@ -89,7 +89,8 @@ __asm__(
     "\tpopq %rbx\n"
     "\tpopq %rbp\n"
     "\tret\n"
-    ".size msgr_fibers_switch_x86_64, .-msgr_fibers_switch_x86_64\n");
+    ".size msgr_fibers_switch_x86_64, .-msgr_fibers_switch_x86_64\n"
+    ".popsection\n");
 
 /* What the switch restores, below the address it returns to. */
 #define SWITCH_FRAME_WORDS 7
