@@ -722,6 +722,22 @@ prepare(struct msgr_fiber *f, void (*fn)(void *), void *arg)
 msgr_result
 msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args, atomic_int *stop)
 {
+	return msgr_fibers_run_kept(NULL, n, fn, args, stop);
+}
+
+void
+msgr_fibers_keep_free(struct msgr_fibers_keep *keep)
+{
+	if (keep == NULL)
+		return;
+	curl_multi_cleanup(keep->multi);
+	keep->multi = NULL;
+}
+
+msgr_result
+msgr_fibers_run_kept(struct msgr_fibers_keep *keep, size_t n, void (*fn)(void *),
+    void *const *args, atomic_int *stop)
+{
 	struct msgr_fibers fs;
 	struct msgr_fiber *f;
 	msgr_result rc = MSGR_OK;
@@ -738,9 +754,11 @@ msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args, atomic_int *sto
 	/* Every fiber's connection kept between its calls: by default libcurl keeps 4 a
 	 * transfer in flight when one ends, and with many fibers and few transfers at that
 	 * moment the others' idle connections would be closed. */
-	if ((fs.multi = curl_multi_init()) == NULL ||
+	fs.multi = keep != NULL && keep->multi != NULL ? keep->multi : curl_multi_init();
+	if (fs.multi == NULL ||
 	    curl_multi_setopt(fs.multi, CURLMOPT_MAXCONNECTS, (long)(2 * n)) != CURLM_OK) {
-		curl_multi_cleanup(fs.multi);
+		if (keep == NULL || keep->multi == NULL)
+			curl_multi_cleanup(fs.multi);
 		free(fs.fibers);
 		return MSGR_ERR_NOMEM;
 	}
@@ -802,7 +820,11 @@ msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args, atomic_int *sto
 	for (i = 0; i < n; i++)
 		release(&fs.fibers[i]);
 out:
-	curl_multi_cleanup(fs.multi);
+	/* Every transfer has ended: a kept handle holds only idle connections now. */
+	if (keep != NULL)
+		keep->multi = fs.multi;
+	else
+		curl_multi_cleanup(fs.multi);
 	free(fs.fibers);
 	return rc;
 }

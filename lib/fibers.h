@@ -39,6 +39,19 @@ struct msgr_fiber_queue {
 msgr_result msgr_fibers_run(size_t n, void (*fn)(void *), void *const *args,
     atomic_int *stop);
 
+/* A libcurl multi handle kept from one run to the next, and with it the connections its
+ * transfers left open: a run given it reuses them instead of connecting again (with TLS, a
+ * handshake each). Zeroed before its first run; msgr_fibers_keep_free closes them once no
+ * run uses it. Runs given the same one never overlap (from one thread or another). */
+struct msgr_fibers_keep {
+	CURLM *multi;
+};
+/* msgr_fibers_run on keep's multi handle (made on the first run); keep NULL: a handle of
+ * the run's own. */
+msgr_result msgr_fibers_run_kept(struct msgr_fibers_keep *keep, size_t n,
+    void (*fn)(void *), void *const *args, atomic_int *stop);
+void msgr_fibers_keep_free(struct msgr_fibers_keep *keep);
+
 /* 1 when the caller is a fiber of msgr_fibers_run. */
 int msgr_fiber_active(void);
 /* The fibers of the caller's run ready to go on, not counting the caller: those a commit

@@ -1,9 +1,8 @@
 /* fcgi_work.c — the worker inside the responder, after each answer has gone: one thread of
  * the process leads a run, on a store handle that never holds up a commit; with several
- * threads on SQLite, three helper threads of the process work it beside the leader. */
+ * threads on SQLite, it works the run as fibers, each a worker of its own on that handle. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "http.h"
@@ -13,18 +12,19 @@
 
 /* How often an idle responder still looks for due retries, when no new event came. */
 #define WORK_POLL_MS 1000
-/* A helper works in slices this long, looking between them whether the intake is busy. */
+/* A fiber other than the first works in slices this long, looking between them whether the
+ * intake is busy. */
 #define HELP_SLICE_MS 50
-/* How long a helper pauses while the intake is busy. */
+/* How long such a fiber pauses while the intake is busy. */
 #define HELP_PAUSE_MS 5
 
-/* 1 when helpers work each run beside its leader: several request threads, on SQLite, whose
- * handle threads can share in turns (PostgreSQL would need a connection each). One thread
- * per process (mod_fcgid) keeps working alone. */
+/* 1 when a run is worked by fibers: several request threads, on SQLite, whose handle fibers
+ * can share in turns (PostgreSQL would need a connection each). One thread per process
+ * (mod_fcgid) keeps working alone, on the commit's handle. */
 static int
 helped(const struct responder *rs)
 {
-	return rs->threads > 1 && rs->helpers_ok && rs->store_opt.path != NULL &&
+	return rs->threads > 1 && rs->store_opt.path != NULL &&
 	    (rs->store_opt.backend == NULL || strcmp(rs->store_opt.backend, "sqlite") == 0);
 }
 
@@ -49,21 +49,21 @@ work_store(struct responder *rs)
 		    rs->store_opt.path, msgr_strerror(rc), rs->own_err[0] ? ": " : "", rs->own_err);
 		return NULL;
 	}
-	/* Helpers take turns on it (lib/turns.h); without that, the leader works alone. */
+	/* The fibers take turns on it (lib/turns.h); without that, the leader works alone. */
 	rs->own_shared = helped(rs) && msgr_store_share(rs->own_store) == MSGR_OK;
 	return rs->own_store;
 }
 
-/* The helpers' workers, opened on the handle being replaced or closed. Only between runs,
- * when every helper waits for the next (a run ends with its helpers'). */
+/* The fibers' workers (the first's aside), opened on the handle being replaced or closed.
+ * Only between runs. */
 static void
 helpers_close(struct responder *rs)
 {
 	unsigned i;
 
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		msgr_worker_close(rs->helpers[i].worker);
-		rs->helpers[i].worker = NULL;
+	for (i = 1; i < RESPONDER_FIBERS; i++) {
+		msgr_worker_close(rs->fibers[i].worker);
+		rs->fibers[i].worker = NULL;
 	}
 }
 
@@ -82,10 +82,10 @@ work_store_done(struct responder *rs, int failed)
 	}
 }
 
-/* A helper's worker and Graph API client, opened on the leader's handle on first use and
- * paced with the leader's worker (one page's rate for all). 1 ready. */
+/* Fiber h's worker and Graph API client (not the first's), opened on the leader's handle on
+ * first use and paced with the leader's worker (one page's rate for all). 1 ready. */
 static int
-helper_ready(struct responder *rs, struct work_helper *h)
+helper_ready(struct responder *rs, struct work_fiber *h)
 {
 	struct msgr_graph_options gopt;
 	char *errors = NULL;
@@ -106,7 +106,7 @@ helper_ready(struct responder *rs, struct work_helper *h)
 		h->worker = NULL;
 	}
 	if (rc != MSGR_OK) {
-		msgr_log(MSGR_LOG_WARN, "worker helper cannot start: %s %s", msgr_strerror(rc),
+		msgr_log(MSGR_LOG_WARN, "worker fiber cannot start: %s %s", msgr_strerror(rc),
 		    errors ? errors : "");
 		free(errors);
 		h->worker = NULL;
@@ -126,123 +126,71 @@ intake_busy(struct responder *rs)
 	return atomic_load(&rs->serving) * 2 > rs->threads;
 }
 
-/* A helper's part of the run ending at end (monotonic ms): slices of HELP_SLICE_MS while the
- * intake is not busy, a pause of HELP_PAUSE_MS while it is, until a slice finds nothing, the
- * leader is done or the time is up. 1 on a store failure. */
-static int
-help_run(struct responder *rs, struct work_helper *h, long long end)
+/* One fiber's part of a run. The first runs the leader's worker for the whole budget, as a
+ * run without fibers does, and the others stop once it is done. The others work in slices of
+ * HELP_SLICE_MS while the intake is not busy and pause HELP_PAUSE_MS while it is, until a
+ * slice finds nothing, the first is done or the time is up. */
+static void
+work_fiber(void *arg)
+{
+	struct work_fiber *f = arg;
+	struct responder *rs = f->rs;
+	struct msgr_worker_counts counts;
+	long long now;
+
+	if (f == &rs->fibers[0]) {
+		f->rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+		rs->fibers_ending = 1;
+		return;
+	}
+	while (!rs->fibers_ending && (now = msgr_clock_mono_ms()) < f->end) {
+		if (intake_busy(rs)) {
+			msgr_fiber_sleep(HELP_PAUSE_MS, 1);
+			continue;
+		}
+		if (msgr_worker_run(f->worker, f->end - now < HELP_SLICE_MS ? f->end - now :
+		    HELP_SLICE_MS, &counts) == MSGR_ERR_STORE) {
+			f->rc = MSGR_ERR_STORE;
+			return;
+		}
+		if (counts.jobs == 0)
+			return;
+	}
+}
+
+/* The run as fibers of this thread: the leader's worker and every other fiber's that could
+ * be made ready, taking turns on own_store while their Graph API calls overlap (one poll for
+ * all, no sleep and wake-up of the kernel's between them). The first fiber's result, or
+ * MSGR_ERR_STORE when another's store failed. */
+static msgr_result
+work_fibers(struct responder *rs)
 {
 	struct msgr_worker_counts counts;
-	struct timespec until;
-	long long now;
-	int ending = 0, busy;
+	void *args[RESPONDER_FIBERS];
+	long long end = msgr_clock_mono_ms() + rs->cfg->worker.budget_ms;
+	msgr_result rc;
+	size_t n, i;
 
-	while (!ending && (now = msgr_clock_mono_ms()) < end) {
-		if (!(busy = intake_busy(rs))) {
-			if (msgr_worker_run(h->worker, end - now < HELP_SLICE_MS ? end - now :
-			    HELP_SLICE_MS, &counts) == MSGR_ERR_STORE)
-				return 1;
-			if (counts.jobs == 0)
-				return 0;
-		}
-		pthread_mutex_lock(&rs->help_mu);
-		if (busy && !rs->help_ending) {
-			msgr_clock_mono_timespec(&until, now + HELP_PAUSE_MS);
-			(void)pthread_cond_timedwait(&rs->help_go, &rs->help_mu, &until);
-		}
-		ending = rs->help_ending;
-		pthread_mutex_unlock(&rs->help_mu);
+	rs->fibers_ending = 0;
+	for (n = 0; n < RESPONDER_FIBERS; n++) {
+		if (n > 0 && !helper_ready(rs, &rs->fibers[n]))
+			break;
+		rs->fibers[n].rs = rs;
+		rs->fibers[n].end = end;
+		rs->fibers[n].rc = MSGR_OK;
+		args[n] = &rs->fibers[n];
 	}
-	return 0;
-}
-
-/* A helper's thread: waits for a run to begin, works it beside the leader until the queue is
- * empty or the budget spent, says it is done, and waits again, until the process stops. The
- * run's store work takes turns on the leader's handle while the Graph API calls of each
- * thread overlap. Its signal mask is the request thread's that started it: no stop signal,
- * and no wake. */
-static void *
-helper_main(void *arg)
-{
-	struct work_helper *h = arg;
-	struct responder *rs = h->rs;
-	long long end;
-	int failed;
-
-	for (;;) {
-		pthread_mutex_lock(&rs->help_mu);
-		while (rs->help_gen == h->seen && !rs->help_stop)
-			pthread_cond_wait(&rs->help_go, &rs->help_mu);
-		if (rs->help_stop) {
-			pthread_mutex_unlock(&rs->help_mu);
-			return NULL;
-		}
-		h->seen = rs->help_gen;
-		end = rs->help_began + rs->cfg->worker.budget_ms;
-		pthread_mutex_unlock(&rs->help_mu);
-		failed = 0;
-		if (helper_ready(rs, h)) {
-			msgr_http_set_deadline(end);
-			failed = help_run(rs, h, end);
-			msgr_http_set_deadline(0);
-		}
-		pthread_mutex_lock(&rs->help_mu);
-		rs->help_failed |= failed;
-		if (--rs->help_busy == 0)
-			pthread_cond_signal(&rs->help_done);
-		pthread_mutex_unlock(&rs->help_mu);
+	rc = msgr_fibers_run_kept(&rs->keep, n, work_fiber, args, &responder_stop);
+	if (rc == MSGR_ERR_NOMEM)   /* nothing ran: the leader's worker alone */
+		return msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	if (rc != MSGR_OK) {
+		/* They waited for each other (a bug, logged): their handle starts afresh. */
+		return MSGR_ERR_STORE;
 	}
-}
-
-/* Starts the helpers' threads not started yet (on the first run) and sets them all to work
- * on the run beginning; returns how many work. */
-static unsigned
-helpers_begin(struct responder *rs)
-{
-	struct work_helper *h;
-	unsigned i, n = 0;
-	int err;
-
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		h = &rs->helpers[i];
-		if (!h->started && !rs->help_refused) {
-			h->rs = rs;
-			h->seen = rs->help_gen;   /* before it runs: it must not miss this run */
-			if ((err = pthread_create(&h->tid, NULL, helper_main, h)) != 0) {
-				msgr_log(MSGR_LOG_WARN, "worker helper thread cannot start (error %d): "
-				    "the runs go on with %u", err, n);
-				rs->help_refused = 1;
-			} else {
-				h->started = 1;
-			}
-		}
-		n += (unsigned)h->started;
-	}
-	pthread_mutex_lock(&rs->help_mu);
-	rs->help_failed = 0;
-	rs->help_busy = n;
-	rs->help_ending = 0;
-	rs->help_began = msgr_clock_mono_ms();
-	rs->help_gen++;
-	pthread_cond_broadcast(&rs->help_go);
-	pthread_mutex_unlock(&rs->help_mu);
-	return n;
-}
-
-/* Waits for every helper's run to end; 1 when one hit a store failure. */
-static int
-helpers_end(struct responder *rs)
-{
-	int failed;
-
-	pthread_mutex_lock(&rs->help_mu);
-	rs->help_ending = 1;                   /* the paused ones need not wait on */
-	pthread_cond_broadcast(&rs->help_go);
-	while (rs->help_busy > 0)
-		pthread_cond_wait(&rs->help_done, &rs->help_mu);
-	failed = rs->help_failed;
-	pthread_mutex_unlock(&rs->help_mu);
-	return failed;
+	for (i = 1; i < n; i++)
+		if (rs->fibers[i].rc == MSGR_ERR_STORE && rs->fibers[0].rc == MSGR_OK)
+			return MSGR_ERR_STORE;
+	return rs->fibers[0].rc;
 }
 
 /* One worker run within cfg->worker.budget_ms; work_mu is held. */
@@ -253,7 +201,6 @@ work_once(struct responder *rs)
 	struct msgr_worker_counts counts;
 	struct msgr_store *st;
 	char *errors = NULL;
-	unsigned helping;
 	msgr_result rc;
 
 	if (rs->graph == NULL) {
@@ -284,12 +231,11 @@ work_once(struct responder *rs)
 	/* Every Graph and Bot API call of the run ends within the budget (docs/worker.md
 	 * "Budget"): the process is the web server's, not the bot's. */
 	msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
-	helping = rs->threads > 1 && rs->own_shared ? helpers_begin(rs) : 0;
-	rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	if (rs->threads > 1 && rs->own_shared)
+		rc = work_fibers(rs);
+	else
+		rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
 	msgr_http_set_deadline(0);
-	/* The run ends with its helpers': their handle may be closed next. */
-	if (helping > 0 && helpers_end(rs) && rc == MSGR_OK)
-		rc = MSGR_ERR_STORE;
 	if (rc == MSGR_ERR_STORE) {
 		/* Reopened on next use, as after a failed enqueue. */
 		msgr_worker_close(rs->worker);
@@ -331,44 +277,15 @@ fcgi_after_response(struct responder *rs)
 }
 
 void
-fcgi_work_init(struct responder *rs)
-{
-	if (pthread_mutex_init(&rs->help_mu, NULL) != 0)
-		return;
-	if (msgr_clock_mono_cond_init(&rs->help_go) == 0) {
-		if (pthread_cond_init(&rs->help_done, NULL) == 0) {
-			rs->helpers_ok = 1;
-			return;
-		}
-		pthread_cond_destroy(&rs->help_go);
-	}
-	pthread_mutex_destroy(&rs->help_mu);
-}
-
-void
 fcgi_work_close(struct responder *rs)
 {
 	unsigned i;
 
-	if (rs->helpers_ok) {
-		pthread_mutex_lock(&rs->help_mu);
-		rs->help_stop = 1;
-		pthread_cond_broadcast(&rs->help_go);
-		pthread_mutex_unlock(&rs->help_mu);
-	}
-	for (i = 0; i < RESPONDER_HELPERS; i++) {
-		if (rs->helpers[i].started)
-			pthread_join(rs->helpers[i].tid, NULL);
-		rs->helpers[i].started = 0;
-		msgr_worker_close(rs->helpers[i].worker);
-		msgr_graph_close(rs->helpers[i].graph);
-		rs->helpers[i].worker = NULL;
-		rs->helpers[i].graph = NULL;
-	}
-	if (rs->helpers_ok) {
-		pthread_cond_destroy(&rs->help_done);
-		pthread_cond_destroy(&rs->help_go);
-		pthread_mutex_destroy(&rs->help_mu);
-		rs->helpers_ok = 0;
+	msgr_fibers_keep_free(&rs->keep);
+	for (i = 1; i < RESPONDER_FIBERS; i++) {
+		msgr_worker_close(rs->fibers[i].worker);
+		msgr_graph_close(rs->fibers[i].graph);
+		rs->fibers[i].worker = NULL;
+		rs->fibers[i].graph = NULL;
 	}
 }

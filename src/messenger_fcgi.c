@@ -263,7 +263,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mu_ok = 1;
-	fcgi_work_init(&rs);
 	if (install_signals() != 0) {
 		msgr_log(MSGR_LOG_ERROR, "cannot install signal handlers");
 		goto out;

@@ -14,6 +14,7 @@
 
 #include "commit.h"
 #include "config.h"
+#include "fibers.h"
 #include "fcgi_io.h"
 #include "fcgi_pool.h"
 #include "graph.h"
@@ -28,8 +29,9 @@
  * both async-signal-safe and visible across threads. */
 extern atomic_int responder_stop;
 
-/* Threads of a process that work the worker's run beside the one leading it. */
-#define RESPONDER_HELPERS 3
+/* Fibers of the thread leading a worker's run (lib/fibers.h), each a worker of its own on
+ * the run's store handle: the answers of that many conversations in flight at once. */
+#define RESPONDER_FIBERS 8
 
 /* What lives across requests: config and long-lived handles only, so a request allocates
  * nothing that outlives it. Read-only once the request threads run, except the worker's
@@ -53,29 +55,19 @@ struct responder {
 	struct msgr_store *own_store;  /* threads > 1: the worker's own handle (the commit's is
 	                                  the leaders'); threads == 1 borrows the commit's */
 	char own_err[256];
-	/* threads > 1 on SQLite: RESPONDER_HELPERS threads of the process, started on its first
-	 * run, work each run beside the leader on the same handle, in turns (src/fcgi_work.c). */
-	int own_shared;                /* own_store shared in turns: helpers may work on it */
-	struct work_helper {
+	/* threads > 1 on SQLite: the thread leading a run works it as RESPONDER_FIBERS fibers,
+	 * each a worker on own_store in turns (src/fcgi_work.c); the first is graph and worker
+	 * above, the others' are opened on their first run. */
+	int own_shared;                /* own_store shared in turns: fibers may work on it */
+	struct work_fiber {
 		struct responder *rs;
-		pthread_t tid;
-		int started;
-		unsigned long seen;        /* the last run it took part in (help_gen) */
-		struct msgr_graph *graph;  /* its own: a curl handle is one thread's */
+		struct msgr_graph *graph;  /* its own: one transfer at a time each */
 		struct msgr_worker *worker;
-	} helpers[RESPONDER_HELPERS];
-	int helpers_ok;                /* help_mu and its conditions initialised */
-	int help_refused;              /* a helper's thread could not start: no more tries */
-	pthread_mutex_t help_mu;       /* guards the help_ fields below */
-	pthread_cond_t help_go;        /* a run begins (help_gen moves), its leader is done, or
-	                                  help_stop; on CLOCK_MONOTONIC */
-	pthread_cond_t help_done;      /* help_busy reached 0 */
-	unsigned long help_gen;        /* runs begun */
-	unsigned help_busy;            /* helpers still working the current run */
-	long long help_began;          /* when the current run began (monotonic ms) */
-	int help_ending;               /* the current run's leader is done */
-	int help_failed;               /* a helper's run hit MSGR_ERR_STORE: reopen the handle */
-	int help_stop;
+		long long end;             /* the run's end (monotonic ms) */
+		msgr_result rc;            /* MSGR_ERR_STORE: reopen the handle */
+	} fibers[RESPONDER_FIBERS];
+	int fibers_ending;             /* the first fiber's run is done: the others stop */
+	struct msgr_fibers_keep keep;  /* the runs' Graph API connections, kept between runs */
 	atomic_int serving;            /* request threads serving a request now */
 };
 
@@ -101,10 +93,7 @@ int fcgi_serve_threads(struct responder *rs);
 
 /* src/fcgi_work.c: the worker's turn once the answer has gone (within worker.budget_ms). */
 void fcgi_after_response(struct responder *rs);
-/* src/fcgi_work.c: the helpers' lock and conditions, before any thread runs (without them
- * the worker runs as before, one thread of each process); fcgi_work_close ends their threads
- * and frees what they hold, once no request thread runs. */
-void fcgi_work_init(struct responder *rs);
+/* src/fcgi_work.c: frees what the worker's fibers hold, once no request thread runs. */
 void fcgi_work_close(struct responder *rs);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/select.h>
@@ -649,6 +650,117 @@ test_fibers_transfers_in_flight_together(void **state)
 	curl_global_cleanup();
 }
 
+/* A peer that keeps its connections open (HTTP/1.1 keep-alive), answers "ok" to each request
+ * and counts the connections it accepted, until it has served `want` requests (20 s at
+ * most) and then, while `linger`, until each connection is closed by the client. */
+struct kpeer {
+	int lfd;
+	unsigned short port;
+	pthread_t tid;
+	int want, accepts, served;
+};
+
+static void *
+kpeer_main(void *arg)
+{
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct kpeer *p = arg;
+	struct pollfd pf[5];
+	long long end = msgr_clock_mono_ms() + 20000;
+	char buf[2048];
+	int fds[4], nfd = 0, i, fd;
+	ssize_t k;
+
+	while (p->served < p->want && msgr_clock_mono_ms() < end) {
+		pf[0].fd = p->lfd;
+		pf[0].events = POLLIN;
+		for (i = 0; i < nfd; i++) {
+			pf[i + 1].fd = fds[i];
+			pf[i + 1].events = POLLIN;
+		}
+		if (poll(pf, (nfds_t)nfd + 1, 100) <= 0)
+			continue;
+		for (i = nfd - 1; i >= 0; i--) {
+			if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if ((k = recv(fds[i], buf, sizeof(buf), 0)) > 0) {
+				(void)send(fds[i], reply, strlen(reply), MSG_NOSIGNAL);
+				p->served++;
+			} else {
+				close(fds[i]);
+				fds[i] = fds[--nfd];
+			}
+		}
+		if ((pf[0].revents & POLLIN) && nfd < 4 && (fd = accept(p->lfd, NULL, NULL)) >= 0) {
+			fds[nfd++] = fd;
+			p->accepts++;
+		}
+	}
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	return NULL;
+}
+
+static void
+kpeer_start(struct kpeer *p, int want)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	memset(p, 0, sizeof(*p));
+	p->want = want;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(p->lfd, 16), 0);
+	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &len), 0);
+	p->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&p->tid, NULL, kpeer_main, p), 0);
+}
+
+/* Two runs given one kept handle: the second run's transfer goes on the connection the first
+ * left open (one accepted); two runs of their own connect twice. */
+static void
+test_fibers_kept_connections(void **state)
+{
+	struct msgr_fibers_keep keep = { NULL };
+	struct client c;
+	void *args[1] = { &c };
+	struct kpeer p;
+	int run;
+
+	(void)state;
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	kpeer_start(&p, 2);
+	for (run = 0; run < 2; run++) {
+		memset(&c, 0, sizeof(c));
+		c.port = p.port;
+		assert_int_equal(msgr_fibers_run_kept(&keep, 1, fetch, args, NULL), MSGR_OK);
+		assert_int_equal(c.rc, CURLE_OK);
+		assert_string_equal(c.got, "ok");
+	}
+	msgr_fibers_keep_free(&keep);
+	assert_null(keep.multi);
+	assert_int_equal(pthread_join(p.tid, NULL), 0);
+	close(p.lfd);
+	assert_int_equal(p.served, 2);
+	assert_int_equal(p.accepts, 1);
+
+	kpeer_start(&p, 2);
+	for (run = 0; run < 2; run++) {
+		memset(&c, 0, sizeof(c));
+		c.port = p.port;
+		assert_int_equal(msgr_fibers_run(1, fetch, args, NULL), MSGR_OK);
+		assert_int_equal(c.rc, CURLE_OK);
+	}
+	assert_int_equal(pthread_join(p.tid, NULL), 0);
+	close(p.lfd);
+	assert_int_equal(p.accepts, 2);
+	curl_global_cleanup();
+}
+
 int
 main(void)
 {
@@ -666,6 +778,7 @@ main(void)
 		cmocka_unit_test(test_fibers_stop_ends_stoppable_sleeps),
 		cmocka_unit_test(test_fibers_offload_lets_the_others_go_on),
 		cmocka_unit_test(test_fibers_transfers_in_flight_together),
+		cmocka_unit_test(test_fibers_kept_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
