@@ -255,6 +255,7 @@ main(int argc, char **argv)
 	ensure_std_fds();
 	msgr_log_init(argv[0] ? argv[0] : PROG, MSGR_LOG_INFO);
 	memset(&rs, 0, sizeof(rs));
+	rs.host_fd = -2;
 	memset(&one, 0, sizeof(one));
 	one.rs = &rs;
 	msgr_request_init(&one.req);

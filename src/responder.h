@@ -68,6 +68,11 @@ struct responder {
 	} fibers[RESPONDER_FIBERS];
 	int fibers_ending;             /* the first fiber's run is done: the others stop */
 	struct msgr_fibers_keep keep;  /* the runs' Graph API connections, kept between runs */
+	/* One run of fibers at a time on the host (src/fcgi_work.c): the lock file STATE-work.lock
+	 * (-1: none, each process runs its own; -2: not opened yet) and, mapped from it, how
+	 * many times a process came for the turn. */
+	int host_fd;
+	_Atomic unsigned long *host_asks;
 	atomic_int serving;            /* request threads serving a request now */
 };
 
