@@ -554,20 +554,29 @@ peer_main(void *arg)
 	return NULL;
 }
 
-static void
-peer_start(struct peer *p)
+/* A listening socket on a free port of 127.0.0.1: its descriptor, the port in *port. */
+static int
+listen_loopback(unsigned short *port)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
+	int fd;
 
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(p->lfd, 16), 0);
-	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &len), 0);
-	p->port = ntohs(a.sin_port);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void
+peer_start(struct peer *p)
+{
+	p->lfd = listen_loopback(&p->port);
 	assert_int_equal(pthread_create(&p->tid, NULL, peer_main, p), 0);
 }
 
@@ -704,19 +713,9 @@ kpeer_main(void *arg)
 static void
 kpeer_start(struct kpeer *p, int want)
 {
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-
 	memset(p, 0, sizeof(*p));
 	p->want = want;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(p->lfd, 16), 0);
-	assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &len), 0);
-	p->port = ntohs(a.sin_port);
+	p->lfd = listen_loopback(&p->port);
 	assert_int_equal(pthread_create(&p->tid, NULL, kpeer_main, p), 0);
 }
 
