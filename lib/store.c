@@ -785,31 +785,38 @@ msgr_store_checkpoint(struct msgr_store *st, int *frames)
 	return MSGR_OK;
 }
 
-/* A purge of the backend, of finished events or of echoes: rows older than before deleted,
- * their number in *n (may be NULL; 0 on failure). */
+/* A purge of the backend, of finished events (and expired cache entries) or of echoes: at
+ * most max rows of each kind older than before deleted; the events' or echoes' number in *n
+ * (may be NULL; 0 on failure), *more 1 when a kind reached max (may be NULL). */
 static msgr_result
-purge_with(struct msgr_store *st, int echoes, long long before, size_t *n)
+purge_with(struct msgr_store *st, int echoes, long long before, size_t max, size_t *n,
+    int *more)
 {
-	size_t deleted = 0;
+	size_t deleted = 0, cache = 0;
 	msgr_result r;
 
 	if (n != NULL)
 		*n = 0;
-	if (start(st) == NULL)
+	if (more != NULL)
+		*more = 0;
+	if (max == 0 || max > MSGR_PURGE_MAX || start(st) == NULL)
 		return MSGR_ERR_INVALID;
-	r = echoes ? st->ops->echo_purge(st->impl, before, &deleted) :
-	    st->ops->purge(st->impl, before, &deleted);
+	r = echoes ? st->ops->echo_purge(st->impl, before, max, &deleted) :
+	    st->ops->purge(st->impl, before, max, &deleted, &cache);
 	if (r != MSGR_OK)
 		return r;
 	if (n != NULL)
 		*n = deleted;
+	if (more != NULL)
+		*more = deleted >= max || cache >= max;
 	return MSGR_OK;
 }
 
 msgr_result
-msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events)
+msgr_store_purge(struct msgr_store *st, long long before, size_t max, size_t *n_events,
+    int *more)
 {
-	return purge_with(st, 0, before, n_events);
+	return purge_with(st, 0, before, max, n_events, more);
 }
 
 /* ---- the conversation encoding both backends share ---- */
@@ -947,7 +954,7 @@ msgr_store_raw_free(struct msgr_store_raw *rows, size_t n)
 }
 
 msgr_result
-msgr_store_echo_purge(struct msgr_store *st, long long before, size_t *n)
+msgr_store_echo_purge(struct msgr_store *st, long long before, size_t max, size_t *n)
 {
-	return purge_with(st, 1, before, n);
+	return purge_with(st, 1, before, max, n, NULL);
 }

@@ -379,11 +379,19 @@ msgr_result msgr_store_recent_failures(struct msgr_store *st, size_t max, char *
     size_t *n);
 void msgr_store_lines_free(char **lines, size_t n);
 
+/* A purge call deletes at most this many rows of a kind: each call is one transaction, and a
+ * week-old backlog deleted in one would hold the store's write lock (and the host committer's
+ * intake behind it) for seconds. */
+#define MSGR_PURGE_MAX 100000
+
 /* Deletes finished jobs (DONE, FAILED, SKIPPED) finished before `before`, with their outbox,
- * and cache entries expired by then. A finished job's key keeps deduplicating until it is
- * purged, so keep `before` well behind Facebook's redelivery horizon (a day or more).
- * *n_events (may be NULL) counts the jobs deleted. */
-msgr_result msgr_store_purge(struct msgr_store *st, long long before, size_t *n_events);
+ * and cache entries expired by then: at most max (1 to MSGR_PURGE_MAX) of each, oldest jobs
+ * first, in one transaction. A finished job's key keeps deduplicating until it is purged, so
+ * keep `before` well behind Facebook's redelivery horizon (a day or more). *n_events (may be
+ * NULL) counts the jobs deleted; *more (may be NULL) is 1 when either kind reached max, so
+ * that more may be left: call again. MSGR_ERR_INVALID for max out of range. */
+msgr_result msgr_store_purge(struct msgr_store *st, long long before, size_t max,
+    size_t *n_events, int *more);
 
 /* ---- calls in flight and echoes: the call in flight at a kill (lib/echo.h) ----
  *
@@ -447,9 +455,11 @@ msgr_result msgr_store_echo_pending(struct msgr_store *st, const char *page_id,
     const char *user_id, int kind, int64_t after_id, size_t max, struct msgr_store_raw **rows,
     size_t *n);
 void msgr_store_raw_free(struct msgr_store_raw *rows, size_t n);
-/* Deletes echoes recorded before `before` (kept as long as finished events). *n (may be
- * NULL) counts them. */
-msgr_result msgr_store_echo_purge(struct msgr_store *st, long long before, size_t *n);
+/* Deletes echoes recorded before `before` (kept as long as finished events): at most max (1 to
+ * MSGR_PURGE_MAX), oldest first, in one transaction. *n (may be NULL) counts them: max when
+ * more may be left. MSGR_ERR_INVALID for max out of range. */
+msgr_result msgr_store_echo_purge(struct msgr_store *st, long long before, size_t max,
+    size_t *n);
 
 /* ---- for store backends (lib/store_*.c), not for callers ------------------------------------
  *
@@ -529,7 +539,9 @@ struct msgr_store_ops {
 	/* Newest first; *rows malloc'd, each note freed by the caller. */
 	msgr_result (*failures)(void *impl, size_t max, struct msgr_store_failure **rows,
 	    size_t *n);
-	msgr_result (*purge)(void *impl, long long before, size_t *n_events);
+	/* At most max events and max cache entries; *n_cache counts the cache entries. */
+	msgr_result (*purge)(void *impl, long long before, size_t max, size_t *n_events,
+	    size_t *n_cache);
 	msgr_result (*checkpoint)(void *impl, int *frames);   /* NULL: nothing to do */
 	msgr_result (*set_sync)(void *impl, int full);        /* NULL: always durable */
 	msgr_result (*hold)(void *impl, int on);               /* NULL: each call commits */
@@ -548,7 +560,7 @@ struct msgr_store_ops {
 	msgr_result (*echo_page_known)(void *impl, const char *page_id, long long since);
 	msgr_result (*echo_pending)(void *impl, const char *page_id, const char *user_id,
 	    int kind, int64_t after_id, size_t max, struct msgr_store_raw **rows, size_t *n);
-	msgr_result (*echo_purge)(void *impl, long long before, size_t *n);
+	msgr_result (*echo_purge)(void *impl, long long before, size_t max, size_t *n);
 };
 
 /* For backends: conversation state as both keep it, one text value per name ("owner",

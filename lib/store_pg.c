@@ -39,7 +39,7 @@
 #define MIN_SERVER_VERSION 100000   /* PostgreSQL 10 */
 #define DEFAULT_BUSY_MS    2000
 #define WAIT_MARGIN_MS     1000     /* beyond busy_timeout_ms: the network and the server */
-#define PURGE_WAIT_MS      60000    /* a purge may delete a week of events */
+#define PURGE_WAIT_MS      60000    /* a purge batch: up to MSGR_PURGE_MAX events */
 #define CONNECT_TIMEOUT_S  "3"      /* libpq's default is to wait for ever */
 #define IDLE_TX_TIMEOUT_MS 10000    /* a client stopped inside a transaction frees its locks */
 #define CLAIM_TRIES        8
@@ -140,6 +140,8 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX echo_outbox ON echo (outbox_id) WHERE outbox_id > 0;"
 	"CREATE INDEX echo_page ON echo (page_id, seen_at);",
+	/* 2 -> 3: echoes by age, for a bounded purge of the oldest (SQLite's 9 -> 10). */
+	"CREATE INDEX echo_seen ON echo (seen_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -324,11 +326,14 @@ static const char *const sql[P_COUNT] = {
 	    "SELECT finished_at, connector, kind, error FROM events WHERE state = 2"
 	    " ORDER BY finished_at DESC, id DESC LIMIT $1",
 	/* The outbox follows its events (ON DELETE CASCADE). */
+	/* Bounded (msgr_store_purge): the oldest first, by events_finished and cache_expiry. */
 	[P_PURGE] =
-	    "WITH e AS (DELETE FROM events WHERE finished_at < $1 AND state IN (1, 2, 3)"
+	    "WITH e AS (DELETE FROM events WHERE id IN (SELECT id FROM events"
+	    "  WHERE finished_at < $1 AND state IN (1, 2, 3) ORDER BY finished_at LIMIT $2)"
 	    "  RETURNING 1),"
-	    " c AS (DELETE FROM cache WHERE expires_at <= $1)"
-	    " SELECT count(*) FROM e",
+	    " c AS (DELETE FROM cache WHERE (ns, key) IN (SELECT ns, key FROM cache"
+	    "  WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM c)",
 	/* Calls in flight and echoes (migration 1 -> 2). */
 	[P_OB_ATTEMPT] =
 	    "UPDATE outbox SET tries = tries + 1, inflight = 1, tried_at = $2 WHERE id = $1"
@@ -345,7 +350,9 @@ static const char *const sql[P_COUNT] = {
 	[P_ECHO_PENDING] =
 	    "SELECT id, raw FROM events WHERE state = 0 AND page_id = $1 AND user_id = $2"
 	    " AND kind = $3 AND id > $4 ORDER BY id LIMIT $5",
-	[P_ECHO_PURGE] = "DELETE FROM echo WHERE seen_at < $1",
+	[P_ECHO_PURGE] =
+	    "DELETE FROM echo WHERE mid IN (SELECT mid FROM echo WHERE seen_at < $1"
+	    " ORDER BY seen_at LIMIT $2)",
 };
 
 /* The backend's handle (impl of struct msgr_store_ops). */
@@ -1975,30 +1982,33 @@ pg_failures(void *impl, size_t max, struct msgr_store_failure **rows, size_t *n)
 	return MSGR_OK;
 }
 
-/* Runs purge statement id (its one parameter: before); *res its result, for the caller to
- * read its count from and clear. */
+/* Runs purge statement id ($1 before, $2 max); *res its result, for the caller to read its
+ * count from and clear. */
 static msgr_result
-purge_before(struct pq *st, enum pid id, long long before, const char *what, PGresult **res)
+purge_before(struct pq *st, enum pid id, long long before, size_t max, const char *what,
+    PGresult **res)
 {
-	struct num b;
-	const char *vals[1];
+	struct num b, m;
+	const char *vals[2];
 	msgr_result r;
 
 	if ((r = ready(st)) != MSGR_OK)
 		return r;
 	vals[0] = num(&b, before);
-	return run_p(st, id, 1, vals, NULL, NULL, res, what);
+	vals[1] = num(&m, (long long)max);
+	return run_p(st, id, 2, vals, NULL, NULL, res, what);
 }
 
 static msgr_result
-pg_purge(void *impl, long long before, size_t *n_events)
+pg_purge(void *impl, long long before, size_t max, size_t *n_events, size_t *n_cache)
 {
 	PGresult *res = NULL;
 	msgr_result r;
 
-	if ((r = purge_before(impl, P_PURGE, before, "purge", &res)) != MSGR_OK)
+	if ((r = purge_before(impl, P_PURGE, before, max, "purge", &res)) != MSGR_OK)
 		return r;
 	*n_events = (size_t)col_ll(res, 0, 0);
+	*n_cache = (size_t)col_ll(res, 0, 1);
 	PQclear(res);
 	return MSGR_OK;
 }
@@ -2187,12 +2197,12 @@ pg_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
 }
 
 static msgr_result
-pg_echo_purge(void *impl, long long before, size_t *n)
+pg_echo_purge(void *impl, long long before, size_t max, size_t *n)
 {
 	PGresult *res = NULL;
 	msgr_result r;
 
-	if ((r = purge_before(impl, P_ECHO_PURGE, before, "echo purge", &res)) != MSGR_OK)
+	if ((r = purge_before(impl, P_ECHO_PURGE, before, max, "echo purge", &res)) != MSGR_OK)
 		return r;
 	*n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);

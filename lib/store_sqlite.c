@@ -188,6 +188,9 @@ static const char *const migrations[] = {
 	 * each write moved their entries in conv_name: two index pages more in the commit. */
 	("DROP INDEX IF EXISTS conv_name;"
 	 "CREATE INDEX conv_elsewhere ON conv(updated_at) WHERE name = 'owner' AND value <> '';"),
+	/* 9 -> 10: echoes by age, so that a purge deletes a bounded batch of the oldest without
+	 * reading the whole table (msgr_store_echo_purge). */
+	"CREATE INDEX echo_seen ON echo(seen_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -364,9 +367,13 @@ static const char *const sql[S_COUNT] = {
 	[S_FAILURES] =
 	    "SELECT finished_at, connector, kind, error FROM events WHERE state = 2"
 	    " ORDER BY finished_at DESC, id DESC LIMIT ?1",
+	/* Bounded (msgr_store_purge): the oldest first, by events_finished and cache_expiry. */
 	[S_PURGE_EVENTS] =
-	    "DELETE FROM events WHERE finished_at < ?1 AND state IN (1, 2, 3)",
-	[S_PURGE_CACHE] = "DELETE FROM cache WHERE expires_at <= ?1",
+	    "DELETE FROM events WHERE id IN (SELECT id FROM events"
+	    " WHERE finished_at < ?1 AND state IN (1, 2, 3) ORDER BY finished_at LIMIT ?2)",
+	[S_PURGE_CACHE] =
+	    "DELETE FROM cache WHERE (ns, key) IN (SELECT ns, key FROM cache"
+	    " WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
 	/* Calls in flight and echoes (migration 5 -> 6). */
 	[S_OB_ATTEMPT] =
 	    "UPDATE outbox SET tries = tries + 1, inflight = 1, tried_at = ?2 WHERE id = ?1",
@@ -383,7 +390,9 @@ static const char *const sql[S_COUNT] = {
 	[S_ECHO_PENDING] =
 	    "SELECT id, raw FROM events WHERE state = 0 AND page_id = ?1 AND user_id = ?2"
 	    " AND kind = ?3 AND id > ?4 ORDER BY id LIMIT ?5",
-	[S_ECHO_PURGE] = "DELETE FROM echo WHERE seen_at < ?1",
+	[S_ECHO_PURGE] =
+	    "DELETE FROM echo WHERE mid IN (SELECT mid FROM echo WHERE seen_at < ?1"
+	    " ORDER BY seen_at LIMIT ?2)",
 	/* The inbox (migration 7 -> 8). */
 	[S_IN_INSERT] =
 	    "INSERT INTO inbox (key, connector, page_id, user_id, kind, standby, ts, received_at,"
@@ -2296,37 +2305,36 @@ sq_checkpoint(void *impl, int *frames)
 	return MSGR_OK;
 }
 
+/* Runs purge statement id (?1 before, ?2 max); *n gets the rows it deleted. */
 static msgr_result
-sq_purge(void *impl, long long before, size_t *n_events)
+purge_rows(struct sq *st, enum sid id, long long before, size_t max, size_t *n,
+    const char *what)
+{
+	sqlite3_stmt *s = use(st, id);
+	msgr_result r;
+	int rc;
+
+	if ((rc = bind_int(s, 1, before)) != SQLITE_OK ||
+	    (rc = bind_int(s, 2, (long long)max)) != SQLITE_OK)
+		return fail(st, rc, what);
+	if ((r = run(st, s, what)) != MSGR_OK)
+		return r;
+	*n = (size_t)sqlite3_changes(st->db);
+	return MSGR_OK;
+}
+
+static msgr_result
+sq_purge(void *impl, long long before, size_t max, size_t *n_events, size_t *n_cache)
 {
 	struct sq *st = impl;
-	sqlite3_stmt *s;
 	msgr_result r;
-	int rc, deleted = 0;
 
 	OP_START(st);
 	if ((r = tx_begin(st)) != MSGR_OK)
 		return r;
-	s = use(st, S_PURGE_EVENTS);
-	if ((rc = bind_int(s, 1, before)) != SQLITE_OK) {
-		r = fail(st, rc, "purge");
-		goto out;
-	}
-	if ((r = run(st, s, "purge")) != MSGR_OK)
-		goto out;
-	deleted = sqlite3_changes(st->db);
-	s = use(st, S_PURGE_CACHE);
-	if ((rc = bind_int(s, 1, before)) != SQLITE_OK) {
-		r = fail(st, rc, "purge");
-		goto out;
-	}
-	if ((r = run(st, s, "purge")) != MSGR_OK)
-		goto out;
-out:
-	if ((r = tx_end(st, r)) != MSGR_OK)
-		return r;
-	*n_events = (size_t)deleted;
-	return MSGR_OK;
+	if ((r = purge_rows(st, S_PURGE_EVENTS, before, max, n_events, "purge")) == MSGR_OK)
+		r = purge_rows(st, S_PURGE_CACHE, before, max, n_cache, "purge");
+	return tx_end(st, r);
 }
 
 /* ---- calls in flight and echoes (lib/echo.h) ---- */
@@ -2501,21 +2509,12 @@ sq_echo_pending(void *impl, const char *page_id, const char *user_id, int kind,
 }
 
 static msgr_result
-sq_echo_purge(void *impl, long long before, size_t *n)
+sq_echo_purge(void *impl, long long before, size_t max, size_t *n)
 {
 	struct sq *st = impl;
-	sqlite3_stmt *s;
-	msgr_result r;
-	int rc;
 
 	OP_START(st);
-	s = use(st, S_ECHO_PURGE);
-	if ((rc = bind_int(s, 1, before)) != SQLITE_OK)
-		return fail(st, rc, "echo purge");
-	if ((r = run(st, s, "echo purge")) != MSGR_OK)
-		return r;
-	*n = (size_t)sqlite3_changes(st->db);
-	return MSGR_OK;
+	return purge_rows(st, S_ECHO_PURGE, before, max, n, "echo purge");
 }
 
 const struct msgr_store_ops msgr_store_sqlite_ops = {

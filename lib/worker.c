@@ -29,6 +29,13 @@
  * the hour Facebook retries a delivery (docs/facebook.md "Webhooks"). */
 #define KEEP_DONE_MS      (7LL * 24 * 3600 * 1000)
 #define PURGE_EVERY_MS    (10LL * 60 * 1000)
+/* Rows of a kind one purge step deletes, in one transaction of a few milliseconds, and the
+ * least time between two steps: ten minutes of a busy day a week ago are hundreds of thousands
+ * of rows, and one transaction of them all held the store's write lock (the host committer's
+ * intake waiting behind it) for seconds. Steps keep up with 5,000 finished events a second
+ * and hold the lock a few milliseconds in fifty (docs/store.md "Purge"). */
+#define PURGE_BATCH       250
+#define PURGE_STEP_MS     50
 /* How long a worker waits in place for the echo of a call of unknown outcome before it puts
  * the job back until worker.echo_wait_ms has passed: an echo usually comes within a second,
  * and a worker held longer would keep other conversations waiting. */
@@ -51,6 +58,8 @@ struct msgr_worker {
 	int own_clock;                 /* the store stamps with hooks.now_ms: undone at close */
 	struct conn_rt *rt;
 	long long last_purge;
+	int purging;                   /* a purge that reached PURGE_BATCH goes on */
+	long long purge_at;            /* ... at its next step, not before this */
 	unsigned long long rng;
 	int relaxed;                   /* this run's bookkeeping commits are not fsynced each */
 	long long claimed_at;          /* the time the current job's claim was asked at */
@@ -687,12 +696,45 @@ msgr_worker_pace_with(struct msgr_worker *w, const struct msgr_worker *first)
 	return MSGR_OK;
 }
 
+/* Finished jobs, expired cache entries and echoes older than KEEP_DONE_MS, every
+ * PURGE_EVERY_MS: PURGE_BATCH of each at a time, PURGE_STEP_MS apart at least, at the start
+ * of a run and between its jobs, until a batch comes back short (the next runs go on where
+ * one ended). A failure is logged and the purge tried again PURGE_EVERY_MS later. */
+static void
+purge_step(struct msgr_worker *w)
+{
+	long long now = now_ms(w);
+	size_t echoes = 0;
+	int more = 0;
+
+	if (!w->purging) {
+		if (now - w->last_purge <= PURGE_EVERY_MS)
+			return;
+		w->last_purge = now;
+	} else if (now < w->purge_at && w->purge_at - now <= PURGE_STEP_MS) {
+		return;   /* not yet (a clock set back runs it now) */
+	}
+	w->purging = 0;
+	w->purge_at = now + PURGE_STEP_MS;
+	if (msgr_store_purge(w->st, now - KEEP_DONE_MS, PURGE_BATCH, NULL, &more) != MSGR_OK) {
+		msgr_log(MSGR_LOG_WARN, "purge of old jobs failed: %s", msgr_store_errmsg(w->st));
+		return;
+	}
+	/* Echoes go with the jobs whose calls they prove. */
+	if (msgr_store_echo_purge(w->st, now - KEEP_DONE_MS, PURGE_BATCH, &echoes) != MSGR_OK) {
+		msgr_log(MSGR_LOG_WARN, "purge of old echoes failed: %s",
+		    msgr_store_errmsg(w->st));
+		return;
+	}
+	w->purging = more || echoes >= PURGE_BATCH;
+}
+
 msgr_result
 msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_counts *counts)
 {
 	struct msgr_worker_counts local;
 	struct msgr_job job;
-	long long start = msgr_clock_mono_ms(), now;
+	long long start = msgr_clock_mono_ms();
 	msgr_result rc = MSGR_OK, rs;
 
 	if (counts == NULL)
@@ -703,17 +745,7 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		return MSGR_ERR_STORE;   /* opened only to send (msgr_worker_send_text) */
 	/* A handle shared by several workers' threads is used in turns (lib/turns.h). */
 	msgr_store_enter(w->st);
-	now = now_ms(w);
-	if (now - w->last_purge > PURGE_EVERY_MS) {
-		w->last_purge = now;
-		if (msgr_store_purge(w->st, now - KEEP_DONE_MS, NULL) != MSGR_OK)
-			msgr_log(MSGR_LOG_WARN, "purge of old jobs failed: %s",
-			    msgr_store_errmsg(w->st));
-		/* Echoes go with the jobs whose calls they prove. */
-		if (msgr_store_echo_purge(w->st, now - KEEP_DONE_MS, NULL) != MSGR_OK)
-			msgr_log(MSGR_LOG_WARN, "purge of old echoes failed: %s",
-			    msgr_store_errmsg(w->st));
-	}
+	purge_step(w);
 	/* Bookkeeping commits without an fsync each, a durable one before every call that must
 	 * not go twice (renew_before): with state.sync = "full" only. */
 	w->relaxed = w->cfg->state.sync == MSGR_SYNC_FULL &&
@@ -742,6 +774,9 @@ msgr_worker_run(struct msgr_worker *w, long long budget_ms, struct msgr_worker_c
 		msgr_job_clear(&job);
 		if (rc != MSGR_OK)
 			break;
+		/* Between jobs: a batch joins the next job's first commit, never a longer one. */
+		if (w->purging)
+			purge_step(w);
 	}
 out:
 	if ((rs = msgr_store_hold(w->st, 0)) != MSGR_OK && rc == MSGR_OK)

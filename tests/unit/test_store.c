@@ -275,7 +275,10 @@ test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(msgr_store_schema_version(), 9);
+	assert_int_equal(msgr_store_schema_version(), 10);
+	/* version 10: echoes by age, for the bounded purge */
+	assert_int_equal(raw_count(f,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'echo_seen'"), 1);
 	/* version 9: the index `msgrctl status` lists threads held elsewhere by, in place of
 	 * version 2's conv_name */
 	assert_int_equal(raw_count(f,
@@ -1418,6 +1421,7 @@ test_purge(void **state)
 	struct msgr_job j;
 	size_t n, nn, nd;
 	int64_t done_id;
+	int more = -1;
 	long long t;
 	char *v = NULL;
 
@@ -1436,10 +1440,25 @@ test_purge(void **state)
 	assert_int_equal(msgr_store_cache_put(f->st, "profile", "new", "{}", t + 86400000), MSGR_OK);
 
 	/* Nothing finished before an hour ago. */
-	assert_int_equal(msgr_store_purge(f->st, t - 3600000, &n), MSGR_OK);
+	assert_int_equal(msgr_store_purge(f->st, t - 3600000, 100, &n, &more), MSGR_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, &n), MSGR_OK);
-	assert_int_equal(n, 2);
+	assert_int_equal(more, 0);
+	/* A bound out of range deletes nothing. */
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, 0, &n, &more), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, MSGR_PURGE_MAX + 1, &n, &more),
+	    MSGR_ERR_INVALID);
+	/* One at a time (and one cache entry): more may be left while a batch is full. */
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, 1, &n, &more), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(more, 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM events WHERE state IN (1, 2)"), 1);
+	assert_int_equal(raw_count(f, "SELECT count(*) FROM cache"), 1);
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, 1, &n, &more), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(more, 1);
+	assert_int_equal(msgr_store_purge(f->st, wall_ms() + 1, 1, &n, &more), MSGR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(more, 0);
 	stats(f->st, t, &s);
 	assert_int_equal(s.pending, 1);
 	assert_int_equal(s.done + s.failed, 0);
@@ -1737,8 +1756,15 @@ test_echo_verbs(void **state)
 	assert_int_equal(n, 0);
 	msgr_store_raw_free(rows, n);
 
-	/* Purge by age. */
-	assert_int_equal(msgr_store_echo_purge(f->st, wall_ms() + 60000, &n), MSGR_OK);
+	/* Purge by age, a bounded batch at a time. */
+	snprintf(e.mid, sizeof(e.mid), "m_echo3");
+	e.outbox_id = ids[1];
+	assert_int_equal(msgr_store_echo_put(f->st, &e), MSGR_OK);
+	assert_int_equal(msgr_store_echo_purge(f->st, wall_ms() + 60000, 0, &n), MSGR_ERR_INVALID);
+	assert_int_equal(msgr_store_echo_purge(f->st, wall_ms() + 60000, 1, &n), MSGR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", 0), MSGR_OK);
+	assert_int_equal(msgr_store_echo_purge(f->st, wall_ms() + 60000, 5, &n), MSGR_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(msgr_store_echo_page_known(f->st, "p1", 0), MSGR_ERR_NOTFOUND);
 	msgr_job_clear(&job);
@@ -1974,7 +2000,7 @@ pg_test_schema_created(void **state)
 	char q[256];
 	size_t i;
 
-	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 2);
+	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 3);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(q, sizeof(q), "SELECT count(*) FROM information_schema.tables"
 		    " WHERE table_schema = current_schema() AND table_name = '%s'", tables[i]);
@@ -2031,7 +2057,7 @@ pg_test_migrate_together(void **state)
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
-	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 2);
+	assert_int_equal(raw_count(f, "SELECT version FROM msgr_schema"), 3);
 	assert_int_equal(raw_count(f, "SELECT count(*) FROM msgr_schema"), 1);
 	f->st = open_store(f, 1, 2000);
 	put1(f->st, "p1", 1, 1000, "k");
@@ -2184,7 +2210,7 @@ pg_test_unreachable(void **state)
 	o.conninfo = f->conninfo;
 	assert_int_equal(msgr_store_check(&o, out, sizeof(out)), MSGR_OK);
 	assert_non_null(strstr(out, "connected (PostgreSQL "));
-	assert_non_null(strstr(out, "schema version 2"));
+	assert_non_null(strstr(out, "schema version 3"));
 }
 
 /* A note cut inside a UTF-8 character (a Graph error cut to fit) is still stored. */

@@ -1257,6 +1257,72 @@ test_send_text_without_store(void **state)
 	msgr_worker_close(w);
 }
 
+/* Runs sql on the store's file as another connection would. */
+static void
+raw_exec(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* n events of user "555" finished 8 days before the fake clock (a day past the week kept). */
+static void
+put_finished(struct fx *f, int n, const char *prefix)
+{
+	char key[64], sql[256];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s-%d", prefix, i);
+		put_raw(f, MSGR_EVENT_MESSAGE, "555", 0, f->now - 9 * 24 * HOUR, key, "{}");
+	}
+	snprintf(sql, sizeof(sql), "UPDATE events SET state = 1, finished_at = %lld"
+	    " WHERE user_id = '555'; DELETE FROM convq WHERE user_id = '555'",
+	    f->now - 8 * 24 * HOUR);
+	raw_exec(f, sql);
+}
+
+static long long
+count_finished(struct fx *f)
+{
+	return unit_sqlite_count(f->path, "SELECT count(*) FROM events WHERE user_id = '555'");
+}
+
+/* A week's finished jobs go 250 at a time, 50 ms of the clock apart at least: at a run's
+ * start and between its jobs, never all in one long transaction; then not again for ten
+ * minutes. */
+static void
+test_purge_in_batches(void **state)
+{
+	struct fx *f = *state;
+
+	put_finished(f, 600, "old");
+	run(f);
+	assert_int_equal(count_finished(f), 350);
+	run(f);
+	assert_int_equal(count_finished(f), 350);   /* the next batch is not due yet */
+	/* Between the jobs of a run: each job's calls move the clock past the next step. */
+	put_text(f, U1, T0 - 2000, "m-u1", "hello");
+	put_text(f, U2, T0 - 1000, "m-u2", "hello");
+	f->call_ms = 60;
+	assert_int_equal(run(f).jobs, 2);
+	assert_int_equal(count_finished(f), 0);
+	assert_string_not_equal(sent_to(f, U1), "");
+	assert_string_not_equal(sent_to(f, U2), "");
+	/* A purge that came back short is over until ten minutes later. */
+	put_finished(f, 10, "later");
+	f->now += 60000;
+	run(f);
+	assert_int_equal(count_finished(f), 10);
+	f->now += 10 * 60000;
+	run(f);
+	assert_int_equal(count_finished(f), 0);
+}
+
 #define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
 
 int
@@ -1290,6 +1356,7 @@ main(void)
 		W(test_send_text_window),
 		W(test_send_text_facebook_refuses),
 		W(test_send_text_without_store),
+		W(test_purge_in_batches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
