@@ -155,13 +155,13 @@ work_fiber(void *arg)
 		rs->fibers_ending = 1;
 		return;
 	}
-	while (!rs->fibers_ending && (now = msgr_clock_mono_ms()) < f->end) {
+	while (!rs->fibers_ending && (now = msgr_clock_mono_ms()) < rs->fibers_end) {
 		if (intake_busy(rs)) {
 			msgr_fiber_sleep(HELP_PAUSE_MS, 1);
 			continue;
 		}
-		if (msgr_worker_run(f->worker, f->end - now < HELP_SLICE_MS ? f->end - now :
-		    HELP_SLICE_MS, &counts) == MSGR_ERR_STORE) {
+		if (msgr_worker_run(f->worker, rs->fibers_end - now < HELP_SLICE_MS ?
+		    rs->fibers_end - now : HELP_SLICE_MS, &counts) == MSGR_ERR_STORE) {
 			f->rc = MSGR_ERR_STORE;
 			return;
 		}
@@ -179,16 +179,16 @@ work_fibers(struct responder *rs)
 {
 	struct msgr_worker_counts counts;
 	void *args[RESPONDER_FIBERS];
-	long long end = msgr_clock_mono_ms() + rs->cfg->worker.budget_ms;
 	msgr_result rc;
 	size_t n, i;
 
+	rs->fibers_end = msgr_clock_mono_ms() + rs->cfg->worker.budget_ms;
+	msgr_http_set_deadline(rs->fibers_end);
 	rs->fibers_ending = 0;
 	for (n = 0; n < RESPONDER_FIBERS; n++) {
 		if (n > 0 && !helper_ready(rs, &rs->fibers[n]))
 			break;
 		rs->fibers[n].rs = rs;
-		rs->fibers[n].end = end;
 		rs->fibers[n].rc = MSGR_OK;
 		args[n] = &rs->fibers[n];
 	}
@@ -296,7 +296,6 @@ work_fibers_on_host(struct responder *rs)
 	do {
 		if (!host_take(rs, fd, &seen))
 			return MSGR_OK;
-		msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
 		rc = work_fibers(rs);
 	} while (host_give(rs, fd, seen) && rc == MSGR_OK && !atomic_load(&responder_stop));
 	return rc;
@@ -337,13 +336,15 @@ work_once(struct responder *rs)
 		}
 		rs->worker_store = st;
 	}
-	/* Every Graph and Bot API call of the run ends within the budget (docs/worker.md
-	 * "Budget"): the process is the web server's, not the bot's. */
-	msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
-	if (rs->threads > 1 && rs->own_shared)
+	/* Every Graph and Bot API call of a run ends within the budget (docs/worker.md
+	 * "Budget"): the process is the web server's, not the bot's. A run of fibers sets its
+	 * own deadline, each time it runs again on the host's turn. */
+	if (rs->threads > 1 && rs->own_shared) {
 		rc = work_fibers_on_host(rs);
-	else
+	} else {
+		msgr_http_set_deadline(msgr_clock_mono_ms() + rs->cfg->worker.budget_ms);
 		rc = msgr_worker_run(rs->worker, rs->cfg->worker.budget_ms, &counts);
+	}
 	msgr_http_set_deadline(0);
 	if (rc == MSGR_ERR_STORE) {
 		/* Reopened on next use, as after a failed enqueue. */

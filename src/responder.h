@@ -63,9 +63,9 @@ struct responder {
 		struct responder *rs;
 		struct msgr_graph *graph;  /* its own: one transfer at a time each */
 		struct msgr_worker *worker;
-		long long end;             /* the run's end (monotonic ms) */
 		msgr_result rc;            /* MSGR_ERR_STORE: reopen the handle */
 	} fibers[RESPONDER_FIBERS];
+	long long fibers_end;          /* the run's end (monotonic ms) */
 	int fibers_ending;             /* the first fiber's run is done: the others stop */
 	struct msgr_fibers_keep keep;  /* the runs' Graph API connections, kept between runs */
 	/* One run of fibers at a time on the host (src/fcgi_work.c): the lock file STATE-work.lock
