@@ -58,6 +58,7 @@ struct msgr_worker {
 	int own_clock;                 /* the store stamps with hooks.now_ms: undone at close */
 	struct conn_rt *rt;
 	long long last_purge;
+	int purges;                    /* 0: left to the worker it paces with */
 	int purging;                   /* a purge that reached PURGE_BATCH goes on */
 	long long purge_at;            /* ... at its next step, not before this */
 	unsigned long long rng;
@@ -159,6 +160,7 @@ msgr_worker_open(const struct msgr_config *cfg, struct msgr_store *st, struct ms
 	}
 	w->cfg = cfg;
 	w->st = st;
+	w->purges = 1;
 	for (i = 0; i < cfg->n_connectors; i++) {
 		w->rt[i].conn = &cfg->connectors[i];
 		msgr_pacer_init(&w->rt[i].own, cfg->connectors[i].send_rate);
@@ -693,6 +695,7 @@ msgr_worker_pace_with(struct msgr_worker *w, const struct msgr_worker *first)
 		return MSGR_ERR_INVALID;
 	for (i = 0; i < w->cfg->n_connectors; i++)
 		w->rt[i].pacer = first->rt[i].pacer;
+	w->purges = 0;
 	return MSGR_OK;
 }
 
@@ -707,6 +710,8 @@ purge_step(struct msgr_worker *w)
 	size_t echoes = 0;
 	int more = 0;
 
+	if (!w->purges)
+		return;
 	if (!w->purging) {
 		if (now - w->last_purge <= PURGE_EVERY_MS)
 			return;

@@ -58,8 +58,9 @@ struct msgr_worker_counts {
 
 /* Makes w pace its calls with first's pacers: the workers of one process's threads, which
  * share a store handle in turns (msgr_store_share), so each page keeps its send_rate
- * whatever the number of threads. first must outlive w; both opened with the same config.
- * MSGR_OK, MSGR_ERR_INVALID. */
+ * whatever the number of threads. w also leaves the purge of old jobs to first, so that a
+ * team's purge goes at one worker's pace. first must outlive w; both opened with the same
+ * config. MSGR_OK, MSGR_ERR_INVALID. */
 msgr_result msgr_worker_pace_with(struct msgr_worker *w, const struct msgr_worker *first);
 
 /* Works due events until none is due or budget_ms has passed (budget_ms <= 0: until none is

@@ -1323,6 +1323,30 @@ test_purge_in_batches(void **state)
 	assert_int_equal(count_finished(f), 0);
 }
 
+/* A worker pacing with another (a team's) leaves the purge to it: one pace for the team. */
+static void
+test_purge_left_to_the_first(void **state)
+{
+	struct fx *f = *state;
+	struct msgr_worker_hooks h;
+	struct msgr_worker *w2 = NULL;
+	struct msgr_worker_counts c;
+
+	memset(&h, 0, sizeof(h));
+	h.now_ms = fake_now;
+	h.random01 = fake_random;
+	h.graph = fake_graph;
+	h.arg = f;
+	assert_int_equal(msgr_worker_open(&f->cfg, f->st, NULL, "test:2", &h, &w2, NULL), MSGR_OK);
+	assert_int_equal(msgr_worker_pace_with(w2, f->w), MSGR_OK);
+	put_finished(f, 300, "old");
+	assert_int_equal(msgr_worker_run(w2, 0, &c), MSGR_OK);
+	assert_int_equal(count_finished(f), 300);
+	run(f);
+	assert_int_equal(count_finished(f), 50);
+	msgr_worker_close(w2);
+}
+
 #define W(fn) cmocka_unit_test_setup_teardown(fn, worker_setup, worker_teardown)
 
 int
@@ -1357,6 +1381,7 @@ main(void)
 		W(test_send_text_facebook_refuses),
 		W(test_send_text_without_store),
 		W(test_purge_in_batches),
+		W(test_purge_left_to_the_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
