@@ -100,32 +100,52 @@ fill(struct msgr_store *st, const char *path)
 	sqlite3_close(db);
 }
 
+/* A store on a new file of t's (WAL), its events appended to the inbox when inbox is set. */
+static struct msgr_store *
+open_store(struct unit_tmp *t, int inbox)
+{
+	struct msgr_store_options o;
+	struct msgr_store *st = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.path = t->path;
+	o.wal = 1;
+	o.busy_timeout_ms = 2000;
+	o.inbox = inbox;
+	assert_int_equal(msgr_store_open(&o, &st), MSGR_OK);
+	return st;
+}
+
+/* A reader in a transaction on path: its snapshot keeps the WAL from starting over, so
+ * frames written before a commit would land past its end. */
+static sqlite3 *
+reader_open(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL),
+	    SQLITE_OK);
+	return db;
+}
+
 /* One call deleting EVENTS rows in a held transaction: its savepoint's journal stays in
  * memory, and the pages it changed reach the WAL with the commit only. */
 static void
 test_held_call_keeps_its_pages(void **state)
 {
 	struct unit_tmp t;
-	struct msgr_store_options o;
-	struct msgr_store *st = NULL;
-	sqlite3 *reader = NULL;
+	struct msgr_store *st;
+	sqlite3 *reader;
 	long long before;
 	size_t n = 0;
 	int more = 0;
 
 	(void)state;
 	assert_int_equal(unit_tmp_make(&t, "store-temp"), 0);
-	memset(&o, 0, sizeof(o));
-	o.path = t.path;
-	o.wal = 1;
-	o.busy_timeout_ms = 2000;
-	assert_int_equal(msgr_store_open(&o, &st), MSGR_OK);
+	st = open_store(&t, 0);
 	fill(st, t.path);
-	/* A reader's snapshot keeps the WAL from starting over: frames written before the
-	 * commit would land past its end. */
-	assert_int_equal(sqlite3_open(t.path, &reader), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events", NULL, NULL,
-	    NULL), SQLITE_OK);
+	reader = reader_open(t.path);
 	assert_int_equal(msgr_store_hold(st, 1), MSGR_OK);
 	before = wal_size(t.path);
 	assert_true(before > 0);
@@ -147,28 +167,19 @@ static void
 test_held_moves_keep_their_pages(void **state)
 {
 	struct unit_tmp t;
-	struct msgr_store_options o;
-	struct msgr_store *st = NULL, *in = NULL;
-	sqlite3 *reader = NULL;
+	struct msgr_store *st;
+	sqlite3 *reader;
 	long long before;
 	size_t moved = 0, all = 0;
 	int more = 1;
 
 	(void)state;
 	assert_int_equal(unit_tmp_make(&t, "store-temp"), 0);
-	memset(&o, 0, sizeof(o));
-	o.path = t.path;
-	o.wal = 1;
-	o.busy_timeout_ms = 2000;
-	o.inbox = 1;
-	assert_int_equal(msgr_store_open(&o, &in), MSGR_OK);
-	fill_n(in, MOVED);
-	msgr_store_close(in);
-	o.inbox = 0;
-	assert_int_equal(msgr_store_open(&o, &st), MSGR_OK);
-	assert_int_equal(sqlite3_open(t.path, &reader), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM inbox", NULL, NULL,
-	    NULL), SQLITE_OK);
+	st = open_store(&t, 1);
+	fill_n(st, MOVED);
+	msgr_store_close(st);
+	st = open_store(&t, 0);
+	reader = reader_open(t.path);
 	assert_int_equal(msgr_store_hold(st, 1), MSGR_OK);
 	before = wal_size(t.path);
 	temp_opens = 0;

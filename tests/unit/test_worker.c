@@ -251,6 +251,17 @@ fake_graph(void *arg, const struct msgr_call *call, struct msgr_graph_result *re
 	return res->rc = MSGR_OK;
 }
 
+/* The fixture's clock, randomness and Facebook, for a worker of f's. */
+static void
+fake_hooks(struct fx *f, struct msgr_worker_hooks *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->now_ms = fake_now;
+	h->random01 = fake_random;
+	h->graph = fake_graph;
+	h->arg = f;
+}
+
 static int
 worker_setup(void **state)
 {
@@ -289,11 +300,7 @@ worker_setup(void **state)
 	f->cfg.worker.retry_max_s = 86400;
 	f->now = T0;
 	f->draw = 0.0;
-	memset(&h, 0, sizeof(h));
-	h.now_ms = fake_now;
-	h.random01 = fake_random;
-	h.graph = fake_graph;
-	h.arg = f;
+	fake_hooks(f, &h);
 	if (msgr_worker_open(&f->cfg, f->st, NULL, "test:1", &h, &f->w, &errors) != MSGR_OK) {
 		free(errors);
 		return -1;
@@ -1332,11 +1339,7 @@ test_purge_left_to_the_first(void **state)
 	struct msgr_worker *w2 = NULL;
 	struct msgr_worker_counts c;
 
-	memset(&h, 0, sizeof(h));
-	h.now_ms = fake_now;
-	h.random01 = fake_random;
-	h.graph = fake_graph;
-	h.arg = f;
+	fake_hooks(f, &h);
 	assert_int_equal(msgr_worker_open(&f->cfg, f->st, NULL, "test:2", &h, &w2, NULL), MSGR_OK);
 	assert_int_equal(msgr_worker_pace_with(w2, f->w), MSGR_OK);
 	put_finished(f, 300, "old");
