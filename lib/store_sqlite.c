@@ -911,7 +911,7 @@ create_private(const char *path)
  * then read back and re-checksummed every frame after the first one rewritten (a read and a
  * write each). Both now stay in memory: the journal of one call at most (a call's rows are
  * bounded: 128 moved, 250 purged), and changed pages up to SPILL_BYTES before any spill.
- * A drain that moves a backlog from the inbox as it answers went 1.9 times as fast
+ * A drain that moves a backlog from the inbox as it answers went 1.8 times as fast
  * (docs/benchmarks.md). Set after a migration, whose index builds sort through temp files
  * as large as the table. */
 #define SPILL_BYTES (4 << 20)
@@ -961,18 +961,17 @@ configure(struct sq *st, const struct msgr_store_options *opt, long long v)
 	if (opt->checkpoint_apart && opt->wal && !st->readonly &&
 	    sqlite3_wal_autocheckpoint(st->db, 10000) != SQLITE_OK)
 		return fail(st, sqlite3_errcode(st->db), "wal_autocheckpoint");
-	if (v == SCHEMA_VERSION)
-		return st->readonly ? MSGR_OK : tune_writes(st);
-	if (st->readonly) {
-		/* Reads must not migrate. */
-		snprintf(st->errmsg, sizeof(st->errmsg),
-		    "database schema version %lld needs migrating to %d: open it writable once",
-		    v, SCHEMA_VERSION);
-		return MSGR_ERR_STORE;
+	if (v != SCHEMA_VERSION) {
+		if (st->readonly) {
+			/* Reads must not migrate. */
+			snprintf(st->errmsg, sizeof(st->errmsg), "database schema version %lld "
+			    "needs migrating to %d: open it writable once", v, SCHEMA_VERSION);
+			return MSGR_ERR_STORE;
+		}
+		if ((r = migrate(st)) != MSGR_OK)
+			return r;
 	}
-	if ((r = migrate(st)) != MSGR_OK)
-		return r;
-	return tune_writes(st);
+	return st->readonly ? MSGR_OK : tune_writes(st);
 }
 
 /* Every statement, prepared once for the handle's life. */
