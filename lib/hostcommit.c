@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ struct conn {
  * the request threads of a process reach the committer side by side. */
 struct client {
 	int fd;                     /* -1 none */
+	int timed;                  /* fd's SO_RCVTIMEO is the host's timeout */
 	struct msgr_buf out, ans;
 	struct client *next_idle, *next_all;
 };
@@ -471,22 +473,25 @@ send_all(int fd, const void *p, size_t len, long long deadline)
 	return 0;
 }
 
-/* The answer is never there at once (the committer commits first), so the wait comes before
- * the first read, and a read takes up to a page: one poll and one recv for the usual answer,
- * where reading the length apart took a recv that found nothing, a poll and two more. */
+/* The answer is never there at once (the committer commits first), so the first read waits:
+ * on a timed socket in recv itself, otherwise in poll first, and a read takes up to a page. One
+ * system call for the usual answer on a timed socket, two otherwise (a poll, then the recv),
+ * where reading the length apart took a recv that found nothing, a poll and two more. What
+ * comes in parts is waited for with poll, within the deadline. */
 int
-msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline)
+msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline, int timed)
 {
 	char tmp[4096];
 	uint32_t len;
 	ssize_t r;
-	int wait = 1, k;
+	int wait = !timed, flags = timed ? 0 : MSG_DONTWAIT, k;
 
 	msgr_buf_reset(b);
 	for (;;) {
 		if (wait && wait_fd(fd, POLLIN, deadline) != 0)
 			return -2;
-		r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		r = recv(fd, tmp, sizeof(tmp), flags);
+		flags = MSG_DONTWAIT;
 		if (r == 0)
 			return -1;
 		if (r < 0) {
@@ -1013,6 +1018,7 @@ client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 {
 	struct sockaddr_un sa;
 	struct msgr_buf hello;
+	struct timeval tv;
 	int fd, ok;
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
@@ -1025,6 +1031,11 @@ client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 		return -1;
 	}
 	c->fd = fd;
+	/* A read of the answer then waits in recv, no poll before it (msgr_hostcommit_recv);
+	 * without the option it still works, a poll first. */
+	tv.tv_sec = h->timeout_ms / 1000;
+	tv.tv_usec = (h->timeout_ms % 1000) * 1000;
+	c->timed = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
 	/* The hello in a buffer of its own: c->out already holds the group to send. */
 	msgr_buf_init(&hello, 64);
 	ok = msgr_buf_append(&hello, "\0\0\0\0", 4) == MSGR_OK &&
@@ -1032,7 +1043,7 @@ client_connect(struct msgr_hostcommit *h, struct client *c, long long deadline)
 	    put_u32(&hello, h->opt.sync_full ? 1u : 0u) == MSGR_OK &&
 	    put_u32(&hello, h->opt.wal ? 1u : 0u) == MSGR_OK &&
 	    send_msg(fd, &hello, deadline) == 0 &&
-	    msgr_hostcommit_recv(fd, &c->ans, deadline) == 0 && c->ans.len == 8 &&
+	    msgr_hostcommit_recv(fd, &c->ans, deadline, c->timed) == 0 && c->ans.len == 8 &&
 	    memcmp(c->ans.data, "\1\0\0\0\1\0\0\0", 8) == 0;
 	msgr_buf_free(&hello);
 	if (!ok) {
@@ -1086,7 +1097,7 @@ relay_once(struct msgr_hostcommit *h, struct client *c, struct msgr_commit_batch
 		client_drop(c);
 		return -1;
 	}
-	r = msgr_hostcommit_recv(c->fd, &c->ans, deadline);
+	r = msgr_hostcommit_recv(c->fd, &c->ans, deadline, c->timed);
 	if (r == 0 && msgr_hostcommit_decode_answer((const unsigned char *)c->ans.data,
 	    c->ans.len, group, n) == MSGR_OK)
 		return 0;

@@ -136,8 +136,10 @@ msgr_result msgr_hostcommit_decode_answer(const unsigned char *p, size_t len,
 /* A client's read of the committer's answer on fd (a stream socket, O_NONBLOCK or not): one
  * message, its 32-bit little-endian length then that many bytes, into b (replacing its
  * content), waiting until deadline (msgr_clock_mono_ms). Nothing may follow it: the committer
- * sends one answer per message. 0; -1 the connection failed, closed or sent a length over
+ * sends one answer per message. timed: fd is blocking with SO_RCVTIMEO set to end about at
+ * the deadline (the client's is, to the host's timeout), so the first read waits in recv
+ * itself, without a poll before it. 0; -1 the connection failed, closed or sent a length over
  * MSGR_HOSTCOMMIT_MAX_MSG, b's max, or bytes past the message; -2 the deadline passed. */
-int msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline);
+int msgr_hostcommit_recv(int fd, struct msgr_buf *b, long long deadline, int timed);
 
 #endif

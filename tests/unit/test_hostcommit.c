@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -691,19 +692,25 @@ feed_run(void *arg)
 	return NULL;
 }
 
-/* Reads one answer from what feed writes: msgr_hostcommit_recv's result, b holding the body. */
+/* Reads one answer from what feed writes: msgr_hostcommit_recv's result, b holding the body.
+ * timed: as the client reads, the socket's receive timeout set to the wait. */
+static int recv_timed;
+
 static int
 recv_fed(const unsigned char *msg, size_t len, size_t piece, long pause_ms, int close_after,
     long long wait_ms, struct msgr_buf *b)
 {
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
 	int sv[2], rc;
 	pthread_t t;
 	struct feed f;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if (recv_timed)
+		assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 	f = (struct feed){ sv[1], msg, len, piece, pause_ms, close_after };
 	assert_int_equal(pthread_create(&t, NULL, feed_run, &f), 0);
-	rc = msgr_hostcommit_recv(sv[0], b, msgr_clock_mono_ms() + wait_ms);
+	rc = msgr_hostcommit_recv(sv[0], b, msgr_clock_mono_ms() + wait_ms, recv_timed);
 	pthread_join(t, NULL);
 	close(sv[0]);
 	close(sv[1]);
@@ -711,7 +718,7 @@ recv_fed(const unsigned char *msg, size_t len, size_t piece, long pause_ms, int 
 }
 
 static void
-test_client_read(void **state)
+client_read(void)
 {
 	static const unsigned char ok[] = { 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o' };
 	static const unsigned char past[] = { 2, 0, 0, 0, 'h', 'i', 'X' };
@@ -721,7 +728,6 @@ test_client_read(void **state)
 	struct msgr_buf b;
 	size_t i;
 
-	(void)state;
 	msgr_buf_init(&b, 1u << 20);
 	/* at once, a byte at a time (the length split over four reads), or late */
 	assert_int_equal(recv_fed(ok, sizeof(ok), sizeof(ok), 0, 0, 2000, &b), 0);
@@ -755,6 +761,34 @@ test_client_read(void **state)
 	msgr_buf_free(&b);
 }
 
+static void
+test_client_read(void **state)
+{
+	(void)state;
+	recv_timed = 0;
+	client_read();
+}
+
+/* The same on a socket with a receive timeout, as the client reads: the first wait in recv. */
+static void
+test_client_read_timed(void **state)
+{
+	long long t0;
+	struct msgr_buf b;
+
+	(void)state;
+	recv_timed = 1;
+	client_read();
+	/* the timeout's end is the deadline's: -2 at about the wait, not later */
+	msgr_buf_init(&b, 1024);
+	t0 = msgr_clock_mono_ms();
+	assert_int_equal(recv_fed((const unsigned char *)"", 0, 1, 0, 0, 300, &b), -2);
+	assert_true(msgr_clock_mono_ms() - t0 >= 290);
+	assert_true(msgr_clock_mono_ms() - t0 < 3000);
+	msgr_buf_free(&b);
+	recv_timed = 0;
+}
+
 int
 main(void)
 {
@@ -766,6 +800,7 @@ main(void)
 		cmocka_unit_test(test_gather_awaits),
 		cmocka_unit_test(test_gather_stops_at_last_size),
 		cmocka_unit_test(test_client_read),
+		cmocka_unit_test(test_client_read_timed),
 		cmocka_unit_test_setup_teardown(test_one_committer_for_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_weaker_committer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
