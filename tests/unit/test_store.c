@@ -221,17 +221,12 @@ static int
 sqlite_exec_fmt(const char *path, const char *fmt, ...)
 {
 	char sql[4096];
-	sqlite3 *db = NULL;
 	va_list ap;
-	int rc;
 
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
 	va_end(ap);
-	if ((rc = sqlite3_open(path, &db)) == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	return unit_sqlite_exec(path, sql);
 }
 
 /* Runs SQL on the store's database beside it; 0 when it succeeded. */

@@ -90,14 +90,9 @@ fill_n(struct msgr_store *st, size_t total)
 static void
 fill(struct msgr_store *st, const char *path)
 {
-	sqlite3 *db = NULL;
-
 	fill_n(st, EVENTS);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	assert_int_equal(sqlite3_exec(db, "UPDATE events SET state = 1, finished_at = 5;"
-	    "DELETE FROM convq", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(unit_sqlite_exec(path, "UPDATE events SET state = 1, finished_at = 5;"
+	    "DELETE FROM convq"), SQLITE_OK);
 }
 
 /* A store on a new file of t's (WAL), its events appended to the inbox when inbox is set. */

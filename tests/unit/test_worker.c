@@ -1264,18 +1264,6 @@ test_send_text_without_store(void **state)
 	msgr_worker_close(w);
 }
 
-/* Runs sql on the store's file as another connection would. */
-static void
-raw_exec(struct fx *f, const char *sql)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-}
-
 /* n events of user "555" finished 8 days before the fake clock (a day past the week kept). */
 static void
 put_finished(struct fx *f, int n, const char *prefix)
@@ -1290,7 +1278,7 @@ put_finished(struct fx *f, int n, const char *prefix)
 	snprintf(sql, sizeof(sql), "UPDATE events SET state = 1, finished_at = %lld"
 	    " WHERE user_id = '555'; DELETE FROM convq WHERE user_id = '555'",
 	    f->now - 8 * 24 * HOUR);
-	raw_exec(f, sql);
+	assert_int_equal(unit_sqlite_exec(f->path, sql), SQLITE_OK);
 }
 
 static long long

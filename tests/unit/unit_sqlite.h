@@ -1,5 +1,5 @@
-/* unit_sqlite.h — reading a state file beside the store under test, as another process or a
- * person with sqlite3 would (the SQLite tests include it after unit.h). */
+/* unit_sqlite.h — reading or changing a state file beside the store under test, as another
+ * process or a person with sqlite3 would (the SQLite tests include it after unit.h). */
 #ifndef MSGR_TEST_UNIT_SQLITE_H
 #define MSGR_TEST_UNIT_SQLITE_H
 
@@ -22,6 +22,23 @@ unit_sqlite_count(const char *path, const char *query)
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return v;
+}
+
+/* Runs sql (one or more statements) on a read-write connection of its own, as an older build,
+ * another process or a person with sqlite3 would; SQLite's result (SQLITE_OK when every
+ * statement ran). Lock waits up to 2 s, as the store's own. */
+static inline int
+unit_sqlite_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if ((rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL)) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 2000);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return rc;
 }
 
 #endif
