@@ -16,6 +16,9 @@
 #   journal    the raw events appended to a flat file, one fdatasync per group
 #   hop        nothing written: the committer answers each group at once (the hand-over
 #              between threads, processes and the committer, alone)
+#   handoff    nothing stored, no committer: each request thread hands its batch to a thread
+#              of its own process and sleeps until that thread answers it (the sleep and
+#              wake-up of the hand-over, without the socket and the committer's process)
 #   nostore    nothing stored at all, no committer: the request path alone
 # Only `shipped` and `direct` store events where the connector reads them: the others measure
 # a cost, they are not a connector. Loopback only, each run bounded by DURATION.
