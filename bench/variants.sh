@@ -19,6 +19,9 @@
 #   handoff    nothing stored, no committer: each request thread hands its batch to a thread
 #              of its own process and sleeps until that thread answers it (the sleep and
 #              wake-up of the hand-over, without the socket and the committer's process)
+#   async      nothing stored (as nostore), and each request's end (libfcgi's flush of the
+#              answer, the close) handed to a thread of the process while the request thread
+#              goes back to accepting: answering from another thread, no request thread asleep
 #   nostore    nothing stored at all, no committer: the request path alone
 # Only `shipped` and `direct` store events where the connector reads them: the others measure
 # a cost, they are not a connector. Loopback only, each run bounded by DURATION.
