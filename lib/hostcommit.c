@@ -56,6 +56,7 @@ struct conn {
 struct client {
 	int fd;                     /* -1 none */
 	int timed;                  /* fd's SO_RCVTIMEO is the host's timeout */
+	long long deadline;         /* of the group in flight (msgr_clock_mono_ms) */
 	struct msgr_buf out, ans;
 	struct client *next_idle, *next_all;
 };
@@ -1083,21 +1084,33 @@ client_ready(struct msgr_hostcommit *h, struct client *c, long long deadline)
 	return -1;
 }
 
-/* One try on a connection made ready here. 0 answered (or timed out: b filled in);
- * -1 nothing sent or the connection broke before an answer. */
+/* Sends the group in c->out on a connection made ready here. 0 sent; -1 not sent (c dropped). */
 static int
-relay_once(struct msgr_hostcommit *h, struct client *c, struct msgr_commit_batch *group,
-    size_t n, long long deadline)
+call_send(struct msgr_hostcommit *h, struct client *c)
+{
+	if (client_ready(h, c, c->deadline) != 0)
+		return -1;
+	if (send_msg(c->fd, &c->out, c->deadline) != 0) {
+		client_drop(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the answer to the group c sent. 0 answered (or timed out: b filled in); -1 the
+ * connection broke before an answer (c dropped). */
+static int
+call_recv(struct msgr_hostcommit *h, struct client *c, struct msgr_commit_batch *group,
+    size_t n)
 {
 	struct msgr_commit_batch *b;
 	size_t i;
 	int r;
 
-	if (send_msg(c->fd, &c->out, deadline) != 0) {
-		client_drop(c);
-		return -1;
-	}
-	r = msgr_hostcommit_recv(c->fd, &c->ans, deadline, c->timed);
+	/* Past the deadline (an answer read late by another thread) nothing is read: a timed
+	 * socket would wait in recv for as long again. */
+	r = msgr_clock_mono_ms() >= c->deadline ? -2 :
+	    msgr_hostcommit_recv(c->fd, &c->ans, c->deadline, c->timed);
 	if (r == 0 && msgr_hostcommit_decode_answer((const unsigned char *)c->ans.data,
 	    c->ans.len, group, n) == MSGR_OK)
 		return 0;
@@ -1140,10 +1153,32 @@ client_get(struct msgr_hostcommit *h)
 static void
 client_put(struct msgr_hostcommit *h, struct client *c)
 {
+	/* A group's copy can be large (MSGR_HOSTCOMMIT_MAX_MSG): not kept between relays. */
+	if (c->out.len > (64u << 10))
+		msgr_buf_free(&c->out);
 	pthread_mutex_lock(&h->mu);
 	c->next_idle = h->idle;
 	h->idle = c;
 	pthread_mutex_unlock(&h->mu);
+}
+
+/* A client with the group encoded in its out buffer and the deadline set, or NULL (no
+ * memory, or the group too big for the wire: the caller stores it). */
+static struct client *
+call_open(struct msgr_hostcommit *h, const struct msgr_commit_batch *group, size_t n)
+{
+	struct client *c;
+
+	if (h == NULL || group == NULL || n == 0 || (c = client_get(h)) == NULL)
+		return NULL;
+	c->deadline = msgr_clock_mono_ms() + h->timeout_ms;
+	msgr_buf_reset(&c->out);
+	if (msgr_buf_append(&c->out, "\0\0\0\0", 4) != MSGR_OK ||
+	    msgr_hostcommit_encode_group(group, n, &c->out) != MSGR_OK) {
+		client_put(h, c);
+		return NULL;
+	}
+	return c;
 }
 
 msgr_result
@@ -1151,37 +1186,77 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 {
 	struct msgr_hostcommit *h = arg;
 	struct client *c;
-	long long deadline;
 	msgr_result rc = MSGR_ERR_IO;
 	int fresh, tries;
 
-	if (h == NULL || group == NULL || n == 0 || (c = client_get(h)) == NULL)
+	if ((c = call_open(h, group, n)) == NULL)
 		return MSGR_ERR_IO;
-	deadline = msgr_clock_mono_ms() + h->timeout_ms;
-	msgr_buf_reset(&c->out);
-	if (msgr_buf_append(&c->out, "\0\0\0\0", 4) != MSGR_OK ||
-	    msgr_hostcommit_encode_group(group, n, &c->out) != MSGR_OK)
-		goto out;   /* too big for the wire, or no memory: stored here */
 	/* A kept connection may lead to a committer that has gone since: then once more on a
 	 * fresh one, which finds the next committer or becomes it. A fresh connection that
 	 * breaks: stored here (duplicates of what the committer did store are found by key). */
 	for (tries = 0; tries < 2; tries++) {
 		fresh = c->fd < 0;
-		if (client_ready(h, c, deadline) != 0)
-			break;
-		if (relay_once(h, c, group, n, deadline) == 0) {
+		if (call_send(h, c) == 0 && call_recv(h, c, group, n) == 0) {
 			rc = MSGR_OK;
 			break;
 		}
 		if (fresh)
 			break;
 	}
-out:
-	/* A group's copy can be large (MSGR_HOSTCOMMIT_MAX_MSG): not kept between relays. */
-	if (c->out.len > (64u << 10))
-		msgr_buf_free(&c->out);
 	client_put(h, c);
 	return rc;
+}
+
+msgr_result
+msgr_hostcommit_send(struct msgr_hostcommit *h, const struct msgr_commit_batch *group,
+    size_t n, struct msgr_hostcommit_call **call)
+{
+	struct client *c;
+	int fresh, tries;
+
+	if (call == NULL)
+		return MSGR_ERR_IO;
+	*call = NULL;
+	if ((c = call_open(h, group, n)) == NULL)
+		return MSGR_ERR_IO;
+	/* As the relay: a kept connection that fails is tried once more fresh. */
+	for (tries = 0; tries < 2; tries++) {
+		fresh = c->fd < 0;
+		if (call_send(h, c) == 0) {
+			*call = (struct msgr_hostcommit_call *)c;
+			return MSGR_OK;
+		}
+		if (fresh)
+			break;
+	}
+	client_put(h, c);
+	return MSGR_ERR_IO;
+}
+
+int
+msgr_hostcommit_call_fd(const struct msgr_hostcommit_call *call)
+{
+	return call != NULL ? ((const struct client *)call)->fd : -1;
+}
+
+long long
+msgr_hostcommit_call_deadline(const struct msgr_hostcommit_call *call)
+{
+	return call != NULL ? ((const struct client *)call)->deadline : 0;
+}
+
+msgr_result
+msgr_hostcommit_receive(struct msgr_hostcommit *h, struct msgr_hostcommit_call *call,
+    struct msgr_commit_batch *group, size_t n)
+{
+	struct client *c = (struct client *)call;
+	int r;
+
+	if (h == NULL || c == NULL)
+		return MSGR_ERR_IO;
+	r = call_recv(h, c, group, n);
+	client_put(h, c);
+	return r == 0 ? MSGR_OK : MSGR_ERR_IO;
 }
 
 int

@@ -73,6 +73,29 @@ void msgr_hostcommit_close(struct msgr_hostcommit *h);
  * per thread relaying at once). */
 msgr_result msgr_hostcommit_relay(void *h, struct msgr_commit_batch *group, size_t n);
 
+/* The relay in two halves, for a caller that answers from another thread than the one that
+ * relays (docs/responder.md "Answers from another thread"): the request thread sends its
+ * group and goes back to accept; a thread waiting on the call's fd reads the answer. */
+struct msgr_hostcommit_call;
+
+/* Hands the group to the committer as the relay does (becoming it first when nobody is and
+ * this process may) and returns once it is sent, with *call the connection that has it in
+ * flight. The rows are copied: they need not outlive this call. MSGR_OK; MSGR_ERR_IO: not
+ * sent, *call NULL, and the caller stores the group itself. */
+msgr_result msgr_hostcommit_send(struct msgr_hostcommit *h, const struct msgr_commit_batch *group,
+    size_t n, struct msgr_hostcommit_call **call);
+/* The call's socket, readable once the answer has come; the time (msgr_clock_mono_ms) past
+ * which no answer is waited for. */
+int msgr_hostcommit_call_fd(const struct msgr_hostcommit_call *call);
+long long msgr_hostcommit_call_deadline(const struct msgr_hostcommit_call *call);
+/* Reads the call's answer into the n batches' out fields, waiting for it until the
+ * deadline, and ends the call (its connection is kept for later ones); any thread may.
+ * MSGR_OK: answered, or no answer by the deadline (each batch then MSGR_ERR_BUSY: the
+ * committer may still store it, so it must not be stored again); MSGR_ERR_IO: the connection
+ * broke first, and the caller stores the group itself (duplicates are found by key). */
+msgr_result msgr_hostcommit_receive(struct msgr_hostcommit *h, struct msgr_hostcommit_call *call,
+    struct msgr_commit_batch *group, size_t n);
+
 /* 1 when this process runs the host's committer now. */
 int msgr_hostcommit_serving(struct msgr_hostcommit *h);
 

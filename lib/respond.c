@@ -70,11 +70,13 @@ handle_get(const struct msgr_request *r, const struct msgr_connector *conn,
 /* ---- POST: events ---- */
 
 /* The intake's store step here: the group commit, so the rows share one transaction with
- * the requests of other threads that arrive meanwhile. */
+ * the requests of other threads that arrive meanwhile; or, with rs->send and a pending
+ * record, sent to be answered later. */
 struct post_store {
-	struct msgr_commit *commit;
+	const struct msgr_respond *rs;
 	struct msgr_commit_batch b;
-	int called;
+	struct msgr_respond_pending *p;      /* NULL: waited for here */
+	int called, sent;
 };
 
 static msgr_result
@@ -88,7 +90,15 @@ commit_rows(void *arg, const struct msgr_intake *rows, size_t *n_new, size_t *n_
 	ps->b.q = rows->quarantine;
 	ps->b.nq = rows->n_quarantine;
 	ps->called = 1;
-	(void)msgr_commit_submit(ps->commit, &ps->b);
+	if (ps->p != NULL && ps->rs->send(ps->rs->send_arg, &ps->b, &ps->p->call) == MSGR_OK) {
+		/* The rows are freed when the intake returns: only their counts stay. */
+		ps->b.ev = NULL;
+		ps->b.q = NULL;
+		ps->sent = 1;
+		*n_new = *n_dup = 0;
+		return MSGR_OK;
+	}
+	(void)msgr_commit_submit(ps->rs->commit, &ps->b);
 	*n_new = ps->b.n_new;
 	*n_dup = ps->b.n_dup;
 	return ps->b.rc;
@@ -147,61 +157,82 @@ note_intake(struct msgr_respond_outcome *oc, const struct msgr_intake_result *re
 	}
 }
 
+/* The outcome of a POST from the intake's result (rc, res) and, when the store step ran,
+ * its batch: the status to answer with. */
 static int
-handle_post(const struct msgr_respond *rs, struct msgr_request *r,
-    const struct msgr_connector *conn, const struct msgr_request_io *io,
-    struct msgr_respond_outcome *oc)
+post_outcome(struct msgr_respond_outcome *oc, msgr_result rc,
+    const struct msgr_intake_result *res, const struct msgr_commit_batch *b, int called)
+{
+	oc->dropped = res->dropped;
+	if (called)
+		oc->group = b->group;
+	if (rc != MSGR_OK) {
+		if (res->step == MSGR_INTAKE_PARSE)
+			note_set(oc, "parse failed:", msgr_strerror(rc), strlen(msgr_strerror(rc)));
+		else if (res->step == MSGR_INTAKE_ROUTE)
+			note_set(oc, "out of memory", NULL, 0);
+		else
+			note_commit_failed(oc, b);
+		return 503;
+	}
+	oc->stored = res->stored;
+	oc->dup = res->duplicates;
+	oc->quarantined = res->quarantined;
+	if (called)
+		oc->counts_of_group = !b->counts_exact;
+	note_intake(oc, res);
+	return 200;
+}
+
+/* A signed body through the intake: the status, or -1 when its rows were sent and p holds
+ * what the answer needs. */
+static int
+post_body(const struct msgr_respond *rs, const struct msgr_request *r,
+    const struct msgr_connector *conn, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p, unsigned flags)
 {
 	struct msgr_intake_call call;
 	struct msgr_intake_result res;
 	struct post_store ps;
-	const char *body;
-	size_t len;
 	msgr_result rc;
-	int status;
-
-	if ((status = read_body(rs, r, io, oc)) != 0)
-		return status;
-	body = r->body.data ? r->body.data : "";
-	len = r->body.len;
-
-	/* Signature first, over the exact bytes received; only then parse: nothing of an
-	 * unsigned body reaches the parser. */
-	if (msgr_signature_verify(conn->secret, body, len,
-	    r->has_signature ? r->signature : NULL) != MSGR_OK) {
-		note_set(oc, r->has_signature ? "wrong signature" : "missing signature", NULL, 0);
-		return 403;
-	}
 
 	memset(&ps, 0, sizeof(ps));
-	ps.commit = rs->commit;
+	ps.rs = rs;
+	ps.p = rs->send != NULL ? p : NULL;
 	memset(&call, 0, sizeof(call));
 	call.cfg = rs->cfg;
 	call.via = conn;
 	call.lim = &rs->lim;
-	call.flags = MSGR_INTAKE_LOG;
+	call.flags = flags;
 	call.store = commit_rows;
 	call.store_arg = &ps;
-	rc = msgr_intake_body(&call, body, len, &res);
-	oc->dropped = res.dropped;
-	if (ps.called)
-		oc->group = ps.b.group;
-	if (rc != MSGR_OK) {
-		if (res.step == MSGR_INTAKE_PARSE)
-			note_set(oc, "parse failed:", msgr_strerror(rc), strlen(msgr_strerror(rc)));
-		else if (res.step == MSGR_INTAKE_ROUTE)
-			note_set(oc, "out of memory", NULL, 0);
-		else
-			note_commit_failed(oc, &ps.b);
-		return 503;
+	rc = msgr_intake_body(&call, r->body.data ? r->body.data : "", r->body.len, &res);
+	if (rc == MSGR_OK && ps.sent) {
+		p->b = ps.b;
+		p->conn = conn;
+		p->res = res;
+		return -1;
 	}
-	oc->stored = res.stored;
-	oc->dup = res.duplicates;
-	oc->quarantined = res.quarantined;
-	if (ps.called)
-		oc->counts_of_group = !ps.b.counts_exact;
-	note_intake(oc, &res);
-	return 200;
+	return post_outcome(oc, rc, &res, &ps.b, ps.called);
+}
+
+static int
+handle_post(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_connector *conn, const struct msgr_request_io *io,
+    struct msgr_respond_outcome *oc, struct msgr_respond_pending *p)
+{
+	int status;
+
+	if ((status = read_body(rs, r, io, oc)) != 0)
+		return status;
+	/* Signature first, over the exact bytes received; only then parse: nothing of an
+	 * unsigned body reaches the parser. */
+	if (msgr_signature_verify(conn->secret, r->body.data ? r->body.data : "", r->body.len,
+	    r->has_signature ? r->signature : NULL) != MSGR_OK) {
+		note_set(oc, r->has_signature ? "wrong signature" : "missing signature", NULL, 0);
+		return 403;
+	}
+	return post_body(rs, r, conn, oc, p, MSGR_INTAKE_LOG);
 }
 
 /* ---- one request ---- */
@@ -233,9 +264,26 @@ msgr_respond_status(const struct msgr_request_io *io, int status)
 	return msgr_request_respond(io, status, "text/plain", extra, body, strlen(body));
 }
 
-void
-msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
-    const struct msgr_request_io *io, struct msgr_respond_outcome *oc)
+/* Writes status's answer (unless 0: written already) and reads what a refused request still
+ * had to send (bounded), so the web server sees a whole exchange. */
+static void
+answer(const struct msgr_request *r, const struct msgr_request_io *io,
+    struct msgr_respond_outcome *oc, int status)
+{
+	if (status != 0) {
+		oc->status = status;
+		if (msgr_respond_status(io, status) != MSGR_OK && oc->note[0] == '\0')
+			note_set(oc, "answer not written", NULL, 0);
+	}
+	if (r->content_length_bad || r->body_left || (r->content_length > 0 &&
+	    (unsigned long long)r->body.len < (unsigned long long)r->content_length))
+		msgr_request_drain(io, MSGR_MAX_DRAIN_BYTES);
+}
+
+int
+msgr_respond_begin(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p)
 {
 	const struct msgr_connector *conn = NULL;
 	int status;
@@ -252,20 +300,43 @@ msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
 		if (strcmp(r->method, "GET") == 0)
 			status = handle_get(r, conn, io, oc);
 		else if (strcmp(r->method, "POST") == 0)
-			status = handle_post(rs, r, conn, io, oc);
+			status = handle_post(rs, r, conn, io, oc, p);
 		else
 			status = 405;
 	}
-	if (status != 0) {
-		oc->status = status;
-		if (msgr_respond_status(io, status) != MSGR_OK && oc->note[0] == '\0')
-			note_set(oc, "answer not written", NULL, 0);
+	if (status < 0)
+		return 1;
+	answer(r, io, oc, status);
+	return 0;
+}
+
+void
+msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc)
+{
+	(void)msgr_respond_begin(rs, r, io, oc, NULL);
+}
+
+void
+msgr_respond_end(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p, int lost)
+{
+	int status;
+
+	oc->connector = p->conn->id;
+	if (lost) {
+		/* Routing's WARN lines were logged the first time through. */
+		status = post_body(rs, r, p->conn, oc, NULL, 0);
+	} else {
+		if (p->b.rc == MSGR_OK) {
+			p->res.stored = p->b.n_new;
+			p->res.duplicates = p->b.n_dup;
+			p->res.quarantined = p->b.nq;
+		}
+		status = post_outcome(oc, p->b.rc, &p->res, &p->b, 1);
 	}
-	/* What a refused request still had to send is read and dropped (bounded) so the web
-	 * server sees a whole exchange. */
-	if (r->content_length_bad || r->body_left || (r->content_length > 0 &&
-	    (unsigned long long)r->body.len < (unsigned long long)r->content_length))
-		msgr_request_drain(io, MSGR_MAX_DRAIN_BYTES);
+	answer(r, io, oc, status);
 }
 
 void

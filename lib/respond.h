@@ -17,14 +17,24 @@
 
 #include "commit.h"
 #include "config.h"
+#include "intake.h"
 #include "request.h"
 #include "result.h"
 #include "webhook.h"
+
+/* Where a POST's rows go when its answer is written later, by another thread (docs/
+ * responder.md "Answers from another thread"): sends b's rows (borrowed until it returns) and
+ * returns MSGR_OK with *call set, the answer then awaited by the caller of
+ * msgr_respond_begin; any other result stores the rows through the commit, waited for. */
+typedef msgr_result (*msgr_respond_send_fn)(void *arg, const struct msgr_commit_batch *b,
+    void **call);
 
 /* What every request needs; read-only while requests are served (shared by threads). */
 struct msgr_respond {
 	const struct msgr_config *cfg;
 	struct msgr_commit *commit;          /* where POSTed events are stored */
+	msgr_respond_send_fn send;           /* NULL: every answer is written by msgr_respond* */
+	void *send_arg;
 	struct msgr_webhook_limits lim;      /* msgr_webhook_limits_default */
 	size_t max_body;                     /* the config's, or MSGR_MAX_BODY_DEFAULT */
 	int grouped;                         /* several request threads share the commit: the
@@ -50,6 +60,28 @@ void msgr_respond_init(struct msgr_respond *rs, const struct msgr_config *cfg,
  * and dropped (at most MSGR_MAX_DRAIN_BYTES) so the web server sees a whole exchange. */
 void msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
     const struct msgr_request_io *io, struct msgr_respond_outcome *oc);
+
+/* A POST whose rows went to rs->send, unanswered: what its answer needs. */
+struct msgr_respond_pending {
+	void *call;                          /* rs->send's */
+	struct msgr_commit_batch b;          /* the caller puts the commit's answer in its out
+	                                        fields (commit.h); no rows (they were sent) */
+	const struct msgr_connector *conn;
+	struct msgr_intake_result res;       /* the intake's, but for the store's counts */
+};
+
+/* msgr_respond, but a POST whose rows rs->send took is left unanswered: 1, and p says what
+ * msgr_respond_end needs once the commit's answer is in p->b. 0: answered as msgr_respond. */
+int msgr_respond_begin(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p);
+/* Writes the answer of a request msgr_respond_begin left, from p->b, and completes *oc (for
+ * the log line). lost: the rows' fate is unknown (the connection to the committer broke):
+ * the body, still in r, goes through the intake again and the commit, waited for (what the
+ * committer did store is found again by key). Any thread, once begin has returned. */
+void msgr_respond_end(const struct msgr_respond *rs, struct msgr_request *r,
+    const struct msgr_request_io *io, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p, int lost);
 
 /* Writes the answer of a status with no content of its own: its short text body, and
  * `Allow` for 405, `Retry-After` for 503. MSGR_OK or MSGR_ERR_IO. */

@@ -138,13 +138,14 @@ thread_request(void *arg, unsigned i)
 	return &th[i].fr;
 }
 
-static void
+static int
 thread_serve(void *arg, unsigned i, FCGX_Request *fr)
 {
 	struct sim_thread *th = arg;
 
 	(void)fr;
 	serve(&th[i]);
+	return 0;
 }
 
 /* The answer goes before any webhook it causes (an echo follows a send). */

@@ -3,40 +3,44 @@
  * lib/respond.c's handling, and the note that the worker has something to do. Apart from both
  * callers so neither depends on the other. */
 #include <stdio.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "clock.h"
 #include "responder.h"
 
 atomic_int responder_stop;
 
-static long
-ms_since(const struct timespec *t0)
+/* The request's log line, and the note for the worker. */
+static void
+served(struct rthread *t)
 {
-	struct timespec t1;
+	struct responder *rs = t->rs;
 
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+	if (t->oc.stored > 0)
+		atomic_store(&rs->work_pending, 1);
+	msgr_respond_log(&rs->respond, &t->req, &t->oc, t->id, (long)(msgr_clock_mono_ms() - t->t0));
+}
+
+int
+responder_serve(struct rthread *t, const struct msgr_request_io *io, int may_defer)
+{
+	struct responder *rs = t->rs;
+
+	t->t0 = msgr_clock_mono_ms();
+	t->counter++;
+	/* Unique per process lifetime: pid-counter, or pid-object-counter with several threads. */
+	if (rs->threads > 1)
+		snprintf(t->id, sizeof(t->id), "%lx-%x-%lx", rs->pid, t->index, t->counter);
+	else
+		snprintf(t->id, sizeof(t->id), "%lx-%lx", rs->pid, t->counter);
+	if (msgr_respond_begin(&rs->respond, &t->req, io, &t->oc, may_defer ? &t->pend : NULL))
+		return 1;
+	served(t);
+	return 0;
 }
 
 void
-responder_serve(struct rthread *t, const struct msgr_request_io *io)
+responder_answer(struct rthread *t, const struct msgr_request_io *io, int lost)
 {
-	struct responder *rs = t->rs;
-	struct msgr_respond_outcome oc;
-	struct timespec t0;
-	char id[48];
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	t->counter++;
-	/* Unique per process lifetime: pid-counter, or pid-thread-counter with several threads. */
-	if (rs->threads > 1)
-		snprintf(id, sizeof(id), "%lx-%x-%lx", rs->pid, t->index,
-		    t->counter);
-	else
-		snprintf(id, sizeof(id), "%lx-%lx", rs->pid, t->counter);
-	msgr_respond(&rs->respond, &t->req, io, &oc);
-	if (oc.stored > 0)
-		atomic_store(&rs->work_pending, 1);
-	msgr_respond_log(&rs->respond, &t->req, &oc, id, ms_since(&t0));
+	msgr_respond_end(&t->rs->respond, &t->req, io, &t->oc, &t->pend, lost);
+	served(t);
 }

@@ -105,7 +105,7 @@ serve_fastcgi(struct responder *rs, struct rthread *t)
 		if (rc > 0)
 			continue;   /* cut short and answered */
 		block_stops(1);
-		responder_serve(t, &io);
+		(void)responder_serve(t, &io, 0);
 		/* Releases the web server (and Facebook) before any further work. */
 		msgr_fcgi_finish(&t->fr);
 		/* A stop asked for now is served first: the pool and cron pick the work up. */
@@ -123,7 +123,7 @@ serve_cgi(struct responder *rs, struct rthread *t)
 	struct msgr_request_io io = fcgi_cgi_io();
 
 	block_stops(1);
-	responder_serve(t, &io);
+	(void)responder_serve(t, &io, 0);
 	/* The web server ends the exchange when stdout closes. */
 	close(STDOUT_FILENO);
 	/* Only after a request that stored events (docs/worker.md): a scanner's 404, 403 or 405

@@ -12,6 +12,7 @@
 
 #include <fcgiapp.h>
 
+#include "answerer.h"
 #include "commit.h"
 #include "config.h"
 #include "fibers.h"
@@ -76,18 +77,30 @@ struct responder {
 	atomic_int serving;            /* request threads serving a request now */
 };
 
-/* One request thread (or the main thread's one request): its FastCGI request and
- * per-request state, reused from request to request. */
+/* One request's FastCGI request object and state, reused from request to request: the main
+ * thread's one (threads = 1, plain CGI), or one of the pool's request objects (threads > 1),
+ * whose answer may be written by the answerer thread while request threads serve others. */
 struct rthread {
 	struct responder *rs;
 	unsigned index;
 	FCGX_Request fr;
 	struct msgr_request req;       /* reset each request; its body buffer is reused */
 	unsigned long counter;         /* requests served, for request ids */
+	/* the request in hand, for its answer and log line */
+	char id[48];
+	long long t0;                  /* monotonic ms at its start */
+	struct msgr_respond_outcome oc;
+	struct msgr_respond_pending pend;   /* its events went to the host committer */
+	struct msgr_answerer_item wait;     /* ... and the answerer waits for its answer */
 };
 
-/* src/messenger_fcgi.c: reads, handles and answers one request, then logs its line. */
-void responder_serve(struct rthread *t, const struct msgr_request_io *io);
+/* src/fcgi_serve.c: reads and handles one request. 0: answered and logged. 1 (only with
+ * may_defer and rs->respond.send): its events went to the host committer, and
+ * responder_answer writes the answer once the committer's is in t->pend.b. */
+int responder_serve(struct rthread *t, const struct msgr_request_io *io, int may_defer);
+/* src/fcgi_serve.c: the answer of a request responder_serve left, and its log line. lost:
+ * the committer's answer never came (msgr_respond_end). */
+void responder_answer(struct rthread *t, const struct msgr_request_io *io, int lost);
 
 /* src/fcgi_io.c: plain CGI's environment and stdio as a request's transport (FastCGI's is
  * lib/fcgi_io.h). */

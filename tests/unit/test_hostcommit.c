@@ -305,7 +305,7 @@ struct proc {
 };
 
 static void
-proc_open(struct proc *p, const char *path, int sync_full, int may_serve)
+proc_open_timeout(struct proc *p, const char *path, int sync_full, int may_serve, int timeout_ms)
 {
 	struct msgr_hostcommit_options ho;
 
@@ -318,9 +318,15 @@ proc_open(struct proc *p, const char *path, int sync_full, int may_serve)
 	memset(&ho, 0, sizeof(ho));
 	ho.store = &p->o;
 	ho.may_serve = may_serve;
-	ho.timeout_ms = 4000;
+	ho.timeout_ms = timeout_ms;
 	assert_int_equal(msgr_hostcommit_open(&ho, &p->h), MSGR_OK);
 	msgr_commit_set_relay(p->c, msgr_hostcommit_relay, p->h);
+}
+
+static void
+proc_open(struct proc *p, const char *path, int sync_full, int may_serve)
+{
+	proc_open_timeout(p, path, sync_full, may_serve, 4000);
 }
 
 static void
@@ -789,6 +795,99 @@ test_client_read_timed(void **state)
 	recv_timed = 0;
 }
 
+/* The relay in two halves: several groups in flight from one thread, each on a connection
+ * of its own, their answers read in any order. */
+static void
+test_send_then_receive(void **state)
+{
+	struct unit_tmp *f = *state;
+	struct msgr_store_event ev[3] = {
+		{ "conn", "100", "200", 1, 0, 1000, "s0", "{}" },
+		{ "conn", "100", "200", 1, 0, 1000, "s1", "{}" },
+		{ "conn", "100", "200", 1, 0, 1000, "s2", "{}" } };
+	struct msgr_commit_batch b[3];
+	struct msgr_hostcommit_call *call[3];
+	struct proc p;
+	long long now;
+	int i;
+
+	proc_open(&p, f->path, 1, 1);
+	assert_int_equal(msgr_hostcommit_send(p.h, &b[0], 1, NULL), MSGR_ERR_IO);
+	assert_int_equal(msgr_hostcommit_send(NULL, &b[0], 1, &call[0]), MSGR_ERR_IO);
+	assert_null(call[0]);
+	assert_int_equal(msgr_hostcommit_call_fd(NULL), -1);
+	now = msgr_clock_mono_ms();
+	for (i = 0; i < 3; i++) {
+		memset(&b[i], 0, sizeof(b[i]));
+		b[i].ev = &ev[i];
+		b[i].n = 1;
+		assert_int_equal(msgr_hostcommit_send(p.h, &b[i], 1, &call[i]), MSGR_OK);
+		assert_non_null(call[i]);
+		assert_true(msgr_hostcommit_call_fd(call[i]) >= 0);
+		assert_true(msgr_hostcommit_call_deadline(call[i]) >= now + 4000);
+		assert_true(msgr_hostcommit_call_deadline(call[i]) < now + 5000);
+	}
+	/* the first send made this process the committer */
+	assert_true(msgr_hostcommit_serving(p.h));
+	assert_int_not_equal(msgr_hostcommit_call_fd(call[0]), msgr_hostcommit_call_fd(call[1]));
+	assert_int_not_equal(msgr_hostcommit_call_fd(call[1]), msgr_hostcommit_call_fd(call[2]));
+	for (i = 2; i >= 0; i--) {
+		b[i].rc = MSGR_ERR_STORE;
+		assert_int_equal(msgr_hostcommit_receive(p.h, call[i], &b[i], 1), MSGR_OK);
+		assert_int_equal(b[i].rc, MSGR_OK);
+		assert_int_equal(b[i].n_new, 1);
+		assert_true(b[i].group >= 1);
+	}
+	assert_int_equal(unit_sqlite_count(f->path, ACKED), 3);
+	/* a connection kept from before carries the next call: the same event is a duplicate */
+	memset(&b[0], 0, sizeof(b[0]));
+	b[0].ev = &ev[0];
+	b[0].n = 1;
+	assert_int_equal(msgr_hostcommit_send(p.h, &b[0], 1, &call[0]), MSGR_OK);
+	assert_int_equal(msgr_hostcommit_receive(p.h, call[0], &b[0], 1), MSGR_OK);
+	assert_int_equal(b[0].rc, MSGR_OK);
+	assert_int_equal(b[0].n_new, 0);
+	assert_int_equal(b[0].n_dup, 1);
+	proc_close(&p);
+	assert_int_equal(unit_sqlite_count(f->path, ACKED), 3);
+}
+
+/* An answer read past the call's deadline is not read: BUSY (a 503), though the committer
+ * did store the group, and the connection is not used again. */
+static void
+test_receive_late(void **state)
+{
+	struct unit_tmp *f = *state;
+	struct msgr_store_event ev = { "conn", "100", "200", 1, 0, 1000, "late", "{}" };
+	struct msgr_hostcommit_call *call = NULL;
+	struct msgr_commit_batch b;
+	struct proc p;
+	long long t0;
+
+	proc_open_timeout(&p, f->path, 1, 1, 300);
+	memset(&b, 0, sizeof(b));
+	b.ev = &ev;
+	b.n = 1;
+	assert_int_equal(msgr_hostcommit_send(p.h, &b, 1, &call), MSGR_OK);
+	sleep_ms(450);
+	t0 = msgr_clock_mono_ms();
+	assert_int_equal(msgr_hostcommit_receive(p.h, call, &b, 1), MSGR_OK);
+	/* not waited for again: at once */
+	assert_true(msgr_clock_mono_ms() - t0 < 200);
+	assert_int_equal(b.rc, MSGR_ERR_BUSY);
+	assert_int_equal(b.n_new, 0);
+	assert_int_equal(unit_sqlite_count(f->path, ACKED), 1);
+	/* the next call goes on a fresh connection and is answered */
+	memset(&b, 0, sizeof(b));
+	b.ev = &ev;
+	b.n = 1;
+	assert_int_equal(msgr_hostcommit_send(p.h, &b, 1, &call), MSGR_OK);
+	assert_int_equal(msgr_hostcommit_receive(p.h, call, &b, 1), MSGR_OK);
+	assert_int_equal(b.rc, MSGR_OK);
+	assert_int_equal(b.n_dup, 1);
+	proc_close(&p);
+}
+
 int
 main(void)
 {
@@ -806,6 +905,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nobody_to_serve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_relay_side_by_side, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_then_receive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_receive_late, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
  * docs/responder.md "Answers" through a fake transport, the events in a real store behind
  * the group commit, and the request's log line. */
 #include "unit.h"
+#include "unit_sqlite.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -439,6 +440,203 @@ test_log_line(void **state)
 	free(text);
 }
 
+/* ---- answers written later (msgr_respond_begin / msgr_respond_end) ---- */
+
+static long long
+events_in(const struct fx *x)
+{
+	char db[128];
+
+	snprintf(db, sizeof(db), "%s/state.db", x->dir);
+	return unit_sqlite_count(db, "SELECT count(*) FROM events");
+}
+
+/* A send step that takes the rows and stores nothing, or refuses them. */
+struct sent {
+	int calls, refuse;
+	size_t n, nq;
+	char first_key[64];
+};
+
+static msgr_result
+fake_send(void *arg, const struct msgr_commit_batch *b, void **call)
+{
+	struct sent *s = arg;
+
+	s->calls++;
+	if (s->refuse)
+		return MSGR_ERR_IO;
+	s->n = b->n;
+	s->nq = b->nq;
+	snprintf(s->first_key, sizeof(s->first_key), "%s", b->n > 0 ? b->ev[0].key : "");
+	*call = s;
+	return MSGR_OK;
+}
+
+static int
+begin(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p)
+{
+	struct msgr_request_io io = { .ctx = f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
+
+	return msgr_respond_begin(&x->rs, &x->req, &io, oc, p);
+}
+
+static void
+end(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p, int lost)
+{
+	struct msgr_request_io io = { .ctx = f, .param = fake_param, .read = fake_read,
+	    .write = fake_write };
+
+	msgr_respond_end(&x->rs, &x->req, &io, oc, p, lost);
+}
+
+/* Nothing is written until the commit's answer is in; then 200 with its counts. */
+static void
+test_deferred_answer(void **state)
+{
+	struct fx *x = *state;
+	struct msgr_respond_outcome oc;
+	struct msgr_respond_pending p;
+	struct sent s;
+	struct fake f;
+
+	memset(&s, 0, sizeof(s));
+	x->rs.send = fake_send;
+	x->rs.send_arg = &s;
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	assert_int_equal(f.out_len, 0);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.nq, 0);
+	assert_true(s.first_key[0] != '\0');
+	assert_ptr_equal(p.call, &s);
+	assert_null(p.b.ev);
+	/* the committer's answer: stored, in a group of 3 */
+	p.b.rc = MSGR_OK;
+	p.b.n_new = 1;
+	p.b.n_dup = 0;
+	p.b.group = 3;
+	p.b.counts_exact = 1;
+	end(x, &f, &oc, &p, 0);
+	assert_int_equal(oc.status, 200);
+	assert_answer(&f, "Status: 200 OK\r\n", "EVENT_RECEIVED");
+	assert_int_equal(oc.stored, 1);
+	assert_int_equal(oc.dup, 0);
+	assert_int_equal(oc.group, 3);
+	assert_int_equal(oc.counts_of_group, 0);
+	assert_string_equal(oc.connector, "first");
+	/* the answers that need no store are written at once, as before */
+	get(&f, "/hook/1", "hub.mode=subscribe&hub.verify_token=Verify-Token-77&hub.challenge=42");
+	assert_int_equal(begin(x, &f, &oc, &p), 0);
+	assert_answer(&f, "Status: 200 OK\r\n", "42");
+	post(&f, "/hook/1", event_body, "another secret");
+	assert_int_equal(begin(x, &f, &oc, &p), 0);
+	assert_int_equal(oc.status, 403);
+	assert_int_equal(s.calls, 1);
+	/* msgr_respond never leaves a request unanswered: the rows go to the commit, and find
+	 * nothing stored before (the deferred answer was the committer's word alone) */
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	respond(x, &f, &oc);
+	assert_int_equal(oc.status, 200);
+	assert_int_equal(oc.stored, 1);
+	assert_int_equal(s.calls, 1);
+}
+
+/* The committer's failure is a 503 saying why; a group's counts are said to be the group's. */
+static void
+test_deferred_failed(void **state)
+{
+	struct fx *x = *state;
+	struct msgr_respond_outcome oc;
+	struct msgr_respond_pending p;
+	struct sent s;
+	struct fake f;
+
+	memset(&s, 0, sizeof(s));
+	x->rs.send = fake_send;
+	x->rs.send_arg = &s;
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	p.b.rc = MSGR_ERR_BUSY;
+	p.b.group = 2;
+	end(x, &f, &oc, &p, 0);
+	assert_int_equal(oc.status, 503);
+	assert_non_null(strstr(f.out, "\r\nRetry-After: 1\r\n"));
+	assert_int_equal(oc.stored, 0);
+	assert_non_null(strstr(oc.note, "store:"));
+
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	p.b.rc = MSGR_OK;
+	p.b.n_new = 4;
+	p.b.n_dup = 1;
+	p.b.group = 5;
+	p.b.counts_exact = 0;
+	end(x, &f, &oc, &p, 0);
+	assert_int_equal(oc.status, 200);
+	assert_int_equal(oc.stored, 4);
+	assert_int_equal(oc.dup, 1);
+	assert_int_equal(oc.counts_of_group, 1);
+}
+
+/* Lost (the committer's connection broke): the body goes through the commit here, once. */
+static void
+test_deferred_lost(void **state)
+{
+	struct fx *x = *state;
+	struct msgr_respond_outcome oc;
+	struct msgr_respond_pending p;
+	struct sent s;
+	struct fake f;
+
+	memset(&s, 0, sizeof(s));
+	x->rs.send = fake_send;
+	x->rs.send_arg = &s;
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	end(x, &f, &oc, &p, 1);
+	assert_int_equal(oc.status, 200);
+	assert_answer(&f, "Status: 200 OK\r\n", "EVENT_RECEIVED");
+	assert_int_equal(oc.stored, 1);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(events_in(x), 1);
+	/* lost again after the committer did store it: found by key, not stored twice */
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	end(x, &f, &oc, &p, 1);
+	assert_int_equal(oc.status, 200);
+	assert_int_equal(oc.stored, 0);
+	assert_int_equal(oc.dup, 1);
+	assert_int_equal(events_in(x), 1);
+}
+
+/* A send step that refuses (no committer): stored through the commit and answered at once. */
+static void
+test_send_refused(void **state)
+{
+	struct fx *x = *state;
+	struct msgr_respond_outcome oc;
+	struct msgr_respond_pending p;
+	struct sent s;
+	struct fake f;
+
+	memset(&s, 0, sizeof(s));
+	s.refuse = 1;
+	x->rs.send = fake_send;
+	x->rs.send_arg = &s;
+	post(&f, "/hook/1", event_body, "App-Secret-77");
+	assert_int_equal(begin(x, &f, &oc, &p), 0);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(oc.status, 200);
+	assert_int_equal(oc.stored, 1);
+	assert_answer(&f, "Status: 200 OK\r\n", "EVENT_RECEIVED");
+	assert_int_equal(events_in(x), 1);
+}
+
 int
 main(void)
 {
@@ -454,6 +652,10 @@ main(void)
 		T(test_post_store_unavailable),
 		cmocka_unit_test(test_status_answer),
 		T(test_log_line),
+		T(test_deferred_answer),
+		T(test_deferred_failed),
+		T(test_deferred_lost),
+		T(test_send_refused),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
