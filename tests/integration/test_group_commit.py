@@ -296,6 +296,20 @@ def test_sigterm_held_past_grace():
         e.cleanup()
 
 
+class Held:
+    """The state file's write lock, held by another process's connection until release()."""
+
+    def __init__(self, e):
+        self.db = sqlite3.connect(e.db_path, timeout=5, isolation_level=None)
+        self.db.execute("BEGIN EXCLUSIVE")
+
+    def release(self):
+        if self.db is not None:
+            self.db.execute("ROLLBACK")
+            self.db.close()
+            self.db = None
+
+
 def test_answers_wait_for_the_commit():
     """With the host's committer, a request thread hands its events over and accepts the
     next request (src/fcgi_threads.c): while another process holds the write lock, more POSTs
@@ -306,7 +320,7 @@ def test_answers_wait_for_the_commit():
     e = pool(nproc=2, threads=THREADS, busy_timeout_ms=3000)
     c = e.c1
     n = 3 * THREADS   # 12 POSTs for 8 request threads
-    holder = None
+    held = None
     try:
         # A request thread opening a connection to the committer waits for its hello, which
         # the committer answers between transactions: bursts first, so that each process has
@@ -320,8 +334,7 @@ def test_answers_wait_for_the_commit():
                "the processes' connections to it")
         mids = [h.uniq("wa") for _ in range(n)]
         took = {}
-        holder = sqlite3.connect(e.db_path, timeout=5, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
+        held = Held(e)
         t0 = time.time()
 
         def one(m):
@@ -342,9 +355,7 @@ def test_answers_wait_for_the_commit():
                "waiting answers: a verification answered meanwhile (%.2fs) with %d POSTs "
                "waiting on %d request threads" % (g, n, 2 * THREADS), (r.status, r.body))
         time.sleep(max(0.0, hold - (time.time() - t0)))
-        holder.execute("ROLLBACK")
-        holder.close()
-        holder = None
+        held.release()
         statuses = [f.result(timeout=h.REQUEST_TIMEOUT + 5) for f in futs]
         ex.shutdown()
         tap.eq(statuses, [200] * n, "waiting answers: every POST 200 once the lock went")
@@ -358,9 +369,8 @@ def test_answers_wait_for_the_commit():
         tap.ok(not e.sanitizer_errors(), "sanitizers: no report (waiting answers)",
                e.sanitizer_errors())
     finally:
-        if holder is not None:
-            holder.execute("ROLLBACK")
-            holder.close()
+        if held is not None:
+            held.release()
         e.cleanup()
 
 
@@ -371,13 +381,12 @@ def test_sigterm_with_answers_pending():
     e = pool(nproc=2, threads=THREADS, busy_timeout_ms=3000)
     c = e.c1
     n = 6
-    holder = None
+    held = None
     try:
         tap.eq(e.post(c, body_with(c, [h.uniq("p0")])).status, 200,
                "stop with answers pending: a first POST chooses the committer")
         mids = [h.uniq("pe") for _ in range(n)]
-        holder = sqlite3.connect(e.db_path, timeout=5, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
+        held = Held(e)
         ex = concurrent.futures.ThreadPoolExecutor(n)
         futs = [ex.submit(lambda m: e.post(c, body_with(c, [m], psid="8600"),
                                            count=False).status, m) for m in mids]
@@ -388,9 +397,7 @@ def test_sigterm_with_answers_pending():
         time.sleep(0.5)
         tap.ok(set(pids) <= set(e.alive()) and not any(f.done() for f in futs),
                "stop with answers pending: the processes wait for the answers")
-        holder.execute("ROLLBACK")
-        holder.close()
-        holder = None
+        held.release()
         codes = {pid: h.wait_pid(pid, 10) for pid in pids}
         e.children = []
         statuses = [f.result(timeout=h.REQUEST_TIMEOUT + 5) for f in futs]
@@ -403,9 +410,8 @@ def test_sigterm_with_answers_pending():
         tap.ok(not e.sanitizer_errors(), "sanitizers: no report (stop with answers pending)",
                e.sanitizer_errors())
     finally:
-        if holder is not None:
-            holder.execute("ROLLBACK")
-            holder.close()
+        if held is not None:
+            held.release()
         e.cleanup()
 
 

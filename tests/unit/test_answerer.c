@@ -65,6 +65,16 @@ pause_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* r waits on fd for ms at most. */
+static void
+arm(struct msgr_answerer *a, struct rec *r, int fd, long ms)
+{
+	memset(r, 0, sizeof(*r));
+	r->it.fd = fd;
+	r->it.deadline = msgr_clock_mono_ms() + ms;
+	assert_int_equal(msgr_answerer_add(a, &r->it), MSGR_OK);
+}
+
 static void
 test_refusals(void **state)
 {
@@ -107,10 +117,7 @@ test_answer_completes(void **state)
 	(void)state;
 	assert_int_equal(msgr_answerer_start(on_done, NULL, &a), MSGR_OK);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	memset(&r, 0, sizeof(r));
-	r.it.fd = sv[0];
-	r.it.deadline = msgr_clock_mono_ms() + 5000;
-	assert_int_equal(msgr_answerer_add(a, &r.it), MSGR_OK);
+	arm(a, &r, sv[0], 5000);
 	assert_int_equal(msgr_answerer_pending(a), 1);
 	pause_ms(150);
 	assert_int_equal(done_of(&r), 0);
@@ -126,20 +133,14 @@ test_answer_completes(void **state)
 
 		assert_int_equal(read(sv[0], &c, 1), 1);
 	}
-	memset(&r, 0, sizeof(r));
-	r.it.fd = sv[0];
-	r.it.deadline = msgr_clock_mono_ms() + 5000;
-	assert_int_equal(msgr_answerer_add(a, &r.it), MSGR_OK);
+	arm(a, &r, sv[0], 5000);
 	pause_ms(100);
 	assert_int_equal(done_of(&r), 0);
 	assert_int_equal(write(sv[1], "y", 1), 1);
 	assert_int_equal(wait_done(&r, 2000), 1);
 	assert_int_equal(r.timed_out, 0);
 	/* a peer that hangs up is an event too: the caller's read says what it is */
-	memset(&r, 0, sizeof(r));
-	r.it.fd = sv[0];
-	r.it.deadline = msgr_clock_mono_ms() + 5000;
-	assert_int_equal(msgr_answerer_add(a, &r.it), MSGR_OK);
+	arm(a, &r, sv[0], 5000);
 	close(sv[1]);
 	assert_int_equal(wait_done(&r, 2000), 1);
 	assert_int_equal(r.timed_out, 0);
@@ -160,10 +161,7 @@ test_deadline(void **state)
 	(void)state;
 	assert_int_equal(msgr_answerer_start(on_done, NULL, &a), MSGR_OK);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	memset(&r, 0, sizeof(r));
-	r.it.fd = sv[0];
-	r.it.deadline = msgr_clock_mono_ms() + 120;
-	assert_int_equal(msgr_answerer_add(a, &r.it), MSGR_OK);
+	arm(a, &r, sv[0], 120);
 	assert_int_equal(wait_done(&r, 3000), 1);
 	assert_int_equal(r.timed_out, 1);
 	assert_true(r.at >= r.it.deadline);
@@ -209,9 +207,7 @@ test_many(void **state)
 	for (i = 0; i < N; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
 		peer[i] = sv[i][1];
-		r[i].it.fd = sv[i][0];
-		r[i].it.deadline = msgr_clock_mono_ms() + 10000;
-		assert_int_equal(msgr_answerer_add(a, &r[i].it), MSGR_OK);
+		arm(a, &r[i], sv[i][0], 10000);
 	}
 	assert_int_equal(pthread_create(&tid, NULL, write_all, &w), 0);
 	assert_int_equal(pthread_join(tid, NULL), 0);
@@ -242,9 +238,7 @@ test_stop_waits(void **state)
 	assert_int_equal(msgr_answerer_start(on_done, NULL, &a), MSGR_OK);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
-		r[i].it.fd = sv[i][0];
-		r[i].it.deadline = msgr_clock_mono_ms() + 200;
-		assert_int_equal(msgr_answerer_add(a, &r[i].it), MSGR_OK);
+		arm(a, &r[i], sv[i][0], 200);
 	}
 	assert_int_equal(write(sv[0][1], "x", 1), 1);
 	t0 = msgr_clock_mono_ms();

@@ -473,6 +473,16 @@ fake_send(void *arg, const struct msgr_commit_batch *b, void **call)
 	return MSGR_OK;
 }
 
+/* The rows of every POST go to s (refused when refuse). */
+static void
+send_to(struct fx *x, struct sent *s, int refuse)
+{
+	memset(s, 0, sizeof(*s));
+	s->refuse = refuse;
+	x->rs.send = fake_send;
+	x->rs.send_arg = s;
+}
+
 static int
 begin(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc,
     struct msgr_respond_pending *p)
@@ -481,6 +491,15 @@ begin(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc,
 	    .write = fake_write };
 
 	return msgr_respond_begin(&x->rs, &x->req, &io, oc, p);
+}
+
+/* The signed event's POST, begun. */
+static int
+begin_event(struct fx *x, struct fake *f, struct msgr_respond_outcome *oc,
+    struct msgr_respond_pending *p)
+{
+	post(f, "/hook/1", event_body, "App-Secret-77");
+	return begin(x, f, oc, p);
 }
 
 static void
@@ -503,11 +522,8 @@ test_deferred_answer(void **state)
 	struct sent s;
 	struct fake f;
 
-	memset(&s, 0, sizeof(s));
-	x->rs.send = fake_send;
-	x->rs.send_arg = &s;
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	send_to(x, &s, 0);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 1);
 	assert_int_equal(f.out_len, 0);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.n, 1);
@@ -556,11 +572,8 @@ test_deferred_failed(void **state)
 	struct sent s;
 	struct fake f;
 
-	memset(&s, 0, sizeof(s));
-	x->rs.send = fake_send;
-	x->rs.send_arg = &s;
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	send_to(x, &s, 0);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 1);
 	p.b.rc = MSGR_ERR_BUSY;
 	p.b.group = 2;
 	end(x, &f, &oc, &p, 0);
@@ -569,8 +582,7 @@ test_deferred_failed(void **state)
 	assert_int_equal(oc.stored, 0);
 	assert_non_null(strstr(oc.note, "store:"));
 
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 1);
 	p.b.rc = MSGR_OK;
 	p.b.n_new = 4;
 	p.b.n_dup = 1;
@@ -593,11 +605,8 @@ test_deferred_lost(void **state)
 	struct sent s;
 	struct fake f;
 
-	memset(&s, 0, sizeof(s));
-	x->rs.send = fake_send;
-	x->rs.send_arg = &s;
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	send_to(x, &s, 0);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 1);
 	end(x, &f, &oc, &p, 1);
 	assert_int_equal(oc.status, 200);
 	assert_answer(&f, "Status: 200 OK\r\n", "EVENT_RECEIVED");
@@ -605,8 +614,7 @@ test_deferred_lost(void **state)
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(events_in(x), 1);
 	/* lost again after the committer did store it: found by key, not stored twice */
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 1);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 1);
 	end(x, &f, &oc, &p, 1);
 	assert_int_equal(oc.status, 200);
 	assert_int_equal(oc.stored, 0);
@@ -624,12 +632,8 @@ test_send_refused(void **state)
 	struct sent s;
 	struct fake f;
 
-	memset(&s, 0, sizeof(s));
-	s.refuse = 1;
-	x->rs.send = fake_send;
-	x->rs.send_arg = &s;
-	post(&f, "/hook/1", event_body, "App-Secret-77");
-	assert_int_equal(begin(x, &f, &oc, &p), 0);
+	send_to(x, &s, 1);
+	assert_int_equal(begin_event(x, &f, &oc, &p), 0);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(oc.status, 200);
 	assert_int_equal(oc.stored, 1);
