@@ -510,6 +510,33 @@ def test_worker_with_threads():
         env.cleanup()
 
 
+def test_worker_lone_webhook():
+    """With answers written by the answerer thread, the request thread's after-response work
+    runs before its events are stored: a lone webhook, coming when no other request does,
+    is still answered by the responders' worker (a thread of the pool is nudged), each one
+    before the next is posted, and within the second in which the idle poll would not run."""
+    from workerenv import WorkerEnv, wait_for
+    env = WorkerEnv(nproc=2, extra_config="responder = { threads = %d; };" % THREADS)
+    try:
+        c = env.c1
+        u = h.rand_digits(16)
+        base = h.now_ms()
+        got = []
+        for i, w in enumerate(["one", "two", "three"]):
+            r = env.post(c, h.webhook(h.entry(c.page_id, [
+                h.message_event(c.page_id, u, w, ts=base + i * 10)])))
+            t0 = time.time()
+            ok = r.status == 200 and wait_for(lambda: len(env.fake.texts(u)) > i, timeout=10)
+            got.append((r.status, ok, round(time.time() - t0, 2)))
+            time.sleep(0.3)
+        tap.ok(all(s == 200 and ok for s, ok, _ in got) and env.fake.texts(u) == ["1", "2", "3"],
+               "lone webhooks: each answered by the responders before the next is posted",
+               (got, env.fake.texts(u)))
+        worker_env_ends(env, "lone webhooks")
+    finally:
+        env.cleanup()
+
+
 def test_worker_helpers():
     """2 processes x 8 threads on SQLite: the thread leading a run of a process's worker works
     it as 8 fibers, each a worker of its own, and one run works on the host at a time (the
@@ -566,7 +593,7 @@ def main():
         e.cleanup()
     for t in (test_answers_wait_for_the_commit, test_sigterm_with_answers_pending,
               test_sigterm_under_load, test_sigterm_idle, test_sigterm_held_past_grace,
-              test_worker_with_threads, test_worker_helpers,
+              test_worker_with_threads, test_worker_lone_webhook, test_worker_helpers,
               test_config_bounds, test_one_thread_unchanged):
         try:
             t()
