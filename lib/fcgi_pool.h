@@ -61,7 +61,8 @@ int msgr_fcgi_pool_run(struct msgr_fcgi_pool *p, unsigned *running);
 void msgr_fcgi_pool_release(struct msgr_fcgi_pool *p, FCGX_Request *fr);
 
 /* Has `after` run soon on the pool's own thread (started with spares), so work a kept request
- * left is done even when no request comes to run it. Any thread, while the pool runs. */
+ * left is done even when no request comes to run it. Any thread, while the pool runs and
+ * before the caller's kept request is released (a stopping pool ends at the last release). */
 void msgr_fcgi_pool_nudge(struct msgr_fcgi_pool *p);
 
 #endif

@@ -70,15 +70,14 @@ answered(void *arg, struct msgr_answerer_item *it, int timed_out)
 	struct pool_arg *a = arg;
 	struct rthread *t = (struct rthread *)(void *)((char *)it - offsetof(struct rthread, wait));
 
-	size_t stored;
-
 	(void)timed_out;   /* the call's deadline has passed: msgr_hostcommit_receive says so */
 	complete(a, t);
-	/* Read before the release: a request thread may take the object at once. */
-	stored = t->oc.stored;
-	msgr_fcgi_pool_release(&a->pool, &t->fr);
-	if (stored > 0 && a->rs->cfg->worker.budget_ms > 0 && atomic_load(&a->rs->serving) == 0)
+	/* Before the release: a request thread may take the object at once, and once the last
+	 * kept request is released a stopping pool ends (its state with it). */
+	if (t->oc.stored > 0 && a->rs->cfg->worker.budget_ms > 0 &&
+	    atomic_load(&a->rs->serving) == 0)
 		msgr_fcgi_pool_nudge(&a->pool);
+	msgr_fcgi_pool_release(&a->pool, &t->fr);
 }
 
 /* The committer's half of the intake's store step (lib/respond.h). */
