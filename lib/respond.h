@@ -7,6 +7,10 @@
  * (commit.h): 200 is written only once they are stored. Nothing a request carries can end the
  * process: every fault is answered and described for the log line.
  *
+ * With a send step (msgr_respond.send: the host committer's), a POST's rows are sent and its
+ * answer left for another thread to write once the commit's answer is in
+ * (msgr_respond_begin, msgr_respond_end): the request thread serves the next meanwhile.
+ *
  * The transport (libfcgi or CGI's stdio) is the caller's, behind struct msgr_request_io, so
  * this module serves either and is tested with a fake one; so is the process model (accept
  * loops, threads, signals). */
