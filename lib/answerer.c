@@ -163,10 +163,15 @@ msgr_result
 msgr_answerer_add(struct msgr_answerer *a, struct msgr_answerer_item *it)
 {
 	struct epoll_event ev;
+	int fd;
 
 	if (a == NULL || it == NULL || it->fd < 0)
 		return MSGR_ERR_IO;
-	/* Listed before it is armed: its event may come at once, on the other thread. */
+	/* Listed before it is armed: its event may come at once, on the other thread, which may
+	 * complete it and let its owner reuse it; so nothing of it is read once it is armed
+	 * (the fd is read before: the kernel's hand-over through epoll is no ordering
+	 * ThreadSanitizer can see, the list's mutex is). */
+	fd = it->fd;
 	pthread_mutex_lock(&a->mu);
 	it->next = NULL;
 	it->prev = a->tail;
@@ -180,8 +185,8 @@ msgr_answerer_add(struct msgr_answerer *a, struct msgr_answerer_item *it)
 	pthread_mutex_unlock(&a->mu);
 	ev.events = EPOLLIN | EPOLLONESHOT;
 	ev.data.ptr = it;
-	if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, it->fd, &ev) == 0 ||
-	    (errno == ENOENT && epoll_ctl(a->epfd, EPOLL_CTL_ADD, it->fd, &ev) == 0))
+	if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ||
+	    (errno == ENOENT && epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == 0))
 		return MSGR_OK;
 	/* Not armed, so no event names it; it may have been timed out meanwhile, though. */
 	return take(a, it) ? MSGR_ERR_IO : MSGR_OK;
