@@ -27,8 +27,7 @@ struct msgr_fcgi_pool_state {
 	unsigned nall, nfree;
 	int kept;                      /* kept by serve and not released (a release may come
 	                                  before the count: briefly negative) */
-	int nudged;
-	atomic_int nudge_asked;        /* a nudge not yet taken by the thread */
+	atomic_int nudged;             /* a nudge not yet taken by the pool's thread */
 	pthread_t after_tid;
 	int after_started;
 };
@@ -82,11 +81,11 @@ msgr_fcgi_pool_nudge(struct msgr_fcgi_pool *p)
 {
 	struct msgr_fcgi_pool_state *st = p->state;
 
-	/* Once until the thread takes it: a burst of nudges costs one wake. */
-	if (atomic_exchange(&st->nudge_asked, 1))
+	/* Once until the thread takes it: a burst of nudges costs one wake. The signal under the
+	 * mutex: the thread cannot be between its look at the flag and its wait. */
+	if (atomic_exchange(&st->nudged, 1))
 		return;
 	pthread_mutex_lock(&st->mu);
-	st->nudged = 1;
 	pthread_cond_signal(&st->nudged_cv);
 	pthread_mutex_unlock(&st->mu);
 }
@@ -101,10 +100,9 @@ after_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&st->mu);
-		while (!st->nudged && !atomic_load(p->stop))
+		while (!atomic_load(&st->nudged) && !atomic_load(p->stop))
 			pthread_cond_wait(&st->nudged_cv, &st->mu);
-		st->nudged = 0;
-		atomic_store(&st->nudge_asked, 0);
+		atomic_store(&st->nudged, 0);
 		pthread_mutex_unlock(&st->mu);
 		if (atomic_load(p->stop))
 			break;

@@ -36,11 +36,8 @@ struct pool_arg {
 	struct msgr_answerer *ans;     /* NULL: each request thread waits for its own answer */
 };
 
-static struct rthread *
-of_request(FCGX_Request *fr)
-{
-	return (struct rthread *)(void *)((char *)fr - offsetof(struct rthread, fr));
-}
+/* The request state holding member m at p. */
+#define RTHREAD_OF(p, m) ((struct rthread *)(void *)((char *)(p) - offsetof(struct rthread, m)))
 
 static FCGX_Request *
 thread_request(void *arg, unsigned i)
@@ -68,7 +65,7 @@ static void
 answered(void *arg, struct msgr_answerer_item *it, int timed_out)
 {
 	struct pool_arg *a = arg;
-	struct rthread *t = (struct rthread *)(void *)((char *)it - offsetof(struct rthread, wait));
+	struct rthread *t = RTHREAD_OF(it, wait);
 
 	(void)timed_out;   /* the call's deadline has passed: msgr_hostcommit_receive says so */
 	complete(a, t);
@@ -97,7 +94,7 @@ static int
 thread_serve(void *arg, unsigned i, FCGX_Request *fr)
 {
 	struct pool_arg *a = arg;
-	struct rthread *t = of_request(fr);
+	struct rthread *t = RTHREAD_OF(fr, fr);
 	struct msgr_request_io io = msgr_fcgi_io(fr);
 	int kept;
 
