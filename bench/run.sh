@@ -49,7 +49,8 @@
 #   INTAKE_TIMES=1 ...                   the messenger runs by a copy of this tree built with
 #                                        bench/variants/intake_times.patch (in a temp dir:
 #                                        never the product), whose processes print where a
-#                                        request's time went: msgr_respond, its wait for the
+#                                        request's time went: msgr_respond (with threads,
+#                                        the request thread's part), its wait for the
 #                                        host committer, the committer's gather, transactions
 #                                        and inbox moves (p50 to p99.9, by process)
 #   SKIP_HALF=1 ...                      no second messenger run at half its peak rate (the
