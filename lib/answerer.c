@@ -89,9 +89,10 @@ wait_ms(struct msgr_answerer *a, long long now)
 	if (a->head == NULL && a->stopping)
 		ms = -1;
 	else if (a->head != NULL && a->head->deadline - now < ms)
-		ms = a->head->deadline - now;
+		/* Past due: no wait. Never -1 here, which would end the thread with items left. */
+		ms = a->head->deadline > now ? a->head->deadline - now : 0;
 	pthread_mutex_unlock(&a->mu);
-	return ms < 0 && ms != -1 ? 0 : (int)ms;
+	return (int)ms;
 }
 
 static void *
