@@ -79,20 +79,27 @@ take_late(struct msgr_answerer *a, long long now)
 	return late;
 }
 
+int
+msgr_answerer_wait_ms(long long deadline, long long now)
+{
+	if (deadline <= now)
+		return 0;
+	return deadline - now < TICK_MS ? (int)(deadline - now) : TICK_MS;
+}
+
 /* How long to wait for events: until the first deadline, at most TICK_MS; -1 to end. */
 static int
 wait_ms(struct msgr_answerer *a, long long now)
 {
-	long long ms = TICK_MS;
+	int ms = TICK_MS;
 
 	pthread_mutex_lock(&a->mu);
 	if (a->head == NULL && a->stopping)
 		ms = -1;
-	else if (a->head != NULL && a->head->deadline - now < ms)
-		/* Past due: no wait. Never -1 here, which would end the thread with items left. */
-		ms = a->head->deadline > now ? a->head->deadline - now : 0;
+	else if (a->head != NULL)
+		ms = msgr_answerer_wait_ms(a->head->deadline, now);
 	pthread_mutex_unlock(&a->mu);
-	return (int)ms;
+	return ms;
 }
 
 static void *

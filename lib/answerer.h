@@ -37,6 +37,11 @@ msgr_result msgr_answerer_start(msgr_answerer_fn done, void *arg, struct msgr_an
  * grow in that order (one timeout for all). */
 msgr_result msgr_answerer_add(struct msgr_answerer *a, struct msgr_answerer_item *it);
 
+/* How long the thread waits for events when the first deadline is deadline: never past it,
+ * at most its tick (100 ms), 0 once due, never negative (-1 is the stop's "wait no more";
+ * any other negative wait would block with no timeout). Public for its unit test. */
+int msgr_answerer_wait_ms(long long deadline, long long now);
+
 /* Items waited for now. */
 unsigned msgr_answerer_pending(struct msgr_answerer *a);
 

@@ -254,6 +254,56 @@ test_stop_waits(void **state)
 	}
 }
 
+/* A deadline already past when the thread computes its wait (1 ms past, and long past):
+ * completed at once as timed out, and the thread lives on for the next item. A wait of -1
+ * would have ended the thread, any other negative one blocked it with no timeout. */
+static void
+test_past_deadline(void **state)
+{
+	struct msgr_answerer *a = NULL;
+	struct rec r[3];
+	long past[2] = { 1, 1000 };
+	int sv[2], i;
+
+	(void)state;
+	assert_int_equal(msgr_answerer_start(on_done, NULL, &a), MSGR_OK);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	for (i = 0; i < 2; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].it.fd = sv[0];
+		r[i].it.deadline = msgr_clock_mono_ms() - past[i];
+		assert_int_equal(msgr_answerer_add(a, &r[i].it), MSGR_OK);
+		assert_int_equal(wait_done(&r[i], 2000), 1);
+		assert_int_equal(r[i].timed_out, 1);
+	}
+	arm(a, &r[2], sv[0], 5000);
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	assert_int_equal(wait_done(&r[2], 2000), 1);
+	assert_int_equal(r[2].timed_out, 0);
+	msgr_answerer_stop(a);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(r[i].done, 1);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* The wait before the first deadline: its distance, at most the tick, 0 once past by any
+ * amount (1 ms past made -1, the stop's sentinel, before 35b1f61). */
+static void
+test_wait_ms(void **state)
+{
+	long long now = 1000000;
+
+	(void)state;
+	assert_int_equal(msgr_answerer_wait_ms(now + 40, now), 40);
+	assert_int_equal(msgr_answerer_wait_ms(now + 1, now), 1);
+	assert_int_equal(msgr_answerer_wait_ms(now + 100000, now), 100);
+	assert_int_equal(msgr_answerer_wait_ms(now, now), 0);
+	assert_int_equal(msgr_answerer_wait_ms(now - 1, now), 0);
+	assert_int_equal(msgr_answerer_wait_ms(now - 2, now), 0);
+	assert_int_equal(msgr_answerer_wait_ms(now - 5000000000LL, now), 0);
+}
+
 int
 main(void)
 {
@@ -261,6 +311,8 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_answer_completes),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_past_deadline),
+		cmocka_unit_test(test_wait_ms),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_stop_waits),
 	};
