@@ -184,8 +184,8 @@ valgrind: all
 	  TIERS=integration INTEGRATION="$(VALGRIND_TESTS)" sh tests/run
 
 # Threads: the tests of the threaded responder (responder.threads > 1: group commit, the
-# worker after the answer in request threads, the answers written by the outbox's thread,
-# lib/outbox.c, lib/answerer.c), of the host committer (its threads, in the
+# worker after the answer in request threads, the answers written by the answerer thread,
+# lib/answerer.c), of the host committer (its threads, in the
 # unit test: test_host_commit.py asserts that requests of several processes overlap, which
 # ThreadSanitizer's slowdown took away in one run of three), of the simulator (16 request
 # threads on the same lib/fcgi_pool.c) and of msgrctl's workers (drain --threads, worker
@@ -193,7 +193,7 @@ valgrind: all
 # test_fibers and test_ctl_work.py; each thread with its own PostgreSQL connection,
 # test_ctl_work_pg.py), built with ThreadSanitizer into
 # build/tsan; any report of any process fails (tests/proclogs.py).
-TSAN_UNIT  = test_commit test_hostcommit test_answerer test_outbox test_turns test_fibers
+TSAN_UNIT  = test_commit test_hostcommit test_answerer test_turns test_fibers
 TSAN_TESTS = test_group_commit.py test_group_commit_pg.py test_simulator.py test_ctl_work.py \
   test_ctl_work_pg.py
 tsan:

@@ -202,55 +202,45 @@ get_bytes(struct rd *r, size_t *len, int text)
 }
 
 msgr_result
-msgr_hostcommit_encode_batch(const struct msgr_commit_batch *x, struct msgr_buf *out)
-{
-	msgr_result rc;
-	size_t j;
-
-	if (x->n > UINT32_MAX || x->nq > UINT32_MAX)
-		return MSGR_ERR_TOOBIG;
-	if ((rc = put_u32(out, (uint32_t)x->n)) != MSGR_OK ||
-	    (rc = put_u32(out, (uint32_t)x->nq)) != MSGR_OK)
-		return rc;
-	for (j = 0; j < x->n; j++) {
-		const struct msgr_store_event *e = &x->ev[j];
-
-		if ((rc = put_str(out, e->connector_id)) != MSGR_OK ||
-		    (rc = put_str(out, e->page_id)) != MSGR_OK ||
-		    (rc = put_str(out, e->user_id)) != MSGR_OK ||
-		    (rc = put_u32(out, (uint32_t)e->kind)) != MSGR_OK ||
-		    (rc = put_u32(out, e->standby ? 1u : 0u)) != MSGR_OK ||
-		    (rc = put_i64(out, e->timestamp)) != MSGR_OK ||
-		    (rc = put_str(out, e->key)) != MSGR_OK ||
-		    (rc = put_str(out, e->raw)) != MSGR_OK)
-			return rc;
-	}
-	for (j = 0; j < x->nq; j++) {
-		const struct msgr_store_quarantine *q = &x->q[j];
-
-		if ((rc = put_str(out, q->connector_id)) != MSGR_OK ||
-		    (rc = put_str(out, q->reason)) != MSGR_OK ||
-		    (rc = put_bytes(out, q->raw != NULL ? q->raw : "",
-		        q->raw != NULL ? q->raw_len : 0)) != MSGR_OK)
-			return rc;
-	}
-	return MSGR_OK;
-}
-
-msgr_result
 msgr_hostcommit_encode_group(const struct msgr_commit_batch *b, size_t n, struct msgr_buf *out)
 {
 	const struct msgr_commit_batch *x;
 	msgr_result rc;
-	size_t i;
+	size_t i, j;
 
 	if (n > MSGR_HOSTCOMMIT_MAX_BATCH)
 		return MSGR_ERR_TOOBIG;
 	if ((rc = put_u32(out, T_GROUP)) != MSGR_OK || (rc = put_u32(out, (uint32_t)n)) != MSGR_OK)
 		return rc;
-	for (x = b, i = 0; i < n && x != NULL; i++, x = x->next)
-		if ((rc = msgr_hostcommit_encode_batch(x, out)) != MSGR_OK)
+	for (x = b, i = 0; i < n && x != NULL; i++, x = x->next) {
+		if (x->n > UINT32_MAX || x->nq > UINT32_MAX)
+			return MSGR_ERR_TOOBIG;
+		if ((rc = put_u32(out, (uint32_t)x->n)) != MSGR_OK ||
+		    (rc = put_u32(out, (uint32_t)x->nq)) != MSGR_OK)
 			return rc;
+		for (j = 0; j < x->n; j++) {
+			const struct msgr_store_event *e = &x->ev[j];
+
+			if ((rc = put_str(out, e->connector_id)) != MSGR_OK ||
+			    (rc = put_str(out, e->page_id)) != MSGR_OK ||
+			    (rc = put_str(out, e->user_id)) != MSGR_OK ||
+			    (rc = put_u32(out, (uint32_t)e->kind)) != MSGR_OK ||
+			    (rc = put_u32(out, e->standby ? 1u : 0u)) != MSGR_OK ||
+			    (rc = put_i64(out, e->timestamp)) != MSGR_OK ||
+			    (rc = put_str(out, e->key)) != MSGR_OK ||
+			    (rc = put_str(out, e->raw)) != MSGR_OK)
+				return rc;
+		}
+		for (j = 0; j < x->nq; j++) {
+			const struct msgr_store_quarantine *q = &x->q[j];
+
+			if ((rc = put_str(out, q->connector_id)) != MSGR_OK ||
+			    (rc = put_str(out, q->reason)) != MSGR_OK ||
+			    (rc = put_bytes(out, q->raw != NULL ? q->raw : "",
+			        q->raw != NULL ? q->raw_len : 0)) != MSGR_OK)
+				return rc;
+		}
+	}
 	return i == n ? MSGR_OK : MSGR_ERR_INVALID;
 }
 
@@ -1172,24 +1162,6 @@ client_put(struct msgr_hostcommit *h, struct client *c)
 	pthread_mutex_unlock(&h->mu);
 }
 
-/* A client of this thread's with the deadline set and its out buffer holding the length's
- * place, for the group to be appended; NULL: no memory. */
-static struct client *
-call_new(struct msgr_hostcommit *h)
-{
-	struct client *c;
-
-	if ((c = client_get(h)) == NULL)
-		return NULL;
-	c->deadline = msgr_clock_mono_ms() + h->timeout_ms;
-	msgr_buf_reset(&c->out);
-	if (msgr_buf_append(&c->out, "\0\0\0\0", 4) != MSGR_OK) {
-		client_put(h, c);
-		return NULL;
-	}
-	return c;
-}
-
 /* A client with the group encoded in its out buffer and the deadline set, or NULL (no
  * memory, or the group too big for the wire: the caller stores it). */
 static struct client *
@@ -1197,35 +1169,16 @@ call_open(struct msgr_hostcommit *h, const struct msgr_commit_batch *group, size
 {
 	struct client *c;
 
-	if (h == NULL || group == NULL || n == 0 || (c = call_new(h)) == NULL)
+	if (h == NULL || group == NULL || n == 0 || (c = client_get(h)) == NULL)
 		return NULL;
-	if (msgr_hostcommit_encode_group(group, n, &c->out) != MSGR_OK) {
+	c->deadline = msgr_clock_mono_ms() + h->timeout_ms;
+	msgr_buf_reset(&c->out);
+	if (msgr_buf_append(&c->out, "\0\0\0\0", 4) != MSGR_OK ||
+	    msgr_hostcommit_encode_group(group, n, &c->out) != MSGR_OK) {
 		client_put(h, c);
 		return NULL;
 	}
 	return c;
-}
-
-/* The same for a group whose batches were encoded apart: the message is their bytes after
- * the group's head. */
-static struct client *
-call_open_parts(struct msgr_hostcommit *h, const struct msgr_buf *const *parts, size_t n)
-{
-	struct client *c;
-	size_t i;
-
-	if (h == NULL || parts == NULL || n == 0 || n > MSGR_HOSTCOMMIT_MAX_BATCH ||
-	    (c = call_new(h)) == NULL)
-		return NULL;
-	if (put_u32(&c->out, T_GROUP) != MSGR_OK || put_u32(&c->out, (uint32_t)n) != MSGR_OK)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (parts[i] == NULL || msgr_buf_append(&c->out, parts[i]->data, parts[i]->len) != MSGR_OK)
-			goto fail;
-	return c;
-fail:
-	client_put(h, c);
-	return NULL;
 }
 
 msgr_result
@@ -1254,13 +1207,19 @@ msgr_hostcommit_relay(void *arg, struct msgr_commit_batch *group, size_t n)
 	return rc;
 }
 
-/* Sends c's group (a kept connection that fails is tried once more fresh, as the relay
- * does): MSGR_OK with *call, or MSGR_ERR_IO with c given back. */
-static msgr_result
-call_start(struct msgr_hostcommit *h, struct client *c, struct msgr_hostcommit_call **call)
+msgr_result
+msgr_hostcommit_send(struct msgr_hostcommit *h, const struct msgr_commit_batch *group,
+    size_t n, struct msgr_hostcommit_call **call)
 {
+	struct client *c;
 	int fresh, tries;
 
+	if (call == NULL)
+		return MSGR_ERR_IO;
+	*call = NULL;
+	if ((c = call_open(h, group, n)) == NULL)
+		return MSGR_ERR_IO;
+	/* As the relay: a kept connection that fails is tried once more fresh. */
 	for (tries = 0; tries < 2; tries++) {
 		fresh = c->fd < 0;
 		if (call_send(h, c) == 0) {
@@ -1272,34 +1231,6 @@ call_start(struct msgr_hostcommit *h, struct client *c, struct msgr_hostcommit_c
 	}
 	client_put(h, c);
 	return MSGR_ERR_IO;
-}
-
-msgr_result
-msgr_hostcommit_send(struct msgr_hostcommit *h, const struct msgr_commit_batch *group,
-    size_t n, struct msgr_hostcommit_call **call)
-{
-	struct client *c;
-
-	if (call == NULL)
-		return MSGR_ERR_IO;
-	*call = NULL;
-	if ((c = call_open(h, group, n)) == NULL)
-		return MSGR_ERR_IO;
-	return call_start(h, c, call);
-}
-
-msgr_result
-msgr_hostcommit_send_parts(struct msgr_hostcommit *h, const struct msgr_buf *const *parts,
-    size_t n, struct msgr_hostcommit_call **call)
-{
-	struct client *c;
-
-	if (call == NULL)
-		return MSGR_ERR_IO;
-	*call = NULL;
-	if ((c = call_open_parts(h, parts, n)) == NULL)
-		return MSGR_ERR_IO;
-	return call_start(h, c, call);
 }
 
 int

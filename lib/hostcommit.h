@@ -84,13 +84,6 @@ struct msgr_hostcommit_call;
  * sent, *call NULL, and the caller stores the group itself. */
 msgr_result msgr_hostcommit_send(struct msgr_hostcommit *h, const struct msgr_commit_batch *group,
     size_t n, struct msgr_hostcommit_call **call);
-/* msgr_hostcommit_send for a group whose n batches were encoded apart, each by
- * msgr_hostcommit_encode_batch into parts[i] (by the threads that had their rows): one
- * message, one answer for all (docs/responder.md "One message for the process's requests").
- * n at most MSGR_HOSTCOMMIT_MAX_BATCH, their bytes together within MSGR_HOSTCOMMIT_MAX_MSG
- * (else MSGR_ERR_IO: not sent). */
-msgr_result msgr_hostcommit_send_parts(struct msgr_hostcommit *h,
-    const struct msgr_buf *const *parts, size_t n, struct msgr_hostcommit_call **call);
 /* The call's socket, readable once the answer has come; the time (msgr_clock_mono_ms) past
  * which no answer is waited for. */
 int msgr_hostcommit_call_fd(const struct msgr_hostcommit_call *call);
@@ -147,9 +140,6 @@ struct msgr_hostcommit_group {
  * MSGR_OK, MSGR_ERR_TOOBIG (over out's max or a field over 4 GiB), MSGR_ERR_NOMEM. */
 msgr_result msgr_hostcommit_encode_group(const struct msgr_commit_batch *b, size_t n,
     struct msgr_buf *out);
-/* Appends one batch's part of a group message (its rows) to out: a group is the head and
- * its batches' parts in a row. MSGR_OK, MSGR_ERR_TOOBIG, MSGR_ERR_NOMEM. */
-msgr_result msgr_hostcommit_encode_batch(const struct msgr_commit_batch *b, struct msgr_buf *out);
 /* Reads a group message of len bytes at p (which must outlive g's use). MSGR_OK;
  * MSGR_ERR_PARSE (malformed, truncated, trailing bytes, a string with a NUL inside or not
  * NUL-terminated); MSGR_ERR_TOOBIG (more batches than MSGR_HOSTCOMMIT_MAX_BATCH);

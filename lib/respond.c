@@ -90,7 +90,7 @@ commit_rows(void *arg, const struct msgr_intake *rows, size_t *n_new, size_t *n_
 	ps->b.q = rows->quarantine;
 	ps->b.nq = rows->n_quarantine;
 	ps->called = 1;
-	if (ps->p != NULL && ps->rs->send(ps->rs->send_arg, ps->p, &ps->b) == MSGR_OK) {
+	if (ps->p != NULL && ps->rs->send(ps->rs->send_arg, &ps->b, &ps->p->call) == MSGR_OK) {
 		/* The rows are freed when the intake returns: only their counts stay. */
 		ps->b.ev = NULL;
 		ps->b.q = NULL;

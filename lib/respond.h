@@ -27,13 +27,12 @@
 #include "webhook.h"
 
 /* Where a POST's rows go when its answer is written later, by another thread (docs/
- * responder.md "Answers from another thread"): takes b's rows (borrowed until it returns)
- * for the request whose pending record is p, and returns MSGR_OK, the answer then awaited by
- * the caller of msgr_respond_begin, to be put in p->b's out fields; any other result stores
- * the rows through the commit, waited for. */
-struct msgr_respond_pending;
-typedef msgr_result (*msgr_respond_send_fn)(void *arg, struct msgr_respond_pending *p,
-    const struct msgr_commit_batch *b);
+ * responder.md "Answers from another thread"): sends b's rows (borrowed until it returns) and
+ * returns MSGR_OK with *call set, the answer then awaited by the caller of
+ * msgr_respond_begin; any other result stores the rows through the commit, waited for. */
+typedef msgr_result (*msgr_respond_send_fn)(void *arg, const struct msgr_commit_batch *b,
+    void **call);
+
 /* What every request needs; read-only while requests are served (shared by threads). */
 struct msgr_respond {
 	const struct msgr_config *cfg;
@@ -68,6 +67,7 @@ void msgr_respond(const struct msgr_respond *rs, struct msgr_request *r,
 
 /* A POST whose rows went to rs->send, unanswered: what its answer needs. */
 struct msgr_respond_pending {
+	void *call;                          /* rs->send's */
 	struct msgr_commit_batch b;          /* the caller puts the commit's answer in its out
 	                                        fields (commit.h); no rows (they were sent) */
 	const struct msgr_connector *conn;

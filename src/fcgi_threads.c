@@ -4,12 +4,11 @@
  * (docs/responder.md "Threads and group commit", "Signals").
  *
  * With the host's committer, a request thread does not wait for its events to be stored: it
- * puts them in the process's outbox (lib/outbox.h), which sends what the process's threads
- * put meanwhile as one message, and goes back to accept; the outbox's thread writes each
- * answer, 200 only once the committer has said the events are stored (docs/responder.md
- * "Answers from another thread", "One message for the process's requests"). Each request in
- * flight then holds one of THREADS x OBJECTS_PER_THREAD request objects; a request thread
- * finding none free waits for one. */
+ * sends them to the committer and goes back to accept, and the process's answerer thread
+ * (lib/answerer.h) writes the answer, 200 only once the committer has said they are stored
+ * (docs/responder.md "Answers from another thread"). Each request in flight then holds one
+ * of THREADS x OBJECTS_PER_THREAD request objects; a request thread finding none free waits
+ * for one. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +33,7 @@ struct pool_arg {
 	struct responder *rs;
 	struct rthread *th;            /* one per request object */
 	struct msgr_fcgi_pool pool;
-	struct msgr_outbox *ob;        /* NULL: each request thread waits for its own answer */
+	struct msgr_answerer *ans;     /* NULL: each request thread waits for its own answer */
 };
 
 /* The request state holding member m at p. */
@@ -48,18 +47,28 @@ thread_request(void *arg, unsigned i)
 	return &a->th[i].fr;
 }
 
-/* The committer's answer is in t->pend.b (lost: it never came): the request's answer and
- * end. On the outbox's thread, or on a request thread for a group it could not send. A
- * request thread in the middle of a request runs the worker after it (it reads
- * work_pending then); when none is, the pool's own thread is nudged. */
+/* The committer's answer for t (or its deadline): the request's answer, its end. */
 static void
-answered(void *arg, struct msgr_outbox_entry *e, int lost)
+complete(struct pool_arg *a, struct rthread *t)
+{
+	struct msgr_request_io io = msgr_fcgi_io(&t->fr);
+	msgr_result rc;
+
+	rc = msgr_hostcommit_receive(a->rs->host, t->pend.call, &t->pend.b, 1);
+	t->pend.call = NULL;
+	responder_answer(t, &io, rc != MSGR_OK);
+}
+
+/* On the answerer's thread. A request thread in the middle of a request runs the worker
+ * after it (it reads work_pending then); when none is, the pool's own thread is nudged. */
+static void
+answered(void *arg, struct msgr_answerer_item *it, int timed_out)
 {
 	struct pool_arg *a = arg;
-	struct rthread *t = RTHREAD_OF(e, out);
-	struct msgr_request_io io = msgr_fcgi_io(&t->fr);
+	struct rthread *t = RTHREAD_OF(it, wait);
 
-	responder_answer(t, &io, lost);
+	(void)timed_out;   /* the call's deadline has passed: msgr_hostcommit_receive says so */
+	complete(a, t);
 	/* Before the release: a request thread may take the object at once, and once the last
 	 * kept request is released a stopping pool ends (its state with it). */
 	if (t->oc.stored > 0 && a->rs->cfg->worker.budget_ms > 0 &&
@@ -68,14 +77,17 @@ answered(void *arg, struct msgr_outbox_entry *e, int lost)
 	msgr_fcgi_pool_release(&a->pool, &t->fr);
 }
 
-/* The committer's half of the intake's store step (lib/respond.h): into the outbox. */
+/* The committer's half of the intake's store step (lib/respond.h). */
 static msgr_result
-send_rows(void *arg, struct msgr_respond_pending *p, const struct msgr_commit_batch *b)
+send_rows(void *arg, const struct msgr_commit_batch *b, void **call)
 {
-	struct rthread *t = RTHREAD_OF(p, pend);
+	struct responder *rs = arg;
+	struct msgr_hostcommit_call *c = NULL;
+	msgr_result rc;
 
-	(void)arg;
-	return msgr_outbox_encode(&t->out, b);
+	rc = msgr_hostcommit_send(rs->host, b, 1, &c);
+	*call = c;
+	return rc;
 }
 
 static int
@@ -88,13 +100,15 @@ thread_serve(void *arg, unsigned i, FCGX_Request *fr)
 
 	(void)i;
 	atomic_fetch_add(&a->rs->serving, 1);
-	kept = responder_serve(t, &io, a->ob != NULL);
-	/* Kept: its rows, encoded, go to the outbox now that nothing else touches the request:
-	 * sent at once unless a group of this process is out, else with whatever else waits
-	 * once that group's answer is in. Its answer may be written (the object released)
-	 * before this returns: the pool allows for it. */
-	if (kept)
-		msgr_outbox_send(a->ob, &t->out, &t->pend.b);
+	kept = responder_serve(t, &io, a->ans != NULL);
+	if (kept) {
+		t->wait.fd = msgr_hostcommit_call_fd(t->pend.call);
+		t->wait.deadline = msgr_hostcommit_call_deadline(t->pend.call);
+		if (msgr_answerer_add(a->ans, &t->wait) != MSGR_OK) {
+			complete(a, t);   /* waited for here, as without the answerer */
+			kept = 0;
+		}
+	}
 	atomic_fetch_sub(&a->rs->serving, 1);
 	return kept;
 }
@@ -113,7 +127,7 @@ fcgi_serve_threads(struct responder *rs)
 {
 	struct pool_arg a;
 	sigset_t alarm;
-	unsigned long served = 0, groups = 0;
+	unsigned long served = 0;
 	unsigned running = 0, objects, i;
 	int n = rs->threads, status = 1;
 
@@ -125,26 +139,25 @@ fcgi_serve_threads(struct responder *rs)
 	pthread_sigmask(SIG_BLOCK, &alarm, NULL);
 	/* Answers from the answerer only with the host's committer, whose answers it can wait
 	 * for; without one (PostgreSQL, host_commit = false) each thread waits for its commit. */
-	if (rs->host != NULL && msgr_outbox_open(rs->host, 0, answered, &a, &a.ob) != MSGR_OK) {
+	if (rs->host != NULL && msgr_answerer_start(answered, &a, &a.ans) != MSGR_OK) {
 		msgr_log(MSGR_LOG_WARN, "no answerer thread: each request thread waits for its own "
 		    "commit");
-		a.ob = NULL;
+		a.ans = NULL;
 	}
-	objects = (unsigned)n * (a.ob != NULL ? OBJECTS_PER_THREAD : 1);
+	objects = (unsigned)n * (a.ans != NULL ? OBJECTS_PER_THREAD : 1);
 	if ((a.th = calloc(objects, sizeof(*a.th))) == NULL) {
 		msgr_log(MSGR_LOG_ERROR, "out of memory starting %d threads", n);
-		msgr_outbox_close(a.ob);
+		msgr_answerer_stop(a.ans);
 		return 1;
 	}
 	for (i = 0; i < objects; i++) {
 		a.th[i].rs = rs;
 		a.th[i].index = i;
 		msgr_request_init(&a.th[i].req);
-		msgr_buf_init(&a.th[i].out.rows, MSGR_HOSTCOMMIT_MAX_MSG);
 	}
-	if (a.ob != NULL) {
+	if (a.ans != NULL) {
 		rs->respond.send = send_rows;
-		rs->respond.send_arg = &a;
+		rs->respond.send_arg = rs;
 	}
 	a.pool = (struct msgr_fcgi_pool){ .threads = (unsigned)n, .spare = objects - (unsigned)n,
 	    .stop = &responder_stop, .arg = &a, .request = thread_request, .serve = thread_serve,
@@ -152,21 +165,14 @@ fcgi_serve_threads(struct responder *rs)
 	    .grace_note = " (whatever was not answered, Facebook sends again)" };
 	status = msgr_fcgi_pool_run(&a.pool, &running);
 	/* Every kept request was released before the pool returned: nothing is pending. */
-	groups = msgr_outbox_groups(a.ob);
-	msgr_outbox_close(a.ob);
+	msgr_answerer_stop(a.ans);
 	rs->respond.send = NULL;
 	for (i = 0; i < objects; i++) {
 		served += a.th[i].counter;
 		msgr_request_free(&a.th[i].req);
-		msgr_buf_free(&a.th[i].out.rows);
 	}
 	free(a.th);
-	/* How many messages carried the requests' events to the committer says how well they
-	 * travel together (docs/responder.md "One message for the process's requests"). */
-	if (status == 0 && a.ob != NULL)
-		msgr_log(MSGR_LOG_INFO, "stopping after %lu requests (%u threads; events sent to the "
-		    "host committer in %lu messages)", served, running, groups);
-	else if (status == 0)
+	if (status == 0)
 		msgr_log(MSGR_LOG_INFO, "stopping after %lu requests (%u threads)", served, running);
 	return status;
 }

@@ -12,7 +12,7 @@
 
 #include <fcgiapp.h>
 
-#include "outbox.h"
+#include "answerer.h"
 #include "commit.h"
 #include "config.h"
 #include "fibers.h"
@@ -79,7 +79,7 @@ struct responder {
 
 /* One request's FastCGI request object and state, reused from request to request: the main
  * thread's one (threads = 1, plain CGI), or one of the pool's request objects (threads > 1),
- * whose answer may be written by the outbox's thread while request threads serve others. */
+ * whose answer may be written by the answerer thread while request threads serve others. */
 struct rthread {
 	struct responder *rs;
 	unsigned index;
@@ -91,7 +91,7 @@ struct rthread {
 	long long t0;                  /* monotonic ms at its start */
 	struct msgr_respond_outcome oc;
 	struct msgr_respond_pending pend;   /* its events went to the host committer */
-	struct msgr_outbox_entry out;       /* ... through the process's outbox */
+	struct msgr_answerer_item wait;     /* ... and the answerer waits for its answer */
 };
 
 /* src/fcgi_serve.c: reads and handles one request. 0: answered and logged. 1 (only with

@@ -456,11 +456,10 @@ struct sent {
 	int calls, refuse;
 	size_t n, nq;
 	char first_key[64];
-	struct msgr_respond_pending *p;   /* the record the send was for */
 };
 
 static msgr_result
-fake_send(void *arg, struct msgr_respond_pending *p, const struct msgr_commit_batch *b)
+fake_send(void *arg, const struct msgr_commit_batch *b, void **call)
 {
 	struct sent *s = arg;
 
@@ -470,7 +469,7 @@ fake_send(void *arg, struct msgr_respond_pending *p, const struct msgr_commit_ba
 	s->n = b->n;
 	s->nq = b->nq;
 	snprintf(s->first_key, sizeof(s->first_key), "%s", b->n > 0 ? b->ev[0].key : "");
-	s->p = p;
+	*call = s;
 	return MSGR_OK;
 }
 
@@ -530,7 +529,7 @@ test_deferred_answer(void **state)
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.nq, 0);
 	assert_true(s.first_key[0] != '\0');
-	assert_ptr_equal(s.p, &p);
+	assert_ptr_equal(p.call, &s);
 	assert_null(p.b.ev);
 	/* the committer's answer: stored, in a group of 3 */
 	p.b.rc = MSGR_OK;
